@@ -1,0 +1,3 @@
+from pipepulse.cli import main
+
+main()

@@ -1,0 +1,102 @@
+"""The application factory: the only place resources are created."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, FastAPI
+
+from pipepulse import __version__
+from pipepulse.config import Settings
+from pipepulse.connections import router as connections_router
+from pipepulse.db import migrate
+from pipepulse.db.engine import create_engine
+from pipepulse.db.session import Database
+from pipepulse.deps import Clock
+from pipepulse.errors import install_handlers
+from pipepulse.observability import Metrics, MetricsMiddleware
+from pipepulse.observability import router as ops_router
+from pipepulse.organisations import router as organisations_router
+from pipepulse.runs import router as runs_router
+from pipepulse.telemetry import router as telemetry_router
+
+log = logging.getLogger("pipepulse")
+
+
+class SchemaOutOfDate(RuntimeError):
+    pass
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock = utc_now,
+    database: Database | None = None,
+    require_scheduler: bool = False,
+) -> FastAPI:
+    """Build the app. Pass ``database`` to share an engine (tests); otherwise the lifespan makes one."""
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = database is None
+        db = database or Database(
+            create_engine(settings.resolved_database_url, pool_size=settings.db_pool_size)
+        )
+        try:
+            if owned:
+                await ensure_schema(db, settings)
+            app.state.database = db
+            yield
+        finally:
+            if owned:
+                await db.dispose()
+
+    app = FastAPI(
+        title="pipepulse",
+        version=__version__,
+        summary="Health telemetry for data-delivery pipelines.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url="/api/v1/redoc",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.clock = clock
+    app.state.metrics = metrics
+    app.state.require_scheduler = require_scheduler
+    if database is not None:
+        app.state.database = database
+
+    api = APIRouter(prefix="/api/v1")
+    api.include_router(organisations_router.router)
+    api.include_router(connections_router.router)
+    api.include_router(runs_router.router)
+    api.include_router(telemetry_router.router)
+    app.include_router(api)
+    app.include_router(ops_router)
+    install_handlers(app)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app
+
+
+async def ensure_schema(db: Database, settings: Settings) -> None:
+    """Apply pending migrations, or refuse to run on an old schema when auto-migrate is off."""
+    if settings.auto_migrate:
+        before, after = await migrate.upgrade(db.engine)
+        if before != after:
+            log.info("database migrated from %s to %s", before, after)
+        return
+    if not await migrate.is_up_to_date(db.engine):
+        raise SchemaOutOfDate(
+            "the database schema is not at the version this pipepulse needs; "
+            "run `pipepulse db upgrade` (or set PIPEPULSE_AUTO_MIGRATE=true)"
+        )

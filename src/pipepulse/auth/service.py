@@ -1,0 +1,89 @@
+"""Creating and checking user tokens and service keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pipepulse.auth import scopes as scope_names
+from pipepulse.auth import tokens
+from pipepulse.auth.principals import ServicePrincipal, UserPrincipal
+from pipepulse.db.models import ApiToken, ServiceKey
+from pipepulse.errors import Invalid
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    id: str
+    token: str
+    organisation_id: int | None
+    scopes: list[str]
+
+
+@dataclass(frozen=True)
+class IssuedServiceKey:
+    id: str
+    name: str
+    key: str
+
+
+async def create_token(
+    session: AsyncSession,
+    *,
+    organisation_id: int | None,
+    scopes: Iterable[str],
+    name: str,
+    now: datetime,
+) -> IssuedToken:
+    wanted = sorted(set(scopes))
+    unknown = [s for s in wanted if s not in scope_names.ALL]
+    if unknown:
+        raise Invalid(f"unknown scope(s) {unknown}; known scopes: {list(scope_names.ALL)}")
+    if not wanted:
+        raise Invalid("a token needs at least one scope")
+    issued = tokens.new_secret("user")
+    session.add(
+        ApiToken(
+            id=issued.id,
+            organisation_id=organisation_id,
+            name=name,
+            secret_hash=issued.secret_hash,
+            scopes=wanted,
+            created_at=now,
+        )
+    )
+    await session.flush()
+    return IssuedToken(id=issued.id, token=issued.plaintext, organisation_id=organisation_id, scopes=wanted)
+
+
+async def create_service_key(session: AsyncSession, *, name: str, now: datetime) -> IssuedServiceKey:
+    issued = tokens.new_secret("service")
+    session.add(ServiceKey(id=issued.id, name=name, secret_hash=issued.secret_hash, created_at=now))
+    await session.flush()
+    return IssuedServiceKey(id=issued.id, name=name, key=issued.plaintext)
+
+
+async def authenticate(session: AsyncSession, bearer: str) -> UserPrincipal | ServicePrincipal | None:
+    """The principal for a bearer secret, or None when it is unknown, wrong or revoked."""
+    parsed = tokens.parse(bearer)
+    if parsed is None:
+        return None
+    if parsed.kind == "user":
+        token = await session.scalar(select(ApiToken).where(ApiToken.id == parsed.id))
+        if token is None or token.revoked_at is not None:
+            return None
+        if not tokens.matches(parsed.secret, token.secret_hash):
+            return None
+        return UserPrincipal(
+            token_id=token.id, organisation_id=token.organisation_id, scopes=frozenset(token.scopes)
+        )
+    key = await session.scalar(select(ServiceKey).where(ServiceKey.id == parsed.id))
+    if key is None or key.revoked_at is not None:
+        return None
+    if not tokens.matches(parsed.secret, key.secret_hash):
+        return None
+    return ServicePrincipal(key_id=key.id, name=key.name)

@@ -1,0 +1,222 @@
+"""The ``pipepulse`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from pipepulse.app import SchemaOutOfDate, ensure_schema, utc_now
+from pipepulse.auth import scopes as scope_names
+from pipepulse.auth import service as auth_service
+from pipepulse.config import Settings
+from pipepulse.db import migrate
+from pipepulse.db.engine import UnsupportedDatabaseURL, create_engine
+from pipepulse.db.session import Database
+from pipepulse.errors import AppError
+from pipepulse.organisations import service as organisations_service
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="pipepulse: health telemetry for data-delivery pipelines.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+org_app = typer.Typer(help="Organisations (tenants).", no_args_is_help=True)
+token_app = typer.Typer(help="User API tokens.", no_args_is_help=True)
+service_key_app = typer.Typer(help="Service keys for loaders.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(org_app, name="org")
+app.add_typer(token_app, name="token")
+app.add_typer(service_key_app, name="service-key")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code)
+
+
+def load_settings() -> Settings:
+    try:
+        settings = Settings()
+        _ = settings.resolved_database_url
+    except (ValueError, UnsupportedDatabaseURL) as exc:
+        raise fail(str(exc)) from None
+    return settings
+
+
+def with_database(
+    settings: Settings, work: Callable[[Database], Awaitable[T]], *, check_schema: bool = True
+) -> T:
+    """Run ``work`` against a migrated database, turning known failures into one-line errors."""
+
+    async def run() -> T:
+        db = Database(create_engine(settings.resolved_database_url))
+        try:
+            if check_schema:
+                await ensure_schema(db, settings)
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(run())
+    except AppError as exc:
+        raise fail(exc.detail) from None
+    except SchemaOutOfDate as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"cannot reach the database: {exc}") from None
+    except Exception as exc:
+        if type(exc).__module__.startswith(("sqlalchemy", "asyncpg", "sqlite3")):
+            raise fail(f"database error: {exc}") from None
+        raise
+
+
+def emit(as_json: bool, payload: dict[str, Any], text: str) -> None:
+    if as_json:
+        typer.echo(json.dumps(payload))
+    else:
+        typer.echo(text)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Run the HTTP API (and dashboard). Applies pending migrations unless PIPEPULSE_AUTO_MIGRATE=false."""
+    import uvicorn
+
+    settings = load_settings()
+    typer.echo(f"pipepulse serving on http://{host}:{port}  (database: {_describe(settings)})")
+    typer.echo(f"API docs: http://{host}:{port}/api/v1/docs")
+    if workers > 1:
+        uvicorn.run("pipepulse.asgi:app", host=host, port=port, workers=workers, log_level="warning")
+    else:
+        from pipepulse.app import create_app
+
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+def _describe(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations."""
+    settings = load_settings()
+
+    async def work(db: Database) -> tuple[str | None, str]:
+        return await migrate.upgrade(db.engine)
+
+    before, after = with_database(settings, work, check_schema=False)
+    if before == after:
+        typer.echo(f"database already at {after} ({_describe(settings)})")
+    else:
+        typer.echo(f"database upgraded {before or 'empty'} -> {after} ({_describe(settings)})")
+
+
+@org_app.command("create")
+def org_create(
+    slug: Annotated[str, typer.Option(help="Unique, [a-z0-9-]{1,64}.")],
+    name: Annotated[str, typer.Option(help="Display name.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Create an organisation."""
+    settings = load_settings()
+
+    async def work(db: Database) -> dict[str, Any]:
+        async with db.session(write=True) as session:
+            org = await organisations_service.create(session, slug=slug, name=name, now=utc_now())
+            return {"id": org.id, "slug": org.slug, "name": org.name}
+
+    org = with_database(settings, work)
+    emit(as_json, org, f"organisation {org['slug']} created with id {org['id']}")
+
+
+@token_app.command("create")
+def token_create(
+    org: Annotated[str | None, typer.Option("--org", help="Organisation slug.")] = None,
+    scope: Annotated[
+        list[str] | None,
+        typer.Option("--scope", help=f"Repeat for several: {', '.join(scope_names.ALL)}."),
+    ] = None,
+    all_orgs: Annotated[
+        bool, typer.Option("--all-orgs", help="A platform token for every organisation.")
+    ] = False,
+    name: Annotated[str, typer.Option(help="A label to recognise the token by.")] = "cli",
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a user API token (printed once; only its hash is stored)."""
+    if all_orgs == (org is not None):
+        raise fail("give exactly one of --org SLUG or --all-orgs", code=2)
+    scopes = scope or [scope_names.READ_PIPELINE_METRICS]
+    settings = load_settings()
+
+    async def work(db: Database) -> dict[str, Any]:
+        async with db.session(write=True) as session:
+            organisation_id = None
+            if org is not None:
+                found = await organisations_service.by_slug(session, org)
+                if found is None:
+                    raise AppError(f"no organisation with slug {org!r}")
+                organisation_id = found.id
+            issued = await auth_service.create_token(
+                session, organisation_id=organisation_id, scopes=scopes, name=name, now=utc_now()
+            )
+            return {
+                "id": issued.id,
+                "token": issued.token,
+                "organisation_id": issued.organisation_id,
+                "organisation": org,
+                "scopes": issued.scopes,
+            }
+
+    token = with_database(settings, work)
+    who = f"organisation {org}" if org else "all organisations"
+    emit(
+        as_json,
+        token,
+        f"{token['token']}\n(token for {who}, scopes: {', '.join(token['scopes'])}; shown once)",
+    )
+
+
+@service_key_app.command("create")
+def service_key_create(
+    name: Annotated[str, typer.Option(help="Which loader or scheduler uses it.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a service key for a loader (printed once; only its hash is stored)."""
+    settings = load_settings()
+
+    async def work(db: Database) -> dict[str, Any]:
+        async with db.session(write=True) as session:
+            issued = await auth_service.create_service_key(session, name=name, now=utc_now())
+            return {"id": issued.id, "name": issued.name, "key": issued.key}
+
+    key = with_database(settings, work)
+    emit(as_json, key, f"{key['key']}\n(service key {key['name']!r}; shown once)")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

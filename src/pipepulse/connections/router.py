@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from pipepulse.auth import scopes
+from pipepulse.auth.dependencies import user
+from pipepulse.auth.principals import UserPrincipal
+from pipepulse.connections import service as connections_service
+from pipepulse.connections.schemas import (
+    ConnectionCreate,
+    ConnectionOut,
+    ConnectionState,
+    ConnectionUpdate,
+    IntegrationType,
+)
+from pipepulse.deps import Now, ReadSession, WriteSession
+from pipepulse.schemas import CONNECTION_PATH, CONNECTIONS_PATH, ConnectionId, OrganisationPk, Page
+
+router = APIRouter(tags=["warehouse connections"])
+Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]
+Writer = Annotated[UserPrincipal, Depends(user(scopes.WRITE_CONNECTIONS, write=True))]
+
+
+@router.get(CONNECTIONS_PATH + "/", response_model=Page[ConnectionOut])
+async def list_connections(
+    organisation_pk: OrganisationPk,
+    session: ReadSession,
+    principal: Reader,
+    page: Annotated[int, Query(ge=1)] = 1,
+    size: Annotated[int, Query(ge=1, le=500)] = 50,
+    state: ConnectionState | None = None,
+    integration_type: IntegrationType | None = None,
+) -> Page[ConnectionOut]:
+    """List the organisation's warehouse connections, newest first."""
+    rows, total = await connections_service.list_page(
+        session,
+        principal,
+        organisation_pk,
+        offset=(page - 1) * size,
+        limit=size,
+        state=state,
+        integration_type=integration_type,
+    )
+    return Page(
+        items=[ConnectionOut.model_validate(r) for r in rows],
+        page=page,
+        size=size,
+        total=total,
+        has_next=page * size < total,
+    )
+
+
+@router.post(CONNECTIONS_PATH + "/", response_model=ConnectionOut, status_code=201)
+async def create_connection(
+    organisation_pk: OrganisationPk,
+    body: ConnectionCreate,
+    session: WriteSession,
+    principal: Writer,
+    now: Now,
+) -> ConnectionOut:
+    """Create a warehouse connection."""
+    connection = await connections_service.create(session, principal, organisation_pk, body, now)
+    return ConnectionOut.model_validate(connection)
+
+
+@router.get(CONNECTION_PATH + "/", response_model=ConnectionOut)
+async def get_connection(
+    organisation_pk: OrganisationPk,
+    connection_id: ConnectionId,
+    session: ReadSession,
+    principal: Reader,
+) -> ConnectionOut:
+    """Read one warehouse connection."""
+    connection = await connections_service.get_visible(session, principal, organisation_pk, connection_id)
+    return ConnectionOut.model_validate(connection)
+
+
+@router.patch(CONNECTION_PATH + "/", response_model=ConnectionOut)
+async def update_connection(
+    organisation_pk: OrganisationPk,
+    connection_id: ConnectionId,
+    body: ConnectionUpdate,
+    session: WriteSession,
+    principal: Writer,
+    now: Now,
+) -> ConnectionOut:
+    """Change a connection's name, config, state, event types or schedule (not its type)."""
+    connection = await connections_service.get_visible(session, principal, organisation_pk, connection_id)
+    connection = await connections_service.update(session, connection, body, now)
+    return ConnectionOut.model_validate(connection)
+
+
+@router.delete(CONNECTION_PATH + "/", status_code=204)
+async def delete_connection(
+    organisation_pk: OrganisationPk,
+    connection_id: ConnectionId,
+    session: WriteSession,
+    principal: Writer,
+) -> Response:
+    """Delete a connection and all of its runs."""
+    connection = await connections_service.get_visible(session, principal, organisation_pk, connection_id)
+    await connections_service.remove(session, connection)
+    return Response(status_code=204)

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from pipepulse.schemas import StrictModel, Timestamp
+
+DestinationType = Literal[
+    "snowflake", "bigquery", "redshift", "databricks", "clickhouse", "postgres", "duckdb"
+]
+IntegrationType = Literal[
+    "warehouse_delivery", "metadata_sync", "quality_check", "profiling", "webhook", "alert"
+]
+ConnectionState = Literal["pending_customer_setup", "connected", "error", "rotating", "paused"]
+
+EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+RESERVED_EVENT_TYPES = frozenset({"total", "other"})
+DEFAULT_EVENT_TYPES = ["evaluations", "custom_events"]
+# Keys that mean someone is about to store a credential in plain JSON.
+SECRET_KEYS = frozenset(
+    {
+        "password",
+        "passwd",
+        "secret",
+        "private_key",
+        "api_key",
+        "access_key",
+        "secret_access_key",
+        "token",
+    }
+)
+
+
+def _check_event_types(value: list[str]) -> list[str]:
+    for name in value:
+        if not EVENT_TYPE.fullmatch(name):
+            raise ValueError(f"event type {name!r} must match [a-z][a-z0-9_]{{0,63}}")
+        if name in RESERVED_EVENT_TYPES:
+            raise ValueError(f"event type {name!r} is reserved")
+    if len(set(value)) != len(value):
+        raise ValueError("event types must be unique")
+    return value
+
+
+def _secret_keys(value: Any, path: str = "config") -> list[str]:
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            here = f"{path}.{key}"
+            if str(key).lower() in SECRET_KEYS or str(key).lower().endswith(("_password", "_secret")):
+                found.append(here)
+            found.extend(_secret_keys(inner, here))
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            found.extend(_secret_keys(inner, f"{path}[{i}]"))
+    return found
+
+
+def _check_config(value: dict[str, Any]) -> dict[str, Any]:
+    secret = _secret_keys(value)
+    if secret:
+        raise ValueError(
+            f"config is stored in plain text and must not hold secrets ({', '.join(secret)}); "
+            "keep credentials in the loader's secret store"
+        )
+    return value
+
+
+EventTypes = Annotated[list[str], Field(min_length=1, max_length=50), AfterValidator(_check_event_types)]
+Config = Annotated[dict[str, Any], AfterValidator(_check_config)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ScheduleInterval = Annotated[int, Field(ge=60, le=31 * 24 * 3600)]
+
+
+class ConnectionCreate(StrictModel):
+    name: Name
+    type: DestinationType
+    integration_type: IntegrationType = "warehouse_delivery"
+    config: Config = Field(default_factory=dict)
+    state: ConnectionState = "pending_customer_setup"
+    event_types: EventTypes = Field(default_factory=lambda: list(DEFAULT_EVENT_TYPES))
+    schedule_interval_seconds: ScheduleInterval = 3600
+
+
+class ConnectionUpdate(StrictModel):
+    name: Name | None = None
+    type: DestinationType | None = None
+    integration_type: IntegrationType | None = None
+    config: Config | None = None
+    state: ConnectionState | None = None
+    event_types: EventTypes | None = None
+    schedule_interval_seconds: ScheduleInterval | None = None
+
+
+class ConnectionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    organisation_id: int
+    name: str
+    type: str
+    integration_type: str
+    config: dict[str, Any]
+    state: str
+    event_types: list[str]
+    schedule_interval_seconds: int
+    created_at: Timestamp
+    updated_at: Timestamp

@@ -1,0 +1,108 @@
+"""Warehouse connections: the rules around creating, changing and removing them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pipepulse import ids
+from pipepulse.auth.principals import UserPrincipal
+from pipepulse.connections import repository
+from pipepulse.connections.schemas import ConnectionCreate, ConnectionUpdate
+from pipepulse.db.models import WarehouseConnection
+from pipepulse.errors import Invalid, NotFound
+from pipepulse.organisations import service as organisations_service
+
+
+async def get_visible(
+    session: AsyncSession, principal: UserPrincipal, organisation_id: int, connection_id: str
+) -> WarehouseConnection:
+    """The connection, or 404 when it, or its organisation, is not the token's to see."""
+    if not principal.can_see(organisation_id):
+        raise NotFound("warehouse connection not found")
+    return await get(session, organisation_id, connection_id)
+
+
+async def get(session: AsyncSession, organisation_id: int, connection_id: str) -> WarehouseConnection:
+    connection = await repository.get(session, organisation_id, connection_id)
+    if connection is None:
+        raise NotFound("warehouse connection not found")
+    return connection
+
+
+async def create(
+    session: AsyncSession,
+    principal: UserPrincipal,
+    organisation_id: int,
+    body: ConnectionCreate,
+    now: datetime,
+) -> WarehouseConnection:
+    await organisations_service.get_visible(session, principal, organisation_id)
+    connection = WarehouseConnection(
+        id=ids.connection_id(),
+        organisation_id=organisation_id,
+        name=body.name,
+        type=body.type,
+        integration_type=body.integration_type,
+        config=body.config,
+        state=body.state,
+        event_types=body.event_types,
+        schedule_interval_seconds=body.schedule_interval_seconds,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(connection)
+    await session.flush()
+    return connection
+
+
+async def update(
+    session: AsyncSession, connection: WarehouseConnection, body: ConnectionUpdate, now: datetime
+) -> WarehouseConnection:
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("type") not in (None, connection.type):
+        raise Invalid(
+            f"type cannot change (it is {connection.type!r}); create a new connection instead",
+            loc=("body", "type"),
+        )
+    for field in (
+        "name",
+        "integration_type",
+        "config",
+        "state",
+        "event_types",
+        "schedule_interval_seconds",
+    ):
+        value = changes.get(field)
+        if value is not None:
+            setattr(connection, field, value)
+    connection.updated_at = now
+    await session.flush()
+    return connection
+
+
+async def remove(session: AsyncSession, connection: WarehouseConnection) -> None:
+    await repository.delete_one(session, connection)
+
+
+async def list_page(
+    session: AsyncSession,
+    principal: UserPrincipal,
+    organisation_id: int,
+    *,
+    offset: int,
+    limit: int,
+    state: str | None,
+    integration_type: str | None,
+) -> tuple[Sequence[WarehouseConnection], int]:
+    await organisations_service.get_visible(session, principal, organisation_id)
+    return await repository.page(
+        session,
+        organisation_id,
+        offset=offset,
+        limit=limit,
+        state=state,
+        integration_type=integration_type,
+    )

@@ -1,0 +1,64 @@
+"""Programmatic Alembic: upgrade to head and read the current revision, inside our engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+# Any fixed number works; it only has to be the same in every pipepulse process.
+_MIGRATION_LOCK_KEY = 7_202_611
+
+
+def alembic_config(url: str | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url:
+        cfg.set_main_option("sqlalchemy.url", url)
+    return cfg
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def _current(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    async with engine.connect() as conn:
+        return await conn.run_sync(_current)
+
+
+async def upgrade(engine: AsyncEngine) -> tuple[str | None, str]:
+    """Apply pending migrations; returns (revision before, revision after).
+
+    On PostgreSQL an advisory lock makes concurrent starts (several replicas) safe.
+    """
+
+    def _upgrade(connection: Connection) -> tuple[str | None, str]:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
+        before = _current(connection)
+        cfg = alembic_config()
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "head")
+        return before, head_revision()
+
+    async with engine.begin() as conn:
+        return await conn.run_sync(_upgrade)
+
+
+async def is_up_to_date(engine: AsyncEngine) -> bool:
+    return await current_revision(engine) == head_revision()

@@ -1,0 +1,19 @@
+"""All ORM models; importing this module registers every table on ``Base.metadata``."""
+
+from pipepulse.db.models.auth import ApiToken, ServiceKey
+from pipepulse.db.models.connections import WarehouseConnection
+from pipepulse.db.models.organisations import Organisation
+from pipepulse.db.models.rollups import EventHourlyRollup, RunHourlyRollup
+from pipepulse.db.models.runs import Run
+from pipepulse.db.models.scheduler import SchedulerHeartbeat
+
+__all__ = [
+    "ApiToken",
+    "EventHourlyRollup",
+    "Organisation",
+    "Run",
+    "RunHourlyRollup",
+    "SchedulerHeartbeat",
+    "ServiceKey",
+    "WarehouseConnection",
+]

@@ -1,0 +1,51 @@
+"""Hourly rollups of completed runs, kept in the same transaction as each completion.
+
+Only completed runs are rolled up: a run completes exactly once (a repeat is a no-op, a
+different report is refused), so the rollups never count a report twice. Orphans are
+never rolled up; readers take them from the few pending rows instead.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from pipepulse.db.base import Base, UTCDateTime
+
+
+class RunHourlyRollup(Base):
+    __tablename__ = "run_hourly_rollups"
+
+    connection_id: Mapped[str] = mapped_column(
+        String(64),
+        ForeignKey("warehouse_connections.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(Integer, index=True)
+    runs: Mapped[int] = mapped_column(Integer, default=0)
+    succeeded: Mapped[int] = mapped_column(Integer, default=0)
+    partial: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    events_delivered: Mapped[int] = mapped_column(BigInteger, default=0)
+    batches_dlq: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_delivered: Mapped[int] = mapped_column(BigInteger, default=0)
+    latency_sum_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    latency_count: Mapped[int] = mapped_column(Integer, default=0)
+    latency_max_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class EventHourlyRollup(Base):
+    __tablename__ = "event_hourly_rollups"
+
+    connection_id: Mapped[str] = mapped_column(
+        String(64),
+        ForeignKey("warehouse_connections.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(Integer)
+    events: Mapped[int] = mapped_column(BigInteger, default=0)

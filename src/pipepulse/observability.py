@@ -1,0 +1,134 @@
+"""Prometheus metrics (per app instance, so tests can build many apps) and health probes."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from sqlalchemy import func, select, text
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pipepulse.db.models import SchedulerHeartbeat
+from pipepulse.db.session import Database
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "pipepulse_http_requests_total",
+            "HTTP requests by route template and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "pipepulse_http_request_duration_seconds",
+            "HTTP request latency by route template.",
+            ["method", "route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
+        )
+        self.run_reports = Counter(
+            "pipepulse_runs_reports_total",
+            "Run writes from loaders by result.",
+            ["result"],
+            registry=self.registry,
+        )
+
+
+class MetricsMiddleware:
+    """Counts requests by route template (never the raw path, which would explode labels)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = _route_template(scope)
+            method = scope.get("method", "")
+            self.metrics.requests.labels(method, route, str(status)).inc()
+            self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
+
+
+def _route_template(scope: Scope) -> str:
+    app = scope.get("app")
+    router = getattr(app, "router", None)
+    for route in getattr(router, "routes", []):
+        match, _ = route.matches(scope)
+        if match == Match.FULL:
+            return str(getattr(route, "path", "unmatched"))
+    return "unmatched"
+
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", include_in_schema=True)
+async def healthz() -> dict[str, str]:
+    """Liveness: the process answers. No I/O."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    """Readiness: the database answers and a scheduler has ticked recently (when one is expected)."""
+    db: Database = request.app.state.database
+    settings = request.app.state.settings
+    now = request.app.state.clock()
+    checks: dict[str, str] = {}
+    ready = True
+    try:
+        async with db.session() as session:
+            await session.execute(text("SELECT 1"))
+            last_tick = await session.scalar(select(func.max(SchedulerHeartbeat.last_tick_at)))
+    except Exception:
+        return JSONResponse(
+            {"status": "unavailable", "checks": {"database": "unreachable"}},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+    checks["database"] = "ok"
+    stale_after = timedelta(seconds=settings.scheduler_heartbeat_stale_seconds)
+    if last_tick is None:
+        checks["scheduler"] = "no heartbeat yet"
+        ready = not request.app.state.require_scheduler
+    elif now - last_tick > stale_after:
+        checks["scheduler"] = f"stale: last tick {int((now - last_tick).total_seconds())}s ago"
+        ready = False
+    else:
+        checks["scheduler"] = "ok"
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+@router.get("/metrics", include_in_schema=False)
+async def prometheus_metrics(request: Request) -> Response:
+    metrics: Metrics = request.app.state.metrics
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

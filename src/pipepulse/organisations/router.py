@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from pipepulse.auth import scopes
+from pipepulse.auth.dependencies import user
+from pipepulse.auth.principals import UserPrincipal
+from pipepulse.deps import ReadSession
+from pipepulse.organisations import service as organisations_service
+from pipepulse.organisations.schemas import OrganisationOut
+from pipepulse.schemas import OrganisationPk, Page
+
+router = APIRouter(prefix="/organisations", tags=["organisations"])
+Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]
+
+
+@router.get("/", response_model=Page[OrganisationOut])
+async def list_organisations(
+    session: ReadSession,
+    principal: Reader,
+    page: Annotated[int, Query(ge=1)] = 1,
+    size: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Page[OrganisationOut]:
+    """List the organisations this token may see."""
+    rows, total = await organisations_service.list_visible(
+        session, principal, offset=(page - 1) * size, limit=size
+    )
+    return Page(
+        items=[OrganisationOut.model_validate(r) for r in rows],
+        page=page,
+        size=size,
+        total=total,
+        has_next=page * size < total,
+    )
+
+
+@router.get("/{organisation_pk}/", response_model=OrganisationOut)
+async def get_organisation(
+    organisation_pk: OrganisationPk, session: ReadSession, principal: Reader
+) -> OrganisationOut:
+    """Read one organisation."""
+    org = await organisations_service.get_visible(session, principal, organisation_pk)
+    return OrganisationOut.model_validate(org)

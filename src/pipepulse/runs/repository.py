@@ -1,0 +1,76 @@
+"""SQL for runs. Writes that must happen once are conditional at the database."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pipepulse.db.models import Run
+
+
+async def get(session: AsyncSession, connection_id: str, run_id: str) -> Run | None:
+    return await session.scalar(
+        select(Run)
+        .where(Run.connection_id == connection_id, Run.id == run_id)
+        .execution_options(populate_existing=True)
+    )
+
+
+async def insert_if_absent(session: AsyncSession, values: dict[str, Any]) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING; True when this call created the run."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = (
+        insert(Run)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["connection_id", "id"])
+        .returning(Run.id)
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
+async def complete_if_pending(
+    session: AsyncSession, connection_id: str, run_id: str, values: dict[str, Any]
+) -> bool:
+    """Complete the run only if nobody has yet; True when this call completed it.
+
+    On PostgreSQL a concurrent identical report waits on the row lock, then re-checks
+    ``completed_at IS NULL`` and updates nothing, so a report is never counted twice.
+    """
+    result = await session.execute(
+        update(Run)
+        .where(Run.connection_id == connection_id, Run.id == run_id, Run.completed_at.is_(None))
+        .values(values)
+        .returning(Run.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.first() is not None
+
+
+def outcome_filter(outcome: str, orphaned_before: datetime) -> ColumnElement[bool]:
+    if outcome == "pending":
+        return and_(Run.completed_at.is_(None), Run.started_at > orphaned_before)
+    if outcome == "orphaned":
+        return and_(Run.completed_at.is_(None), Run.started_at <= orphaned_before)
+    return and_(Run.completed_at.is_not(None), Run.outcome == outcome)
+
+
+async def page(
+    session: AsyncSession,
+    connection_id: str,
+    *,
+    offset: int,
+    limit: int,
+    where: Sequence[ColumnElement[bool]] = (),
+) -> tuple[Sequence[Run], int]:
+    query = select(Run).where(Run.connection_id == connection_id, *where)
+    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = await session.scalars(
+        query.order_by(Run.started_at.desc(), Run.id.desc()).offset(offset).limit(limit)
+    )
+    return rows.all(), total

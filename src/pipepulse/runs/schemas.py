@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, model_validator
+
+from pipepulse.schemas import ResourceId, StrictModel, Timestamp
+from pipepulse.telemetry.rules import Outcome
+
+MAX_ERROR_LENGTH = 2000
+# Counts must survive a round trip through JavaScript clients.
+MAX_COUNT = 2**53 - 1
+
+Count = Annotated[int, Field(strict=True, ge=0, le=MAX_COUNT)]
+SmallCount = Annotated[int, Field(strict=True, ge=0, le=2**31 - 1)]
+
+COMPLETION_FIELDS = (
+    "completed_at",
+    "events_delivered",
+    "batches_dlq",
+    "error",
+    "events_by_type",
+    "latency_ms",
+    "events_pending",
+    "bytes_delivered",
+)
+
+
+def _check_breakdown(events_delivered: int, events_by_type: dict[str, int] | None) -> None:
+    if events_by_type is None:
+        return
+    total = sum(events_by_type.values())
+    if total != events_delivered:
+        raise ValueError(
+            f"events_by_type sums to {total} but events_delivered is {events_delivered}; "
+            "they must be equal (omit events_by_type to count everything as 'other')"
+        )
+
+
+class RunReport(StrictModel):
+    """What a loader reports when a run completes (the reference body plus optional fields)."""
+
+    completed_at: Timestamp
+    events_delivered: Count = 0
+    batches_dlq: SmallCount = 0
+    error: str | None = Field(
+        default=None, description=f"Kept up to {MAX_ERROR_LENGTH} characters; longer is cut."
+    )
+    events_by_type: dict[str, Count] | None = None
+    latency_ms: Count | None = None
+    events_pending: Count | None = None
+    bytes_delivered: Count | None = None
+
+    @model_validator(mode="after")
+    def _breakdown_sums(self) -> RunReport:
+        _check_breakdown(self.events_delivered, self.events_by_type)
+        return self
+
+
+class RunCreate(StrictModel):
+    """Seed a pending run, or, with ``completed_at``, record a finished run in one call."""
+
+    run_id: ResourceId | None = Field(
+        default=None, description="Optional client key; repeating the same body is a no-op."
+    )
+    started_at: Timestamp
+    completed_at: Timestamp | None = None
+    events_delivered: Count | None = None
+    batches_dlq: SmallCount | None = None
+    error: str | None = None
+    events_by_type: dict[str, Count] | None = None
+    latency_ms: Count | None = None
+    events_pending: Count | None = None
+    bytes_delivered: Count | None = None
+
+    @model_validator(mode="after")
+    def _completion_needs_completed_at(self) -> RunCreate:
+        if self.completed_at is None:
+            given = [f for f in COMPLETION_FIELDS[1:] if getattr(self, f) is not None]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} given without completed_at; "
+                    "add completed_at to record a finished run, or leave them out to seed a pending run"
+                )
+        else:
+            _check_breakdown(self.events_delivered or 0, self.events_by_type)
+        return self
+
+    def report(self) -> RunReport | None:
+        if self.completed_at is None:
+            return None
+        return RunReport(
+            completed_at=self.completed_at,
+            events_delivered=self.events_delivered or 0,
+            batches_dlq=self.batches_dlq or 0,
+            error=self.error,
+            events_by_type=self.events_by_type,
+            latency_ms=self.latency_ms,
+            events_pending=self.events_pending,
+            bytes_delivered=self.bytes_delivered,
+        )
+
+
+class RunOut(BaseModel):
+    id: str
+    connection_id: str
+    organisation_id: int
+    outcome: Outcome
+    started_at: Timestamp
+    completed_at: Timestamp | None
+    finished_at: Timestamp | None = Field(
+        description="When the run counts in windows: completed_at, or for an orphan the end of its window."
+    )
+    duration_ms: int | None
+    events_delivered: int
+    events_by_type: dict[str, Any] | None
+    batches_dlq: int
+    error: str | None
+    message: str | None = Field(description="The recent_errors message for a failing run.")
+    latency_ms: int | None
+    events_pending: int | None
+    bytes_delivered: int | None

@@ -1,0 +1,246 @@
+"""Recording runs: seeding, pushing and completing them, each counted exactly once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pipepulse import ids
+from pipepulse.db.models import Run, WarehouseConnection
+from pipepulse.errors import Conflict, Invalid, NotFound
+from pipepulse.runs import repository
+from pipepulse.runs.schemas import MAX_ERROR_LENGTH, RunCreate, RunOut, RunReport
+from pipepulse.telemetry import rollups
+from pipepulse.telemetry.rules import (
+    Thresholds,
+    completed_outcome,
+    error_message,
+    finished_time,
+    orphaned_before,
+    run_outcome,
+)
+
+# A loader's clock may run a little ahead of ours; more than this is a bug to report.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+REPORT_FIELDS = (
+    "completed_at",
+    "events_delivered",
+    "batches_dlq",
+    "error",
+    "events_by_type",
+    "latency_ms",
+    "events_pending",
+    "bytes_delivered",
+)
+
+
+def _normalise_error(error: str | None) -> str | None:
+    if error is None or not error.strip():
+        return None
+    return error[:MAX_ERROR_LENGTH]
+
+
+def report_values(report: RunReport) -> dict[str, Any]:
+    """The stored form of a report: what an identical repeat must match."""
+    return {
+        "completed_at": report.completed_at,
+        "events_delivered": report.events_delivered,
+        "batches_dlq": report.batches_dlq,
+        "error": _normalise_error(report.error),
+        "events_by_type": dict(report.events_by_type) if report.events_by_type is not None else None,
+        "latency_ms": report.latency_ms,
+        "events_pending": report.events_pending,
+        "bytes_delivered": report.bytes_delivered,
+    }
+
+
+def stored_report(run: Run) -> dict[str, Any]:
+    return {field: getattr(run, field) for field in REPORT_FIELDS}
+
+
+def _check_report(
+    connection: WarehouseConnection, report: RunReport, started_at: datetime, now: datetime
+) -> None:
+    if report.completed_at < started_at:
+        raise Invalid(
+            f"completed_at ({report.completed_at.isoformat()}) is before the run's started_at "
+            f"({started_at.isoformat()})",
+            loc=("body", "completed_at"),
+        )
+    _check_not_future(report.completed_at, now, "completed_at")
+    if report.events_by_type:
+        unknown = sorted(set(report.events_by_type) - set(connection.event_types))
+        if unknown:
+            raise Invalid(
+                f"unknown event type(s) {unknown}: this connection's event_types are "
+                f"{connection.event_types}",
+                loc=("body", "events_by_type"),
+            )
+
+
+def _check_not_future(value: datetime, now: datetime, field: str) -> None:
+    if value > now + MAX_CLOCK_SKEW:
+        raise Invalid(
+            f"{field} ({value.isoformat()}) is more than 5 minutes in the future "
+            f"(server time {now.isoformat()}); check the loader's clock",
+            loc=("body", field),
+        )
+
+
+async def _complete(
+    session: AsyncSession,
+    connection: WarehouseConnection,
+    run_id: str,
+    started_at: datetime,
+    values: dict[str, Any],
+) -> bool:
+    outcome = completed_outcome(values["error"], values["batches_dlq"])
+    completed = await repository.complete_if_pending(
+        session, connection.id, run_id, {**values, "outcome": outcome}
+    )
+    if completed:
+        await rollups.add_completed_run(
+            session,
+            organisation_id=connection.organisation_id,
+            connection_id=connection.id,
+            started_at=started_at,
+            completed_at=values["completed_at"],
+            outcome=outcome,
+            events_delivered=values["events_delivered"],
+            events_by_type=values["events_by_type"],
+            batches_dlq=values["batches_dlq"],
+            latency_ms=values["latency_ms"],
+            bytes_delivered=values["bytes_delivered"],
+        )
+    return completed
+
+
+async def report(
+    session: AsyncSession,
+    connection: WarehouseConnection,
+    run_id: str,
+    body: RunReport,
+    now: datetime,
+) -> None:
+    """Complete a run. Identical repeats are no-ops; a different report for a completed run is 409."""
+    run = await repository.get(session, connection.id, run_id)
+    if run is None:
+        raise NotFound(f"run {run_id!r} not found for this connection")
+    values = report_values(body)
+    if run.completed_at is None:
+        _check_report(connection, body, run.started_at, now)
+        if await _complete(session, connection, run_id, run.started_at, values):
+            return
+        # Another report completed it between our read and our write: judge against it.
+        run = await repository.get(session, connection.id, run_id)
+        assert run is not None
+    if stored_report(run) != values:
+        raise Conflict(
+            f"run {run_id!r} was already completed with a different report; "
+            "reports are immutable (repeat the identical report, or create a new run)"
+        )
+
+
+async def create(
+    session: AsyncSession, connection: WarehouseConnection, body: RunCreate, now: datetime
+) -> tuple[Run, bool]:
+    """Seed or push a run; returns (run, created). A repeat with the same body is not a create."""
+    _check_not_future(body.started_at, now, "started_at")
+    report_body = body.report()
+    if report_body is not None:
+        _check_report(connection, report_body, body.started_at, now)
+    run_id = body.run_id or ids.run_id(now)
+    created = await repository.insert_if_absent(
+        session,
+        {
+            "connection_id": connection.id,
+            "id": run_id,
+            "organisation_id": connection.organisation_id,
+            "started_at": body.started_at,
+            "outcome": "pending",
+            "events_delivered": 0,
+            "batches_dlq": 0,
+            "created_at": now,
+        },
+    )
+    if created:
+        if report_body is not None:
+            await _complete(session, connection, run_id, body.started_at, report_values(report_body))
+        run = await repository.get(session, connection.id, run_id)
+        assert run is not None
+        return run, True
+    run = await repository.get(session, connection.id, run_id)
+    assert run is not None
+    if run.started_at != body.started_at:
+        raise Conflict(
+            f"run {run_id!r} already exists with started_at {run.started_at.isoformat()}; "
+            "use a new run_id for a new run"
+        )
+    if report_body is not None:
+        if run.completed_at is None:
+            raise Conflict(
+                f"run {run_id!r} already exists and is still pending; complete it with "
+                "PATCH …/metrics/{run_id}/"
+            )
+        if stored_report(run) != report_values(report_body):
+            raise Conflict(f"run {run_id!r} already exists with a different report")
+    return run, created
+
+
+async def get(session: AsyncSession, connection: WarehouseConnection, run_id: str) -> Run:
+    run = await repository.get(session, connection.id, run_id)
+    if run is None:
+        raise NotFound(f"run {run_id!r} not found for this connection")
+    return run
+
+
+async def list_page(
+    session: AsyncSession,
+    connection: WarehouseConnection,
+    *,
+    offset: int,
+    limit: int,
+    outcome: str | None,
+    now: datetime,
+    thresholds: Thresholds,
+) -> tuple[Sequence[Run], int]:
+    where = []
+    if outcome is not None:
+        where.append(repository.outcome_filter(outcome, orphaned_before(now, thresholds.orphan_window)))
+    return await repository.page(session, connection.id, offset=offset, limit=limit, where=where)
+
+
+def to_out(run: Run, now: datetime, thresholds: Thresholds) -> RunOut:
+    window = thresholds.orphan_window
+    outcome = run_outcome(
+        started_at=run.started_at,
+        completed_at=run.completed_at,
+        error=run.error,
+        batches_dlq=run.batches_dlq,
+        now=now,
+        orphan_window=window,
+    )
+    finished = None if outcome == "pending" else finished_time(run.started_at, run.completed_at, window)
+    duration = int((run.completed_at - run.started_at).total_seconds() * 1000) if run.completed_at else None
+    return RunOut(
+        id=run.id,
+        connection_id=run.connection_id,
+        organisation_id=run.organisation_id,
+        outcome=outcome,
+        started_at=run.started_at,
+        completed_at=run.completed_at,
+        finished_at=finished,
+        duration_ms=duration,
+        events_delivered=run.events_delivered,
+        events_by_type=run.events_by_type,
+        batches_dlq=run.batches_dlq,
+        error=run.error,
+        message=error_message(outcome, run.error, run.batches_dlq, window),
+        latency_ms=run.latency_ms,
+        events_pending=run.events_pending,
+        bytes_delivered=run.bytes_delivered,
+    )

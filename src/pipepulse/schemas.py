@@ -1,0 +1,69 @@
+"""Types shared by every API schema: UTC timestamps, ids, pages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Generic, TypeVar
+
+from fastapi import Path
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
+
+T = TypeVar("T")
+
+
+def to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def format_timestamp(value: datetime) -> str:
+    """ISO 8601 UTC with ``Z``; sub-second digits only when there are any."""
+    value = value.astimezone(UTC)
+    if value.microsecond:
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# Input must carry a timezone (a naive time is ambiguous); output is always UTC with Z.
+Timestamp = Annotated[
+    AwareDatetime,
+    AfterValidator(to_utc),
+    PlainSerializer(format_timestamp, return_type=str, when_used="json"),
+]
+
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+ResourceId = Annotated[str, Field(pattern=ID_PATTERN, description="[A-Za-z0-9_-]{1,64}")]
+
+
+class StrictModel(BaseModel):
+    """Request bodies: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    page: int
+    size: int
+    total: int
+    has_next: bool
+
+
+class PageParams(BaseModel):
+    page: int = Field(default=1, ge=1)
+    size: int = Field(default=50, ge=1, le=500)
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.size
+
+
+# Integer ids above the 32-bit range cannot exist; refusing them here keeps them from
+# reaching the database as an overflow.
+MAX_INT_ID = 2_147_483_647
+
+CONNECTIONS_PATH = "/organisations/{organisation_pk}/integrations/warehouse-connections"
+CONNECTION_PATH = CONNECTIONS_PATH + "/{connection_id}"
+
+OrganisationPk = Annotated[int, Path(ge=1, le=MAX_INT_ID, description="The organisation's integer id.")]
+ConnectionId = Annotated[str, Path(pattern=ID_PATTERN, description="The connection id, e.g. wc_….")]
+RunId = Annotated[str, Path(pattern=ID_PATTERN, description="The run id.")]

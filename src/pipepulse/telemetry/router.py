@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from pipepulse.auth import scopes
+from pipepulse.auth.dependencies import user
+from pipepulse.auth.principals import UserPrincipal
+from pipepulse.connections import service as connections_service
+from pipepulse.deps import AppSettings, Now, ReadSession
+from pipepulse.schemas import CONNECTION_PATH, ConnectionId, OrganisationPk
+from pipepulse.telemetry import service as telemetry_service
+from pipepulse.telemetry.schemas import Telemetry
+
+router = APIRouter(tags=["telemetry"])
+Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]
+
+
+@router.get(CONNECTION_PATH + "/telemetry/", response_model=Telemetry)
+async def get_telemetry(
+    organisation_pk: OrganisationPk,
+    connection_id: ConnectionId,
+    session: ReadSession,
+    principal: Reader,
+    now: Now,
+    settings: AppSettings,
+) -> Telemetry:
+    """Is this pipeline delivering, and how much? Status, volumes, failures, recent errors."""
+    connection = await connections_service.get_visible(session, principal, organisation_pk, connection_id)
+    return await telemetry_service.telemetry(session, connection, now, settings.thresholds)

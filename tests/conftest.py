@@ -1,0 +1,239 @@
+"""Shared fixtures: a real database (SQLite or PostgreSQL), migrated once per run.
+
+Pick the database with ``PIPEPULSE_TEST_DATABASE=sqlite|postgres`` (default sqlite).
+PostgreSQL runs get a fresh database of their own, created here and dropped afterwards;
+``PIPEPULSE_TEST_POSTGRES_URL`` says which server (default 127.0.0.1:5432). Every test
+starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from pipepulse.app import create_app
+from pipepulse.auth import scopes
+from pipepulse.auth import service as auth_service
+from pipepulse.config import Settings
+from pipepulse.db import migrate
+from pipepulse.db.base import Base
+from pipepulse.db.engine import create_engine
+from pipepulse.db.session import Database
+from pipepulse.organisations import service as organisations_service
+
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
+BACKEND = os.environ.get("PIPEPULSE_TEST_DATABASE", "sqlite")
+
+
+def pytest_report_header() -> str:
+    return f"pipepulse test database: {BACKEND}"
+
+
+@dataclass
+class FrozenClock:
+    """The injected clock: tests say what time it is."""
+
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> datetime:
+        self.now += timedelta(**kwargs)
+        return self.now
+
+
+async def _create_postgres_database() -> tuple[str, str]:
+    admin_url = os.environ.get("PIPEPULSE_TEST_POSTGRES_URL", DEFAULT_PG)
+    name = f"pipepulse_test_{uuid.uuid4().hex[:10]}"
+    admin = make_url(admin_url)
+    try:
+        conn = await asyncpg.connect(
+            host=admin.host, port=admin.port or 5432, user=admin.username, database=admin.database
+        )
+    except (OSError, asyncpg.PostgresError) as exc:
+        if os.environ.get("CI") == "true":
+            raise RuntimeError(f"PostgreSQL is required on CI but unreachable at {admin_url}: {exc}") from exc
+        pytest.skip(f"PostgreSQL unreachable at {admin_url}: {exc}")
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return admin_url, admin.set(database=name).render_as_string(hide_password=False)
+
+
+async def _drop_postgres_database(admin_url: str, url: str) -> None:
+    admin = make_url(admin_url)
+    conn = await asyncpg.connect(
+        host=admin.host, port=admin.port or 5432, user=admin.username, database=admin.database
+    )
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def backend() -> str:
+    return BACKEND
+
+
+@pytest.fixture(scope="session")
+async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """A brand-new, empty database for this test run, as a user would type its URL."""
+    if BACKEND == "postgres":
+        admin_url, url = await _create_postgres_database()
+        yield url
+        await _drop_postgres_database(admin_url, url)
+    elif BACKEND == "sqlite":
+        path: Path = tmp_path_factory.mktemp("db") / "pipepulse.db"
+        yield f"sqlite:///{path}"
+    else:
+        raise RuntimeError(f"PIPEPULSE_TEST_DATABASE must be sqlite or postgres, not {BACKEND!r}")
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        database_url=database_url,
+        data_dir=tmp_path_factory.mktemp("data"),
+        secret_key="test-secret-key",
+        dispatcher="none",
+    )
+
+
+@pytest.fixture(scope="session")
+async def migrated_db(settings: Settings) -> AsyncIterator[Database]:
+    db = Database(create_engine(settings.resolved_database_url))
+    await migrate.upgrade(db.engine)
+    yield db
+    await db.dispose()
+
+
+async def truncate_all(db: Database) -> None:
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    async with db.session(write=True) as session:
+        if db.dialect == "postgresql":
+            await session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                await session.execute(text(f"DELETE FROM {table}"))
+            await session.execute(text("DELETE FROM sqlite_sequence WHERE name = 'organisations'"))
+
+
+@pytest.fixture
+async def db(migrated_db: Database) -> AsyncIterator[Database]:
+    """The migrated database, emptied before the test."""
+    await truncate_all(migrated_db)
+    yield migrated_db
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(datetime(2026, 4, 20, 12, 0, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def app(settings: Settings, db: Database, clock: FrozenClock) -> Any:
+    return create_app(settings, clock=clock, database=db)
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://pipepulse.test") as c:
+        yield c
+
+
+@dataclass
+class Tenant:
+    """An organisation with the credentials a test needs to act in it."""
+
+    id: int
+    slug: str
+    reader: str
+    writer: str
+
+    @property
+    def read(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.reader}"}
+
+    @property
+    def write(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.writer}"}
+
+    def connections_url(self) -> str:
+        return f"/api/v1/organisations/{self.id}/integrations/warehouse-connections/"
+
+    def connection_url(self, connection_id: str) -> str:
+        return f"{self.connections_url()}{connection_id}/"
+
+
+async def make_tenant(db: Database, slug: str, now: datetime) -> Tenant:
+    async with db.session(write=True) as session:
+        org = await organisations_service.create(session, slug=slug, name=slug.title(), now=now)
+        reader = await auth_service.create_token(
+            session, organisation_id=org.id, scopes=[scopes.READ_PIPELINE_METRICS], name="r", now=now
+        )
+        writer = await auth_service.create_token(
+            session, organisation_id=org.id, scopes=list(scopes.ALL), name="w", now=now
+        )
+        return Tenant(id=org.id, slug=org.slug, reader=reader.token, writer=writer.token)
+
+
+@pytest.fixture
+async def tenant(db: Database, clock: FrozenClock) -> Tenant:
+    return await make_tenant(db, "acme", clock.now)
+
+
+@pytest.fixture
+async def other_tenant(db: Database, clock: FrozenClock) -> Tenant:
+    return await make_tenant(db, "globex", clock.now)
+
+
+@pytest.fixture
+async def service_key(db: Database, clock: FrozenClock) -> dict[str, str]:
+    async with db.session(write=True) as session:
+        issued = await auth_service.create_service_key(session, name="loader", now=clock.now)
+    return {"Authorization": f"Bearer {issued.key}"}
+
+
+@pytest.fixture
+async def connection(client: httpx.AsyncClient, tenant: Tenant) -> dict[str, Any]:
+    response = await client.post(
+        tenant.connections_url(),
+        json={"name": "Production warehouse", "type": "snowflake", "state": "connected"},
+        headers=tenant.write,
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+@pytest.fixture
+def runs_url(tenant: Tenant, connection: dict[str, Any]) -> str:
+    return tenant.connection_url(connection["id"]) + "metrics/"
+
+
+def iso(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@pytest.fixture(autouse=True)
+def _no_env_leak(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # Tests build Settings explicitly; a developer's PIPEPULSE_* must not leak into them.
+    for key in list(os.environ):
+        if key.startswith("PIPEPULSE_") and not key.startswith("PIPEPULSE_TEST_"):
+            monkeypatch.delenv(key)
+    yield
