@@ -129,7 +129,6 @@ async def truncate_all(db: Database) -> None:
         else:
             for table in tables:
                 await session.execute(text(f"DELETE FROM {table}"))
-            await session.execute(text("DELETE FROM sqlite_sequence WHERE name = 'organisations'"))
 
 
 @pytest.fixture

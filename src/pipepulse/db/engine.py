@@ -45,7 +45,10 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     if url.startswith("sqlite"):
         path = sqlite_path(url)
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                pass  # connecting will fail with the real reason, answered as 503
         engine = create_async_engine(
             url,
             poolclass=NullPool if path is None else None,
