@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -112,6 +113,54 @@ def _describe(settings: Settings) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+
+
+@app.command()
+def scheduler(
+    once: Annotated[bool, typer.Option("--once", help="Run one tick and exit.")] = False,
+) -> None:
+    """Seed due runs, invoke loaders and sweep orphans every PIPEPULSE_SCHEDULER_TICK_SECONDS."""
+    import signal
+
+    from pipepulse.scheduler import dispatchers, runner
+
+    settings = load_settings()
+
+    async def work(db: Database) -> None:
+        dispatcher = dispatchers.build(settings, db, utc_now)
+        if once:
+            result = await runner.tick(db, settings, dispatcher, utc_now())
+            await dispatcher.drain()
+            await dispatcher.close()
+            typer.echo(
+                f"tick: seeded {result.seeded} run(s), orphaned {result.orphaned}, "
+                f"{result.dispatch_failures} invocation failure(s)"
+            )
+            return
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        typer.echo(
+            f"pipepulse scheduler: ticking every {settings.scheduler_tick_seconds:g}s ({settings.dispatcher})"
+        )
+        await runner.run_forever(db, settings, dispatcher, utc_now, stop)
+
+    with_database(settings, work)
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Where the demo keeps its data (reset each run).")
+    ] = None,
+) -> None:
+    """Run a living demo on the embedded database: history, server, scheduler, loader."""
+    from pipepulse.demo import run_demo
+
+    run_demo(load_settings(), host=host, port=port, data_dir=data_dir)
 
 
 @db_app.command("upgrade")

@@ -13,6 +13,7 @@ from pipepulse.db.models import Run, WarehouseConnection
 from pipepulse.errors import Conflict, Invalid, NotFound
 from pipepulse.runs import repository
 from pipepulse.runs.schemas import MAX_ERROR_LENGTH, RunCreate, RunOut, RunReport
+from pipepulse.scheduler import jobs as scheduler_jobs
 from pipepulse.telemetry import rollups
 from pipepulse.telemetry.rules import (
     Thresholds,
@@ -115,6 +116,7 @@ async def _complete(
             batches_dlq=values["batches_dlq"],
             latency_ms=values["latency_ms"],
             bytes_delivered=values["bytes_delivered"],
+            events_pending=values["events_pending"],
         )
     return completed
 
@@ -168,6 +170,10 @@ async def create(
         },
     )
     if created:
+        # A run the loader created itself is the connection's latest run for scheduling too.
+        await scheduler_jobs.note_pushed_run(
+            session, connection.id, body.started_at, connection.schedule_interval_seconds
+        )
         if report_body is not None:
             await _complete(session, connection, run_id, body.started_at, report_values(report_body))
         run = await repository.get(session, connection.id, run_id)
@@ -244,3 +250,15 @@ def to_out(run: Run, now: datetime, thresholds: Thresholds) -> RunOut:
         events_pending=run.events_pending,
         bytes_delivered=run.bytes_delivered,
     )
+
+
+async def fail_pending(
+    session: AsyncSession, connection_id: str, run_id: str, reason: str, now: datetime
+) -> bool:
+    """Mark a run failed at once (e.g. its loader could not be invoked). False if it was no longer pending."""
+    connection = await session.get(WarehouseConnection, connection_id)
+    run = await repository.get(session, connection_id, run_id)
+    if connection is None or run is None or run.completed_at is not None:
+        return False
+    values = report_values(RunReport(completed_at=max(now, run.started_at), error=reason))
+    return await _complete(session, connection, run_id, run.started_at, values)

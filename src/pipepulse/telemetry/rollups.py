@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import and_, case, func, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pipepulse.db.models import EventHourlyRollup, RunHourlyRollup
+from pipepulse.db.models import EventHourlyRollup, RunDailyRollup, RunHourlyRollup
 from pipepulse.telemetry.rules import typed_events
 
 HOUR = timedelta(hours=1)
@@ -17,6 +17,10 @@ HOUR = timedelta(hours=1)
 
 def floor_hour(value: datetime) -> datetime:
     return value.replace(minute=0, second=0, microsecond=0)
+
+
+def floor_day(value: datetime) -> datetime:
+    return value.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def run_latency_ms(latency_ms: int | None, started_at: datetime, completed_at: datetime) -> int:
@@ -51,8 +55,9 @@ async def add_completed_run(
     batches_dlq: int,
     latency_ms: int | None,
     bytes_delivered: int | None,
+    events_pending: int | None = None,
 ) -> None:
-    """Add one newly completed run to its hour. Call exactly once per completion."""
+    """Add one newly completed run to its hour and day. Call exactly once per completion."""
     hour = floor_hour(completed_at)
     latency = run_latency_ms(latency_ms, started_at, completed_at)
     row = {
@@ -69,6 +74,9 @@ async def add_completed_run(
         "latency_sum_ms": latency,
         "latency_count": 1,
         "latency_max_ms": latency,
+        "last_delivery_at": completed_at if events_delivered > 0 else None,
+        "events_pending_at": completed_at if events_pending is not None else None,
+        "events_pending": events_pending,
     }
     stmt = _insert(session, RunHourlyRollup).values(row)
     t = RunHourlyRollup.__table__.c
@@ -85,7 +93,10 @@ async def add_completed_run(
     ]
     updates: dict[str, Any] = {name: t[name] + stmt.excluded[name] for name in additive}
     updates["latency_max_ms"] = _greatest(session, t.latency_max_ms, stmt.excluded.latency_max_ms)
+    updates.update(_gauge_updates(t, stmt.excluded))
     await session.execute(stmt.on_conflict_do_update(index_elements=["connection_id", "hour"], set_=updates))
+
+    await _add_to_day(session, row)
 
     typed = typed_events(events_delivered, events_by_type)
     if typed:
@@ -108,3 +119,40 @@ async def add_completed_run(
                 set_={"events": e.events + ev.excluded.events},
             )
         )
+
+
+def _gauge_updates(t: Any, new: Any) -> dict[str, Any]:
+    """Keep the latest delivery and the latest events_pending, whatever order runs complete in."""
+    newer_pending = and_(
+        new.events_pending_at.is_not(None),
+        or_(
+            t.events_pending_at.is_(None),
+            new.events_pending_at > t.events_pending_at,
+            and_(new.events_pending_at == t.events_pending_at, new.events_pending > t.events_pending),
+        ),
+    )
+    newer_delivery = and_(
+        new.last_delivery_at.is_not(None),
+        or_(t.last_delivery_at.is_(None), new.last_delivery_at > t.last_delivery_at),
+    )
+    return {
+        "last_delivery_at": case((newer_delivery, new.last_delivery_at), else_=t.last_delivery_at),
+        "events_pending_at": case((newer_pending, new.events_pending_at), else_=t.events_pending_at),
+        "events_pending": case((newer_pending, new.events_pending), else_=t.events_pending),
+    }
+
+
+DAILY_COLUMNS = ("runs", "succeeded", "partial", "failed", "events_delivered", "batches_dlq")
+
+
+async def _add_to_day(session: AsyncSession, hourly_row: dict[str, Any]) -> None:
+    row = {name: hourly_row[name] for name in ("connection_id", "organisation_id", *DAILY_COLUMNS)}
+    row["day"] = floor_day(hourly_row["hour"])
+    stmt = _insert(session, RunDailyRollup).values(row)
+    t = RunDailyRollup.__table__.c
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["connection_id", "day"],
+            set_={name: t[name] + stmt.excluded[name] for name in DAILY_COLUMNS},
+        )
+    )

@@ -3,7 +3,7 @@
 from pipepulse.db.models.auth import ApiToken, ServiceKey
 from pipepulse.db.models.connections import WarehouseConnection
 from pipepulse.db.models.organisations import Organisation
-from pipepulse.db.models.rollups import EventHourlyRollup, RunHourlyRollup
+from pipepulse.db.models.rollups import EventHourlyRollup, RunDailyRollup, RunHourlyRollup
 from pipepulse.db.models.runs import Run
 from pipepulse.db.models.scheduler import SchedulerHeartbeat
 
@@ -12,6 +12,7 @@ __all__ = [
     "EventHourlyRollup",
     "Organisation",
     "Run",
+    "RunDailyRollup",
     "RunHourlyRollup",
     "SchedulerHeartbeat",
     "ServiceKey",

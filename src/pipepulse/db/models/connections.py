@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pipepulse.db.base import Base, UTCDateTime
@@ -13,7 +13,10 @@ class WarehouseConnection(Base):
     """One pipeline into one destination."""
 
     __tablename__ = "warehouse_connections"
-    __table_args__ = (Index("ix_warehouse_connections_org_created", "organisation_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_warehouse_connections_org_created", "organisation_id", "created_at"),
+        Index("ix_warehouse_connections_due", "state", "next_run_epoch"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     organisation_id: Mapped[int] = mapped_column(Integer, ForeignKey("organisations.id", ondelete="CASCADE"))
@@ -26,3 +29,6 @@ class WarehouseConnection(Base):
     schedule_interval_seconds: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # When the scheduler may seed the next run, in Unix seconds (null: due now). Integer
+    # seconds keep "now + schedule_interval_seconds" plain arithmetic on both dialects.
+    next_run_epoch: Mapped[int | None] = mapped_column(BigInteger)

@@ -1,0 +1,90 @@
+"""The thin runner around the jobs: one tick, or ticks forever at a cadence."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from pipepulse.config import Settings
+from pipepulse.db.session import Database
+from pipepulse.runs import service as runs_service
+from pipepulse.scheduler import jobs
+from pipepulse.scheduler.dispatchers import Dispatcher, DispatchFailed
+
+log = logging.getLogger("pipepulse.scheduler")
+
+# Invocations in flight at once: enough to keep a fan-out of thousands short, few enough
+# not to flood a loader endpoint.
+FAN_OUT_CONCURRENCY = 64
+
+
+def scheduler_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class TickResult:
+    seeded: int
+    orphaned: int
+    dispatch_failures: int
+
+
+async def tick(
+    db: Database, settings: Settings, dispatcher: Dispatcher, now: datetime, *, ident: str | None = None
+) -> TickResult:
+    """Seed due runs (committed before any invocation), sweep orphans, fan out, beat."""
+    async with db.session(write=True) as session:
+        seeded = await jobs.seed_due_runs(session, now)
+        orphaned = await jobs.sweep_orphans(session, now, settings.thresholds.orphan_window)
+
+    limit = asyncio.Semaphore(FAN_OUT_CONCURRENCY)
+    failures: list[tuple[jobs.SeededRun, str]] = []
+
+    async def invoke(run: jobs.SeededRun) -> None:
+        async with limit:
+            try:
+                await dispatcher.dispatch(run)
+            except DispatchFailed as exc:
+                failures.append((run, str(exc)))
+            except Exception as exc:  # one broken invocation never stops the rest
+                failures.append((run, f"loader invocation failed: {type(exc).__name__}: {exc}"))
+
+    await asyncio.gather(*(invoke(run) for run in seeded))
+    if failures:
+        async with db.session(write=True) as session:
+            for run, reason in failures:
+                log.warning("dispatch failed: %s", reason, extra={"run_id": run.run_id})
+                await runs_service.fail_pending(session, run.connection_id, run.run_id, reason, now)
+    async with db.session(write=True) as session:
+        await jobs.beat(session, ident or scheduler_id(), now, len(seeded))
+    return TickResult(seeded=len(seeded), orphaned=orphaned, dispatch_failures=len(failures))
+
+
+async def run_forever(
+    db: Database,
+    settings: Settings,
+    dispatcher: Dispatcher,
+    clock: Callable[[], datetime],
+    stop: asyncio.Event,
+    *,
+    on_tick: Callable[[TickResult], None] | None = None,
+) -> None:
+    """Tick every ``scheduler_tick_seconds`` until ``stop`` is set; a failed tick is logged and retried."""
+    ident = scheduler_id()
+    while not stop.is_set():
+        try:
+            result = await tick(db, settings, dispatcher, clock(), ident=ident)
+            if on_tick is not None:
+                on_tick(result)
+        except Exception:
+            log.exception("scheduler tick failed; retrying next tick")
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=settings.scheduler_tick_seconds)
+        except TimeoutError:
+            pass
+    await dispatcher.close()
