@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -31,6 +32,11 @@ from pipepulse.db.base import Base
 from pipepulse.db.engine import create_engine
 from pipepulse.db.session import Database
 from pipepulse.organisations import service as organisations_service
+
+# Generated examples are judged on their answers, not their speed: on a busy 2-core CI
+# machine a per-example deadline only makes the suite flaky.
+hypothesis_settings.register_profile("pipepulse", deadline=None, print_blob=True)
+hypothesis_settings.load_profile("pipepulse")
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 BACKEND = os.environ.get("PIPEPULSE_TEST_DATABASE", "sqlite")
@@ -132,10 +138,10 @@ async def truncate_all(db: Database) -> None:
 
 
 @pytest.fixture
-async def db(migrated_db: Database) -> AsyncIterator[Database]:
+async def db(migrated_db: Database) -> Database:
     """The migrated database, emptied before the test."""
     await truncate_all(migrated_db)
-    yield migrated_db
+    return migrated_db
 
 
 @pytest.fixture
@@ -230,9 +236,8 @@ def iso(value: datetime) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _no_env_leak(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _no_env_leak(monkeypatch: pytest.MonkeyPatch) -> None:
     # Tests build Settings explicitly; a developer's PIPEPULSE_* must not leak into them.
     for key in list(os.environ):
         if key.startswith("PIPEPULSE_") and not key.startswith("PIPEPULSE_TEST_"):
             monkeypatch.delenv(key)
-    yield

@@ -48,7 +48,7 @@ def finished(runs: list[RawRun], now: datetime, window: timedelta) -> list[tuple
 
 
 def events(runs_in_window: list[RawRun], event_types: list[str]) -> dict[str, int]:
-    result = {t: 0 for t in event_types}
+    result = dict.fromkeys(event_types, 0)
     other = 0
     for run in runs_in_window:
         by_type = run.events_by_type or {}

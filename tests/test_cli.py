@@ -62,7 +62,8 @@ async def test_cli__org_token_service_key__created_and_usable_over_http(
         headers=user,
     )
     assert created.status_code == 201
-    runs = f"/api/v1/organisations/{org['id']}/integrations/warehouse-connections/{created.json()['id']}/metrics/"
+    connections = f"/api/v1/organisations/{org['id']}/integrations/warehouse-connections/"
+    runs = f"{connections}{created.json()['id']}/metrics/"
     pushed = await client.post(
         runs, json={"started_at": "2026-04-20T11:00:00Z"}, headers={"Authorization": f"Bearer {key['key']}"}
     )

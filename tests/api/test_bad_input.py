@@ -13,7 +13,8 @@ from tests.conftest import FrozenClock, Tenant, iso
 
 def _messages(body: dict[str, Any]) -> str:
     detail = body["detail"]
-    assert isinstance(detail, list) and detail, body
+    assert isinstance(detail, list), body
+    assert detail, body
     for item in detail:
         assert set(item) >= {"loc", "msg", "type"}
     return " | ".join(str(item["msg"]) + " @ " + ".".join(map(str, item["loc"])) for item in detail)
