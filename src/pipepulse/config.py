@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     loader_signing_secret: str = ""
     lambda_function_name: str = ""
     loader_source_root: Path | None = None
-    loader_destination_url: str = ""
+    loader_destination: str = ""
 
     # Dashboard session cookies are signed with this; generated and kept in data_dir if empty.
     secret_key: str = ""

@@ -74,7 +74,7 @@ def demo_settings(base: Settings, data_dir: Path) -> Settings:
             "data_dir": data_dir,
             "dispatcher": "local",
             "loader_source_root": data_dir / "source",
-            "loader_destination_url": f"duckdb:///{data_dir / 'warehouse.duckdb'}",
+            "loader_destination": f"duckdb:///{data_dir / 'warehouse.duckdb'}",
             "scheduler_tick_seconds": TICK_SECONDS,
         }
     )

@@ -29,7 +29,7 @@ async def test_local_dispatcher__events_on_disk__delivered_to_duckdb_and_reporte
     clock.now = datetime.now(UTC).replace(microsecond=0)
     warehouse = tmp_path / "warehouse.duckdb"
     local = settings.model_copy(
-        update={"loader_source_root": tmp_path / "source", "loader_destination_url": f"duckdb:///{warehouse}"}
+        update={"loader_source_root": tmp_path / "source", "loader_destination": f"duckdb:///{warehouse}"}
     )
     healthy = await client.post(
         tenant.connections_url(),

@@ -8,7 +8,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -150,7 +150,7 @@ class LocalDispatcher:
                     connection_config = dict(connection.config) if connection else {}
                 config = LoaderConfig(
                     source_root=self.settings.loader_source_root or self.settings.data_dir / "source",
-                    destination_url=self.settings.loader_destination_url
+                    destination_url=self.settings.loader_destination
                     or f"duckdb:///{self.settings.data_dir / 'warehouse.duckdb'}",
                 ).with_connection_config(connection_config)
                 job = LoaderJob(run.run_id, run.connection_id, run.organisation_id)
@@ -160,7 +160,7 @@ class LocalDispatcher:
                     events_delivered=report.events_delivered,
                     batches_dlq=report.batches_dlq,
                     error=report.error,
-                    events_by_type=dict(report.events_by_type) if report.events_by_type is not None else None,
+                    events_by_type=_configured_types(report.events_by_type, connection),
                     latency_ms=report.latency_ms,
                     events_pending=report.events_pending,
                     bytes_delivered=report.bytes_delivered,
@@ -188,6 +188,16 @@ class LocalDispatcher:
 
     async def close(self) -> None:
         await self.drain()
+
+
+def _configured_types(
+    events_by_type: Mapping[str, int] | None, connection: WarehouseConnection | None
+) -> dict[str, int] | None:
+    """The reference loader always names both of its types; drop empty ones a connection doesn't list."""
+    if events_by_type is None:
+        return None
+    listed = set(connection.event_types) if connection is not None else set()
+    return {k: v for k, v in events_by_type.items() if v or k in listed}
 
 
 def build(settings: Settings, db: Database, clock: Callable[[], datetime]) -> Dispatcher:
