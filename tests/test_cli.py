@@ -98,3 +98,28 @@ def test_cli__unsupported_database_url__clear_error(settings: Settings) -> None:
     result = pipepulse(odd, "db", "upgrade")
     assert result.returncode == 1
     assert "use postgresql://user@host/db or sqlite:///path.db" in result.stderr
+
+
+async def test_cli__revoke_token_and_service_key__rejected_at_once(
+    settings: Settings, db: Database, client: httpx.AsyncClient
+) -> None:
+    as_json(pipepulse(settings, "org", "create", "--slug", "acme", "--name", "Acme", "--json"))
+    token = as_json(pipepulse(settings, "token", "create", "--org", "acme", "--json"))
+    key = as_json(pipepulse(settings, "service-key", "create", "--name", "l", "--json"))
+    user = {"Authorization": f"Bearer {token['token']}"}
+    assert (await client.get("/api/v1/organisations/", headers=user)).status_code == 200
+
+    listed = json.loads(pipepulse(settings, "token", "list", "--json").stdout)
+    assert [(t["id"], t["revoked_at"]) for t in listed] == [(token["id"], None)]
+    assert token["token"] not in pipepulse(settings, "token", "list").stdout
+    assert pipepulse(settings, "token", "revoke", token["id"]).returncode == 0
+    assert pipepulse(settings, "service-key", "revoke", key["id"]).returncode == 0
+    assert (await client.get("/api/v1/organisations/", headers=user)).status_code == 401
+    runs = "/api/v1/organisations/1/integrations/warehouse-connections/wc_x/metrics/"
+    pushed = await client.post(
+        runs, json={"started_at": "2026-04-20T11:00:00Z"}, headers={"Authorization": f"Bearer {key['key']}"}
+    )
+    assert pushed.status_code == 401
+    again = pipepulse(settings, "token", "revoke", token["id"])
+    assert again.returncode == 1
+    assert "no active token" in again.stderr

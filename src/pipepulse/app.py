@@ -5,15 +5,16 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 
 from fastapi import APIRouter, FastAPI
 
 from pipepulse import __version__
+from pipepulse.clock import utc_now
 from pipepulse.config import Settings
 from pipepulse.connections import router as connections_router
-from pipepulse.db import migrate
+from pipepulse.dashboard import router as dashboard_router
 from pipepulse.db.engine import create_engine
+from pipepulse.db.migrate import ensure_schema
 from pipepulse.db.session import Database
 from pipepulse.deps import Clock
 from pipepulse.errors import install_handlers
@@ -21,17 +22,10 @@ from pipepulse.observability import Metrics, MetricsMiddleware
 from pipepulse.observability import router as ops_router
 from pipepulse.organisations import router as organisations_router
 from pipepulse.runs import router as runs_router
+from pipepulse.telemetry import health_router, metrics_router
 from pipepulse.telemetry import router as telemetry_router
 
 log = logging.getLogger("pipepulse")
-
-
-class SchemaOutOfDate(RuntimeError):
-    pass
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def create_app(
@@ -81,22 +75,11 @@ def create_app(
     api.include_router(connections_router.router)
     api.include_router(runs_router.router)
     api.include_router(telemetry_router.router)
+    api.include_router(metrics_router.router)
+    api.include_router(health_router.router)
     app.include_router(api)
     app.include_router(ops_router)
+    app.include_router(dashboard_router.router)
     install_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
-
-
-async def ensure_schema(db: Database, settings: Settings) -> None:
-    """Apply pending migrations, or refuse to run on an old schema when auto-migrate is off."""
-    if settings.auto_migrate:
-        before, after = await migrate.upgrade(db.engine)
-        if before != after:
-            log.info("database migrated from %s to %s", before, after)
-        return
-    if not await migrate.is_up_to_date(db.engine):
-        raise SchemaOutOfDate(
-            "the database schema is not at the version this pipepulse needs; "
-            "run `pipepulse db upgrade` (or set PIPEPULSE_AUTO_MIGRATE=true)"
-        )

@@ -11,15 +11,18 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from pipepulse.app import SchemaOutOfDate, ensure_schema, utc_now
 from pipepulse.auth import scopes as scope_names
 from pipepulse.auth import service as auth_service
+from pipepulse.clock import utc_now
 from pipepulse.config import Settings
 from pipepulse.db import migrate
 from pipepulse.db.engine import UnsupportedDatabaseURL, create_engine
+from pipepulse.db.migrate import SchemaOutOfDate, ensure_schema
 from pipepulse.db.session import Database
 from pipepulse.errors import AppError
 from pipepulse.organisations import service as organisations_service
+from pipepulse.schemas import format_timestamp
+from pipepulse.telemetry import cli as rollups_cli
 
 T = TypeVar("T")
 
@@ -36,6 +39,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(org_app, name="org")
 app.add_typer(token_app, name="token")
 app.add_typer(service_key_app, name="service-key")
+app.add_typer(rollups_cli.app, name="rollups")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
@@ -243,6 +247,49 @@ def token_create(
     )
 
 
+@token_app.command("list")
+def token_list(as_json: JsonFlag = False) -> None:
+    """List user tokens (ids, organisations, scopes; never the secrets)."""
+    settings = load_settings()
+
+    async def work(db: Database) -> list[dict[str, Any]]:
+        async with db.session() as session:
+            return [
+                {
+                    "id": t.id,
+                    "name": t.name,
+                    "organisation_id": t.organisation_id,
+                    "scopes": t.scopes,
+                    "created_at": format_timestamp(t.created_at),
+                    "revoked_at": format_timestamp(t.revoked_at) if t.revoked_at else None,
+                }
+                for t in await auth_service.list_tokens(session)
+            ]
+
+    rows = with_database(settings, work)
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    for row in rows:
+        org = row["organisation_id"] if row["organisation_id"] is not None else "all"
+        state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "active"
+        typer.echo(f"{row['id']}  org={org}  {','.join(row['scopes'])}  {row['name']}  {state}")
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[str, typer.Argument(help="The id shown by `token list`.")]) -> None:
+    """Revoke a user token; it stops working at once."""
+    settings = load_settings()
+
+    async def work(db: Database) -> bool:
+        async with db.session(write=True) as session:
+            return await auth_service.revoke_token(session, token_id, utc_now())
+
+    if not with_database(settings, work):
+        raise fail(f"no active token with id {token_id!r}")
+    typer.echo(f"token {token_id} revoked")
+
+
 @service_key_app.command("create")
 def service_key_create(
     name: Annotated[str, typer.Option(help="Which loader or scheduler uses it.")],
@@ -258,6 +305,48 @@ def service_key_create(
 
     key = with_database(settings, work)
     emit(as_json, key, f"{key['key']}\n(service key {key['name']!r}; shown once)")
+
+
+@service_key_app.command("list")
+def service_key_list(as_json: JsonFlag = False) -> None:
+    """List service keys (never the secrets)."""
+    settings = load_settings()
+
+    async def work(db: Database) -> list[dict[str, Any]]:
+        async with db.session() as session:
+            return [
+                {
+                    "id": k.id,
+                    "name": k.name,
+                    "created_at": format_timestamp(k.created_at),
+                    "revoked_at": format_timestamp(k.revoked_at) if k.revoked_at else None,
+                }
+                for k in await auth_service.list_service_keys(session)
+            ]
+
+    rows = with_database(settings, work)
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    for row in rows:
+        state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "active"
+        typer.echo(f"{row['id']}  {row['name']}  {state}")
+
+
+@service_key_app.command("revoke")
+def service_key_revoke(
+    key_id: Annotated[str, typer.Argument(help="The id shown by `service-key list`.")],
+) -> None:
+    """Revoke a service key; loaders using it get 401 at once."""
+    settings = load_settings()
+
+    async def work(db: Database) -> bool:
+        async with db.session(write=True) as session:
+            return await auth_service.revoke_service_key(session, key_id, utc_now())
+
+    if not with_database(settings, work):
+        raise fail(f"no active service key with id {key_id!r}")
+    typer.echo(f"service key {key_id} revoked")
 
 
 def main() -> None:

@@ -22,13 +22,14 @@ from typing import Any
 import typer
 import uvicorn
 
-from pipepulse.app import create_app, ensure_schema
+from pipepulse.app import create_app
 from pipepulse.auth import scopes
 from pipepulse.auth import service as auth_service
 from pipepulse.config import Settings
 from pipepulse.connections import service as connections_service
 from pipepulse.connections.schemas import ConnectionCreate
 from pipepulse.db.engine import create_engine
+from pipepulse.db.migrate import ensure_schema
 from pipepulse.db.session import Database
 from pipepulse.organisations import service as organisations_service
 from pipepulse.runs import service as runs_service

@@ -87,3 +87,30 @@ async def authenticate(session: AsyncSession, bearer: str) -> UserPrincipal | Se
     if not tokens.matches(parsed.secret, key.secret_hash):
         return None
     return ServicePrincipal(key_id=key.id, name=key.name)
+
+
+async def revoke_token(session: AsyncSession, token_id: str, now: datetime) -> bool:
+    """Revoke a user token by id; False when there is no such live token."""
+    token = await session.get(ApiToken, token_id)
+    if token is None or token.revoked_at is not None:
+        return False
+    token.revoked_at = now
+    await session.flush()
+    return True
+
+
+async def revoke_service_key(session: AsyncSession, key_id: str, now: datetime) -> bool:
+    key = await session.get(ServiceKey, key_id)
+    if key is None or key.revoked_at is not None:
+        return False
+    key.revoked_at = now
+    await session.flush()
+    return True
+
+
+async def list_tokens(session: AsyncSession) -> list[ApiToken]:
+    return list((await session.scalars(select(ApiToken).order_by(ApiToken.created_at))).all())
+
+
+async def list_service_keys(session: AsyncSession) -> list[ServiceKey]:
+    return list((await session.scalars(select(ServiceKey).order_by(ServiceKey.created_at))).all())

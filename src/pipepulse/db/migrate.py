@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -12,10 +13,15 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pipepulse.config import Settings
+from pipepulse.db.session import Database
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 # Any fixed number works; it only has to be the same in every pipepulse process.
 _MIGRATION_LOCK_KEY = 7_202_611
+
+log = logging.getLogger("pipepulse")
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -62,3 +68,21 @@ async def upgrade(engine: AsyncEngine) -> tuple[str | None, str]:
 
 async def is_up_to_date(engine: AsyncEngine) -> bool:
     return await current_revision(engine) == head_revision()
+
+
+class SchemaOutOfDate(RuntimeError):
+    pass
+
+
+async def ensure_schema(db: Database, settings: Settings) -> None:
+    """Apply pending migrations, or refuse to run on an old schema when auto-migrate is off."""
+    if settings.auto_migrate:
+        before, after = await upgrade(db.engine)
+        if before != after:
+            log.info("database migrated from %s to %s", before, after)
+        return
+    if not await is_up_to_date(db.engine):
+        raise SchemaOutOfDate(
+            "the database schema is not at the version this pipepulse needs; "
+            "run `pipepulse db upgrade` (or set PIPEPULSE_AUTO_MIGRATE=true)"
+        )
