@@ -1,6 +1,5 @@
 """FastAPI dependencies that turn the Authorization header into a principal."""
 
-
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 

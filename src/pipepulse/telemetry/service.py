@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,9 +35,25 @@ def _outcome(run: RunFacts) -> str:
     return run.outcome if run.completed_at is not None else "orphaned"
 
 
+@dataclass(frozen=True)
+class StatusBasis:
+    """The inputs the status rule was given, so a page can say why a status holds."""
+
+    latest_finished_failing: tuple[bool, ...]
+    finished_runs_last_24h: int
+    failing_runs_last_24h: int
+    events_last_24h: int
+
+
 async def telemetry(
     session: AsyncSession, connection: WarehouseConnection, now: datetime, thresholds: Thresholds
 ) -> Telemetry:
+    return (await telemetry_with_basis(session, connection, now, thresholds))[0]
+
+
+async def telemetry_with_basis(
+    session: AsyncSession, connection: WarehouseConnection, now: datetime, thresholds: Thresholds
+) -> tuple[Telemetry, StatusBasis]:
     window = thresholds.orphan_window
     week = windows.plan(now, WEEK)
     day = windows.plan(now, DAY)
@@ -92,7 +109,13 @@ async def telemetry(
         assert message is not None
         recent_errors.append(RecentError(occurred_at=time, message=message, run_id=run.id))
 
-    return Telemetry(
+    basis = StatusBasis(
+        latest_finished_failing=tuple(latest_failing),
+        finished_runs_last_24h=day_tally.runs,
+        failing_runs_last_24h=day_tally.failing,
+        events_last_24h=day_tally.events_delivered,
+    )
+    result = Telemetry(
         status=status(latest_failing, day_tally.failing > 0, day_tally.events_delivered),
         last_delivery_at=await repository.last_delivery_at(session, connection.id, now),
         events_last_24h=events_breakdown(
@@ -104,3 +127,4 @@ async def telemetry(
         failed_deliveries_last_24h=day_tally.failed_deliveries,
         recent_errors=recent_errors,
     )
+    return result, basis

@@ -1,0 +1,91 @@
+"""Jinja filters: how numbers, instants and durations read on the dashboard."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pipepulse.schemas import format_timestamp
+
+
+def number(value: int | float | None) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    return f"{value:,}"
+
+
+def exact(value: datetime | None) -> str:
+    """The instant in UTC, to the second (shown on hover and in tables)."""
+    if value is None:
+        return ""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def iso(value: datetime | None) -> str:
+    return format_timestamp(value) if value is not None else ""
+
+
+def relative(value: datetime | None, now: datetime) -> str:
+    """'just now', '5 minutes ago', '3 hours ago', '2 days ago' (or 'in …' for a skewed clock)."""
+    if value is None:
+        return "never"
+    seconds = int((now - value).total_seconds())
+    future = seconds < 0
+    seconds = abs(seconds)
+    if seconds < 60:
+        return "just now"
+    for size, unit in (
+        (86400 * 365, "year"),
+        (86400 * 30, "month"),
+        (86400, "day"),
+        (3600, "hour"),
+        (60, "minute"),
+    ):
+        if seconds >= size:
+            n = round(seconds / size) if size == 60 else seconds // size
+            text = f"{n} {unit}" + ("" if n == 1 else "s")
+            return f"in {text}" if future else f"{text} ago"
+    return "just now"
+
+
+def duration(milliseconds: int | None) -> str:
+    """A run's duration: '850 ms', '42 s', '3 min 20 s', '1 h 05 min'."""
+    if milliseconds is None:
+        return "—"
+    if milliseconds < 1000:
+        return f"{milliseconds} ms"
+    seconds = milliseconds // 1000
+    if seconds < 60:
+        return f"{milliseconds / 1000:.1f} s".replace(".0 s", " s")
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def plural(count: int, singular: str, many: str | None = None) -> str:
+    return f"{count:,} {singular if count == 1 else (many or singular + 's')}"
+
+
+def label(value: str) -> str:
+    """'custom_events' → 'Custom events'."""
+    text = value.replace("_", " ")
+    return text[:1].upper() + text[1:]
+
+
+DESTINATIONS = {
+    "snowflake": "Snowflake",
+    "bigquery": "BigQuery",
+    "redshift": "Redshift",
+    "databricks": "Databricks",
+    "clickhouse": "ClickHouse",
+    "postgres": "PostgreSQL",
+    "duckdb": "DuckDB",
+}
+
+
+def destination(kind: str) -> str:
+    """How a destination's vendor writes its own name."""
+    return DESTINATIONS.get(kind, label(kind))

@@ -1,0 +1,267 @@
+"""What each dashboard page shows, assembled from the same services as the JSON API.
+
+Nothing here decides a status, an outcome or a window: those come from
+``telemetry.service`` and ``runs.service``. This module only arranges their answers for
+people (order, wording, chart geometry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pipepulse.auth.principals import UserPrincipal
+from pipepulse.connections import repository as connections_repository
+from pipepulse.connections import service as connections_service
+from pipepulse.dashboard import charts, format
+from pipepulse.dashboard import repository as dashboard_repository
+from pipepulse.db.models import Organisation, WarehouseConnection
+from pipepulse.organisations import service as organisations_service
+from pipepulse.runs import service as runs_service
+from pipepulse.runs.schemas import RunOut
+from pipepulse.telemetry import health as health_service
+from pipepulse.telemetry import metrics as metrics_service
+from pipepulse.telemetry import service as telemetry_service
+from pipepulse.telemetry.health_rules import OrganisationHealth
+from pipepulse.telemetry.rollups import HOUR, floor_hour
+from pipepulse.telemetry.rules import TOTAL, Status, Thresholds
+from pipepulse.telemetry.schemas import Telemetry
+from pipepulse.telemetry.service import StatusBasis
+
+# Problems first: a broken pipeline, then a struggling one, then one that has gone quiet.
+STATUS_ORDER: Final[tuple[Status, ...]] = ("error", "degraded", "idle", "active")
+STATUS_WORDS: Final[dict[str, str]] = {
+    "error": "Error",
+    "degraded": "Degraded",
+    "idle": "Idle",
+    "active": "Active",
+}
+MAX_CARDS = 500
+RUNS_PAGE_SIZE = 25
+SPARKLINE_HOURS = 24
+CHART_HOURS = 7 * 24
+HEALTH_DAYS: Final[tuple[int, ...]] = (1, 7, 30, 90)
+
+
+def status_reason(
+    status: Status, basis: StatusBasis, last_delivery_at: datetime | None, now: datetime
+) -> str:
+    """Why the connection has its status, worded from the inputs the status rule was given."""
+    latest = basis.latest_finished_failing
+    finished = basis.finished_runs_last_24h
+    if status == "error":
+        if len(latest) == 1:
+            return "The only run that finished in the last 24 hours was failing."
+        if finished <= len(latest):
+            return f"All {len(latest)} runs that finished in the last 24 hours were failing."
+        return f"The last {len(latest)} finished runs were all failing."
+    if status == "degraded":
+        failing = format.plural(basis.failing_runs_last_24h, "run")
+        head = f"{failing} of {finished:,} that finished in the last 24 hours"
+        head += " was failing" if basis.failing_runs_last_24h == 1 else " were failing"
+        if latest and not latest[0]:
+            return f"{head}; the latest run succeeded, so it is catching up."
+        return f"{head}; the latest {len(latest)} were not all failing."
+    if status == "active":
+        events, runs = format.plural(basis.events_last_24h, "event"), format.plural(finished, "run")
+        return f"{events} delivered in the last 24 hours by {runs}, none failing."
+    if finished:
+        runs = format.plural(finished, "run")
+        return f"{runs} finished in the last 24 hours without failing, but delivered no events."
+    if last_delivery_at is None:
+        return "Nothing delivered yet: no run has finished with events."
+    ago = format.relative(last_delivery_at, now)
+    return f"No run finished in the last 24 hours; the last delivery was {ago}."
+
+
+def status_rank(status: str) -> int:
+    return STATUS_ORDER.index(status) if status in STATUS_ORDER else len(STATUS_ORDER)
+
+
+@dataclass(frozen=True)
+class Card:
+    connection: WarehouseConnection
+    telemetry: Telemetry
+    reason: str
+    sparkline: charts.Sparkline
+
+
+@dataclass(frozen=True)
+class StatusCount:
+    status: str
+    word: str
+    count: int
+
+
+@dataclass(frozen=True)
+class OrganisationPage:
+    organisation: Organisation
+    cards: list[Card]
+    counts: list[StatusCount]
+    total_connections: int
+    shown_limit_reached: bool
+    status_filter: str | None
+    health: OrganisationHealth
+    health_days: int
+
+
+def sort_cards(cards: Sequence[Card]) -> list[Card]:
+    return sorted(
+        cards, key=lambda c: (status_rank(c.telemetry.status), c.connection.name.lower(), c.connection.id)
+    )
+
+
+async def organisation_page(
+    session: AsyncSession,
+    principal: UserPrincipal,
+    organisation_id: int,
+    *,
+    now: datetime,
+    thresholds: Thresholds,
+    status_filter: str | None,
+    health_days: int,
+) -> OrganisationPage:
+    organisation = await organisations_service.get_visible(session, principal, organisation_id)
+    connections, total = await connections_repository.page(
+        session, organisation.id, offset=0, limit=MAX_CARDS
+    )
+    hours = charts.hours_back(floor_hour(now), SPARKLINE_HOURS)
+    per_hour = await dashboard_repository.events_per_hour(
+        session, organisation.id, [c.id for c in connections], hours[0]
+    )
+    cards = []
+    for connection in connections:
+        result, basis = await telemetry_service.telemetry_with_basis(session, connection, now, thresholds)
+        series = per_hour.get(connection.id, {})
+        cards.append(
+            Card(
+                connection=connection,
+                telemetry=result,
+                reason=status_reason(result.status, basis, result.last_delivery_at, now),
+                sparkline=charts.sparkline([series.get(h, 0) for h in hours]),
+            )
+        )
+    counts = [
+        StatusCount(status=s, word=STATUS_WORDS[s], count=sum(1 for c in cards if c.telemetry.status == s))
+        for s in STATUS_ORDER
+    ]
+    if status_filter is not None:
+        cards = [c for c in cards if c.telemetry.status == status_filter]
+    return OrganisationPage(
+        organisation=organisation,
+        cards=sort_cards(cards),
+        counts=counts,
+        total_connections=total,
+        shown_limit_reached=total > MAX_CARDS,
+        status_filter=status_filter,
+        health=await health_service.organisation_health(session, organisation, now, health_days, thresholds),
+        health_days=health_days,
+    )
+
+
+@dataclass(frozen=True)
+class EventRow:
+    event_type: str
+    last_24h: int
+    last_7d: int
+
+
+@dataclass(frozen=True)
+class ConnectionPage:
+    organisation: Organisation
+    connection: WarehouseConnection
+    telemetry: Telemetry
+    reason: str
+    event_rows: list[EventRow]
+    chart: charts.StackedBars
+    runs: list[RunOut]
+    runs_page: int
+    runs_pages: int
+    runs_total: int
+
+
+def event_rows(result: Telemetry) -> list[EventRow]:
+    names = [k for k in result.events_last_7d if k != TOTAL]
+    names += [k for k in result.events_last_24h if k != TOTAL and k not in names]
+    return [
+        EventRow(name, result.events_last_24h.get(name, 0), result.events_last_7d.get(name, 0))
+        for name in names
+    ]
+
+
+async def hourly_chart(
+    session: AsyncSession, connection: WarehouseConnection, now: datetime, thresholds: Thresholds
+) -> charts.StackedBars:
+    """Events per hour by type and failing runs per hour, from the metrics API's timeseries."""
+    current = floor_hour(now)
+    _query, buckets = metrics_service.resolve(
+        time_type="timeseries",
+        time_interval=1,
+        time_unit="hour",
+        timestamp_from=current - (CHART_HOURS - 1) * HOUR,
+        timestamp_to=current + HOUR,
+        now=now,
+    )
+    ref = metrics_service.ConnectionRef(
+        id=connection.id,
+        organisation_id=connection.organisation_id,
+        name=connection.name,
+        event_types=connection.event_types,
+    )
+    series: dict[str, Any] = await metrics_service.timeseries(session, ref, buckets, now, thresholds)
+    hours = [b.label for b in buckets]
+    by_type: dict[datetime, dict[str, int]] = {hour: {} for hour in hours}
+    for event_type, points in series["events_by_type"].items():
+        for point in points:
+            if point["value"]:
+                by_type[point["timestamp"]][event_type] = int(point["value"])
+    failing = {p["timestamp"]: int(p["value"]) for p in series["failed_runs"] if p["value"]}
+    return charts.stacked_bars(hours, by_type, failing, connection.event_types)
+
+
+async def connection_page(
+    session: AsyncSession,
+    principal: UserPrincipal,
+    organisation_id: int,
+    connection_id: str,
+    *,
+    now: datetime,
+    thresholds: Thresholds,
+    page: int,
+) -> ConnectionPage:
+    organisation = await organisations_service.get_visible(session, principal, organisation_id)
+    connection = await connections_service.get_visible(session, principal, organisation_id, connection_id)
+    result, basis = await telemetry_service.telemetry_with_basis(session, connection, now, thresholds)
+
+    chart = await hourly_chart(session, connection, now, thresholds)
+
+    rows, total = await runs_service.list_page(
+        session,
+        connection,
+        offset=(page - 1) * RUNS_PAGE_SIZE,
+        limit=RUNS_PAGE_SIZE,
+        outcome=None,
+        now=now,
+        thresholds=thresholds,
+    )
+    return ConnectionPage(
+        organisation=organisation,
+        connection=connection,
+        telemetry=result,
+        reason=status_reason(result.status, basis, result.last_delivery_at, now),
+        event_rows=event_rows(result),
+        chart=chart,
+        runs=[runs_service.to_out(r, now, thresholds) for r in rows],
+        runs_page=page,
+        runs_pages=max(1, -(-total // RUNS_PAGE_SIZE)),
+        runs_total=total,
+    )
+
+
+async def visible_organisations(session: AsyncSession, principal: UserPrincipal) -> Sequence[Organisation]:
+    rows, _total = await organisations_service.list_visible(session, principal, offset=0, limit=MAX_CARDS)
+    return rows

@@ -1,0 +1,230 @@
+"""The dashboard in a real headless Chromium, against a real uvicorn server on a free port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from pipepulse.app import create_app
+from pipepulse.config import Settings
+from pipepulse.db.session import Database
+from tests.conftest import FrozenClock, Tenant
+from tests.dashboard.seed import Scenario, push, seed
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+NOW = datetime(2026, 4, 20, 12, 0, 0, tzinfo=UTC)
+
+pytestmark = pytest.mark.browser
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def live_clock() -> FrozenClock:
+    return FrozenClock(NOW)
+
+
+@pytest.fixture(scope="session")
+def live_url(settings: Settings, migrated_db: Database, live_clock: FrozenClock) -> Iterator[str]:
+    """The app from create_app on the test database, served by uvicorn in a thread of its own."""
+    port = _free_port()
+    app = create_app(settings, clock=live_clock)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="dashboard-live-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the live server did not start")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    # Only a developer machine may lack the browser; on CI a missing Chromium is a failure.
+    if not CHROMIUM.exists() and os.environ.get("CI") != "true":
+        pytest.skip("/usr/bin/chromium is not installed (scripts/setup installs it)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+async def browser(chromium: Path) -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS
+        )
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(10_000)
+    opened = await context.new_page()
+    yield opened
+    await context.close()
+
+
+@pytest.fixture
+async def live_api(live_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=live_url) as client:
+        yield client
+
+
+@pytest.fixture
+async def live_scenario(
+    live_api: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str], live_clock: FrozenClock
+) -> Scenario:
+    live_clock.now = NOW
+    return await seed(live_api, tenant, service_key, live_clock.now)
+
+
+async def sign_in(page: Page, live_url: str, token: str) -> None:
+    await page.goto(live_url + "/")
+    await page.get_by_label("API token").fill(token)
+    await page.get_by_role("button", name="Sign in").click()
+
+
+async def telemetry(api: httpx.AsyncClient, tenant: Tenant, connection_id: str) -> dict[str, Any]:
+    response = await api.get(tenant.connection_url(connection_id) + "telemetry/", headers=tenant.read)
+    assert response.status_code == 200
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_browser__sign_in__cards_show_the_statuses_the_api_reports(
+    page: Page, live_url: str, live_api: httpx.AsyncClient, tenant: Tenant, live_scenario: Scenario
+) -> None:
+    await sign_in(page, live_url, tenant.reader)
+
+    await expect(page).to_have_url(f"{live_url}/orgs/{tenant.id}/")
+    cards = page.locator("li.card")
+    await expect(cards).to_have_count(4)
+    words = {"active": "Active", "degraded": "Degraded", "error": "Error", "idle": "Idle"}
+    seen = []
+    for i in range(4):
+        card = cards.nth(i)
+        connection_id = await card.get_attribute("data-connection-id")
+        assert connection_id is not None
+        body = await telemetry(live_api, tenant, connection_id)
+        await expect(card.locator(".status-word")).to_have_text(words[body["status"]])
+        await expect(card.locator('[data-metric="events_last_24h.total"]')).to_have_text(
+            f"{body['events_last_24h']['total']:,}"
+        )
+        seen.append(body["status"])
+    assert seen == ["error", "degraded", "idle", "active"]
+
+
+async def test_browser__connection_page__same_numbers_as_the_telemetry_api_chart_and_errors(
+    page: Page, live_url: str, live_api: httpx.AsyncClient, tenant: Tenant, live_scenario: Scenario
+) -> None:
+    await sign_in(page, live_url, tenant.reader)
+    await page.locator(f'li.card[data-connection-id="{live_scenario.degraded}"] h3 a').click()
+    await expect(page).to_have_url(f"{live_url}/orgs/{tenant.id}/connections/{live_scenario.degraded}/")
+    body = await telemetry(live_api, tenant, live_scenario.degraded)
+
+    await expect(page.locator(".status-panel .status-word")).to_have_text("Degraded")
+    for window in ("events_last_24h", "events_last_7d"):
+        for key, value in body[window].items():
+            await expect(page.locator(f'[data-metric="{window}.{key}"]')).to_have_text(f"{value:,}")
+    await expect(page.locator('[data-metric="failed_deliveries_last_24h"]')).to_have_text(
+        str(body["failed_deliveries_last_24h"])
+    )
+    await expect(page.locator('[data-metric="last_delivery_at"]')).to_have_attribute(
+        "data-value", body["last_delivery_at"]
+    )
+    await expect(page.locator("svg.chart g.bar")).to_have_count(168)
+    await expect(page.locator("svg.chart g.bar.failing")).to_have_count(2)
+    errors = page.locator("li.error-item .error-message")
+    await expect(errors).to_have_text([e["message"] for e in body["recent_errors"]])
+    await expect(page.locator("table.runs tbody tr")).to_have_count(4)
+
+
+async def test_browser__wrong_token__message_on_the_form(page: Page, live_url: str, db: Database) -> None:
+    await sign_in(page, live_url, "ppt_0123456789ab_not-a-real-secret")
+
+    await expect(page.get_by_role("alert")).to_contain_text("That token was not accepted")
+    await expect(page.get_by_label("API token")).to_be_visible()
+    assert await page.context.cookies() == []
+
+
+async def test_browser__refresh__swaps_new_numbers_in_without_reloading(
+    page: Page,
+    live_url: str,
+    live_api: httpx.AsyncClient,
+    tenant: Tenant,
+    service_key: dict[str, str],
+    live_scenario: Scenario,
+    live_clock: FrozenClock,
+) -> None:
+    await sign_in(page, live_url, tenant.reader)
+    await page.goto(f"{live_url}/orgs/{tenant.id}/connections/{live_scenario.idle}/")
+    total = page.locator('[data-metric="events_last_24h.total"]')
+    await expect(total).to_have_text("0")
+    await page.evaluate("window.stillTheSamePage = true")
+
+    await push(live_api, tenant, service_key, live_scenario.idle, live_clock.now, evaluations=1234)
+    assert await page.evaluate("window.pipepulse.refresh()") is True
+
+    await expect(total).to_have_text("1,234")
+    await expect(page.locator(".status-panel .status-word")).to_have_text("Active")
+    assert await page.evaluate("window.stillTheSamePage") is True
+
+
+async def test_browser__phone_width__pages_fit_the_screen(
+    browser: Browser, live_url: str, tenant: Tenant, live_scenario: Scenario
+) -> None:
+    context = await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    phone = await context.new_page()
+    try:
+        await sign_in(phone, live_url, tenant.reader)
+        await expect(phone.locator("li.card")).to_have_count(4)
+        for path in (f"/orgs/{tenant.id}/", f"/orgs/{tenant.id}/connections/{live_scenario.active}/"):
+            await phone.goto(live_url + path)
+            width = await phone.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, path
+    finally:
+        await context.close()
+
+
+async def test_browser__without_javascript__core_content_reads(
+    browser: Browser, live_url: str, tenant: Tenant, live_scenario: Scenario
+) -> None:
+    context = await browser.new_context(java_script_enabled=False)
+    plain = await context.new_page()
+    try:
+        await sign_in(plain, live_url, tenant.reader)
+        await expect(plain.locator("li.card")).to_have_count(4)
+        await plain.goto(f"{live_url}/orgs/{tenant.id}/connections/{live_scenario.error}/")
+        await expect(plain.locator(".status-panel .status-word")).to_have_text("Error")
+        await expect(plain.locator("li.error-item")).to_have_count(3)
+    finally:
+        await context.close()

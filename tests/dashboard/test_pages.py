@@ -1,0 +1,266 @@
+"""The organisation and Streaming Status pages show what the JSON API says."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from tests.conftest import FrozenClock, Tenant
+from tests.dashboard.conftest import metrics, sign_in, telemetry_metrics
+from tests.dashboard.seed import Scenario, push
+
+CARD = re.compile(
+    r'<li class="card card-\w+" data-connection-id="([^"]+)" data-status="(\w+)">(.*?)</li>', re.S
+)
+
+
+def cards(html: str) -> list[tuple[str, str, dict[str, str]]]:
+    return [(cid, status, metrics(body)) for cid, status, body in CARD.findall(html)]
+
+
+async def telemetry(client: httpx.AsyncClient, tenant: Tenant, connection_id: str) -> dict[str, object]:
+    response = await client.get(tenant.connection_url(connection_id) + "telemetry/", headers=tenant.read)
+    assert response.status_code == 200
+    body: dict[str, object] = response.json()
+    return body
+
+
+async def test_organisation_page__cards__statuses_and_numbers_of_the_telemetry_api(
+    reader_client: httpx.AsyncClient, tenant: Tenant, scenario: Scenario
+) -> None:
+    response = await reader_client.get(f"/orgs/{tenant.id}/")
+    assert response.status_code == 200
+
+    shown = cards(response.text)
+    assert [status for _, status, _ in shown] == ["error", "degraded", "idle", "active"]
+    for connection_id, status, numbers in shown:
+        body = await telemetry(reader_client, tenant, connection_id)
+        expected = telemetry_metrics(body)  # type: ignore[arg-type]
+        assert status == body["status"] == next(k for k, v in scenario.ids.items() if v == connection_id)
+        assert numbers["events_last_24h.total"] == expected["events_last_24h.total"]
+        assert numbers["last_delivery_at"] == expected["last_delivery_at"]
+
+
+async def test_organisation_page__card__status_word_reason_and_exact_time_on_hover(
+    reader_client: httpx.AsyncClient, tenant: Tenant, scenario: Scenario
+) -> None:
+    html = (await reader_client.get(f"/orgs/{tenant.id}/")).text
+
+    assert '<span class="status-word">Error</span>' in html
+    assert "The last 3 finished runs were all failing." in html
+    exact = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"
+    assert re.search(rf'<time datetime="[^"]+Z" title="{exact}">\d+ \w+ ago</time>', html)
+    assert html.count('<svg class="spark"') == 4
+
+
+async def test_organisation_page__status_filter__only_that_status(
+    reader_client: httpx.AsyncClient, tenant: Tenant, scenario: Scenario
+) -> None:
+    response = await reader_client.get(f"/orgs/{tenant.id}/", params={"status": "degraded"})
+
+    assert [(cid, status) for cid, status, _ in cards(response.text)] == [(scenario.degraded, "degraded")]
+
+
+async def test_organisation_page__partial__only_the_live_region(
+    reader_client: httpx.AsyncClient, tenant: Tenant, scenario: Scenario
+) -> None:
+    response = await reader_client.get(f"/orgs/{tenant.id}/", params={"partial": "true"})
+
+    assert response.status_code == 200
+    assert "<html" not in response.text
+    assert len(cards(response.text)) == 4
+
+
+async def test_organisation_page__health_summary__numbers_of_the_health_api(
+    reader_client: httpx.AsyncClient, tenant: Tenant, scenario: Scenario
+) -> None:
+    pytest.importorskip("pipepulse.telemetry.health")
+    api = await reader_client.get(
+        f"/api/v1/organisations/{tenant.id}/integration-health/", params={"days": 7}, headers=tenant.read
+    )
+    assert api.status_code == 200
+    body = api.json()
+
+    html = (await reader_client.get(f"/orgs/{tenant.id}/", params={"days": 7})).text
+
+    shown = metrics(html)
+    for key in ("total_events", "success_count", "error_count"):
+        assert shown[key] == str(body[key])
+    assert f"{body['success_rate']}<small>%</small>" in html
+    for entry in body["by_integration_type"]:
+        assert f'data-integration-type="{entry["integration_type"]}"' in html
+
+
+async def test_connection_page__every_number_of_the_telemetry_api(
+    reader_client: httpx.AsyncClient, tenant: Tenant, scenario: Scenario
+) -> None:
+    for connection_id in scenario.ids.values():
+        body = await telemetry(reader_client, tenant, connection_id)
+        response = await reader_client.get(f"/orgs/{tenant.id}/connections/{connection_id}/")
+        assert response.status_code == 200
+
+        shown = metrics(response.text)
+        for key, value in telemetry_metrics(body).items():  # type: ignore[arg-type]
+            if key.endswith(".total"):
+                continue
+            assert shown[key] == value, key
+        assert shown["events_last_24h.total"] == str(body["events_last_24h"]["total"])  # type: ignore[index]
+        assert f'data-status="{body["status"]}"' in response.text
+        run_ids = re.findall(r'<li class="error-item" data-run-id="([^"]+)">', response.text)
+        assert run_ids == [e["run_id"] for e in body["recent_errors"]]  # type: ignore[attr-defined]
+
+
+async def test_connection_page__chart__one_bar_group_per_hour_failing_hours_marked(
+    reader_client: httpx.AsyncClient, tenant: Tenant, scenario: Scenario
+) -> None:
+    html = (await reader_client.get(f"/orgs/{tenant.id}/connections/{scenario.degraded}/")).text
+
+    groups = re.findall(r'<g class="bar( failing)?" data-hour="([^"]+)" data-total="(\d+)"', html)
+    assert len(groups) == 168
+    assert groups[-1][1] == "2026-04-20T12:00:00Z"
+    assert sum(1 for failing, _, _ in groups if failing) == 2
+    assert sum(int(total) for _, _, total in groups) == 500 + 80 + 300
+    assert "The latest run succeeded" in html or "the latest run succeeded" in html
+
+
+async def test_connection_page__errors_listed_with_their_messages(
+    reader_client: httpx.AsyncClient, tenant: Tenant, scenario: Scenario
+) -> None:
+    html = (await reader_client.get(f"/orgs/{tenant.id}/connections/{scenario.error}/")).text
+
+    assert "permission denied for schema analytics" in html
+    assert "The last 3 finished runs were all failing." in html
+    degraded = (await reader_client.get(f"/orgs/{tenant.id}/connections/{scenario.degraded}/")).text
+    assert "2 batches moved to the dead-letter queue" in degraded
+
+
+async def test_connection_page__runs__newest_first_paginated(
+    reader_client: httpx.AsyncClient,
+    tenant: Tenant,
+    scenario: Scenario,
+    service_key: dict[str, str],
+    clock: FrozenClock,
+) -> None:
+    for minutes in range(1, 19):  # 26 runs: one full page and one row over
+        at = clock.now - timedelta(minutes=minutes)
+        await push(reader_client, tenant, service_key, scenario.active, at)
+    first = await reader_client.get(f"/orgs/{tenant.id}/connections/{scenario.active}/")
+    second = await reader_client.get(f"/orgs/{tenant.id}/connections/{scenario.active}/", params={"page": 2})
+
+    rows_1 = re.findall(r'<tr data-run-id="([^"]+)" data-outcome="(\w+)">', first.text)
+    rows_2 = re.findall(r'<tr data-run-id="([^"]+)" data-outcome="(\w+)">', second.text)
+    api = await reader_client.get(
+        tenant.connection_url(scenario.active) + "metrics/", params={"size": 50}, headers=tenant.read
+    )
+    assert [r for r, _ in rows_1 + rows_2] == [r["id"] for r in api.json()["items"]]
+    assert len(rows_1) == 25
+    assert len(rows_2) == 1
+    assert "Page 1 of 2" in first.text
+    assert 'rel="next"' in first.text
+
+
+async def test_connection_page__no_runs__no_data_yet_shape(
+    reader_client: httpx.AsyncClient, tenant: Tenant, scenario: Scenario
+) -> None:
+    html = (await reader_client.get(f"/orgs/{tenant.id}/connections/{scenario.idle}/")).text
+
+    assert 'data-status="idle"' in html
+    assert "Nothing delivered yet" in html
+    assert "No runs yet." in html
+    assert "No failing runs in the last 7 days." in html
+
+
+async def test_tenancy__other_organisations_pages__not_found_pages(
+    reader_client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant, scenario: Scenario
+) -> None:
+    urls = [
+        f"/orgs/{other_tenant.id}/",
+        f"/orgs/{other_tenant.id}/connections/{scenario.active}/",
+        f"/orgs/{tenant.id}/connections/wc_doesnotexist/",
+        "/orgs/999999/",
+    ]
+    for url in urls:
+        response = await reader_client.get(url)
+        assert response.status_code == 404, url
+        assert response.headers["content-type"].startswith("text/html")
+        assert "Not found" in response.text
+
+
+async def test_tenancy__other_organisation_token__cannot_see_this_connection(
+    client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant, scenario: Scenario
+) -> None:
+    await sign_in(client, other_tenant.reader)
+
+    assert (await client.get(f"/orgs/{tenant.id}/connections/{scenario.active}/")).status_code == 404
+    assert (await client.get(f"/orgs/{other_tenant.id}/connections/{scenario.active}/")).status_code == 404
+    own = await client.get(f"/orgs/{other_tenant.id}/")
+    assert own.status_code == 200
+    assert cards(own.text) == []
+
+
+async def test_malformed_urls__html_not_found__api_errors_stay_json(
+    reader_client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    for url in ("/orgs/abc/", f"/orgs/{tenant.id}/connections/bad%20id/", f"/orgs/{tenant.id}/?status=x"):
+        response = await reader_client.get(url)
+        assert response.status_code == 404, url
+        assert response.headers["content-type"].startswith("text/html")
+    api = await reader_client.get("/api/v1/organisations/abc/", headers=tenant.read)
+    assert api.status_code == 422
+    assert api.headers["content-type"] == "application/json"
+    missing = await reader_client.get("/api/v1/organisations/999/", headers=tenant.read)
+    assert missing.json() == {"detail": "organisation not found"}
+
+
+async def test_organisations_picker__platform_token__lists_every_organisation(
+    client: httpx.AsyncClient, db: object, tenant: Tenant, other_tenant: Tenant, clock: FrozenClock
+) -> None:
+    from pipepulse.auth import service as auth_service
+
+    async with db.session(write=True) as session:  # type: ignore[attr-defined]
+        issued = await auth_service.create_token(
+            session, organisation_id=None, scopes=["read:pipeline_metrics"], name="p", now=clock.now
+        )
+    signed = await sign_in(client, issued.token)
+    assert signed.headers["location"] == "/orgs/"
+
+    html = (await client.get("/orgs/")).text
+    assert f'href="/orgs/{tenant.id}/"' in html
+    assert f'href="/orgs/{other_tenant.id}/"' in html
+    assert (await client.get(f"/orgs/{other_tenant.id}/")).status_code == 200
+
+
+async def test_single_organisation_token__picker__goes_to_its_organisation(
+    reader_client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    response = await reader_client.get("/orgs/")
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/orgs/{tenant.id}/"
+
+
+async def test_connection_page__new_run__shown_on_the_next_refresh(
+    reader_client: httpx.AsyncClient,
+    tenant: Tenant,
+    scenario: Scenario,
+    service_key: dict[str, str],
+    clock: FrozenClock,
+) -> None:
+    url = f"/orgs/{tenant.id}/connections/{scenario.idle}/"
+    before = metrics((await reader_client.get(url, params={"partial": "true"})).text)
+    await push(reader_client, tenant, service_key, scenario.idle, clock.now, evaluations=7)
+    after = metrics((await reader_client.get(url, params={"partial": "true"})).text)
+
+    assert before["events_last_24h.total"] == "0"
+    assert after["events_last_24h.total"] == "7"
+
+
+async def test_static_files__own_css_and_js__anything_else_not_found(client: httpx.AsyncClient) -> None:
+    css = await client.get("/static/dashboard/dashboard.css")
+    js = await client.get("/static/dashboard/dashboard.js")
+    assert css.status_code == js.status_code == 200
+    assert css.headers["content-type"].startswith("text/css")
+    assert (await client.get("/static/dashboard/..%2Fsession.py")).status_code == 404
+    assert (await client.get("/static/dashboard/router.py")).status_code == 404

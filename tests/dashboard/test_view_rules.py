@@ -1,0 +1,77 @@
+"""The dashboard's wording and chart geometry (pure functions)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from pipepulse.dashboard import charts, format
+from pipepulse.dashboard.service import status_reason
+from pipepulse.telemetry.service import StatusBasis
+
+NOW = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("status", "basis", "expected"),
+    [
+        ("error", StatusBasis((True, True, True), 7, 3, 10), "The last 3 finished runs were all failing."),
+        ("error", StatusBasis((True, True), 2, 2, 0), "All 2 runs that finished in the last 24 hours"),
+        ("error", StatusBasis((True,), 1, 1, 0), "The only run that finished in the last 24 hours"),
+        ("degraded", StatusBasis((False, True, True), 5, 2, 9), "the latest run succeeded"),
+        ("degraded", StatusBasis((True, False, True), 5, 2, 9), "the latest 3 were not all failing"),
+        ("active", StatusBasis((False,), 4, 0, 1234), "1,234 events delivered in the last 24 hours by 4"),
+        ("idle", StatusBasis((False,), 2, 0, 0), "2 runs finished in the last 24 hours without failing"),
+        ("idle", StatusBasis((), 0, 0, 0), "Nothing delivered yet"),
+    ],
+)
+def test_status_reason__worded_from_the_rule_inputs(status: str, basis: StatusBasis, expected: str) -> None:
+    assert expected in status_reason(status, basis, None, NOW)  # type: ignore[arg-type]
+
+
+def test_status_reason__idle_after_deliveries__says_when_the_last_was() -> None:
+    reason = status_reason("idle", StatusBasis((), 0, 0, 0), NOW - timedelta(days=3, hours=2), NOW)
+    assert reason == "No run finished in the last 24 hours; the last delivery was 3 days ago."
+
+
+def test_stacked_bars__a_week__one_group_per_hour_stacked_in_configured_order() -> None:
+    hours = charts.hours_back(NOW, 168)
+    by_type = {hours[-1]: {"custom_events": 30, "evaluations": 70}, hours[0]: {"other": 5}}
+    chart = charts.stacked_bars(hours, by_type, {hours[-1]: 2}, ["evaluations", "custom_events"])
+
+    assert len(chart.groups) == 168
+    assert [s.name for s in chart.series] == ["evaluations", "custom_events", "other"]
+    last = chart.groups[-1]
+    assert [s.series for s in last.segments] == ["evaluations", "custom_events"]
+    assert last.failing == 2
+    assert chart.failing_hours == 1
+    assert last.segments[0].y + last.segments[0].height == chart.plot_top + chart.plot_height
+    assert chart.y_ticks[-1].label == "100"
+
+
+@pytest.mark.parametrize(("value", "expected"), [(0, 1), (1, 1), (7, 10), (13, 20), (240, 250), (4100, 5000)])
+def test_nice_ceiling(value: int, expected: int) -> None:
+    assert charts.nice_ceiling(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("delta", "expected"),
+    [
+        (timedelta(seconds=20), "just now"),
+        (timedelta(minutes=1), "1 minute ago"),
+        (timedelta(minutes=50), "50 minutes ago"),
+        (timedelta(hours=3, minutes=40), "3 hours ago"),
+        (timedelta(days=2), "2 days ago"),
+        (-timedelta(minutes=3), "in 3 minutes"),
+    ],
+)
+def test_relative_time(delta: timedelta, expected: str) -> None:
+    assert format.relative(NOW - delta, NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("ms", "expected"), [(850, "850 ms"), (42_000, "42 s"), (1_500, "1.5 s"), (200_000, "3 min 20 s")]
+)
+def test_duration(ms: int, expected: str) -> None:
+    assert format.duration(ms) == expected
