@@ -47,16 +47,16 @@ class DemoConnection:
     name: str
     type: str
     state: str
-    failure_rate: float  # share of backfilled runs that failed outright
     poison_rate: float  # share of backfilled runs with DLQ batches
+    broken_for_hours: int = 0  # its warehouse has been unreachable this long
     destination_url: str | None = None
 
 
 CONNECTIONS = (
-    DemoConnection("healthy", "Analytics warehouse", "snowflake", "connected", 0.0, 0.0),
-    DemoConnection("flaky", "Marketing events", "bigquery", "connected", 0.0, 0.12),
-    DemoConnection("broken", "Finance replica", "postgres", "error", 0.9, 0.0, UNREACHABLE_WAREHOUSE),
-    DemoConnection("paused", "Legacy exports", "redshift", "paused", 0.0, 0.0),
+    DemoConnection("healthy", "Analytics warehouse", "snowflake", "connected", 0.0),
+    DemoConnection("flaky", "Marketing events", "bigquery", "connected", 0.12),
+    DemoConnection("broken", "Finance replica", "postgres", "error", 0.0, 20, UNREACHABLE_WAREHOUSE),
+    DemoConnection("paused", "Legacy exports", "redshift", "paused", 0.0),
 )
 
 
@@ -122,7 +122,13 @@ async def build_history(
                 started = now - timedelta(hours=h, minutes=rng.randint(0, 10))
                 if hours - h >= last_hour:
                     break
-                body = _backfill_run(rng, spec, started, orphan=(spec.key == "flaky" and h == 30))
+                body = _backfill_run(
+                    rng,
+                    spec,
+                    started,
+                    orphan=(spec.key == "flaky" and h == 30),
+                    broken=h <= spec.broken_for_hours,
+                )
                 await runs_service.create(session, connection, body, now)
                 if progress is not None:
                     progress(1)
@@ -140,13 +146,15 @@ class _Principal:
         )
 
 
-def _backfill_run(rng: random.Random, spec: DemoConnection, started: datetime, *, orphan: bool) -> RunCreate:
+def _backfill_run(
+    rng: random.Random, spec: DemoConnection, started: datetime, *, orphan: bool, broken: bool
+) -> RunCreate:
     if orphan:
         return RunCreate(started_at=started)
     completed = started + timedelta(seconds=rng.randint(20, 240))
     # Daily rhythm: busier in European working hours.
     volume = int(rng.randint(800, 1600) * (1.6 if 8 <= started.hour <= 18 else 0.6))
-    if rng.random() < spec.failure_rate:
+    if broken:
         return RunCreate(
             started_at=started,
             completed_at=completed,

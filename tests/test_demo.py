@@ -1,0 +1,84 @@
+"""`pipepulse demo`, the main job: its story holds, and the real command starts, serves and stops."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from pipepulse.db.session import Database
+from pipepulse.demo import build_history
+from tests.conftest import FrozenClock
+
+
+async def test_demo_history__four_connections__each_tells_its_story(
+    db: Database, client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    handles = await build_history(db, clock.now)
+    headers = {"Authorization": f"Bearer {handles.token}"}
+    base = f"/api/v1/organisations/{handles.organisation_id}/integrations/warehouse-connections/"
+    statuses = {}
+    for key, connection_id in handles.connection_ids.items():
+        telemetry = (await client.get(f"{base}{connection_id}/telemetry/", headers=headers)).json()
+        statuses[key] = telemetry["status"]
+        if key != "broken":
+            assert telemetry["events_last_7d"]["total"] > 0, key
+    assert statuses == {"healthy": "active", "flaky": "degraded", "broken": "error", "paused": "idle"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_demo_command__serves_api_and_dashboard__stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPEPULSE_")}
+    env["PIPEPULSE_DATA_DIR"] = str(tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipepulse", "demo", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        output = ""
+        deadline = time.monotonic() + 90
+        while "Ctrl-C" not in output and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            output += line
+        token = re.search(r"Token:\s+(\S+)", output)
+        assert token, output
+        assert f"http://127.0.0.1:{port}/" in output
+        headers = {"Authorization": f"Bearer {token.group(1)}"}
+        orgs = httpx.get(f"http://127.0.0.1:{port}/api/v1/organisations/", headers=headers, timeout=10)
+        assert orgs.status_code == 200
+        assert orgs.json()["items"][0]["slug"] == "acme"
+        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
+        assert page.status_code == 200
+        assert "token" in page.text.lower()
+        # The scheduler ticks at once: the healthy connection gets a fresh run.
+        connections = httpx.get(
+            f"http://127.0.0.1:{port}/api/v1/organisations/1/integrations/warehouse-connections/",
+            headers=headers,
+            timeout=10,
+        ).json()["items"]
+        assert len(connections) == 4
+    finally:
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, rest
+    assert "pipepulse demo stopped." in rest
