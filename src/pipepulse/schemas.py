@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Generic, TypeVar
 
-from fastapi import Path
+from fastapi import Path, Query
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 
 T = TypeVar("T")
 
 
+# Anything outside this range is a typo or a unit mix-up, and near the ends of the calendar
+# the window arithmetic itself would overflow.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
 def to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = EARLIEST - timedelta(days=1)
+    if not EARLIEST <= utc < LATEST:
+        raise ValueError("timestamp must be between 1970-01-01 and 2200-01-01 (UTC)")
+    return utc
 
 
 def format_timestamp(value: datetime) -> str:
@@ -63,6 +75,11 @@ MAX_INT_ID = 2_147_483_647
 
 CONNECTIONS_PATH = "/organisations/{organisation_pk}/integrations/warehouse-connections"
 CONNECTION_PATH = CONNECTIONS_PATH + "/{connection_id}"
+
+# Far beyond any real listing, and small enough that page * size never overflows a SQL integer.
+MAX_PAGE = 1_000_000
+PageNumber = Annotated[int, Query(ge=1, le=MAX_PAGE, description="1-based page number.")]
+PageSize = Annotated[int, Query(ge=1, le=500, description="Items per page (at most 500).")]
 
 OrganisationPk = Annotated[int, Path(ge=1, le=MAX_INT_ID, description="The organisation's integer id.")]
 ConnectionId = Annotated[str, Path(pattern=ID_PATTERN, description="The connection id, e.g. wc_….")]

@@ -42,6 +42,7 @@ BAD_REPORTS = [
     ("malformed timestamp", {"completed_at": "yesterday"}, "completed_at"),
     ("naive timestamp", {"completed_at": "2026-04-20T11:00:00"}, "timezone"),
     ("missing completed_at", {"completed_at": "<drop>"}, "completed_at"),
+    ("timestamp off the calendar", {"completed_at": "0001-01-01T00:00:00+01:00"}, "between 1970"),
     ("negative latency", {"latency_ms": -5}, "latency_ms"),
     ("huge count", {"events_delivered": 2**70}, "events_delivered"),
 ]
@@ -188,3 +189,12 @@ async def test_bodies__not_json__422(
     )
     assert response.status_code == 422
     assert _messages(response.json())
+
+
+@pytest.mark.parametrize("params", [{"page": "100000000000000000000"}, {"page": "0"}, {"size": "501"}])
+async def test_lists__out_of_range_pagination__422_never_500(
+    client: httpx.AsyncClient, tenant: Tenant, runs_url: str, params: dict[str, str]
+) -> None:
+    for url in ("/api/v1/organisations/", tenant.connections_url(), runs_url):
+        response = await client.get(url, params=params, headers=tenant.read)
+        assert response.status_code == 422, url

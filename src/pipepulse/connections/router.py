@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Response
 
 from pipepulse.auth import scopes
 from pipepulse.auth.dependencies import user
@@ -16,7 +16,15 @@ from pipepulse.connections.schemas import (
     IntegrationType,
 )
 from pipepulse.deps import Now, ReadSession, WriteSession
-from pipepulse.schemas import CONNECTION_PATH, CONNECTIONS_PATH, ConnectionId, OrganisationPk, Page
+from pipepulse.schemas import (
+    CONNECTION_PATH,
+    CONNECTIONS_PATH,
+    ConnectionId,
+    OrganisationPk,
+    Page,
+    PageNumber,
+    PageSize,
+)
 
 router = APIRouter(tags=["warehouse connections"])
 Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]
@@ -28,8 +36,8 @@ async def list_connections(
     organisation_pk: OrganisationPk,
     session: ReadSession,
     principal: Reader,
-    page: Annotated[int, Query(ge=1)] = 1,
-    size: Annotated[int, Query(ge=1, le=500)] = 50,
+    page: PageNumber = 1,
+    size: PageSize = 50,
     state: ConnectionState | None = None,
     integration_type: IntegrationType | None = None,
 ) -> Page[ConnectionOut]:

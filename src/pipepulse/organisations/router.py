@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 
 from pipepulse.auth import scopes
 from pipepulse.auth.dependencies import user
@@ -10,7 +10,7 @@ from pipepulse.auth.principals import UserPrincipal
 from pipepulse.deps import ReadSession
 from pipepulse.organisations import service as organisations_service
 from pipepulse.organisations.schemas import OrganisationOut
-from pipepulse.schemas import OrganisationPk, Page
+from pipepulse.schemas import OrganisationPk, Page, PageNumber, PageSize
 
 router = APIRouter(prefix="/organisations", tags=["organisations"])
 Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]
@@ -20,8 +20,8 @@ Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]
 async def list_organisations(
     session: ReadSession,
     principal: Reader,
-    page: Annotated[int, Query(ge=1)] = 1,
-    size: Annotated[int, Query(ge=1, le=500)] = 50,
+    page: PageNumber = 1,
+    size: PageSize = 50,
 ) -> Page[OrganisationOut]:
     """List the organisations this token may see."""
     rows, total = await organisations_service.list_visible(

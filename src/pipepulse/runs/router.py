@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 
 from pipepulse.auth import scopes
@@ -14,7 +14,7 @@ from pipepulse.connections import service as connections_service
 from pipepulse.deps import AppSettings, Now, ReadSession, WriteSession
 from pipepulse.runs import service as runs_service
 from pipepulse.runs.schemas import RunCreate, RunOut, RunReport
-from pipepulse.schemas import CONNECTION_PATH, ConnectionId, OrganisationPk, Page, RunId
+from pipepulse.schemas import CONNECTION_PATH, ConnectionId, OrganisationPk, Page, PageNumber, PageSize, RunId
 from pipepulse.telemetry.rules import Outcome
 
 router = APIRouter(tags=["runs"])
@@ -68,8 +68,8 @@ async def list_runs(
     principal: Reader,
     now: Now,
     settings: AppSettings,
-    page: Annotated[int, Query(ge=1)] = 1,
-    size: Annotated[int, Query(ge=1, le=500)] = 50,
+    page: PageNumber = 1,
+    size: PageSize = 50,
     outcome: Outcome | None = None,
 ) -> Page[RunOut]:
     """List the connection's runs, newest first, optionally by outcome."""
