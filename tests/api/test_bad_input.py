@@ -45,6 +45,7 @@ BAD_REPORTS = [
     ("timestamp off the calendar", {"completed_at": "0001-01-01T00:00:00+01:00"}, "between 1970"),
     ("negative latency", {"latency_ms": -5}, "latency_ms"),
     ("huge count", {"events_delivered": 2**70}, "events_delivered"),
+    ("NUL in error", {"error": "bad\u0000byte"}, "NUL"),
 ]
 
 
@@ -167,6 +168,8 @@ BAD_CONNECTIONS = [
     ("secret in config", {"config": {"warehouse": {"password": "hunter2"}}}, "config.warehouse.password"),
     ("config not an object", {"config": [1, 2]}, "config"),
     ("unknown state", {"state": "exploded"}, "state"),
+    ("NUL in name", {"name": "a\u0000b"}, "NUL"),
+    ("NUL in config", {"config": {"k": ["x\u0000"]}}, "NUL"),
 ]
 
 
