@@ -15,6 +15,7 @@ import pytest
 
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
+from pipepulse.loader.signature import InvalidSignature, verify
 from pipepulse.scheduler import runner
 from pipepulse.scheduler.dispatchers import HttpDispatcher, NoDispatcher, sign
 from pipepulse.scheduler.jobs import SeededRun
@@ -224,3 +225,20 @@ async def test_http_dispatcher__loader_answers_500__run_failed_with_reason(
     run = (await runs_of(client, tenant, connection_id))[0]
     assert run["outcome"] == "failed"
     assert run["error"] == f"loader invocation failed: HTTP 500 from {url}"
+
+
+def test_signature__dispatcher_signed_request__verified_by_loader_helper() -> None:
+    body = b'{"run_id":"r","connection_id":"wc_1","organisation_id":1}'
+    headers = {
+        "X-Pipepulse-Timestamp": "1700000000",
+        "X-Pipepulse-Signature": sign("s3cret", "1700000000", body),
+    }
+    verify("s3cret", headers, body, now=1_700_000_100)
+    with pytest.raises(InvalidSignature, match="does not match"):
+        verify("other", headers, body, now=1_700_000_100)
+    with pytest.raises(InvalidSignature, match="does not match"):
+        verify("s3cret", headers, body + b" ", now=1_700_000_100)
+    with pytest.raises(InvalidSignature, match="away from now"):
+        verify("s3cret", headers, body, now=1_700_000_000 + 301)
+    with pytest.raises(InvalidSignature, match="missing"):
+        verify("s3cret", {}, body, now=1_700_000_000)

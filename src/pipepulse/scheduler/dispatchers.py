@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
 import time
@@ -17,6 +15,7 @@ import httpx
 from pipepulse.config import Settings
 from pipepulse.db.models import WarehouseConnection
 from pipepulse.db.session import Database
+from pipepulse.loader.signature import expected_signature
 from pipepulse.scheduler.jobs import SeededRun
 
 log = logging.getLogger("pipepulse.scheduler")
@@ -50,9 +49,8 @@ class NoDispatcher:
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """HMAC-SHA256 over ``timestamp + "." + body``; the loader recomputes it to trust the call."""
-    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
+    """HMAC-SHA256 over ``timestamp + "." + body``; the loader checks it with ``loader.signature.verify``."""
+    return expected_signature(secret, timestamp, body)
 
 
 class HttpDispatcher:
