@@ -1,0 +1,43 @@
+"""``pipepulse rollups …``: maintenance of the telemetry rollups."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from pipepulse.db.session import Database
+from pipepulse.telemetry import rebuild as rebuild_service
+
+app = typer.Typer(help="Telemetry rollups.", no_args_is_help=True)
+
+
+@app.command("rebuild")
+def rebuild(
+    connection: Annotated[
+        str | None, typer.Option("--connection", help="Only this connection id (default: all).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Recompute the hourly and daily rollups from the raw runs, in one transaction."""
+    from pipepulse.cli import emit, load_settings, with_database
+
+    settings = load_settings()
+
+    async def work(db: Database) -> dict[str, Any]:
+        async with db.session(write=True) as session:
+            counts = await rebuild_service.rebuild(session, connection)
+        return {
+            "connections": counts.connections,
+            "runs": counts.runs,
+            "hourly_rows": counts.hourly_rows,
+            "daily_rows": counts.daily_rows,
+        }
+
+    result = with_database(settings, work)
+    emit(
+        as_json,
+        result,
+        f"rebuilt rollups of {result['connections']} connection(s) from {result['runs']} completed run(s): "
+        f"{result['hourly_rows']} hourly and {result['daily_rows']} daily row(s)",
+    )

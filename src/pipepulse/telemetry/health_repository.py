@@ -1,0 +1,119 @@
+"""SQL behind organisation health: sums grouped by integration type, never per-run in Python."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, case, func, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pipepulse.db.models import Run, RunDailyRollup, RunHourlyRollup, WarehouseConnection
+from pipepulse.telemetry.metrics_repository import as_utc
+
+Ranges = Sequence[tuple[datetime, datetime]]
+C = WarehouseConnection
+
+
+async def integration_types(session: AsyncSession, organisation_id: int) -> list[str]:
+    rows = await session.execute(
+        select(C.integration_type).where(C.organisation_id == organisation_id).distinct()
+    )
+    return [t for (t,) in rows]
+
+
+async def rollup_counts(
+    session: AsyncSession,
+    organisation_id: int,
+    table: type[RunDailyRollup] | type[RunHourlyRollup],
+    ranges: Ranges,
+) -> list[tuple[str, int, int, int]]:
+    """(integration_type, runs, succeeded, partial + failed) over whole days or hours."""
+    if not ranges:
+        return []
+    when = table.day if table is RunDailyRollup else table.hour  # type: ignore[union-attr]
+    rows = await session.execute(
+        select(
+            C.integration_type,
+            func.sum(table.runs),
+            func.sum(table.succeeded),
+            func.sum(table.partial + table.failed),
+        )
+        .join(C, C.id == table.connection_id)
+        .where(table.organisation_id == organisation_id, or_(*(and_(when >= a, when < b) for a, b in ranges)))
+        .group_by(C.integration_type)
+    )
+    return [(t, int(n or 0), int(s or 0), int(f or 0)) for t, n, s, f in rows]
+
+
+async def raw_counts(
+    session: AsyncSession, organisation_id: int, ranges: Ranges
+) -> list[tuple[str, int, int, int]]:
+    """(integration_type, runs, succeeded, failing) of the completed runs in the raw edges.
+
+    One statement per range: a single range lets PostgreSQL probe ix_runs_connection_completed
+    per connection, where an OR of ranges makes it scan the whole table.
+    """
+    succeeded = Run.outcome == "succeeded"
+    out = []
+    for a, b in ranges:
+        rows = await session.execute(
+            select(
+                C.integration_type,
+                func.count(),
+                func.sum(case((succeeded, 1), else_=0)),
+                func.sum(case((succeeded, 0), else_=1)),
+            )
+            .join(C, C.id == Run.connection_id)
+            .where(C.organisation_id == organisation_id, Run.completed_at >= a, Run.completed_at < b)
+            .group_by(C.integration_type)
+        )
+        out += [(t, int(n), int(s or 0), int(f or 0)) for t, n, s, f in rows]
+    return out
+
+
+async def orphans(
+    session: AsyncSession, organisation_id: int, started_from: datetime, started_to: datetime
+) -> list[tuple[str, datetime]]:
+    """(integration_type, started_at) of pending runs that started in ``[started_from, started_to)``."""
+    if started_from >= started_to:
+        return []
+    rows = await session.execute(
+        select(C.integration_type, Run.started_at)
+        .join(C, C.id == Run.connection_id)
+        .where(
+            C.organisation_id == organisation_id,
+            Run.completed_at.is_(None),
+            Run.started_at >= started_from,
+            Run.started_at < started_to,
+        )
+    )
+    return [(t, s) for t, s in rows]
+
+
+async def latest_times(
+    session: AsyncSession, organisation_id: int, a: datetime, b: datetime
+) -> list[tuple[str, datetime | None, datetime | None, datetime | None]]:
+    """Per connection: (integration_type, latest completion, latest success, latest failure) in [a, b).
+
+    Correlated max() per connection, each answered from the end of an index.
+    """
+    r = Run.__table__.alias("r")
+
+    def latest(*where: Any) -> Any:
+        return (
+            select(func.max(r.c.completed_at))
+            .where(r.c.connection_id == C.id, r.c.completed_at >= a, r.c.completed_at < b, *where)
+            .scalar_subquery()
+        )
+
+    rows = await session.execute(
+        select(
+            C.integration_type,
+            latest(),
+            latest(r.c.outcome == "succeeded"),
+            latest(text("r.outcome IN ('partial', 'failed')")),
+        ).where(C.organisation_id == organisation_id)
+    )
+    return [(t, as_utc(x), as_utc(y), as_utc(z)) for t, x, y, z in rows]

@@ -1,0 +1,49 @@
+"""Organisation integration health (SPEC §4.4), by organisation id and by slug."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from pipepulse.auth import scopes
+from pipepulse.auth.dependencies import user
+from pipepulse.auth.principals import UserPrincipal
+from pipepulse.deps import AppSettings, Now, ReadSession
+from pipepulse.organisations import service as organisations_service
+from pipepulse.schemas import OrganisationPk
+from pipepulse.telemetry import health
+from pipepulse.telemetry.health_rules import OrganisationHealth
+
+router = APIRouter(tags=["organisation health"])
+Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]
+Days = Annotated[int, Query(ge=1, le=365, description="Lookback window in days (1 to 365).")]
+Slug = Annotated[str, Path(pattern=r"^[a-z0-9-]{1,64}$", description="The organisation's slug.")]
+
+
+@router.get("/organisations/{organisation_pk}/integration-health/", response_model=OrganisationHealth)
+async def get_organisation_health(
+    organisation_pk: OrganisationPk,
+    session: ReadSession,
+    principal: Reader,
+    now: Now,
+    settings: AppSettings,
+    days: Days = 30,
+) -> OrganisationHealth:
+    """Health of all of an organisation's integrations over the last `days` days."""
+    organisation = await organisations_service.get_visible(session, principal, organisation_pk)
+    return await health.organisation_health(session, organisation, now, days, settings.thresholds)
+
+
+@router.get("/spaces/{slug}/integration-health", response_model=OrganisationHealth)
+async def get_space_health(
+    slug: Slug,
+    session: ReadSession,
+    principal: Reader,
+    now: Now,
+    settings: AppSettings,
+    days: Days = 30,
+) -> OrganisationHealth:
+    """The same health summary, addressed by the organisation's slug (the space id)."""
+    organisation = await organisations_service.get_visible_by_slug(session, principal, slug)
+    return await health.organisation_health(session, organisation, now, days, settings.thresholds)

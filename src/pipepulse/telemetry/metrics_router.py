@@ -1,0 +1,226 @@
+"""Per-connection metrics and bulk metrics (SPEC §4.3)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Body, Depends, Query
+from fastapi.responses import JSONResponse
+
+from pipepulse.auth import scopes
+from pipepulse.auth.dependencies import user
+from pipepulse.auth.principals import UserPrincipal
+from pipepulse.connections import service as connections_service
+from pipepulse.deps import AppSettings, Now, ReadSession
+from pipepulse.schemas import CONNECTION_PATH, ConnectionId, OrganisationPk, Timestamp, format_timestamp
+from pipepulse.telemetry import bulk, metrics
+from pipepulse.telemetry.buckets import TimeUnit
+from pipepulse.telemetry.metric_values import METADATA
+from pipepulse.telemetry.metrics import TimeType
+from pipepulse.telemetry.metrics_schemas import BulkAnswer, BulkBody, MetricsAnswer
+from pipepulse.telemetry.rules import Status
+
+router = APIRouter(tags=["telemetry"])
+Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]
+
+Interval = Annotated[int, Query(ge=1, le=10_000, description="Buckets are time_interval times time_unit.")]
+From = Annotated[
+    Timestamp | None,
+    Query(description="Start (inclusive), ISO 8601 with offset; default 24h before the end."),
+]
+To = Annotated[Timestamp | None, Query(description="End (exclusive), ISO 8601 with offset; default now.")]
+
+
+@router.get(CONNECTION_PATH + "/telemetry/metrics/", response_model=MetricsAnswer)
+async def get_connection_metrics(
+    organisation_pk: OrganisationPk,
+    connection_id: ConnectionId,
+    session: ReadSession,
+    principal: Reader,
+    now: Now,
+    settings: AppSettings,
+    time_type: TimeType = "latest",
+    time_interval: Interval = 1,
+    time_unit: TimeUnit = "hour",
+    timestamp_from: From = None,
+    timestamp_to: To = None,
+) -> JSONResponse:
+    """One pipeline's metrics: latest values, a UTC-aligned time series, or a summary of a range."""
+    query, bucket_list = metrics.resolve(
+        time_type=time_type,
+        time_interval=time_interval,
+        time_unit=time_unit,
+        timestamp_from=timestamp_from,
+        timestamp_to=timestamp_to,
+        now=now,
+    )
+    connection = await connections_service.get_visible(session, principal, organisation_pk, connection_id)
+    ref = metrics.ConnectionRef(
+        id=connection.id,
+        organisation_id=connection.organisation_id,
+        name=connection.name,
+        event_types=list(connection.event_types),
+    )
+    data = await metrics.connection_metrics(session, ref, query, bucket_list, now, settings.thresholds)
+    # Plain JSON: a long series validated again against the response model would cost more
+    # than computing it; the model still documents the shape in OpenAPI.
+    return JSONResponse(
+        {
+            "data": metrics.jsonable(data),
+            "metadata": METADATA,
+            "time_type": query.time_type,
+            "time_interval": query.time_interval,
+            "time_unit": query.time_unit,
+            "timestamp_from": format_timestamp(query.timestamp_from),
+            "timestamp_to": format_timestamp(query.timestamp_to),
+            "as_of": format_timestamp(now),
+        }
+    )
+
+
+BulkTimeType = Literal["latest", "timesummary"]
+SortKey = Literal[
+    "name",
+    "id",
+    "status",
+    "latency",
+    "recordsLag",
+    "events_delivered",
+    "runs",
+    "failed_runs",
+    "batches_dlq",
+    "success_rate",
+    "last_delivery_at",
+]
+
+
+async def _bulk(
+    session: ReadSession,
+    principal: UserPrincipal,
+    now: Now,
+    settings: AppSettings,
+    *,
+    ids: str | list[str] | None,
+    tenant_ids: str | list[int] | None,
+    time_type: BulkTimeType,
+    time_interval: int,
+    time_unit: TimeUnit,
+    timestamp_from: datetime | None,
+    timestamp_to: datetime | None,
+    page: int,
+    size: int,
+    cursor: str | None,
+    sort: SortKey,
+    sort_dir: bulk.SortDir,
+    status: Status | None,
+) -> JSONResponse:
+    query, _ = metrics.resolve(
+        time_type=time_type,
+        time_interval=time_interval,
+        time_unit=time_unit,
+        timestamp_from=timestamp_from,
+        timestamp_to=timestamp_to,
+        now=now,
+    )
+    answer = await bulk.bulk_metrics(
+        session,
+        principal,
+        bulk.BulkQuery(
+            metrics=query,
+            ids=bulk.parse_ids(ids),
+            tenant_ids=bulk.parse_tenant_ids(tenant_ids),
+            page=page,
+            size=size,
+            cursor=cursor,
+            sort=sort,
+            sort_dir=sort_dir,
+            status=status,
+        ),
+        now,
+        settings.thresholds,
+    )
+    # Built as plain JSON: validating up to 500 result items again costs more than computing them.
+    return JSONResponse(
+        {
+            "result": metrics.jsonable(answer.result),
+            "metadata": METADATA,
+            "page": answer.page,
+            "size": answer.size,
+            "total": answer.total,
+            "has_next": answer.has_next,
+            "next_cursor": answer.next_cursor,
+            "time_type": query.time_type,
+            "timestamp_from": format_timestamp(query.timestamp_from),
+            "timestamp_to": format_timestamp(query.timestamp_to),
+            "as_of": format_timestamp(now),
+        }
+    )
+
+
+IdsQuery = Annotated[str | None, Query(description="Comma-separated connection ids.")]
+TenantsQuery = Annotated[str | None, Query(description="Comma-separated organisation ids.")]
+Page = Annotated[int, Query(ge=1, description="1-based; ignored when 'from' is given.")]
+Size = Annotated[int, Query(ge=1, le=500)]
+Cursor = Annotated[str | None, Query(alias="from", description="Opaque cursor: a previous next_cursor.")]
+
+
+@router.get("/telemetry/metrics/", response_model=BulkAnswer)
+async def get_bulk_metrics(
+    session: ReadSession,
+    principal: Reader,
+    now: Now,
+    settings: AppSettings,
+    ids: IdsQuery = None,
+    tenant_ids: TenantsQuery = None,
+    time_type: BulkTimeType = "latest",
+    time_interval: Interval = 1,
+    time_unit: TimeUnit = "hour",
+    timestamp_from: From = None,
+    timestamp_to: To = None,
+    page: Page = 1,
+    size: Size = 50,
+    cursor: Cursor = None,
+    sort: SortKey = "name",
+    sort_dir: bulk.SortDir = "asc",
+    status: Status | None = None,
+) -> JSONResponse:
+    """Metrics of many pipelines at once, filtered, sorted and paged."""
+    return await _bulk(
+        session, principal, now, settings, ids=ids, tenant_ids=tenant_ids, time_type=time_type,
+        time_interval=time_interval, time_unit=time_unit, timestamp_from=timestamp_from,
+        timestamp_to=timestamp_to, page=page, size=size, cursor=cursor, sort=sort, sort_dir=sort_dir,
+        status=status,
+    )  # fmt: skip
+
+
+@router.post("/telemetry/metrics/", response_model=BulkAnswer)
+async def post_bulk_metrics(
+    session: ReadSession,
+    principal: Reader,
+    now: Now,
+    settings: AppSettings,
+    body: Annotated[BulkBody | None, Body()] = None,
+    ids: IdsQuery = None,
+    tenant_ids: TenantsQuery = None,
+    time_type: BulkTimeType = "latest",
+    time_interval: Interval = 1,
+    time_unit: TimeUnit = "hour",
+    timestamp_from: From = None,
+    timestamp_to: To = None,
+    page: Page = 1,
+    size: Size = 50,
+    cursor: Cursor = None,
+    sort: SortKey = "name",
+    sort_dir: bulk.SortDir = "asc",
+    status: Status | None = None,
+) -> JSONResponse:
+    """The same as GET, for id lists too long for a URL: ids in the body win over the query."""
+    body_ids = body.ids if body is not None and body.ids is not None else ids
+    body_tenants = body.tenant_ids if body is not None and body.tenant_ids is not None else tenant_ids
+    return await _bulk(
+        session, principal, now, settings, ids=body_ids, tenant_ids=body_tenants, time_type=time_type,
+        time_interval=time_interval, time_unit=time_unit, timestamp_from=timestamp_from,
+        timestamp_to=timestamp_to, page=page, size=size, cursor=cursor, sort=sort, sort_dir=sort_dir,
+        status=status,
+    )  # fmt: skip

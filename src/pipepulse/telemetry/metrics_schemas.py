@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from pipepulse.schemas import StrictModel, Timestamp
+from pipepulse.telemetry.buckets import TimeUnit
+from pipepulse.telemetry.metrics import TimeType
+
+
+class MetricsAnswer(BaseModel):
+    """Reference 002's shape: ``data`` and ``metadata``, plus the resolved query and ``as_of``."""
+
+    data: dict[str, Any] = Field(description="Each metric's value (latest, timesummary) or series.")
+    metadata: dict[str, dict[str, str]] = Field(description="Each metric's display name and unit.")
+    time_type: TimeType
+    time_interval: int
+    time_unit: TimeUnit
+    timestamp_from: Timestamp
+    timestamp_to: Timestamp
+    as_of: Timestamp = Field(description="The instant the answer was computed at.")
+
+
+class BulkItem(BaseModel):
+    id: str
+    organisation_id: int
+    name: str
+    data: dict[str, Any]
+
+
+class BulkAnswer(BaseModel):
+    result: list[BulkItem]
+    metadata: dict[str, dict[str, str]]
+    page: int
+    size: int
+    total: int = Field(description="Connections matching the filters that this token may see.")
+    has_next: bool
+    next_cursor: str | None = Field(description="Pass as 'from' for the next page; null on the last.")
+    time_type: TimeType
+    timestamp_from: Timestamp
+    timestamp_to: Timestamp
+    as_of: Timestamp
+
+
+class BulkBody(StrictModel):
+    """Large id lists that would not fit a URL; these win over the query parameters."""
+
+    ids: list[str] | str | None = Field(default=None, description="Connection ids: array or 'a,b,c'.")
+    tenant_ids: list[int] | str | None = Field(
+        default=None, description="Organisation ids: array or '1,2,3'."
+    )
