@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,22 +35,50 @@ async def insert_if_absent(session: AsyncSession, values: dict[str, Any]) -> boo
     return (await session.execute(stmt)).first() is not None
 
 
-async def complete_if_pending(
-    session: AsyncSession, connection_id: str, run_id: str, values: dict[str, Any]
-) -> bool:
-    """Complete the run only if nobody has yet; True when this call completed it.
+COMPLETION_COLUMNS = (
+    "completed_at",
+    "events_delivered",
+    "batches_dlq",
+    "error",
+    "events_by_type",
+    "latency_ms",
+    "events_pending",
+    "bytes_delivered",
+    "outcome",
+)
 
-    On PostgreSQL a concurrent identical report waits on the row lock, then re-checks
-    ``completed_at IS NULL`` and updates nothing, so a report is never counted twice.
-    """
-    result = await session.execute(
+
+@functools.cache
+def _complete_statement() -> Any:
+    # Built once: constructing the statement per report cost more than running it.
+    columns = Run.__table__.c
+    return (
         update(Run)
-        .where(Run.connection_id == connection_id, Run.id == run_id, Run.completed_at.is_(None))
-        .values(values)
-        .returning(Run.id)
+        .where(
+            Run.connection_id == bindparam("p_connection_id"),
+            Run.id == bindparam("p_run_id"),
+            Run.completed_at.is_(None),
+            Run.started_at <= bindparam("p_completed_at", type_=columns.completed_at.type),
+        )
+        .values({name: bindparam(f"v_{name}", type_=columns[name].type) for name in COMPLETION_COLUMNS})
+        .returning(Run.started_at)
         .execution_options(synchronize_session=False)
     )
-    return result.first() is not None
+
+
+async def complete_if_pending(
+    session: AsyncSession, connection_id: str, run_id: str, values: dict[str, Any]
+) -> datetime | None:
+    """Complete the run only if nobody has yet and it started by ``completed_at``.
+
+    Returns the run's ``started_at`` when this call completed it, else None. On PostgreSQL a
+    concurrent identical report waits on the row lock, then re-checks ``completed_at IS NULL``
+    and updates nothing, so a report is never counted twice.
+    """
+    params = {f"v_{name}": values[name] for name in COMPLETION_COLUMNS}
+    params.update(p_connection_id=connection_id, p_run_id=run_id, p_completed_at=values["completed_at"])
+    started_at: datetime | None = (await session.execute(_complete_statement(), params)).scalar()
+    return started_at
 
 
 def outcome_filter(outcome: str, orphaned_before: datetime) -> ColumnElement[bool]:

@@ -64,9 +64,9 @@ def stored_report(run: Run) -> dict[str, Any]:
 
 
 def _check_report(
-    connection: WarehouseConnection, report: RunReport, started_at: datetime, now: datetime
+    connection: WarehouseConnection, report: RunReport, started_at: datetime | None, now: datetime
 ) -> None:
-    if report.completed_at < started_at:
+    if started_at is not None and report.completed_at < started_at:
         raise Invalid(
             f"completed_at ({report.completed_at.isoformat()}) is before the run's started_at "
             f"({started_at.isoformat()})",
@@ -93,32 +93,30 @@ def _check_not_future(value: datetime, now: datetime, field: str) -> None:
 
 
 async def _complete(
-    session: AsyncSession,
-    connection: WarehouseConnection,
-    run_id: str,
-    started_at: datetime,
-    values: dict[str, Any],
+    session: AsyncSession, connection: WarehouseConnection, run_id: str, values: dict[str, Any]
 ) -> bool:
+    """Complete a pending run and add it to the rollups, in this transaction; False if not done."""
     outcome = completed_outcome(values["error"], values["batches_dlq"])
-    completed = await repository.complete_if_pending(
+    started_at = await repository.complete_if_pending(
         session, connection.id, run_id, {**values, "outcome": outcome}
     )
-    if completed:
-        await rollups.add_completed_run(
-            session,
-            organisation_id=connection.organisation_id,
-            connection_id=connection.id,
-            started_at=started_at,
-            completed_at=values["completed_at"],
-            outcome=outcome,
-            events_delivered=values["events_delivered"],
-            events_by_type=values["events_by_type"],
-            batches_dlq=values["batches_dlq"],
-            latency_ms=values["latency_ms"],
-            bytes_delivered=values["bytes_delivered"],
-            events_pending=values["events_pending"],
-        )
-    return completed
+    if started_at is None:
+        return False
+    await rollups.add_completed_run(
+        session,
+        organisation_id=connection.organisation_id,
+        connection_id=connection.id,
+        started_at=started_at,
+        completed_at=values["completed_at"],
+        outcome=outcome,
+        events_delivered=values["events_delivered"],
+        events_by_type=values["events_by_type"],
+        batches_dlq=values["batches_dlq"],
+        latency_ms=values["latency_ms"],
+        bytes_delivered=values["bytes_delivered"],
+        events_pending=values["events_pending"],
+    )
+    return True
 
 
 async def report(
@@ -129,17 +127,18 @@ async def report(
     now: datetime,
 ) -> None:
     """Complete a run. Identical repeats are no-ops; a different report for a completed run is 409."""
+    _check_report(connection, body, None, now)
+    values = report_values(body)
+    # The happy path is one conditional UPDATE; only when it changes nothing do we read the
+    # run to say why (unknown, completed before, or completed_at before started_at).
+    if await _complete(session, connection, run_id, values):
+        return
     run = await repository.get(session, connection.id, run_id)
     if run is None:
         raise NotFound(f"run {run_id!r} not found for this connection")
-    values = report_values(body)
     if run.completed_at is None:
         _check_report(connection, body, run.started_at, now)
-        if await _complete(session, connection, run_id, run.started_at, values):
-            return
-        # Another report completed it between our read and our write: judge against it.
-        run = await repository.get(session, connection.id, run_id)
-        assert run is not None
+        raise AssertionError("a pending run that started by completed_at is always completed")
     if stored_report(run) != values:
         raise Conflict(
             f"run {run_id!r} was already completed with a different report; "
@@ -175,7 +174,7 @@ async def create(
             session, connection.id, body.started_at, connection.schedule_interval_seconds
         )
         if report_body is not None:
-            await _complete(session, connection, run_id, body.started_at, report_values(report_body))
+            await _complete(session, connection, run_id, report_values(report_body))
         run = await repository.get(session, connection.id, run_id)
         assert run is not None
         return run, True
@@ -261,4 +260,4 @@ async def fail_pending(
     if connection is None or run is None or run.completed_at is not None:
         return False
     values = report_values(RunReport(completed_at=max(now, run.started_at), error=reason))
-    return await _complete(session, connection, run_id, run.started_at, values)
+    return await _complete(session, connection, run_id, values)

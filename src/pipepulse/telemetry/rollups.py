@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,16 +31,59 @@ def run_latency_ms(latency_ms: int | None, started_at: datetime, completed_at: d
     return max(0, int((completed_at - started_at).total_seconds() * 1000))
 
 
-def _insert(session: AsyncSession, table: Any) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
 
 
-def _greatest(session: AsyncSession, a: Any, b: Any) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        return func.greatest(a, b)
-    return func.max(a, b)  # SQLite's two-argument max() is a scalar
+def _insert(dialect: str, table: Any) -> Any:
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
+
+DAILY_COLUMNS = ("runs", "succeeded", "partial", "failed", "events_delivered", "batches_dlq")
+HOURLY_ADDITIVE = (
+    "runs",
+    "succeeded",
+    "partial",
+    "failed",
+    "events_delivered",
+    "batches_dlq",
+    "bytes_delivered",
+    "latency_sum_ms",
+    "latency_count",
+)
+
+
+# The upserts are built once per dialect and executed with parameters: building SQLAlchemy
+# expressions on every report cost more than the database work itself.
+@functools.cache
+def _hourly_upsert(dialect: str) -> Any:
+    stmt = _insert(dialect, RunHourlyRollup)
+    t = RunHourlyRollup.__table__.c
+    updates: dict[str, Any] = {name: t[name] + stmt.excluded[name] for name in HOURLY_ADDITIVE}
+    greatest = func.greatest if dialect == "postgresql" else func.max  # SQLite's 2-arg max() is scalar
+    updates["latency_max_ms"] = greatest(t.latency_max_ms, stmt.excluded.latency_max_ms)
+    updates.update(_gauge_updates(t, stmt.excluded))
+    return stmt.on_conflict_do_update(index_elements=["connection_id", "hour"], set_=updates)
+
+
+@functools.cache
+def _event_upsert(dialect: str) -> Any:
+    stmt = _insert(dialect, EventHourlyRollup)
+    e = EventHourlyRollup.__table__.c
+    return stmt.on_conflict_do_update(
+        index_elements=["connection_id", "hour", "event_type"],
+        set_={"events": e.events + stmt.excluded.events},
+    )
+
+
+@functools.cache
+def _daily_upsert(dialect: str) -> Any:
+    stmt = _insert(dialect, RunDailyRollup)
+    t = RunDailyRollup.__table__.c
+    return stmt.on_conflict_do_update(
+        index_elements=["connection_id", "day"],
+        set_={name: t[name] + stmt.excluded[name] for name in DAILY_COLUMNS},
+    )
 
 
 async def add_completed_run(
@@ -58,6 +102,7 @@ async def add_completed_run(
     events_pending: int | None = None,
 ) -> None:
     """Add one newly completed run to its hour and day. Call exactly once per completion."""
+    dialect = _dialect(session)
     hour = floor_hour(completed_at)
     latency = run_latency_ms(latency_ms, started_at, completed_at)
     row = {
@@ -78,29 +123,16 @@ async def add_completed_run(
         "events_pending_at": completed_at if events_pending is not None else None,
         "events_pending": events_pending,
     }
-    stmt = _insert(session, RunHourlyRollup).values(row)
-    t = RunHourlyRollup.__table__.c
-    additive = [
-        "runs",
-        "succeeded",
-        "partial",
-        "failed",
-        "events_delivered",
-        "batches_dlq",
-        "bytes_delivered",
-        "latency_sum_ms",
-        "latency_count",
-    ]
-    updates: dict[str, Any] = {name: t[name] + stmt.excluded[name] for name in additive}
-    updates["latency_max_ms"] = _greatest(session, t.latency_max_ms, stmt.excluded.latency_max_ms)
-    updates.update(_gauge_updates(t, stmt.excluded))
-    await session.execute(stmt.on_conflict_do_update(index_elements=["connection_id", "hour"], set_=updates))
+    await session.execute(_hourly_upsert(dialect), row)
 
-    await _add_to_day(session, row)
+    daily = {name: row[name] for name in ("connection_id", "organisation_id", *DAILY_COLUMNS)}
+    daily["day"] = floor_day(hour)
+    await session.execute(_daily_upsert(dialect), daily)
 
     typed = typed_events(events_delivered, events_by_type)
     if typed:
-        ev = _insert(session, EventHourlyRollup).values(
+        await session.execute(
+            _event_upsert(dialect),
             [
                 {
                     "connection_id": connection_id,
@@ -110,14 +142,7 @@ async def add_completed_run(
                     "events": count,
                 }
                 for event_type, count in sorted(typed.items())
-            ]
-        )
-        e = EventHourlyRollup.__table__.c
-        await session.execute(
-            ev.on_conflict_do_update(
-                index_elements=["connection_id", "hour", "event_type"],
-                set_={"events": e.events + ev.excluded.events},
-            )
+            ],
         )
 
 
@@ -140,19 +165,3 @@ def _gauge_updates(t: Any, new: Any) -> dict[str, Any]:
         "events_pending_at": case((newer_pending, new.events_pending_at), else_=t.events_pending_at),
         "events_pending": case((newer_pending, new.events_pending), else_=t.events_pending),
     }
-
-
-DAILY_COLUMNS = ("runs", "succeeded", "partial", "failed", "events_delivered", "batches_dlq")
-
-
-async def _add_to_day(session: AsyncSession, hourly_row: dict[str, Any]) -> None:
-    row = {name: hourly_row[name] for name in ("connection_id", "organisation_id", *DAILY_COLUMNS)}
-    row["day"] = floor_day(hourly_row["hour"])
-    stmt = _insert(session, RunDailyRollup).values(row)
-    t = RunDailyRollup.__table__.c
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["connection_id", "day"],
-            set_={name: t[name] + stmt.excluded[name] for name in DAILY_COLUMNS},
-        )
-    )
