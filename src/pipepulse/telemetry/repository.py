@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, case, false, func, or_, select, text
+from sqlalchemy import Integer, Row, bindparam, case, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db.models import EventHourlyRollup, Run, RunHourlyRollup
@@ -50,6 +50,45 @@ class RunFacts:
         return cls(**row._mapping)
 
 
+# Every statement is built once and run with parameters: telemetry is the hottest read, and
+# building SQLAlchemy expressions per request cost as much as the queries themselves.
+def _p(name: str) -> Any:
+    return bindparam(name, type_=Run.__table__.c.completed_at.type)
+
+
+ROLLUP_COLUMNS = ("runs", "succeeded", "partial", "failed", "events_delivered", "batches_dlq")
+
+
+@functools.cache
+def _run_rollup_sums() -> Any:
+    r = RunHourlyRollup
+    in_day = r.hour >= _p("day_from")
+    selected = []
+    for name in ROLLUP_COLUMNS:
+        column = getattr(r, name)
+        selected.append(func.coalesce(func.sum(column), 0))
+        selected.append(func.coalesce(func.sum(case((in_day, column), else_=0)), 0))
+    return select(*selected).where(
+        r.connection_id == bindparam("connection_id"), r.hour >= _p("week_from"), r.hour < _p("hours_to")
+    )
+
+
+@functools.cache
+def _event_rollup_sums() -> Any:
+    e = EventHourlyRollup
+    return (
+        select(
+            e.event_type,
+            func.sum(e.events),
+            func.coalesce(func.sum(case((e.hour >= _p("day_from"), e.events), else_=0)), 0),
+        )
+        .where(
+            e.connection_id == bindparam("connection_id"), e.hour >= _p("week_from"), e.hour < _p("hours_to")
+        )
+        .group_by(e.event_type)
+    )
+
+
 async def rollup_tallies(
     session: AsyncSession, connection_id: str, week: WindowPlan, day: WindowPlan
 ) -> tuple[Tally, Tally]:
@@ -57,44 +96,18 @@ async def rollup_tallies(
     week_tally, day_tally = Tally(), Tally()
     if not week.has_hours:
         return week_tally, day_tally
-    r = RunHourlyRollup
-    in_day = r.hour >= day.hours_from if day.has_hours else false()
-
-    def both(column: Any) -> tuple[Any, Any]:
-        return func.coalesce(func.sum(column), 0), func.coalesce(func.sum(case((in_day, column), else_=0)), 0)
-
-    columns = [r.runs, r.succeeded, r.partial, r.failed, r.events_delivered, r.batches_dlq]
-    selected = [expr for c in columns for expr in both(c)]
-    row = (
-        await session.execute(
-            select(*selected).where(
-                r.connection_id == connection_id, r.hour >= week.hours_from, r.hour < week.hours_to
-            )
-        )
-    ).one()
-    values = [int(v) for v in row]
+    params = {
+        "connection_id": connection_id,
+        "week_from": week.hours_from,
+        "hours_to": week.hours_to,
+        # With no whole hour in the day window, no rollup hour may count towards it.
+        "day_from": day.hours_from if day.has_hours else week.hours_to,
+    }
+    values = [int(v) for v in (await session.execute(_run_rollup_sums(), params)).one()]
     for tally, offset in ((week_tally, 0), (day_tally, 1)):
-        (
-            tally.runs,
-            tally.succeeded,
-            tally.partial,
-            tally.failed,
-            tally.events_delivered,
-            tally.batches_dlq,
-        ) = values[offset::2]
-
-    e = EventHourlyRollup
-    e_in_day = e.hour >= day.hours_from if day.has_hours else false()
-    rows = await session.execute(
-        select(
-            e.event_type,
-            func.sum(e.events),
-            func.coalesce(func.sum(case((e_in_day, e.events), else_=0)), 0),
-        )
-        .where(e.connection_id == connection_id, e.hour >= week.hours_from, e.hour < week.hours_to)
-        .group_by(e.event_type)
-    )
-    for event_type, week_events, day_events in rows:
+        for name, value in zip(ROLLUP_COLUMNS, values[offset::2], strict=True):
+            setattr(tally, name, value)
+    for event_type, week_events, day_events in await session.execute(_event_rollup_sums(), params):
         if week_events:
             week_tally.events_by_type[event_type] += int(week_events)
         if day_events:
@@ -102,34 +115,68 @@ async def rollup_tallies(
     return week_tally, day_tally
 
 
-async def edge_runs(session: AsyncSession, connection_id: str, plans: Sequence[WindowPlan]) -> list[RunFacts]:
-    """Completed runs in the raw edges of the given windows (at most ~2 hours of runs each)."""
+@functools.cache
+def _edge_runs() -> Any:
     ranges = []
-    for p in plans:
-        ranges.append((Run.completed_at > p.start) & (Run.completed_at < p.hours_from))
+    for w in ("week", "day"):
+        ranges.append((Run.completed_at > _p(f"{w}_start")) & (Run.completed_at < _p(f"{w}_hours_from")))
         ranges.append(
-            (Run.completed_at >= p.hours_to) & (Run.completed_at > p.start) & (Run.completed_at <= p.end)
+            (Run.completed_at >= _p(f"{w}_hours_to"))
+            & (Run.completed_at > _p(f"{w}_start"))
+            & (Run.completed_at <= _p(f"{w}_end"))
         )
-    rows = await session.execute(select(*RUN_COLUMNS).where(Run.connection_id == connection_id, or_(*ranges)))
-    return [RunFacts.from_row(r) for r in rows]
+    return select(*RUN_COLUMNS).where(Run.connection_id == bindparam("connection_id"), or_(*ranges))
+
+
+async def edge_runs(
+    session: AsyncSession, connection_id: str, week: WindowPlan, day: WindowPlan
+) -> list[RunFacts]:
+    """Completed runs in the raw edges of both windows (at most ~2 hours of runs each)."""
+    params: dict[str, Any] = {"connection_id": connection_id}
+    for name, plan in (("week", week), ("day", day)):
+        params.update(
+            {
+                f"{name}_start": plan.start,
+                f"{name}_hours_from": plan.hours_from,
+                f"{name}_hours_to": plan.hours_to,
+                f"{name}_end": plan.end,
+            }
+        )
+    return [RunFacts.from_row(r) for r in await session.execute(_edge_runs(), params)]
+
+
+@functools.cache
+def _orphans() -> Any:
+    return select(*RUN_COLUMNS).where(
+        Run.connection_id == bindparam("connection_id"),
+        Run.completed_at.is_(None),
+        Run.started_at > _p("after"),
+        Run.started_at <= _p("until"),
+    )
 
 
 async def orphans(
-    session: AsyncSession,
-    connection_id: str,
-    started_after: datetime,
-    started_at_or_before: datetime,
+    session: AsyncSession, connection_id: str, started_after: datetime, started_at_or_before: datetime
 ) -> list[RunFacts]:
     """Runs still pending that had started in ``(started_after, started_at_or_before]``."""
     rows = await session.execute(
-        select(*RUN_COLUMNS).where(
-            Run.connection_id == connection_id,
-            Run.completed_at.is_(None),
-            Run.started_at > started_after,
-            Run.started_at <= started_at_or_before,
-        )
+        _orphans(), {"connection_id": connection_id, "after": started_after, "until": started_at_or_before}
     )
     return [RunFacts.from_row(r) for r in rows]
+
+
+@functools.cache
+def _latest_completed(failing_only: bool) -> Any:
+    query = select(*RUN_COLUMNS).where(
+        Run.connection_id == bindparam("connection_id"),
+        Run.completed_at > _p("after"),
+        Run.completed_at <= _p("until"),
+    )
+    if failing_only:
+        query = query.where(FAILING_COMPLETED)
+    return query.order_by(Run.completed_at.desc(), Run.started_at.desc(), Run.id.desc()).limit(
+        bindparam("limit", type_=Integer())
+    )
 
 
 async def latest_completed(
@@ -142,22 +189,25 @@ async def latest_completed(
     failing_only: bool,
 ) -> list[RunFacts]:
     """Newest completed runs with ``after < completed_at <= until``."""
-    query = select(*RUN_COLUMNS).where(
-        Run.connection_id == connection_id, Run.completed_at > after, Run.completed_at <= until
-    )
-    if failing_only:
-        query = query.where(FAILING_COMPLETED)
     rows = await session.execute(
-        query.order_by(Run.completed_at.desc(), Run.started_at.desc(), Run.id.desc()).limit(limit)
+        _latest_completed(failing_only),
+        {"connection_id": connection_id, "after": after, "until": until, "limit": limit},
     )
     return [RunFacts.from_row(r) for r in rows]
 
 
-async def last_delivery_at(session: AsyncSession, connection_id: str, until: datetime) -> datetime | None:
-    result: datetime | None = await session.scalar(
+@functools.cache
+def _last_delivery() -> Any:
+    return (
         select(Run.completed_at)
-        .where(Run.connection_id == connection_id, DELIVERING, Run.completed_at <= until)
+        .where(Run.connection_id == bindparam("connection_id"), DELIVERING, Run.completed_at <= _p("until"))
         .order_by(Run.completed_at.desc())
         .limit(1)
+    )
+
+
+async def last_delivery_at(session: AsyncSession, connection_id: str, until: datetime) -> datetime | None:
+    result: datetime | None = await session.scalar(
+        _last_delivery(), {"connection_id": connection_id, "until": until}
     )
     return result

@@ -63,7 +63,7 @@ async def telemetry_with_basis(
     def add(tally: Tally, run: RunFacts) -> None:
         tally.add_run(_outcome(run), run.events_delivered, run.events_by_type, run.batches_dlq)
 
-    for run in await repository.edge_runs(session, connection.id, [week, day]):
+    for run in await repository.edge_runs(session, connection.id, week, day):
         assert run.completed_at is not None
         if week.in_raw_edges(run.completed_at):
             add(week_tally, run)
