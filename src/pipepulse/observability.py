@@ -128,7 +128,23 @@ async def readyz(request: Request) -> JSONResponse:
     )
 
 
+# Scrapes closer together than this share one computation of the per-connection gauges.
+HEALTH_CACHE_SECONDS = 15.0
+
+
 @router.get("/metrics", include_in_schema=False)
 async def prometheus_metrics(request: Request) -> Response:
+    """Process metrics plus one health series per connection (pipepulse_connection_*)."""
+    from pipepulse.telemetry.prometheus import connection_health
+
     metrics: Metrics = request.app.state.metrics
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    cached: tuple[float, bytes] | None = getattr(request.app.state, "health_exposition", None)
+    if cached is None or time.monotonic() - cached[0] > HEALTH_CACHE_SECONDS:
+        db: Database = request.app.state.database
+        async with db.session() as session:
+            text_ = await connection_health(
+                session, request.app.state.clock(), request.app.state.settings.thresholds
+            )
+        cached = (time.monotonic(), text_)
+        request.app.state.health_exposition = cached
+    return Response(generate_latest(metrics.registry) + cached[1], media_type=CONTENT_TYPE_LATEST)
