@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, Query
@@ -95,32 +95,46 @@ SortKey = Literal[
 ]
 
 
+@dataclass(frozen=True)
+class BulkParams:
+    """The query parameters GET and POST share (FastAPI reads each field from the query)."""
+
+    ids: Annotated[str | None, Query(description="Comma-separated connection ids.")] = None
+    tenant_ids: Annotated[str | None, Query(description="Comma-separated organisation ids.")] = None
+    time_type: BulkTimeType = "latest"
+    time_interval: Interval = 1
+    time_unit: TimeUnit = "hour"
+    timestamp_from: From = None
+    timestamp_to: To = None
+    page: Annotated[int, Query(ge=1, description="1-based; ignored when 'from' is given.")] = 1
+    size: Annotated[int, Query(ge=1, le=500)] = 50
+    cursor: Annotated[
+        str | None, Query(alias="from", description="Opaque cursor: a previous next_cursor.")
+    ] = None
+    sort: SortKey = "name"
+    sort_dir: bulk.SortDir = "asc"
+    status: Status | None = None
+
+
+Params = Annotated[BulkParams, Depends()]
+
+
 async def _bulk(
     session: ReadSession,
     principal: UserPrincipal,
     now: Now,
     settings: AppSettings,
+    params: BulkParams,
     *,
     ids: str | list[str] | None,
     tenant_ids: str | list[int] | None,
-    time_type: BulkTimeType,
-    time_interval: int,
-    time_unit: TimeUnit,
-    timestamp_from: datetime | None,
-    timestamp_to: datetime | None,
-    page: int,
-    size: int,
-    cursor: str | None,
-    sort: SortKey,
-    sort_dir: bulk.SortDir,
-    status: Status | None,
 ) -> JSONResponse:
     query, _ = metrics.resolve(
-        time_type=time_type,
-        time_interval=time_interval,
-        time_unit=time_unit,
-        timestamp_from=timestamp_from,
-        timestamp_to=timestamp_to,
+        time_type=params.time_type,
+        time_interval=params.time_interval,
+        time_unit=params.time_unit,
+        timestamp_from=params.timestamp_from,
+        timestamp_to=params.timestamp_to,
         now=now,
     )
     answer = await bulk.bulk_metrics(
@@ -130,12 +144,12 @@ async def _bulk(
             metrics=query,
             ids=bulk.parse_ids(ids),
             tenant_ids=bulk.parse_tenant_ids(tenant_ids),
-            page=page,
-            size=size,
-            cursor=cursor,
-            sort=sort,
-            sort_dir=sort_dir,
-            status=status,
+            page=params.page,
+            size=params.size,
+            cursor=params.cursor,
+            sort=params.sort,
+            sort_dir=params.sort_dir,
+            status=params.status,
         ),
         now,
         settings.thresholds,
@@ -158,40 +172,14 @@ async def _bulk(
     )
 
 
-IdsQuery = Annotated[str | None, Query(description="Comma-separated connection ids.")]
-TenantsQuery = Annotated[str | None, Query(description="Comma-separated organisation ids.")]
-Page = Annotated[int, Query(ge=1, description="1-based; ignored when 'from' is given.")]
-Size = Annotated[int, Query(ge=1, le=500)]
-Cursor = Annotated[str | None, Query(alias="from", description="Opaque cursor: a previous next_cursor.")]
-
-
 @router.get("/telemetry/metrics/", response_model=BulkAnswer)
 async def get_bulk_metrics(
-    session: ReadSession,
-    principal: Reader,
-    now: Now,
-    settings: AppSettings,
-    ids: IdsQuery = None,
-    tenant_ids: TenantsQuery = None,
-    time_type: BulkTimeType = "latest",
-    time_interval: Interval = 1,
-    time_unit: TimeUnit = "hour",
-    timestamp_from: From = None,
-    timestamp_to: To = None,
-    page: Page = 1,
-    size: Size = 50,
-    cursor: Cursor = None,
-    sort: SortKey = "name",
-    sort_dir: bulk.SortDir = "asc",
-    status: Status | None = None,
+    session: ReadSession, principal: Reader, now: Now, settings: AppSettings, params: Params
 ) -> JSONResponse:
     """Metrics of many pipelines at once, filtered, sorted and paged."""
     return await _bulk(
-        session, principal, now, settings, ids=ids, tenant_ids=tenant_ids, time_type=time_type,
-        time_interval=time_interval, time_unit=time_unit, timestamp_from=timestamp_from,
-        timestamp_to=timestamp_to, page=page, size=size, cursor=cursor, sort=sort, sort_dir=sort_dir,
-        status=status,
-    )  # fmt: skip
+        session, principal, now, settings, params, ids=params.ids, tenant_ids=params.tenant_ids
+    )
 
 
 @router.post("/telemetry/metrics/", response_model=BulkAnswer)
@@ -200,27 +188,10 @@ async def post_bulk_metrics(
     principal: Reader,
     now: Now,
     settings: AppSettings,
+    params: Params,
     body: Annotated[BulkBody | None, Body()] = None,
-    ids: IdsQuery = None,
-    tenant_ids: TenantsQuery = None,
-    time_type: BulkTimeType = "latest",
-    time_interval: Interval = 1,
-    time_unit: TimeUnit = "hour",
-    timestamp_from: From = None,
-    timestamp_to: To = None,
-    page: Page = 1,
-    size: Size = 50,
-    cursor: Cursor = None,
-    sort: SortKey = "name",
-    sort_dir: bulk.SortDir = "asc",
-    status: Status | None = None,
 ) -> JSONResponse:
     """The same as GET, for id lists too long for a URL: ids in the body win over the query."""
-    body_ids = body.ids if body is not None and body.ids is not None else ids
-    body_tenants = body.tenant_ids if body is not None and body.tenant_ids is not None else tenant_ids
-    return await _bulk(
-        session, principal, now, settings, ids=body_ids, tenant_ids=body_tenants, time_type=time_type,
-        time_interval=time_interval, time_unit=time_unit, timestamp_from=timestamp_from,
-        timestamp_to=timestamp_to, page=page, size=size, cursor=cursor, sort=sort, sort_dir=sort_dir,
-        status=status,
-    )  # fmt: skip
+    ids = body.ids if body is not None and body.ids is not None else params.ids
+    tenants = body.tenant_ids if body is not None and body.tenant_ids is not None else params.tenant_ids
+    return await _bulk(session, principal, now, settings, params, ids=ids, tenant_ids=tenants)
