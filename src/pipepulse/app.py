@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 
 from pipepulse import __version__
 from pipepulse.clock import utc_now
@@ -70,14 +70,15 @@ def create_app(
     if database is not None:
         app.state.database = database
 
-    api = APIRouter(prefix="/api/v1")
-    api.include_router(organisations_router.router)
-    api.include_router(connections_router.router)
-    api.include_router(runs_router.router)
-    api.include_router(telemetry_router.router)
-    api.include_router(metrics_router.router)
-    api.include_router(health_router.router)
-    app.include_router(api)
+    for module in (
+        organisations_router,
+        connections_router,
+        runs_router,
+        telemetry_router,
+        metrics_router,
+        health_router,
+    ):
+        app.include_router(module.router)
     app.include_router(ops_router)
     app.include_router(dashboard_router.router)
     install_handlers(app)

@@ -15,7 +15,6 @@ from prometheus_client import (
     generate_latest,
 )
 from sqlalchemy import func, select, text
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipepulse.db.models import SchedulerHeartbeat
@@ -76,13 +75,10 @@ class MetricsMiddleware:
 
 
 def _route_template(scope: Scope) -> str:
-    app = scope.get("app")
-    router = getattr(app, "router", None)
-    for route in getattr(router, "routes", []):
-        match, _ = route.matches(scope)
-        if match == Match.FULL:
-            return str(getattr(route, "path", "unmatched"))
-    return "unmatched"
+    # The router leaves the matched route in the scope (routers carry their full prefix, so
+    # its path is the whole template); unmatched requests (404s) have none.
+    route = scope.get("route")
+    return str(getattr(route, "path", "unmatched")) if route is not None else "unmatched"
 
 
 router = APIRouter(tags=["operations"])

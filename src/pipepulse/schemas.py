@@ -99,6 +99,9 @@ class PageParams(BaseModel):
 # reaching the database as an overflow.
 MAX_INT_ID = 2_147_483_647
 
+# Each API router carries the prefix itself, so a matched route knows its full path template.
+API_PREFIX = "/api/v1"
+
 CONNECTIONS_PATH = "/organisations/{organisation_pk}/integrations/warehouse-connections"
 CONNECTION_PATH = CONNECTIONS_PATH + "/{connection_id}"
 

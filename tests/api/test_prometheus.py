@@ -68,3 +68,17 @@ async def test_metrics__connections__health_gauges_match_telemetry(
     ]
     assert value(text, "pipepulse_connection_last_delivery_timestamp_seconds", connection_id=ids["bad"]) == []
     assert value(text, "pipepulse_connection_failed_runs_24h", connection_id=ids["bad"]) == [1.0]
+
+
+async def test_metrics__requests__counted_by_route_template_not_raw_path(
+    client: httpx.AsyncClient, tenant: Tenant, connection: dict[str, Any]
+) -> None:
+    await client.get(tenant.connection_url(connection["id"]) + "telemetry/", headers=tenant.read)
+    await client.get("/no/such/page")
+    text = (await client.get("/metrics")).text
+    template = "/api/v1/organisations/{organisation_pk}/integrations/warehouse-connections/{connection_id}/telemetry/"
+    assert value(text, "pipepulse_http_requests_total", route=template, status="200", method="GET") == [1.0]
+    assert value(text, "pipepulse_http_requests_total", route="unmatched", status="404") == [1.0]
+    assert connection["id"] not in "".join(
+        labels["route"] for labels, _ in samples(text, "pipepulse_http_requests_total")
+    )

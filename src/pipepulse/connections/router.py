@@ -17,6 +17,7 @@ from pipepulse.connections.schemas import (
 )
 from pipepulse.deps import Now, ReadSession, WriteSession
 from pipepulse.schemas import (
+    API_PREFIX,
     CONNECTION_PATH,
     CONNECTIONS_PATH,
     ConnectionId,
@@ -26,7 +27,7 @@ from pipepulse.schemas import (
     PageSize,
 )
 
-router = APIRouter(tags=["warehouse connections"])
+router = APIRouter(prefix=API_PREFIX, tags=["warehouse connections"])
 Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]
 Writer = Annotated[UserPrincipal, Depends(user(scopes.WRITE_CONNECTIONS, write=True))]
 

@@ -10,9 +10,9 @@ from pipepulse.auth.principals import UserPrincipal
 from pipepulse.deps import ReadSession
 from pipepulse.organisations import service as organisations_service
 from pipepulse.organisations.schemas import OrganisationOut
-from pipepulse.schemas import OrganisationPk, Page, PageNumber, PageSize
+from pipepulse.schemas import API_PREFIX, OrganisationPk, Page, PageNumber, PageSize
 
-router = APIRouter(prefix="/organisations", tags=["organisations"])
+router = APIRouter(prefix=API_PREFIX + "/organisations", tags=["organisations"])
 Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]
 
 

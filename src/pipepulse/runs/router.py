@@ -14,10 +14,19 @@ from pipepulse.connections import service as connections_service
 from pipepulse.deps import AppSettings, Now, ReadSession, WriteSession
 from pipepulse.runs import service as runs_service
 from pipepulse.runs.schemas import RunCreate, RunOut, RunReport
-from pipepulse.schemas import CONNECTION_PATH, ConnectionId, OrganisationPk, Page, PageNumber, PageSize, RunId
+from pipepulse.schemas import (
+    API_PREFIX,
+    CONNECTION_PATH,
+    ConnectionId,
+    OrganisationPk,
+    Page,
+    PageNumber,
+    PageSize,
+    RunId,
+)
 from pipepulse.telemetry.rules import Outcome
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(prefix=API_PREFIX, tags=["runs"])
 Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]
 RUNS_PATH = CONNECTION_PATH + "/metrics/"
 

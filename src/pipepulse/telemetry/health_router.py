@@ -11,11 +11,11 @@ from pipepulse.auth.dependencies import user
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.deps import AppSettings, Now, ReadSession
 from pipepulse.organisations import service as organisations_service
-from pipepulse.schemas import OrganisationPk
+from pipepulse.schemas import API_PREFIX, OrganisationPk
 from pipepulse.telemetry import health
 from pipepulse.telemetry.health_rules import OrganisationHealth
 
-router = APIRouter(tags=["organisation health"])
+router = APIRouter(prefix=API_PREFIX, tags=["organisation health"])
 Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]
 Days = Annotated[int, Query(ge=1, le=365, description="Lookback window in days (1 to 365).")]
 Slug = Annotated[str, Path(pattern=r"^[a-z0-9-]{1,64}$", description="The organisation's slug.")]

@@ -13,7 +13,14 @@ from pipepulse.auth.dependencies import user
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.connections import service as connections_service
 from pipepulse.deps import AppSettings, Now, ReadSession
-from pipepulse.schemas import CONNECTION_PATH, ConnectionId, OrganisationPk, Timestamp, format_timestamp
+from pipepulse.schemas import (
+    API_PREFIX,
+    CONNECTION_PATH,
+    ConnectionId,
+    OrganisationPk,
+    Timestamp,
+    format_timestamp,
+)
 from pipepulse.telemetry import bulk, metrics
 from pipepulse.telemetry.buckets import TimeUnit
 from pipepulse.telemetry.metric_values import METADATA
@@ -21,7 +28,7 @@ from pipepulse.telemetry.metrics import TimeType
 from pipepulse.telemetry.metrics_schemas import BulkAnswer, BulkBody, MetricsAnswer
 from pipepulse.telemetry.rules import Status
 
-router = APIRouter(tags=["telemetry"])
+router = APIRouter(prefix=API_PREFIX, tags=["telemetry"])
 Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]
 
 Interval = Annotated[int, Query(ge=1, le=10_000, description="Buckets are time_interval times time_unit.")]

@@ -9,11 +9,11 @@ from pipepulse.auth.dependencies import user
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.connections import service as connections_service
 from pipepulse.deps import AppSettings, Now, ReadSession
-from pipepulse.schemas import CONNECTION_PATH, ConnectionId, OrganisationPk
+from pipepulse.schemas import API_PREFIX, CONNECTION_PATH, ConnectionId, OrganisationPk
 from pipepulse.telemetry import service as telemetry_service
 from pipepulse.telemetry.schemas import Telemetry
 
-router = APIRouter(tags=["telemetry"])
+router = APIRouter(prefix=API_PREFIX, tags=["telemetry"])
 Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]
 
 
