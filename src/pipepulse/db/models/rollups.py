@@ -17,7 +17,16 @@ from pipepulse.db.base import Base, UTCDateTime
 
 class RunHourlyRollup(Base):
     __tablename__ = "run_hourly_rollups"
-    __table_args__ = (Index("ix_run_hourly_rollups_org_hour", "organisation_id", "hour"),)
+    __table_args__ = (
+        Index("ix_run_hourly_rollups_org_hour", "organisation_id", "hour"),
+        # Covering on PostgreSQL: a telemetry window is read from the index alone.
+        Index(
+            "ix_run_hourly_rollups_window",
+            "connection_id",
+            "hour",
+            postgresql_include=["runs", "succeeded", "partial", "failed", "events_delivered", "batches_dlq"],
+        ),
+    )
 
     connection_id: Mapped[str] = mapped_column(
         String(64),
@@ -66,6 +75,14 @@ class RunDailyRollup(Base):
 
 class EventHourlyRollup(Base):
     __tablename__ = "event_hourly_rollups"
+    __table_args__ = (
+        Index(
+            "ix_event_hourly_rollups_window",
+            "connection_id",
+            "hour",
+            postgresql_include=["event_type", "events"],
+        ),
+    )
 
     connection_id: Mapped[str] = mapped_column(
         String(64),
