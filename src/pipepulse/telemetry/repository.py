@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, Row, bindparam, case, func, or_, select, text
+from sqlalchemy import Integer, Row, bindparam, case, func, literal, or_, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db.models import EventHourlyRollup, Run, RunHourlyRollup
@@ -128,11 +128,88 @@ def _edge_runs() -> Any:
     return select(*RUN_COLUMNS).where(Run.connection_id == bindparam("connection_id"), or_(*ranges))
 
 
-async def edge_runs(
-    session: AsyncSession, connection_id: str, week: WindowPlan, day: WindowPlan
-) -> list[RunFacts]:
-    """Completed runs in the raw edges of both windows (at most ~2 hours of runs each)."""
-    params: dict[str, Any] = {"connection_id": connection_id}
+@dataclass(frozen=True)
+class RunReads:
+    """Everything telemetry reads from the runs table, fetched in one round trip."""
+
+    edges: list[RunFacts]
+    orphans: list[RunFacts]
+    latest: list[RunFacts]
+    failing: list[RunFacts]
+    last_delivery_at: datetime | None
+
+
+def _newest_completed(prefix: str, *, failing_only: bool) -> Any:
+    query = select(*RUN_COLUMNS).where(
+        Run.connection_id == bindparam("connection_id"),
+        Run.completed_at > _p(f"{prefix}_after"),
+        Run.completed_at <= _p("now"),
+    )
+    if failing_only:
+        query = query.where(FAILING_COMPLETED)
+    return query.order_by(Run.completed_at.desc(), Run.started_at.desc(), Run.id.desc()).limit(
+        bindparam(f"{prefix}_limit", type_=Integer())
+    )
+
+
+@functools.cache
+def _run_reads() -> Any:
+    def tagged(part: str, query: Any) -> Any:
+        # Each part is wrapped so its own ORDER BY / LIMIT survive the UNION (SQLite needs it).
+        inner = query.subquery()
+        return select(literal(part).label("part"), *[inner.c[c.key] for c in RUN_COLUMNS])
+
+    orphans = select(*RUN_COLUMNS).where(
+        Run.connection_id == bindparam("connection_id"),
+        Run.completed_at.is_(None),
+        Run.started_at > _p("orphans_after"),
+        Run.started_at <= _p("orphans_until"),
+    )
+    delivery = (
+        select(*RUN_COLUMNS)
+        .where(Run.connection_id == bindparam("connection_id"), DELIVERING, Run.completed_at <= _p("now"))
+        .order_by(Run.completed_at.desc())
+        .limit(1)
+    )
+    return union_all(
+        tagged("edges", _edge_runs()),
+        tagged("orphans", orphans),
+        tagged("latest", _newest_completed("latest", failing_only=False)),
+        tagged("failing", _newest_completed("failing", failing_only=True)),
+        tagged("delivery", delivery),
+    )
+
+
+def _newest_first(run: RunFacts) -> tuple[datetime | None, datetime, str]:
+    # A UNION does not keep each part's ORDER BY; sort again, the same way.
+    return run.completed_at, run.started_at, run.id
+
+
+async def run_reads(
+    session: AsyncSession,
+    connection_id: str,
+    week: WindowPlan,
+    day: WindowPlan,
+    *,
+    now: datetime,
+    orphans_after: datetime,
+    orphans_until: datetime,
+    latest_after: datetime,
+    latest_limit: int,
+    failing_after: datetime,
+    failing_limit: int,
+) -> RunReads:
+    """Edge runs, orphans, the newest and newest failing completions, and the last delivery."""
+    params: dict[str, Any] = {
+        "connection_id": connection_id,
+        "now": now,
+        "orphans_after": orphans_after,
+        "orphans_until": orphans_until,
+        "latest_after": latest_after,
+        "latest_limit": latest_limit,
+        "failing_after": failing_after,
+        "failing_limit": failing_limit,
+    }
     for name, plan in (("week", week), ("day", day)):
         params.update(
             {
@@ -142,72 +219,15 @@ async def edge_runs(
                 f"{name}_end": plan.end,
             }
         )
-    return [RunFacts.from_row(r) for r in await session.execute(_edge_runs(), params)]
-
-
-@functools.cache
-def _orphans() -> Any:
-    return select(*RUN_COLUMNS).where(
-        Run.connection_id == bindparam("connection_id"),
-        Run.completed_at.is_(None),
-        Run.started_at > _p("after"),
-        Run.started_at <= _p("until"),
+    parts: dict[str, list[RunFacts]] = {p: [] for p in ("edges", "orphans", "latest", "failing", "delivery")}
+    for row in await session.execute(_run_reads(), params):
+        values = row._mapping
+        parts[values["part"]].append(RunFacts(**{c.key: values[c.key] for c in RUN_COLUMNS}))
+    delivery = parts["delivery"]
+    return RunReads(
+        edges=parts["edges"],
+        orphans=parts["orphans"],
+        latest=sorted(parts["latest"], key=_newest_first, reverse=True),
+        failing=sorted(parts["failing"], key=_newest_first, reverse=True),
+        last_delivery_at=delivery[0].completed_at if delivery else None,
     )
-
-
-async def orphans(
-    session: AsyncSession, connection_id: str, started_after: datetime, started_at_or_before: datetime
-) -> list[RunFacts]:
-    """Runs still pending that had started in ``(started_after, started_at_or_before]``."""
-    rows = await session.execute(
-        _orphans(), {"connection_id": connection_id, "after": started_after, "until": started_at_or_before}
-    )
-    return [RunFacts.from_row(r) for r in rows]
-
-
-@functools.cache
-def _latest_completed(failing_only: bool) -> Any:
-    query = select(*RUN_COLUMNS).where(
-        Run.connection_id == bindparam("connection_id"),
-        Run.completed_at > _p("after"),
-        Run.completed_at <= _p("until"),
-    )
-    if failing_only:
-        query = query.where(FAILING_COMPLETED)
-    return query.order_by(Run.completed_at.desc(), Run.started_at.desc(), Run.id.desc()).limit(
-        bindparam("limit", type_=Integer())
-    )
-
-
-async def latest_completed(
-    session: AsyncSession,
-    connection_id: str,
-    after: datetime,
-    until: datetime,
-    limit: int,
-    *,
-    failing_only: bool,
-) -> list[RunFacts]:
-    """Newest completed runs with ``after < completed_at <= until``."""
-    rows = await session.execute(
-        _latest_completed(failing_only),
-        {"connection_id": connection_id, "after": after, "until": until, "limit": limit},
-    )
-    return [RunFacts.from_row(r) for r in rows]
-
-
-@functools.cache
-def _last_delivery() -> Any:
-    return (
-        select(Run.completed_at)
-        .where(Run.connection_id == bindparam("connection_id"), DELIVERING, Run.completed_at <= _p("until"))
-        .order_by(Run.completed_at.desc())
-        .limit(1)
-    )
-
-
-async def last_delivery_at(session: AsyncSession, connection_id: str, until: datetime) -> datetime | None:
-    result: datetime | None = await session.scalar(
-        _last_delivery(), {"connection_id": connection_id, "until": until}
-    )
-    return result

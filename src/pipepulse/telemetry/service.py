@@ -63,44 +63,39 @@ async def telemetry_with_basis(
     def add(tally: Tally, run: RunFacts) -> None:
         tally.add_run(_outcome(run), run.events_delivered, run.events_by_type, run.batches_dlq)
 
-    for run in await repository.edge_runs(session, connection.id, week, day):
+    reads = await repository.run_reads(
+        session,
+        connection.id,
+        week,
+        day,
+        now=now,
+        # An orphan counts at started_at + window; these are the ones whose time is in 7 days.
+        orphans_after=now - WEEK - window,
+        orphans_until=now - window,
+        latest_after=now - DAY,
+        latest_limit=thresholds.error_status_runs,
+        failing_after=now - WEEK,
+        failing_limit=thresholds.recent_errors_limit,
+    )
+    for run in reads.edges:
         assert run.completed_at is not None
         if week.in_raw_edges(run.completed_at):
             add(week_tally, run)
         if day.in_raw_edges(run.completed_at):
             add(day_tally, run)
 
-    # An orphan counts at started_at + window; find those whose time is in the 7-day window.
-    orphan_runs = await repository.orphans(session, connection.id, now - WEEK - window, now - window)
-    timed_orphans = [(finished_time(r.started_at, None, window), r) for r in orphan_runs]
+    timed_orphans = [(finished_time(r.started_at, None, window), r) for r in reads.orphans]
     for time, run in timed_orphans:
         add(week_tally, run)
         if in_window(time, now, DAY):
             add(day_tally, run)
 
-    latest = [
-        (r.completed_at, r)
-        for r in await repository.latest_completed(
-            session, connection.id, now - DAY, now, thresholds.error_status_runs, failing_only=False
-        )
-        if r.completed_at is not None
-    ]
+    latest = [(r.completed_at, r) for r in reads.latest if r.completed_at is not None]
     latest += [(t, r) for t, r in timed_orphans if in_window(t, now, DAY)]
     latest.sort(key=_sort_key, reverse=True)
     latest_failing = [is_failing(_outcome(r)) for _, r in latest[: thresholds.error_status_runs]]
 
-    failing = [
-        (r.completed_at, r)
-        for r in await repository.latest_completed(
-            session,
-            connection.id,
-            now - WEEK,
-            now,
-            thresholds.recent_errors_limit,
-            failing_only=True,
-        )
-        if r.completed_at is not None
-    ]
+    failing = [(r.completed_at, r) for r in reads.failing if r.completed_at is not None]
     failing += timed_orphans
     failing.sort(key=_sort_key, reverse=True)
     recent_errors = []
@@ -117,7 +112,7 @@ async def telemetry_with_basis(
     )
     result = Telemetry(
         status=status(latest_failing, day_tally.failing > 0, day_tally.events_delivered),
-        last_delivery_at=await repository.last_delivery_at(session, connection.id, now),
+        last_delivery_at=reads.last_delivery_at,
         events_last_24h=events_breakdown(
             connection.event_types, day_tally.events_by_type, day_tally.events_delivered
         ),
