@@ -15,17 +15,19 @@ from pipepulse.db.session import Database
 Clock = Callable[[], datetime]
 
 
-def get_database(request: Request) -> Database:
+# These are async on purpose: FastAPI runs plain `def` dependencies in a thread pool, a
+# hop that cost more than everything they do.
+async def get_database(request: Request) -> Database:
     db: Database = request.app.state.database
     return db
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_now(request: Request) -> datetime:
+async def get_now(request: Request) -> datetime:
     """The request's ``now``: read once, so every rule in one answer uses the same instant."""
     clock: Clock = request.app.state.clock
     return clock()

@@ -12,7 +12,7 @@ from pipepulse.deps import read_session, write_session
 from pipepulse.errors import Forbidden, NotAuthenticated
 
 
-def bearer_secret(request: Request) -> str:
+async def bearer_secret(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if not header:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, Row, bindparam, case, func, literal, or_, select, text, union_all
+from sqlalchemy import Integer, Row, bindparam, case, func, literal, null, or_, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db.models import EventHourlyRollup, Run, RunHourlyRollup
@@ -60,39 +60,39 @@ ROLLUP_COLUMNS = ("runs", "succeeded", "partial", "failed", "events_delivered", 
 
 
 @functools.cache
-def _run_rollup_sums() -> Any:
+def _rollup_sums() -> Any:
+    """Both rollup tables in one round trip: run counts (event_type NULL), then events per type."""
     r = RunHourlyRollup
     in_day = r.hour >= _p("day_from")
-    selected = []
+    counts = []
     for name in ROLLUP_COLUMNS:
         column = getattr(r, name)
-        selected.append(func.coalesce(func.sum(column), 0))
-        selected.append(func.coalesce(func.sum(case((in_day, column), else_=0)), 0))
-    return select(*selected).where(
+        counts.append(func.coalesce(func.sum(column), 0))
+        counts.append(func.coalesce(func.sum(case((in_day, column), else_=0)), 0))
+    runs = select(null().label("event_type"), *counts).where(
         r.connection_id == bindparam("connection_id"), r.hour >= _p("week_from"), r.hour < _p("hours_to")
     )
-
-
-@functools.cache
-def _event_rollup_sums() -> Any:
     e = EventHourlyRollup
-    return (
+    padding = [literal(0)] * (len(counts) - 2)
+    events = (
         select(
             e.event_type,
             func.sum(e.events),
             func.coalesce(func.sum(case((e.hour >= _p("day_from"), e.events), else_=0)), 0),
+            *padding,
         )
         .where(
             e.connection_id == bindparam("connection_id"), e.hour >= _p("week_from"), e.hour < _p("hours_to")
         )
         .group_by(e.event_type)
     )
+    return union_all(runs, events)
 
 
 async def rollup_tallies(
     session: AsyncSession, connection_id: str, week: WindowPlan, day: WindowPlan
 ) -> tuple[Tally, Tally]:
-    """Whole-hour sums for the 7-day and the 24-hour window (one query per rollup table)."""
+    """Whole-hour sums for the 7-day and the 24-hour window."""
     week_tally, day_tally = Tally(), Tally()
     if not week.has_hours:
         return week_tally, day_tally
@@ -103,15 +103,18 @@ async def rollup_tallies(
         # With no whole hour in the day window, no rollup hour may count towards it.
         "day_from": day.hours_from if day.has_hours else week.hours_to,
     }
-    values = [int(v) for v in (await session.execute(_run_rollup_sums(), params)).one()]
-    for tally, offset in ((week_tally, 0), (day_tally, 1)):
-        for name, value in zip(ROLLUP_COLUMNS, values[offset::2], strict=True):
-            setattr(tally, name, value)
-    for event_type, week_events, day_events in await session.execute(_event_rollup_sums(), params):
+    for event_type, *values in await session.execute(_rollup_sums(), params):
+        if event_type is None:
+            counts = [int(v or 0) for v in values]
+            for tally, offset in ((week_tally, 0), (day_tally, 1)):
+                for name, value in zip(ROLLUP_COLUMNS, counts[offset::2], strict=True):
+                    setattr(tally, name, value)
+            continue
+        week_events, day_events = int(values[0] or 0), int(values[1] or 0)
         if week_events:
-            week_tally.events_by_type[event_type] += int(week_events)
+            week_tally.events_by_type[event_type] += week_events
         if day_events:
-            day_tally.events_by_type[event_type] += int(day_events)
+            day_tally.events_by_type[event_type] += day_events
     return week_tally, day_tally
 
 
