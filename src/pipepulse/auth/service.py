@@ -72,21 +72,31 @@ async def authenticate(session: AsyncSession, bearer: str) -> UserPrincipal | Se
     parsed = tokens.parse(bearer)
     if parsed is None:
         return None
+    # Plain column reads on the session's connection: this runs on every request.
+    connection = await session.connection()
     if parsed.kind == "user":
-        token = await session.scalar(select(ApiToken).where(ApiToken.id == parsed.id))
+        t = ApiToken.__table__.c
+        token = (
+            await connection.execute(
+                select(t.secret_hash, t.revoked_at, t.organisation_id, t.scopes).where(t.id == parsed.id)
+            )
+        ).first()
         if token is None or token.revoked_at is not None:
             return None
         if not tokens.matches(parsed.secret, token.secret_hash):
             return None
         return UserPrincipal(
-            token_id=token.id, organisation_id=token.organisation_id, scopes=frozenset(token.scopes)
+            token_id=parsed.id, organisation_id=token.organisation_id, scopes=frozenset(token.scopes)
         )
-    key = await session.scalar(select(ServiceKey).where(ServiceKey.id == parsed.id))
+    k = ServiceKey.__table__.c
+    key = (
+        await connection.execute(select(k.secret_hash, k.revoked_at, k.name).where(k.id == parsed.id))
+    ).first()
     if key is None or key.revoked_at is not None:
         return None
     if not tokens.matches(parsed.secret, key.secret_hash):
         return None
-    return ServicePrincipal(key_id=key.id, name=key.name)
+    return ServicePrincipal(key_id=parsed.id, name=key.name)
 
 
 async def revoke_token(session: AsyncSession, token_id: str, now: datetime) -> bool:

@@ -62,7 +62,6 @@ def _complete_statement() -> Any:
         )
         .values({name: bindparam(f"v_{name}", type_=columns[name].type) for name in COMPLETION_COLUMNS})
         .returning(Run.started_at)
-        .execution_options(synchronize_session=False)
     )
 
 
@@ -77,7 +76,8 @@ async def complete_if_pending(
     """
     params = {f"v_{name}": values[name] for name in COMPLETION_COLUMNS}
     params.update(p_connection_id=connection_id, p_run_id=run_id, p_completed_at=values["completed_at"])
-    started_at: datetime | None = (await session.execute(_complete_statement(), params)).scalar()
+    connection = await session.connection()  # Core: no ORM objects involved
+    started_at: datetime | None = (await connection.execute(_complete_statement(), params)).scalar()
     return started_at
 
 

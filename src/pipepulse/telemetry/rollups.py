@@ -103,6 +103,9 @@ async def add_completed_run(
 ) -> None:
     """Add one newly completed run to its hour and day. Call exactly once per completion."""
     dialect = _dialect(session)
+    # Core execution on the session's connection: these upserts touch no ORM objects, and the
+    # ORM layer around each statement cost more than the statement.
+    connection = await session.connection()
     hour = floor_hour(completed_at)
     latency = run_latency_ms(latency_ms, started_at, completed_at)
     row = {
@@ -123,15 +126,15 @@ async def add_completed_run(
         "events_pending_at": completed_at if events_pending is not None else None,
         "events_pending": events_pending,
     }
-    await session.execute(_hourly_upsert(dialect), row)
+    await connection.execute(_hourly_upsert(dialect), row)
 
     daily = {name: row[name] for name in ("connection_id", "organisation_id", *DAILY_COLUMNS)}
     daily["day"] = floor_day(hour)
-    await session.execute(_daily_upsert(dialect), daily)
+    await connection.execute(_daily_upsert(dialect), daily)
 
     typed = typed_events(events_delivered, events_by_type)
     if typed:
-        await session.execute(
+        await connection.execute(
             _event_upsert(dialect),
             [
                 {
