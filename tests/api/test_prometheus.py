@@ -76,8 +76,8 @@ async def test_metrics__requests__counted_by_route_template_not_raw_path(
     await client.get(tenant.connection_url(connection["id"]) + "telemetry/", headers=tenant.read)
     await client.get("/no/such/page")
     text = (await client.get("/metrics")).text
-    template = (
-        "/api/v1/organisations/{organisation_pk}/integrations/warehouse-connections/{connection_id}/telemetry/"
+    template = "/api/v1/organisations/{organisation_pk}/integrations/warehouse-connections/" + (
+        "{connection_id}/telemetry/"
     )
     assert value(text, "pipepulse_http_requests_total", route=template, status="200", method="GET") == [1.0]
     assert value(text, "pipepulse_http_requests_total", route="unmatched", status="404") == [1.0]
