@@ -13,6 +13,7 @@ import contextlib
 import random
 import shutil
 import signal
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -198,6 +199,18 @@ async def generate_events(settings: Settings, stop: asyncio.Event, now: Callable
             await asyncio.wait_for(stop.wait(), timeout=20)
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Say so before a minute of set-up, not after, when the port is taken."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            typer.secho(
+                f"error: cannot listen on {host}:{port} ({exc.strerror}); try --port", err=True, fg="red"
+            )
+            raise typer.Exit(1) from None
+
+
 class _QuietServer(uvicorn.Server):
     """The demo owns Ctrl-C (to stop the scheduler and loader too), not uvicorn."""
 
@@ -207,6 +220,7 @@ class _QuietServer(uvicorn.Server):
 
 
 def run_demo(base: Settings, *, host: str, port: int, data_dir: Path | None) -> None:
+    _check_port_free(host, port)
     data_dir = data_dir or base.data_dir / "demo"
     if data_dir.exists():
         shutil.rmtree(data_dir)
@@ -235,6 +249,14 @@ async def _main(settings: Settings, host: str, port: int) -> None:
     server = _QuietServer(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
     dispatcher = dispatchers.build(settings, db, clock)
 
+    serving = asyncio.create_task(server.serve())
+    # Print the URLs only once they answer (a busy port ends the demo with uvicorn's message).
+    while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn offers no event
+        await asyncio.sleep(0.05)
+    if serving.done():
+        await db.dispose()
+        raise typer.Exit(1)
+
     base_url = f"http://{host}:{port}"
     first = f"{base_url}/api/v1/organisations/{handles.organisation_id}/integrations/warehouse-connections/"
     typer.echo("")
@@ -247,7 +269,7 @@ async def _main(settings: Settings, host: str, port: int) -> None:
     typer.echo("  Ctrl-C stops everything.")
 
     tasks = [
-        asyncio.create_task(server.serve()),
+        serving,
         asyncio.create_task(runner.run_forever(db, settings, dispatcher, clock, stop)),
         asyncio.create_task(generate_events(settings, stop, clock)),
     ]
