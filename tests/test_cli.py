@@ -123,3 +123,11 @@ async def test_cli__revoke_token_and_service_key__rejected_at_once(
     again = pipepulse(settings, "token", "revoke", token["id"])
     assert again.returncode == 1
     assert "no active token" in again.stderr
+
+
+def test_cli__serve_with_database_down__one_line_error(settings: Settings) -> None:
+    down = settings.model_copy(update={"database_url": "postgresql://postgres@127.0.0.1:1/nowhere"})
+    result = pipepulse(down, "serve", "--port", "1")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: cannot reach the database")
+    assert "Traceback" not in result.stderr

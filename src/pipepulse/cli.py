@@ -103,6 +103,13 @@ def serve(
     import uvicorn
 
     settings = load_settings()
+
+    async def ready(_db: Database) -> None:
+        return None
+
+    # Reach the database and settle the schema first, so a wrong URL or a database that is
+    # down is one clear line, not a traceback from inside the server's start-up.
+    with_database(settings, ready)
     typer.echo(f"pipepulse serving on http://{host}:{port}  (database: {_describe(settings)})")
     typer.echo(f"API docs: http://{host}:{port}/api/v1/docs")
     if workers > 1:
