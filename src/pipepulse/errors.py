@@ -58,7 +58,7 @@ class ServiceUnavailable(AppError):
     headers: ClassVar[dict[str, str] | None] = {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
-def _is_database_unavailable(exc: BaseException) -> bool:
+def is_database_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, OperationalError | PoolTimeoutError | ConnectionError | TimeoutError):
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
@@ -94,7 +94,7 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        if _is_database_unavailable(exc):
+        if is_database_unavailable(exc):
             log.warning("database unavailable: %s", type(exc).__name__, extra={"path": request.url.path})
             return JSONResponse(
                 {"detail": "the database is unavailable; retry shortly"},

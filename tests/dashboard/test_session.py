@@ -174,3 +174,22 @@ def test_secret_key__not_configured__generated_once_with_owner_only_permissions(
 def test_secret_key__configured__used_as_is(tmp_path: Path) -> None:
     assert web_session.secret_key(Settings(data_dir=tmp_path, secret_key="s3cret")) == "s3cret"
     assert not (tmp_path / web_session.SECRET_KEY_FILE).exists()
+
+
+async def test_sign_in__database_down__html_page_503_with_retry_after(tmp_path: Path) -> None:
+    from pipepulse.app import create_app
+    from pipepulse.db.engine import create_engine
+
+    settings = Settings(
+        database_url="postgresql://postgres@127.0.0.1:1/nowhere", secret_key="k", data_dir=tmp_path
+    )
+    db = Database(create_engine(settings.resolved_database_url))
+    transport = httpx.ASGITransport(app=create_app(settings, database=db), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://pipepulse.test") as client:
+        response = await sign_in(client, "ppt_0123456789ab_secret")
+    await db.dispose()
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["retry-after"].isdigit()
+    assert "database is unavailable" in response.text
+    assert "Traceback" not in response.text

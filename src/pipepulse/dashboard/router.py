@@ -22,7 +22,7 @@ from pipepulse.auth.principals import ServicePrincipal, UserPrincipal
 from pipepulse.dashboard import format, service
 from pipepulse.dashboard import session as web_session
 from pipepulse.deps import AppSettings, Now, ReadSession
-from pipepulse.errors import AppError
+from pipepulse.errors import RETRY_AFTER_SECONDS, AppError, is_database_unavailable
 from pipepulse.schemas import ConnectionId, OrganisationPk
 from pipepulse.telemetry.rules import typed_events
 
@@ -103,6 +103,12 @@ class DashboardRoute(APIRoute):
                 return render_error(request, exc.status_code, _sentence(exc.detail))
             except StarletteHTTPException as exc:
                 return render_error(request, exc.status_code, _sentence(str(exc.detail)))
+            except Exception as exc:
+                if not is_database_unavailable(exc):
+                    raise
+                page = render_error(request, 503, "The database is unavailable right now; try again shortly.")
+                page.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+                return page
 
         return html_errors
 
