@@ -264,3 +264,37 @@ async def test_static_files__own_css_and_js__anything_else_not_found(client: htt
     assert css.headers["content-type"].startswith("text/css")
     assert (await client.get("/static/dashboard/..%2Fsession.py")).status_code == 404
     assert (await client.get("/static/dashboard/router.py")).status_code == 404
+
+
+async def test_organisation_page__many_connections__paged_problems_first_counts_cover_all(
+    reader_client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str], clock: FrozenClock
+) -> None:
+    from pipepulse.dashboard.service import CARDS_PER_PAGE
+
+    failing = []
+    for i in range(CARDS_PER_PAGE + 3):
+        created = await reader_client.post(
+            tenant.connections_url(), json={"name": f"c{i:02d}", "type": "duckdb"}, headers=tenant.write
+        )
+        if i % 17 == 5:  # a few failing connections, scattered through the names
+            failing.append(created.json()["id"])
+            await reader_client.post(
+                tenant.connection_url(created.json()["id"]) + "metrics/",
+                json={
+                    "started_at": (clock.now - timedelta(minutes=5)).isoformat(),
+                    "completed_at": (clock.now - timedelta(minutes=4)).isoformat(),
+                    "error": "boom",
+                },
+                headers=service_key,
+            )
+    first = (await reader_client.get(f"/orgs/{tenant.id}/")).text
+    second = (await reader_client.get(f"/orgs/{tenant.id}/?page=2")).text
+    page_one, page_two = cards(first), cards(second)
+    assert len(page_one) == CARDS_PER_PAGE
+    assert len(page_two) == 3
+    assert [cid for cid, _, _ in page_one[: len(failing)]] == failing
+    assert {status for _, status, _ in page_one[: len(failing)]} == {"error"}
+    assert {cid for cid, _, _ in page_one}.isdisjoint({cid for cid, _, _ in page_two})
+    assert "Page 1 of 2" in first
+    assert f'Error <span class="count">{len(failing)}</span>' in first
+    assert f'Idle <span class="count">{CARDS_PER_PAGE + 3 - len(failing)}</span>' in first

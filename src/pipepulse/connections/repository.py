@@ -24,7 +24,7 @@ async def page(
     organisation_id: int,
     *,
     offset: int,
-    limit: int,
+    limit: int | None,
     state: str | None = None,
     integration_type: str | None = None,
 ) -> tuple[Sequence[WarehouseConnection], int]:

@@ -246,10 +246,11 @@ async def organisation(
     settings: AppSettings,
     status: StatusFilter = None,
     days: Annotated[int, Query(ge=1, le=365)] = 30,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     partial: Annotated[bool, Query()] = False,
 ) -> Response:
     """The organisation's health summary and one card per connection, problems first."""
-    page = await service.organisation_page(
+    view = await service.organisation_page(
         session,
         principal,
         organisation_pk,
@@ -257,10 +258,11 @@ async def organisation(
         thresholds=settings.thresholds,
         status_filter=status,
         health_days=days,
+        cards_page=page,
     )
     template = "_organisation_live.html" if partial else "organisation.html"
     return render(
-        request, template, principal=principal, page=page, now=now, health_days_choices=service.HEALTH_DAYS
+        request, template, principal=principal, page=view, now=now, health_days_choices=service.HEALTH_DAYS
     )
 
 

@@ -40,7 +40,10 @@ STATUS_WORDS: Final[dict[str, str]] = {
     "idle": "Idle",
     "active": "Active",
 }
-MAX_CARDS = 500
+MAX_CARDS = 500  # organisations listed for a platform token
+CARDS_PER_PAGE = 48
+# Statuses of every connection are computed in batches of this many (the bulk service).
+STATUS_BATCH = 500
 RUNS_PAGE_SIZE = 25
 SPARKLINE_HOURS = 24
 CHART_HOURS = 7 * 24
@@ -103,7 +106,8 @@ class OrganisationPage:
     cards: list[Card]
     counts: list[StatusCount]
     total_connections: int
-    shown_limit_reached: bool
+    cards_page: int
+    cards_pages: int
     status_filter: str | None
     health: OrganisationHealth
     health_days: int
@@ -124,17 +128,36 @@ async def organisation_page(
     thresholds: Thresholds,
     status_filter: str | None,
     health_days: int,
+    cards_page: int = 1,
 ) -> OrganisationPage:
+    """Counts and order come from every connection's status (batched, as the bulk API computes
+    them); full telemetry, reasons and sparklines only for the page of cards shown."""
     organisation = await organisations_service.get_visible(session, principal, organisation_id)
-    connections, total = await connections_repository.page(
-        session, organisation.id, offset=0, limit=MAX_CARDS
-    )
+    connections, total = await connections_repository.page(session, organisation.id, offset=0, limit=None)
+    statuses: dict[str, str] = {}
+    for start in range(0, len(connections), STATUS_BATCH):
+        batch = connections[start : start + STATUS_BATCH]
+        refs = [
+            metrics_service.ConnectionRef(c.id, c.organisation_id, c.name, list(c.event_types)) for c in batch
+        ]
+        gauges = await metrics_service.gauges_at(session, refs, now, thresholds)
+        statuses.update({cid: g.status for cid, g in gauges.items()})
+    counts = [
+        StatusCount(status=s, word=STATUS_WORDS[s], count=sum(1 for v in statuses.values() if v == s))
+        for s in STATUS_ORDER
+    ]
+    chosen = [c for c in connections if status_filter is None or statuses[c.id] == status_filter]
+    chosen.sort(key=lambda c: (status_rank(statuses[c.id]), c.name.lower(), c.id))
+    pages = max(1, -(-len(chosen) // CARDS_PER_PAGE))
+    cards_page = min(max(cards_page, 1), pages)
+    shown = chosen[(cards_page - 1) * CARDS_PER_PAGE : cards_page * CARDS_PER_PAGE]
+
     hours = charts.hours_back(floor_hour(now), SPARKLINE_HOURS)
     per_hour = await dashboard_repository.events_per_hour(
-        session, organisation.id, [c.id for c in connections], hours[0]
+        session, organisation.id, [c.id for c in shown], hours[0]
     )
     cards = []
-    for connection in connections:
+    for connection in shown:
         result, basis = await telemetry_service.telemetry_with_basis(session, connection, now, thresholds)
         series = per_hour.get(connection.id, {})
         cards.append(
@@ -145,18 +168,13 @@ async def organisation_page(
                 sparkline=charts.sparkline([series.get(h, 0) for h in hours]),
             )
         )
-    counts = [
-        StatusCount(status=s, word=STATUS_WORDS[s], count=sum(1 for c in cards if c.telemetry.status == s))
-        for s in STATUS_ORDER
-    ]
-    if status_filter is not None:
-        cards = [c for c in cards if c.telemetry.status == status_filter]
     return OrganisationPage(
         organisation=organisation,
         cards=sort_cards(cards),
         counts=counts,
         total_connections=total,
-        shown_limit_reached=total > MAX_CARDS,
+        cards_page=cards_page,
+        cards_pages=pages,
         status_filter=status_filter,
         health=await health_service.organisation_health(session, organisation, now, health_days, thresholds),
         health_days=health_days,
