@@ -26,6 +26,7 @@ import uvicorn
 from pipepulse.app import create_app
 from pipepulse.auth import scopes
 from pipepulse.auth import service as auth_service
+from pipepulse.auth.principals import UserPrincipal
 from pipepulse.config import Settings
 from pipepulse.connections import service as connections_service
 from pipepulse.connections.schemas import ConnectionCreate
@@ -93,7 +94,8 @@ async def build_history(
             session, organisation_id=org.id, scopes=list(scopes.ALL), name="demo", now=now
         )
         key = await auth_service.create_service_key(session, name="demo-loader", now=now)
-        platform = _Principal(org.id)
+        # The demo's own set-up acts with the organisation's full rights.
+        owner = UserPrincipal(token_id="demo", organisation_id=org.id, scopes=frozenset(scopes.ALL))
         connection_ids: dict[str, str] = {}
         for spec in CONNECTIONS:
             config: dict[str, Any] = {"source_prefix": f"events/acme/{spec.key}"}
@@ -101,7 +103,7 @@ async def build_history(
                 config["destination_url"] = spec.destination_url
             created = await connections_service.create(
                 session,
-                platform.principal,
+                owner,
                 org.id,
                 ConnectionCreate(
                     name=spec.name,
@@ -134,17 +136,6 @@ async def build_history(
                 if progress is not None:
                     progress(1)
     return DemoHandles(token.token, key.key, org.id, connection_ids)
-
-
-class _Principal:
-    """A platform view for the demo's own set-up calls."""
-
-    def __init__(self, organisation_id: int) -> None:
-        from pipepulse.auth.principals import UserPrincipal
-
-        self.principal = UserPrincipal(
-            token_id="demo", organisation_id=organisation_id, scopes=frozenset(scopes.ALL)
-        )
 
 
 def _backfill_run(

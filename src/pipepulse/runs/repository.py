@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db.models import Run
+from pipepulse.runs.schemas import COMPLETION_FIELDS
 
 
 async def get(session: AsyncSession, connection_id: str, run_id: str) -> Run | None:
@@ -35,17 +36,7 @@ async def insert_if_absent(session: AsyncSession, values: dict[str, Any]) -> boo
     return (await session.execute(stmt)).first() is not None
 
 
-COMPLETION_COLUMNS = (
-    "completed_at",
-    "events_delivered",
-    "batches_dlq",
-    "error",
-    "events_by_type",
-    "latency_ms",
-    "events_pending",
-    "bytes_delivered",
-    "outcome",
-)
+COMPLETION_COLUMNS = (*COMPLETION_FIELDS, "outcome")
 
 
 @functools.cache

@@ -12,7 +12,7 @@ from pipepulse import ids
 from pipepulse.db.models import Run, WarehouseConnection
 from pipepulse.errors import Conflict, Invalid, NotFound
 from pipepulse.runs import repository
-from pipepulse.runs.schemas import MAX_ERROR_LENGTH, RunCreate, RunOut, RunReport
+from pipepulse.runs.schemas import COMPLETION_FIELDS, MAX_ERROR_LENGTH, RunCreate, RunOut, RunReport
 from pipepulse.scheduler import jobs as scheduler_jobs
 from pipepulse.telemetry import rollups
 from pipepulse.telemetry.rules import (
@@ -26,17 +26,6 @@ from pipepulse.telemetry.rules import (
 
 # A loader's clock may run a little ahead of ours; more than this is a bug to report.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
-
-REPORT_FIELDS = (
-    "completed_at",
-    "events_delivered",
-    "batches_dlq",
-    "error",
-    "events_by_type",
-    "latency_ms",
-    "events_pending",
-    "bytes_delivered",
-)
 
 
 def _normalise_error(error: str | None) -> str | None:
@@ -60,7 +49,7 @@ def report_values(report: RunReport) -> dict[str, Any]:
 
 
 def stored_report(run: Run) -> dict[str, Any]:
-    return {field: getattr(run, field) for field in REPORT_FIELDS}
+    return {field: getattr(run, field) for field in COMPLETION_FIELDS}
 
 
 def _check_report(
@@ -175,11 +164,10 @@ async def create(
         )
         if report_body is not None:
             await _complete(session, connection, run_id, report_values(report_body))
-        run = await repository.get(session, connection.id, run_id)
-        assert run is not None
-        return run, True
     run = await repository.get(session, connection.id, run_id)
     assert run is not None
+    if created:
+        return run, True
     if run.started_at != body.started_at:
         raise Conflict(
             f"run {run_id!r} already exists with started_at {run.started_at.isoformat()}; "

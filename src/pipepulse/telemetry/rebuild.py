@@ -16,7 +16,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db.models import EventHourlyRollup, Run, RunDailyRollup, RunHourlyRollup, WarehouseConnection
-from pipepulse.telemetry.rollups import DAILY_COLUMNS, floor_day, floor_hour, run_latency_ms
+from pipepulse.telemetry.rollups import RUN_COUNTS, floor_day, floor_hour, run_latency_ms
 from pipepulse.telemetry.rules import typed_events
 
 INSERT_CHUNK = 1000
@@ -102,7 +102,7 @@ def reduce_runs(
         d = days.setdefault(
             (run.connection_id, day),
             {"connection_id": run.connection_id, "day": day, "organisation_id": run.organisation_id}
-            | dict.fromkeys(DAILY_COLUMNS, 0),
+            | dict.fromkeys(RUN_COUNTS, 0),
         )
         d["runs"] += 1
         d["events_delivered"] += run.events_delivered

@@ -11,6 +11,7 @@ from sqlalchemy import Integer, Row, bindparam, case, func, literal, null, or_, 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db.models import EventHourlyRollup, Run, RunHourlyRollup
+from pipepulse.telemetry.rollups import RUN_COUNTS
 from pipepulse.telemetry.rules import Tally
 from pipepulse.telemetry.windows import WindowPlan
 
@@ -47,7 +48,8 @@ class RunFacts:
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> RunFacts:
-        return cls(**row._mapping)
+        values = row._mapping
+        return cls(**{c.key: values[c.key] for c in RUN_COLUMNS})
 
 
 # Every statement is built once and run with parameters: telemetry is the hottest read, and
@@ -56,16 +58,13 @@ def _p(name: str) -> Any:
     return bindparam(name, type_=Run.__table__.c.completed_at.type)
 
 
-ROLLUP_COLUMNS = ("runs", "succeeded", "partial", "failed", "events_delivered", "batches_dlq")
-
-
 @functools.cache
 def _rollup_sums() -> Any:
     """Both rollup tables in one round trip: run counts (event_type NULL), then events per type."""
     r = RunHourlyRollup
     in_day = r.hour >= _p("day_from")
     counts = []
-    for name in ROLLUP_COLUMNS:
+    for name in RUN_COUNTS:
         column = getattr(r, name)
         counts.append(func.coalesce(func.sum(column), 0))
         counts.append(func.coalesce(func.sum(case((in_day, column), else_=0)), 0))
@@ -107,7 +106,7 @@ async def rollup_tallies(
         if event_type is None:
             counts = [int(v or 0) for v in values]
             for tally, offset in ((week_tally, 0), (day_tally, 1)):
-                for name, value in zip(ROLLUP_COLUMNS, counts[offset::2], strict=True):
+                for name, value in zip(RUN_COUNTS, counts[offset::2], strict=True):
                     setattr(tally, name, value)
             continue
         week_events, day_events = int(values[0] or 0), int(values[1] or 0)
@@ -224,8 +223,7 @@ async def run_reads(
         )
     parts: dict[str, list[RunFacts]] = {p: [] for p in ("edges", "orphans", "latest", "failing", "delivery")}
     for row in await session.execute(_run_reads(), params):
-        values = row._mapping
-        parts[values["part"]].append(RunFacts(**{c.key: values[c.key] for c in RUN_COLUMNS}))
+        parts[row.part].append(RunFacts.from_row(row))
     delivery = parts["delivery"]
     return RunReads(
         edges=parts["edges"],

@@ -39,7 +39,8 @@ def _insert(dialect: str, table: Any) -> Any:
     return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
-DAILY_COLUMNS = ("runs", "succeeded", "partial", "failed", "events_delivered", "batches_dlq")
+# The run counters kept per hour and per day (and summed by every reader of the rollups).
+RUN_COUNTS = ("runs", "succeeded", "partial", "failed", "events_delivered", "batches_dlq")
 HOURLY_ADDITIVE = (
     "runs",
     "succeeded",
@@ -82,7 +83,7 @@ def _daily_upsert(dialect: str) -> Any:
     t = RunDailyRollup.__table__.c
     return stmt.on_conflict_do_update(
         index_elements=["connection_id", "day"],
-        set_={name: t[name] + stmt.excluded[name] for name in DAILY_COLUMNS},
+        set_={name: t[name] + stmt.excluded[name] for name in RUN_COUNTS},
     )
 
 
@@ -128,7 +129,7 @@ async def add_completed_run(
     }
     await connection.execute(_hourly_upsert(dialect), row)
 
-    daily = {name: row[name] for name in ("connection_id", "organisation_id", *DAILY_COLUMNS)}
+    daily = {name: row[name] for name in ("connection_id", "organisation_id", *RUN_COUNTS)}
     daily["day"] = floor_day(hour)
     await connection.execute(_daily_upsert(dialect), daily)
 
