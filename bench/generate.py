@@ -33,9 +33,10 @@ from pipepulse.auth import service as auth_service
 from pipepulse.db import migrate
 from pipepulse.db.engine import async_database_url, create_engine
 from pipepulse.db.models import WarehouseConnection
+from pipepulse.db.rows import RunRow
 from pipepulse.db.session import Database
 from pipepulse.organisations import service as organisations_service
-from pipepulse.telemetry.rebuild import CompletedRun, reduce_runs
+from pipepulse.rollups.rebuild import reduce_runs
 
 STATE = Path(__file__).with_name("state.json")
 STEP = timedelta(minutes=5)
@@ -92,9 +93,11 @@ def rollups(rows: list[tuple[Any, ...]]) -> tuple[list[dict[str, Any]], ...]:
         if r[4] is None:
             continue
         runs.append(
-            CompletedRun(
+            RunRow(
                 organisation_id=r[2],
                 connection_id=r[0],
+                id=r[1],
+                error=r[9],
                 started_at=r[3],
                 completed_at=r[4],
                 outcome=r[5],

@@ -18,11 +18,12 @@ from pipepulse.db.migrate import ensure_schema
 from pipepulse.db.session import Database
 from pipepulse.deps import Clock
 from pipepulse.errors import install_handlers
+from pipepulse.health import router as health_router
+from pipepulse.metrics import router as metrics_router
 from pipepulse.observability import Metrics, MetricsMiddleware
 from pipepulse.observability import router as ops_router
 from pipepulse.organisations import router as organisations_router
 from pipepulse.runs import router as runs_router
-from pipepulse.telemetry import health_router, metrics_router
 from pipepulse.telemetry import router as telemetry_router
 
 log = logging.getLogger("pipepulse")

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from pipepulse.telemetry.rules import Thresholds
+from pipepulse.rules import Thresholds
 
 
 def default_data_dir() -> Path:

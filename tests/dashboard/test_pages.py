@@ -6,7 +6,6 @@ import re
 from datetime import timedelta
 
 import httpx
-import pytest
 
 from tests.conftest import FrozenClock, Tenant
 from tests.dashboard.conftest import metrics, sign_in, telemetry_metrics
@@ -77,7 +76,6 @@ async def test_organisation_page__partial__only_the_live_region(
 async def test_organisation_page__health_summary__numbers_of_the_health_api(
     reader_client: httpx.AsyncClient, tenant: Tenant, scenario: Scenario
 ) -> None:
-    pytest.importorskip("pipepulse.telemetry.health")
     api = await reader_client.get(
         f"/api/v1/organisations/{tenant.id}/integration-health/", params={"days": 7}, headers=tenant.read
     )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pipepulse.telemetry.rules import status
+from pipepulse.rules import status
 
 DAY = timedelta(hours=24)
 

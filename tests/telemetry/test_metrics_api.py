@@ -13,7 +13,9 @@ from pipepulse.auth import scopes
 from pipepulse.auth import service as auth_service
 from pipepulse.db.models import EventHourlyRollup, RunDailyRollup, RunHourlyRollup
 from pipepulse.db.session import Database
-from pipepulse.telemetry import buckets, rebuild
+from pipepulse.metrics import buckets
+from pipepulse.rollups import plan as planner
+from pipepulse.rollups import rebuild
 from tests.conftest import FrozenClock, Tenant, iso
 from tests.telemetry.helpers import make_connection, push
 
@@ -52,7 +54,7 @@ def test_buckets__three_months__calendar_quarters() -> None:
 def test_buckets__split__whole_hours_from_rollups_edges_raw() -> None:
     start = datetime(2026, 4, 20, 9, 20, tzinfo=UTC)
     out = buckets.buckets(start, datetime(2026, 4, 20, 12, 10, tzinfo=UTC), "hour", 2)
-    plan = buckets.split(out)
+    plan = planner.split([(b.start, b.end) for b in out])
     assert [b.label.hour for b in out] == [8, 10, 12]
     assert plan.whole_hours == [None, (out[1].start, out[1].end), None]
     assert plan.raw == [(start, out[1].start), (out[2].start, out[2].end)]

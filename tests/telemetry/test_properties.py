@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipepulse.db.session import Database
-from pipepulse.telemetry import buckets
-from pipepulse.telemetry.metrics import jsonable
+from pipepulse.metrics import buckets
+from pipepulse.metrics.service import jsonable
 from tests.conftest import FrozenClock, iso, make_tenant
 from tests.telemetry import oracle
 from tests.telemetry.helpers import make_connection

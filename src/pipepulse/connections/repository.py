@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pipepulse.db.dialect import one_of
 from pipepulse.db.models import WarehouseConnection
+
+
+@dataclass(frozen=True)
+class ConnectionRef:
+    """What the readers of runs need to know about a connection (no ORM object)."""
+
+    id: str
+    organisation_id: int
+    name: str
+    event_types: Sequence[str]
+
+    @classmethod
+    def of(cls, connection: WarehouseConnection) -> ConnectionRef:
+        return cls(connection.id, connection.organisation_id, connection.name, list(connection.event_types))
 
 
 async def get(session: AsyncSession, organisation_id: int, connection_id: str) -> WarehouseConnection | None:
@@ -45,3 +62,41 @@ async def page(
 async def delete_one(session: AsyncSession, connection: WarehouseConnection) -> None:
     # Runs and rollups go with it through ON DELETE CASCADE.
     await session.execute(delete(WarehouseConnection).where(WarehouseConnection.id == connection.id))
+
+
+async def refs(
+    session: AsyncSession,
+    *,
+    organisation_id: int | None,
+    ids: Sequence[str] | None = None,
+    tenant_ids: Sequence[int] | None = None,
+) -> list[ConnectionRef]:
+    """The connections matching the filters, by id.
+
+    ``organisation_id`` is the token's organisation (None for a platform token): nothing
+    outside it is ever returned, so callers count only what the token may see.
+    """
+    c = WarehouseConnection
+    query = select(c.id, c.organisation_id, c.name, c.event_types)
+    if organisation_id is not None:
+        query = query.where(c.organisation_id == organisation_id)
+    if ids is not None:
+        query = query.where(one_of(session, c.id, ids))
+    if tenant_ids is not None:
+        query = query.where(c.organisation_id.in_(tenant_ids))
+    rows = await session.execute(query.order_by(c.id))
+    return [ConnectionRef(cid, org, name, list(types or [])) for cid, org, name, types in rows]
+
+
+async def push_back_next_run(
+    session: AsyncSession, connection_id: str, started_at: datetime, interval: int
+) -> None:
+    """A run a loader created itself also counts as the connection's last run (SPEC §2.1 "due")."""
+    next_epoch = int(started_at.timestamp()) + interval
+    c = WarehouseConnection.__table__.c
+    await session.execute(
+        update(WarehouseConnection)
+        .where(c.id == connection_id, or_(c.next_run_epoch.is_(None), c.next_run_epoch < next_epoch))
+        .values(next_run_epoch=next_epoch)
+        .execution_options(synchronize_session=False)
+    )

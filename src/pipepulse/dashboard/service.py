@@ -10,30 +10,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.connections import repository as connections_repository
 from pipepulse.connections import service as connections_service
+from pipepulse.connections.repository import ConnectionRef
 from pipepulse.dashboard import charts, format
 from pipepulse.dashboard import repository as dashboard_repository
 from pipepulse.db.models import Organisation, WarehouseConnection
+from pipepulse.health import service as health_service
+from pipepulse.health.schemas import OrganisationHealth
+from pipepulse.metrics import service as metrics_service
 from pipepulse.organisations import service as organisations_service
+from pipepulse.rollups.plan import HOUR, floor_hour
+from pipepulse.rules import STATUSES, TOTAL, Status, Thresholds, severity
 from pipepulse.runs import service as runs_service
 from pipepulse.runs.schemas import RunOut
-from pipepulse.telemetry import health as health_service
-from pipepulse.telemetry import metrics as metrics_service
 from pipepulse.telemetry import service as telemetry_service
-from pipepulse.telemetry.health_rules import OrganisationHealth
-from pipepulse.telemetry.rollups import HOUR, floor_hour
-from pipepulse.telemetry.rules import TOTAL, Status, Thresholds
 from pipepulse.telemetry.schemas import Telemetry
 from pipepulse.telemetry.service import StatusBasis
 
 # Problems first: a broken pipeline, then a struggling one, then one that has gone quiet.
-STATUS_ORDER: Final[tuple[Status, ...]] = ("error", "degraded", "idle", "active")
+STATUS_ORDER: Final[tuple[Status, ...]] = tuple(reversed(STATUSES))
 STATUS_WORDS: Final[dict[str, str]] = {
     "error": "Error",
     "degraded": "Degraded",
@@ -42,8 +43,6 @@ STATUS_WORDS: Final[dict[str, str]] = {
 }
 MAX_CARDS = 500  # organisations listed for a platform token
 CARDS_PER_PAGE = 48
-# Statuses of every connection are computed in batches of this many (the bulk service).
-STATUS_BATCH = 500
 RUNS_PAGE_SIZE = 25
 SPARKLINE_HOURS = 24
 CHART_HOURS = 7 * 24
@@ -82,7 +81,8 @@ def status_reason(
 
 
 def status_rank(status: str) -> int:
-    return STATUS_ORDER.index(status) if status in STATUS_ORDER else len(STATUS_ORDER)
+    """Problems first: the most severe status sorts first."""
+    return -severity(status)
 
 
 @dataclass(frozen=True)
@@ -134,14 +134,10 @@ async def organisation_page(
     them); full telemetry, reasons and sparklines only for the page of cards shown."""
     organisation = await organisations_service.get_visible(session, principal, organisation_id)
     connections, total = await connections_repository.page(session, organisation.id, offset=0, limit=None)
-    statuses: dict[str, str] = {}
-    for start in range(0, len(connections), STATUS_BATCH):
-        batch = connections[start : start + STATUS_BATCH]
-        refs = [
-            metrics_service.ConnectionRef(c.id, c.organisation_id, c.name, list(c.event_types)) for c in batch
-        ]
-        gauges = await metrics_service.gauges_at(session, refs, now, thresholds)
-        statuses.update({cid: g.status for cid, g in gauges.items()})
+    engine = await telemetry_service.statuses(
+        session, [ConnectionRef.of(c) for c in connections], now, thresholds
+    )
+    statuses = {cid: s.status for cid, s in engine.items()}
     counts = [
         StatusCount(status=s, word=STATUS_WORDS[s], count=sum(1 for v in statuses.values() if v == s))
         for s in STATUS_ORDER
@@ -156,9 +152,13 @@ async def organisation_page(
     per_hour = await dashboard_repository.events_per_hour(
         session, organisation.id, [c.id for c in shown], hours[0]
     )
+    snapshots = await telemetry_service.snapshots(
+        session, [ConnectionRef.of(c) for c in shown], now, thresholds
+    )
     cards = []
     for connection in shown:
-        result, basis = await telemetry_service.telemetry_with_basis(session, connection, now, thresholds)
+        snapshot = snapshots[connection.id]
+        result, basis = snapshot.telemetry, snapshot.status.basis
         series = per_hour.get(connection.id, {})
         cards.append(
             Card(
@@ -224,20 +224,17 @@ async def hourly_chart(
         timestamp_to=current + HOUR,
         now=now,
     )
-    ref = metrics_service.ConnectionRef(
-        id=connection.id,
-        organisation_id=connection.organisation_id,
-        name=connection.name,
-        event_types=connection.event_types,
-    )
-    series: dict[str, Any] = await metrics_service.timeseries(session, ref, buckets, now, thresholds)
+    series = await metrics_service.timeseries(session, ConnectionRef.of(connection), buckets, now, thresholds)
     hours = [b.label for b in buckets]
     by_type: dict[datetime, dict[str, int]] = {hour: {} for hour in hours}
-    for event_type, points in series["events_by_type"].items():
+    breakdown, failed_runs = series["events_by_type"], series["failed_runs"]
+    assert isinstance(breakdown, dict)
+    assert isinstance(failed_runs, list)
+    for event_type, points in breakdown.items():
         for point in points:
             if point["value"]:
-                by_type[point["timestamp"]][event_type] = int(point["value"])
-    failing = {p["timestamp"]: int(p["value"]) for p in series["failed_runs"] if p["value"]}
+                by_type[point["timestamp"]][event_type] = int(point["value"])  # type: ignore[call-overload]
+    failing = {p["timestamp"]: int(p["value"]) for p in failed_runs if p["value"]}  # type: ignore[call-overload]
     return charts.stacked_bars(hours, by_type, failing, connection.event_types)
 
 
@@ -253,7 +250,10 @@ async def connection_page(
 ) -> ConnectionPage:
     organisation = await organisations_service.get_visible(session, principal, organisation_id)
     connection = await connections_service.get_visible(session, principal, organisation_id, connection_id)
-    result, basis = await telemetry_service.telemetry_with_basis(session, connection, now, thresholds)
+    snapshot = (await telemetry_service.snapshots(session, [ConnectionRef.of(connection)], now, thresholds))[
+        connection.id
+    ]
+    result, basis = snapshot.telemetry, snapshot.status.basis
 
     chart = await hourly_chart(session, connection, now, thresholds)
 

@@ -146,15 +146,3 @@ def unreachable(spec: DestinationSpec, error: BaseException) -> DestinationUnava
     """The run-stopping error for a destination that cannot be used."""
     reason = short_reason(str(error), spec.password)
     return DestinationUnavailable(f"destination unreachable: {spec.description}: {reason}")
-
-
-def open_destination(url: str, *, connect_timeout_s: float = 10.0) -> Destination:
-    """Connect to a destination and make sure its table exists."""
-    spec = parse_destination(url)
-    if spec.kind == "duckdb":
-        from pipepulse.loader.duckdb_destination import DuckDBDestination
-
-        return DuckDBDestination(spec)
-    from pipepulse.loader.postgres_destination import PostgresDestination
-
-    return PostgresDestination(spec, connect_timeout_s=connect_timeout_s)

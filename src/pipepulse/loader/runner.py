@@ -14,13 +14,13 @@ from itertools import islice
 from pipepulse.loader.archive import StorageError, archive_file
 from pipepulse.loader.classify import Event, PoisonRecord, parse_line
 from pipepulse.loader.config import LoaderConfig, LoaderConfigError
+from pipepulse.loader.connect import open_destination
 from pipepulse.loader.dead_letter import DeadLetter, dead_letter_batch, dead_letter_file
 from pipepulse.loader.destinations import (
     BatchRejected,
     Destination,
     DestinationUnavailable,
     InvalidDestination,
-    open_destination,
 )
 from pipepulse.loader.job import LoaderJob
 from pipepulse.loader.report import EVENT_TYPES, RunReport

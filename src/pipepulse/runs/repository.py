@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pipepulse.db import dialect
 from pipepulse.db.models import Run
 from pipepulse.runs.schemas import COMPLETION_FIELDS
 
@@ -25,10 +25,8 @@ async def get(session: AsyncSession, connection_id: str, run_id: str) -> Run | N
 
 async def insert_if_absent(session: AsyncSession, values: dict[str, Any]) -> bool:
     """INSERT … ON CONFLICT DO NOTHING; True when this call created the run."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = (
-        insert(Run)
+        dialect.insert(dialect.name_of(session), Run)
         .values(values)
         .on_conflict_do_nothing(index_elements=["connection_id", "id"])
         .returning(Run.id)

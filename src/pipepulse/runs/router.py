@@ -12,6 +12,7 @@ from pipepulse.auth.dependencies import Service, user
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.connections import service as connections_service
 from pipepulse.deps import AppSettings, Now, ReadSession, WriteSession
+from pipepulse.rules import Outcome
 from pipepulse.runs import service as runs_service
 from pipepulse.runs.schemas import RunCreate, RunOut, RunReport
 from pipepulse.schemas import (
@@ -24,7 +25,6 @@ from pipepulse.schemas import (
     PageSize,
     RunId,
 )
-from pipepulse.telemetry.rules import Outcome
 
 router = APIRouter(prefix=API_PREFIX, tags=["runs"])
 Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]

@@ -4,8 +4,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, model_validator
 
+from pipepulse.rules import Outcome
 from pipepulse.schemas import ResourceId, StrictModel, Timestamp
-from pipepulse.telemetry.rules import Outcome
 
 MAX_ERROR_LENGTH = 2000
 # Counts must survive a round trip through JavaScript clients.

@@ -9,13 +9,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse import ids
+from pipepulse.connections import repository as connections_repository
 from pipepulse.db.models import Run, WarehouseConnection
+from pipepulse.db.rows import RunRow
 from pipepulse.errors import Conflict, Invalid, NotFound
-from pipepulse.runs import repository
-from pipepulse.runs.schemas import COMPLETION_FIELDS, MAX_ERROR_LENGTH, RunCreate, RunOut, RunReport
-from pipepulse.scheduler import jobs as scheduler_jobs
-from pipepulse.telemetry import rollups
-from pipepulse.telemetry.rules import (
+from pipepulse.rollups import writer as rollups
+from pipepulse.rules import (
     Thresholds,
     completed_outcome,
     error_message,
@@ -23,6 +22,8 @@ from pipepulse.telemetry.rules import (
     orphaned_before,
     run_outcome,
 )
+from pipepulse.runs import repository
+from pipepulse.runs.schemas import COMPLETION_FIELDS, MAX_ERROR_LENGTH, RunCreate, RunOut, RunReport
 
 # A loader's clock may run a little ahead of ours; more than this is a bug to report.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
@@ -91,20 +92,15 @@ async def _complete(
     )
     if started_at is None:
         return False
-    await rollups.add_completed_run(
-        session,
-        organisation_id=connection.organisation_id,
+    run = RunRow(
         connection_id=connection.id,
+        id=run_id,
+        organisation_id=connection.organisation_id,
         started_at=started_at,
-        completed_at=values["completed_at"],
         outcome=outcome,
-        events_delivered=values["events_delivered"],
-        events_by_type=values["events_by_type"],
-        batches_dlq=values["batches_dlq"],
-        latency_ms=values["latency_ms"],
-        bytes_delivered=values["bytes_delivered"],
-        events_pending=values["events_pending"],
+        **values,
     )
+    await rollups.add_completed_run(session, run)
     return True
 
 
@@ -159,7 +155,7 @@ async def create(
     )
     if created:
         # A run the loader created itself is the connection's latest run for scheduling too.
-        await scheduler_jobs.note_pushed_run(
+        await connections_repository.push_back_next_run(
             session, connection.id, body.started_at, connection.schedule_interval_seconds
         )
         if report_body is not None:

@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse import ids
+from pipepulse.db import dialect
 from pipepulse.db.models import Run, SchedulerHeartbeat, WarehouseConnection
 
 SCHEDULED_STATES = ("connected", "error")
@@ -77,20 +77,6 @@ async def seed_due_runs(session: AsyncSession, now: datetime) -> list[SeededRun]
     return seeded
 
 
-async def note_pushed_run(
-    session: AsyncSession, connection_id: str, started_at: datetime, interval: int
-) -> None:
-    """A run a loader created itself also counts as the connection's last run (SPEC §2.1 "due")."""
-    next_epoch = epoch(started_at) + interval
-    c = WarehouseConnection.__table__.c
-    await session.execute(
-        update(WarehouseConnection)
-        .where(c.id == connection_id, or_(c.next_run_epoch.is_(None), c.next_run_epoch < next_epoch))
-        .values(next_run_epoch=next_epoch)
-        .execution_options(synchronize_session=False)
-    )
-
-
 async def sweep_orphans(session: AsyncSession, now: datetime, orphan_window: timedelta) -> int:
     """Store the orphan transition of runs that never reported back (readers derive it anyway)."""
     result = await session.execute(
@@ -105,9 +91,7 @@ async def sweep_orphans(session: AsyncSession, now: datetime, orphan_window: tim
 
 async def beat(session: AsyncSession, scheduler_id: str, now: datetime, seeded: int) -> None:
     """Record that this scheduler finished a tick (``/readyz`` reads it)."""
-    dialect = session.get_bind().dialect.name
-    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert_(SchedulerHeartbeat).values(
+    stmt = dialect.insert(dialect.name_of(session), SchedulerHeartbeat).values(
         scheduler_id=scheduler_id, last_tick_at=now, ticks=1, seeded_last_tick=seeded
     )
     t = SchedulerHeartbeat.__table__.c

@@ -1,234 +1,236 @@
-"""The reads behind telemetry: each one bounded by an index, none walks a whole history."""
+"""The reads behind the status engine: three statements for any number of connections.
+
+Each is built once per dialect (and, on SQLite, per number of connections) and run with
+parameters; none walks a whole history: rollup rows of the window, raw runs of its partial
+edge hours, pending rows that may be orphans, and top-N probes from the end of an index.
+"""
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, Row, bindparam, case, func, literal, null, or_, select, text, union_all
+from sqlalchemy import Integer, and_, bindparam, case, func, literal, null, or_, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pipepulse.db import dialect
 from pipepulse.db.models import EventHourlyRollup, Run, RunHourlyRollup
-from pipepulse.telemetry.rollups import RUN_COUNTS
-from pipepulse.telemetry.rules import Tally
-from pipepulse.telemetry.windows import WindowPlan
-
-RUN_COLUMNS = (
-    Run.id,
-    Run.started_at,
-    Run.completed_at,
-    Run.outcome,
-    Run.events_delivered,
-    Run.events_by_type,
-    Run.batches_dlq,
-    Run.error,
-)
-
+from pipepulse.db.rows import RUN_COLUMNS, RunRow
+from pipepulse.rollups.plan import Plan
+from pipepulse.rollups.writer import RUN_COUNTS
+from pipepulse.rules import Tally
 
 # Literal predicates (not bound parameters) so PostgreSQL can match the partial indexes
 # ix_runs_failing and ix_runs_delivering even under a generic prepared-statement plan.
 FAILING_COMPLETED = text("runs.outcome IN ('partial', 'failed')")
 DELIVERING = text("runs.events_delivered > 0")
+# Raw edge ranges one statement carries: a window's two edges, and another window's left one
+# (windows anchored at the same instant share their right edge).
+EDGE_SLOTS = 3
 
 
-@dataclass(frozen=True)
-class RunFacts:
-    """The columns of a run the telemetry rules need."""
-
-    id: str
-    started_at: datetime
-    completed_at: datetime | None
-    outcome: str
-    events_delivered: int
-    events_by_type: dict[str, Any] | None
-    batches_dlq: int
-    error: str | None
-
-    @classmethod
-    def from_row(cls, row: Row[Any]) -> RunFacts:
-        values = row._mapping
-        return cls(**{c.key: values[c.key] for c in RUN_COLUMNS})
-
-
-# Every statement is built once and run with parameters: telemetry is the hottest read, and
-# building SQLAlchemy expressions per request cost as much as the queries themselves.
-def _p(name: str) -> Any:
+def _t(name: str) -> Any:
     return bindparam(name, type_=Run.__table__.c.completed_at.type)
 
 
+@dataclass(frozen=True)
+class Windows:
+    """The two windows of one read: the 7 days (or, for a status alone, the day again) and the day."""
+
+    week: Plan
+    day: Plan
+
+
+@dataclass
+class Rollups:
+    """Whole-hour sums of one connection for both windows."""
+
+    week: Tally = field(default_factory=Tally)
+    day: Tally = field(default_factory=Tally)
+
+
 @functools.cache
-def _rollup_sums() -> Any:
+def _rollup_sums(name: str) -> Any:
     """Both rollup tables in one round trip: run counts (event_type NULL), then events per type."""
     r = RunHourlyRollup
-    in_day = r.hour >= _p("day_from")
+    in_day = r.hour >= _t("day_from")
     counts = []
-    for name in RUN_COUNTS:
-        column = getattr(r, name)
+    for column_name in RUN_COUNTS:
+        column = getattr(r, column_name)
         counts.append(func.coalesce(func.sum(column), 0))
         counts.append(func.coalesce(func.sum(case((in_day, column), else_=0)), 0))
-    runs = select(null().label("event_type"), *counts).where(
-        r.connection_id == bindparam("connection_id"), r.hour >= _p("week_from"), r.hour < _p("hours_to")
+    runs = (
+        select(r.connection_id, null().label("event_type"), *counts)
+        .where(
+            dialect.in_param(name, r.connection_id, "ids"), r.hour >= _t("week_from"), r.hour < _t("hours_to")
+        )
+        .group_by(r.connection_id)
     )
     e = EventHourlyRollup
     padding = [literal(0)] * (len(counts) - 2)
     events = (
         select(
+            e.connection_id,
             e.event_type,
             func.sum(e.events),
-            func.coalesce(func.sum(case((e.hour >= _p("day_from"), e.events), else_=0)), 0),
+            func.coalesce(func.sum(case((e.hour >= _t("day_from"), e.events), else_=0)), 0),
             *padding,
         )
         .where(
-            e.connection_id == bindparam("connection_id"), e.hour >= _p("week_from"), e.hour < _p("hours_to")
+            dialect.in_param(name, e.connection_id, "ids"), e.hour >= _t("week_from"), e.hour < _t("hours_to")
         )
-        .group_by(e.event_type)
+        .group_by(e.connection_id, e.event_type)
     )
     return union_all(runs, events)
 
 
-async def rollup_tallies(
-    session: AsyncSession, connection_id: str, week: WindowPlan, day: WindowPlan
-) -> tuple[Tally, Tally]:
-    """Whole-hour sums for the 7-day and the 24-hour window."""
-    week_tally, day_tally = Tally(), Tally()
-    if not week.has_hours:
-        return week_tally, day_tally
+async def rollup_sums(session: AsyncSession, ids: Sequence[str], windows: Windows) -> dict[str, Rollups]:
+    """Per connection, the whole-hour sums of the week and the day."""
+    out = {cid: Rollups() for cid in ids}
+    week, day = windows.week.whole_hours, windows.day.whole_hours
+    if week is None:
+        return out
     params = {
-        "connection_id": connection_id,
-        "week_from": week.hours_from,
-        "hours_to": week.hours_to,
+        "ids": list(ids),
+        "week_from": week[0],
+        "hours_to": week[1],
         # With no whole hour in the day window, no rollup hour may count towards it.
-        "day_from": day.hours_from if day.has_hours else week.hours_to,
+        "day_from": day[0] if day is not None else week[1],
     }
-    for event_type, *values in await session.execute(_rollup_sums(), params):
+    for cid, event_type, *values in await session.execute(_rollup_sums(dialect.name_of(session)), params):
+        sums = out[cid]
         if event_type is None:
             counts = [int(v or 0) for v in values]
-            for tally, offset in ((week_tally, 0), (day_tally, 1)):
-                for name, value in zip(RUN_COUNTS, counts[offset::2], strict=True):
-                    setattr(tally, name, value)
+            for tally, offset in ((sums.week, 0), (sums.day, 1)):
+                for column_name, value in zip(RUN_COUNTS, counts[offset::2], strict=True):
+                    setattr(tally, column_name, value)
             continue
         week_events, day_events = int(values[0] or 0), int(values[1] or 0)
         if week_events:
-            week_tally.events_by_type[event_type] += week_events
+            sums.week.events_by_type[event_type] += week_events
         if day_events:
-            day_tally.events_by_type[event_type] += day_events
-    return week_tally, day_tally
+            sums.day.events_by_type[event_type] += day_events
+    return out
+
+
+def edge_ranges(windows: Windows) -> list[tuple[datetime, datetime]]:
+    """The distinct raw ranges of both windows, padded to :data:`EDGE_SLOTS` with empty ones."""
+    ranges = list(dict.fromkeys([*windows.week.raw, *windows.day.raw]))
+    assert len(ranges) <= EDGE_SLOTS, ranges
+    empty = (windows.day.end, windows.day.end)
+    return ranges + [empty] * (EDGE_SLOTS - len(ranges))
 
 
 @functools.cache
-def _edge_runs() -> Any:
-    ranges = []
-    for w in ("week", "day"):
-        ranges.append((Run.completed_at > _p(f"{w}_start")) & (Run.completed_at < _p(f"{w}_hours_from")))
-        ranges.append(
-            (Run.completed_at >= _p(f"{w}_hours_to"))
-            & (Run.completed_at > _p(f"{w}_start"))
-            & (Run.completed_at <= _p(f"{w}_end"))
-        )
-    return select(*RUN_COLUMNS).where(Run.connection_id == bindparam("connection_id"), or_(*ranges))
-
-
-@dataclass(frozen=True)
-class RunReads:
-    """Everything telemetry reads from the runs table, fetched in one round trip."""
-
-    edges: list[RunFacts]
-    orphans: list[RunFacts]
-    latest: list[RunFacts]
-    failing: list[RunFacts]
-    last_delivery_at: datetime | None
-
-
-def _newest_completed(prefix: str, *, failing_only: bool) -> Any:
-    query = select(*RUN_COLUMNS).where(
-        Run.connection_id == bindparam("connection_id"),
-        Run.completed_at > _p(f"{prefix}_after"),
-        Run.completed_at <= _p("now"),
+def _raw_runs(name: str) -> Any:
+    edges = select(literal("edge").label("part"), *RUN_COLUMNS).where(
+        dialect.in_param(name, Run.connection_id, "ids"),
+        or_(
+            *(
+                and_(Run.completed_at >= _t(f"edge{i}_from"), Run.completed_at < _t(f"edge{i}_to"))
+                for i in range(EDGE_SLOTS)
+            )
+        ),
     )
-    if failing_only:
-        query = query.where(FAILING_COMPLETED)
-    return query.order_by(Run.completed_at.desc(), Run.started_at.desc(), Run.id.desc()).limit(
-        bindparam(f"{prefix}_limit", type_=Integer())
-    )
-
-
-@functools.cache
-def _run_reads() -> Any:
-    def tagged(part: str, query: Any) -> Any:
-        # Each part is wrapped so its own ORDER BY / LIMIT survive the UNION (SQLite needs it).
-        inner = query.subquery()
-        return select(literal(part).label("part"), *[inner.c[c.key] for c in RUN_COLUMNS])
-
-    orphans = select(*RUN_COLUMNS).where(
-        Run.connection_id == bindparam("connection_id"),
+    orphans = select(literal("orphan").label("part"), *RUN_COLUMNS).where(
+        dialect.in_param(name, Run.connection_id, "ids"),
         Run.completed_at.is_(None),
-        Run.started_at > _p("orphans_after"),
-        Run.started_at <= _p("orphans_until"),
+        Run.started_at >= _t("orphans_from"),
+        Run.started_at < _t("orphans_to"),
     )
-    delivery = (
-        select(*RUN_COLUMNS)
-        .where(Run.connection_id == bindparam("connection_id"), DELIVERING, Run.completed_at <= _p("now"))
-        .order_by(Run.completed_at.desc())
-        .limit(1)
-    )
-    return union_all(
-        tagged("edges", _edge_runs()),
-        tagged("orphans", orphans),
-        tagged("latest", _newest_completed("latest", failing_only=False)),
-        tagged("failing", _newest_completed("failing", failing_only=True)),
-        tagged("delivery", delivery),
-    )
+    return union_all(edges, orphans)
 
 
-def _newest_first(run: RunFacts) -> tuple[datetime | None, datetime, str]:
-    # A UNION does not keep each part's ORDER BY; sort again, the same way.
-    return run.completed_at, run.started_at, run.id
-
-
-async def run_reads(
+async def raw_runs(
     session: AsyncSession,
-    connection_id: str,
-    week: WindowPlan,
-    day: WindowPlan,
-    *,
-    now: datetime,
-    orphans_after: datetime,
-    orphans_until: datetime,
-    latest_after: datetime,
-    latest_limit: int,
-    failing_after: datetime,
-    failing_limit: int,
-) -> RunReads:
-    """Edge runs, orphans, the newest and newest failing completions, and the last delivery."""
+    ids: Sequence[str],
+    windows: Windows,
+    orphans_started: tuple[datetime, datetime],
+) -> tuple[list[RunRow], list[RunRow]]:
+    """(runs completed in the windows' raw edges, pending runs started in ``orphans_started``)."""
     params: dict[str, Any] = {
-        "connection_id": connection_id,
-        "now": now,
-        "orphans_after": orphans_after,
-        "orphans_until": orphans_until,
-        "latest_after": latest_after,
-        "latest_limit": latest_limit,
-        "failing_after": failing_after,
-        "failing_limit": failing_limit,
+        "ids": list(ids),
+        "orphans_from": orphans_started[0],
+        "orphans_to": orphans_started[1],
     }
-    for name, plan in (("week", week), ("day", day)):
-        params.update(
-            {
-                f"{name}_start": plan.start,
-                f"{name}_hours_from": plan.hours_from,
-                f"{name}_hours_to": plan.hours_to,
-                f"{name}_end": plan.end,
-            }
+    for i, (a, b) in enumerate(edge_ranges(windows)):
+        params[f"edge{i}_from"], params[f"edge{i}_to"] = a, b
+    edges: list[RunRow] = []
+    orphans: list[RunRow] = []
+    for row in await session.execute(_raw_runs(dialect.name_of(session)), params):
+        (edges if row.part == "edge" else orphans).append(RunRow.from_row(row))
+    return edges, orphans
+
+
+def _newest(*where: Any, limit: str) -> Any:
+    def part(key: Any) -> Any:
+        return (
+            select(*RUN_COLUMNS)
+            .where(Run.connection_id == key.key, *where)
+            .order_by(Run.completed_at.desc(), Run.started_at.desc(), Run.id.desc())
+            .limit(bindparam(limit, type_=Integer()))
         )
-    parts: dict[str, list[RunFacts]] = {p: [] for p in ("edges", "orphans", "latest", "failing", "delivery")}
-    for row in await session.execute(_run_reads(), params):
-        parts[row.part].append(RunFacts.from_row(row))
-    delivery = parts["delivery"]
-    return RunReads(
-        edges=parts["edges"],
-        orphans=parts["orphans"],
-        latest=sorted(parts["latest"], key=_newest_first, reverse=True),
-        failing=sorted(parts["failing"], key=_newest_first, reverse=True),
-        last_delivery_at=delivery[0].completed_at if delivery else None,
+
+    return part
+
+
+@functools.cache
+def _newest_runs(name: str, slots: int) -> Any:
+    return dialect.newest_per_key(
+        name,
+        slots,
+        {
+            "latest": _newest(Run.completed_at < _t("until"), limit="latest_limit"),
+            "failing": _newest(
+                FAILING_COMPLETED,
+                Run.completed_at >= _t("failing_from"),
+                Run.completed_at < _t("until"),
+                limit="failing_limit",
+            ),
+            "delivery": _newest(DELIVERING, Run.completed_at < _t("until"), limit="delivery_limit"),
+        },
     )
+
+
+@dataclass
+class Newest:
+    """The newest completed runs of one connection up to the instant, by kind."""
+
+    latest: list[RunRow] = field(default_factory=list)
+    failing: list[RunRow] = field(default_factory=list)
+    delivery: RunRow | None = None
+
+
+async def newest_runs(
+    session: AsyncSession,
+    ids: Sequence[str],
+    *,
+    until: datetime,
+    latest_limit: int,
+    failing_from: datetime,
+    failing_limit: int,
+) -> dict[str, Newest]:
+    """Per connection, completed before ``until``: the newest ``latest_limit`` runs, the newest
+    ``failing_limit`` failing ones from ``failing_from`` on, and the newest that delivered events."""
+    name = dialect.name_of(session)
+    params = dialect.key_params(name, [{"key": cid} for cid in ids]) | {
+        "until": until,
+        "latest_limit": latest_limit,
+        "failing_from": failing_from,
+        "failing_limit": failing_limit,
+        "delivery_limit": 1,
+    }
+    out = {cid: Newest() for cid in ids}
+    for row in await session.execute(_newest_runs(name, dialect.key_slots(name, len(ids))), params):
+        run = RunRow.from_row(row)
+        newest = out[row.key]
+        if row.part == "latest":
+            newest.latest.append(run)
+        elif row.part == "failing":
+            newest.failing.append(run)
+        else:
+            newest.delivery = run
+    return out

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from pipepulse.rules import Status
 from pipepulse.schemas import Timestamp
-from pipepulse.telemetry.rules import Status
 
 
 class RecentError(BaseModel):

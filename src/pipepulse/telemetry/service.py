@@ -1,43 +1,45 @@
-"""Telemetry of one connection (SPEC §3), from hourly rollups plus raw runs at the edges."""
+"""The status engine: SPEC §3 for one connection or thousands, at any instant.
+
+Telemetry, bulk metrics, Prometheus, the dashboard and alert evaluation all ask this module,
+so a status, its reason and the numbers beside it never disagree. Whole hours come from the
+hourly rollups, the partial hours at the windows' edges from raw runs, orphans from the
+pending rows and the order-dependent parts (the latest runs, recent errors, the last
+delivery) from top-N index probes, in three statements per batch of connections.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pipepulse.connections.repository import ConnectionRef
+from pipepulse.db import dialect
 from pipepulse.db.models import WarehouseConnection
-from pipepulse.telemetry import repository, windows
-from pipepulse.telemetry.repository import RunFacts
-from pipepulse.telemetry.rules import (
+from pipepulse.db.rows import RunRow
+from pipepulse.rollups.plan import TICK, rolling
+from pipepulse.rules import (
     DAY,
     WEEK,
+    Status,
     Tally,
     Thresholds,
     error_message,
     events_breakdown,
-    finished_time,
     in_window,
     is_failing,
     status,
 )
+from pipepulse.telemetry import repository
+from pipepulse.telemetry.repository import Windows
 from pipepulse.telemetry.schemas import RecentError, Telemetry
-
-
-def _sort_key(item: tuple[datetime, RunFacts]) -> tuple[datetime, datetime, str]:
-    time, run = item
-    return time, run.started_at, run.id
-
-
-def _outcome(run: RunFacts) -> str:
-    # Pending rows handed to the rules here are all past their window.
-    return run.outcome if run.completed_at is not None else "orphaned"
 
 
 @dataclass(frozen=True)
 class StatusBasis:
-    """The inputs the status rule was given, so a page can say why a status holds."""
+    """The inputs the status rule was given, so a page or an alert can say why a status holds."""
 
     latest_finished_failing: tuple[bool, ...]
     finished_runs_last_24h: int
@@ -45,81 +47,159 @@ class StatusBasis:
     events_last_24h: int
 
 
+@dataclass(frozen=True)
+class ConnectionStatus:
+    """One connection at one instant: its §3 status, why, and what its latest runs said."""
+
+    status: Status
+    basis: StatusBasis
+    last_delivery_at: datetime | None
+    latest_run: RunRow | None  # the newest completed run at or before the instant
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The whole §3 answer for one connection, with the status's reasons."""
+
+    telemetry: Telemetry
+    status: ConnectionStatus
+
+
+async def statuses(
+    session: AsyncSession, connections: Sequence[ConnectionRef], at: datetime, thresholds: Thresholds
+) -> dict[str, ConnectionStatus]:
+    """Each connection's status as ``GET …/telemetry/`` would answer at ``at``."""
+    return {
+        cid: s.status
+        for cid, s in (await _snapshots(session, connections, at, thresholds, week=False)).items()
+    }
+
+
+async def snapshots(
+    session: AsyncSession, connections: Sequence[ConnectionRef], at: datetime, thresholds: Thresholds
+) -> dict[str, Snapshot]:
+    """Each connection's whole telemetry answer at ``at``, with the status's reasons."""
+    return await _snapshots(session, connections, at, thresholds, week=True)
+
+
 async def telemetry(
     session: AsyncSession, connection: WarehouseConnection, now: datetime, thresholds: Thresholds
 ) -> Telemetry:
-    return (await telemetry_with_basis(session, connection, now, thresholds))[0]
+    """``GET …/telemetry/`` for one connection."""
+    ref = ConnectionRef.of(connection)
+    return (await snapshots(session, [ref], now, thresholds))[ref.id].telemetry
 
 
-async def telemetry_with_basis(
-    session: AsyncSession, connection: WarehouseConnection, now: datetime, thresholds: Thresholds
-) -> tuple[Telemetry, StatusBasis]:
+async def _snapshots(
+    session: AsyncSession,
+    connections: Sequence[ConnectionRef],
+    at: datetime,
+    thresholds: Thresholds,
+    *,
+    week: bool,
+) -> dict[str, Snapshot]:
+    out: dict[str, Snapshot] = {}
+    chunk = dialect.keys_per_statement(dialect.name_of(session))
+    for start in range(0, len(connections), chunk):
+        out.update(
+            await _snapshot_batch(session, connections[start : start + chunk], at, thresholds, week=week)
+        )
+    return out
+
+
+def _newest_first(runs: list[tuple[datetime, RunRow]]) -> list[tuple[datetime, RunRow]]:
+    return sorted(runs, key=lambda item: (item[0], item[1].started_at, item[1].id), reverse=True)
+
+
+async def _snapshot_batch(
+    session: AsyncSession,
+    connections: Sequence[ConnectionRef],
+    at: datetime,
+    thresholds: Thresholds,
+    *,
+    week: bool,
+) -> dict[str, Snapshot]:
+    if not connections:
+        return {}
     window = thresholds.orphan_window
-    week = windows.plan(now, WEEK)
-    day = windows.plan(now, DAY)
+    span = WEEK if week else DAY
+    windows = Windows(week=rolling(at, span), day=rolling(at, DAY))
+    ids = [c.id for c in connections]
 
-    week_tally, day_tally = await repository.rollup_tallies(session, connection.id, week, day)
-
-    def add(tally: Tally, run: RunFacts) -> None:
-        tally.add_run(_outcome(run), run.events_delivered, run.events_by_type, run.batches_dlq)
-
-    reads = await repository.run_reads(
+    sums = await repository.rollup_sums(session, ids, windows)
+    # An orphan counts at started_at + window: these are the ones whose time is in the span.
+    orphan_starts = (at - span - window + TICK, at - window + TICK)
+    edges, orphans = await repository.raw_runs(session, ids, windows, orphan_starts)
+    newest = await repository.newest_runs(
         session,
-        connection.id,
-        week,
-        day,
-        now=now,
-        # An orphan counts at started_at + window; these are the ones whose time is in 7 days.
-        orphans_after=now - WEEK - window,
-        orphans_until=now - window,
-        latest_after=now - DAY,
+        ids,
+        until=at + TICK,
         latest_limit=thresholds.error_status_runs,
-        failing_after=now - WEEK,
-        failing_limit=thresholds.recent_errors_limit,
+        failing_from=windows.week.start,
+        failing_limit=thresholds.recent_errors_limit if week else 0,
     )
-    for run in reads.edges:
+
+    def add(tally: Tally, run: RunRow) -> None:
+        tally.add_run(run.stored_outcome, run.events_delivered, run.events_by_type, run.batches_dlq)
+
+    for run in edges:
         assert run.completed_at is not None
-        if week.in_raw_edges(run.completed_at):
-            add(week_tally, run)
-        if day.in_raw_edges(run.completed_at):
-            add(day_tally, run)
+        tallies = sums[run.connection_id]
+        if windows.week.in_raw(run.completed_at):
+            add(tallies.week, run)
+        if windows.day.in_raw(run.completed_at):
+            add(tallies.day, run)
+    timed_orphans: dict[str, list[tuple[datetime, RunRow]]] = {cid: [] for cid in ids}
+    for run in orphans:
+        time = run.finished_time(window)
+        timed_orphans[run.connection_id].append((time, run))
+        add(sums[run.connection_id].week, run)
+        if in_window(time, at, DAY):
+            add(sums[run.connection_id].day, run)
 
-    timed_orphans = [(finished_time(r.started_at, None, window), r) for r in reads.orphans]
-    for time, run in timed_orphans:
-        add(week_tally, run)
-        if in_window(time, now, DAY):
-            add(day_tally, run)
+    out = {}
+    for ref in connections:
+        day, week_tally, found = sums[ref.id].day, sums[ref.id].week, newest[ref.id]
+        latest = [
+            (r.completed_at, r) for r in found.latest if r.completed_at and in_window(r.completed_at, at, DAY)
+        ]
+        latest += [(t, r) for t, r in timed_orphans[ref.id] if in_window(t, at, DAY)]
+        latest_failing = tuple(
+            is_failing(r.stored_outcome) for _, r in _newest_first(latest)[: thresholds.error_status_runs]
+        )
+        completed = _newest_first([(r.completed_at, r) for r in found.latest if r.completed_at is not None])
+        connection_status = ConnectionStatus(
+            status=status(latest_failing, day.failing > 0, day.events_delivered),
+            basis=StatusBasis(
+                latest_finished_failing=latest_failing,
+                finished_runs_last_24h=day.runs,
+                failing_runs_last_24h=day.failing,
+                events_last_24h=day.events_delivered,
+            ),
+            last_delivery_at=found.delivery.completed_at if found.delivery else None,
+            latest_run=completed[0][1] if completed else None,
+        )
 
-    latest = [(r.completed_at, r) for r in reads.latest if r.completed_at is not None]
-    latest += [(t, r) for t, r in timed_orphans if in_window(t, now, DAY)]
-    latest.sort(key=_sort_key, reverse=True)
-    latest_failing = [is_failing(_outcome(r)) for _, r in latest[: thresholds.error_status_runs]]
-
-    failing = [(r.completed_at, r) for r in reads.failing if r.completed_at is not None]
-    failing += timed_orphans
-    failing.sort(key=_sort_key, reverse=True)
-    recent_errors = []
-    for time, run in failing[: thresholds.recent_errors_limit]:
-        message = error_message(_outcome(run), run.error, run.batches_dlq, window)
-        assert message is not None
-        recent_errors.append(RecentError(occurred_at=time, message=message, run_id=run.id))
-
-    basis = StatusBasis(
-        latest_finished_failing=tuple(latest_failing),
-        finished_runs_last_24h=day_tally.runs,
-        failing_runs_last_24h=day_tally.failing,
-        events_last_24h=day_tally.events_delivered,
-    )
-    result = Telemetry(
-        status=status(latest_failing, day_tally.failing > 0, day_tally.events_delivered),
-        last_delivery_at=reads.last_delivery_at,
-        events_last_24h=events_breakdown(
-            connection.event_types, day_tally.events_by_type, day_tally.events_delivered
-        ),
-        events_last_7d=events_breakdown(
-            connection.event_types, week_tally.events_by_type, week_tally.events_delivered
-        ),
-        failed_deliveries_last_24h=day_tally.failed_deliveries,
-        recent_errors=recent_errors,
-    )
-    return result, basis
+        failing = [(r.completed_at, r) for r in found.failing if r.completed_at is not None]
+        recent = (
+            _newest_first(failing + timed_orphans[ref.id])[: thresholds.recent_errors_limit] if week else []
+        )
+        recent_errors = []
+        for time, run in recent:
+            message = error_message(run.stored_outcome, run.error, run.batches_dlq, window)
+            assert message is not None
+            recent_errors.append(RecentError(occurred_at=time, message=message, run_id=run.id))
+        out[ref.id] = Snapshot(
+            telemetry=Telemetry(
+                status=connection_status.status,
+                last_delivery_at=connection_status.last_delivery_at,
+                events_last_24h=events_breakdown(ref.event_types, day.events_by_type, day.events_delivered),
+                events_last_7d=events_breakdown(
+                    ref.event_types, week_tally.events_by_type, week_tally.events_delivered
+                ),
+                failed_deliveries_last_24h=day.failed_deliveries,
+                recent_errors=recent_errors,
+            ),
+            status=connection_status,
+        )
+    return out

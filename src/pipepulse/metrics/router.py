@@ -12,7 +12,15 @@ from pipepulse.auth import scopes
 from pipepulse.auth.dependencies import user
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.connections import service as connections_service
+from pipepulse.connections.repository import ConnectionRef
 from pipepulse.deps import AppSettings, Now, ReadSession
+from pipepulse.metrics import bulk
+from pipepulse.metrics import service as metrics
+from pipepulse.metrics.buckets import TimeUnit
+from pipepulse.metrics.schemas import BulkAnswer, BulkBody, MetricsAnswer
+from pipepulse.metrics.service import TimeType
+from pipepulse.metrics.values import METADATA
+from pipepulse.rules import Status
 from pipepulse.schemas import (
     API_PREFIX,
     CONNECTION_PATH,
@@ -21,12 +29,6 @@ from pipepulse.schemas import (
     Timestamp,
     format_timestamp,
 )
-from pipepulse.telemetry import bulk, metrics
-from pipepulse.telemetry.buckets import TimeUnit
-from pipepulse.telemetry.metric_values import METADATA
-from pipepulse.telemetry.metrics import TimeType
-from pipepulse.telemetry.metrics_schemas import BulkAnswer, BulkBody, MetricsAnswer
-from pipepulse.telemetry.rules import Status
 
 router = APIRouter(prefix=API_PREFIX, tags=["telemetry"])
 Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]
@@ -63,13 +65,9 @@ async def get_connection_metrics(
         now=now,
     )
     connection = await connections_service.get_visible(session, principal, organisation_pk, connection_id)
-    ref = metrics.ConnectionRef(
-        id=connection.id,
-        organisation_id=connection.organisation_id,
-        name=connection.name,
-        event_types=list(connection.event_types),
+    data = await metrics.connection_metrics(
+        session, ConnectionRef.of(connection), query, bucket_list, now, settings.thresholds
     )
-    data = await metrics.connection_metrics(session, ref, query, bucket_list, now, settings.thresholds)
     # Plain JSON: a long series validated again against the response model would cost more
     # than computing it; the model still documents the shape in OpenAPI.
     return JSONResponse(
@@ -87,18 +85,12 @@ async def get_connection_metrics(
 
 
 BulkTimeType = Literal["latest", "timesummary"]
-SortKey = Literal[
-    "name",
-    "id",
-    "status",
-    "latency",
-    "recordsLag",
-    "events_delivered",
-    "runs",
-    "failed_runs",
-    "batches_dlq",
-    "success_rate",
-    "last_delivery_at",
+SortKey = Annotated[
+    str,
+    Query(
+        description="'name', 'id' or a scalar metric; status sorts by severity.",
+        json_schema_extra={"enum": list(bulk.SORT_KEYS)},
+    ),
 ]
 
 

@@ -14,23 +14,21 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.auth.principals import UserPrincipal
+from pipepulse.connections import repository as connections_repository
 from pipepulse.errors import Invalid
+from pipepulse.metrics import service as metrics
+from pipepulse.metrics.service import MetricsQuery
+from pipepulse.metrics.values import SCALAR_METRICS, MetricValues
+from pipepulse.rules import Status, Thresholds, severity
 from pipepulse.schemas import ID_PATTERN, MAX_INT_ID
-from pipepulse.telemetry import metrics
-from pipepulse.telemetry import metrics_repository as repo
-from pipepulse.telemetry.metric_values import SCALAR_METRICS
-from pipepulse.telemetry.metrics import ConnectionRef, MetricsQuery
-from pipepulse.telemetry.rules import Status, Thresholds
 
 MAX_IDS = 5_000
 SORT_KEYS: tuple[str, ...] = ("name", "id", *SCALAR_METRICS)
-# Status sorts by severity, not alphabetically: ascending puts healthy pipelines first.
-STATUS_RANK: dict[str, int] = {"idle": 0, "active": 1, "degraded": 2, "error": 3}
 SortDir = Literal["asc", "desc"]
 
 
@@ -80,6 +78,12 @@ class BulkQuery:
     sort_dir: SortDir
     status: Status | None
 
+    def __post_init__(self) -> None:
+        if self.sort not in SORT_KEYS:
+            raise Invalid(
+                f"cannot sort by {self.sort!r}: sort by one of {', '.join(SORT_KEYS)}", loc=("query", "sort")
+            )
+
     def fingerprint(self) -> str:
         """What a cursor is tied to: a cursor from another query is refused, not misapplied."""
         key = [self.ids, self.tenant_ids, self.sort, self.sort_dir, self.status, self.metrics.time_type]
@@ -112,17 +116,24 @@ def decode_cursor(cursor: str, fingerprint: str) -> int:
 
 
 def _sort_key(value: Any, metric: str) -> Any:
+    # Status sorts by severity, not alphabetically: ascending puts healthy pipelines first.
     if metric == "status":
-        return STATUS_RANK[value]
+        return severity(value)
     return value
 
 
-def order(rows: list[dict[str, Any]], sort: str, sort_dir: SortDir) -> list[dict[str, Any]]:
-    """Sort by one field; nulls last in either direction, ties by id ascending."""
-    field = "data" if sort in SCALAR_METRICS else sort
+class BulkRow(TypedDict):
+    id: str
+    organisation_id: int
+    name: str
+    data: MetricValues
 
-    def value(row: dict[str, Any]) -> Any:
-        return row["data"][sort] if field == "data" else row[sort]
+
+def order(rows: list[BulkRow], sort: str, sort_dir: SortDir) -> list[BulkRow]:
+    """Sort by one field; nulls last in either direction, ties by id ascending."""
+
+    def value(row: BulkRow) -> Any:
+        return row["data"][sort] if sort in SCALAR_METRICS else row[sort]  # type: ignore[literal-required]
 
     rows = sorted(rows, key=lambda r: r["id"])
     present = [r for r in rows if value(r) is not None]
@@ -133,7 +144,7 @@ def order(rows: list[dict[str, Any]], sort: str, sort_dir: SortDir) -> list[dict
 
 @dataclass(frozen=True)
 class BulkPage:
-    result: list[dict[str, Any]]
+    result: list[BulkRow]
     page: int
     size: int
     total: int
@@ -151,19 +162,14 @@ async def bulk_metrics(
     offset = (query.page - 1) * query.size
     if query.cursor is not None:
         offset = decode_cursor(query.cursor, query.fingerprint())
-    refs = [
-        ConnectionRef(id=cid, organisation_id=org, name=name, event_types=types)
-        for cid, org, name, types in await repo.connection_refs(
-            session, organisation_id=principal.organisation_id, ids=query.ids, tenant_ids=query.tenant_ids
-        )
-    ]
+    refs = await connections_repository.refs(
+        session, organisation_id=principal.organisation_id, ids=query.ids, tenant_ids=query.tenant_ids
+    )
     if query.metrics.time_type == "timesummary":
         data = await metrics.summary_values_for(session, refs, query.metrics, now, thresholds)
     else:
         data = await metrics.latest_values(session, refs, query.metrics, now, thresholds)
-    rows: list[dict[str, Any]] = [
-        {"id": r.id, "organisation_id": r.organisation_id, "name": r.name, "data": data[r.id]} for r in refs
-    ]
+    rows = [BulkRow(id=r.id, organisation_id=r.organisation_id, name=r.name, data=data[r.id]) for r in refs]
     if query.status is not None:
         rows = [r for r in rows if r["data"]["status"] == query.status]
     rows = order(rows, query.sort, query.sort_dir)

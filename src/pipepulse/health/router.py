@@ -10,10 +10,10 @@ from pipepulse.auth import scopes
 from pipepulse.auth.dependencies import user
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.deps import AppSettings, Now, ReadSession
+from pipepulse.health import service as health
+from pipepulse.health.schemas import OrganisationHealth
 from pipepulse.organisations import service as organisations_service
 from pipepulse.schemas import API_PREFIX, OrganisationPk
-from pipepulse.telemetry import health
-from pipepulse.telemetry.health_rules import OrganisationHealth
 
 router = APIRouter(prefix=API_PREFIX, tags=["organisation health"])
 Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]

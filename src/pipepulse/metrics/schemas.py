@@ -4,9 +4,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from pipepulse.metrics.buckets import TimeUnit
+from pipepulse.metrics.service import TimeType
 from pipepulse.schemas import StrictModel, Timestamp
-from pipepulse.telemetry.buckets import TimeUnit
-from pipepulse.telemetry.metrics import TimeType
 
 
 class MetricsAnswer(BaseModel):

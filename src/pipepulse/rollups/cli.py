@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 import typer
 
+from pipepulse.cli_support import JsonFlag, emit, load_settings, with_database
 from pipepulse.db.session import Database
-from pipepulse.telemetry import rebuild as rebuild_service
+from pipepulse.rollups import rebuild as rebuild_service
 
 app = typer.Typer(help="Telemetry rollups.", no_args_is_help=True)
 
@@ -17,11 +18,9 @@ def rebuild(
     connection: Annotated[
         str | None, typer.Option("--connection", help="Only this connection id (default: all).")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Recompute the hourly and daily rollups from the raw runs, in one transaction."""
-    from pipepulse.cli import emit, load_settings, with_database
-
     settings = load_settings()
 
     async def work(db: Database) -> dict[str, Any]:

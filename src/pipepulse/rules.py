@@ -1,8 +1,9 @@
-"""The telemetry rules of SPEC §3, as pure functions of runs and ``now``.
+"""The rules of SPEC §3, as pure functions of runs and ``now``: outcomes, windows, status.
 
-Nothing here does I/O or reads the clock. The service layer feeds these functions with
-rows (or hourly rollups of rows) and the current time; the tests drive them with random
-histories against a brute-force oracle.
+Nothing here does I/O, reads the clock or imports anything else of pipepulse: every package
+asks this module, so a rule is written once. The services feed these functions with rows
+(or rollups of rows) and the current time; the tests drive them with random histories
+against a brute-force oracle.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ Status = Literal["active", "degraded", "error", "idle"]
 
 OUTCOMES: tuple[Outcome, ...] = ("pending", "succeeded", "partial", "failed", "orphaned")
 FAILING: frozenset[str] = frozenset({"partial", "failed", "orphaned"})
+# The one status order, healthiest first: a pipeline that delivers, one that has gone quiet,
+# one that fails now and then, one that is broken. Sorting by status and "problems first"
+# both read it.
+STATUSES: tuple[Status, ...] = ("active", "idle", "degraded", "error")
 DAY = timedelta(hours=24)
 WEEK = timedelta(days=7)
 OTHER = "other"
@@ -76,6 +81,18 @@ def in_window(time: datetime, now: datetime, span: timedelta) -> bool:
 
 def is_failing(outcome: str) -> bool:
     return outcome in FAILING
+
+
+def severity(status: str) -> int:
+    """A status's place in :data:`STATUSES` (0 = healthiest)."""
+    return STATUSES.index(status)
+
+
+def run_latency_ms(latency_ms: int | None, started_at: datetime, completed_at: datetime) -> int:
+    """SPEC §4.3: the reported latency, else the run's duration."""
+    if latency_ms is not None:
+        return latency_ms
+    return max(0, int((completed_at - started_at).total_seconds() * 1000))
 
 
 def describe_duration(window: timedelta) -> str:
@@ -205,3 +222,10 @@ def events_breakdown(event_types: Iterable[str], by_type: Mapping[str, int], tot
         out[OTHER] = other
     out[TOTAL] = total
     return out
+
+
+def success_rate(succeeded: int, finished: int) -> float | None:
+    """Percent of finished runs that succeeded, one decimal; None with no finished runs."""
+    if finished == 0:
+        return None
+    return round(100.0 * succeeded / finished, 1)

@@ -9,25 +9,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any  # noqa: F401
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pipepulse.telemetry import metrics
-from pipepulse.telemetry import metrics_repository as repo
-from pipepulse.telemetry.metrics import ConnectionRef
-from pipepulse.telemetry.rules import Thresholds
+from pipepulse.connections import repository as connections_repository
+from pipepulse.connections.repository import ConnectionRef
+from pipepulse.metrics import service as metrics
+from pipepulse.metrics.values import MetricValues
+from pipepulse.rules import STATUSES, Thresholds
 
-STATUSES = ("active", "degraded", "error", "idle")
 CHUNK = 500
 LABELS = ["organisation_id", "connection_id", "connection"]
 
 
 class _Snapshot(Collector):
-    def __init__(self, rows: Sequence[tuple[ConnectionRef, dict[str, Any]]]) -> None:
+    def __init__(self, rows: Sequence[tuple[ConnectionRef, MetricValues]]) -> None:
         self.rows = rows
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -66,26 +66,21 @@ class _Snapshot(Collector):
             events.add_metric(labels, float(data["events_delivered"] or 0))
             failed.add_metric(labels, float(data["failed_runs"] or 0))
             dlq.add_metric(labels, float(data["batches_dlq"] or 0))
-            delivered = data.get("last_delivery_at")
-            if isinstance(delivered, datetime):
+            delivered = data["last_delivery_at"]
+            if delivered is not None:
                 last.add_metric(labels, delivered.timestamp())
-            if data.get("recordsLag") is not None:
+            if data["recordsLag"] is not None:
                 lag.add_metric(labels, float(data["recordsLag"]))
         yield from (status, events, failed, dlq, last, lag)
 
 
 async def connection_health(session: AsyncSession, now: datetime, thresholds: Thresholds) -> bytes:
     """The exposition text of every connection's health gauges at ``now``."""
-    refs = [
-        ConnectionRef(id=cid, organisation_id=org, name=name, event_types=types)
-        for cid, org, name, types in await repo.connection_refs(
-            session, organisation_id=None, ids=None, tenant_ids=None
-        )
-    ]
+    refs = await connections_repository.refs(session, organisation_id=None)
     query, _ = metrics.resolve(
         time_type="latest", time_interval=1, time_unit="hour", timestamp_from=None, timestamp_to=None, now=now
     )
-    rows: list[tuple[ConnectionRef, dict[str, Any]]] = []
+    rows: list[tuple[ConnectionRef, MetricValues]] = []
     for start in range(0, len(refs), CHUNK):
         chunk = refs[start : start + CHUNK]
         values = await metrics.latest_values(session, chunk, query, now, thresholds)

@@ -11,31 +11,35 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pipepulse.connections.repository import ConnectionRef
+from pipepulse.db.rows import RunRow
 from pipepulse.errors import Invalid
-from pipepulse.schemas import format_timestamp
-from pipepulse.telemetry import buckets
-from pipepulse.telemetry import metrics_repository as repo
-from pipepulse.telemetry.buckets import Bucket, TimeUnit
-from pipepulse.telemetry.metric_values import (
+from pipepulse.metrics import buckets
+from pipepulse.metrics import repository as repo
+from pipepulse.metrics.buckets import Bucket, TimeUnit
+from pipepulse.metrics.repository import LatestSpec
+from pipepulse.metrics.values import (
     Accumulator,
+    MetricValues,
+    Series,
     bucket_status,
     known_latest_failing,
     latest_failing,
     series_values,
     summary_values,
 )
-from pipepulse.telemetry.metrics_repository import HourSums, LatestSpec, RawRun
-from pipepulse.telemetry.rollups import floor_hour, run_latency_ms
-from pipepulse.telemetry.rules import DAY, Status, Thresholds, finished_time, status
+from pipepulse.rollups import plan as planner
+from pipepulse.rollups.plan import TICK, ceil_hour, floor_hour
+from pipepulse.rules import DAY, Status, Thresholds, run_latency_ms
+from pipepulse.schemas import format_timestamp
+from pipepulse.telemetry import service as status_engine
 
 TimeType = Literal["latest", "timeseries", "timesummary"]
-TICK = timedelta(microseconds=1)
-BEGINNING = datetime(1, 1, 2, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -47,16 +51,6 @@ class MetricsQuery:
     time_unit: TimeUnit
     timestamp_from: datetime
     timestamp_to: datetime
-
-
-@dataclass(frozen=True)
-class ConnectionRef:
-    """What the metrics need to know about a connection."""
-
-    id: str
-    organisation_id: int
-    name: str
-    event_types: Sequence[str]
 
 
 def resolve(
@@ -110,37 +104,6 @@ def jsonable(value: Any, _formatted: dict[datetime, str] | None = None) -> Any:
     return value
 
 
-def _add_hours(acc: Accumulator, sums: HourSums, events_by_type: dict[str, int]) -> None:
-    acc.add_hours(
-        runs=sums.runs,
-        succeeded=sums.succeeded,
-        partial=sums.partial,
-        failed=sums.failed,
-        events_delivered=sums.events_delivered,
-        batches_dlq=sums.batches_dlq,
-        latency_sum_ms=sums.latency_sum_ms,
-        latency_count=sums.latency_count,
-        last_delivery_at=sums.last_delivery_at,
-        events_pending_at=sums.events_pending_at,
-        events_pending=sums.events_pending,
-        events_by_type=events_by_type,
-    )
-
-
-def _add_run(acc: Accumulator, run: RawRun) -> None:
-    assert run.completed_at is not None
-    acc.add_completed(
-        outcome=run.outcome,
-        started_at=run.started_at,
-        completed_at=run.completed_at,
-        events_delivered=run.events_delivered,
-        events_by_type=run.events_by_type,
-        batches_dlq=run.batches_dlq,
-        latency_ms=run.latency_ms,
-        events_pending=run.events_pending,
-    )
-
-
 async def _orphans(
     session: AsyncSession,
     ids: Sequence[str],
@@ -148,27 +111,24 @@ async def _orphans(
     end: datetime,
     now: datetime,
     window: timedelta,
-) -> list[tuple[datetime, RawRun]]:
+) -> list[tuple[datetime, RunRow]]:
     """Pending rows orphaned by ``now`` whose orphan time lies in ``[start, end)``."""
     started_to = min(end - window, now - window + TICK)
     runs = await repo.pending_runs(session, ids, start - window, started_to)
-    return [(finished_time(r.started_at, None, window), r) for r in runs]
+    return [(r.finished_time(window), r) for r in runs]
 
 
 async def _order_dependent_status(
     session: AsyncSession,
     specs: list[LatestSpec],
-    orphans_by_key: dict[int, list[tuple[datetime, RawRun]]],
+    orphans_by_key: dict[int, list[tuple[datetime, RunRow]]],
     n: int,
 ) -> dict[int, list[bool]]:
     """For buckets whose counts do not settle the 'error' rule: look at their newest runs."""
     newest = await repo.latest_completed(session, specs, n)
     out = {}
     for spec in specs:
-        candidates = [
-            ((completed, started, run_id), outcome)
-            for run_id, started, completed, outcome, _, _ in newest[spec.key]
-        ]
+        candidates = [((r.finished_time(TICK), r.started_at, r.id), r.outcome) for r in newest[spec.key]]
         candidates += [((t, r.started_at, r.id), "orphaned") for t, r in orphans_by_key.get(spec.key, [])]
         out[spec.key] = latest_failing(candidates, n)
     return out
@@ -190,22 +150,18 @@ async def summaries(
     those at the end of the range instead); the status returned is then meaningless.
     """
     ids = [c.id for c in connections]
-    plan = buckets.split([Bucket(label=start, start=start, end=end)])
+    plan = planner.plan(start, end)
     accs = {cid: Accumulator() for cid in ids}
-    whole = plan.whole_hours[0]
+    whole = plan.whole_hours
     if whole is not None:
         sums = await repo.hour_sums(session, ids, *whole, with_pending=not counters_only)
         events = await repo.event_sums(session, ids, *whole)
         for cid, s in sums.items():
-            _add_hours(accs[cid], s, events.get(cid, {}))
-    if session.get_bind().dialect.name == "postgresql":
-        for a, b in plan.raw:
-            for cid, edge in (await repo.edge_sums(session, ids, a, b)).items():
-                _add_hours(accs[cid], edge.sums, edge.events_by_type)
-    else:
-        for run in await repo.completed_runs(session, ids, plan.raw):
-            _add_run(accs[run.connection_id], run)
-    orphans: dict[str, list[tuple[datetime, RawRun]]] = defaultdict(list)
+            accs[cid].add_hours(s, events.get(cid, {}))
+    for a, b in plan.raw:
+        for cid, edge in (await repo.edge_sums(session, ids, a, b)).items():
+            accs[cid].add_hours(edge.sums, edge.events_by_type)
+    orphans: dict[str, list[tuple[datetime, RunRow]]] = defaultdict(list)
     for t, run in await _orphans(session, ids, start, end, now, thresholds.orphan_window):
         accs[run.connection_id].add_orphan()
         orphans[run.connection_id].append((t, run))
@@ -229,80 +185,32 @@ async def summaries(
     return {cid: (accs[cid], bucket_status(accs[cid].tally, latest[cid])) for cid in ids}
 
 
-@dataclass(frozen=True)
-class Gauges:
-    """A connection at one instant: §3 status, and what its latest completed run said."""
-
-    status: Status
-    latency: int | None
-    records_lag: int | None
-    last_delivery_at: datetime | None
-
-
-async def gauges_at(
-    session: AsyncSession,
-    connections: Sequence[ConnectionRef],
-    at: datetime,
-    thresholds: Thresholds,
-) -> dict[str, Gauges]:
-    """SPEC §3's status as GET …/telemetry/ would answer at ``at`` (<= now), for many connections."""
-    ids = [c.id for c in connections]
-    window = thresholds.orphan_window
-    n = max(thresholds.error_status_runs, 1)
-    day_start = at - DAY + TICK  # the window (at - 24h, at] as [day_start, at + TICK)
-    newest = await repo.latest_completed(
-        session,
-        [LatestSpec(key=i, connection_id=cid, a=BEGINNING, b=at + TICK) for i, cid in enumerate(ids)],
-        n,
-    )
-    orphans: dict[str, list[tuple[datetime, RawRun]]] = defaultdict(list)
-    for t, run in await _orphans(session, ids, day_start, at + TICK, at, window):
-        orphans[run.connection_id].append((t, run))
-    failing = await repo.failing_connections(session, ids, day_start, at + TICK)
-    delivered = await repo.last_delivery(session, ids, at + TICK)
-
-    out = {}
-    for i, cid in enumerate(ids):
-        runs = newest[i]
-        in_day = [
-            ((completed, started, run_id), outcome)
-            for run_id, started, completed, outcome, _, _ in runs
-            if completed >= day_start
-        ]
-        in_day += [((t, r.started_at, r.id), "orphaned") for t, r in orphans[cid]]
-        last = delivered.get(cid)
-        state = status(
-            latest_failing(in_day, thresholds.error_status_runs),
-            cid in failing or bool(orphans[cid]),
-            1 if last is not None and last >= day_start else 0,
-        )
-        latency = pending = None
-        if runs:
-            _, started, completed, _, latency_ms, pending = runs[0]
-            latency = run_latency_ms(latency_ms, started, completed)
-        out[cid] = Gauges(status=state, latency=latency, records_lag=pending, last_delivery_at=last)
-    return out
-
-
 async def latest_values(
     session: AsyncSession,
     connections: Sequence[ConnectionRef],
     query: MetricsQuery,
     now: datetime,
     thresholds: Thresholds,
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, MetricValues]:
     """Counters over the range; status, latency, lag and last delivery as of its end."""
     at = min(query.timestamp_to, now)
     counted = await summaries(
         session, connections, query.timestamp_from, query.timestamp_to, now, thresholds, counters_only=True
     )
-    gauges = await gauges_at(session, connections, at, thresholds)
+    statuses = await status_engine.statuses(session, connections, at, thresholds)
     out = {}
     for c in connections:
         acc, _ = counted[c.id]
-        g = gauges[c.id]
-        values = summary_values(acc, c.event_types, g.status)
-        values.update(latency=g.latency, recordsLag=g.records_lag, last_delivery_at=g.last_delivery_at)
+        state = statuses[c.id]
+        values = summary_values(acc, c.event_types, state.status)
+        latest = state.latest_run
+        values["latency"] = (
+            run_latency_ms(latest.latency_ms, latest.started_at, latest.completed_at)
+            if latest is not None and latest.completed_at is not None
+            else None
+        )
+        values["recordsLag"] = latest.events_pending if latest is not None else None
+        values["last_delivery_at"] = state.last_delivery_at
         out[c.id] = values
     return out
 
@@ -313,7 +221,7 @@ async def summary_values_for(
     query: MetricsQuery,
     now: datetime,
     thresholds: Thresholds,
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, MetricValues]:
     counted = await summaries(session, connections, query.timestamp_from, query.timestamp_to, now, thresholds)
     out = {}
     for c in connections:
@@ -328,12 +236,12 @@ async def timeseries(
     bucket_list: list[Bucket],
     now: datetime,
     thresholds: Thresholds,
-) -> dict[str, Any]:
+) -> Series:
     """Every bucket of one connection, oldest first, empty ones with zeroes."""
     accs = [Accumulator() for _ in bucket_list]
-    plan = buckets.split(bucket_list)
+    plan = planner.split([(b.start, b.end) for b in bucket_list])
     start, end = bucket_list[0].start, bucket_list[-1].end
-    first_hour, last_hour = buckets.ceil_hour(start), floor_hour(end)
+    first_hour, last_hour = ceil_hour(start), floor_hour(end)
     if first_hour < last_hour:
         # Only hours lying wholly inside one bucket come from rollups; the rest is read raw.
         def owner(hour: datetime) -> int | None:
@@ -349,13 +257,13 @@ async def timeseries(
         for hour, sums in await repo.hour_rows(session, connection.id, first_hour, last_hour):
             i = owner(hour)
             if i is not None:
-                _add_hours(accs[i], sums, events.get(hour, {}))
+                accs[i].add_hours(sums, events.get(hour, {}))
     for run in await repo.completed_runs(session, [connection.id], plan.raw):
         assert run.completed_at is not None
         i = buckets.locate(bucket_list, run.completed_at)
         if i is not None:
-            _add_run(accs[i], run)
-    orphans: dict[int, list[tuple[datetime, RawRun]]] = defaultdict(list)
+            accs[i].add_run(run)
+    orphans: dict[int, list[tuple[datetime, RunRow]]] = defaultdict(list)
     for t, run in await _orphans(session, [connection.id], start, end, now, thresholds.orphan_window):
         i = buckets.locate(bucket_list, t)
         if i is not None:
@@ -383,7 +291,7 @@ async def connection_metrics(
     bucket_list: list[Bucket],
     now: datetime,
     thresholds: Thresholds,
-) -> dict[str, Any]:
+) -> MetricValues | Series:
     """The ``data`` of GET {conn}/telemetry/metrics/ for the query's time type."""
     if query.time_type == "timeseries":
         return await timeseries(session, connection, bucket_list, now, thresholds)

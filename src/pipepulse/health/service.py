@@ -13,35 +13,11 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db.models import Organisation, RunDailyRollup, RunHourlyRollup
-from pipepulse.telemetry import health_repository as repo
-from pipepulse.telemetry.buckets import ceil_hour
-from pipepulse.telemetry.health_rules import OrganisationHealth, TypeTally, summarise
-from pipepulse.telemetry.rollups import floor_day, floor_hour
-from pipepulse.telemetry.rules import Thresholds, finished_time
-
-TICK = timedelta(microseconds=1)
-DAY = timedelta(days=1)
-
-
-def ceil_day(t: datetime) -> datetime:
-    floor = floor_day(t)
-    return floor if floor == t else floor + DAY
-
-
-def plan(a: datetime, b: datetime) -> tuple[list[tuple[datetime, datetime]], ...]:
-    """Split ``[a, b)`` into (raw ranges, whole-hour ranges, whole-day ranges), covering it exactly."""
-    first_hour, last_hour = ceil_hour(a), floor_hour(b)
-    if first_hour >= last_hour:
-        return [(a, b)], [], []
-    raw = [(a, first_hour), (last_hour, b)]
-    first_day, last_day = ceil_day(first_hour), floor_day(last_hour)
-    if first_day >= last_day:
-        return raw, [(first_hour, last_hour)], []
-    return raw, [(first_hour, first_day), (last_day, last_hour)], [(first_day, last_day)]
-
-
-def _nonempty(ranges: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
-    return [(x, y) for x, y in ranges if x < y]
+from pipepulse.health import repository as repo
+from pipepulse.health.rules import TypeTally, summarise
+from pipepulse.health.schemas import OrganisationHealth
+from pipepulse.rollups.plan import rolling
+from pipepulse.rules import Thresholds, finished_time
 
 
 async def organisation_health(
@@ -49,15 +25,15 @@ async def organisation_health(
 ) -> OrganisationHealth:
     """Finished runs of the organisation's connections with ``now - days < time <= now``."""
     window = thresholds.orphan_window
-    a, b = now - timedelta(days=days) + TICK, now + TICK
-    raw, hours, whole_days = (_nonempty(r) for r in plan(a, b))
+    plan = rolling(now, timedelta(days=days), days=True)
+    a, b = plan.start, plan.end
     org = organisation.id
     tallies: dict[str, TypeTally] = defaultdict(TypeTally)
 
-    for table, ranges in ((RunDailyRollup, whole_days), (RunHourlyRollup, hours)):
+    for table, ranges in ((RunDailyRollup, plan.days), (RunHourlyRollup, plan.hours)):
         for t, runs, succeeded, failing in await repo.rollup_counts(session, org, table, ranges):
             tallies[t].add(runs, succeeded, failing)
-    for t, runs, succeeded, failing in await repo.raw_counts(session, org, raw):
+    for t, runs, succeeded, failing in await repo.raw_counts(session, org, plan.raw):
         tallies[t].add(runs, succeeded, failing)
     for t, last, last_success, last_failure in await repo.latest_times(session, org, a, b):
         tallies[t].seen(event=last, success=last_success, error=last_failure)

@@ -8,12 +8,9 @@ Mondays, ``3 month`` buckets at calendar quarters.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
-
-from pipepulse.telemetry.rollups import HOUR, floor_hour
 
 TimeUnit = Literal["minute", "hour", "day", "week", "month"]
 TIME_UNITS: tuple[TimeUnit, ...] = ("minute", "hour", "day", "week", "month")
@@ -92,48 +89,6 @@ def buckets(start: datetime, end: datetime, unit: TimeUnit, interval: int) -> li
     return out
 
 
-@dataclass(frozen=True)
-class Split:
-    """Which part of each bucket comes from hourly rollups and which from raw runs.
-
-    ``whole_hours`` holds, per bucket, the ``[from, to)`` range of rollup hours lying wholly
-    inside it (or None); ``raw`` is the merged list of ``[from, to)`` intervals to read raw
-    runs for. The two never overlap and together cover every bucket exactly.
-    """
-
-    whole_hours: list[tuple[datetime, datetime] | None]
-    raw: list[tuple[datetime, datetime]]
-
-
-def ceil_hour(t: datetime) -> datetime:
-    floor = floor_hour(t)
-    return floor if floor == t else floor + HOUR
-
-
-def split(bucket_list: list[Bucket]) -> Split:
-    whole: list[tuple[datetime, datetime] | None] = []
-    raw: list[tuple[datetime, datetime]] = []
-
-    def add_raw(a: datetime, b: datetime) -> None:
-        if a >= b:
-            return
-        if raw and raw[-1][1] == a:
-            raw[-1] = (raw[-1][0], b)
-        else:
-            raw.append((a, b))
-
-    for b in bucket_list:
-        first, last = ceil_hour(b.start), floor_hour(b.end)
-        if first < last:
-            add_raw(b.start, first)
-            whole.append((first, last))
-            add_raw(last, b.end)
-        else:
-            whole.append(None)
-            add_raw(b.start, b.end)
-    return Split(whole_hours=whole, raw=raw)
-
-
 def locate(bucket_list: list[Bucket], t: datetime) -> int | None:
     """Index of the bucket holding ``t`` (binary search), or None outside the range."""
     lo, hi = 0, len(bucket_list)
@@ -146,10 +101,3 @@ def locate(bucket_list: list[Bucket], t: datetime) -> int | None:
     if lo < len(bucket_list) and bucket_list[lo].start <= t < bucket_list[lo].end:
         return lo
     return None
-
-
-def hours(start: datetime, end: datetime) -> Iterator[datetime]:
-    h = start
-    while h < end:
-        yield h
-        h += HOUR

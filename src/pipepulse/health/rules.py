@@ -6,32 +6,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from pydantic import BaseModel
-
-from pipepulse.schemas import Timestamp
-from pipepulse.telemetry.metric_values import success_rate
-
-
-class IntegrationTypeHealth(BaseModel):
-    integration_type: str
-    total: int
-    success: int
-    errors: int
-    last_event_at: Timestamp | None
-
-
-class OrganisationHealth(BaseModel):
-    """Reference 003's exact shape."""
-
-    space_id: str
-    period_days: int
-    total_events: int
-    success_count: int
-    error_count: int
-    success_rate: float | None
-    last_success_at: Timestamp | None
-    last_error_at: Timestamp | None
-    by_integration_type: list[IntegrationTypeHealth]
+from pipepulse.health.schemas import IntegrationTypeHealth, OrganisationHealth
+from pipepulse.rules import success_rate
 
 
 def _later(a: datetime | None, b: datetime | None) -> datetime | None:

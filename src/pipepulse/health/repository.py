@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pipepulse.db.dialect import as_utc
 from pipepulse.db.models import Run, RunDailyRollup, RunHourlyRollup, WarehouseConnection
-from pipepulse.telemetry.metrics_repository import as_utc
 
 Ranges = Sequence[tuple[datetime, datetime]]
 C = WarehouseConnection

@@ -1,0 +1,123 @@
+"""Signing in and out of the dashboard with an API token, and the session every page needs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import parse_qs, urlsplit
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from pipepulse.auth import scopes
+from pipepulse.auth import service as auth_service
+from pipepulse.auth.principals import ServicePrincipal, UserPrincipal
+from pipepulse.dashboard import session as web_session
+from pipepulse.dashboard.rendering import DashboardRoute, SignInRequired, render, render_error
+from pipepulse.deps import ReadSession
+
+MAX_FORM_BYTES = 8192
+
+router = APIRouter(route_class=DashboardRoute, include_in_schema=False, tags=["dashboard"])
+
+
+async def signed_in(request: Request, session: ReadSession) -> UserPrincipal:
+    data = web_session.read(request)
+    if data is None:
+        raise SignInRequired
+    principal = await web_session.principal(session, data)
+    if principal is None or scopes.READ_PIPELINE_METRICS not in principal.scopes:
+        raise SignInRequired
+    return principal
+
+
+Viewer = Annotated[UserPrincipal, Depends(signed_in)]
+
+
+def landing(principal: UserPrincipal) -> str:
+    if principal.organisation_id is not None:
+        return f"/orgs/{principal.organisation_id}/"
+    return "/orgs/"
+
+
+def safe_next(value: str | None) -> str | None:
+    """Only a path on this site: never another host (an open redirect)."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return None
+    return value
+
+
+def cross_site(request: Request) -> bool:
+    """A POST from another site (defence in depth beside SameSite=Strict)."""
+    origin = request.headers.get("origin")
+    if not origin or origin == "null":
+        return origin == "null"
+    return urlsplit(origin).netloc != request.headers.get("host", request.url.netloc)
+
+
+@router.get("/", response_class=HTMLResponse)
+async def sign_in_form(
+    request: Request,
+    session: ReadSession,
+    next_path: Annotated[str | None, Query(alias="next", max_length=2000)] = None,
+    signed_out: Annotated[bool, Query()] = False,
+) -> Response:
+    """The sign-in form (or straight on to the dashboard when already signed in)."""
+    data = web_session.read(request)
+    principal = await web_session.principal(session, data) if data is not None else None
+    if principal is not None and scopes.READ_PIPELINE_METRICS in principal.scopes:
+        return RedirectResponse(safe_next(next_path) or landing(principal), status_code=303)
+    notice = "You have signed out." if signed_out else None
+    return render(request, "sign_in.html", next_path=safe_next(next_path) or "", notice=notice, message=None)
+
+
+@router.post("/sign-in", response_class=HTMLResponse)
+async def sign_in(request: Request, session: ReadSession) -> Response:
+    """Check the token and start a session."""
+    if cross_site(request):
+        return render_error(request, 403, "Sign-in must come from this site's own form.")
+    body = await request.body()
+    form = parse_qs(body[:MAX_FORM_BYTES].decode("utf-8", "replace"))
+    token = (form.get("token") or [""])[0].strip()
+    next_path = safe_next((form.get("next") or [""])[0])
+
+    def refuse(message: str, status_code: int) -> HTMLResponse:
+        return render(
+            request,
+            "sign_in.html",
+            status_code=status_code,
+            next_path=next_path or "",
+            notice=None,
+            message=message,
+        )
+
+    if not token:
+        return refuse("Paste an API token to sign in.", 400)
+    principal = await auth_service.authenticate(session, token)
+    if principal is None:
+        return refuse(
+            "That token was not accepted. Check it was copied whole; it may have been revoked.", 401
+        )
+    if isinstance(principal, ServicePrincipal):
+        return refuse(
+            "That is a service key, which only loaders may use. "
+            "Sign in with a user token (it starts with ppt_).",
+            403,
+        )
+    if scopes.READ_PIPELINE_METRICS not in principal.scopes:
+        return refuse(f"That token lacks the {scopes.READ_PIPELINE_METRICS} scope the dashboard needs.", 403)
+    response = RedirectResponse(next_path or landing(principal), status_code=303)
+    await web_session.start(request, response, session, principal.token_id)
+    return response
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request) -> Response:
+    """End the session."""
+    if cross_site(request):
+        return render_error(request, 403, "Sign-out must come from this site's own form.")
+    response = RedirectResponse("/?signed_out=true", status_code=303)
+    web_session.end(request, response)
+    return response

@@ -1,0 +1,126 @@
+"""What differs between SQLite and PostgreSQL, in one place.
+
+Feature code never tests a dialect's name: it asks this module for an upsert, a set
+membership test, the larger of two values, the newest rows per key, or a timestamp read
+back from an aggregate, and gets the form that dialect wants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, String, any_, bindparam, func, literal, select, true, union_all
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeEngine
+
+POSTGRESQL = "postgresql"
+# SQLite refuses compound SELECTs of more than 500 parts; keep well under it.
+SQLITE_KEYS_PER_STATEMENT = 100
+
+
+def name_of(session: AsyncSession) -> str:
+    """The dialect's name, for keying statements that are built once per dialect."""
+    return session.get_bind().dialect.name
+
+
+def insert(dialect: str, table: Any) -> Any:
+    """An INSERT that supports ``on_conflict_do_nothing`` / ``on_conflict_do_update``."""
+    return postgresql.insert(table) if dialect == POSTGRESQL else sqlite.insert(table)
+
+
+def greatest(dialect: str) -> Any:
+    """The larger of two values (SQLite's two-argument ``max()`` is the scalar form)."""
+    return func.greatest if dialect == POSTGRESQL else func.max
+
+
+def one_of(session: AsyncSession, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
+    """``column IN values``; on PostgreSQL as ``= ANY(array)``: one parameter, not hundreds to render."""
+    if name_of(session) == POSTGRESQL:
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(String)))  # type: ignore[no-any-return]
+    return column.in_(values)  # type: ignore[no-any-return]
+
+
+def sums_json(dialect: str) -> bool:
+    """Whether the database can sum a JSON breakdown and exact run durations itself
+    (PostgreSQL); elsewhere the rows are summed in Python, to the same result."""
+    return dialect == POSTGRESQL
+
+
+def in_param(dialect: str, column: Any, name: str) -> ColumnElement[bool]:
+    """``column IN :name`` for a statement built once: bind a list of strings to ``name``."""
+    if dialect == POSTGRESQL:
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(String)))  # type: ignore[no-any-return]
+    return column.in_(bindparam(name, expanding=True))  # type: ignore[no-any-return]
+
+
+def as_utc(value: Any) -> datetime | None:
+    """Aggregates over UTC columns can come back untyped (text on SQLite); make them aware UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def keys_per_statement(dialect: str) -> int:
+    """How many keys one :func:`newest_per_key` statement may carry."""
+    return 5_000 if dialect == POSTGRESQL else SQLITE_KEYS_PER_STATEMENT
+
+
+def key_slots(dialect: str, count: int) -> int:
+    """The shape a :func:`newest_per_key` statement is built for: the key count on SQLite
+    (bound parameters per key), 0 on PostgreSQL (one array per key column, whatever its length)."""
+    return 0 if dialect == POSTGRESQL else count
+
+
+KeyColumns = dict[str, TypeEngine[Any]]
+STRING_KEY: KeyColumns = {"key": String()}
+
+
+def key_params(
+    dialect: str, keys: Sequence[Mapping[str, Any]], columns: KeyColumns = STRING_KEY
+) -> dict[str, Any]:
+    """The parameters binding ``keys`` (one mapping of key column → value per key)."""
+    if dialect == POSTGRESQL:
+        return {f"newest_{c}": [k[c] for k in keys] for c in columns}
+    return {f"newest_{c}_{i}": k[c] for i, k in enumerate(keys) for c in columns}
+
+
+PerKey = Callable[[Any], Select[Any]]
+
+
+def newest_per_key(
+    dialect: str, slots: int, parts: dict[str, PerKey], columns: KeyColumns = STRING_KEY
+) -> Any:
+    """One statement answering, for every key and every part, the rows ``part(key)`` selects.
+
+    A key is a row of ``columns`` (by default one string, ``key``). Each ``part`` builds an
+    ordered, limited SELECT for one key, given the key's columns as attributes; the result
+    has columns ``part``, the key columns, then the part's own. PostgreSQL runs one LATERAL
+    join per part over the key arrays, each probe answered from the end of an index. SQLite
+    has no LATERAL: it gets one small ordered SELECT per key and part, for ``slots`` keys
+    (see :func:`key_slots`; at most :func:`keys_per_statement`). Bind with :func:`key_params`.
+    Build it once per shape: construction costs more than running it.
+    """
+    selects: list[Select[Any]] = []
+    if dialect == POSTGRESQL:
+        arrays = [bindparam(f"newest_{c}", type_=postgresql.ARRAY(t)) for c, t in columns.items()]
+        keys = func.unnest(*arrays).table_valued(*columns).render_derived(name="keys")
+        for name, part in parts.items():
+            inner = part(keys.c).lateral()
+            selects.append(
+                select(literal(name).label("part"), *keys.c, *inner.c).select_from(keys).join(inner, true())
+            )
+    else:
+        for i in range(slots):
+            key = SimpleNamespace(**{c: bindparam(f"newest_{c}_{i}", type_=t) for c, t in columns.items()})
+            for name, part in parts.items():
+                subquery = part(key).subquery()
+                labels = [getattr(key, c).label(c) for c in columns]
+                selects.append(select(literal(name).label("part"), *labels, *subquery.c))
+    return selects[0] if len(selects) == 1 else union_all(*selects)

@@ -1,0 +1,29 @@
+"""Reference 003's exact shapes."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from pipepulse.schemas import Timestamp
+
+
+class IntegrationTypeHealth(BaseModel):
+    integration_type: str
+    total: int
+    success: int
+    errors: int
+    last_event_at: Timestamp | None
+
+
+class OrganisationHealth(BaseModel):
+    """Reference 003's exact shape."""
+
+    space_id: str
+    period_days: int
+    total_events: int
+    success_count: int
+    error_count: int
+    success_rate: float | None
+    last_success_at: Timestamp | None
+    last_error_at: Timestamp | None
+    by_integration_type: list[IntegrationTypeHealth]

@@ -1,0 +1,240 @@
+"""What each metric of the metrics API means, as pure functions of accumulated runs.
+
+No I/O and no clock. :class:`MetricValues` is the one table of metrics: each field carries
+its display name, unit and kind, and the metadata, the sort keys and the series are all
+derived from it. An :class:`Accumulator` gathers the finished runs of one bucket (from hourly
+rollups, raw runs and orphans alike); the functions here turn it into metric values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Literal, TypedDict, get_type_hints
+
+from pipepulse.db.rows import RunRow
+from pipepulse.rules import (
+    TOTAL,
+    Status,
+    Tally,
+    events_breakdown,
+    is_failing,
+    run_latency_ms,
+    status,
+    success_rate,
+)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """How a metric is presented: its display name, its unit, and whether it is one value
+    (a scalar, sortable, one series) or an object of values by event type (a breakdown)."""
+
+    title: str
+    unit: str
+    kind: Literal["scalar", "breakdown"] = "scalar"
+
+
+class MetricValues(TypedDict):
+    """Every metric's value over a range or at an instant; the field order is the answer's order."""
+
+    status: Annotated[Status, Metric("Pipeline Status", "status")]
+    latency: Annotated[float | int | None, Metric("Pipeline Latency", "milliseconds")]
+    recordsLag: Annotated[int | None, Metric("Lag in Events", "count")]
+    events_delivered: Annotated[int, Metric("Events Delivered", "count")]
+    events_by_type: Annotated[dict[str, int], Metric("Events Delivered by Type", "count", "breakdown")]
+    runs: Annotated[int, Metric("Finished Runs", "count")]
+    failed_runs: Annotated[int, Metric("Failing Runs", "count")]
+    batches_dlq: Annotated[int, Metric("Batches Moved to the Dead-Letter Queue", "count")]
+    success_rate: Annotated[float | None, Metric("Success Rate", "percent")]
+    last_delivery_at: Annotated[datetime | None, Metric("Last Delivery", "timestamp")]
+
+
+def _metric_table() -> dict[str, Metric]:
+    hints = get_type_hints(MetricValues, include_extras=True)
+    return {name: hint.__metadata__[0] for name, hint in hints.items()}
+
+
+METRICS: dict[str, Metric] = _metric_table()
+METADATA: dict[str, dict[str, str]] = {name: {"name": m.title, "unit": m.unit} for name, m in METRICS.items()}
+# The metrics a list can be sorted by and that make one series each (a breakdown is an object).
+SCALAR_METRICS: tuple[str, ...] = tuple(name for name, m in METRICS.items() if m.kind == "scalar")
+
+
+class Point(TypedDict):
+    timestamp: datetime
+    value: object
+
+
+@dataclass(frozen=True)
+class HourSums:
+    """Additive rollup columns summed over some hours (or raw runs), plus their gauges."""
+
+    runs: int = 0
+    succeeded: int = 0
+    partial: int = 0
+    failed: int = 0
+    events_delivered: int = 0
+    batches_dlq: int = 0
+    latency_sum_ms: int = 0
+    latency_count: int = 0
+    last_delivery_at: datetime | None = None
+    events_pending_at: datetime | None = None
+    events_pending: int | None = None
+
+
+@dataclass
+class Accumulator:
+    """The finished runs of one bucket, reduced to what the metrics need."""
+
+    tally: Tally = field(default_factory=Tally)
+    latency_sum_ms: int = 0
+    latency_count: int = 0
+    last_delivery_at: datetime | None = None
+    events_pending_at: datetime | None = None
+    events_pending: int | None = None
+
+    def add_pending_gauge(self, at: datetime | None, value: int | None) -> None:
+        """Keep the latest reported events_pending; a tie keeps the larger value (order-free)."""
+        if at is None or value is None:
+            return
+        current_at, current = self.events_pending_at, self.events_pending
+        if current_at is None or current is None or (at, value) > (current_at, current):
+            self.events_pending_at, self.events_pending = at, value
+
+    def add_delivery(self, at: datetime | None) -> None:
+        if at is not None and (self.last_delivery_at is None or at > self.last_delivery_at):
+            self.last_delivery_at = at
+
+    def add_hours(self, sums: HourSums, events_by_type: Mapping[str, int]) -> None:
+        part = Tally(
+            runs=sums.runs,
+            succeeded=sums.succeeded,
+            partial=sums.partial,
+            failed=sums.failed,
+            events_delivered=sums.events_delivered,
+            batches_dlq=sums.batches_dlq,
+        )
+        part.events_by_type.update({k: v for k, v in events_by_type.items() if v})
+        self.tally += part
+        self.latency_sum_ms += sums.latency_sum_ms
+        self.latency_count += sums.latency_count
+        self.add_delivery(sums.last_delivery_at)
+        self.add_pending_gauge(sums.events_pending_at, sums.events_pending)
+
+    def add_run(self, run: RunRow) -> None:
+        """A completed run."""
+        assert run.completed_at is not None
+        self.tally.add_run(run.outcome, run.events_delivered, run.events_by_type, run.batches_dlq)
+        self.latency_sum_ms += run_latency_ms(run.latency_ms, run.started_at, run.completed_at)
+        self.latency_count += 1
+        if run.events_delivered > 0:
+            self.add_delivery(run.completed_at)
+        self.add_pending_gauge(
+            run.completed_at if run.events_pending is not None else None, run.events_pending
+        )
+
+    def hour_sums(self) -> HourSums:
+        """The accumulated completed runs in the form rollup hours are summed in."""
+        t = self.tally
+        return HourSums(
+            runs=t.runs,
+            succeeded=t.succeeded,
+            partial=t.partial,
+            failed=t.failed,
+            events_delivered=t.events_delivered,
+            batches_dlq=t.batches_dlq,
+            latency_sum_ms=self.latency_sum_ms,
+            latency_count=self.latency_count,
+            last_delivery_at=self.last_delivery_at,
+            events_pending_at=self.events_pending_at,
+            events_pending=self.events_pending,
+        )
+
+    def add_orphan(self) -> None:
+        # An orphan has no latency, events or lag: it only counts as a failing run.
+        self.tally.add_run("orphaned")
+
+
+def mean_latency(latency_sum_ms: int, latency_count: int) -> float | None:
+    if latency_count == 0:
+        return None
+    return round(latency_sum_ms / latency_count, 1)
+
+
+def known_latest_failing(tally: Tally, n: int) -> list[bool] | None:
+    """Whether the bucket's latest ``n`` finished runs are failing, when the counts alone tell.
+
+    None means it depends on the order of the runs, so the caller must look at the newest runs.
+    """
+    if tally.runs == 0:
+        return []
+    if tally.failing == tally.runs:
+        return [True] * min(n, tally.runs)
+    if tally.failing < n:
+        # Among the latest min(n, runs) runs at least one is not failing.
+        return [False]
+    return None
+
+
+def latest_failing(runs: Sequence[tuple[tuple[datetime, datetime, str], str]], n: int) -> list[bool]:
+    """From ``((time, started_at, id), outcome)`` pairs: the newest ``n``, failing or not."""
+    newest = sorted(runs, key=lambda item: item[0], reverse=True)[:n]
+    return [is_failing(outcome) for _, outcome in newest]
+
+
+def bucket_status(tally: Tally, latest: Sequence[bool]) -> Status:
+    """SPEC §3's rules with the bucket as the window (the bucket's latest runs, failures, events)."""
+    return status(latest, tally.failing > 0, tally.events_delivered)
+
+
+def summary_values(acc: Accumulator, event_types: Sequence[str], status_value: Status) -> MetricValues:
+    """One value per metric over a range (timesummary) or for the latest answer."""
+    t = acc.tally
+    return MetricValues(
+        status=status_value,
+        latency=mean_latency(acc.latency_sum_ms, acc.latency_count),
+        recordsLag=acc.events_pending,
+        events_delivered=t.events_delivered,
+        events_by_type=events_breakdown(event_types, t.events_by_type, t.events_delivered),
+        runs=t.runs,
+        failed_runs=t.failing,
+        batches_dlq=t.batches_dlq,
+        success_rate=success_rate(t.succeeded, t.runs),
+        last_delivery_at=acc.last_delivery_at,
+    )
+
+
+Series = dict[str, list[Point] | dict[str, list[Point]]]
+
+
+def series_values(
+    labels: Sequence[datetime],
+    accs: Sequence[Accumulator],
+    statuses: Sequence[Status],
+    event_types: Sequence[str],
+) -> Series:
+    """Each scalar metric as ``[{"timestamp", "value"}]``; a breakdown as type → such a list."""
+    per_bucket = [summary_values(a, event_types, s) for a, s in zip(accs, statuses, strict=True)]
+    out: Series = {}
+    for name, metric in METRICS.items():
+        if metric.kind == "scalar":
+            out[name] = [
+                Point(timestamp=t, value=v[name])  # type: ignore[literal-required]
+                for t, v in zip(labels, per_bucket, strict=True)
+            ]
+            continue
+        # Every type that appears in any bucket, so each list has one point per bucket.
+        keys: list[str] = []
+        for v in per_bucket:
+            breakdown: dict[str, int] = v[name]  # type: ignore[literal-required]
+            keys += [key for key in breakdown if key != TOTAL and key not in keys]
+        out[name] = {
+            key: [
+                Point(timestamp=t, value=int(v[name].get(key, 0)))  # type: ignore[literal-required]
+                for t, v in zip(labels, per_bucket, strict=True)
+            ]
+            for key in keys
+        }
+    return out

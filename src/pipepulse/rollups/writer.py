@@ -1,0 +1,133 @@
+"""Keeping the hourly and daily rollups in step with run completions (same transaction)."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, case, or_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pipepulse.db import dialect
+from pipepulse.db.models import EventHourlyRollup, RunDailyRollup, RunHourlyRollup
+from pipepulse.db.rows import RunRow
+from pipepulse.rollups.plan import floor_day, floor_hour
+from pipepulse.rules import run_latency_ms, typed_events
+
+# The run counters kept per hour and per day (and summed by every reader of the rollups).
+RUN_COUNTS = ("runs", "succeeded", "partial", "failed", "events_delivered", "batches_dlq")
+HOURLY_ADDITIVE = (*RUN_COUNTS, "bytes_delivered", "latency_sum_ms", "latency_count")
+
+
+# The upserts are built once per dialect and executed with parameters: building SQLAlchemy
+# expressions on every report cost more than the database work itself.
+@functools.cache
+def _hourly_upsert(name: str) -> Any:
+    stmt = dialect.insert(name, RunHourlyRollup)
+    t = RunHourlyRollup.__table__.c
+    updates: dict[str, Any] = {column: t[column] + stmt.excluded[column] for column in HOURLY_ADDITIVE}
+    updates["latency_max_ms"] = dialect.greatest(name)(t.latency_max_ms, stmt.excluded.latency_max_ms)
+    updates.update(_gauge_updates(t, stmt.excluded))
+    return stmt.on_conflict_do_update(index_elements=["connection_id", "hour"], set_=updates)
+
+
+@functools.cache
+def _event_upsert(name: str) -> Any:
+    stmt = dialect.insert(name, EventHourlyRollup)
+    e = EventHourlyRollup.__table__.c
+    return stmt.on_conflict_do_update(
+        index_elements=["connection_id", "hour", "event_type"],
+        set_={"events": e.events + stmt.excluded.events},
+    )
+
+
+@functools.cache
+def _daily_upsert(name: str) -> Any:
+    stmt = dialect.insert(name, RunDailyRollup)
+    t = RunDailyRollup.__table__.c
+    return stmt.on_conflict_do_update(
+        index_elements=["connection_id", "day"],
+        set_={column: t[column] + stmt.excluded[column] for column in RUN_COUNTS},
+    )
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """What one completed run adds to the rollups: its hour, its day and its events by type."""
+
+    hourly: dict[str, Any]
+    daily: dict[str, Any]
+    events: list[dict[str, Any]]
+
+
+def contribution(run: RunRow) -> Contribution:
+    """One completed run's rows, as the upserts add them (and the rebuild sums them)."""
+    assert run.completed_at is not None, "only completed runs are rolled up"
+    hour = floor_hour(run.completed_at)
+    latency = run_latency_ms(run.latency_ms, run.started_at, run.completed_at)
+    hourly = {
+        "connection_id": run.connection_id,
+        "hour": hour,
+        "organisation_id": run.organisation_id,
+        "runs": 1,
+        "succeeded": int(run.outcome == "succeeded"),
+        "partial": int(run.outcome == "partial"),
+        "failed": int(run.outcome == "failed"),
+        "events_delivered": run.events_delivered,
+        "batches_dlq": run.batches_dlq,
+        "bytes_delivered": run.bytes_delivered or 0,
+        "latency_sum_ms": latency,
+        "latency_count": 1,
+        "latency_max_ms": latency,
+        "last_delivery_at": run.completed_at if run.events_delivered > 0 else None,
+        "events_pending_at": run.completed_at if run.events_pending is not None else None,
+        "events_pending": run.events_pending,
+    }
+    daily = {column: hourly[column] for column in ("connection_id", "organisation_id", *RUN_COUNTS)}
+    daily["day"] = floor_day(hour)
+    events = [
+        {
+            "connection_id": run.connection_id,
+            "hour": hour,
+            "event_type": event_type,
+            "organisation_id": run.organisation_id,
+            "events": count,
+        }
+        for event_type, count in sorted(typed_events(run.events_delivered, run.events_by_type).items())
+    ]
+    return Contribution(hourly, daily, events)
+
+
+async def add_completed_run(session: AsyncSession, run: RunRow) -> None:
+    """Add one newly completed run to its hour and day. Call exactly once per completion."""
+    name = dialect.name_of(session)
+    rows = contribution(run)
+    # Core execution on the session's connection: these upserts touch no ORM objects, and the
+    # ORM layer around each statement cost more than the statement.
+    connection = await session.connection()
+    await connection.execute(_hourly_upsert(name), rows.hourly)
+    await connection.execute(_daily_upsert(name), rows.daily)
+    if rows.events:
+        await connection.execute(_event_upsert(name), rows.events)
+
+
+def _gauge_updates(t: Any, new: Any) -> dict[str, Any]:
+    """Keep the latest delivery and the latest events_pending, whatever order runs complete in."""
+    newer_pending = and_(
+        new.events_pending_at.is_not(None),
+        or_(
+            t.events_pending_at.is_(None),
+            new.events_pending_at > t.events_pending_at,
+            and_(new.events_pending_at == t.events_pending_at, new.events_pending > t.events_pending),
+        ),
+    )
+    newer_delivery = and_(
+        new.last_delivery_at.is_not(None),
+        or_(t.last_delivery_at.is_(None), new.last_delivery_at > t.last_delivery_at),
+    )
+    return {
+        "last_delivery_at": case((newer_delivery, new.last_delivery_at), else_=t.last_delivery_at),
+        "events_pending_at": case((newer_pending, new.events_pending_at), else_=t.events_pending_at),
+        "events_pending": case((newer_pending, new.events_pending), else_=t.events_pending),
+    }
