@@ -3,12 +3,13 @@
 from pipepulse.db.models.auth import ApiToken, ServiceKey
 from pipepulse.db.models.connections import WarehouseConnection
 from pipepulse.db.models.organisations import Organisation
-from pipepulse.db.models.rollups import EventHourlyRollup, RunDailyRollup, RunHourlyRollup
+from pipepulse.db.models.rollups import ConnectionRunTimes, EventHourlyRollup, RunDailyRollup, RunHourlyRollup
 from pipepulse.db.models.runs import Run
 from pipepulse.db.models.scheduler import SchedulerHeartbeat
 
 __all__ = [
     "ApiToken",
+    "ConnectionRunTimes",
     "EventHourlyRollup",
     "Organisation",
     "Run",
