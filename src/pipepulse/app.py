@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
 from pipepulse import __version__
+from pipepulse.auth.cache import PrincipalCache
 from pipepulse.clock import utc_now
 from pipepulse.config import Settings
 from pipepulse.connections import router as connections_router
@@ -65,6 +67,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.principals = PrincipalCache(timedelta(seconds=settings.auth_cache_seconds))
     app.state.clock = clock
     app.state.metrics = metrics
     app.state.require_scheduler = require_scheduler

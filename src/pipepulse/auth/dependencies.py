@@ -1,6 +1,7 @@
 """FastAPI dependencies that turn the Authorization header into a principal."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -8,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.auth import service as auth_service
 from pipepulse.auth.principals import ServicePrincipal, UserPrincipal
-from pipepulse.deps import read_session, write_session
+from pipepulse.deps import Now, read_session, write_session
 from pipepulse.errors import Forbidden, NotAuthenticated
 
 
@@ -27,10 +28,12 @@ def user(scope: str, *, write: bool = False) -> Callable[..., Awaitable[UserPrin
     session_dependency = write_session if write else read_session
 
     async def dependency(
+        request: Request,
         secret: Annotated[str, Depends(bearer_secret)],
         session: Annotated[AsyncSession, Depends(session_dependency, scope="function")],
+        now: Now,
     ) -> UserPrincipal:
-        principal = await auth_service.authenticate(session, secret)
+        principal = await _authenticate(request, session, secret, now)
         if principal is None:
             raise NotAuthenticated("invalid or revoked token")
         if isinstance(principal, ServicePrincipal):
@@ -42,17 +45,33 @@ def user(scope: str, *, write: bool = False) -> Callable[..., Awaitable[UserPrin
     return dependency
 
 
-async def service(
-    secret: Annotated[str, Depends(bearer_secret)],
-    session: Annotated[AsyncSession, Depends(write_session, scope="function")],
-) -> ServicePrincipal:
-    """Dependency: a service key (loaders and the scheduler)."""
-    principal = await auth_service.authenticate(session, secret)
-    if principal is None:
-        raise NotAuthenticated("invalid or revoked service key")
-    if isinstance(principal, UserPrincipal):
-        raise Forbidden("run-writing endpoints need a service key, not a user token")
-    return principal
+def service_key(
+    session_dependency: Callable[..., AsyncIterator[AsyncSession]] = write_session,
+) -> Callable[..., Awaitable[ServicePrincipal]]:
+    """Dependency: a service key (loaders and the scheduler), looked up on the route's session."""
+
+    async def dependency(
+        request: Request,
+        secret: Annotated[str, Depends(bearer_secret)],
+        session: Annotated[AsyncSession, Depends(session_dependency, scope="function")],
+        now: Now,
+    ) -> ServicePrincipal:
+        principal = await _authenticate(request, session, secret, now)
+        if principal is None:
+            raise NotAuthenticated("invalid or revoked service key")
+        if isinstance(principal, UserPrincipal):
+            raise Forbidden("run-writing endpoints need a service key, not a user token")
+        return principal
+
+    return dependency
 
 
+async def _authenticate(
+    request: Request, session: AsyncSession, secret: str, now: datetime
+) -> UserPrincipal | ServicePrincipal | None:
+    cache = getattr(request.app.state, "principals", None)
+    return await auth_service.authenticate(session, secret, cache=cache, now=now)
+
+
+service = service_key()
 Service = Annotated[ServicePrincipal, Depends(service)]

@@ -50,6 +50,12 @@ def sums_json(dialect: str) -> bool:
     return dialect == POSTGRESQL
 
 
+def completes_in_one_statement(dialect: str) -> bool:
+    """Whether completing runs and rolling them up is one statement of data-modifying CTEs
+    (PostgreSQL: see rollups/set_based.py); elsewhere it is a transaction of several."""
+    return dialect == POSTGRESQL
+
+
 def in_param(dialect: str, column: Any, name: str) -> ColumnElement[bool]:
     """``column IN :name`` for a statement built once: bind a list of strings to ``name``."""
     if dialect == POSTGRESQL:
