@@ -1,4 +1,4 @@
-"""report path: one covering key per rollup table, and per-connection latest completion times
+"""report path: one covering key per rollup table, per-connection latest completion times, failing runs in order
 
 Revision ID: 0006_report_path
 Revises: 0004_covering_rollup_indexes
@@ -45,6 +45,18 @@ def upgrade() -> None:
     with op.batch_alter_table("event_hourly_rollups", schema=None) as batch_op:
         batch_op.drop_index("ix_event_hourly_rollups_window")
 
+    # Failing runs in recent_errors' full order: a generic plan sorted every failing run of
+    # the week (cold pages) to find the newest ten.
+    with op.batch_alter_table("runs", schema=None) as batch_op:
+        batch_op.drop_index("ix_runs_failing")
+        batch_op.create_index(
+            "ix_runs_failing",
+            ["connection_id", "completed_at", "started_at", "id"],
+            unique=False,
+            sqlite_where=sa.text("outcome IN ('partial', 'failed')"),
+            postgresql_where=sa.text("outcome IN ('partial', 'failed')"),
+        )
+
     op.create_table(
         "connection_run_times",
         sa.Column("connection_id", sa.String(length=64), nullable=False),
@@ -77,6 +89,15 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("connection_run_times")
+    with op.batch_alter_table("runs", schema=None) as batch_op:
+        batch_op.drop_index("ix_runs_failing")
+        batch_op.create_index(
+            "ix_runs_failing",
+            ["connection_id", "completed_at"],
+            unique=False,
+            sqlite_where=sa.text("outcome IN ('partial', 'failed')"),
+            postgresql_where=sa.text("outcome IN ('partial', 'failed')"),
+        )
     with op.batch_alter_table("event_hourly_rollups", schema=None) as batch_op:
         batch_op.create_index(
             "ix_event_hourly_rollups_window",
