@@ -17,7 +17,7 @@ from pipepulse.metrics import buckets
 from pipepulse.rollups import plan as planner
 from pipepulse.rollups import rebuild
 from tests.conftest import FrozenClock, Tenant, iso
-from tests.telemetry.helpers import make_connection, push
+from tests.helpers import make_connection, push
 
 
 def metrics_url(tenant: Tenant, connection: dict[str, Any]) -> str:
