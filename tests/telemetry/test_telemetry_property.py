@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import FrozenClock, Tenant, iso
-from tests.oracle import RawRun
-from tests.oracle import telemetry as oracle_telemetry
+from tests.telemetry.oracle import RawRun
+from tests.telemetry.oracle import telemetry as oracle_telemetry
 
 WINDOW = timedelta(minutes=15)
 EVENT_TYPES = ["evaluations", "custom_events"]
