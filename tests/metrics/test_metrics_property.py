@@ -14,8 +14,8 @@ from pipepulse.db.session import Database
 from pipepulse.metrics import buckets
 from pipepulse.metrics.service import jsonable
 from tests.conftest import FrozenClock, iso, make_tenant
-from tests.metrics import oracle
 from tests.helpers import make_connection
+from tests.metrics import oracle
 
 WINDOW = timedelta(minutes=15)
 N = 3

@@ -195,7 +195,7 @@ async def test_push__seed_repeated_after_completion__200_unchanged(
     assert moved.status_code == 409
 
 
-async def test_list_runs__newest_first_paginated_and_filtered_by_outcome(
+async def test_list_runs__pages_and_outcome_filter__newest_first(
     client: httpx.AsyncClient, tenant: Tenant, runs_url: str, service_key: dict[str, str], clock: FrozenClock
 ) -> None:
     for i, (error, dlq) in enumerate([(None, 0), ("boom", 0), (None, 4), (None, 0)]):
@@ -237,7 +237,7 @@ async def test_list_runs__newest_first_paginated_and_filtered_by_outcome(
     assert by_outcome["failed"][0]["message"] == "boom"
 
 
-async def test_runs__user_token_cannot_write_and_service_key_cannot_read(
+async def test_runs__wrong_credential_kind__403(
     client: httpx.AsyncClient, tenant: Tenant, runs_url: str, service_key: dict[str, str], clock: FrozenClock
 ) -> None:
     body = {"started_at": iso(clock.now)}
