@@ -7,6 +7,10 @@ from typing import Any
 
 import httpx
 
+from pipepulse.config import Settings
+from pipepulse.db.session import Database
+from pipepulse.scheduler import runner
+from pipepulse.scheduler.dispatchers import NoDispatcher
 from tests.conftest import FrozenClock, Tenant, iso
 
 REPORT = {"completed_at": None, "events_delivered": 150, "batches_dlq": 0, "error": None}
@@ -132,6 +136,48 @@ async def test_report__late_report_for_orphan__completes_and_replaces_orphan(
     assert after["status"] == "active"
     assert after["recent_errors"] == []
     assert after["failed_deliveries_last_24h"] == 0
+
+
+async def test_report__late_report_for_orphan_stored_by_scheduler__204_and_replaces_orphan(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    connection: dict[str, Any],
+    runs_url: str,
+    service_key: dict[str, str],
+    clock: FrozenClock,
+    db: Database,
+    settings: Settings,
+) -> None:
+    # The scheduler seeds the run, then a tick past its window stores it as orphaned.
+    await runner.tick(db, settings, NoDispatcher(), clock.now)
+    [seeded] = (await client.get(runs_url, headers=tenant.read)).json()["items"]
+    clock.advance(minutes=20)
+    swept = await runner.tick(db, settings, NoDispatcher(), clock.now)
+    assert swept.orphaned == 1
+    orphan = await totals(client, tenant, connection)
+    assert (orphan["status"], orphan["failed_deliveries_last_24h"]) == ("error", 1)
+
+    response = await client.patch(
+        f"{runs_url}{seeded['id']}/",
+        json=report(clock, events_by_type={"evaluations": 150, "custom_events": 0}),
+        headers=service_key,
+    )
+
+    assert response.status_code == 204, response.text
+    run = (await client.get(f"{runs_url}{seeded['id']}/", headers=tenant.read)).json()
+    assert (run["outcome"], run["events_delivered"], run["message"]) == ("succeeded", 150, None)
+    after = await totals(client, tenant, connection)
+    assert after["status"] == "active"
+    assert after["recent_errors"] == []
+    assert after["failed_deliveries_last_24h"] == 0
+    assert after["events_last_24h"] == {"evaluations": 150, "custom_events": 0, "total": 150}
+    # The same report again is still the idempotent no-op.
+    again = await client.patch(
+        f"{runs_url}{seeded['id']}/",
+        json=report(clock, events_by_type={"evaluations": 150, "custom_events": 0}),
+        headers=service_key,
+    )
+    assert again.status_code == 204
 
 
 async def test_report__long_error__kept_cut_to_2000(

@@ -7,7 +7,7 @@ rollups and indexes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 DAY = timedelta(hours=24)
@@ -111,4 +111,22 @@ def telemetry(
         "failed_deliveries_last_24h": sum(r.batches_dlq for _, _, r in day)
         + sum(1 for _, o, _ in day if o in ("failed", "orphaned")),
         "recent_errors": errors[:error_limit],
+    }
+
+
+def to_json(expected: dict[str, Any]) -> dict[str, Any]:
+    """The telemetry answer as JSON: UTC timestamps with Z, microseconds only when present."""
+
+    def ts(value: datetime | None) -> str | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        return value.strftime("%Y-%m-%dT%H:%M:%S") + (
+            f".{value.microsecond:06d}Z" if value.microsecond else "Z"
+        )
+
+    return {
+        **expected,
+        "last_delivery_at": ts(expected["last_delivery_at"]),
+        "recent_errors": [{**e, "occurred_at": ts(e["occurred_at"])} for e in expected["recent_errors"]],
     }
