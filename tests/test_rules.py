@@ -227,6 +227,8 @@ def test_error_message__each_outcome__the_recent_errors_wording(
         (10, {"evaluations": 0, "custom_events": 10}, {"custom_events": 10}),  # zeroes dropped
         (10, {"other": 4}, {"other": 10}),  # a type literally named other adds up with the rest
         (5, {"evaluations": 8}, {"evaluations": 8}),  # never a negative other
+        (1, None, {"other": 1}),
+        (3, {"evaluations": 2}, {"evaluations": 2, "other": 1}),
     ],
 )
 def test_typed_events__a_run__its_types_and_the_rest_as_other(
@@ -293,15 +295,23 @@ def test_tally__runs_of_every_outcome__counted_by_kind() -> None:
     assert tally.events_by_type == Counter({"other": 9, "evaluations": 6})
 
 
+def test_tally__several_runs_of_each_outcome__each_counted_every_time() -> None:
+    tally = Tally()
+    for outcome in ("succeeded", "partial", "failed", "orphaned") * 3:
+        tally.add_run(outcome, batches_dlq=1 if outcome == "partial" else 0)
+    assert (tally.runs, tally.succeeded, tally.partial, tally.failed, tally.orphaned) == (12, 3, 3, 3, 3)
+    assert (tally.failing, tally.batches_dlq, tally.failed_deliveries) == (9, 3, 9)
+
+
 def test_tally__added_together__every_count_summed() -> None:
     a, b = Tally(), Tally()
-    a.add_run("succeeded", 3, {"x": 3})
-    a.add_run("failed")
-    b.add_run("partial", 4, {"x": 1}, batches_dlq=1)
+    for outcome in ("succeeded", "partial", "failed", "orphaned"):
+        a.add_run(outcome, 3, {"x": 3}, batches_dlq=2 if outcome == "partial" else 0)
+        b.add_run(outcome, 2, {"x": 1}, batches_dlq=3 if outcome == "partial" else 0)
+    b.add_run("failed")
     b.add_run("orphaned")
-    b.add_run("succeeded", 2)
     a += b
-    assert (a.runs, a.succeeded, a.partial, a.failed, a.orphaned) == (5, 2, 1, 1, 1)
-    assert (a.events_delivered, a.batches_dlq) == (9, 1)
-    assert a.events_by_type == Counter({"x": 4, "other": 5})
-    assert (b.runs, b.events_delivered) == (3, 6)  # the right-hand side is left alone
+    assert (a.runs, a.succeeded, a.partial, a.failed, a.orphaned) == (10, 2, 2, 3, 3)
+    assert (a.events_delivered, a.batches_dlq) == (20, 5)
+    assert a.events_by_type == Counter({"x": 16, "other": 4})
+    assert (b.runs, b.events_delivered) == (6, 8)  # the right-hand side is left alone

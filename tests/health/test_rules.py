@@ -29,6 +29,13 @@ def test_type_tally__seen_in_any_order__latest_of_each_kind() -> None:
     assert tally.last_event_at == T + H  # the latest of events, successes and errors
 
 
+def test_type_tally__only_successes_seen__last_event_is_the_last_success() -> None:
+    tally = TypeTally()
+    tally.seen(success=T)
+    tally.seen(success=T - H)
+    assert (tally.last_event_at, tally.last_success_at, tally.last_error_at) == (T, T, None)
+
+
 def test_type_tally__only_events_seen__no_success_or_error_time() -> None:
     tally = TypeTally()
     tally.seen(event=T)

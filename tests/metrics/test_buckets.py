@@ -64,6 +64,8 @@ def _t(year: int, month: int = 1, day: int = 1, hour: int = 0, minute: int = 0, 
         (_t(2026, 5, 31), "month", 3, _t(2026, 4)),  # quarters
         (_t(2026, 12, 31), "month", 12, _t(2026)),  # years
         (_t(2026, 3, 1), "month", 5, _t(2025, 11)),  # 5-month slots counted from January 1970
+        (_t(2026, 3, 1), "month", 7, _t(2026, 1)),
+        (_t(1969, 12, 31), "month", 7, _t(1969, 6)),  # before the epoch too
     ],
 )
 def test_slot_start__instant__start_of_its_epoch_aligned_slot(
@@ -110,6 +112,8 @@ def test_buckets__one_microsecond_into_a_slot__that_slot_counts() -> None:
 
 def test_count__empty_or_reversed_range__zero() -> None:
     assert buckets.count(_t(2026, 4, 20), _t(2026, 4, 20), "hour", 1) == 0
+    assert buckets.count(_t(2026, 4, 20, 10, 30), _t(2026, 4, 20, 10, 30), "hour", 1) == 0
+    assert buckets.count(_t(2026, 4, 20, 10, 30), _t(2026, 4, 20, 10, 30), "month", 1) == 0
     assert buckets.count(_t(2026, 4, 21), _t(2026, 4, 20), "day", 1) == 0
     assert buckets.buckets(_t(2026, 4, 20), _t(2026, 4, 20), "day", 1) == []
 
@@ -155,6 +159,11 @@ def test_buckets__any_range__aligned_slots_that_tile_it_and_match_count(
             assert (bucket.label.day, bucket.label.hour, (bucket.label.month - 1) % interval) == (1, 0, 0)
     assert buckets.locate(out, end) is None
     assert buckets.locate(out, start - timedelta(microseconds=1)) is None
+
+
+def test_count__months__a_whole_number() -> None:
+    n = buckets.count(_t(2026, 1, 15), _t(2026, 8, 2), "month", 3)
+    assert (n, type(n)) == (3, int)
 
 
 def test_locate__empty_list__none() -> None:

@@ -45,6 +45,9 @@ def run(
 
 
 def test_metric_table__every_metric__named_with_unit_in_answer_order() -> None:
+    # Derived from MetricValues' annotations; derive it again to see the derivation itself.
+    assert values._metric_table() == values.METRICS
+    assert values.METRICS["status"] == values.Metric("Pipeline Status", "status", "scalar")
     assert list(values.METADATA) == [
         "status", "latency", "recordsLag", "events_delivered", "events_by_type", "runs", "failed_runs",
         "batches_dlq", "success_rate", "last_delivery_at",
@@ -113,6 +116,26 @@ def test_accumulator__rollup_hours_and_raw_runs__add_up_alike() -> None:
     assert from_hours.tally.events_by_type == raw.tally.events_by_type == {"evaluations": 4, "other": 5}
 
 
+def test_accumulator__rollup_hours_after_raw_runs__both_summed() -> None:
+    acc = Accumulator()
+    acc.add_run(run("failed", error="x", latency_ms=10))
+    acc.add_orphan()
+    sums = HourSums(runs=3, succeeded=1, partial=1, failed=1, events_delivered=7, batches_dlq=2,
+                    latency_sum_ms=90, latency_count=3)  # fmt: skip
+    acc.add_hours(sums, {"evaluations": 7})
+    acc.add_hours(sums, {"evaluations": 7})
+    t = acc.tally
+    assert (t.runs, t.succeeded, t.partial, t.failed, t.orphaned) == (8, 2, 2, 3, 1)
+    assert (t.events_delivered, t.batches_dlq, acc.latency_sum_ms, acc.latency_count) == (14, 4, 190, 7)
+    assert acc.hour_sums().failed == 3
+
+
+def test_accumulator__run_delivering_a_single_event__counts_as_a_delivery() -> None:
+    acc = Accumulator()
+    acc.add_run(run(events_delivered=1))
+    assert acc.last_delivery_at == T
+
+
 def test_accumulator__orphan__one_failing_run_with_nothing_else() -> None:
     acc = Accumulator()
     acc.add_orphan()
@@ -162,6 +185,8 @@ def test_latest_failing__runs_in_any_order__newest_n_by_time_then_start_then_id(
     assert values.latest_failing(runs, 10) == [False, True, True, True]
     assert values.latest_failing(list(reversed(runs)), 2) == [False, True]
     assert values.latest_failing([], 3) == []
+    # Newest by time, not by outcome: the failure is the newest.
+    assert values.latest_failing([((T - MINUTE, T, "x"), "succeeded"), ((T, T, "y"), "failed")], 1) == [True]
 
 
 @pytest.mark.parametrize(
@@ -224,6 +249,25 @@ def test_series_values__buckets__one_point_per_bucket_and_a_list_per_type_seen()
     assert all([p["timestamp"] for p in v] == labels for v in by_type.values())
 
 
-def test_series_values__mismatched_lengths__refused() -> None:
+def test_series_values__type_only_in_an_early_bucket__kept_with_zeroes_after() -> None:
+    early, late = Accumulator(), Accumulator()
+    early.add_run(run(events_delivered=2, events_by_type={"legacy": 2}))
+    late.add_run(run(completed_at=T + MINUTE, events_delivered=3, events_by_type={"evaluations": 3}))
+    out = values.series_values([T, T + MINUTE], [early, late], ["active", "active"], ["evaluations"])
+    by_type = out["events_by_type"]
+    assert isinstance(by_type, dict)
+    assert {k: [p["value"] for p in v] for k, v in by_type.items()} == {
+        "evaluations": [0, 3],
+        "legacy": [2, 0],
+    }
+
+
+@pytest.mark.parametrize(
+    ("labels", "accs", "statuses"),
+    [([T], 2, ["idle", "idle"]), ([T, T], 2, ["idle"]), ([T], 1, ["idle", "idle"])],
+)
+def test_series_values__mismatched_lengths__refused(
+    labels: list[datetime], accs: int, statuses: list[str]
+) -> None:
     with pytest.raises(ValueError, match="zip"):
-        values.series_values([T], [Accumulator(), Accumulator()], ["idle", "idle"], [])
+        values.series_values(labels, [Accumulator() for _ in range(accs)], statuses, [])  # type: ignore[arg-type]

@@ -155,6 +155,11 @@ def test_floor_and_ceil_day__instants__midnight_at_or_before_and_at_or_after() -
     assert planner.floor_day(midnight) == planner.ceil_day(midnight) == midnight
     late = datetime(2026, 4, 20, 0, 0, 0, 1, tzinfo=UTC)
     assert (planner.floor_day(late), planner.ceil_day(late)) == (midnight, datetime(2026, 4, 21, tzinfo=UTC))
+    evening = datetime(2026, 4, 20, 17, 45, 30, 12, tzinfo=UTC)
+    assert (planner.floor_day(evening), planner.ceil_day(evening)) == (
+        midnight,
+        datetime(2026, 4, 21, tzinfo=UTC),
+    )
 
 
 def test_hours__a_range__each_hour_start_stepping_from_the_start() -> None:
@@ -187,6 +192,14 @@ def test_plan__over_three_days__raw_edges_hours_and_whole_days() -> None:
         (datetime(2026, 4, 18, 22, tzinfo=UTC), datetime(2026, 4, 21, 2, tzinfo=UTC)),
     )
     assert without_days.whole_hours == without_days.hours[0]
+
+
+def test_rolling__a_week_with_and_without_days__whole_days_only_when_asked() -> None:
+    now = datetime(2026, 4, 20, 12, tzinfo=UTC)
+    assert planner.rolling(now, timedelta(days=7)).days == ()
+    assert planner.rolling(now, timedelta(days=7), days=False).days == ()
+    with_days = planner.rolling(now, timedelta(days=7), days=True)
+    assert with_days.days == ((datetime(2026, 4, 14, tzinfo=UTC), datetime(2026, 4, 20, tzinfo=UTC)),)
 
 
 def test_rolling__24h_at_noon__whole_hours_between_raw_edges_of_one_microsecond() -> None:
