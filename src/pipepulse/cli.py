@@ -83,7 +83,10 @@ def scheduler(
     settings = load_settings()
 
     async def work(db: Database) -> None:
-        dispatcher = dispatchers.build(settings, db, utc_now)
+        try:
+            dispatcher = dispatchers.build(settings, db, utc_now)
+        except ValueError as exc:  # a setting the chosen dispatcher needs is missing
+            raise fail(str(exc)) from None
         if once:
             result = await runner.tick(db, settings, dispatcher, utc_now())
             await dispatcher.drain()
