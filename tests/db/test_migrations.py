@@ -1,26 +1,198 @@
-"""One migration history for both databases: upgrade head on an empty database matches the models."""
+"""One migration history for both databases: up, down and up again; an old database with data
+brought to head; several processes migrating one database at once."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import func, insert, inspect, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pipepulse.app import create_app
+from pipepulse.auth import scopes
+from pipepulse.auth import service as auth_service
+from pipepulse.config import Settings
 from pipepulse.db import migrate
 from pipepulse.db.base import Base
+from pipepulse.db.engine import create_engine
+from pipepulse.db.models import Organisation, Run, WarehouseConnection
+from pipepulse.db.rows import RunRow
 from pipepulse.db.session import Database
+from pipepulse.rollups import writer
+from pipepulse.scheduler import runner
+from pipepulse.scheduler.dispatchers import NoDispatcher
+from tests.conftest import BACKEND, FrozenClock, _create_postgres_database, _drop_postgres_database
+
+NOW = datetime(2026, 4, 20, 12, tzinfo=UTC)
+MINUTE = timedelta(minutes=1)
+
+
+def _schema_diff(connection: Connection) -> list[object]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, Base.metadata))
+
+
+async def _alembic(engine: AsyncEngine, action: str, revision: str) -> None:
+    """`alembic upgrade|downgrade REVISION` on our engine, as pipepulse.db.migrate runs upgrades."""
+
+    def run(connection: Connection) -> None:
+        cfg = migrate.alembic_config()
+        cfg.attributes["connection"] = connection
+        getattr(command, action)(cfg, revision)
+
+    async with engine.begin() as conn:
+        await conn.run_sync(run)
+
+
+async def _tables(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as conn:
+        return set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+
+
+@pytest.fixture
+async def empty_url(tmp_path: Path) -> AsyncIterator[str]:
+    """A database of its own, empty, as a user would type its URL."""
+    if BACKEND == "postgres":
+        admin_url, url = await _create_postgres_database()
+        yield url
+        await _drop_postgres_database(admin_url, url)
+    else:
+        yield f"sqlite:///{tmp_path / f'{uuid.uuid4().hex}.db'}"
+
+
+@pytest.fixture
+async def empty_db(empty_url: str) -> AsyncIterator[Database]:
+    db = Database(create_engine(Settings(database_url=empty_url).resolved_database_url))
+    yield db
+    await db.dispose()
 
 
 async def test_migrations__upgrade_head__schema_matches_models(migrated_db: Database) -> None:
-    def diff(connection: Connection) -> list[object]:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
-        return list(compare_metadata(context, Base.metadata))
-
     async with migrated_db.engine.connect() as conn:
-        assert await conn.run_sync(diff) == []
+        assert await conn.run_sync(_schema_diff) == []
     assert await migrate.current_revision(migrated_db.engine) == migrate.head_revision()
 
 
 async def test_migrations__upgrade_twice__noop(migrated_db: Database) -> None:
     before, after = await migrate.upgrade(migrated_db.engine)
     assert before == after == migrate.head_revision()
+
+
+async def test_migrations__downgrade_to_base_then_upgrade__empty_then_schema_matches_models(
+    empty_db: Database,
+) -> None:
+    assert await migrate.upgrade(empty_db.engine) == (None, migrate.head_revision())
+    model_tables = set(Base.metadata.tables)
+    assert model_tables <= await _tables(empty_db.engine)
+
+    await _alembic(empty_db.engine, "downgrade", "base")
+    assert await _tables(empty_db.engine) - {"alembic_version"} == set()
+    assert await migrate.current_revision(empty_db.engine) is None
+
+    assert await migrate.upgrade(empty_db.engine) == (None, migrate.head_revision())
+    async with empty_db.engine.connect() as conn:
+        assert await conn.run_sync(_schema_diff) == []
+
+
+async def _history_at_0002(db: Database) -> dict[str, Any]:
+    """What a pipepulse of revision 0002 had written: an organisation, a connection, runs, rollups."""
+    connection_columns = {c.name for c in WarehouseConnection.__table__.columns} - {"next_run_epoch"}
+    async with db.session(write=True) as session:
+        await session.execute(
+            insert(Organisation.__table__).values(id=1, slug="acme", name="Acme", created_at=NOW)
+        )
+        connection = {
+            "id": "wc_old", "organisation_id": 1, "name": "Old warehouse", "type": "snowflake",
+            "integration_type": "warehouse_delivery", "config": {"schema": "analytics"}, "state": "connected",
+            "event_types": ["evaluations", "custom_events"], "schedule_interval_seconds": 3600,
+            "created_at": NOW - timedelta(days=3), "updated_at": NOW - timedelta(days=3),
+        }  # fmt: skip
+        assert set(connection) == connection_columns
+        await session.execute(insert(WarehouseConnection.__table__).values(connection))
+        runs = [
+            RunRow("wc_old", "r-ok", 1, NOW - timedelta(hours=3), NOW - timedelta(hours=3, minutes=-2),
+                   "succeeded", 120, {"evaluations": 100, "custom_events": 20}, 0, None, 900, 4, None),
+            RunRow("wc_old", "r-failed", 1, NOW - timedelta(hours=2), NOW - timedelta(hours=2),
+                   "failed", 0, None, 0, "warehouse refused", None, None, None),
+        ]  # fmt: skip
+        for run in runs:
+            await session.execute(
+                insert(Run.__table__).values({**run.__dict__, "created_at": run.started_at})
+            )
+            await writer.add_completed_run(session, run)
+        await session.execute(
+            insert(Run.__table__).values(
+                connection_id="wc_old", id="r-pending", organisation_id=1, started_at=NOW - 5 * MINUTE,
+                outcome="pending", events_delivered=0, batches_dlq=0, created_at=NOW - 5 * MINUTE,
+            )
+        )  # fmt: skip
+    return connection
+
+
+async def test_migrations__upgrade_from_0002_with_data__data_kept_and_served(
+    empty_db: Database, empty_url: str, tmp_path: Path
+) -> None:
+    await _alembic(empty_db.engine, "upgrade", "0002_metrics_rollups")
+    connection = await _history_at_0002(empty_db)
+
+    assert await migrate.upgrade(empty_db.engine) == ("0002_metrics_rollups", migrate.head_revision())
+
+    async with empty_db.engine.connect() as conn:
+        assert await conn.run_sync(_schema_diff) == []
+    async with empty_db.session(write=True) as session:
+        assert await session.scalar(select(func.count()).select_from(Run)) == 3
+        token = await auth_service.create_token(
+            session, organisation_id=1, scopes=list(scopes.ALL), name="after-upgrade", now=NOW
+        )
+    settings = Settings(database_url=empty_url, data_dir=tmp_path, secret_key="k", dispatcher="none")
+    app = create_app(settings, clock=FrozenClock(NOW), database=empty_db)
+    headers = {"Authorization": f"Bearer {token.token}"}
+    base = "http://pipepulse.test/api/v1/organisations/1/integrations/warehouse-connections/wc_old/"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base) as client:
+        shown = (await client.get("", headers=headers)).json()
+        telemetry = (await client.get("telemetry/", headers=headers)).json()
+        runs = (await client.get("metrics/", headers=headers)).json()
+    assert {k: shown[k] for k in ("name", "config", "state", "event_types")} == {
+        k: connection[k] for k in ("name", "config", "state", "event_types")
+    }
+    assert telemetry["status"] == "degraded"
+    assert telemetry["events_last_24h"] == {"evaluations": 100, "custom_events": 20, "total": 120}
+    assert telemetry["recent_errors"] == [
+        {"occurred_at": "2026-04-20T10:00:00Z", "message": "warehouse refused", "run_id": "r-failed"},
+    ]
+    assert [r["id"] for r in runs["items"]] == ["r-pending", "r-failed", "r-ok"]
+    # The column added since 0002 works on the old rows: the connection is due and gets its run.
+    result = await runner.tick(empty_db, settings, NoDispatcher(), NOW)
+    assert result.seeded == 1
+
+
+async def test_migrations__several_processes_upgrade_at_once__all_succeed_schema_made_once(
+    empty_url: str,
+) -> None:
+    url = Settings(database_url=empty_url).resolved_database_url
+    engines = [create_engine(url) for _ in range(3)]
+    try:
+        results = await asyncio.gather(*(migrate.upgrade(engine) for engine in engines))
+        head = migrate.head_revision()
+        # One process built the schema; the others waited for it and found nothing to do.
+        assert sorted(results, key=lambda r: r[0] or "") == [(None, head), (head, head), (head, head)]
+        async with engines[0].connect() as conn:
+            assert await conn.run_sync(_schema_diff) == []
+            versions = await conn.run_sync(
+                lambda c: c.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+            )
+        assert [tuple(v) for v in versions] == [(head,)]
+    finally:
+        for engine in engines:
+            await engine.dispose()
