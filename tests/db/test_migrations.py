@@ -15,6 +15,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import func, insert, inspect, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -89,6 +90,19 @@ async def test_migrations__upgrade_twice__noop(migrated_db: Database) -> None:
     assert before == after == migrate.head_revision()
 
 
+def _snapshot(connection: Connection) -> dict[str, Any]:
+    """Every table with its columns (name, type, nullability) and its indexes."""
+    inspector = inspect(connection)
+    out: dict[str, Any] = {}
+    for table in sorted(set(inspector.get_table_names()) - {"alembic_version"}):
+        columns = [(c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)]
+        indexes = sorted(
+            (i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in inspector.get_indexes(table)
+        )
+        out[table] = {"columns": sorted(columns), "indexes": indexes}
+    return out
+
+
 async def test_migrations__downgrade_to_base_then_upgrade__empty_then_schema_matches_models(
     empty_db: Database,
 ) -> None:
@@ -103,6 +117,21 @@ async def test_migrations__downgrade_to_base_then_upgrade__empty_then_schema_mat
     assert await migrate.upgrade(empty_db.engine) == (None, migrate.head_revision())
     async with empty_db.engine.connect() as conn:
         assert await conn.run_sync(_schema_diff) == []
+
+
+async def test_migrations__each_downgrade__the_schema_its_revision_built(empty_db: Database) -> None:
+    """Going down one revision leaves exactly the schema going up to that revision made."""
+    script = ScriptDirectory.from_config(migrate.alembic_config())
+    revisions = [r.revision for r in reversed(list(script.walk_revisions()))]
+    built: dict[str, Any] = {}
+    for revision in revisions:
+        await _alembic(empty_db.engine, "upgrade", revision)
+        async with empty_db.engine.connect() as conn:
+            built[revision] = await conn.run_sync(_snapshot)
+    for revision in reversed(revisions[:-1]):
+        await _alembic(empty_db.engine, "downgrade", revision)
+        async with empty_db.engine.connect() as conn:
+            assert await conn.run_sync(_snapshot) == built[revision], f"downgrade to {revision}"
 
 
 async def _history_at_0002(db: Database) -> dict[str, Any]:
