@@ -72,7 +72,9 @@ async def test_health__other_organisation__404(
     assert (
         await client.get(f"/api/v1/organisations/{other_tenant.id}/integration-health/", headers=tenant.read)
     ).status_code == 404
-    assert (await client.get("/api/v1/spaces/NOPE/integration-health", headers=tenant.read)).status_code in (
-        404,
-        422,
-    )
+    # A slug that cannot exist is malformed input, not a missing organisation.
+    malformed = await client.get("/api/v1/spaces/NOPE/integration-health", headers=tenant.read)
+    assert malformed.status_code == 422
+    assert malformed.json()["detail"][0]["loc"] == ["path", "slug"]
+    missing = await client.get("/api/v1/spaces/nope/integration-health", headers=tenant.read)
+    assert (missing.status_code, missing.json()) == (404, {"detail": "organisation not found"})

@@ -91,27 +91,36 @@ async def test_metrics__orphan__counts_as_failed_run_at_window_end(
 
 
 @pytest.mark.parametrize(
-    ("query", "fragment"),
+    ("query", "field", "fragment"),
     [
-        ("time_type=timeseries&time_unit=minute&timestamp_from=2026-04-01T00:00:00Z", "10000"),
-        ("timestamp_from=2026-04-20T12:00:00Z&timestamp_to=2026-04-20T11:00:00Z", "before"),
-        ("timestamp_from=2026-04-20T11:00:00Z&timestamp_to=2026-04-20T11:00:00Z", "before"),
-        ("time_unit=fortnight", ""),
-        ("time_interval=0", ""),
-        ("time_type=forever", ""),
-        ("timestamp_from=yesterday", ""),
-        ("timestamp_from=2026-04-20T11:00:00", ""),  # naive: ambiguous
-        ("time_type=timeseries&time_unit=month&time_interval=10000&timestamp_from=0001-01-01T00:00:00Z", ""),
+        ("time_type=timeseries&time_unit=minute&timestamp_from=2026-04-01T00:00:00Z", "time_interval",
+         "make 28080 buckets; at most 10000 are allowed: shorten the range or widen the interval"),
+        ("timestamp_from=2026-04-20T12:00:00Z&timestamp_to=2026-04-20T11:00:00Z", "timestamp_from",
+         "timestamp_from (2026-04-20T12:00:00Z) must be before timestamp_to (2026-04-20T11:00:00Z)"),
+        ("timestamp_from=2026-04-20T11:00:00Z&timestamp_to=2026-04-20T11:00:00Z", "timestamp_from",
+         "must be before timestamp_to"),
+        ("time_unit=fortnight", "time_unit", "Input should be 'minute', 'hour', 'day', 'week' or 'month'"),
+        ("time_interval=0", "time_interval", "greater than or equal to 1"),
+        ("time_type=forever", "time_type", "Input should be 'latest', 'timeseries' or 'timesummary'"),
+        ("timestamp_from=yesterday", "timestamp_from", "valid datetime"),
+        ("timestamp_from=2026-04-20T11:00:00", "timestamp_from", "timezone"),  # naive: ambiguous
+        ("time_type=timeseries&time_unit=month&time_interval=10000&timestamp_from=0001-01-01T00:00:00Z",
+         "timestamp_from", "between 1970-01-01 and 2200-01-01"),
     ],
-)
-async def test_metrics__bad_parameters__422_with_detail(
-    client: httpx.AsyncClient, tenant: Tenant, connection: dict[str, Any], query: str, fragment: str
+)  # fmt: skip
+async def test_metrics__bad_parameters__422_naming_the_parameter_and_the_fix(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    connection: dict[str, Any],
+    query: str,
+    field: str,
+    fragment: str,
 ) -> None:
     response = await client.get(f"{metrics_url(tenant, connection)}?{query}", headers=tenant.read)
     assert response.status_code == 422, response.text
-    detail = response.json()["detail"]
-    assert isinstance(detail, list)
-    assert fragment.replace("10000", "10,000") in detail[0]["msg"] or fragment in detail[0]["msg"]
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["query", field]
+    assert fragment in error["msg"]
 
 
 async def test_metrics__foreign_connection__404(
