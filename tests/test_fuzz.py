@@ -17,10 +17,18 @@ import schemathesis
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from schemathesis.checks import positive_data_acceptance
 from schemathesis.generation import GenerationMode
 
 from pipepulse.config import Settings
 from tests.conftest import Tenant
+
+
+# Every check schemathesis has, against every answer, but one: a request the schema allows may
+# still break a rule only the service can check (a breakdown that does not sum to
+# events_delivered, completed_at before started_at, a connection's own event types), and the
+# right answer to it is a 422 that says so.
+EXCLUDED_CHECKS = [positive_data_acceptance]
 
 
 def _free_port() -> int:
@@ -101,7 +109,6 @@ def _fuzz(operation: Any, credentials: dict[str, Any]) -> None:
         max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
     )
     def check(case: Any) -> None:
-        response = case.call(headers=headers, timeout=30)
-        assert response.status_code < 500, (case.method, case.formatted_path, response.text[:500])
+        case.call_and_validate(headers=headers, timeout=30, excluded_checks=EXCLUDED_CHECKS)
 
     check()

@@ -24,6 +24,7 @@ from pipepulse.observability import Metrics, MetricsMiddleware
 from pipepulse.observability import router as ops_router
 from pipepulse.organisations import router as organisations_router
 from pipepulse.runs import router as runs_router
+from pipepulse.schemas import API_ERROR_RESPONSES
 from pipepulse.telemetry import router as telemetry_router
 
 log = logging.getLogger("pipepulse")
@@ -79,7 +80,7 @@ def create_app(
         metrics_router,
         health_router,
     ):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=API_ERROR_RESPONSES)
     app.include_router(ops_router)
     app.include_router(dashboard_router.router)
     install_handlers(app)

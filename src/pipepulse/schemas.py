@@ -113,3 +113,20 @@ PageSize = Annotated[int, Query(ge=1, le=500, description="Items per page (at mo
 OrganisationPk = Annotated[int, Path(ge=1, le=MAX_INT_ID, description="The organisation's integer id.")]
 ConnectionId = Annotated[str, Path(pattern=ID_PATTERN, description="The connection id, e.g. wc_….")]
 RunId = Annotated[str, Path(pattern=ID_PATTERN, description="The run id.")]
+
+
+class ErrorOut(BaseModel):
+    """Every error but a 422: one sentence saying what went wrong and what to do."""
+
+    detail: str
+
+
+# The errors any API operation can answer besides its own (declared on every API router, so
+# the OpenAPI document lists every status a client must handle).
+API_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "The body could not be read as JSON text."},
+    401: {"model": ErrorOut, "description": "No valid token or service key."},
+    403: {"model": ErrorOut, "description": "The credential lacks the scope, or is the wrong kind."},
+    404: {"model": ErrorOut, "description": "Not found, or not visible to this credential."},
+    503: {"model": ErrorOut, "description": "The database is unavailable; retry after Retry-After seconds."},
+}

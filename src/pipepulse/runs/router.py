@@ -19,6 +19,7 @@ from pipepulse.schemas import (
     API_PREFIX,
     CONNECTION_PATH,
     ConnectionId,
+    ErrorOut,
     OrganisationPk,
     Page,
     PageNumber,
@@ -35,7 +36,10 @@ RUNS_PATH = CONNECTION_PATH + "/metrics/"
     RUNS_PATH,
     response_model=RunOut,
     status_code=201,
-    responses={200: {"model": RunOut, "description": "An identical repeat: the existing run."}},
+    responses={
+        200: {"model": RunOut, "description": "An identical repeat: the existing run."},
+        409: {"model": ErrorOut, "description": "The run id exists with another start or report."},
+    },
 )
 async def create_run(
     organisation_pk: OrganisationPk,
@@ -53,7 +57,11 @@ async def create_run(
     return JSONResponse(out.model_dump(mode="json"), status_code=201 if created else 200)
 
 
-@router.patch(RUNS_PATH + "{run_id}/", status_code=204)
+@router.patch(
+    RUNS_PATH + "{run_id}/",
+    status_code=204,
+    responses={409: {"model": ErrorOut, "description": "The run was completed with a different report."}},
+)
 async def report_run(
     organisation_pk: OrganisationPk,
     connection_id: ConnectionId,
