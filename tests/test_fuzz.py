@@ -24,7 +24,6 @@ from schemathesis.generation import GenerationMode
 from pipepulse.config import Settings
 from tests.conftest import Tenant
 
-
 # Every check schemathesis has, against every answer, but one: a request the schema allows may
 # still break a rule only the service can check (a breakdown that does not sum to
 # events_delivered, completed_at before started_at, a connection's own event types), and the
