@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from pipepulse.config import Settings
@@ -65,6 +65,8 @@ step = st.one_of(
             **report_spec,
         }
     ),
+    # Ticks twice as often: they seed runs and store orphans that later reports find.
+    st.fixed_dictionaries({"do": st.just("tick")}),
     st.fixed_dictionaries({"do": st.just("tick")}),
     st.fixed_dictionaries({"do": st.just("types"), "types": st.sampled_from(TYPE_LISTS)}),
 )
@@ -105,6 +107,7 @@ class History:
         self.clock, self.db, self.settings = clock, db, settings
         self.runs: dict[str, oracle.R] = {}
         self.types = {c["id"]: list(c["event_types"]) for c in conns}
+        self.stored_orphans: set[str] = set()
 
     def runs_url(self, conn: dict[str, Any]) -> str:
         return self.tenant.connection_url(conn["id"]) + "metrics/"
@@ -159,6 +162,11 @@ class History:
             if not pending:
                 return
             run = pending[spec["pick"] % len(pending)]
+            # Labels for --hypothesis-show-statistics: how often the hard cases come up.
+            if run.id in self.stored_orphans:
+                event("late report for a run a tick stored as orphaned")
+            elif run.started_at + WINDOW <= now:
+                event("late report after the orphan window")
             completed = max(run.started_at, now - timedelta(minutes=spec["back_min"]))
             body, fields = self.report_body(conn, spec, completed)
             response = await self.client.patch(f"{self.runs_url(conn)}{run.id}/", json=body, headers=self.key)
@@ -166,6 +174,9 @@ class History:
             self.runs[run.id] = oracle.R(conn["id"], run.id, run.started_at, **fields)
         elif spec["do"] == "tick":
             await runner.tick(self.db, self.settings, NoDispatcher(), now)
+            self.stored_orphans |= {
+                r.id for r in self.runs.values() if r.completed_at is None and r.started_at + WINDOW <= now
+            }
             for c in self.conns:
                 listed = await self.client.get(
                     self.runs_url(c), params={"size": 500}, headers=self.tenant.read
@@ -180,6 +191,8 @@ class History:
                 headers=self.tenant.write,
             )
             assert response.status_code == 200, response.text
+            if self.of(conn["id"]) and spec["types"] != self.types[conn["id"]]:
+                event("event types changed on a connection with runs")
             self.types[conn["id"]] = list(spec["types"])
 
     def of(self, connection_id: str) -> list[oracle.R]:
