@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pipepulse.auth import scopes
 from pipepulse.auth import service as auth_service
 from pipepulse.auth.principals import ServicePrincipal, UserPrincipal
 from pipepulse.deps import read_session, write_session
@@ -56,3 +57,5 @@ async def service(
 
 
 Service = Annotated[ServicePrincipal, Depends(service)]
+# The scope every read endpoint needs.
+Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]

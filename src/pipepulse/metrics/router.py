@@ -8,8 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Depends, Query
 from fastapi.responses import JSONResponse
 
-from pipepulse.auth import scopes
-from pipepulse.auth.dependencies import user
+from pipepulse.auth.dependencies import Reader
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.connections import service as connections_service
 from pipepulse.connections.repository import ConnectionRef
@@ -31,7 +30,6 @@ from pipepulse.schemas import (
 )
 
 router = APIRouter(prefix=API_PREFIX, tags=["telemetry"])
-Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]
 
 Interval = Annotated[int, Query(ge=1, le=10_000, description="Buckets are time_interval times time_unit.")]
 From = Annotated[

@@ -157,10 +157,11 @@ async def summaries(
         sums = await repo.hour_sums(session, ids, *whole, with_pending=not counters_only)
         events = await repo.event_sums(session, ids, *whole)
         for cid, s in sums.items():
-            accs[cid].add_hours(s, events.get(cid, {}))
+            accs[cid] += s
+            accs[cid].add_events(events.get(cid, {}))
     for a, b in plan.raw:
         for cid, edge in (await repo.edge_sums(session, ids, a, b)).items():
-            accs[cid].add_hours(edge.sums, edge.events_by_type)
+            accs[cid] += edge
     orphans: dict[str, list[tuple[datetime, RunRow]]] = defaultdict(list)
     for t, run in await _orphans(session, ids, start, end, now, thresholds.orphan_window):
         accs[run.connection_id].add_orphan()
@@ -257,7 +258,8 @@ async def timeseries(
         for hour, sums in await repo.hour_rows(session, connection.id, first_hour, last_hour):
             i = owner(hour)
             if i is not None:
-                accs[i].add_hours(sums, events.get(hour, {}))
+                accs[i] += sums
+                accs[i].add_events(events.get(hour, {}))
     for run in await repo.completed_runs(session, [connection.id], plan.raw):
         assert run.completed_at is not None
         i = buckets.locate(bucket_list, run.completed_at)

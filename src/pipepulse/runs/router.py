@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
-from pipepulse.auth import scopes
-from pipepulse.auth.dependencies import Service, user
-from pipepulse.auth.principals import UserPrincipal
+from pipepulse.auth.dependencies import Reader, Service
 from pipepulse.connections import service as connections_service
 from pipepulse.deps import AppSettings, Now, ReadSession, WriteSession
 from pipepulse.rules import Outcome
@@ -27,7 +23,6 @@ from pipepulse.schemas import (
 )
 
 router = APIRouter(prefix=API_PREFIX, tags=["runs"])
-Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]
 RUNS_PATH = CONNECTION_PATH + "/metrics/"
 
 

@@ -90,6 +90,10 @@ async def telemetry(
     return (await snapshots(session, [ref], now, thresholds))[ref.id].telemetry
 
 
+def _newest_first(runs: list[tuple[datetime, RunRow]]) -> list[tuple[datetime, RunRow]]:
+    return sorted(runs, key=lambda item: (item[0], item[1].started_at, item[1].id), reverse=True)
+
+
 async def _snapshots(
     session: AsyncSession,
     connections: Sequence[ConnectionRef],
@@ -98,27 +102,13 @@ async def _snapshots(
     *,
     week: bool,
 ) -> dict[str, Snapshot]:
-    out: dict[str, Snapshot] = {}
     chunk = dialect.keys_per_statement(dialect.name_of(session))
-    for start in range(0, len(connections), chunk):
-        out.update(
-            await _snapshot_batch(session, connections[start : start + chunk], at, thresholds, week=week)
-        )
-    return out
-
-
-def _newest_first(runs: list[tuple[datetime, RunRow]]) -> list[tuple[datetime, RunRow]]:
-    return sorted(runs, key=lambda item: (item[0], item[1].started_at, item[1].id), reverse=True)
-
-
-async def _snapshot_batch(
-    session: AsyncSession,
-    connections: Sequence[ConnectionRef],
-    at: datetime,
-    thresholds: Thresholds,
-    *,
-    week: bool,
-) -> dict[str, Snapshot]:
+    if len(connections) > chunk:
+        out: dict[str, Snapshot] = {}
+        for start in range(0, len(connections), chunk):
+            batch = connections[start : start + chunk]
+            out.update(await _snapshots(session, batch, at, thresholds, week=week))
+        return out
     if not connections:
         return {}
     window = thresholds.orphan_window
@@ -157,7 +147,7 @@ async def _snapshot_batch(
         if in_window(time, at, DAY):
             add(sums[run.connection_id].day, run)
 
-    out = {}
+    snapshots_by_id: dict[str, Snapshot] = {}
     for ref in connections:
         day, week_tally, found = sums[ref.id].day, sums[ref.id].week, newest[ref.id]
         latest = [
@@ -189,7 +179,7 @@ async def _snapshot_batch(
             message = error_message(run.stored_outcome, run.error, run.batches_dlq, window)
             assert message is not None
             recent_errors.append(RecentError(occurred_at=time, message=message, run_id=run.id))
-        out[ref.id] = Snapshot(
+        snapshots_by_id[ref.id] = Snapshot(
             telemetry=Telemetry(
                 status=connection_status.status,
                 last_delivery_at=connection_status.last_delivery_at,
@@ -202,4 +192,4 @@ async def _snapshot_batch(
             ),
             status=connection_status,
         )
-    return out
+    return snapshots_by_id
