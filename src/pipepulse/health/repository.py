@@ -29,7 +29,10 @@ async def rollup_counts(
     table: type[RunDailyRollup] | type[RunHourlyRollup],
     ranges: Ranges,
 ) -> list[tuple[str, int, int, int]]:
-    """(integration_type, runs, succeeded, partial + failed) over whole days or hours."""
+    """(integration_type, runs, succeeded, partial + failed + orphaned) over whole days or hours.
+
+    ``orphaned`` holds the orphans retention rolled up when it deleted their pending rows.
+    """
     if not ranges:
         return []
     when = table.day if table is RunDailyRollup else table.hour  # type: ignore[union-attr]
@@ -38,7 +41,7 @@ async def rollup_counts(
             C.integration_type,
             func.sum(table.runs),
             func.sum(table.succeeded),
-            func.sum(table.partial + table.failed),
+            func.sum(table.partial + table.failed + table.orphaned),
         )
         .join(C, C.id == table.connection_id)
         .where(table.organisation_id == organisation_id, or_(*(and_(when >= a, when < b) for a, b in ranges)))
