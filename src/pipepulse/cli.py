@@ -77,7 +77,7 @@ def _describe(settings: Settings) -> str:
 def scheduler(
     once: Annotated[bool, typer.Option("--once", help="Run one tick and exit.")] = False,
 ) -> None:
-    """Seed due runs, invoke loaders, sweep orphans and apply retention every PIPEPULSE_SCHEDULER_TICK_SECONDS."""
+    """Seed due runs, invoke loaders, sweep orphans and apply retention, every tick."""
     import signal
 
     from pipepulse.scheduler import dispatchers, runner

@@ -10,19 +10,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, delete, exists, func, select, tuple_
+from sqlalchemy import ColumnElement, and_, delete, exists, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db.dialect import as_utc
 from pipepulse.db.models import EventHourlyRollup, Run, RunHourlyRollup, WarehouseConnection
 
 
-def _completed_before(connection_id: str, before: datetime) -> list[object]:
+def _completed_before(connection_id: str, before: datetime) -> list[ColumnElement[bool]]:
     # ix_runs_connection_completed
     return [Run.connection_id == connection_id, Run.completed_at < before]
 
 
-def _pending_before(connection_id: str, started_before: datetime) -> list[object]:
+def _pending_before(connection_id: str, started_before: datetime) -> list[ColumnElement[bool]]:
     # ix_runs_pending (partial: completed_at IS NULL)
     return [Run.connection_id == connection_id, Run.completed_at.is_(None), Run.started_at < started_before]
 
@@ -50,7 +50,10 @@ async def delete_completed(session: AsyncSession, connection_id: str, before: da
     where = _completed_before(connection_id, before)
     batch = select(Run.id).where(*where).order_by(Run.completed_at).limit(limit)
     result = await session.execute(
-        delete(Run).where(*where, Run.id.in_(batch)).returning(Run.id).execution_options(synchronize_session=False)
+        delete(Run)
+        .where(*where, Run.id.in_(batch))
+        .returning(Run.id)
+        .execution_options(synchronize_session=False)
     )
     return len(result.all())
 
@@ -85,7 +88,10 @@ async def delete_hours(session: AsyncSession, connection_id: str, before: dateti
     where = [h.connection_id == connection_id, h.hour < before]
     batch = select(h.hour).where(*where).order_by(h.hour).limit(limit)
     result = await session.execute(
-        delete(h).where(*where, h.hour.in_(batch)).returning(h.hour).execution_options(synchronize_session=False)
+        delete(h)
+        .where(*where, h.hour.in_(batch))
+        .returning(h.hour)
+        .execution_options(synchronize_session=False)
     )
     return len(result.all())
 

@@ -69,9 +69,7 @@ async def tick(
     async with db.session(write=True) as session:
         await jobs.beat(session, ident or scheduler_id(), now, len(seeded))
     deleted = await apply_retention(db, settings.thresholds, now, max_batches=RETENTION_BATCHES_PER_TICK)
-    return TickResult(
-        seeded=len(seeded), orphaned=orphaned, dispatch_failures=len(failures), deleted=deleted
-    )
+    return TickResult(seeded=len(seeded), orphaned=orphaned, dispatch_failures=len(failures), deleted=deleted)
 
 
 async def apply_retention(

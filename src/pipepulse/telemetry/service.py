@@ -129,6 +129,10 @@ async def _snapshots(
         failing_limit=thresholds.recent_errors_limit if week else 0,
     )
 
+    # A delivery older than raw retention is gone from the runs but not from the rollups.
+    undelivered = [cid for cid in ids if newest[cid].delivery is None]
+    older_deliveries = await repository.rollup_last_delivery(session, undelivered, at + TICK)
+
     def add(tally: Tally, run: RunRow) -> None:
         tally.add_run(run.stored_outcome, run.events_delivered, run.events_by_type, run.batches_dlq)
 
@@ -166,7 +170,7 @@ async def _snapshots(
                 failing_runs_last_24h=day.failing,
                 events_last_24h=day.events_delivered,
             ),
-            last_delivery_at=found.delivery.completed_at if found.delivery else None,
+            last_delivery_at=found.delivery.completed_at if found.delivery else older_deliveries.get(ref.id),
             latest_run=completed[0][1] if completed else None,
         )
 
