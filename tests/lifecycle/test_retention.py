@@ -104,7 +104,8 @@ async def read_everything(client: httpx.AsyncClient, tenant: Tenant, h: History)
 
 
 def without_type_times(health: dict[str, Any]) -> dict[str, Any]:
-    return {**health, "by_integration_type": [{**t, "last_event_at": None} for t in health["by_integration_type"]]}
+    types = [{**t, "last_event_at": None} for t in health["by_integration_type"]]
+    return {**health, "by_integration_type": types}
 
 
 async def test_tick__default_settings__old_runs_deleted_and_every_count_kept(
@@ -148,7 +149,8 @@ async def test_tick__default_settings__old_runs_deleted_and_every_count_kept(
     assert after["telemetry_b"]["last_delivery_at"] == before["telemetry_b"]["last_delivery_at"] is not None
 
     again = await runner.tick(db, settings, NoDispatcher(), clock.now)
-    assert again.deleted is not None and again.deleted.total == 0
+    assert again.deleted is not None
+    assert again.deleted.total == 0
     assert await read_everything(client, tenant, history) == after
 
 
