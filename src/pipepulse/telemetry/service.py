@@ -4,7 +4,9 @@ Telemetry, bulk metrics, Prometheus, the dashboard and alert evaluation all ask 
 so a status, its reason and the numbers beside it never disagree. Whole hours come from the
 hourly rollups, the partial hours at the windows' edges from raw runs, orphans from the
 pending rows and the order-dependent parts (the latest runs, recent errors, the last
-delivery) from top-N index probes, in three statements per batch of connections.
+delivery) from top-N index probes, in three statements per batch of connections (a fourth
+when some connection has no delivery among its raw runs: retention may have deleted it, and
+the hourly rollups still hold its time).
 """
 
 from __future__ import annotations
