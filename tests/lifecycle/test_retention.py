@@ -213,6 +213,28 @@ async def test_metrics__needs_what_retention_deleted__422_naming_the_setting(
         assert bulk.status_code == 422
 
 
+async def test_metrics__hour_long_minute_buckets_beyond_retention__answered_from_rollups(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    db: Database,
+    settings: Settings,
+    clock: FrozenClock,
+    history: History,
+) -> None:
+    url = tenant.connection_url(history.a) + "telemetry/metrics/"
+    params = {
+        "time_type": "timeseries", "time_unit": "minute", "time_interval": 60,
+        "timestamp_from": iso(history.old), "timestamp_to": iso(history.old + DAY),
+    }  # fmt: skip
+    before = await client.get(url, params=params, headers=tenant.read)
+    await runner.tick(db, settings, NoDispatcher(), clock.now)
+    after = await client.get(url, params=params, headers=tenant.read)
+    assert before.status_code == after.status_code == 200
+    assert after.json() == before.json()
+    assert sum(point["value"] for point in after.json()["data"]["runs"]) == 3
+    assert after.json()["precision"] == "hour"
+
+
 async def test_retention__backlog_larger_than_a_batch__deleted_in_batches_of_10000(
     db: Database, settings: Settings, clock: FrozenClock, client: httpx.AsyncClient, tenant: Tenant
 ) -> None:

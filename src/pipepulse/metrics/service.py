@@ -355,7 +355,9 @@ async def connection_metrics(
 ) -> MetricValues | Series:
     """The ``data`` of GET {conn}/telemetry/metrics/ for the query's time type."""
     if query.time_type == "timeseries":
-        check_kept(query, now, thresholds, minute_buckets=query.time_unit == "minute")
+        # Minute buckets of whole hours (60, 120, … minutes, epoch-aligned) are whole rollup hours.
+        sub_hour = query.time_unit == "minute" and query.time_interval % 60 != 0
+        check_kept(query, now, thresholds, minute_buckets=sub_hour)
         return await timeseries(session, connection, bucket_list, now, thresholds)
     if query.time_type == "timesummary":
         return (await summary_values_for(session, [connection], query, now, thresholds))[connection.id]
