@@ -72,6 +72,7 @@ def create_app(
         redoc_url=None,
         redirect_slashes=False,  # both forms are served (conventions.slashes)
         dependencies=conventions.dependencies(),
+        generate_unique_id_function=conventions.operation_id,
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from fastapi import Depends, FastAPI
 from fastapi.params import Depends as DependsParam
+from fastapi.routing import APIRoute
 from starlette.types import Scope
 
 from pipepulse.config import Settings
@@ -20,6 +21,11 @@ from pipepulse.conventions import docs, openapi, routes, slashes
 from pipepulse.conventions.body_limit import BodyLimitMiddleware
 from pipepulse.conventions.headers import SecurityHeadersMiddleware
 from pipepulse.conventions.query import known_query_only
+
+
+def operation_id(route: APIRoute) -> str:
+    """The route function's name (``get_telemetry``): what a generated client calls it by."""
+    return route.name
 
 
 def dependencies() -> list[DependsParam]:

@@ -29,6 +29,21 @@ DESCRIPTIONS = {
     503: "The database is unavailable; retry after Retry-After seconds.",
 }
 
+VALIDATION_ERROR: dict[str, Any] = {
+    "title": "ValidationError",
+    "type": "object",
+    "properties": {
+        "loc": {
+            "type": "array",
+            "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+            "description": "Where the problem is: 'body', 'query' or 'path', then the field.",
+        },
+        "msg": {"type": "string", "description": "What is wrong and how to fix it."},
+        "type": {"type": "string", "description": "A machine-readable kind of problem."},
+    },
+    "required": ["loc", "msg", "type"],
+}
+
 RETRY_AFTER = {
     "Retry-After": {
         "description": "Seconds to wait before retrying.",
@@ -68,11 +83,16 @@ def operation_errors(path: str, operation: dict[str, Any]) -> set[int]:
 def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     schemas = schema.setdefault("components", {}).setdefault("schemas", {})
     schemas[ERROR_SCHEMA] = ErrorBody.model_json_schema()
-    if "HTTPValidationError" not in schemas:
-        from fastapi.openapi.utils import validation_error_definition, validation_error_response_definition
-
-        schemas["ValidationError"] = validation_error_definition
-        schemas["HTTPValidationError"] = validation_error_response_definition
+    # The 422 body as errors.install_handlers renders it (FastAPI's own adds `input`, `ctx`).
+    schemas["ValidationError"] = VALIDATION_ERROR
+    schemas["HTTPValidationError"] = {
+        "title": "HTTPValidationError",
+        "type": "object",
+        "properties": {
+            "detail": {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}}
+        },
+        "required": ["detail"],
+    }
     for path, item in schema.get("paths", {}).items():
         if not path.startswith(API_PREFIX):
             continue
