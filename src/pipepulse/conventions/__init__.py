@@ -17,10 +17,11 @@ from fastapi.routing import APIRoute
 from starlette.types import Scope
 
 from pipepulse.config import Settings
-from pipepulse.conventions import docs, openapi, routes, slashes
+from pipepulse.conventions import docs, openapi, slashes
 from pipepulse.conventions.body_limit import BodyLimitMiddleware
 from pipepulse.conventions.headers import SecurityHeadersMiddleware
 from pipepulse.conventions.query import known_query_only
+from pipepulse.schemas import API_PREFIX
 
 
 def operation_id(route: APIRoute) -> str:
@@ -41,8 +42,13 @@ def install(app: FastAPI, settings: Settings) -> None:
     slashes.install(app.router)
     openapi.install(app)
 
+    public = (app.openapi_url or "", docs.DOCS_PATH, docs.REDOC_PATH)
+
     def needs_bearer(scope: Scope) -> bool:
-        return routes.needs_bearer(routes.match(app.router, scope))
+        # Every operation under /api/v1 authenticates with a bearer (SPEC §4.1) but the
+        # document and its viewers, which take no body.
+        path: str = scope["path"]
+        return path.startswith(API_PREFIX + "/") and not path.startswith(public)
 
     app.add_middleware(
         BodyLimitMiddleware,
