@@ -60,10 +60,6 @@ class Invalid(AppError):
         self.loc = loc
 
 
-class ContentTooLarge(AppError):
-    status_code = 413
-
-
 class TooManyRequests(AppError):
     status_code = 429
 
@@ -114,7 +110,8 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         seen.add(id(item))
         yield item
         orig = getattr(item, "orig", None)
-        todo += [orig if isinstance(orig, BaseException) else None, item.__cause__, item.__context__]
+        context = None if item.__suppress_context__ else item.__context__
+        todo += [orig if isinstance(orig, BaseException) else None, item.__cause__, context]
 
 
 _NETWORK_ERRNOS = frozenset(
