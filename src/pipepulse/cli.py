@@ -19,6 +19,7 @@ from pipepulse.db import migrate
 from pipepulse.db.session import Database
 from pipepulse.errors import AppError
 from pipepulse.organisations import service as organisations_service
+from pipepulse.redaction import install_log_redaction
 from pipepulse.retention import cli as retention_cli
 from pipepulse.rollups import cli as rollups_cli
 from pipepulse.schemas import format_timestamp
@@ -85,7 +86,10 @@ def scheduler(
     settings = load_settings()
 
     async def work(db: Database) -> None:
-        dispatcher = dispatchers.build(settings, db, utc_now)
+        try:
+            dispatcher = dispatchers.build(settings, db, utc_now)
+        except ValueError as exc:  # a dispatcher setting is missing: one line, no traceback
+            raise fail(str(exc)) from None
         if once:
             result = await runner.tick(db, settings, dispatcher, utc_now())
             await dispatcher.drain()
@@ -305,6 +309,7 @@ def service_key_revoke(
 
 
 def main() -> None:
+    install_log_redaction()
     try:
         app()
     except KeyboardInterrupt:

@@ -75,7 +75,19 @@ class Settings(BaseSettings):
     secret_key: str = ""
 
     db_pool_size: int = Field(default=10, ge=1)
+    # A dead or hung server must turn into a 503 in seconds, not hold requests for a minute.
+    db_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    db_pool_timeout_seconds: float = Field(default=10.0, gt=0)
     log_level: str = "INFO"
+
+    # Hardening (SPEC §4.8).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Larger request bodies are 413.")
+    auth_failures_per_minute: int = Field(
+        default=20, ge=0, description="Failed authentications per client address a minute; 0 = no limit."
+    )
+    metrics_token: str = Field(
+        default="", description="Bearer that lets a Prometheus scrape see the per-connection series."
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import re
 from typing import Annotated, Any, Literal
 
@@ -58,7 +59,18 @@ def _secret_keys(value: Any, path: str = "config") -> list[str]:
     return found
 
 
+# A connection's config is a handful of settings; anything larger is a mistake (or an attack
+# on storage), and every read of the connection would carry it.
+MAX_CONFIG_BYTES = 16 * 1024
+
+
 def _check_config(value: dict[str, Any]) -> dict[str, Any]:
+    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "replace"))
+    if size > MAX_CONFIG_BYTES:
+        raise ValueError(
+            f"config is {size} bytes as compact JSON; at most {MAX_CONFIG_BYTES} (16 KB) is kept: "
+            "store large settings in the loader's own configuration"
+        )
     secret = _secret_keys(value)
     if secret:
         raise ValueError(

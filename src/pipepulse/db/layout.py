@@ -18,6 +18,7 @@ PLACEMENT: dict[str, Placement] = {
     "organisations": "reference",  # the tenants themselves: one small row each
     "api_tokens": "reference",  # a token may span every organisation (organisation_id null)
     "service_keys": "reference",  # loaders' keys belong to no organisation
+    "dashboard_sessions": "reference",  # as api_tokens: a platform token's session has no organisation
     "scheduler_heartbeats": "reference",  # one row per scheduler process
     "warehouse_connections": "distributed",
     "runs": "distributed",

@@ -101,6 +101,7 @@ class BulkParams:
     """The query parameters GET and POST share (FastAPI reads each field from the query)."""
 
     ids: Annotated[str | None, Query(description="Comma-separated connection ids.")] = None
+    id: Annotated[str | None, Query(description="One connection id (added to 'ids').")] = None
     tenant_ids: Annotated[str | None, Query(description="Comma-separated organisation ids.")] = None
     time_type: BulkTimeType = "latest"
     time_interval: Interval = 1
@@ -118,6 +119,13 @@ class BulkParams:
 
 
 Params = Annotated[BulkParams, Depends()]
+
+
+def _wanted_ids(ids: str | list[str] | None, one: str | None) -> list[str] | None:
+    wanted = bulk.parse_ids(ids)
+    if one is None:
+        return wanted
+    return list(dict.fromkeys([*(wanted or []), *(bulk.parse_ids([one]) or [])]))
 
 
 async def _bulk(
@@ -143,7 +151,7 @@ async def _bulk(
         principal,
         bulk.BulkQuery(
             metrics=query,
-            ids=bulk.parse_ids(ids),
+            ids=_wanted_ids(ids, params.id),
             tenant_ids=bulk.parse_tenant_ids(tenant_ids),
             page=params.page,
             size=params.size,

@@ -30,7 +30,10 @@ RUNS_PATH = CONNECTION_PATH + "/metrics/"
     RUNS_PATH,
     response_model=RunOut,
     status_code=201,
-    responses={200: {"model": RunOut, "description": "An identical repeat: the existing run."}},
+    responses={
+        200: {"model": RunOut, "description": "An identical repeat: the existing run."},
+        409: {"description": "The run_id exists with a different body."},
+    },
 )
 async def create_run(
     organisation_pk: OrganisationPk,
@@ -48,7 +51,11 @@ async def create_run(
     return JSONResponse(out.model_dump(mode="json"), status_code=201 if created else 200)
 
 
-@router.patch(RUNS_PATH + "{run_id}/", status_code=204)
+@router.patch(
+    RUNS_PATH + "{run_id}/",
+    status_code=204,
+    responses={409: {"description": "The run is completed with a different report; nothing changed."}},
+)
 async def report_run(
     organisation_pk: OrganisationPk,
     connection_id: ConnectionId,

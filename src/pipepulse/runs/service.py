@@ -13,6 +13,7 @@ from pipepulse.connections import repository as connections_repository
 from pipepulse.db.models import Run, WarehouseConnection
 from pipepulse.db.rows import RunRow
 from pipepulse.errors import Conflict, Invalid, NotFound
+from pipepulse.redaction import redact_text
 from pipepulse.rollups import writer as rollups
 from pipepulse.rules import (
     Thresholds,
@@ -32,7 +33,8 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 def _normalise_error(error: str | None) -> str | None:
     if error is None or not error.strip():
         return None
-    return error[:MAX_ERROR_LENGTH]
+    # Every reader of the organisation sees the error: a URL in it loses its credentials.
+    return redact_text(error)[:MAX_ERROR_LENGTH]
 
 
 def report_values(report: RunReport) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """All ORM models; importing this module registers every table on ``Base.metadata``."""
 
-from pipepulse.db.models.auth import ApiToken, ServiceKey
+from pipepulse.db.models.auth import ApiToken, DashboardSession, ServiceKey
 from pipepulse.db.models.connections import WarehouseConnection
 from pipepulse.db.models.organisations import Organisation
 from pipepulse.db.models.rollups import EventHourlyRollup, RunDailyRollup, RunHourlyRollup
@@ -9,6 +9,7 @@ from pipepulse.db.models.scheduler import SchedulerHeartbeat
 
 __all__ = [
     "ApiToken",
+    "DashboardSession",
     "EventHourlyRollup",
     "Organisation",
     "Run",
