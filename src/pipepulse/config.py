@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipepulse.rules import Thresholds
@@ -19,6 +19,24 @@ def default_data_dir() -> Path:
     xdg = os.environ.get("XDG_DATA_HOME")
     base = Path(xdg) if xdg else Path.home() / ".local" / "share"
     return base / "pipepulse"
+
+
+# Telemetry needs the 7 days of raw runs before now plus the partial hours at their edges.
+MIN_RETENTION_DAYS = 8
+
+
+def describe_invalid(exc: ValidationError) -> str:
+    """A settings error as one line naming the environment variables to fix."""
+    parts = []
+    for error in exc.errors():
+        message = str(error.get("msg", "")).removeprefix("Value error, ")
+        names = [f"PIPEPULSE_{str(part).upper()}" for part in error.get("loc", ())]
+        value = error.get("input")
+        if names and not isinstance(value, dict):
+            parts.append(f"{names[0]}={value}: {message}")
+        else:
+            parts.append(message)
+    return "invalid settings: " + "; ".join(parts)
 
 
 class Settings(BaseSettings):
@@ -38,6 +56,10 @@ class Settings(BaseSettings):
     orphan_window_seconds: int = Field(default=900, ge=60)
     error_status_runs: int = Field(default=3, ge=1)
     recent_errors_limit: int = Field(default=10, ge=1, le=100)
+
+    # Data lifecycle (SPEC §8): raw runs, then hourly rollups, are deleted past these ages.
+    run_retention_days: int = Field(default=90)
+    rollup_retention_days: int = Field(default=400)
 
     # Scheduler.
     scheduler_tick_seconds: float = Field(default=30.0, gt=0)
@@ -72,6 +94,26 @@ class Settings(BaseSettings):
     def _strip(cls, value: str) -> str:
         return value.strip()
 
+    @field_validator("run_retention_days", "rollup_retention_days")
+    @classmethod
+    def _at_least_minimum(cls, value: int) -> int:
+        if value < MIN_RETENTION_DAYS:
+            raise ValueError(
+                f"must be at least {MIN_RETENTION_DAYS} days (telemetry reads 7 days of raw runs plus "
+                f"the hours at their edges), not {value}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _rollups_outlive_runs(self) -> Settings:
+        if self.rollup_retention_days < self.run_retention_days:
+            raise ValueError(
+                f"PIPEPULSE_ROLLUP_RETENTION_DAYS ({self.rollup_retention_days}) must not be shorter than "
+                f"PIPEPULSE_RUN_RETENTION_DAYS ({self.run_retention_days}): older ranges are answered "
+                "from the hourly rollups"
+            )
+        return self
+
     @property
     def resolved_database_url(self) -> str:
         """The SQLAlchemy async URL for ``database_url`` (or the embedded SQLite file)."""
@@ -87,6 +129,8 @@ class Settings(BaseSettings):
             orphan_window=timedelta(seconds=self.orphan_window_seconds),
             error_status_runs=self.error_status_runs,
             recent_errors_limit=self.recent_errors_limit,
+            run_retention=timedelta(days=self.run_retention_days),
+            rollup_retention=timedelta(days=self.rollup_retention_days),
         )
 
     @property

@@ -33,15 +33,25 @@ HOUR_COLUMNS = (
     RunHourlyRollup.batches_dlq,
     RunHourlyRollup.latency_sum_ms,
     RunHourlyRollup.latency_count,
+    RunHourlyRollup.orphaned,
 )
 
 
 def summed(additive: Sequence[Any], last_delivery_at: Any, pending_at: Any, pending: Any) -> Accumulator:
-    """An :class:`Accumulator` from the :data:`HOUR_COLUMNS` sums and the three gauges of a row."""
+    """An :class:`Accumulator` from the :data:`HOUR_COLUMNS` sums and the three gauges of a row.
+
+    Raw edge sums carry no ``orphaned`` (the ninth column): their orphans come from pending rows.
+    """
     v = [int(x or 0) for x in additive]
     return Accumulator(
         tally=Tally(
-            runs=v[0], succeeded=v[1], partial=v[2], failed=v[3], events_delivered=v[4], batches_dlq=v[5]
+            runs=v[0],
+            succeeded=v[1],
+            partial=v[2],
+            failed=v[3],
+            events_delivered=v[4],
+            batches_dlq=v[5],
+            orphaned=v[8] if len(v) > 8 else 0,
         ),
         latency_sum_ms=v[6],
         latency_count=v[7],
@@ -61,7 +71,7 @@ async def hour_rows(
             r.connection_id == connection_id, r.hour >= hours_from, r.hour < hours_to
         )
     )
-    return [(row[0], summed(row[1:9], row[9], row[10], row[11])) for row in rows]
+    return [(row[0], summed(row[1:10], row[10], row[11], row[12])) for row in rows]
 
 
 async def event_hour_rows(
@@ -105,7 +115,7 @@ async def hour_sums(
     out: dict[str, tuple[Any, ...]] = {row[0]: tuple(row[1:]) for row in sums}
     pending_by_id: dict[str, int | None] = {}
     if not with_pending:
-        return {cid: summed(v[:8], v[8], None, None) for cid, v in out.items()}
+        return {cid: summed(v[:9], v[9], None, None) for cid, v in out.items()}
     # The value at each connection's latest events_pending_at (ties keep the larger value).
     latest = (
         select(r.connection_id.label("cid"), func.max(r.events_pending_at).label("at"))
@@ -122,7 +132,7 @@ async def hour_sums(
     pending_by_id = {row[0]: row[1] for row in pending}
     result = {}
     for cid, values in out.items():
-        result[cid] = summed(values[:8], values[8], values[9], pending_by_id.get(cid))
+        result[cid] = summed(values[:9], values[9], values[10], pending_by_id.get(cid))
     return result
 
 

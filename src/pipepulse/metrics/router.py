@@ -66,6 +66,7 @@ async def get_connection_metrics(
     data = await metrics.connection_metrics(
         session, ConnectionRef.of(connection), query, bucket_list, now, settings.thresholds
     )
+    counted_from, counted_to, precision = metrics.answered(query, now, settings.thresholds)
     # Plain JSON: a long series validated again against the response model would cost more
     # than computing it; the model still documents the shape in OpenAPI.
     return JSONResponse(
@@ -78,6 +79,9 @@ async def get_connection_metrics(
             "timestamp_from": format_timestamp(query.timestamp_from),
             "timestamp_to": format_timestamp(query.timestamp_to),
             "as_of": format_timestamp(now),
+            "precision": precision,
+            "counted_from": format_timestamp(counted_from),
+            "counted_to": format_timestamp(counted_to),
         }
     )
 
@@ -159,6 +163,7 @@ async def _bulk(
         now,
         settings.thresholds,
     )
+    counted_from, counted_to, precision = metrics.answered(query, now, settings.thresholds)
     # Built as plain JSON: validating up to 500 result items again costs more than computing them.
     return JSONResponse(
         {
@@ -173,6 +178,9 @@ async def _bulk(
             "timestamp_from": format_timestamp(query.timestamp_from),
             "timestamp_to": format_timestamp(query.timestamp_to),
             "as_of": format_timestamp(now),
+            "precision": precision,
+            "counted_from": format_timestamp(counted_from),
+            "counted_to": format_timestamp(counted_to),
         }
     )
 

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field, create_model
 from pipepulse.metrics.buckets import TimeUnit
 from pipepulse.metrics.service import TimeType
 from pipepulse.metrics.values import METRICS, MetricValues
+from pipepulse.rollups.plan import Precision
 from pipepulse.schemas import StrictModel, Timestamp
 
 
@@ -94,6 +95,12 @@ class MetricsAnswer(BaseModel):
     timestamp_from: Timestamp
     timestamp_to: Timestamp
     as_of: Timestamp = Field(description="The instant the answer was computed at.")
+    precision: Precision = Field(
+        description="'exact' inside raw run retention; 'hour' when the range starts before it: its edges "
+        "were moved back to the start of their hour and the hourly rollups answered (docs/metrics-api.md)."
+    )
+    counted_from: Timestamp = Field(description="The start of the range actually counted (inclusive).")
+    counted_to: Timestamp = Field(description="The end of the range actually counted (exclusive).")
 
 
 class BulkItem(BaseModel):
@@ -115,6 +122,12 @@ class BulkAnswer(BaseModel):
     timestamp_from: Timestamp
     timestamp_to: Timestamp
     as_of: Timestamp
+    precision: Precision = Field(
+        description="'exact' inside raw run retention; 'hour' when the range starts before it: its edges "
+        "were moved back to the start of their hour and the hourly rollups answered (docs/metrics-api.md)."
+    )
+    counted_from: Timestamp = Field(description="The start of the range actually counted (inclusive).")
+    counted_to: Timestamp = Field(description="The end of the range actually counted (exclusive).")
 
 
 class BulkBody(StrictModel):

@@ -115,5 +115,7 @@ async def get_run(
 ) -> RunOut:
     """Read one run with its outcome."""
     connection = await connections_service.get_visible(session, principal, organisation_pk, connection_id)
-    run = await runs_service.get(session, connection, run_id)
+    run = await runs_service.get(
+        session, connection, run_id, now=now, retention=settings.thresholds.run_retention
+    )
     return runs_service.to_out(run, now, settings.thresholds)

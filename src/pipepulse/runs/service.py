@@ -182,9 +182,24 @@ async def create(
     return run, created
 
 
-async def get(session: AsyncSession, connection: WarehouseConnection, run_id: str) -> Run:
+async def get(
+    session: AsyncSession,
+    connection: WarehouseConnection,
+    run_id: str,
+    *,
+    now: datetime | None = None,
+    retention: timedelta | None = None,
+) -> Run:
     run = await repository.get(session, connection.id, run_id)
     if run is None:
+        made = ids.run_id_time(run_id)
+        if now is not None and retention is not None and made is not None and made < now - retention:
+            # Minted ids carry their creation time, so a deleted run can be told from a typo.
+            raise NotFound(
+                f"run {run_id!r} was made on {made.date().isoformat()}, more than "
+                f"PIPEPULSE_RUN_RETENTION_DAYS={retention.days} days ago: raw runs past retention are "
+                "deleted (their counts remain in the rollups)"
+            )
         raise NotFound(f"run {run_id!r} not found for this connection")
     return run
 

@@ -4,7 +4,9 @@ Telemetry, bulk metrics, Prometheus, the dashboard and alert evaluation all ask 
 so a status, its reason and the numbers beside it never disagree. Whole hours come from the
 hourly rollups, the partial hours at the windows' edges from raw runs, orphans from the
 pending rows and the order-dependent parts (the latest runs, recent errors, the last
-delivery) from top-N index probes, in three statements per batch of connections.
+delivery) from top-N index probes, in three statements per batch of connections (a fourth
+when some connection has no delivery among its raw runs: retention may have deleted it, and
+the hourly rollups still hold its time).
 """
 
 from __future__ import annotations
@@ -129,6 +131,10 @@ async def _snapshots(
         failing_limit=thresholds.recent_errors_limit if week else 0,
     )
 
+    # A delivery older than raw retention is gone from the runs but not from the rollups.
+    undelivered = [cid for cid in ids if newest[cid].delivery is None]
+    older_deliveries = await repository.rollup_last_delivery(session, undelivered, at + TICK)
+
     def add(tally: Tally, run: RunRow) -> None:
         tally.add_run(run.stored_outcome, run.events_delivered, run.events_by_type, run.batches_dlq)
 
@@ -166,7 +172,7 @@ async def _snapshots(
                 failing_runs_last_24h=day.failing,
                 events_last_24h=day.events_delivered,
             ),
-            last_delivery_at=found.delivery.completed_at if found.delivery else None,
+            last_delivery_at=found.delivery.completed_at if found.delivery else older_deliveries.get(ref.id),
             latest_run=completed[0][1] if completed else None,
         )
 
