@@ -11,15 +11,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, bindparam, func, literal, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db.dialect import as_utc
 from pipepulse.db.models import Run, RunHourlyRollup
-from pipepulse.db.rows import RUN_COLUMNS, RunRow
 from pipepulse.rollups.plan import HOUR, floor_hour
 
 # Literal, so PostgreSQL matches the partial index ix_runs_delivering under any plan.
@@ -30,15 +29,31 @@ def _t(name: str) -> Any:
     return bindparam(name, type_=Run.__table__.c.completed_at.type)
 
 
+class FinishedRow(NamedTuple):
+    """What the timeline needs of a run, and nothing more (it reads thousands of them)."""
+
+    id: str
+    started_at: datetime
+    completed_at: datetime | None
+    events_delivered: int
+    batches_dlq: int
+    error: str | None
+
+
+TIMELINE_COLUMNS = (
+    Run.id, Run.started_at, Run.completed_at, Run.events_delivered, Run.batches_dlq, Run.error
+)  # fmt: skip
+
+
 @functools.cache
 def _finished_between() -> Any:
-    completed = select(*RUN_COLUMNS).where(
+    completed = select(*TIMELINE_COLUMNS).where(
         Run.connection_id == bindparam("cid"),
         Run.completed_at > _t("after"),
         Run.completed_at <= _t("until"),
     )
     # A pending run finishes (as an orphan) at started_at + window.
-    orphans = select(*RUN_COLUMNS).where(
+    orphans = select(*TIMELINE_COLUMNS).where(
         Run.connection_id == bindparam("cid"),
         Run.completed_at.is_(None),
         Run.started_at > _t("orphans_after"),
@@ -49,7 +64,7 @@ def _finished_between() -> Any:
 
 async def finished_between(
     session: AsyncSession, connection_id: str, after: datetime, until: datetime, orphan_window: timedelta
-) -> list[RunRow]:
+) -> list[FinishedRow]:
     """The connection's runs whose finished time is in ``(after, until]``."""
     params = {
         "cid": connection_id,
@@ -58,7 +73,13 @@ async def finished_between(
         "orphans_after": after - orphan_window,
         "orphans_until": until - orphan_window,
     }
-    return [RunRow.from_row(row) for row in await session.execute(_finished_between(), params)]
+    result = await session.execute(_finished_between(), params)
+    return [FinishedRow(i, _utc(s), _utc(c), e, d, err) for i, s, c, e, d, err in result]
+
+
+def _utc(value: Any) -> Any:
+    # A UNION on SQLite can hand times back as text; PostgreSQL's are aware UTC already.
+    return value if value is None or getattr(value, "tzinfo", None) is UTC else as_utc(value)
 
 
 @dataclass(frozen=True)

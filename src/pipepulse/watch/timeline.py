@@ -16,10 +16,9 @@ No I/O and no clock: callers hand in the runs and the instants. Imports only
 
 from __future__ import annotations
 
-import heapq
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Protocol
@@ -179,6 +178,13 @@ class Timeline:
     held_before: bool
     runs: tuple[FinishedRun, ...]
     prior: Prior = Prior()  # what finished before the earliest of ``runs``
+    history: _History | None = field(default=None, repr=False, compare=False)
+
+    def state(self, t: datetime) -> State:
+        """§3 at ``t`` from this timeline's runs (exact for ``start - 1µs <= t <= end``)."""
+        if self.history is None:
+            raise ValueError("a Timeline made by timeline() carries its history")
+        return self.history.state(t)
 
     def at(self, t: datetime) -> Interval:
         """The interval containing ``t`` (``start <= t < end``)."""
@@ -215,12 +221,18 @@ class _History:
         self.failing_limit = thresholds.recent_errors_limit
         self.prior = prior
         self.times = [r.time for r in runs]
+        # Prefix sums over the runs in order: failing runs, events, the latest delivery; and
+        # the failing flags of the k runs up to each index, newest first.
         self.failing = [0]
         self.events = [0]
         self.delivery: list[datetime | None] = [prior.last_delivery_at]
+        self.latest: list[tuple[bool, ...]] = [()]
+        k = self.k
         for r in runs:
-            self.failing.append(self.failing[-1] + r.failing)
+            failing = r.failing
+            self.failing.append(self.failing[-1] + failing)
             self.events.append(self.events[-1] + r.events_delivered)
+            self.latest.append(((failing,) + self.latest[-1])[:k])
             last = self.delivery[-1]
             delivered = r.completed_at if r.events_delivered > 0 else None
             if delivered is not None and (last is None or delivered > last):
@@ -232,9 +244,8 @@ class _History:
         return bisect_right(self.times, t - DAY), bisect_right(self.times, t)
 
     def status(self, lo: int, hi: int) -> Status:
-        latest = self.runs[max(lo, hi - self.k) : hi]
         return status(
-            tuple(r.failing for r in reversed(latest)),
+            self.latest[hi][: hi - lo],
             self.failing[hi] > self.failing[lo],
             self.events[hi] - self.events[lo],
         )
@@ -265,16 +276,13 @@ class _History:
             failing_run_ids=failing_ids,
         )
 
-    def changes(self, start: datetime, end: datetime) -> Iterator[datetime]:
+    def changes(self, start: datetime, end: datetime) -> list[datetime]:
         """``start`` and every instant in ``(start, end)`` where the status may change."""
-        yield start
-        previous = start
-        for t in heapq.merge(self.times, (t + DAY for t in self.times)):
-            if t >= end:
-                break
-            if t > previous:
-                previous = t
-                yield t
+        times = self.times
+        # Runs finishing in the range enter the window then; those of the day before leave it.
+        entering = times[bisect_right(times, start) : bisect_left(times, end)]
+        leaving = [t + DAY for t in times[bisect_right(times, start - DAY) : bisect_left(times, end - DAY)]]
+        return [start, *sorted(set(entering).union(leaving))]
 
 
 def state_at(
@@ -320,7 +328,9 @@ def timeline(
         intervals.append(Interval(now_status, t, end, state.reason(), state.newest))
         current = now_status
     before = history.status(*history.window(start - TICK))
-    return Timeline(start, end, tuple(intervals), before == intervals[0].status, tuple(runs), history.prior)
+    return Timeline(
+        start, end, tuple(intervals), before == intervals[0].status, tuple(runs), history.prior, history
+    )
 
 
 @dataclass(frozen=True)
