@@ -12,14 +12,15 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import and_, bindparam, func, literal, select, text, union_all
+from sqlalchemy import DateTime, and_, bindparam, func, literal, select, text, type_coerce, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db.dialect import as_utc
 from pipepulse.db.models import Run, RunHourlyRollup
 from pipepulse.rollups.plan import HOUR, floor_hour
+from pipepulse.watch.timeline import FinishedRun, finished_run
 
 # Literal, so PostgreSQL matches the partial index ix_runs_delivering under any plan.
 DELIVERING = text("runs.events_delivered > 0")
@@ -29,20 +30,16 @@ def _t(name: str) -> Any:
     return bindparam(name, type_=Run.__table__.c.completed_at.type)
 
 
-class FinishedRow(NamedTuple):
-    """What the timeline needs of a run, and nothing more (it reads thousands of them)."""
-
-    id: str
-    started_at: datetime
-    completed_at: datetime | None
-    events_delivered: int
-    batches_dlq: int
-    error: str | None
-
-
+# The driver's own datetimes (aware on PostgreSQL, text or naive on SQLite, normalised by
+# _utc below): thousands of rows skip the per-value UTC type decorator.
 TIMELINE_COLUMNS = (
-    Run.id, Run.started_at, Run.completed_at, Run.events_delivered, Run.batches_dlq, Run.error
-)  # fmt: skip
+    Run.id,
+    type_coerce(Run.started_at, DateTime(timezone=True)).label("started_at"),
+    type_coerce(Run.completed_at, DateTime(timezone=True)).label("completed_at"),
+    Run.events_delivered,
+    Run.batches_dlq,
+    Run.error,
+)
 
 
 @functools.cache
@@ -64,8 +61,8 @@ def _finished_between() -> Any:
 
 async def finished_between(
     session: AsyncSession, connection_id: str, after: datetime, until: datetime, orphan_window: timedelta
-) -> list[FinishedRow]:
-    """The connection's runs whose finished time is in ``(after, until]``."""
+) -> list[FinishedRun]:
+    """The connection's runs whose finished time is in ``(after, until]``, as they finish."""
     params = {
         "cid": connection_id,
         "after": after,
@@ -74,7 +71,7 @@ async def finished_between(
         "orphans_until": until - orphan_window,
     }
     result = await session.execute(_finished_between(), params)
-    return [FinishedRow(i, _utc(s), _utc(c), e, d, err) for i, s, c, e, d, err in result]
+    return [finished_run(i, _utc(s), _utc(c), e, d, err, orphan_window) for i, s, c, e, d, err in result]
 
 
 def _utc(value: Any) -> Any:

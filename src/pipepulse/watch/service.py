@@ -27,7 +27,7 @@ from pipepulse.watch.timeline import (
     Prior,
     State,
     Timeline,
-    finished_runs,
+    in_order,
     incidents,
     mttr,
     time_in_status,
@@ -59,15 +59,15 @@ class _Runs:
             self._bounds_read = True
         return self._earliest
 
-    async def read(self, after: datetime, until: datetime) -> list[repository.FinishedRow]:
+    async def read(self, after: datetime, until: datetime) -> list[FinishedRun]:
         """The runs finished in ``(after, until]``."""
         if after >= until:
             return []
         return await repository.finished_between(self.session, self.connection_id, after, until, self.window)
 
     async def timeline(
-        self, start: datetime, end: datetime, rows: list[repository.FinishedRow] | None = None
-    ) -> tuple[Timeline, list[repository.FinishedRow]]:
+        self, start: datetime, end: datetime, rows: list[FinishedRun] | None = None
+    ) -> tuple[Timeline, list[FinishedRun]]:
         """The timeline over ``[start, end)``; reads the runs it needs unless given them."""
         lo = start - DAY - TICK
         if rows is None:
@@ -80,7 +80,7 @@ class _Runs:
             else None,
             any_finished=any_before,
         )
-        return timeline(finished_runs(rows, self.window), start, end, self.thresholds, prior), rows
+        return timeline(in_order(rows), start, end, self.thresholds, prior), rows
 
     async def began_before(self, history: Timeline, t: datetime) -> bool:
         """Whether the interval containing ``t`` began before the timeline's start (it is cut)."""
