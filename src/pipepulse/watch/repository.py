@@ -126,15 +126,22 @@ async def last_delivery(session: AsyncSession, connection_id: str, until: dateti
 @functools.cache
 def _hour_volumes() -> Any:
     r = RunHourlyRollup
-    rollups = select(r.hour.label("hour"), r.runs.label("runs"), r.events_delivered.label("events")).where(
-        r.connection_id == bindparam("cid"), r.hour.in_(bindparam("hours", expanding=True))
-    )
+    ids: Any = bindparam("ids", expanding=True)
+    rollups = select(
+        r.connection_id.label("cid"),
+        r.hour.label("hour"),
+        r.runs.label("runs"),
+        r.events_delivered.label("events"),
+    ).where(r.connection_id.in_(ids), r.hour.in_(bindparam("hours", expanding=True)))
     # Orphans are never rolled up, but an hour in which one finished did have a finished run.
     orphans = select(
-        Run.started_at.label("hour"), literal(-1).label("runs"), literal(0).label("events")
+        Run.connection_id.label("cid"),
+        Run.started_at.label("hour"),
+        literal(-1).label("runs"),
+        literal(0).label("events"),
     ).where(
         and_(
-            Run.connection_id == bindparam("cid"),
+            Run.connection_id.in_(bindparam("ids", expanding=True)),
             Run.completed_at.is_(None),
             Run.started_at >= _t("orphans_from"),
             Run.started_at < _t("orphans_to"),
@@ -144,25 +151,27 @@ def _hour_volumes() -> Any:
 
 
 async def hour_volumes(
-    session: AsyncSession, connection_id: str, hours: Sequence[datetime], orphan_window: timedelta
-) -> dict[datetime, int]:
-    """Events delivered by runs finished in each of ``hours`` (UTC hour starts), for the hours
-    in which at least one run finished."""
+    session: AsyncSession, ids: Sequence[str], hours: Sequence[datetime], orphan_window: timedelta
+) -> dict[str, dict[datetime, int]]:
+    """Per connection, the events delivered by runs finished in each of ``hours`` (UTC hour
+    starts), for the hours in which at least one run finished."""
+    out: dict[str, dict[datetime, int]] = {cid: {} for cid in ids}
+    if not ids:
+        return out
     wanted = set(hours)
     params = {
-        "cid": connection_id,
+        "ids": list(ids),
         "hours": list(hours),
         "orphans_from": min(hours) - orphan_window,
         "orphans_to": max(hours) + HOUR - orphan_window,
     }
-    out: dict[datetime, int] = {}
-    for hour, runs, events in await session.execute(_hour_volumes(), params):
+    for cid, hour, runs, events in await session.execute(_hour_volumes(), params):
         start = as_utc(hour)
         assert start is not None
         if runs == -1:
             start = floor_hour(start + orphan_window)
             if start in wanted:
-                out.setdefault(start, 0)
+                out[cid].setdefault(start, 0)
         elif runs:
-            out[start] = int(events or 0)
+            out[cid][start] = int(events or 0)
     return out

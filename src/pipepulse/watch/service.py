@@ -8,6 +8,7 @@ interval began earlier (or, for an incident, ends later) than what was read.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -297,18 +298,22 @@ async def health(
             created_at=connection.created_at,
             now=now,
         ),
-        volume=await hour_volume(session, connection.id, now, thresholds),
+        volume=(await volumes(session, [connection.id], now, thresholds))[connection.id],
         as_of=now,
     )
 
 
-async def hour_volume(
-    session: AsyncSession, connection_id: str, now: datetime, thresholds: Thresholds
-) -> Volume:
-    """The latest complete UTC hour's events against the same hour on the previous 7 days."""
+async def volumes(
+    session: AsyncSession, connection_ids: Sequence[str], now: datetime, thresholds: Thresholds
+) -> dict[str, Volume]:
+    """Per connection, the latest complete UTC hour's events against the same hour on the
+    previous 7 days (one statement for all of them)."""
     hour = floor_hour(now) - HOUR
     previous = baseline_hours(hour)
-    volumes = await repository.hour_volumes(
-        session, connection_id, [hour, *previous], thresholds.orphan_window
+    found = await repository.hour_volumes(
+        session, connection_ids, [hour, *previous], thresholds.orphan_window
     )
-    return volume(hour, volumes.get(hour, 0), [volumes[h] for h in previous if h in volumes])
+    return {
+        cid: volume(hour, events.get(hour, 0), [events[h] for h in previous if h in events])
+        for cid, events in found.items()
+    }
