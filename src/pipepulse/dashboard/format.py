@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from pipepulse.schemas import format_timestamp
+from pipepulse.watch import reasons
 from pipepulse.watch.reasons import ago
 
 
@@ -67,10 +68,6 @@ def span(value: timedelta | float | None) -> str:
     return f"{days} d {hours} h" if hours else f"{days} d"
 
 
-def plural(count: int, singular: str, many: str | None = None) -> str:
-    return f"{count:,} {singular if count == 1 else (many or singular + 's')}"
-
-
 def label(value: str) -> str:
     """'custom_events' → 'Custom events'."""
     text = value.replace("_", " ")
@@ -86,6 +83,10 @@ DESTINATIONS = {
     "postgres": "PostgreSQL",
     "duckdb": "DuckDB",
 }
+
+
+# Counts are worded once, for the dashboard and the API's reasons alike.
+plural = reasons.plural
 
 
 def destination(kind: str) -> str:
