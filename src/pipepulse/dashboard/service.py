@@ -34,7 +34,7 @@ from pipepulse.telemetry.schemas import Telemetry
 from pipepulse.telemetry.service import StatusBasis
 from pipepulse.watch import reasons
 from pipepulse.watch import service as watch_service
-from pipepulse.watch.verdicts import Freshness, Volume, freshness, freshness_sla
+from pipepulse.watch.verdicts import Freshness, Volume
 
 # Problems first: a broken pipeline, then a struggling one, then one that has gone quiet.
 STATUS_ORDER: Final[tuple[Status, ...]] = tuple(reversed(STATUSES))
@@ -107,22 +107,6 @@ class OrganisationPage:
     health_days: int
 
 
-def connection_freshness(
-    connection: WarehouseConnection, last_delivery_at: datetime | None, now: datetime, thresholds: Thresholds
-) -> Freshness:
-    """SPEC §7.2 freshness from what the card already knows (its last delivery)."""
-    sla = freshness_sla(
-        connection.freshness_sla_seconds, connection.schedule_interval_seconds, thresholds.orphan_window
-    )
-    return freshness(
-        state=connection.state,
-        sla=sla,
-        last_delivery_at=last_delivery_at,
-        created_at=connection.created_at,
-        now=now,
-    )
-
-
 def sort_cards(cards: Sequence[Card]) -> list[Card]:
     return sorted(
         cards, key=lambda c: (status_rank(c.telemetry.status), c.connection.name.lower(), c.connection.id)
@@ -183,7 +167,9 @@ async def organisation_page(
                     any_finished=basis.finished_runs_last_24h > 0 or snapshot.status.latest_run is not None,
                 ),
                 sparkline=charts.sparkline([series.get(h, 0) for h in hours]),
-                freshness=connection_freshness(connection, result.last_delivery_at, now, thresholds),
+                freshness=watch_service.connection_freshness(
+                    connection, result.last_delivery_at, now, thresholds
+                ),
                 volume=volumes[connection.id],
             )
         )

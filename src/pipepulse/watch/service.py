@@ -312,22 +312,29 @@ async def health(
             first_error_run_id=opener.id if opener is not None else None,
             failing_runs=found.failing_runs_since,
         )
-    sla = freshness_sla(
-        connection.freshness_sla_seconds, connection.schedule_interval_seconds, thresholds.orphan_window
-    )
     return Health(
         current=found,
         since=found.since if found.since is not None else min(connection.created_at, now),
         open_incident=open_incident,
-        freshness=freshness(
-            state=connection.state,
-            sla=sla,
-            last_delivery_at=state.last_delivery_at,
-            created_at=connection.created_at,
-            now=now,
-        ),
+        freshness=connection_freshness(connection, state.last_delivery_at, now, thresholds),
         volume=(await volumes(session, [connection.id], now, thresholds))[connection.id],
         as_of=now,
+    )
+
+
+def connection_freshness(
+    connection: WarehouseConnection, last_delivery_at: datetime | None, now: datetime, thresholds: Thresholds
+) -> Freshness:
+    """SPEC §7.2 freshness of a connection whose last delivery (as of ``now``) is known."""
+    sla = freshness_sla(
+        connection.freshness_sla_seconds, connection.schedule_interval_seconds, thresholds.orphan_window
+    )
+    return freshness(
+        state=connection.state,
+        sla=sla,
+        last_delivery_at=last_delivery_at,
+        created_at=connection.created_at,
+        now=now,
     )
 
 
