@@ -27,6 +27,7 @@ from pipepulse.organisations import router as organisations_router
 from pipepulse.redaction import install_log_redaction
 from pipepulse.runs import router as runs_router
 from pipepulse.telemetry import router as telemetry_router
+from pipepulse.watch import router as watch_router
 
 log = logging.getLogger("pipepulse")
 
@@ -90,6 +91,7 @@ def create_app(
         telemetry_router,
         metrics_router,
         health_router,
+        watch_router,
     ):
         app.include_router(module.router)
     app.include_router(ops_router)

@@ -325,3 +325,20 @@ async def test_retention__hourly_rollups_past_rollup_retention__deleted_daily_ke
         assert (await session.execute(select(RunDailyRollup.runs))).scalars().all() == [1]
     body = (await client.get(health, params={"days": 365}, headers=tenant.read)).json()
     assert body["total_events"] == 0  # 401 days ago is outside every window health answers
+
+
+async def test_status_history__from_beyond_raw_retention__422_naming_the_setting(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FrozenClock
+) -> None:
+    conn = (await make_connection(client, tenant, "sh"))["id"]
+    url = tenant.connection_url(conn) + "status-history/"
+    # The first day of a 90-day range needs the runs of the day before it, past the 90 days kept.
+    refused = await client.get(
+        url, params={"from": iso(clock.now - 90 * DAY), "to": iso(clock.now)}, headers=tenant.read
+    )
+    assert refused.status_code == 422, refused.text
+    assert "PIPEPULSE_RUN_RETENTION_DAYS=90" in refused.text
+    kept_range = await client.get(
+        url, params={"from": iso(clock.now - 88 * DAY), "to": iso(clock.now)}, headers=tenant.read
+    )
+    assert kept_range.status_code == 200, kept_range.text
