@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from pipepulse import __version__
+from pipepulse.alerts import router as alerts_router
 from pipepulse.clock import utc_now
 from pipepulse.config import Settings
 from pipepulse.connections import router as connections_router
@@ -78,6 +79,7 @@ def create_app(
         telemetry_router,
         metrics_router,
         health_router,
+        alerts_router,
     ):
         app.include_router(module.router)
     app.include_router(ops_router)

@@ -7,9 +7,10 @@ import logging
 import os
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from pipepulse.alerts import delivery
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.runs import service as runs_service
@@ -32,12 +33,14 @@ class TickResult:
     seeded: int
     orphaned: int
     dispatch_failures: int
+    notifications: delivery.PassResult = field(default_factory=lambda: delivery.PassResult(0, 0, 0))
 
 
 async def tick(
     db: Database, settings: Settings, dispatcher: Dispatcher, now: datetime, *, ident: str | None = None
 ) -> TickResult:
-    """Seed due runs (committed before any invocation), sweep orphans, fan out, beat."""
+    """Seed due runs (committed before any invocation), sweep orphans, fan out, deliver due
+    notifications, beat."""
     async with db.session(write=True) as session:
         seeded = await jobs.seed_due_runs(session, now)
         orphaned = await jobs.sweep_orphans(session, now, settings.thresholds.orphan_window)
@@ -60,9 +63,15 @@ async def tick(
             for run, reason in failures:
                 log.warning("dispatch failed: %s", reason, extra={"run_id": run.run_id})
                 await runs_service.fail_pending(session, run.connection_id, run.run_id, reason, now)
+    notifications = await delivery.deliver_due(db, now, allow_private=settings.alerts_allow_private_urls)
     async with db.session(write=True) as session:
         await jobs.beat(session, ident or scheduler_id(), now, len(seeded))
-    return TickResult(seeded=len(seeded), orphaned=orphaned, dispatch_failures=len(failures))
+    return TickResult(
+        seeded=len(seeded),
+        orphaned=orphaned,
+        dispatch_failures=len(failures),
+        notifications=notifications,
+    )
 
 
 async def run_forever(
