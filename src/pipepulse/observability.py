@@ -131,6 +131,7 @@ HEALTH_CACHE_SECONDS = 15.0
 @router.get("/metrics", include_in_schema=False)
 async def prometheus_metrics(request: Request) -> Response:
     """Process metrics plus one health series per connection (pipepulse_connection_*)."""
+    from pipepulse.alerts import prometheus as alerts_prometheus
     from pipepulse.metrics.prometheus import connection_health
 
     metrics: Metrics = request.app.state.metrics
@@ -141,6 +142,7 @@ async def prometheus_metrics(request: Request) -> Response:
             text_ = await connection_health(
                 session, request.app.state.clock(), request.app.state.settings.thresholds
             )
+            text_ += await alerts_prometheus.exposition(session)
         cached = (time.monotonic(), text_)
         request.app.state.health_exposition = cached
     return Response(generate_latest(metrics.registry) + cached[1], media_type=CONTENT_TYPE_LATEST)
