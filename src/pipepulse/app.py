@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from pipepulse import __version__
-from pipepulse.alerts import router as alerts_router
 from pipepulse.clock import utc_now
 from pipepulse.config import Settings
 from pipepulse.connections import router as connections_router
@@ -26,6 +25,7 @@ from pipepulse.observability import router as ops_router
 from pipepulse.organisations import router as organisations_router
 from pipepulse.runs import router as runs_router
 from pipepulse.telemetry import router as telemetry_router
+from pipepulse.watch.alerts import router as alerts_router
 
 log = logging.getLogger("pipepulse")
 

@@ -131,8 +131,8 @@ HEALTH_CACHE_SECONDS = 15.0
 @router.get("/metrics", include_in_schema=False)
 async def prometheus_metrics(request: Request) -> Response:
     """Process metrics plus one health series per connection (pipepulse_connection_*)."""
-    from pipepulse.alerts import prometheus as alerts_prometheus
     from pipepulse.metrics.prometheus import connection_health
+    from pipepulse.watch.alerts import prometheus as alerts_prometheus
 
     metrics: Metrics = request.app.state.metrics
     cached: tuple[float, bytes] | None = getattr(request.app.state, "health_exposition", None)

@@ -10,12 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from pipepulse.alerts import delivery
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.runs import service as runs_service
 from pipepulse.scheduler import jobs
 from pipepulse.scheduler.dispatchers import Dispatcher, DispatchFailed
+from pipepulse.watch.alerts import delivery
 
 log = logging.getLogger("pipepulse.scheduler")
 

@@ -4,9 +4,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from pipepulse.alerts import service as alerts_service
-from pipepulse.alerts import urls
-from pipepulse.alerts.schemas import (
+from pipepulse.auth import scopes
+from pipepulse.auth.dependencies import user
+from pipepulse.auth.principals import UserPrincipal
+from pipepulse.db.models import AlertChannel, AlertRule, Notification
+from pipepulse.db.session import Database
+from pipepulse.deps import AppSettings, Now, ReadSession, WriteSession, get_database
+from pipepulse.organisations import service as organisations_service
+from pipepulse.schemas import API_PREFIX, ID_PATTERN, OrganisationPk, Page, PageNumber, PageSize
+from pipepulse.watch.alerts import service as alerts_service
+from pipepulse.watch.alerts import urls
+from pipepulse.watch.alerts.schemas import (
     ChannelCreate,
     ChannelCreated,
     ChannelOut,
@@ -16,14 +24,6 @@ from pipepulse.alerts.schemas import (
     RuleOut,
     TestResult,
 )
-from pipepulse.auth import scopes
-from pipepulse.auth.dependencies import user
-from pipepulse.auth.principals import UserPrincipal
-from pipepulse.db.models import AlertChannel, AlertRule, Notification
-from pipepulse.db.session import Database
-from pipepulse.deps import AppSettings, Now, ReadSession, WriteSession, get_database
-from pipepulse.organisations import service as organisations_service
-from pipepulse.schemas import API_PREFIX, ID_PATTERN, OrganisationPk, Page, PageNumber, PageSize
 
 router = APIRouter(prefix=API_PREFIX, tags=["alerts"])
 Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from pipepulse.alerts import urls
+from pipepulse.watch.alerts import urls
 
 TIMEOUT_SECONDS = 10.0
 RESPONSE_EXCERPT_BYTES = 300

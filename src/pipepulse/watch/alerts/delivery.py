@@ -20,13 +20,13 @@ import httpx
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pipepulse.alerts import backoff, bodies, sender
-from pipepulse.alerts import repository as alerts_repository
 from pipepulse.db.models import AlertChannel, Notification
 from pipepulse.db.session import Database
 from pipepulse.loader.webhooks import NOTIFICATION_ID_HEADER, SIGNATURE_HEADER, signature_header
+from pipepulse.watch.alerts import backoff, bodies, sender
+from pipepulse.watch.alerts import repository as alerts_repository
 
-log = logging.getLogger("pipepulse.alerts")
+log = logging.getLogger("pipepulse.watch.alerts")
 
 BATCH = 200
 CONCURRENCY = 16

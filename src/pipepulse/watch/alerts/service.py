@@ -8,14 +8,14 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse import ids
-from pipepulse.alerts import bodies, delivery, sender, urls
-from pipepulse.alerts import repository as alerts_repository
-from pipepulse.alerts.schemas import ChannelCreate, RuleCreate
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.db.models import AlertChannel, AlertRule, Notification, Organisation
 from pipepulse.db.session import Database
 from pipepulse.errors import Invalid, NotFound
 from pipepulse.organisations import service as organisations_service
+from pipepulse.watch.alerts import bodies, delivery, sender, urls
+from pipepulse.watch.alerts import repository as alerts_repository
+from pipepulse.watch.alerts.schemas import ChannelCreate, RuleCreate
 
 TEST_MESSAGE = "This is a test notification: the channel is set up and pipepulse can reach it."
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipepulse.alerts import backoff
+from pipepulse.watch.alerts import backoff
 
 DUE = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
 
