@@ -15,7 +15,7 @@ from pipepulse.db.session import Database
 from pipepulse.runs import service as runs_service
 from pipepulse.scheduler import jobs
 from pipepulse.scheduler.dispatchers import Dispatcher, DispatchFailed
-from pipepulse.watch.alerts import delivery
+from pipepulse.watch.alerts import delivery, evaluation
 
 log = logging.getLogger("pipepulse.scheduler")
 
@@ -33,14 +33,15 @@ class TickResult:
     seeded: int
     orphaned: int
     dispatch_failures: int
+    evaluation: evaluation.PassResult = field(default_factory=lambda: evaluation.PassResult(0, 0, 0, 0))
     notifications: delivery.PassResult = field(default_factory=lambda: delivery.PassResult(0, 0, 0))
 
 
 async def tick(
     db: Database, settings: Settings, dispatcher: Dispatcher, now: datetime, *, ident: str | None = None
 ) -> TickResult:
-    """Seed due runs (committed before any invocation), sweep orphans, fan out, deliver due
-    notifications, beat."""
+    """Seed due runs (committed before any invocation), sweep orphans, fan out, evaluate every
+    connection (recording events and queueing their notifications), deliver due notifications, beat."""
     async with db.session(write=True) as session:
         seeded = await jobs.seed_due_runs(session, now)
         orphaned = await jobs.sweep_orphans(session, now, settings.thresholds.orphan_window)
@@ -63,6 +64,7 @@ async def tick(
             for run, reason in failures:
                 log.warning("dispatch failed: %s", reason, extra={"run_id": run.run_id})
                 await runs_service.fail_pending(session, run.connection_id, run.run_id, reason, now)
+    evaluated = await evaluation.evaluate(db, now, settings.thresholds, public_url=settings.public_url)
     notifications = await delivery.deliver_due(db, now, allow_private=settings.alerts_allow_private_urls)
     async with db.session(write=True) as session:
         await jobs.beat(session, ident or scheduler_id(), now, len(seeded))
@@ -70,6 +72,7 @@ async def tick(
         seeded=len(seeded),
         orphaned=orphaned,
         dispatch_failures=len(failures),
+        evaluation=evaluated,
         notifications=notifications,
     )
 

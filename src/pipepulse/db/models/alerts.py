@@ -72,7 +72,8 @@ class ConnectionEvaluation(Base):
     # The complete hour the stored verdict is about (null: none judged yet).
     volume_hour: Mapped[datetime | None] = mapped_column(UTCDateTime())
     version: Mapped[int] = mapped_column(Integer)
-    evaluated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # When the last change was recorded (first evaluation: when it was first seen).
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class AlertEvent(Base):
@@ -129,6 +130,9 @@ class Notification(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     state: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer)
+    # A status notification waits until its status has lasted the rule's min_duration_seconds;
+    # a change before then cancels it.
+    hold_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # When it first became due (after any hold-back): the 24-hour retry budget counts from here.
     due_at: Mapped[datetime] = mapped_column(UTCDateTime())
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

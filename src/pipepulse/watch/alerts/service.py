@@ -128,6 +128,7 @@ async def test_channel(
                 payload=payload,
                 state="delivered" if outcome.delivered else "failed",
                 attempts=1 if channel.enabled else 0,
+                hold_until=None,
                 due_at=now,
                 next_attempt_at=None,
                 last_status_code=outcome.status_code,

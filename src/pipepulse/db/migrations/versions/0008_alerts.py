@@ -105,7 +105,7 @@ def upgrade() -> None:
         sa.Column("volume_verdict", sa.String(length=16), nullable=False),
         sa.Column("volume_hour", pipepulse.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("evaluated_at", pipepulse.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("changed_at", pipepulse.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["connection_id"],
             ["warehouse_connections.id"],
@@ -126,6 +126,7 @@ def upgrade() -> None:
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("hold_until", pipepulse.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("due_at", pipepulse.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("next_attempt_at", pipepulse.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_status_code", sa.Integer(), nullable=True),
