@@ -25,6 +25,7 @@ from pipepulse.observability import router as ops_router
 from pipepulse.organisations import router as organisations_router
 from pipepulse.runs import router as runs_router
 from pipepulse.telemetry import router as telemetry_router
+from pipepulse.watch import router as watch_router
 from pipepulse.watch.alerts import router as alerts_router
 
 log = logging.getLogger("pipepulse")
@@ -79,6 +80,7 @@ def create_app(
         telemetry_router,
         metrics_router,
         health_router,
+        watch_router,
         alerts_router,
     ):
         app.include_router(module.router)

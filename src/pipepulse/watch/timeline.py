@@ -178,6 +178,7 @@ class Timeline:
     intervals: tuple[Interval, ...]
     held_before: bool
     runs: tuple[FinishedRun, ...]
+    prior: Prior = Prior()  # what finished before the earliest of ``runs``
 
     def at(self, t: datetime) -> Interval:
         """The interval containing ``t`` (``start <= t < end``)."""
@@ -319,7 +320,7 @@ def timeline(
         intervals.append(Interval(now_status, t, end, state.reason(), state.newest))
         current = now_status
     before = history.status(*history.window(start - TICK))
-    return Timeline(start, end, tuple(intervals), before == intervals[0].status, tuple(runs))
+    return Timeline(start, end, tuple(intervals), before == intervals[0].status, tuple(runs), history.prior)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """alerts: channels, rules, the last evaluation of each connection, events, the notification outbox
 
 Revision ID: 0008_alerts
-Revises: 0004_covering_rollup_indexes
+Revises: 0007_freshness_sla
 Create Date: 2026-11-24
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import pipepulse.db.base
 
 revision: str = "0008_alerts"
-down_revision: str | None = "0004_covering_rollup_indexes"
+down_revision: str | None = "0007_freshness_sla"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

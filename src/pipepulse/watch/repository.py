@@ -1,0 +1,150 @@
+"""The reads behind status history and connection health: bounded, indexed, one connection.
+
+Runs are read by the instant they finished, for a range and never for the whole history:
+completed ones through ``ix_runs_connection_completed``, orphans through the small partial
+index of pending rows. The probes (earliest finished run, last delivery before an instant)
+are single index lookups; the volume comes from the hourly rollups.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, bindparam, func, literal, select, text, union_all
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pipepulse.db.dialect import as_utc
+from pipepulse.db.models import Run, RunHourlyRollup
+from pipepulse.db.rows import RUN_COLUMNS, RunRow
+from pipepulse.rollups.plan import HOUR, floor_hour
+
+# Literal, so PostgreSQL matches the partial index ix_runs_delivering under any plan.
+DELIVERING = text("runs.events_delivered > 0")
+
+
+def _t(name: str) -> Any:
+    return bindparam(name, type_=Run.__table__.c.completed_at.type)
+
+
+@functools.cache
+def _finished_between() -> Any:
+    completed = select(*RUN_COLUMNS).where(
+        Run.connection_id == bindparam("cid"),
+        Run.completed_at > _t("after"),
+        Run.completed_at <= _t("until"),
+    )
+    # A pending run finishes (as an orphan) at started_at + window.
+    orphans = select(*RUN_COLUMNS).where(
+        Run.connection_id == bindparam("cid"),
+        Run.completed_at.is_(None),
+        Run.started_at > _t("orphans_after"),
+        Run.started_at <= _t("orphans_until"),
+    )
+    return union_all(completed, orphans)
+
+
+async def finished_between(
+    session: AsyncSession, connection_id: str, after: datetime, until: datetime, orphan_window: timedelta
+) -> list[RunRow]:
+    """The connection's runs whose finished time is in ``(after, until]``."""
+    params = {
+        "cid": connection_id,
+        "after": after,
+        "until": until,
+        "orphans_after": after - orphan_window,
+        "orphans_until": until - orphan_window,
+    }
+    return [RunRow.from_row(row) for row in await session.execute(_finished_between(), params)]
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The first instant any run of the connection finished (None: none ever will have)."""
+
+    earliest_completed: datetime | None
+    earliest_pending_start: datetime | None
+
+    def earliest_finished(self, orphan_window: timedelta) -> datetime | None:
+        times = [self.earliest_completed]
+        if self.earliest_pending_start is not None:
+            times.append(self.earliest_pending_start + orphan_window)
+        found = [t for t in times if t is not None]
+        return min(found) if found else None
+
+
+@functools.cache
+def _bounds() -> Any:
+    cid: Any = bindparam("cid")
+    completed = select(func.min(Run.completed_at)).where(Run.connection_id == cid).scalar_subquery()
+    pending = (
+        select(func.min(Run.started_at))
+        .where(Run.connection_id == cid, Run.completed_at.is_(None))
+        .scalar_subquery()
+    )
+    return select(completed.label("completed"), pending.label("pending"))
+
+
+async def bounds(session: AsyncSession, connection_id: str) -> Bounds:
+    row = (await session.execute(_bounds(), {"cid": connection_id})).one()
+    return Bounds(as_utc(row.completed), as_utc(row.pending))
+
+
+@functools.cache
+def _last_delivery() -> Any:
+    return select(func.max(Run.completed_at)).where(
+        Run.connection_id == bindparam("cid"), DELIVERING, Run.completed_at <= _t("until")
+    )
+
+
+async def last_delivery(session: AsyncSession, connection_id: str, until: datetime) -> datetime | None:
+    """The latest ``completed_at`` at or before ``until`` of a run that delivered events."""
+    return as_utc(await session.scalar(_last_delivery(), {"cid": connection_id, "until": until}))
+
+
+@functools.cache
+def _hour_volumes() -> Any:
+    r = RunHourlyRollup
+    rollups = select(r.hour.label("hour"), r.runs.label("runs"), r.events_delivered.label("events")).where(
+        r.connection_id == bindparam("cid"), r.hour.in_(bindparam("hours", expanding=True))
+    )
+    # Orphans are never rolled up, but an hour in which one finished did have a finished run.
+    orphans = select(
+        Run.started_at.label("hour"), literal(-1).label("runs"), literal(0).label("events")
+    ).where(
+        and_(
+            Run.connection_id == bindparam("cid"),
+            Run.completed_at.is_(None),
+            Run.started_at >= _t("orphans_from"),
+            Run.started_at < _t("orphans_to"),
+        )
+    )
+    return union_all(rollups, orphans)
+
+
+async def hour_volumes(
+    session: AsyncSession, connection_id: str, hours: Sequence[datetime], orphan_window: timedelta
+) -> dict[datetime, int]:
+    """Events delivered by runs finished in each of ``hours`` (UTC hour starts), for the hours
+    in which at least one run finished."""
+    wanted = set(hours)
+    params = {
+        "cid": connection_id,
+        "hours": list(hours),
+        "orphans_from": min(hours) - orphan_window,
+        "orphans_to": max(hours) + HOUR - orphan_window,
+    }
+    out: dict[datetime, int] = {}
+    for hour, runs, events in await session.execute(_hour_volumes(), params):
+        start = as_utc(hour)
+        assert start is not None
+        if runs == -1:
+            start = floor_hour(start + orphan_window)
+            if start in wanted:
+                out.setdefault(start, 0)
+        elif runs:
+            out[start] = int(events or 0)
+    return out
