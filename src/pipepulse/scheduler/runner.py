@@ -64,8 +64,7 @@ async def tick(
             for run, reason in failures:
                 log.warning("dispatch failed: %s", reason, extra={"run_id": run.run_id})
                 await runs_service.fail_pending(session, run.connection_id, run.run_id, reason, now)
-    evaluated = await evaluation.evaluate(db, now, settings.thresholds, public_url=settings.public_url)
-    notifications = await delivery.deliver_due(db, now, allow_private=settings.alerts_allow_private_urls)
+    evaluated, notifications = await alert_pass(db, settings, now)
     async with db.session(write=True) as session:
         await jobs.beat(session, ident or scheduler_id(), now, len(seeded))
     return TickResult(
@@ -75,6 +74,16 @@ async def tick(
         evaluation=evaluated,
         notifications=notifications,
     )
+
+
+async def alert_pass(
+    db: Database, settings: Settings, now: datetime
+) -> tuple[evaluation.PassResult, delivery.PassResult]:
+    """Evaluate every connection (recording events and queueing notifications), then deliver
+    the notifications that are due (SPEC §7.3)."""
+    evaluated = await evaluation.evaluate(db, now, settings.thresholds, public_url=settings.public_url)
+    delivered = await delivery.deliver_due(db, now, allow_private=settings.alerts_allow_private_urls)
+    return evaluated, delivered
 
 
 async def run_forever(

@@ -19,6 +19,15 @@ class Delivery:
     body: bytes
 
     @property
+    def signature(self) -> str:
+        return self.headers.get("Pipepulse-Signature", "")
+
+    @property
+    def signed_at(self) -> int:
+        """The ``t=`` of the signature (the scheduler's clock when it sent; tests freeze it)."""
+        return int(self.signature.split(",")[0].removeprefix("t="))
+
+    @property
     def json(self) -> dict[str, Any]:
         value: dict[str, Any] = json.loads(self.body)
         return value

@@ -112,6 +112,11 @@ def volume_changed(old_verdict: str, new_verdict: str) -> bool:
     return new_verdict in ANOMALIES and new_verdict != old_verdict
 
 
+def notifiable(old: Status, new: Status) -> bool:
+    """Whether some rule could ask for a change of status from ``old`` to ``new``."""
+    return new != "active" or old in ("error", "degraded")
+
+
 def rule_event(event: Event) -> str | None:
     """The rule vocabulary's name for an event, or None when no rule can ask for it."""
     if event.type == STATUS_CHANGED:

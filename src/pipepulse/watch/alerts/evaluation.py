@@ -21,11 +21,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse import ids
+from pipepulse.db.models import WarehouseConnection
 from pipepulse.db.session import Database
 from pipepulse.rollups.plan import HOUR, TICK, floor_hour
 from pipepulse.rules import DAY, Thresholds
 from pipepulse.telemetry import service as telemetry_service
 from pipepulse.telemetry.service import ConnectionStatus
+from pipepulse.watch import service as watch_service
 from pipepulse.watch import timeline, verdicts
 from pipepulse.watch.alerts import bodies, changes, store
 from pipepulse.watch.alerts.changes import NORMAL, Event, RuleView, Seen
@@ -36,10 +38,12 @@ log = logging.getLogger("pipepulse.alerts")
 # Status changes dated per pass; more (a first evaluation of thousands of connections) wait for
 # the next tick, untouched, so a pass stays short.
 MAX_STATUS_CHANGES = 500
-# How far back the start of a status interval is looked for, widening only for connections
-# whose interval began before the shorter look-back. An interval older than the last one is
-# dated at its edge.
-LOOKBACKS = (timedelta(days=1), timedelta(days=4), timedelta(days=16), timedelta(days=32))
+# How far back the start of a status interval is first looked for, in one statement for all
+# changed connections, widening only for those whose interval began earlier still.
+LOOKBACKS = (timedelta(days=1), timedelta(days=4), timedelta(days=16))
+# Intervals older than the widest look-back (a first evaluation of a long-stable connection)
+# are dated one connection at a time by the status-history service; this many per pass.
+OLD_INTERVALS_PER_PASS = 25
 
 
 @dataclass(frozen=True)
@@ -85,22 +89,22 @@ async def _status_starts(
     """Each changed connection's current timeline interval: its exact start and its reason.
 
     A connection whose runs moved between the two reads (the timeline disagrees with the
-    engine) is left out, and its change waits for the next pass.
+    engine) is left out, and its change waits for the next pass, as are old intervals beyond
+    :data:`OLD_INTERVALS_PER_PASS`.
     """
     window = thresholds.orphan_window
     end = now + TICK
     out: dict[str, tuple[datetime, Reason]] = {}
-    for round_, span in enumerate(LOOKBACKS):
+    for span in LOOKBACKS:
         if not pending:
             break
         start = now - span
         floor = start - DAY - TICK
         runs = await store.finished_runs_between(session, list(pending), floor, end, window)
-        last_round = round_ == len(LOOKBACKS) - 1
         for cid, change in list(pending.items()):
             engine = change.status
-            delivered = engine.last_delivery_at
-            newest = engine.latest_run
+            delivered, newest = engine.last_delivery_at, engine.latest_run
+            # Only the wording of an idle reason reads what finished before the runs read.
             prior = timeline.Prior(
                 last_delivery_at=delivered if delivered is not None and delivered < floor else None,
                 any_finished=newest is not None
@@ -113,11 +117,17 @@ async def _status_starts(
             current = history.intervals[-1]
             if current.status != engine.status:
                 del pending[cid]
-                continue
-            if len(history.intervals) == 1 and history.held_before and not last_round:
-                continue
-            out[cid] = (current.start, current.reason)
-            del pending[cid]
+            elif not (len(history.intervals) == 1 and history.held_before):
+                out[cid] = (current.start, current.reason)
+                del pending[cid]
+    for cid in list(pending)[:OLD_INTERVALS_PER_PASS]:
+        connection = await session.get(WarehouseConnection, cid)
+        if connection is None:
+            continue
+        found = await watch_service.current(session, connection, now, thresholds)
+        if found.state.status == pending[cid].status.status:
+            since = found.since if found.since is not None else min(connection.created_at, now)
+            out[cid] = (since, found.interval.reason)
     return out
 
 
@@ -164,7 +174,7 @@ async def evaluate(db: Database, now: datetime, thresholds: Thresholds, *, publi
         ]
         volumes: dict[str, verdicts.Volume] = {}
         if judge:
-            found = await store.hourly_volumes(session, judge, [hour, *baseline])
+            found = await store.hourly_volumes(session, judge, [hour, *baseline], thresholds.orphan_window)
             for cid in judge:
                 per = found.get(cid, {})
                 volumes[cid] = verdicts.volume(hour, per.get(hour, 0), [per[h] for h in baseline if h in per])
@@ -191,7 +201,15 @@ async def evaluate(db: Database, now: datetime, thresholds: Thresholds, *, publi
             if before is None or new != old:
                 changed.append(Change(w, before, new, status, fresh, volume))
 
-        moved = {c.id: c for c in changed if c.new.status != c.old.status}
+        # Changes someone may be notified of are dated first when a pass cannot date them all.
+        moved = {
+            c.id: c
+            for c in sorted(
+                (c for c in changed if c.new.status != c.old.status),
+                key=lambda c: changes.notifiable(c.old.status, c.new.status),
+                reverse=True,
+            )
+        }
         dated = await _status_starts(session, dict(list(moved.items())[:MAX_STATUS_CHANGES]), now, thresholds)
         deferred = {cid for cid in moved if cid not in dated}
         ready = [c for c in changed if c.id not in deferred]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.connections.repository import ConnectionRef
@@ -25,6 +25,7 @@ from pipepulse.db.models import (
     WarehouseConnection,
 )
 from pipepulse.db.rows import RUN_COLUMNS, RunRow
+from pipepulse.rollups.plan import HOUR, floor_hour
 from pipepulse.watch.alerts.changes import STATUS_CHANGED, RuleView, Seen
 
 # Rows per multi-row INSERT.
@@ -61,8 +62,7 @@ class Stored:
 async def watched(session: AsyncSession) -> list[Watched]:
     """Every connection that is not paused (SPEC §7.3 evaluates only those)."""
     c = WarehouseConnection
-    sla = getattr(c, "freshness_sla_seconds", None)
-    columns = [
+    query = select(
         c.id,
         c.organisation_id,
         c.name,
@@ -70,19 +70,18 @@ async def watched(session: AsyncSession) -> list[Watched]:
         c.type,
         c.state,
         c.schedule_interval_seconds,
+        c.freshness_sla_seconds,
         c.created_at,
-    ]
-    rows = await session.execute(
-        select(*columns, *([sla] if sla is not None else [])).where(c.state != "paused")
-    )
+    ).where(c.state != "paused")
+    rows: Sequence[Any] = (await session.execute(query)).all()
     return [
         Watched(
-            ref=ConnectionRef(row[0], row[1], row[2], list(row[3] or [])),
-            type=row[4],
-            state=row[5],
-            schedule_interval_seconds=row[6],
-            created_at=row[7],
-            freshness_sla_seconds=row[8] if len(row) > 8 else None,
+            ref=ConnectionRef(row.id, row.organisation_id, row.name, list(row.event_types or [])),
+            type=row.type,
+            state=row.state,
+            schedule_interval_seconds=row.schedule_interval_seconds,
+            freshness_sla_seconds=row.freshness_sla_seconds,
+            created_at=row.created_at,
         )
         for row in rows
     ]
@@ -101,11 +100,13 @@ async def stored(session: AsyncSession) -> dict[str, Stored]:
 
 
 async def hourly_volumes(
-    session: AsyncSession, ids: Sequence[str], hours: Sequence[datetime]
+    session: AsyncSession, ids: Sequence[str], hours: Sequence[datetime], orphan_window: timedelta
 ) -> dict[str, dict[datetime, int]]:
-    """Per connection, the events of each of ``hours`` that had a completed run (hours without
-    one are absent: a baseline leaves them out rather than counting them as zero)."""
+    """Per connection, the events delivered by runs finished in each of ``hours``, for the
+    hours in which a run finished (as ``GET …/health/`` counts them: an hour whose only
+    finished run is an orphan counts, with no events; an hour without any is absent)."""
     r = RunHourlyRollup
+    wanted = set(hours)
     out: dict[str, dict[datetime, int]] = defaultdict(dict)
     for chunk in _chunks(session, ids):
         rows = await session.execute(
@@ -114,7 +115,20 @@ async def hourly_volumes(
             )
         )
         for cid, hour, events in rows:
-            out[cid][dialect.as_utc(hour)] = int(events or 0)  # type: ignore[index]
+            out[cid][hour] = int(events or 0)
+        # Orphans are never rolled up; they finish at started_at + the window.
+        orphans = await session.execute(
+            select(Run.connection_id, Run.started_at).where(
+                dialect.one_of(session, Run.connection_id, chunk),
+                Run.completed_at.is_(None),
+                Run.started_at >= min(hours) - orphan_window,
+                Run.started_at < max(hours) + HOUR - orphan_window,
+            )
+        )
+        for cid, started_at in orphans:
+            hour = floor_hour(started_at + orphan_window)
+            if hour in wanted:
+                out[cid].setdefault(hour, 0)
     return out
 
 
@@ -147,7 +161,7 @@ async def organisation_slugs(session: AsyncSession, ids: set[int]) -> dict[int, 
     if not ids:
         return {}
     rows = await session.execute(select(Organisation.id, Organisation.slug).where(Organisation.id.in_(ids)))
-    return {org_id: slug for org_id, slug in rows}
+    return {row.id: row.slug for row in rows}
 
 
 async def rules_by_organisation(session: AsyncSession, ids: set[int]) -> dict[int, list[RuleView]]:
@@ -211,7 +225,7 @@ async def record_event(session: AsyncSession, row: dict[str, Any]) -> bool:
 
 async def add_notifications(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        await session.execute(Notification.__table__.insert(), list(rows))
+        await session.execute(insert(Notification), list(rows))
 
 
 async def cancel_held(session: AsyncSession, connection_id: str, changed_at: datetime) -> int:
