@@ -88,9 +88,12 @@ def scheduler(
             result = await runner.tick(db, settings, dispatcher, utc_now())
             await dispatcher.drain()
             await dispatcher.close()
+            found, sent = result.evaluation, result.notifications
             typer.echo(
                 f"tick: seeded {result.seeded} run(s), orphaned {result.orphaned}, "
-                f"{result.dispatch_failures} invocation failure(s)"
+                f"{result.dispatch_failures} invocation failure(s); "
+                f"{found.events} event(s), {found.notifications} notification(s) queued, "
+                f"{sent.delivered} delivered, {sent.retrying} to retry, {sent.failed} failed"
             )
             return
         stop = asyncio.Event()

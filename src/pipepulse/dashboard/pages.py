@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pipepulse.dashboard import service
+from pipepulse.dashboard import alerts, service
 from pipepulse.dashboard.rendering import HERE, DashboardRoute, render
 from pipepulse.dashboard.sign_in import Viewer, landing
 from pipepulse.deps import AppSettings, Now, ReadSession
@@ -85,8 +85,9 @@ async def connection(
         thresholds=settings.thresholds,
         page=page,
     )
+    notifications = await alerts.connection_notifications(session, organisation_pk, connection_id)
     template = "_connection_live.html" if partial else "connection.html"
-    return render(request, template, principal=principal, view=view, now=now)
+    return render(request, template, principal=principal, view=view, now=now, notifications=notifications)
 
 
 @router.get("/static/dashboard/{name}")
