@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 from typing import Any
 
@@ -299,3 +300,20 @@ async def test_channel_delete__with_rules__rules_go_too(
     assert (
         await client.get(channels_url(tenant) + channel["id"] + "/", headers=tenant.read)
     ).status_code == 404
+
+
+async def test_channel_test__credentials_in_the_url__sent_as_basic_auth_never_shown(
+    client: httpx.AsyncClient, tenant: Tenant, receiver: Receiver
+) -> None:
+    url = f"http://hook-user:pa55word@127.0.0.1:{receiver.port}/hooks"
+    created = await client.post(
+        channels_url(tenant), json={"name": "basic", "kind": "webhook", "url": url}, headers=tenant.write
+    )
+    assert "pa55word" not in created.text
+    result = (
+        await client.post(channels_url(tenant) + created.json()["id"] + "/test/", headers=tenant.write)
+    ).json()
+    assert result["delivered"] is True
+    [delivery] = receiver.received()
+    assert delivery.headers["Authorization"] == "Basic " + base64.b64encode(b"hook-user:pa55word").decode()
+    assert delivery.path == "/hooks"

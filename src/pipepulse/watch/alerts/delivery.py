@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,7 +55,7 @@ class PassResult:
 
 
 async def send(
-    client: httpx.AsyncClient,
+    client: sender.Client,
     *,
     kind: str,
     url: str,
@@ -165,7 +164,7 @@ async def deliver_due(
     now: datetime,
     *,
     allow_private: bool,
-    client: httpx.AsyncClient | None = None,
+    client: sender.Client | None = None,
     limit: int = BATCH,
 ) -> PassResult:
     """One delivery pass over the notifications due at ``now``."""
