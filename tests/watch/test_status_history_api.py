@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -123,7 +124,27 @@ async def test_status_history__random_history__intervals_follow_the_oracle_and_e
     assert health["status"] == telemetry["status"] == oracle.status_at(runs, NOW)
     if oracle.status_at(runs, NOW - TICK) == oracle.status_at(runs, NOW):
         assert intervals[-1][0] == telemetry["status"]
-    assert sum(body["time_in_status"].values()) == (NOW - start).total_seconds()
+    assert sum(body["time_in_status"].values()) == pytest.approx((NOW - start).total_seconds(), abs=1e-6)
+
+    # Incidents whole and `since` exact, from the oracle's own changes over all time.
+    changes = sorted(
+        {
+            c
+            for r in runs
+            for c in (oracle.finished_at(r), oracle.finished_at(r) + DAY)
+            if c <= NOW and oracle.status_at(runs, c) != oracle.status_at(runs, c - TICK)
+        }
+    )
+    assert parse(health["since"]) == (changes[-1] if changes else NOW)
+    edges = [*changes, NOW + TICK]
+    errors = [
+        (a, None if b == NOW + TICK else b)
+        for a, b in itertools.pairwise(edges)
+        if oracle.status_at(runs, a) == "error" and a < NOW and (b > start)
+    ]
+    assert [
+        (parse(i["started_at"]), i["ended_at"] and parse(i["ended_at"])) for i in body["incidents"]
+    ] == errors
 
 
 async def test_status_history__defaults__the_last_seven_days_up_to_now(

@@ -45,6 +45,7 @@ templates.env.filters.update(
 )
 templates.env.globals.update(
     relative=format.relative,
+    span=format.span,
     plural=format.plural,
     status_words=service.STATUS_WORDS,
     version=__version__,

@@ -11,16 +11,16 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, literal, select, text, union_all
+from sqlalchemy import DateTime, and_, bindparam, func, literal, select, text, type_coerce, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db.dialect import as_utc
 from pipepulse.db.models import Run, RunHourlyRollup
-from pipepulse.db.rows import RUN_COLUMNS, RunRow
 from pipepulse.rollups.plan import HOUR, floor_hour
+from pipepulse.watch.timeline import FinishedRun, finished_run
 
 # Literal, so PostgreSQL matches the partial index ix_runs_delivering under any plan.
 DELIVERING = text("runs.events_delivered > 0")
@@ -30,15 +30,27 @@ def _t(name: str) -> Any:
     return bindparam(name, type_=Run.__table__.c.completed_at.type)
 
 
+# The driver's own datetimes (aware on PostgreSQL, text or naive on SQLite, normalised by
+# _utc below): thousands of rows skip the per-value UTC type decorator.
+TIMELINE_COLUMNS = (
+    Run.id,
+    type_coerce(Run.started_at, DateTime(timezone=True)).label("started_at"),
+    type_coerce(Run.completed_at, DateTime(timezone=True)).label("completed_at"),
+    Run.events_delivered,
+    Run.batches_dlq,
+    Run.error,
+)
+
+
 @functools.cache
 def _finished_between() -> Any:
-    completed = select(*RUN_COLUMNS).where(
+    completed = select(*TIMELINE_COLUMNS).where(
         Run.connection_id == bindparam("cid"),
         Run.completed_at > _t("after"),
         Run.completed_at <= _t("until"),
     )
     # A pending run finishes (as an orphan) at started_at + window.
-    orphans = select(*RUN_COLUMNS).where(
+    orphans = select(*TIMELINE_COLUMNS).where(
         Run.connection_id == bindparam("cid"),
         Run.completed_at.is_(None),
         Run.started_at > _t("orphans_after"),
@@ -49,8 +61,8 @@ def _finished_between() -> Any:
 
 async def finished_between(
     session: AsyncSession, connection_id: str, after: datetime, until: datetime, orphan_window: timedelta
-) -> list[RunRow]:
-    """The connection's runs whose finished time is in ``(after, until]``."""
+) -> list[FinishedRun]:
+    """The connection's runs whose finished time is in ``(after, until]``, as they finish."""
     params = {
         "cid": connection_id,
         "after": after,
@@ -58,7 +70,13 @@ async def finished_between(
         "orphans_after": after - orphan_window,
         "orphans_until": until - orphan_window,
     }
-    return [RunRow.from_row(row) for row in await session.execute(_finished_between(), params)]
+    result = await session.execute(_finished_between(), params)
+    return [finished_run(i, _utc(s), _utc(c), e, d, err, orphan_window) for i, s, c, e, d, err in result]
+
+
+def _utc(value: Any) -> Any:
+    # A UNION on SQLite can hand times back as text; PostgreSQL's are aware UTC already.
+    return value if value is None or getattr(value, "tzinfo", None) is UTC else as_utc(value)
 
 
 @dataclass(frozen=True)
@@ -108,15 +126,22 @@ async def last_delivery(session: AsyncSession, connection_id: str, until: dateti
 @functools.cache
 def _hour_volumes() -> Any:
     r = RunHourlyRollup
-    rollups = select(r.hour.label("hour"), r.runs.label("runs"), r.events_delivered.label("events")).where(
-        r.connection_id == bindparam("cid"), r.hour.in_(bindparam("hours", expanding=True))
-    )
+    ids: Any = bindparam("ids", expanding=True)
+    rollups = select(
+        r.connection_id.label("cid"),
+        r.hour.label("hour"),
+        r.runs.label("runs"),
+        r.events_delivered.label("events"),
+    ).where(r.connection_id.in_(ids), r.hour.in_(bindparam("hours", expanding=True)))
     # Orphans are never rolled up, but an hour in which one finished did have a finished run.
     orphans = select(
-        Run.started_at.label("hour"), literal(-1).label("runs"), literal(0).label("events")
+        Run.connection_id.label("cid"),
+        Run.started_at.label("hour"),
+        literal(-1).label("runs"),
+        literal(0).label("events"),
     ).where(
         and_(
-            Run.connection_id == bindparam("cid"),
+            Run.connection_id.in_(bindparam("ids", expanding=True)),
             Run.completed_at.is_(None),
             Run.started_at >= _t("orphans_from"),
             Run.started_at < _t("orphans_to"),
@@ -126,25 +151,27 @@ def _hour_volumes() -> Any:
 
 
 async def hour_volumes(
-    session: AsyncSession, connection_id: str, hours: Sequence[datetime], orphan_window: timedelta
-) -> dict[datetime, int]:
-    """Events delivered by runs finished in each of ``hours`` (UTC hour starts), for the hours
-    in which at least one run finished."""
+    session: AsyncSession, ids: Sequence[str], hours: Sequence[datetime], orphan_window: timedelta
+) -> dict[str, dict[datetime, int]]:
+    """Per connection, the events delivered by runs finished in each of ``hours`` (UTC hour
+    starts), for the hours in which at least one run finished."""
+    out: dict[str, dict[datetime, int]] = {cid: {} for cid in ids}
+    if not ids:
+        return out
     wanted = set(hours)
     params = {
-        "cid": connection_id,
+        "ids": list(ids),
         "hours": list(hours),
         "orphans_from": min(hours) - orphan_window,
         "orphans_to": max(hours) + HOUR - orphan_window,
     }
-    out: dict[datetime, int] = {}
-    for hour, runs, events in await session.execute(_hour_volumes(), params):
+    for cid, hour, runs, events in await session.execute(_hour_volumes(), params):
         start = as_utc(hour)
         assert start is not None
         if runs == -1:
             start = floor_hour(start + orphan_window)
             if start in wanted:
-                out.setdefault(start, 0)
+                out[cid].setdefault(start, 0)
         elif runs:
-            out[start] = int(events or 0)
+            out[cid][start] = int(events or 0)
     return out

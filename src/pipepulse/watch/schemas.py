@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, ConfigDict, Field
 
 from pipepulse.rules import STATUSES, Status
 from pipepulse.schemas import Timestamp
@@ -26,15 +25,9 @@ class ReasonOut(BaseModel):
     runs: list[str] | None = Field(
         default=None,
         description="The failing runs the reason rests on, newest first "
-        "(only for latest_runs_failing and failing_runs_24h).",
+        "(only for latest_runs_failing and failing_runs_24h; absent otherwise).",
+        exclude_if=lambda runs: runs is None,
     )
-
-    @model_serializer(mode="wrap")
-    def _omit_absent_runs(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        out: dict[str, Any] = handler(self)
-        if out.get("runs") is None:
-            out.pop("runs", None)
-        return out
 
     @classmethod
     def of(cls, reason: Reason) -> ReasonOut:

@@ -8,13 +8,13 @@ interval began earlier (or, for an incident, ends later) than what was read.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db.models import WarehouseConnection
-from pipepulse.db.rows import RunRow
 from pipepulse.errors import Invalid
 from pipepulse.rollups.plan import HOUR, floor_hour
 from pipepulse.rules import DAY, Status, Thresholds
@@ -22,15 +22,15 @@ from pipepulse.watch import repository
 from pipepulse.watch.reasons import Reason, paused
 from pipepulse.watch.timeline import (
     TICK,
+    FinishedRun,
     Incident,
     Interval,
     Prior,
     State,
     Timeline,
-    finished_runs,
+    in_order,
     incidents,
     mttr,
-    state_at,
     time_in_status,
     timeline,
     uptime_percent,
@@ -42,37 +42,15 @@ MAX_RANGE = timedelta(days=90)
 
 
 class _Runs:
-    """The runs of one connection read so far, by finished time ``(lo, hi]``; widened on demand."""
+    """Reads one connection's runs by finished time and builds timelines from them."""
 
     def __init__(self, session: AsyncSession, connection_id: str, thresholds: Thresholds) -> None:
         self.session = session
         self.connection_id = connection_id
         self.thresholds = thresholds
         self.window = thresholds.orphan_window
-        self.rows: list[RunRow] = []
-        self.lo: datetime | None = None
-        self.hi: datetime | None = None
         self._earliest: datetime | None = None
         self._bounds_read = False
-
-    async def _read(self, after: datetime, until: datetime) -> None:
-        if after < until:
-            self.rows += await repository.finished_between(
-                self.session, self.connection_id, after, until, self.window
-            )
-
-    async def cover(self, lo: datetime, hi: datetime) -> None:
-        """Make sure every run finished in ``(lo, hi]`` has been read."""
-        if self.lo is None or self.hi is None:
-            await self._read(lo, hi)
-            self.lo, self.hi = lo, hi
-            return
-        if lo < self.lo:
-            await self._read(lo, self.lo)
-            self.lo = lo
-        if hi > self.hi:
-            await self._read(self.hi, hi)
-            self.hi = hi
 
     async def earliest(self) -> datetime | None:
         """When the connection's first run finished (None: no run has a finished time)."""
@@ -82,9 +60,19 @@ class _Runs:
             self._bounds_read = True
         return self._earliest
 
-    async def timeline(self, start: datetime, end: datetime) -> Timeline:
+    async def read(self, after: datetime, until: datetime) -> list[FinishedRun]:
+        """The runs finished in ``(after, until]``."""
+        if after >= until:
+            return []
+        return await repository.finished_between(self.session, self.connection_id, after, until, self.window)
+
+    async def timeline(
+        self, start: datetime, end: datetime, rows: list[FinishedRun] | None = None
+    ) -> tuple[Timeline, list[FinishedRun]]:
+        """The timeline over ``[start, end)``; reads the runs it needs unless given them."""
         lo = start - DAY - TICK
-        await self.cover(lo, end)
+        if rows is None:
+            rows = await self.read(lo, end)
         earliest = await self.earliest()
         any_before = earliest is not None and earliest <= lo
         prior = Prior(
@@ -93,17 +81,49 @@ class _Runs:
             else None,
             any_finished=any_before,
         )
-        return timeline(finished_runs(self.rows, self.window), start, end, self.thresholds, prior)
+        return timeline(in_order(rows), start, end, self.thresholds, prior), rows
+
+    async def began_before(self, history: Timeline, t: datetime) -> bool:
+        """Whether the interval containing ``t`` began before the timeline's start (it is cut)."""
+        if history.at(t).start != history.start or not history.held_before:
+            return False
+        earliest = await self.earliest()
+        # Before the first run finished the status was idle, and had always been.
+        return earliest is not None and history.start >= earliest
+
+    async def reach_back(self, history: Timeline) -> Reach:
+        """Where the timeline's first interval, cut at its start, really began.
+
+        Walks back a chunk at a time (1, 2, 4 … days), each chunk a timeline of its own runs
+        (and the day before them), so the cost grows with how long the status has held, once.
+        """
+        edge = history.start
+        failing = 0
+        step = DAY
+        earliest = await self.earliest()
+        while True:
+            lo = edge - step
+            chunk, _rows = await self.timeline(lo, edge + TICK)
+            last = chunk.intervals[-1]
+            if last.start != chunk.start or not chunk.held_before:
+                return Reach(
+                    last.start, last.opened_by, last.reason, failing + chunk.failing_between(last.start, edge)
+                )
+            if earliest is None or lo < earliest:
+                return Reach(None, None, last.reason, failing)
+            failing += chunk.failing_between(lo, edge)
+            edge = lo
+            step *= 2
 
 
-async def _began_before(runs: _Runs, history: Timeline, t: datetime) -> bool:
-    """Whether the interval containing ``t`` began before the timeline's start (so it is cut)."""
-    interval = history.at(t)
-    if interval.start != history.start or not history.held_before:
-        return False
-    earliest = await runs.earliest()
-    # Before the first run finished the status was idle, and had always been.
-    return earliest is not None and history.start >= earliest
+@dataclass(frozen=True)
+class Reach:
+    """The true start of an interval that began before a timeline's start."""
+
+    start: datetime | None  # None: the status has held since before any run finished
+    opened_by: FinishedRun | None
+    reason: Reason
+    failing_before: int  # failing runs finished between ``start`` and the timeline's start
 
 
 @dataclass(frozen=True)
@@ -143,32 +163,41 @@ async def status_history(
     runs = _Runs(session, connection.id, thresholds)
     # One microsecond either side tells whether the edge intervals go on beyond the range.
     lo, hi, present = start - TICK, end + TICK, now + TICK
-    history = await runs.timeline(lo, hi)
+    history, rows = await runs.timeline(lo, hi)
     step = DAY
-    while history.at(start).status == "error" and await _began_before(runs, history, start):
-        lo -= step
-        step *= 2
-        history = await runs.timeline(lo, hi)
-    step = DAY
+    # An incident still open at the range's end: read on until it ends (or until now).
     while hi < present and history.at(end - TICK).status == "error" and history.at(end - TICK).end == hi:
-        hi = min(hi + step, present)
-        step *= 2
-        history = await runs.timeline(lo, hi)
+        later = min(hi + step, present)
+        rows += await runs.read(hi, later)
+        hi, step = later, step * 2
+        history, rows = await runs.timeline(lo, hi, rows)
+    # An incident already open at the range's start: find where it began.
+    reach = None
+    if history.at(start).status == "error" and await runs.began_before(history, start):
+        reach = await runs.reach_back(history)
 
     intervals = history.clip(start, end)
     first = intervals[0]
-    if first.start == start and history.at(start).start < start:
+    if history.at(start).start < start:
         # An interval that began before the range is worded as it stood at the range's start.
-        at_start = state_at(history.runs, start, thresholds, history.prior).reason()
-        intervals[0] = Interval(first.status, first.start, first.end, at_start, first.opened_by)
+        intervals[0] = Interval(
+            first.status, first.start, first.end, history.state(start).reason(), first.opened_by
+        )
     if connection.state == "paused" and end == now:
         last = intervals[-1]
         intervals[-1] = Interval(last.status, last.start, last.end, paused(last.reason), last.opened_by)
-    found = [
-        i
-        for i in incidents(history, open_at_end=hi == present)
-        if i.started_at < end and (i.ended_at is None or i.ended_at > start)
-    ]
+    found = incidents(history, open_at_end=hi == present)
+    if reach is not None and reach.start is not None and found and found[0].started_at == history.start:
+        whole = found[0]
+        opener = reach.opened_by
+        found[0] = Incident(
+            started_at=reach.start,
+            ended_at=whole.ended_at,
+            first_error=opener.message if opener is not None else None,
+            first_error_run_id=opener.id if opener is not None else None,
+            failing_runs=whole.failing_runs + reach.failing_before,
+        )
+    found = [i for i in found if i.started_at < end and (i.ended_at is None or i.ended_at > start)]
     return StatusHistory(
         start=start,
         end=end,
@@ -186,9 +215,10 @@ class Current:
     """A connection's status now and the timeline interval it is in."""
 
     state: State
-    reason: Reason
-    since: datetime | None  # None: the status has never changed (no run ever changed it)
-    interval: Interval
+    reason: Reason  # why the status holds now
+    since: datetime | None  # when the interval began; None: the status has never changed
+    since_reason: Reason  # why the status began to hold then
+    opened_by: FinishedRun | None  # the newest finished run when the interval began
     failing_runs_since: int  # failing runs finished since the interval began
 
 
@@ -202,25 +232,28 @@ async def current(
     """
     runs = _Runs(session, connection.id, thresholds)
     end = now + TICK
-    lo = now - DAY
-    history = await runs.timeline(lo, end)
-    step = DAY
-    while await _began_before(runs, history, now):
-        lo -= step
-        step *= 2
-        history = await runs.timeline(lo, end)
+    history, _rows = await runs.timeline(now - DAY, end)
     interval = history.at(now)
-    unbounded = interval.start == history.start and history.held_before
-    state = state_at(history.runs, now, thresholds, history.prior)
+    state = history.state(now)
+    since: datetime | None = interval.start
+    since_reason, opened_by = interval.reason, interval.opened_by
+    failing = history.failing_between(interval.start, end)
+    if await runs.began_before(history, now):
+        reach = await runs.reach_back(history)
+        since, since_reason, opened_by = reach.start, reach.reason, reach.opened_by
+        failing += reach.failing_before
+    elif interval.start == history.start and history.held_before:
+        since = None  # idle since before any run finished
     reason = state.reason(now=now)
     if connection.state == "paused":
         reason = paused(reason)
     return Current(
         state=state,
         reason=reason,
-        since=None if unbounded else interval.start,
-        interval=interval,
-        failing_runs_since=history.failing_between(interval.start, end),
+        since=since,
+        since_reason=since_reason,
+        opened_by=opened_by,
+        failing_runs_since=failing,
     )
 
 
@@ -242,10 +275,10 @@ async def health(
     found = await current(session, connection, now, thresholds)
     state = found.state
     open_incident = None
-    if state.status == "error":
-        opener = found.interval.opened_by
+    if state.status == "error" and found.since is not None:
+        opener = found.opened_by
         open_incident = Incident(
-            started_at=found.interval.start,
+            started_at=found.since,
             ended_at=None,
             first_error=opener.message if opener is not None else None,
             first_error_run_id=opener.id if opener is not None else None,
@@ -265,18 +298,22 @@ async def health(
             created_at=connection.created_at,
             now=now,
         ),
-        volume=await hour_volume(session, connection.id, now, thresholds),
+        volume=(await volumes(session, [connection.id], now, thresholds))[connection.id],
         as_of=now,
     )
 
 
-async def hour_volume(
-    session: AsyncSession, connection_id: str, now: datetime, thresholds: Thresholds
-) -> Volume:
-    """The latest complete UTC hour's events against the same hour on the previous 7 days."""
+async def volumes(
+    session: AsyncSession, connection_ids: Sequence[str], now: datetime, thresholds: Thresholds
+) -> dict[str, Volume]:
+    """Per connection, the latest complete UTC hour's events against the same hour on the
+    previous 7 days (one statement for all of them)."""
     hour = floor_hour(now) - HOUR
     previous = baseline_hours(hour)
-    volumes = await repository.hour_volumes(
-        session, connection_id, [hour, *previous], thresholds.orphan_window
+    found = await repository.hour_volumes(
+        session, connection_ids, [hour, *previous], thresholds.orphan_window
     )
-    return volume(hour, volumes.get(hour, 0), [volumes[h] for h in previous if h in volumes])
+    return {
+        cid: volume(hour, events.get(hour, 0), [events[h] for h in previous if h in events])
+        for cid, events in found.items()
+    }

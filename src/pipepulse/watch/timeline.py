@@ -16,10 +16,9 @@ No I/O and no clock: callers hand in the runs and the instants. Imports only
 
 from __future__ import annotations
 
-import heapq
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Protocol
@@ -81,6 +80,33 @@ class FinishedRun:
         return self.outcome in FAILING
 
 
+def finished_run(
+    run_id: str,
+    started_at: datetime,
+    completed_at: datetime | None,
+    events_delivered: int,
+    batches_dlq: int,
+    error: str | None,
+    orphan_window: timedelta,
+) -> FinishedRun:
+    """One run as it finishes (see :func:`finished_runs`)."""
+    outcome: Outcome = "orphaned" if completed_at is None else completed_outcome(error, batches_dlq)
+    return FinishedRun(
+        run_id,
+        finished_time(started_at, completed_at, orphan_window),
+        started_at,
+        completed_at,
+        outcome,
+        events_delivered if completed_at is not None else 0,
+        None if outcome == "succeeded" else error_message(outcome, error, batches_dlq, orphan_window),
+    )
+
+
+def in_order(runs: Iterable[FinishedRun]) -> list[FinishedRun]:
+    """Oldest first in §3's order of "latest": finished time, then start, then id."""
+    return sorted(runs, key=lambda r: (r.time, r.started_at, r.id))
+
+
 def finished_runs(runs: Iterable[RunLike], orphan_window: timedelta) -> list[FinishedRun]:
     """Each run as it finishes, oldest first in §3's order of "latest" (time, start, id).
 
@@ -88,24 +114,12 @@ def finished_runs(runs: Iterable[RunLike], orphan_window: timedelta) -> list[Fin
     that instant it is pending and does not count); a completed one counts from
     ``completed_at``.
     """
-    out = []
-    for run in runs:
-        outcome: Outcome = (
-            "orphaned" if run.completed_at is None else completed_outcome(run.error, run.batches_dlq)
+    return in_order(
+        finished_run(
+            r.id, r.started_at, r.completed_at, r.events_delivered, r.batches_dlq, r.error, orphan_window
         )
-        out.append(
-            FinishedRun(
-                id=run.id,
-                time=finished_time(run.started_at, run.completed_at, orphan_window),
-                started_at=run.started_at,
-                completed_at=run.completed_at,
-                outcome=outcome,
-                events_delivered=run.events_delivered if run.completed_at is not None else 0,
-                message=error_message(outcome, run.error, run.batches_dlq, orphan_window),
-            )
-        )
-    out.sort(key=lambda r: (r.time, r.started_at, r.id))
-    return out
+        for r in runs
+    )
 
 
 @dataclass(frozen=True)
@@ -179,6 +193,13 @@ class Timeline:
     held_before: bool
     runs: tuple[FinishedRun, ...]
     prior: Prior = Prior()  # what finished before the earliest of ``runs``
+    history: _History | None = field(default=None, repr=False, compare=False)
+
+    def state(self, t: datetime) -> State:
+        """§3 at ``t`` from this timeline's runs (exact for ``start - 1µs <= t <= end``)."""
+        if self.history is None:
+            raise ValueError("a Timeline made by timeline() carries its history")
+        return self.history.state(t)
 
     def at(self, t: datetime) -> Interval:
         """The interval containing ``t`` (``start <= t < end``)."""
@@ -215,26 +236,44 @@ class _History:
         self.failing_limit = thresholds.recent_errors_limit
         self.prior = prior
         self.times = [r.time for r in runs]
+        self.leaving = [t + DAY for t in self.times]  # when each run leaves the 24h window
+        # Prefix sums over the runs in order: failing runs, events, the latest delivery; and
+        # the failing flags of the k runs up to each index, newest first.
         self.failing = [0]
         self.events = [0]
-        self.delivery: list[datetime | None] = [prior.last_delivery_at]
+        self.latest: list[tuple[bool, ...]] = [()]
+        # The k newest flags after a failing or a succeeding run, per previous flags: a few
+        # shared tuples instead of two new ones per run.
+        following: dict[tuple[bool, ...], tuple[tuple[bool, ...], tuple[bool, ...]]] = {}
+        k = self.k
+        previous: tuple[bool, ...] = ()
+        failing_sum = events_sum = 0
         for r in runs:
-            self.failing.append(self.failing[-1] + r.failing)
-            self.events.append(self.events[-1] + r.events_delivered)
-            last = self.delivery[-1]
-            delivered = r.completed_at if r.events_delivered > 0 else None
-            if delivered is not None and (last is None or delivered > last):
-                last = delivered
-            self.delivery.append(last)
+            step = following.get(previous)
+            if step is None:
+                step = following[previous] = (((False, *previous))[:k], ((True, *previous))[:k])
+            previous = step[r.failing]
+            self.latest.append(previous)
+            failing_sum += r.failing
+            events_sum += r.events_delivered
+            self.failing.append(failing_sum)
+            self.events.append(events_sum)
+
+    def last_delivery(self, hi: int) -> datetime | None:
+        """The latest delivery among the first ``hi`` runs, else before them (``prior``)."""
+        if self.events[hi] == 0:
+            return self.prior.last_delivery_at
+        # Runs are in time order and a delivery's time is its completed_at: the last run that
+        # added events is the latest delivery.
+        return self.runs[bisect_left(self.events, self.events[hi]) - 1].completed_at
 
     def window(self, t: datetime) -> tuple[int, int]:
         """Index range of the runs in §3's window ``(t - 24h, t]``."""
-        return bisect_right(self.times, t - DAY), bisect_right(self.times, t)
+        return bisect_right(self.leaving, t), bisect_right(self.times, t)
 
     def status(self, lo: int, hi: int) -> Status:
-        latest = self.runs[max(lo, hi - self.k) : hi]
         return status(
-            tuple(r.failing for r in reversed(latest)),
+            self.latest[hi][: hi - lo],
             self.failing[hi] > self.failing[lo],
             self.events[hi] - self.events[lo],
         )
@@ -259,22 +298,11 @@ class _History:
                 failing_runs_last_24h=self.failing[hi] - self.failing[lo],
                 events_last_24h=self.events[hi] - self.events[lo],
             ),
-            last_delivery_at=self.delivery[hi],
+            last_delivery_at=self.last_delivery(hi),
             any_finished=self.prior.any_finished or hi > 0,
             newest=self.runs[hi - 1] if hi > 0 else None,
             failing_run_ids=failing_ids,
         )
-
-    def changes(self, start: datetime, end: datetime) -> Iterator[datetime]:
-        """``start`` and every instant in ``(start, end)`` where the status may change."""
-        yield start
-        previous = start
-        for t in heapq.merge(self.times, (t + DAY for t in self.times)):
-            if t >= end:
-                break
-            if t > previous:
-                previous = t
-                yield t
 
 
 def state_at(
@@ -307,20 +335,39 @@ def timeline(
         raise ValueError("a timeline needs start < end")
     history = _History(runs, thresholds, prior or Prior())
     intervals: list[Interval] = []
-    current: Status | None = None
-    for t in history.changes(start, end):
-        lo, hi = history.window(t)
-        now_status = history.status(lo, hi)
-        if now_status == current:
-            continue
+
+    def begin(t: datetime, now_status: Status) -> None:
         if intervals:
             last = intervals[-1]
             intervals[-1] = Interval(last.status, last.start, t, last.reason, last.opened_by)
         state = history.state(t)
         intervals.append(Interval(now_status, t, end, state.reason(), state.newest))
-        current = now_status
+
+    # One sweep over the instants where a run enters the window (its time) or leaves it (its
+    # time + 24h), in order, evaluating §3's rule at each: the hot loop, hence the locals.
+    times, leaving, n = history.times, history.leaving, len(history.times)
+    latest, failing, events = history.latest, history.failing, history.events
+    lo, hi = history.window(start)
+    current = status(latest[hi][: hi - lo], failing[hi] > failing[lo], events[hi] - events[lo])
+    begin(start, current)
+    while True:
+        t = times[hi] if hi < n else None
+        if lo < n and (t is None or leaving[lo] < t):
+            t = leaving[lo]
+        if t is None or t >= end:
+            break
+        while hi < n and times[hi] == t:
+            hi += 1
+        while lo < n and leaving[lo] == t:
+            lo += 1
+        now_status = status(latest[hi][: hi - lo], failing[hi] > failing[lo], events[hi] - events[lo])
+        if now_status != current:
+            begin(t, now_status)
+            current = now_status
     before = history.status(*history.window(start - TICK))
-    return Timeline(start, end, tuple(intervals), before == intervals[0].status, tuple(runs), history.prior)
+    return Timeline(
+        start, end, tuple(intervals), before == intervals[0].status, tuple(runs), history.prior, history
+    )
 
 
 @dataclass(frozen=True)

@@ -142,3 +142,25 @@ async def test_alerts__error_volume_late_recovery__each_delivered_once_signed_an
     assert sorted((n["id"], n["state"], n["attempts"]) for n in log["items"]) == sorted(
         (n["id"], "delivered", 1) for n in notes
     )
+
+
+async def test_alerts__first_evaluation_of_a_long_error__dated_where_it_began(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    service_key: dict[str, str],
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    receiver: Receiver,
+) -> None:
+    connection_id = await make_connection(client, tenant)
+    began = DAY0 - timedelta(days=20)
+    for half_days in range(40):  # failing twice a day for 20 days: error all along
+        completed = began + timedelta(hours=12 * half_days)
+        await push(client, tenant, service_key, clock, connection_id, completed, error="unreachable")
+    channel = await add_channel(client, tenant, receiver)
+    await add_rule(client, tenant, channel["id"], ["status:error"])
+    await run_pass(db, alert_settings, clock, DAY0)
+    [delivery] = receiver.received()
+    assert delivery.json["data"]["from"] == "idle"
+    assert delivery.json["data"]["at"] == began.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -127,7 +127,7 @@ async def _status_starts(
         found = await watch_service.current(session, connection, now, thresholds)
         if found.state.status == pending[cid].status.status:
             since = found.since if found.since is not None else min(connection.created_at, now)
-            out[cid] = (since, found.interval.reason)
+            out[cid] = (since, found.since_reason)
     return out
 
 
