@@ -180,10 +180,12 @@ async def main(connections: int, hours: int, repeat: int, admin_url: str, profil
             f"{statistics.median(CPU[:repeat]):.3f} s"
         )
         print(f"load average after the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-        print(f"first pass of a new hour (volume verdicts for all): {hour_pass:.3f} s")
+        print(
+            f"first pass of a new hour (volume verdicts for all): {hour_pass:.3f} s (CPU {CPU[repeat]:.3f} s)"
+        )
         print(
             f"pass with 100 connections breaking: {change_pass:.3f} s "
-            f"({changed.events} events, {changed.notifications} notifications queued)"
+            f"(CPU {CPU[-1]:.3f} s; {changed.events} events, {changed.notifications} notifications queued)"
         )
     finally:
         await db.dispose()
