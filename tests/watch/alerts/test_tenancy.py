@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from pipepulse.auth import scopes
+from pipepulse.auth import service as auth_service
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.scheduler.runner import alert_pass
@@ -121,7 +123,16 @@ async def test_metrics__notifications__counted_by_type_and_state(
 ) -> None:
     await setup_error_notification(client, tenant, service_key, clock, receiver)
     await alert_pass(db, alert_settings, clock.now)
-    text = (await client.get("/metrics")).text
+    async with db.session(write=True) as session:
+        platform = await auth_service.create_token(
+            session,
+            organisation_id=None,
+            scopes=[scopes.READ_PIPELINE_METRICS],
+            name="prometheus",
+            now=clock.now,
+        )
+    # Connection series (lateness among them) are for a platform token's scrape.
+    text = (await client.get("/metrics", headers={"Authorization": f"Bearer {platform.token}"})).text
     assert 'pipepulse_notifications_total{state="delivered",type="connection.status_changed"} 1.0' in text
     assert "pipepulse_connection_late{" in text
 
