@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,6 +42,7 @@ class Receiver:
     default: int = 204
     statuses: list[int] = field(default_factory=list)
     redirect_to: str | None = None
+    delay_seconds: float = 0.0
     deliveries: list[Delivery] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -65,6 +67,7 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             with receiver.lock:
                 receiver.deliveries.append(Delivery(self.path, dict(self.headers.items()), body))
             status = receiver.next_status()
+            time.sleep(receiver.delay_seconds)
             self.send_response(status)
             if 300 <= status < 400 and receiver.redirect_to:
                 self.send_header("Location", receiver.redirect_to)

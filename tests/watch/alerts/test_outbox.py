@@ -15,7 +15,7 @@ from pipepulse.db.session import Database
 from pipepulse.scheduler import runner
 from pipepulse.scheduler.dispatchers import NoDispatcher
 from pipepulse.scheduler.runner import alert_pass
-from pipepulse.watch.alerts import delivery
+from pipepulse.watch.alerts import delivery, evaluation
 from tests.conftest import FrozenClock, Tenant
 from tests.watch.alerts.conftest import add_channel, add_rule, channels_url, log_url
 from tests.watch.alerts.receiver import Receiver
@@ -241,3 +241,28 @@ async def test_schedulers__two_ticking_at_once__each_event_recorded_and_delivere
     items = await log_items(client, tenant)
     assert len(items) == 5
     assert {i["state"] for i in items} == {"delivered"}
+
+
+async def test_delivery__receiver_slower_than_the_pass_budget__released_for_the_next_pass(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    service_key: dict[str, str],
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    receiver: Receiver,
+) -> None:
+    await setup_error_notification(client, tenant, service_key, clock, receiver)
+    receiver.delay_seconds = 2.0
+    await evaluation.evaluate(db, clock.now, alert_settings.thresholds, public_url=alert_settings.public_url)
+    started = asyncio.get_running_loop().time()
+    result = await delivery.deliver_due(db, clock.now, allow_private=True, budget_seconds=0.3)
+    assert asyncio.get_running_loop().time() - started < 1.5
+    assert result.retrying == 1
+    [item] = await log_items(client, tenant)
+    assert item["state"] == "pending"
+    assert "ran out of time" in item["last_error"]
+    receiver.delay_seconds = 0.0
+    await delivery.deliver_due(db, clock.now, allow_private=True)
+    [item] = await log_items(client, tenant)
+    assert item["state"] == "delivered"

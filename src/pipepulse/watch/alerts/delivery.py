@@ -29,6 +29,9 @@ log = logging.getLogger("pipepulse.watch.alerts")
 
 BATCH = 200
 CONCURRENCY = 16
+CONCURRENCY_PER_CHANNEL = 4
+# How long one pass may take before it hands back what is unfinished (two 10 s attempts deep).
+PASS_BUDGET_SECONDS = 25.0
 # Far beyond one send (10 s), so a slow pass never has its claims taken from under it.
 LEASE = timedelta(minutes=5)
 GONE_REASON = "the receiver answered 410 Gone"
@@ -159,6 +162,20 @@ async def record(session: AsyncSession, claim: Claim, outcome: sender.Outcome, n
     return state
 
 
+async def release(session: AsyncSession, claim: Claim, now: datetime) -> None:
+    """Hand back a claim whose attempt the pass had to abandon: due again at the next pass."""
+    n = Notification
+    await session.execute(
+        update(n)
+        .where(n.id == claim.notification_id, n.attempts == claim.attempts, n.state == "pending")
+        .values(
+            next_attempt_at=now,
+            last_error="the delivery pass ran out of time before the receiver answered",
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def deliver_due(
     db: Database,
     now: datetime,
@@ -166,8 +183,9 @@ async def deliver_due(
     allow_private: bool,
     client: sender.Client | None = None,
     limit: int = BATCH,
+    budget_seconds: float = PASS_BUDGET_SECONDS,
 ) -> PassResult:
-    """One delivery pass over the notifications due at ``now``."""
+    """One delivery pass over the notifications due at ``now``, within ``budget_seconds``."""
     async with db.session(write=True) as session:
         claims = await claim_due(session, now, limit)
     if not claims:
@@ -175,11 +193,14 @@ async def deliver_due(
     own_client = client is None
     http = client or sender.new_client()
     gate = asyncio.Semaphore(CONCURRENCY)
+    per_channel: dict[str, asyncio.Semaphore] = {}
 
     async def attempt(claim: Claim) -> sender.Outcome:
         if not claim.enabled:
             return sender.Outcome(False, None, "not sent: the channel is disabled")
-        async with gate:
+        # One slow receiver holds at most a few of the pass's slots.
+        channel_gate = per_channel.setdefault(claim.channel_id, asyncio.Semaphore(CONCURRENCY_PER_CHANNEL))
+        async with channel_gate, gate:
             return await send(
                 http,
                 kind=claim.kind,
@@ -190,14 +211,29 @@ async def deliver_due(
                 allow_private=allow_private,
             )
 
+    tasks = [asyncio.create_task(attempt(claim)) for claim in claims]
     try:
-        outcomes = await asyncio.gather(*(attempt(claim) for claim in claims))
+        # The pass runs inside the scheduler's tick: receivers that never answer must not hold
+        # up the next tick's seeding. What is unfinished is released for the next pass.
+        await asyncio.wait(tasks, timeout=budget_seconds)
     finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if own_client:
             await http.aclose()
     counts = {"delivered": 0, "pending": 0, "failed": 0, "lost": 0}
     async with db.session(write=True) as session:
-        for claim, outcome in zip(claims, outcomes, strict=True):
+        for claim, task in zip(claims, tasks, strict=True):
+            if task.cancelled():
+                await release(session, claim, now)
+                counts["pending"] += 1
+                continue
+            failure = task.exception()
+            if failure is not None:  # a bug, not the receiver: retried with backoff all the same
+                outcome = sender.Outcome(False, None, f"not sent: internal error ({type(failure).__name__})")
+            else:
+                outcome = task.result()
             state = await record(session, claim, outcome, now)
             counts[state] += 1
             fields = {
