@@ -64,7 +64,11 @@ async def tick(
             for run, reason in failures:
                 log.warning("dispatch failed: %s", reason, extra={"run_id": run.run_id})
                 await runs_service.fail_pending(session, run.connection_id, run.run_id, reason, now)
-    evaluated, notifications = await alert_pass(db, settings, now)
+    evaluated, notifications = evaluation.PassResult(0, 0, 0, 0), delivery.PassResult(0, 0, 0)
+    try:
+        evaluated, notifications = await alert_pass(db, settings, now)
+    except Exception:  # alerting trouble never stops runs from being seeded, nor the heartbeat
+        log.exception("alert pass failed; retrying next tick")
     async with db.session(write=True) as session:
         await jobs.beat(session, ident or scheduler_id(), now, len(seeded))
     return TickResult(
