@@ -186,3 +186,25 @@ async def test_connection__freshness_sla_below_a_minute__422_nothing_written(
     assert response.json()["detail"][0]["loc"] == ["body", "freshness_sla_seconds"]
     listing = await client.get(tenant.connections_url(), headers=tenant.read)
     assert listing.json()["total"] == 0
+
+
+async def test_health__flaky_for_six_days__degraded_since_its_first_failure(
+    client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str]
+) -> None:
+    url = tenant.connection_url(await create_connection(client, tenant))
+    first = NOW - timedelta(days=6)
+    first_failure = None
+    for i in range(6 * 24 * 3):
+        at = first + timedelta(minutes=20 * i, seconds=7)
+        if i % 15 == 4:
+            first_failure = first_failure or at
+            await push(client, url, service_key, failed(i, at, "timeout"))
+        else:
+            await push(client, url, service_key, ok(i, at))
+
+    body = (await client.get(url + "health/", headers=tenant.read)).json()
+
+    assert body["status"] == "degraded"
+    assert body["reason"]["code"] == "failing_runs_24h"
+    assert parse(body["since"]) == first_failure
+    assert body["open_incident"] is None

@@ -11,6 +11,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipepulse.connections import repository as connections_repository
+from pipepulse.connections.repository import ConnectionRef
+from pipepulse.db.session import Database
+from pipepulse.rules import Thresholds
+from pipepulse.telemetry import service as telemetry_service
+from pipepulse.watch import service as watch_service
 from tests.conftest import FrozenClock, Tenant, iso
 from tests.watch import oracle
 from tests.watch.oracle import DAY, WINDOW, Run
@@ -94,11 +100,13 @@ async def test_status_history__random_history__intervals_follow_the_oracle_and_e
     tenant: Tenant,
     service_key: dict[str, str],
     clock: FrozenClock,
+    db: Database,
     runs: list[Run],
     data: st.DataObject,
 ) -> None:
     clock.now = NOW
-    url = tenant.connection_url(await create_connection(client, tenant))
+    connection_id = await create_connection(client, tenant)
+    url = tenant.connection_url(connection_id)
     for run in runs:
         await push(client, url, service_key, run)
     start = NOW - timedelta(minutes=15 * data.draw(st.integers(1, 5 * 96)))
@@ -122,6 +130,19 @@ async def test_status_history__random_history__intervals_follow_the_oracle_and_e
     telemetry = (await client.get(url + "telemetry/", headers=tenant.read)).json()
     health = (await client.get(url + "health/", headers=tenant.read)).json()
     assert health["status"] == telemetry["status"] == oracle.status_at(runs, NOW)
+    async with db.session() as session:
+        connection = await connections_repository.get(session, tenant.id, connection_id)
+        assert connection is not None
+        engine = await telemetry_service.statuses(session, [ConnectionRef.of(connection)], NOW, Thresholds())
+        now_interval = await watch_service.current(session, connection, NOW, Thresholds())
+    assert now_interval.state.status == engine[connection_id].status == health["status"]
+    for field in (
+        "latest_finished_failing",
+        "finished_runs_last_24h",
+        "failing_runs_last_24h",
+        "events_last_24h",
+    ):
+        assert getattr(now_interval.state.basis, field) == getattr(engine[connection_id].basis, field), field
     if oracle.status_at(runs, NOW - TICK) == oracle.status_at(runs, NOW):
         assert intervals[-1][0] == telemetry["status"]
     assert sum(body["time_in_status"].values()) == pytest.approx((NOW - start).total_seconds(), abs=1e-6)

@@ -175,3 +175,53 @@ async def hour_volumes(
         elif runs:
             out[cid][start] = int(events or 0)
     return out
+
+
+@dataclass(frozen=True)
+class HourCounts:
+    """One UTC hour of a connection: finished runs, failing ones, events delivered."""
+
+    runs: int = 0
+    failing: int = 0
+    events: int = 0
+
+
+@functools.cache
+def _hourly_counts() -> Any:
+    r = RunHourlyRollup
+    rollups = select(
+        r.hour.label("hour"),
+        r.runs.label("runs"),
+        (r.partial + r.failed).label("failing"),
+        r.events_delivered.label("events"),
+    ).where(r.connection_id == bindparam("cid"), r.hour < _t("until"))
+    orphans = select(
+        Run.started_at.label("hour"),
+        literal(-1).label("runs"),
+        literal(1).label("failing"),
+        literal(0).label("events"),
+    ).where(
+        Run.connection_id == bindparam("cid"),
+        Run.completed_at.is_(None),
+        Run.started_at < _t("orphans_until"),
+    )
+    return union_all(rollups, orphans)
+
+
+async def hourly_counts(
+    session: AsyncSession, connection_id: str, until: datetime, orphan_window: timedelta
+) -> dict[datetime, HourCounts]:
+    """Every hour before ``until`` (an hour start) in which a run of the connection finished,
+    from the hourly rollups plus the orphans (never rolled up), each in the hour it finished."""
+    params = {"cid": connection_id, "until": until, "orphans_until": until - orphan_window}
+    out: dict[datetime, HourCounts] = {}
+    for hour, runs, failing, events in await session.execute(_hourly_counts(), params):
+        start = as_utc(hour)
+        assert start is not None
+        if runs == -1:
+            start, runs = floor_hour(start + orphan_window), 1
+        found = out.get(start, HourCounts())
+        out[start] = HourCounts(
+            found.runs + int(runs), found.failing + int(failing), found.events + int(events or 0)
+        )
+    return out

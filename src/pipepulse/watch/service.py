@@ -20,6 +20,7 @@ from pipepulse.rollups.plan import HOUR, floor_hour
 from pipepulse.rules import DAY, Status, Thresholds
 from pipepulse.watch import repository
 from pipepulse.watch.reasons import Reason, paused
+from pipepulse.watch.steady import steady_since
 from pipepulse.watch.timeline import (
     TICK,
     FinishedRun,
@@ -99,6 +100,9 @@ class _Runs:
         """
         edge = history.start
         failing = 0
+        steady = await self.skip_steady(history)
+        if steady is not None:
+            edge, failing = steady
         step = DAY
         earliest = await self.earliest()
         while True:
@@ -114,6 +118,30 @@ class _Runs:
             failing += chunk.failing_between(lo, edge)
             edge = lo
             step *= 2
+
+    async def skip_steady(self, history: Timeline) -> tuple[datetime, int] | None:
+        """Skip back over a stretch the hourly rollups prove steady: (its start, the failing runs
+        finished from there to the timeline's start), or None when they cannot tell.
+
+        A pipeline that has been active (or degraded) for weeks is then read for a day or two
+        around where its status began, not for the weeks.
+        """
+        status = history.intervals[0].status
+        earliest = await self.earliest()
+        edge = history.start
+        if status not in ("active", "degraded") or earliest is None or edge - earliest < 2 * DAY:
+            return None
+        whole = floor_hour(edge)
+        # The hour before the rollups' last whole hour up to the edge, from the runs.
+        check, _rows = await self.timeline(whole - HOUR, edge + TICK)
+        if len(check.intervals) != 1:
+            return None
+        hours = await repository.hourly_counts(self.session, self.connection_id, whole, self.window)
+        start = steady_since(status, hours, whole, self.thresholds.error_status_runs)
+        if start is None or start > whole - HOUR:
+            return None
+        failing = sum(c.failing for hour, c in hours.items() if start <= hour < whole)
+        return start, failing + check.failing_between(whole, edge)
 
 
 @dataclass(frozen=True)
