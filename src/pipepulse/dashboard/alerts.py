@@ -102,7 +102,13 @@ async def log_rows(
     session: AsyncSession, organisation_id: int, notifications: Sequence[Notification]
 ) -> list[LogRow]:
     channels = {c.id: c.name for c in (await alerts_repository.channels(session, organisation_id))[0]}
-    connections = await connections_repository.refs(session, organisation_id=organisation_id)
+    # Names of only the connections the rows mention (a page refreshes every 30 s).
+    wanted = sorted({n.connection_id for n in notifications if n.connection_id})
+    connections = (
+        await connections_repository.refs(session, organisation_id=organisation_id, ids=wanted)
+        if wanted
+        else []
+    )
     names = {c.id: c.name for c in connections}
     return [
         LogRow(
