@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pipepulse.dashboard import service
+from pipepulse.dashboard import alerts, service
 from pipepulse.dashboard.rendering import HERE, DashboardRoute, render
 from pipepulse.dashboard.sign_in import Viewer, landing
 from pipepulse.deps import AppSettings, Now, ReadSession
@@ -89,8 +89,17 @@ async def connection(
         page=page,
         period=period,
     )
+    notifications = await alerts.connection_notifications(session, organisation_pk, connection_id)
     template = "_connection_live.html" if partial else "connection.html"
-    return render(request, template, principal=principal, view=view, now=now, periods=service.PERIOD_WORDS)
+    return render(
+        request,
+        template,
+        principal=principal,
+        view=view,
+        now=now,
+        periods=service.PERIOD_WORDS,
+        notifications=notifications,
+    )
 
 
 @router.get("/static/dashboard/{name}")
