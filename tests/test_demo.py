@@ -35,6 +35,42 @@ async def test_demo_history__four_connections__each_tells_its_story(
     assert statuses == {"healthy": "active", "flaky": "degraded", "broken": "error", "paused": "idle"}
 
 
+async def test_demo_history__watching__open_incident_week_of_uptime_and_a_volume_drop(
+    db: Database, client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    handles = await build_history(db, clock.now)
+    headers = {"Authorization": f"Bearer {handles.token}"}
+    base = f"/api/v1/organisations/{handles.organisation_id}/integrations/warehouse-connections/"
+
+    def url(key: str, path: str) -> str:
+        return f"{base}{handles.connection_ids[key]}/{path}/"
+
+    broken = (await client.get(url("broken", "health"), headers=headers)).json()
+    incident = broken["open_incident"]
+    assert incident is not None
+    assert incident["ended_at"] is None
+    assert incident["started_at"] == broken["since"]
+    assert incident["first_error"].startswith("destination unreachable")
+    assert 17 * 3600 < incident["duration_seconds"] < 20 * 3600
+    assert broken["freshness"]["late"] is True
+
+    week = (await client.get(url("healthy", "status-history"), headers=headers)).json()
+    assert week["uptime_percent"] == 100.0
+    assert week["incidents"] == []
+    # Idle only before its first backfilled run finished, then active all week.
+    assert [i["status"] for i in week["intervals"]][-1:] == ["active"]
+    assert {i["status"] for i in week["intervals"]} <= {"idle", "active"}
+
+    healthy = (await client.get(url("healthy", "health"), headers=headers)).json()
+    assert healthy["status"] == "active"
+    assert healthy["freshness"]["late"] is False
+    assert healthy["volume"]["baseline"] == "ok"
+    assert healthy["volume"]["verdict"] == "drop"
+    assert healthy["volume"]["actual"] < healthy["volume"]["lower"]
+    flaky = (await client.get(url("flaky", "health"), headers=headers)).json()
+    assert flaky["volume"]["verdict"] == "normal"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

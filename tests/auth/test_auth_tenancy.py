@@ -41,6 +41,8 @@ def read_endpoints(org: int, conn: str, run: str) -> list[str]:
         f"{base}/integrations/warehouse-connections/",
         f"{c}/",
         f"{c}/telemetry/",
+        f"{c}/status-history/",
+        f"{c}/health/",
         f"{c}/metrics/",
         f"{c}/metrics/{run}/",
     ]

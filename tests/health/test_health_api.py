@@ -41,6 +41,8 @@ async def test_health__by_id_and_by_slug__reference_shape(
              "last_event_at": "2026-04-20T11:55:00Z"},
             {"integration_type": "webhook", "total": 0, "success": 0, "errors": 0, "last_event_at": None},
         ],
+        "precision": "exact",
+        "counted_from": "2026-03-21T12:00:00Z",
     }  # fmt: skip
     two_days = await client.get(
         f"/api/v1/spaces/{tenant.slug}/integration-health?days=2", headers=tenant.read

@@ -219,6 +219,8 @@ def health(
         "last_success_at": max((r.time(window) for r in success), default=None),
         "last_error_at": max((r.time(window) for r in errors), default=None),
         "by_integration_type": entries,
+        "precision": "exact",
+        "counted_from": now - timedelta(days=days),
     }
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 
+from pipepulse.auth import scopes
+from pipepulse.auth import service as auth_service
+from pipepulse.db.session import Database
 from tests.conftest import FrozenClock, Tenant, iso
 
 LABEL = re.compile(r'(\w+)="([^"]*)"')
@@ -26,8 +29,16 @@ def value(text: str, name: str, **labels: str) -> list[float]:
     return [v for found, v in samples(text, name) if labels.items() <= found.items()]
 
 
+async def platform_headers(db: Database, now: datetime) -> dict[str, str]:
+    async with db.session(write=True) as session:
+        issued = await auth_service.create_token(
+            session, organisation_id=None, scopes=[scopes.READ_PIPELINE_METRICS], name="scrape", now=now
+        )
+    return {"Authorization": f"Bearer {issued.token}"}
+
+
 async def test_metrics__connections__health_gauges_match_telemetry(
-    client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str], clock: FrozenClock
+    client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str], clock: FrozenClock, db: Database
 ) -> None:
     ids = {}
     for name, report in (
@@ -48,7 +59,7 @@ async def test_metrics__connections__health_gauges_match_telemetry(
         )
         assert pushed.status_code == 201
 
-    response = await client.get("/metrics")
+    response = await client.get("/metrics", headers=await platform_headers(db, clock.now))
     assert response.status_code == 200
     text = response.text
     assert "pipepulse_http_requests_total" in text

@@ -193,7 +193,7 @@ async def test_http_dispatcher__loader_answers_500__run_failed_with_reason(
     url, endpoint = loader_endpoint
     endpoint.status = 500
     connection_id = await make_connection(client, tenant, "connected")
-    dispatcher = HttpDispatcher(url, "")
+    dispatcher = HttpDispatcher(url, "s3cret")
     result = await runner.tick(db, settings, dispatcher, clock.now)
     await dispatcher.close()
     assert result.dispatch_failures == 1

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
-from pipepulse.auth import scopes
-from pipepulse.auth.dependencies import Service, user
-from pipepulse.auth.principals import UserPrincipal
+from pipepulse.auth.dependencies import Reader, Service
 from pipepulse.connections import service as connections_service
 from pipepulse.deps import AppSettings, Now, ReadSession, WriteSession
 from pipepulse.rules import Outcome
@@ -19,7 +15,6 @@ from pipepulse.schemas import (
     API_PREFIX,
     CONNECTION_PATH,
     ConnectionId,
-    ErrorOut,
     OrganisationPk,
     Page,
     PageNumber,
@@ -28,7 +23,6 @@ from pipepulse.schemas import (
 )
 
 router = APIRouter(prefix=API_PREFIX, tags=["runs"])
-Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]
 RUNS_PATH = CONNECTION_PATH + "/metrics/"
 
 
@@ -38,7 +32,7 @@ RUNS_PATH = CONNECTION_PATH + "/metrics/"
     status_code=201,
     responses={
         200: {"model": RunOut, "description": "An identical repeat: the existing run."},
-        409: {"model": ErrorOut, "description": "The run id exists with another start or report."},
+        409: {"description": "The run_id exists with a different body."},
     },
 )
 async def create_run(
@@ -60,7 +54,7 @@ async def create_run(
 @router.patch(
     RUNS_PATH + "{run_id}/",
     status_code=204,
-    responses={409: {"model": ErrorOut, "description": "The run was completed with a different report."}},
+    responses={409: {"description": "The run is completed with a different report; nothing changed."}},
 )
 async def report_run(
     organisation_pk: OrganisationPk,
@@ -121,5 +115,7 @@ async def get_run(
 ) -> RunOut:
     """Read one run with its outcome."""
     connection = await connections_service.get_visible(session, principal, organisation_pk, connection_id)
-    run = await runs_service.get(session, connection, run_id)
+    run = await runs_service.get(
+        session, connection, run_id, now=now, retention=settings.thresholds.run_retention
+    )
     return runs_service.to_out(run, now, settings.thresholds)

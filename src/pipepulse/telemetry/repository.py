@@ -165,6 +165,25 @@ async def raw_runs(
     return edges, orphans
 
 
+async def rollup_last_delivery(
+    session: AsyncSession, ids: Sequence[str], until: datetime
+) -> dict[str, datetime]:
+    """Per connection, the latest delivery before ``until`` the hourly rollups remember.
+
+    Asked only for connections with no delivery among their raw runs: retention may have
+    deleted it, and the rollups keep its exact time.
+    """
+    if not ids:
+        return {}
+    r = RunHourlyRollup
+    rows = await session.execute(
+        select(r.connection_id, func.max(r.last_delivery_at))
+        .where(dialect.one_of(session, r.connection_id, ids), r.hour < until, r.last_delivery_at < until)
+        .group_by(r.connection_id)
+    )
+    return {cid: at for cid, at in ((cid, dialect.as_utc(at)) for cid, at in rows) if at is not None}
+
+
 def _newest(*where: Any, limit: str) -> Any:
     def part(key: Any) -> Any:
         return (

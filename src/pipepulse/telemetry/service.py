@@ -4,7 +4,9 @@ Telemetry, bulk metrics, Prometheus, the dashboard and alert evaluation all ask 
 so a status, its reason and the numbers beside it never disagree. Whole hours come from the
 hourly rollups, the partial hours at the windows' edges from raw runs, orphans from the
 pending rows and the order-dependent parts (the latest runs, recent errors, the last
-delivery) from top-N index probes, in three statements per batch of connections.
+delivery) from top-N index probes, in three statements per batch of connections (a fourth
+when some connection has no delivery among its raw runs: retention may have deleted it, and
+the hourly rollups still hold its time).
 """
 
 from __future__ import annotations
@@ -90,6 +92,10 @@ async def telemetry(
     return (await snapshots(session, [ref], now, thresholds))[ref.id].telemetry
 
 
+def _newest_first(runs: list[tuple[datetime, RunRow]]) -> list[tuple[datetime, RunRow]]:
+    return sorted(runs, key=lambda item: (item[0], item[1].started_at, item[1].id), reverse=True)
+
+
 async def _snapshots(
     session: AsyncSession,
     connections: Sequence[ConnectionRef],
@@ -98,27 +104,13 @@ async def _snapshots(
     *,
     week: bool,
 ) -> dict[str, Snapshot]:
-    out: dict[str, Snapshot] = {}
     chunk = dialect.keys_per_statement(dialect.name_of(session))
-    for start in range(0, len(connections), chunk):
-        out.update(
-            await _snapshot_batch(session, connections[start : start + chunk], at, thresholds, week=week)
-        )
-    return out
-
-
-def _newest_first(runs: list[tuple[datetime, RunRow]]) -> list[tuple[datetime, RunRow]]:
-    return sorted(runs, key=lambda item: (item[0], item[1].started_at, item[1].id), reverse=True)
-
-
-async def _snapshot_batch(
-    session: AsyncSession,
-    connections: Sequence[ConnectionRef],
-    at: datetime,
-    thresholds: Thresholds,
-    *,
-    week: bool,
-) -> dict[str, Snapshot]:
+    if len(connections) > chunk:
+        out: dict[str, Snapshot] = {}
+        for start in range(0, len(connections), chunk):
+            batch = connections[start : start + chunk]
+            out.update(await _snapshots(session, batch, at, thresholds, week=week))
+        return out
     if not connections:
         return {}
     window = thresholds.orphan_window
@@ -139,6 +131,10 @@ async def _snapshot_batch(
         failing_limit=thresholds.recent_errors_limit if week else 0,
     )
 
+    # A delivery older than raw retention is gone from the runs but not from the rollups.
+    undelivered = [cid for cid in ids if newest[cid].delivery is None]
+    older_deliveries = await repository.rollup_last_delivery(session, undelivered, at + TICK)
+
     def add(tally: Tally, run: RunRow) -> None:
         tally.add_run(run.stored_outcome, run.events_delivered, run.events_by_type, run.batches_dlq)
 
@@ -157,7 +153,7 @@ async def _snapshot_batch(
         if in_window(time, at, DAY):
             add(sums[run.connection_id].day, run)
 
-    out = {}
+    snapshots_by_id: dict[str, Snapshot] = {}
     for ref in connections:
         day, week_tally, found = sums[ref.id].day, sums[ref.id].week, newest[ref.id]
         latest = [
@@ -176,7 +172,7 @@ async def _snapshot_batch(
                 failing_runs_last_24h=day.failing,
                 events_last_24h=day.events_delivered,
             ),
-            last_delivery_at=found.delivery.completed_at if found.delivery else None,
+            last_delivery_at=found.delivery.completed_at if found.delivery else older_deliveries.get(ref.id),
             latest_run=completed[0][1] if completed else None,
         )
 
@@ -189,7 +185,7 @@ async def _snapshot_batch(
             message = error_message(run.stored_outcome, run.error, run.batches_dlq, window)
             assert message is not None
             recent_errors.append(RecentError(occurred_at=time, message=message, run_id=run.id))
-        out[ref.id] = Snapshot(
+        snapshots_by_id[ref.id] = Snapshot(
             telemetry=Telemetry(
                 status=connection_status.status,
                 last_delivery_at=connection_status.last_delivery_at,
@@ -202,4 +198,4 @@ async def _snapshot_batch(
             ),
             status=connection_status,
         )
-    return out
+    return snapshots_by_id
