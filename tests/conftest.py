@@ -60,6 +60,20 @@ def property_timeout(seconds_per_example: float) -> pytest.MarkDecorator:
     return pytest.mark.timeout(max(300, int(EXAMPLES * seconds_per_example)))
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out tests meant for the other database's pass (``@pytest.mark.only_on("postgres")``).
+
+    They are deselected, not skipped: they run in their own pass, so nothing required is missing.
+    """
+    kept, other_pass = [], []
+    for item in items:
+        marker = item.get_closest_marker("only_on")
+        (other_pass if marker is not None and BACKEND not in marker.args else kept).append(item)
+    if other_pass:
+        config.hook.pytest_deselected(items=other_pass)
+        items[:] = kept
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """On CI every test is required: a skipped test (no PostgreSQL, no Chromium) fails the run."""

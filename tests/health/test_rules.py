@@ -67,6 +67,8 @@ def test_summarise__types_with_and_without_runs__one_entry_each_sorted_and_total
             },
             {"integration_type": "webhook", "total": 0, "success": 0, "errors": 0, "last_event_at": None},
         ],
+        "precision": "exact",  # the service sets these two from its plan
+        "counted_from": None,
     }
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from pipepulse.db.rows import RunRow
 from pipepulse.metrics import values
-from pipepulse.metrics.values import Accumulator, HourSums
+from pipepulse.metrics.values import Accumulator
 from pipepulse.rules import Tally
 
 T = datetime(2026, 4, 20, 10, tzinfo=UTC)
@@ -103,31 +103,39 @@ def test_accumulator__deliveries__the_latest_kept() -> None:
     assert acc.last_delivery_at == T + MINUTE
 
 
-def test_accumulator__rollup_hours_and_raw_runs__add_up_alike() -> None:
-    raw = Accumulator()
-    raw.add_run(run(events_delivered=6, events_by_type={"evaluations": 4}, latency_ms=100, events_pending=2))
-    raw.add_run(run("partial", completed_at=T + MINUTE, batches_dlq=1, events_delivered=3, latency_ms=50))
-    from_hours = Accumulator()
-    from_hours.add_hours(raw.hour_sums(), {"evaluations": 4, "other": 5, "zero": 0})
-    assert from_hours.hour_sums() == raw.hour_sums() == HourSums(
-        runs=2, succeeded=1, partial=1, failed=0, events_delivered=9, batches_dlq=1, latency_sum_ms=150,
-        latency_count=2, last_delivery_at=T + MINUTE, events_pending_at=T, events_pending=2,
-    )  # fmt: skip
-    assert from_hours.tally.events_by_type == raw.tally.events_by_type == {"evaluations": 4, "other": 5}
+def test_accumulator__added_to_another__every_count_and_gauge_combined() -> None:
+    a, b = Accumulator(), Accumulator()
+    a.add_run(run(events_delivered=6, events_by_type={"evaluations": 4}, latency_ms=100, events_pending=2))
+    a.add_run(run("failed", completed_at=T - MINUTE, error="x", latency_ms=10))
+    a.add_orphan()
+    b.add_run(run("partial", completed_at=T + MINUTE, batches_dlq=1, events_delivered=3, latency_ms=50))
+    b.add_run(run("succeeded", completed_at=T + 2 * MINUTE, latency_ms=40, events_pending=7))
+    b.add_run(run("failed", completed_at=T, error="y", latency_ms=0))
+    a += b
+    t = a.tally
+    assert (t.runs, t.succeeded, t.partial, t.failed, t.orphaned) == (6, 2, 1, 2, 1)
+    assert (t.events_delivered, t.batches_dlq) == (9, 1)
+    assert t.events_by_type == {"evaluations": 4, "other": 5}
+    assert (a.latency_sum_ms, a.latency_count) == (200, 5)
+    assert a.last_delivery_at == T + MINUTE
+    assert (a.events_pending_at, a.events_pending) == (T + 2 * MINUTE, 7)
+    assert (b.tally.runs, b.latency_count) == (3, 3)  # the right-hand side is left alone
 
 
-def test_accumulator__rollup_hours_after_raw_runs__both_summed() -> None:
+def test_accumulator__older_gauges_added__the_newer_kept() -> None:
+    a, b = Accumulator(), Accumulator()
+    a.add_run(run(completed_at=T, events_delivered=1, events_pending=3))
+    b.add_run(run(completed_at=T - MINUTE, events_delivered=1, events_pending=9))
+    a += b
+    assert (a.last_delivery_at, a.events_pending_at, a.events_pending) == (T, T, 3)
+
+
+def test_accumulator__events_of_rollup_hours__added_without_counting_runs() -> None:
     acc = Accumulator()
-    acc.add_run(run("failed", error="x", latency_ms=10))
-    acc.add_orphan()
-    sums = HourSums(runs=3, succeeded=1, partial=1, failed=1, events_delivered=7, batches_dlq=2,
-                    latency_sum_ms=90, latency_count=3)  # fmt: skip
-    acc.add_hours(sums, {"evaluations": 7})
-    acc.add_hours(sums, {"evaluations": 7})
-    t = acc.tally
-    assert (t.runs, t.succeeded, t.partial, t.failed, t.orphaned) == (8, 2, 2, 3, 1)
-    assert (t.events_delivered, t.batches_dlq, acc.latency_sum_ms, acc.latency_count) == (14, 4, 190, 7)
-    assert acc.hour_sums().failed == 3
+    acc.add_run(run(events_delivered=2, events_by_type={"evaluations": 2}))
+    acc.add_events({"evaluations": 4, "custom_events": 1, "zero": 0})
+    assert acc.tally.events_by_type == {"evaluations": 6, "custom_events": 1}
+    assert (acc.tally.runs, acc.tally.events_delivered) == (1, 2)
 
 
 def test_accumulator__run_delivering_a_single_event__counts_as_a_delivery() -> None:
