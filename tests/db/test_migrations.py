@@ -16,7 +16,8 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import func, insert, inspect, select
+from sqlalchemy import column, func, insert, inspect, select
+from sqlalchemy import table as sql_table
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -27,10 +28,15 @@ from pipepulse.config import Settings
 from pipepulse.db import migrate
 from pipepulse.db.base import Base
 from pipepulse.db.engine import create_engine
-from pipepulse.db.models import Organisation, Run, WarehouseConnection
-from pipepulse.db.rows import RunRow
+from pipepulse.db.models import (
+    EventHourlyRollup,
+    Organisation,
+    Run,
+    RunDailyRollup,
+    RunHourlyRollup,
+    WarehouseConnection,
+)
 from pipepulse.db.session import Database
-from pipepulse.rollups import writer
 from pipepulse.scheduler import runner
 from pipepulse.scheduler.dispatchers import NoDispatcher
 from tests.conftest import BACKEND, FrozenClock, _create_postgres_database, _drop_postgres_database
@@ -134,38 +140,66 @@ async def test_migrations__each_downgrade__the_schema_its_revision_built(empty_d
             assert await conn.run_sync(_snapshot) == built[revision], f"downgrade to {revision}"
 
 
-async def _history_at_0002(db: Database) -> dict[str, Any]:
-    """What a pipepulse of revision 0002 had written: an organisation, a connection, runs, rollups."""
-    connection_columns = {c.name for c in WarehouseConnection.__table__.columns} - {"next_run_epoch"}
+async def _insert_as_of(db: Database, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert rows into a table as it stood at an older revision: exactly its columns then."""
+    async with db.engine.connect() as conn:
+        columns = await conn.run_sync(lambda c: inspect(c).get_columns(table.name))
+    names = {c["name"] for c in columns}
+    for row in rows:
+        assert set(row) == names, (table.name, set(row) ^ names)
+    # A table of just those columns (typed as the model types them), so no later default creeps in.
+    then = sql_table(table.name, *(column(name, table.c[name].type) for name in sorted(names)))
     async with db.session(write=True) as session:
-        await session.execute(
-            insert(Organisation.__table__).values(id=1, slug="acme", name="Acme", created_at=NOW)
-        )
-        connection = {
-            "id": "wc_old", "organisation_id": 1, "name": "Old warehouse", "type": "snowflake",
-            "integration_type": "warehouse_delivery", "config": {"schema": "analytics"}, "state": "connected",
-            "event_types": ["evaluations", "custom_events"], "schedule_interval_seconds": 3600,
-            "created_at": NOW - timedelta(days=3), "updated_at": NOW - timedelta(days=3),
-        }  # fmt: skip
-        assert set(connection) == connection_columns
-        await session.execute(insert(WarehouseConnection.__table__).values(connection))
-        runs = [
-            RunRow("wc_old", "r-ok", 1, NOW - timedelta(hours=3), NOW - timedelta(hours=3, minutes=-2),
-                   "succeeded", 120, {"evaluations": 100, "custom_events": 20}, 0, None, 900, 4, None),
-            RunRow("wc_old", "r-failed", 1, NOW - timedelta(hours=2), NOW - timedelta(hours=2),
-                   "failed", 0, None, 0, "warehouse refused", None, None, None),
-        ]  # fmt: skip
-        for run in runs:
-            await session.execute(
-                insert(Run.__table__).values({**run.__dict__, "created_at": run.started_at})
-            )
-            await writer.add_completed_run(session, run)
-        await session.execute(
-            insert(Run.__table__).values(
-                connection_id="wc_old", id="r-pending", organisation_id=1, started_at=NOW - 5 * MINUTE,
-                outcome="pending", events_delivered=0, batches_dlq=0, created_at=NOW - 5 * MINUTE,
-            )
-        )  # fmt: skip
+        await session.execute(insert(then), rows)
+
+
+async def _history_at_0002(db: Database) -> dict[str, Any]:
+    """What a pipepulse of revision 0002 had written: an organisation, a connection, runs and
+    their rollups, in the tables' columns of then (the rollups written out by hand, since
+    today's writer fills columns added later)."""
+    await _insert_as_of(
+        db, Organisation.__table__, [{"id": 1, "slug": "acme", "name": "Acme", "created_at": NOW}]
+    )
+    connection = {
+        "id": "wc_old", "organisation_id": 1, "name": "Old warehouse", "type": "snowflake",
+        "integration_type": "warehouse_delivery", "config": {"schema": "analytics"}, "state": "connected",
+        "event_types": ["evaluations", "custom_events"], "schedule_interval_seconds": 3600,
+        "created_at": NOW - timedelta(days=3), "updated_at": NOW - timedelta(days=3),
+    }  # fmt: skip
+    await _insert_as_of(db, WarehouseConnection.__table__, [connection])
+    base = {"connection_id": "wc_old", "organisation_id": 1, "latency_ms": None, "events_pending": None,
+            "bytes_delivered": None, "orphaned_at": None}  # fmt: skip
+    ok_at, failed_at, recent = NOW - timedelta(hours=3), NOW - timedelta(hours=2), NOW - 5 * MINUTE
+    done = ok_at + 2 * MINUTE
+    await _insert_as_of(db, Run.__table__, [
+        {**base, "id": "r-ok", "started_at": ok_at, "completed_at": done, "outcome": "succeeded",
+         "events_delivered": 120, "events_by_type": {"evaluations": 100, "custom_events": 20},
+         "batches_dlq": 0, "error": None, "latency_ms": 900, "events_pending": 4, "created_at": ok_at},
+        {**base, "id": "r-failed", "started_at": failed_at, "completed_at": failed_at, "outcome": "failed",
+         "events_delivered": 0, "events_by_type": None, "batches_dlq": 0, "error": "warehouse refused",
+         "created_at": failed_at},
+        {**base, "id": "r-pending", "started_at": recent, "completed_at": None, "outcome": "pending",
+         "events_delivered": 0, "events_by_type": None, "batches_dlq": 0, "error": None,
+         "created_at": recent},
+    ])  # fmt: skip
+    counts = {"runs": 1, "succeeded": 0, "partial": 0, "failed": 0, "events_delivered": 0, "batches_dlq": 0}
+    hour = {"connection_id": "wc_old", "organisation_id": 1, "bytes_delivered": 0, "latency_sum_ms": 0,
+            "latency_count": 1, "latency_max_ms": 0, "last_delivery_at": None, "events_pending_at": None,
+            "events_pending": None}  # fmt: skip
+    await _insert_as_of(db, RunHourlyRollup.__table__, [
+        {**hour, **counts, "hour": ok_at, "succeeded": 1, "events_delivered": 120, "latency_sum_ms": 120_000,
+         "latency_max_ms": 120_000, "last_delivery_at": done, "events_pending_at": done, "events_pending": 4},
+        {**hour, **counts, "hour": failed_at, "failed": 1},
+    ])  # fmt: skip
+    await _insert_as_of(db, EventHourlyRollup.__table__, [
+        {"connection_id": "wc_old", "organisation_id": 1, "hour": ok_at, "event_type": t, "events": n}
+        for t, n in (("evaluations", 100), ("custom_events", 20))
+    ])  # fmt: skip
+    day = NOW.replace(hour=0)
+    await _insert_as_of(db, RunDailyRollup.__table__, [
+        {"connection_id": "wc_old", "organisation_id": 1, "day": day, "runs": 2, "succeeded": 1, "partial": 0,
+         "failed": 1, "events_delivered": 120, "batches_dlq": 0},
+    ])  # fmt: skip
     return connection
 
 
