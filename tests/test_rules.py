@@ -253,6 +253,7 @@ def test_events_breakdown__type_removed_from_connection__keeps_its_own_key_while
 def test_events_breakdown__unexplained_events__other_only_when_positive() -> None:
     assert rules.events_breakdown(["a"], {"a": 4}, 9) == {"a": 4, "other": 5, "total": 9}
     assert rules.events_breakdown(["a"], {"a": 4}, 4) == {"a": 4, "total": 4}
+    assert rules.events_breakdown(["a"], {"a": 4}, 5) == {"a": 4, "other": 1, "total": 5}
     assert rules.events_breakdown(["a"], {"a": 4, "other": 99}, 4) == {"a": 4, "total": 4}
 
 

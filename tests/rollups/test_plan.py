@@ -206,3 +206,42 @@ def test_rolling__24h_at_noon__whole_hours_between_raw_edges_of_one_microsecond(
     p = planner.rolling(now, timedelta(hours=24))
     assert p.raw == ((now - timedelta(hours=24) + US, now - timedelta(hours=23)), (now, now + US))
     assert p.hours == ((now - timedelta(hours=23), now),)
+
+
+# --- beyond retention (what the store keeps) ------------------------------------------------
+
+STORE = planner.kept(datetime(2026, 4, 20, 12, 34, tzinfo=UTC), timedelta(days=90), timedelta(days=400))
+RAW_FROM, HOURS_FROM = datetime(2026, 1, 20, 13, tzinfo=UTC), datetime(2025, 3, 17, tzinfo=UTC)
+
+
+def test_precision__start_against_what_is_kept__exact_hour_or_day() -> None:
+    assert (STORE.raw_from, STORE.hours_from) == (RAW_FROM, HOURS_FROM)
+    assert planner.precision(RAW_FROM, STORE) == planner.precision(RAW_FROM, STORE, days=True) == "exact"
+    assert planner.precision(RAW_FROM - US, STORE, days=True) == "hour"
+    assert planner.precision(HOURS_FROM, STORE, days=True) == "hour"  # the hourly rollups still hold it
+    assert planner.precision(HOURS_FROM - US, STORE, days=True) == "day"
+    assert planner.precision(HOURS_FROM - US, STORE) == "hour"  # without days, hours are all there is
+
+
+def test_snap__edges_beyond_retention__hour_or_day_start_only_when_days_allowed() -> None:
+    old = HOURS_FROM - timedelta(days=3, minutes=20)
+    assert STORE.snap(old) == old.replace(minute=0)
+    assert STORE.snap(old, days=True) == old.replace(hour=0, minute=0)
+    assert STORE.snap(RAW_FROM - timedelta(minutes=1)) == RAW_FROM - H
+    assert STORE.snap(RAW_FROM + timedelta(minutes=1)) == RAW_FROM + timedelta(minutes=1)
+
+
+def test_plan__starting_beyond_the_hourly_rollups__day_precision_when_days_allowed() -> None:
+    start, end = HOURS_FROM - timedelta(days=2, hours=5), HOURS_FROM + timedelta(days=1)
+    with_days = planner.plan(start, end, days=True, store=STORE)
+    assert (with_days.start, with_days.precision) == (HOURS_FROM - timedelta(days=3), "day")
+    assert planner.plan(start, end, store=STORE).precision == "hour"
+    assert planner.plan(RAW_FROM, RAW_FROM + H, store=STORE).precision == "exact"
+
+
+def test_split__buckets_beyond_raw_retention__edges_snapped_so_rollups_answer_them() -> None:
+    old = RAW_FROM - timedelta(days=1, minutes=30)
+    s = planner.split([(old, old + 2 * H)], STORE)
+    assert s.raw == []
+    assert s.whole_hours == [(old - timedelta(minutes=30), old + timedelta(hours=1, minutes=30))]
+    assert planner.split([(old, old + 2 * H)]).raw != []  # everything kept: the edges are read raw
