@@ -46,7 +46,7 @@ CHROMIUM_ARGS = [
 # name, destination type, integration type, story
 CONNECTIONS = [
     ("Product analytics", "snowflake", "warehouse_delivery", "healthy"),
-    ("Marketing events", "bigquery", "warehouse_delivery", "healthy"),
+    ("Marketing events", "bigquery", "warehouse_delivery", "drop"),
     ("Clickstream", "clickhouse", "warehouse_delivery", "flaky"),
     ("Billing replica", "postgres", "metadata_sync", "broken"),
     ("Feature flag audit", "databricks", "quality_check", "healthy"),
@@ -55,7 +55,7 @@ CONNECTIONS = [
 ]
 
 
-async def seed(settings: Settings, now: datetime) -> tuple[str, int, str]:
+async def seed(settings: Settings, now: datetime) -> tuple[str, int, str, str]:
     db = Database(create_engine(settings.resolved_database_url))
     await migrate.upgrade(db.engine)
     rng = random.Random(7)
@@ -64,7 +64,7 @@ async def seed(settings: Settings, now: datetime) -> tuple[str, int, str]:
         token = await auth_service.create_token(
             session, organisation_id=org.id, scopes=[scopes.READ_PIPELINE_METRICS], name="docs", now=now
         )
-        showcase = ""
+        showcase = broken = ""
         for name, kind, integration, story in CONNECTIONS:
             connection = await connections_service.create(
                 session,
@@ -75,6 +75,8 @@ async def seed(settings: Settings, now: datetime) -> tuple[str, int, str]:
             )
             if story == "flaky":
                 showcase = connection.id
+            if story == "broken":
+                broken = connection.id
             if story == "new":
                 continue
             last = now - timedelta(days=3, hours=5) if story == "stopped" else now
@@ -100,15 +102,20 @@ async def seed(settings: Settings, now: datetime) -> tuple[str, int, str]:
                     body |= failed("connection reset by peer")
                 if story == "flaky" and 2 < hours_ago < 9 and i % 3 == 0:
                     body["batches_dlq"] = rng.randint(1, 4)
-                if story == "flaky" and 10 < hours_ago < 11:
+                if story == "flaky" and 10 < hours_ago < 13:
                     body |= failed("clickhouse: TOO_MANY_PARTS: merges are processing slower than inserts")
+                if story == "drop" and at.replace(minute=0, second=0) == now.replace(
+                    minute=0, second=0
+                ) - timedelta(hours=1):
+                    body["events_delivered"] = evaluations // 25
+                    body["events_by_type"] = {"evaluations": evaluations // 25, "custom_events": 0}
                 if story == "broken" and hours_ago < 3.2:
                     body |= failed('permission denied for schema "billing" (SQLSTATE 42501)')
                 await runs_service.create(session, connection, RunCreate.model_validate(body), now)
                 i += 1
                 at += timedelta(minutes=60)
     await db.dispose()
-    return token.token, org.id, showcase
+    return token.token, org.id, showcase, broken
 
 
 def failed(error: str) -> dict[str, object]:
@@ -129,7 +136,7 @@ def main() -> None:
         settings = Settings(
             database_url=f"sqlite:///{tmp}/demo.db", data_dir=Path(tmp), secret_key="docs", dispatcher="none"
         )
-        token, org_id, showcase = asyncio.run(seed(settings, now))
+        token, org_id, showcase, broken = asyncio.run(seed(settings, now))
         port = free_port()
         server = uvicorn.Server(
             uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
@@ -153,6 +160,8 @@ def main() -> None:
                 page.screenshot(path=OUT / "organisation.png", full_page=True)
                 page.goto(f"{base}/orgs/{org_id}/connections/{showcase}/")
                 page.screenshot(path=OUT / "streaming-status.png", full_page=True)
+                page.goto(f"{base}/orgs/{org_id}/connections/{broken}/?period=24h")
+                page.screenshot(path=OUT / "streaming-status-incident.png")
                 phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
                 phone.context.add_cookies(page.context.cookies())
                 phone.goto(f"{base}/orgs/{org_id}/connections/{showcase}/")

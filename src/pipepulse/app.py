@@ -9,8 +9,9 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from pipepulse import __version__
+from pipepulse import __version__, conventions
 from pipepulse.auth.cache import PrincipalCache
+from pipepulse.auth.throttle import AuthThrottle
 from pipepulse.clock import utc_now
 from pipepulse.config import Settings
 from pipepulse.connections import router as connections_router
@@ -25,8 +26,11 @@ from pipepulse.metrics import router as metrics_router
 from pipepulse.observability import Metrics, MetricsMiddleware
 from pipepulse.observability import router as ops_router
 from pipepulse.organisations import router as organisations_router
+from pipepulse.redaction import install_log_redaction
 from pipepulse.runs import router as runs_router
 from pipepulse.telemetry import router as telemetry_router
+from pipepulse.watch import router as watch_router
+from pipepulse.watch.alerts import router as alerts_router
 
 log = logging.getLogger("pipepulse")
 
@@ -41,12 +45,18 @@ def create_app(
     """Build the app. Pass ``database`` to share an engine (tests); otherwise the lifespan makes one."""
     settings = settings or Settings()
     metrics = Metrics()
+    install_log_redaction()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = database is None
         db = database or Database(
-            create_engine(settings.resolved_database_url, pool_size=settings.db_pool_size)
+            create_engine(
+                settings.resolved_database_url,
+                pool_size=settings.db_pool_size,
+                connect_timeout_s=settings.db_connect_timeout_seconds,
+                pool_timeout_s=settings.db_pool_timeout_seconds,
+            )
         )
         try:
             if owned:
@@ -62,8 +72,11 @@ def create_app(
         version=__version__,
         summary="Health telemetry for data-delivery pipelines.",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
-        redoc_url="/api/v1/redoc",
+        docs_url=None,  # served from local assets by conventions.docs
+        redoc_url=None,
+        redirect_slashes=False,  # both forms are served (conventions.slashes)
+        dependencies=conventions.dependencies(),
+        generate_unique_id_function=conventions.operation_id,
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -71,6 +84,7 @@ def create_app(
     app.state.clock = clock
     app.state.metrics = metrics
     app.state.require_scheduler = require_scheduler
+    app.state.auth_throttle = AuthThrottle(settings.auth_failures_per_minute)
     if database is not None:
         app.state.database = database
 
@@ -81,10 +95,14 @@ def create_app(
         telemetry_router,
         metrics_router,
         health_router,
+        watch_router,
+        alerts_router,
     ):
         app.include_router(module.router)
     app.include_router(ops_router)
     app.include_router(dashboard_router.router)
     install_handlers(app)
+    conventions.install(app, settings)
+    # Outermost, so it counts every answer, the conventions' 401/413 included.
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

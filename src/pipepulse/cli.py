@@ -19,6 +19,8 @@ from pipepulse.db import migrate
 from pipepulse.db.session import Database
 from pipepulse.errors import AppError
 from pipepulse.organisations import service as organisations_service
+from pipepulse.redaction import install_log_redaction
+from pipepulse.retention import cli as retention_cli
 from pipepulse.rollups import cli as rollups_cli
 from pipepulse.schemas import format_timestamp
 
@@ -36,6 +38,7 @@ app.add_typer(org_app, name="org")
 app.add_typer(token_app, name="token")
 app.add_typer(service_key_app, name="service-key")
 app.add_typer(rollups_cli.app, name="rollups")
+app.command("retention")(retention_cli.command)
 
 
 @app.command()
@@ -75,7 +78,7 @@ def _describe(settings: Settings) -> str:
 def scheduler(
     once: Annotated[bool, typer.Option("--once", help="Run one tick and exit.")] = False,
 ) -> None:
-    """Seed due runs, invoke loaders and sweep orphans every PIPEPULSE_SCHEDULER_TICK_SECONDS."""
+    """Seed due runs, invoke loaders, sweep orphans and apply retention, every tick."""
     import signal
 
     from pipepulse.scheduler import dispatchers, runner
@@ -83,14 +86,22 @@ def scheduler(
     settings = load_settings()
 
     async def work(db: Database) -> None:
-        dispatcher = dispatchers.build(settings, db, utc_now)
+        try:
+            dispatcher = dispatchers.build(settings, db, utc_now)
+        except ValueError as exc:  # a dispatcher setting is missing: one line, no traceback
+            raise fail(str(exc)) from None
         if once:
             result = await runner.tick(db, settings, dispatcher, utc_now())
             await dispatcher.drain()
             await dispatcher.close()
+            deleted = result.deleted.total if result.deleted is not None else 0
+            found, sent = result.evaluation, result.notifications
             typer.echo(
                 f"tick: seeded {result.seeded} run(s), orphaned {result.orphaned}, "
-                f"{result.dispatch_failures} invocation failure(s)"
+                f"{result.dispatch_failures} invocation failure(s); "
+                f"{found.events} event(s), {found.notifications} notification(s) queued, "
+                f"{sent.delivered} delivered, {sent.retrying} to retry, {sent.failed} failed; "
+                f"{deleted} row(s) past retention deleted"
             )
             return
         stop = asyncio.Event()
@@ -302,6 +313,7 @@ def service_key_revoke(
 
 
 def main() -> None:
+    install_log_redaction()
     try:
         app()
     except KeyboardInterrupt:

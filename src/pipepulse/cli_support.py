@@ -11,8 +11,9 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 
-from pipepulse.config import Settings
+from pipepulse.config import Settings, describe_invalid
 from pipepulse.db.engine import UnsupportedDatabaseURL, create_engine
 from pipepulse.db.migrate import SchemaOutOfDate, ensure_schema
 from pipepulse.db.session import Database
@@ -32,6 +33,8 @@ def load_settings() -> Settings:
     try:
         settings = Settings()
         _ = settings.resolved_database_url
+    except ValidationError as exc:
+        raise fail(describe_invalid(exc)) from None
     except (ValueError, UnsupportedDatabaseURL) as exc:
         raise fail(str(exc)) from None
     return settings

@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipepulse.rules import Thresholds
@@ -19,6 +19,24 @@ def default_data_dir() -> Path:
     xdg = os.environ.get("XDG_DATA_HOME")
     base = Path(xdg) if xdg else Path.home() / ".local" / "share"
     return base / "pipepulse"
+
+
+# Telemetry needs the 7 days of raw runs before now plus the partial hours at their edges.
+MIN_RETENTION_DAYS = 8
+
+
+def describe_invalid(exc: ValidationError) -> str:
+    """A settings error as one line naming the environment variables to fix."""
+    parts = []
+    for error in exc.errors():
+        message = str(error.get("msg", "")).removeprefix("Value error, ")
+        names = [f"PIPEPULSE_{str(part).upper()}" for part in error.get("loc", ())]
+        value = error.get("input")
+        if names and not isinstance(value, dict):
+            parts.append(f"{names[0]}={value}: {message}")
+        else:
+            parts.append(message)
+    return "invalid settings: " + "; ".join(parts)
 
 
 class Settings(BaseSettings):
@@ -39,6 +57,10 @@ class Settings(BaseSettings):
     error_status_runs: int = Field(default=3, ge=1)
     recent_errors_limit: int = Field(default=10, ge=1, le=100)
 
+    # Data lifecycle (SPEC §8): raw runs, then hourly rollups, are deleted past these ages.
+    run_retention_days: int = Field(default=90)
+    rollup_retention_days: int = Field(default=400)
+
     # Scheduler.
     scheduler_tick_seconds: float = Field(default=30.0, gt=0)
     scheduler_heartbeat_stale_seconds: int = Field(default=300, ge=1)
@@ -49,6 +71,12 @@ class Settings(BaseSettings):
     loader_source_root: Path | None = None
     loader_destination: str = ""
 
+    # Alerts (SPEC §7.3). Webhook and Slack URLs must reach the public internet unless this
+    # is set: a receiver on a private network is a way into it (server-side request forgery).
+    alerts_allow_private_urls: bool = False
+    # Where people reach the dashboard; the links in notifications start with it.
+    public_url: str = "http://127.0.0.1:8000"
+
     # Dashboard session cookies are signed with this; generated and kept in data_dir if empty.
     secret_key: str = ""
 
@@ -57,12 +85,44 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(default=5.0, ge=0, le=300)
 
     db_pool_size: int = Field(default=10, ge=1)
+    # A dead or hung server must turn into a 503 in seconds, not hold requests for a minute.
+    db_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    db_pool_timeout_seconds: float = Field(default=10.0, gt=0)
     log_level: str = "INFO"
+
+    # Hardening (SPEC §4.8).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Larger request bodies are 413.")
+    auth_failures_per_minute: int = Field(
+        default=20, ge=0, description="Failed authentications per client address a minute; 0 = no limit."
+    )
+    metrics_token: str = Field(
+        default="", description="Bearer that lets a Prometheus scrape see the per-connection series."
+    )
 
     @field_validator("database_url")
     @classmethod
     def _strip(cls, value: str) -> str:
         return value.strip()
+
+    @field_validator("run_retention_days", "rollup_retention_days")
+    @classmethod
+    def _at_least_minimum(cls, value: int) -> int:
+        if value < MIN_RETENTION_DAYS:
+            raise ValueError(
+                f"must be at least {MIN_RETENTION_DAYS} days (telemetry reads 7 days of raw runs plus "
+                f"the hours at their edges), not {value}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _rollups_outlive_runs(self) -> Settings:
+        if self.rollup_retention_days < self.run_retention_days:
+            raise ValueError(
+                f"PIPEPULSE_ROLLUP_RETENTION_DAYS ({self.rollup_retention_days}) must not be shorter than "
+                f"PIPEPULSE_RUN_RETENTION_DAYS ({self.run_retention_days}): older ranges are answered "
+                "from the hourly rollups"
+            )
+        return self
 
     @property
     def resolved_database_url(self) -> str:
@@ -79,6 +139,8 @@ class Settings(BaseSettings):
             orphan_window=timedelta(seconds=self.orphan_window_seconds),
             error_status_runs=self.error_status_runs,
             recent_errors_limit=self.recent_errors_limit,
+            run_retention=timedelta(days=self.run_retention_days),
+            rollup_retention=timedelta(days=self.rollup_retention_days),
         )
 
     @property

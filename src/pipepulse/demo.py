@@ -23,6 +23,7 @@ from typing import Any
 import typer
 import uvicorn
 
+from pipepulse import demo_alerts
 from pipepulse.app import create_app
 from pipepulse.auth import scopes
 from pipepulse.auth import service as auth_service
@@ -39,6 +40,9 @@ from pipepulse.runs.schemas import RunCreate
 from pipepulse.scheduler import dispatchers, runner
 
 SCHEDULE_SECONDS = 60
+# The backfill is hourly: a delivery up to two hours old is on time.
+FRESHNESS_SLA_SECONDS = 2 * 3600
+DROPPED_SHARE = 0.04
 TICK_SECONDS = 5.0
 UNREACHABLE_WAREHOUSE = "postgresql://loader@127.0.0.1:1/warehouse"
 
@@ -52,10 +56,11 @@ class DemoConnection:
     poison_rate: float  # share of backfilled runs with DLQ batches
     broken_for_hours: int = 0  # its warehouse has been unreachable this long
     destination_url: str | None = None
+    dropped_last_hour: bool = False  # delivered a small fraction of its usual volume last hour
 
 
 CONNECTIONS = (
-    DemoConnection("healthy", "Analytics warehouse", "snowflake", "connected", 0.0),
+    DemoConnection("healthy", "Analytics warehouse", "snowflake", "connected", 0.0, dropped_last_hour=True),
     DemoConnection("flaky", "Marketing events", "bigquery", "connected", 0.12),
     DemoConnection("broken", "Finance replica", "postgres", "error", 0.0, 20, UNREACHABLE_WAREHOUSE),
     DemoConnection("paused", "Legacy exports", "redshift", "paused", 0.0),
@@ -70,9 +75,12 @@ class DemoHandles:
     connection_ids: dict[str, str]
 
 
-def demo_settings(base: Settings, data_dir: Path) -> Settings:
+def demo_settings(base: Settings, data_dir: Path, public_url: str = "http://127.0.0.1:8000") -> Settings:
     return base.model_copy(
         update={
+            # The demo's webhook receiver listens on loopback; only the demo allows that.
+            "alerts_allow_private_urls": True,
+            "public_url": public_url,
             "database_url": f"sqlite:///{data_dir / 'pipepulse.db'}",
             "data_dir": data_dir,
             "dispatcher": "local",
@@ -111,18 +119,22 @@ async def build_history(
                     state=spec.state,
                     config=config,
                     schedule_interval_seconds=SCHEDULE_SECONDS,
+                    freshness_sla_seconds=FRESHNESS_SLA_SECONDS,
                 ),
                 now - timedelta(days=8),
             )
             connection_ids[spec.key] = created.id
 
     hours = 7 * 24
+    # One run an hour, each finishing inside its own UTC hour, so the volume baseline (the
+    # same hour on the previous days) always has its hours.
+    this_hour = now.replace(minute=0, second=0, microsecond=0)
     for spec in CONNECTIONS:
         async with db.session(write=True) as session:
             connection = await connections_service.get(session, org.id, connection_ids[spec.key])
             last_hour = hours if spec.state != "paused" else hours - 5 * 24  # paused five days ago
             for h in range(hours, 0, -1):
-                started = now - timedelta(hours=h, minutes=rng.randint(0, 10))
+                started = this_hour - timedelta(hours=h) + timedelta(minutes=rng.randint(5, 40))
                 if hours - h >= last_hour:
                     break
                 body = _backfill_run(
@@ -131,6 +143,7 @@ async def build_history(
                     started,
                     orphan=(spec.key == "flaky" and h == 30),
                     broken=h <= spec.broken_for_hours,
+                    dropped=spec.dropped_last_hour and h == 1,
                 )
                 await runs_service.create(session, connection, body, now)
                 if progress is not None:
@@ -139,13 +152,21 @@ async def build_history(
 
 
 def _backfill_run(
-    rng: random.Random, spec: DemoConnection, started: datetime, *, orphan: bool, broken: bool
+    rng: random.Random,
+    spec: DemoConnection,
+    started: datetime,
+    *,
+    orphan: bool,
+    broken: bool,
+    dropped: bool = False,
 ) -> RunCreate:
     if orphan:
         return RunCreate(started_at=started)
     completed = started + timedelta(seconds=rng.randint(20, 240))
-    # Daily rhythm: busier in European working hours.
-    volume = int(rng.randint(800, 1600) * (1.6 if 8 <= started.hour <= 18 else 0.6))
+    # Daily rhythm: busier in European working hours, steady from one day to the next.
+    volume = int(1200 * rng.uniform(0.9, 1.1) * (1.6 if 8 <= started.hour <= 18 else 0.6))
+    if dropped:
+        volume = int(volume * DROPPED_SHARE)
     if broken:
         return RunCreate(
             started_at=started,
@@ -216,7 +237,7 @@ def run_demo(base: Settings, *, host: str, port: int, data_dir: Path | None) -> 
     if data_dir.exists():
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True)
-    settings = demo_settings(base, data_dir)
+    settings = demo_settings(base, data_dir, public_url=f"http://{host}:{port}")
     asyncio.run(_main(settings, host, port))
 
 
@@ -248,6 +269,16 @@ async def _main(settings: Settings, host: str, port: int) -> None:
         await db.dispose()
         raise typer.Exit(1)
 
+    receiver = demo_alerts.Receiver(report=typer.echo)
+    await receiver.start()
+    async with db.session(write=True) as session:
+        owner = UserPrincipal(
+            token_id="demo", organisation_id=handles.organisation_id, scopes=frozenset(scopes.ALL)
+        )
+        await demo_alerts.set_up(
+            session, owner, handles.organisation_id, handles.connection_ids["broken"], receiver, clock()
+        )
+
     base_url = f"http://{host}:{port}"
     first = f"{base_url}/api/v1/organisations/{handles.organisation_id}/integrations/warehouse-connections/"
     typer.echo("")
@@ -256,6 +287,10 @@ async def _main(settings: Settings, host: str, port: int) -> None:
     typer.secho(f"  Token:       {handles.token}", bold=True)
     typer.echo(f"  Service key: {handles.service_key}")
     typer.echo(f"  Try:         curl -H 'Authorization: Bearer {handles.token}' {first}")
+    typer.echo(
+        f"  Alerts:      {base_url}/orgs/{handles.organisation_id}/alerts/"
+        f" (a webhook receiver on port {receiver.port} prints what it gets)"
+    )
     typer.echo(f"  Data:        {settings.data_dir} (reset on every `pipepulse demo`)")
     typer.echo("  Ctrl-C stops everything.")
 
@@ -267,5 +302,6 @@ async def _main(settings: Settings, host: str, port: int) -> None:
     await stop.wait()
     server.should_exit = True
     await asyncio.gather(*tasks, return_exceptions=True)
+    await receiver.close()
     await db.dispose()
     typer.echo("pipepulse demo stopped.")

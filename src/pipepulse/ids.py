@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime
 
 
 def connection_id() -> str:
@@ -13,3 +14,38 @@ def connection_id() -> str:
 def run_id(now: datetime) -> str:
     # Time-ordered, so ids sort roughly as runs were created.
     return f"run_{int(now.timestamp() * 1000):012x}{secrets.token_hex(5)}"
+
+
+_RUN_ID = re.compile(r"run_([0-9a-f]{12})[0-9a-f]{10}")
+
+
+def run_id_time(run_id: str) -> datetime | None:
+    """When a run id minted by :func:`run_id` was made; None for ids chosen by a loader."""
+    match = _RUN_ID.fullmatch(run_id)
+    if match is None:
+        return None
+    try:
+        return datetime.fromtimestamp(int(match.group(1), 16) / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def alert_channel_id() -> str:
+    return f"ach_{secrets.token_hex(8)}"
+
+
+def alert_rule_id() -> str:
+    return f"arl_{secrets.token_hex(8)}"
+
+
+def alert_event_id(now: datetime) -> str:
+    return f"evt_{int(now.timestamp() * 1000):012x}{secrets.token_hex(6)}"
+
+
+def notification_id(now: datetime) -> str:
+    # Time-ordered like run ids: the delivery log reads newest first by id as well.
+    return f"ntf_{int(now.timestamp() * 1000):012x}{secrets.token_hex(6)}"
+
+
+def signing_secret() -> str:
+    return f"whsec_{secrets.token_urlsafe(32)}"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 from datetime import timedelta
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -14,11 +16,14 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select, text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pipepulse.auth.principals import UserPrincipal
 from pipepulse.db.models import SchedulerHeartbeat
 from pipepulse.db.session import Database
+from pipepulse.errors import NotAuthenticated
 
 
 class Metrics:
@@ -90,7 +95,16 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+class Readiness(BaseModel):
+    status: Literal["ready", "unavailable"]
+    checks: dict[str, str] = Field(description="Each check (database, scheduler) and its state.")
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "The database or the scheduler is not ready."}},
+)
 async def readyz(request: Request) -> JSONResponse:
     """Readiness: the database answers and a scheduler has ticked recently (when one is expected)."""
     db: Database = request.app.state.database
@@ -130,10 +144,15 @@ HEALTH_CACHE_SECONDS = 15.0
 
 @router.get("/metrics", include_in_schema=False)
 async def prometheus_metrics(request: Request) -> Response:
-    """Process metrics plus one health series per connection (pipepulse_connection_*)."""
+    """Process metrics; plus one health series per connection for a platform token or the
+    metrics token (connection names and statuses are tenant data)."""
     from pipepulse.metrics.prometheus import connection_health
+    from pipepulse.watch.alerts import prometheus as alerts_prometheus
 
     metrics: Metrics = request.app.state.metrics
+    exposition = generate_latest(metrics.registry)
+    if not await _may_see_connections(request):
+        return Response(exposition, media_type=CONTENT_TYPE_LATEST)
     cached: tuple[float, bytes] | None = getattr(request.app.state, "health_exposition", None)
     if cached is None or time.monotonic() - cached[0] > HEALTH_CACHE_SECONDS:
         db: Database = request.app.state.database
@@ -141,6 +160,27 @@ async def prometheus_metrics(request: Request) -> Response:
             text_ = await connection_health(
                 session, request.app.state.clock(), request.app.state.settings.thresholds
             )
+            text_ += await alerts_prometheus.exposition(session)
         cached = (time.monotonic(), text_)
         request.app.state.health_exposition = cached
-    return Response(generate_latest(metrics.registry) + cached[1], media_type=CONTENT_TYPE_LATEST)
+    return Response(exposition + cached[1], media_type=CONTENT_TYPE_LATEST)
+
+
+async def _may_see_connections(request: Request) -> bool:
+    """No credential: process metrics only. A wrong one: 401 (and it counts as a failure)."""
+    from pipepulse.auth.dependencies import authenticate, bearer_secret, client_address
+
+    if "authorization" not in request.headers:
+        return False
+    secret = await bearer_secret(request, None)
+    settings = request.app.state.settings
+    if settings.metrics_token:
+        request.app.state.auth_throttle.check(client_address(request), request.app.state.clock())
+        if hmac.compare_digest(secret.encode(), settings.metrics_token.encode()):
+            return True
+    db: Database = request.app.state.database
+    async with db.session() as session:
+        principal = await authenticate(request, session, secret)
+    if principal is None:
+        raise NotAuthenticated("invalid or revoked token: use a platform token or PIPEPULSE_METRICS_TOKEN")
+    return isinstance(principal, UserPrincipal) and principal.is_platform

@@ -31,11 +31,17 @@ TOTAL = "total"
 
 @dataclass(frozen=True)
 class Thresholds:
-    """The tunable numbers of SPEC §3."""
+    """The tunable numbers of SPEC §3, and how long the store keeps what they are read from (§8).
+
+    The retention periods ride along here because every reader already receives its
+    thresholds: a read beyond raw retention must know where the raw runs end.
+    """
 
     orphan_window: timedelta = timedelta(minutes=15)
     error_status_runs: int = 3
     recent_errors_limit: int = 10
+    run_retention: timedelta = timedelta(days=90)
+    rollup_retention: timedelta = timedelta(days=400)
 
 
 def completed_outcome(error: str | None, batches_dlq: int) -> Outcome:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -13,6 +14,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -48,33 +50,56 @@ Timestamp = Annotated[
     AwareDatetime,
     AfterValidator(to_utc),
     PlainSerializer(format_timestamp, return_type=str, when_used="json"),
+    # The serializer would make it a plain string in OpenAPI; clients need to know it is a time.
+    WithJsonSchema({"type": "string", "format": "date-time", "examples": ["2026-04-20T12:00:00Z"]}),
 ]
 
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 ResourceId = Annotated[str, Field(pattern=ID_PATTERN, description="[A-Za-z0-9_-]{1,64}")]
 
 
-def contains_nul(value: Any) -> bool:
-    """True when any string in a JSON value holds U+0000, which PostgreSQL cannot store."""
+# U+0000 (PostgreSQL cannot store it) and lone UTF-16 surrogates: JSON's "\\ud800" escape
+# parses to a str that no database, log or JSON encoder can write as UTF-8.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable_text(value: Any) -> str | None:
+    """What is wrong with the first string in a JSON value that cannot be stored, or None."""
     if isinstance(value, str):
-        return "\x00" in value
+        found = _UNSTORABLE.search(value)
+        if found is None:
+            return None
+        if found.group() == "\x00":
+            return "text must not contain NUL (\\u0000) characters"
+        return (
+            f"text must be valid Unicode: a lone surrogate (\\u{ord(found.group()):04x}) is not a "
+            "character; send the whole surrogate pair or the character itself"
+        )
     if isinstance(value, dict):
-        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(contains_nul(v) for v in value)
-    return False
+        for key, inner in value.items():
+            problem = unstorable_text(key) or unstorable_text(inner)
+            if problem:
+                return problem
+    elif isinstance(value, list):
+        for inner in value:
+            problem = unstorable_text(inner)
+            if problem:
+                return problem
+    return None
 
 
 class StrictModel(BaseModel):
-    """Request bodies: unknown fields are an error, not silently dropped."""
+    """Request bodies: unknown fields are an error, not silently dropped; every string must be
+    storable text (no NUL, no lone surrogate), wherever it is in the body."""
 
     model_config = ConfigDict(extra="forbid")
 
     @model_validator(mode="before")
     @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        if contains_nul(data):
-            raise ValueError("text must not contain NUL (\\u0000) characters")
+    def _storable_text(cls, data: Any) -> Any:
+        problem = unstorable_text(data)
+        if problem:
+            raise ValueError(problem)
         return data
 
 

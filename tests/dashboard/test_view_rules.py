@@ -26,7 +26,9 @@ NOW = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
         ("idle", StatusBasis((), 0, 0, 0), "Nothing delivered yet"),
     ],
 )
-def test_status_reason__worded_from_the_rule_inputs(status: str, basis: StatusBasis, expected: str) -> None:
+def test_status_reason__each_status_and_basis__worded_from_the_rule_inputs(
+    status: str, basis: StatusBasis, expected: str
+) -> None:
     assert expected in status_reason(status, basis, None, NOW)  # type: ignore[arg-type]
 
 
@@ -51,7 +53,7 @@ def test_stacked_bars__a_week__one_group_per_hour_stacked_in_configured_order() 
 
 
 @pytest.mark.parametrize(("value", "expected"), [(0, 1), (1, 1), (7, 10), (13, 20), (240, 250), (4100, 5000)])
-def test_nice_ceiling(value: int, expected: int) -> None:
+def test_nice_ceiling__any_peak__next_round_axis_top(value: int, expected: int) -> None:
     assert charts.nice_ceiling(value) == expected
 
 
@@ -66,12 +68,12 @@ def test_nice_ceiling(value: int, expected: int) -> None:
         (-timedelta(minutes=3), "in 3 minutes"),
     ],
 )
-def test_relative_time(delta: timedelta, expected: str) -> None:
+def test_relative_time__past_and_future__human_words(delta: timedelta, expected: str) -> None:
     assert format.relative(NOW - delta, NOW) == expected
 
 
 @pytest.mark.parametrize(
     ("ms", "expected"), [(850, "850 ms"), (42_000, "42 s"), (1_500, "1.5 s"), (200_000, "3 min 20 s")]
 )
-def test_duration(ms: int, expected: str) -> None:
+def test_duration__milliseconds__human_units(ms: int, expected: str) -> None:
     assert format.duration(ms) == expected

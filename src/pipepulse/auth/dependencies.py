@@ -1,26 +1,64 @@
 """FastAPI dependencies that turn the Authorization header into a principal."""
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pipepulse.auth import scopes
 from pipepulse.auth import service as auth_service
 from pipepulse.auth.principals import ServicePrincipal, UserPrincipal
-from pipepulse.deps import Now, read_session, write_session
+from pipepulse.auth.throttle import AuthThrottle
+from pipepulse.deps import read_session, write_session
 from pipepulse.errors import Forbidden, NotAuthenticated
 
+# Declares the bearer scheme in OpenAPI on every operation that authenticates; the header is
+# parsed below, with messages that say what to fix.
+BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="A user token (ppt_…) or, for the run-writing endpoints, a service key (pps_…).",
+)
 
-async def bearer_secret(request: Request) -> str:
+
+MISSING_BEARER = "missing bearer token: send 'Authorization: Bearer <token>'"
+
+
+async def bearer_secret(
+    request: Request,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if not header:
-        raise NotAuthenticated("missing bearer token: send 'Authorization: Bearer <token>'")
+        raise NotAuthenticated(MISSING_BEARER)
     if scheme.lower() != "bearer" or not value.strip():
         raise NotAuthenticated("malformed Authorization header: expected 'Bearer <token>'")
     return value.strip()
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
+
+
+async def authenticate(
+    request: Request, session: AsyncSession, secret: str
+) -> UserPrincipal | ServicePrincipal | None:
+    """The principal for ``secret``, counting a failure against the caller's address.
+
+    Raises 429 while the address is throttled, before the credential is even looked at.
+    """
+    throttle: AuthThrottle = request.app.state.auth_throttle
+    now = request.app.state.clock()
+    address = client_address(request)
+    throttle.check(address, now)
+    cache = getattr(request.app.state, "principals", None)
+    principal = await auth_service.authenticate(session, secret, cache=cache, now=now)
+    if principal is None:
+        throttle.failed(address, now)
+    return principal
 
 
 def user(scope: str, *, write: bool = False) -> Callable[..., Awaitable[UserPrincipal]]:
@@ -31,9 +69,8 @@ def user(scope: str, *, write: bool = False) -> Callable[..., Awaitable[UserPrin
         request: Request,
         secret: Annotated[str, Depends(bearer_secret)],
         session: Annotated[AsyncSession, Depends(session_dependency, scope="function")],
-        now: Now,
     ) -> UserPrincipal:
-        principal = await _authenticate(request, session, secret, now)
+        principal = await authenticate(request, session, secret)
         if principal is None:
             raise NotAuthenticated("invalid or revoked token")
         if isinstance(principal, ServicePrincipal):
@@ -54,9 +91,8 @@ def service_key(
         request: Request,
         secret: Annotated[str, Depends(bearer_secret)],
         session: Annotated[AsyncSession, Depends(session_dependency, scope="function")],
-        now: Now,
     ) -> ServicePrincipal:
-        principal = await _authenticate(request, session, secret, now)
+        principal = await authenticate(request, session, secret)
         if principal is None:
             raise NotAuthenticated("invalid or revoked service key")
         if isinstance(principal, UserPrincipal):
@@ -66,12 +102,7 @@ def service_key(
     return dependency
 
 
-async def _authenticate(
-    request: Request, session: AsyncSession, secret: str, now: datetime
-) -> UserPrincipal | ServicePrincipal | None:
-    cache = getattr(request.app.state, "principals", None)
-    return await auth_service.authenticate(session, secret, cache=cache, now=now)
-
-
 service = service_key()
 Service = Annotated[ServicePrincipal, Depends(service)]
+# The scope every read endpoint needs.
+Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -92,7 +93,8 @@ async def push_back_next_run(
     session: AsyncSession, connection_id: str, started_at: datetime, interval: int
 ) -> None:
     """A run a loader created itself also counts as the connection's last run (SPEC §2.1 "due")."""
-    next_epoch = int(started_at.timestamp()) + interval
+    # Rounded up, as the scheduler does: never due before a whole interval has passed.
+    next_epoch = math.ceil(started_at.timestamp()) + interval
     c = WarehouseConnection.__table__.c
     await session.execute(
         update(WarehouseConnection)

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 
 from pipepulse.auth import scopes
-from pipepulse.auth.dependencies import user
+from pipepulse.auth.dependencies import Reader, user
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.connections import service as connections_service
 from pipepulse.connections.schemas import (
@@ -28,7 +28,6 @@ from pipepulse.schemas import (
 )
 
 router = APIRouter(prefix=API_PREFIX, tags=["warehouse connections"])
-Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]
 Writer = Annotated[UserPrincipal, Depends(user(scopes.WRITE_CONNECTIONS, write=True))]
 
 

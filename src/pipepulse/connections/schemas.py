@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import re
 from typing import Annotated, Any, Literal
 
@@ -58,7 +59,18 @@ def _secret_keys(value: Any, path: str = "config") -> list[str]:
     return found
 
 
+# A connection's config is a handful of settings; anything larger is a mistake (or an attack
+# on storage), and every read of the connection would carry it.
+MAX_CONFIG_BYTES = 16 * 1024
+
+
 def _check_config(value: dict[str, Any]) -> dict[str, Any]:
+    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "replace"))
+    if size > MAX_CONFIG_BYTES:
+        raise ValueError(
+            f"config is {size} bytes as compact JSON; at most {MAX_CONFIG_BYTES} (16 KB) is kept: "
+            "store large settings in the loader's own configuration"
+        )
     secret = _secret_keys(value)
     if secret:
         raise ValueError(
@@ -72,6 +84,15 @@ EventTypes = Annotated[list[str], Field(min_length=1, max_length=50), AfterValid
 Config = Annotated[dict[str, Any], AfterValidator(_check_config)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 ScheduleInterval = Annotated[int, Field(ge=60, le=31 * 24 * 3600)]
+FreshnessSla = Annotated[
+    int,
+    Field(
+        ge=60,
+        le=365 * 24 * 3600,
+        description="Seconds without a delivery before the connection is late; "
+        "null: 2 x schedule_interval_seconds + the orphan window.",
+    ),
+]
 
 
 class ConnectionCreate(StrictModel):
@@ -82,6 +103,7 @@ class ConnectionCreate(StrictModel):
     state: ConnectionState = "pending_customer_setup"
     event_types: EventTypes = Field(default_factory=lambda: list(DEFAULT_EVENT_TYPES))
     schedule_interval_seconds: ScheduleInterval = 3600
+    freshness_sla_seconds: FreshnessSla | None = None
 
 
 class ConnectionUpdate(StrictModel):
@@ -92,6 +114,8 @@ class ConnectionUpdate(StrictModel):
     state: ConnectionState | None = None
     event_types: EventTypes | None = None
     schedule_interval_seconds: ScheduleInterval | None = None
+    # An explicit null goes back to the default SLA.
+    freshness_sla_seconds: FreshnessSla | None = None
 
 
 class ConnectionOut(BaseModel):
@@ -106,5 +130,8 @@ class ConnectionOut(BaseModel):
     state: str
     event_types: list[str]
     schedule_interval_seconds: int
+    freshness_sla_seconds: int | None = Field(
+        description="The connection's own freshness SLA in seconds; null: the default."
+    )
     created_at: Timestamp
     updated_at: Timestamp

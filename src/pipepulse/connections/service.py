@@ -50,6 +50,7 @@ async def create(
         state=body.state,
         event_types=body.event_types,
         schedule_interval_seconds=body.schedule_interval_seconds,
+        freshness_sla_seconds=body.freshness_sla_seconds,
         created_at=now,
         updated_at=now,
     )
@@ -78,6 +79,8 @@ async def update(
         value = changes.get(field)
         if value is not None:
             setattr(connection, field, value)
+    if "freshness_sla_seconds" in changes:
+        connection.freshness_sla_seconds = changes["freshness_sla_seconds"]
     connection.updated_at = now
     await session.flush()
     return connection

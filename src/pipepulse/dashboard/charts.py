@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 HOUR = timedelta(hours=1)
 
@@ -123,6 +124,20 @@ def series_order(configured: Sequence[str], seen: Sequence[str]) -> list[str]:
     return names
 
 
+def hour_tick(hour: datetime, hours: int) -> str | None:
+    """The x-axis label at ``hour``, if it gets one: every 3 hours over a day, every midnight
+    over a week, every Monday over a month."""
+    if hours <= 48:
+        if hour.hour % 3:
+            return None
+        return hour.strftime("%a %d %b") if hour.hour == 0 else hour.strftime("%H:00")
+    if hour.hour != 0:
+        return None
+    if hours > 24 * 10:
+        return hour.strftime("%d %b") if hour.weekday() == 0 else None
+    return hour.strftime("%a %d %b")
+
+
 def stacked_bars(
     hours: Sequence[datetime],
     by_type: Mapping[datetime, Mapping[str, int]],
@@ -172,9 +187,9 @@ def stacked_bars(
         for f in (0, 0.25, 0.5, 0.75, 1)
     ]
     x_ticks = [
-        Tick(position=round(left + i * pitch, 2), label=hour.strftime("%a %d %b"))
+        Tick(position=round(left + i * pitch, 2), label=label)
         for i, hour in enumerate(hours)
-        if hour.hour == 0
+        if (label := hour_tick(hour, len(hours))) is not None
     ]
     series = [
         Series(name=name, colour=colours[name], total=sum(c.get(name, 0) for c in shown)) for name in names
@@ -192,4 +207,52 @@ def stacked_bars(
         y_ticks=y_ticks,
         x_ticks=x_ticks,
         failing_hours=sum(1 for g in groups if g.failing),
+    )
+
+
+# The plot width of the hourly chart and the status band, whatever the period: a day's bars
+# are wide, a month's thin, and the band lines up with the bars above it.
+PLOT_WIDTH = 840
+
+
+@dataclass(frozen=True)
+class BandSegment:
+    """One timeline interval drawn on the status band."""
+
+    status: str
+    start: datetime
+    end: datetime
+    x: float
+    width: float
+
+
+@dataclass(frozen=True)
+class StatusBand:
+    width: int
+    height: int
+    plot_left: int
+    plot_width: int
+    segments: list[BandSegment]
+
+
+def status_band(
+    intervals: Sequence[Any], start: datetime, end: datetime, *, left: int, height: int = 22
+) -> StatusBand:
+    """The status timeline over ``[start, end)`` as coloured segments on :data:`PLOT_WIDTH`.
+
+    A segment too short to see keeps at least half a pixel, so a brief incident stays
+    visible (and keeps its hover text); the text list beside the band is exact.
+    """
+    span = (end - start).total_seconds()
+    segments = []
+    for interval in intervals:
+        x = (interval.start - start).total_seconds() / span * PLOT_WIDTH
+        width = (interval.end - interval.start).total_seconds() / span * PLOT_WIDTH
+        segments.append(
+            BandSegment(
+                interval.status, interval.start, interval.end, round(left + x, 2), round(max(width, 0.5), 2)
+            )
+        )
+    return StatusBand(
+        width=left + PLOT_WIDTH + 10, height=height, plot_left=left, plot_width=PLOT_WIDTH, segments=segments
     )

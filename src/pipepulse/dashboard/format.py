@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from pipepulse.schemas import format_timestamp
+from pipepulse.watch import reasons
+from pipepulse.watch.reasons import ago
 
 
 def number(value: int | float | None) -> str:
@@ -30,23 +32,7 @@ def relative(value: datetime | None, now: datetime) -> str:
     """'just now', '5 minutes ago', '3 hours ago', '2 days ago' (or 'in …' for a skewed clock)."""
     if value is None:
         return "never"
-    seconds = int((now - value).total_seconds())
-    future = seconds < 0
-    seconds = abs(seconds)
-    if seconds < 60:
-        return "just now"
-    for size, unit in (
-        (86400 * 365, "year"),
-        (86400 * 30, "month"),
-        (86400, "day"),
-        (3600, "hour"),
-        (60, "minute"),
-    ):
-        if seconds >= size:
-            n = round(seconds / size) if size == 60 else seconds // size
-            text = f"{n} {unit}" + ("" if n == 1 else "s")
-            return f"in {text}" if future else f"{text} ago"
-    return "just now"
+    return ago(value, now)
 
 
 def duration(milliseconds: int | None) -> str:
@@ -65,8 +51,21 @@ def duration(milliseconds: int | None) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def plural(count: int, singular: str, many: str | None = None) -> str:
-    return f"{count:,} {singular if count == 1 else (many or singular + 's')}"
+def span(value: timedelta | float | None) -> str:
+    """A length of time people read at a glance: '45 s', '12 min', '2 h 10 min', '3 d 4 h'."""
+    if value is None:
+        return "—"
+    seconds = int(value.total_seconds() if isinstance(value, timedelta) else value)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, _ = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
 
 
 def label(value: str) -> str:
@@ -84,6 +83,10 @@ DESTINATIONS = {
     "postgres": "PostgreSQL",
     "duckdb": "DuckDB",
 }
+
+
+# Counts are worded once, for the dashboard and the API's reasons alike.
+plural = reasons.plural
 
 
 def destination(kind: str) -> str:

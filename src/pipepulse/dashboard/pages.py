@@ -3,13 +3,13 @@ Streaming Status, and the pages' own static files."""
 
 from __future__ import annotations
 
-from typing import Annotated, Final
+from typing import Annotated, Final, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pipepulse.dashboard import service
+from pipepulse.dashboard import alerts, service
 from pipepulse.dashboard.rendering import HERE, DashboardRoute, render
 from pipepulse.dashboard.sign_in import Viewer, landing
 from pipepulse.deps import AppSettings, Now, ReadSession
@@ -31,6 +31,7 @@ async def organisations(request: Request, session: ReadSession, principal: Viewe
 
 
 StatusFilter = Annotated[Status | None, Query(alias="status")]
+Period = Literal["24h", "7d", "30d"]
 
 
 @router.get("/orgs/{organisation_pk}/", response_class=HTMLResponse)
@@ -73,9 +74,11 @@ async def connection(
     now: Now,
     settings: AppSettings,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    period: Period = service.DEFAULT_PERIOD,
     partial: Annotated[bool, Query()] = False,
 ) -> Response:
-    """The connection's Streaming Status: everything its telemetry says, charts and runs."""
+    """The connection's Streaming Status: everything its telemetry says, its status history,
+    charts and runs."""
     view = await service.connection_page(
         session,
         principal,
@@ -84,9 +87,19 @@ async def connection(
         now=now,
         thresholds=settings.thresholds,
         page=page,
+        period=period,
     )
+    notifications = await alerts.connection_notifications(session, organisation_pk, connection_id)
     template = "_connection_live.html" if partial else "connection.html"
-    return render(request, template, principal=principal, view=view, now=now)
+    return render(
+        request,
+        template,
+        principal=principal,
+        view=view,
+        now=now,
+        periods=service.PERIOD_WORDS,
+        notifications=notifications,
+    )
 
 
 @router.get("/static/dashboard/{name}")

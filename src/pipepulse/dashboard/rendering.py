@@ -45,6 +45,7 @@ templates.env.filters.update(
 )
 templates.env.globals.update(
     relative=format.relative,
+    span=format.span,
     plural=format.plural,
     status_words=service.STATUS_WORDS,
     version=__version__,
@@ -92,7 +93,9 @@ class DashboardRoute(APIRoute):
                 # A malformed id or page number in a URL names nothing that exists.
                 return render_error(request, 404, "There is no such page.")
             except AppError as exc:
-                return render_error(request, exc.status_code, _sentence(exc.detail))
+                page = render_error(request, exc.status_code, _sentence(exc.detail))
+                page.headers.update(exc.headers or {})
+                return page
             except StarletteHTTPException as exc:
                 return render_error(request, exc.status_code, _sentence(str(exc.detail)))
             except Exception as exc:

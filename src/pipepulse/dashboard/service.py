@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,7 +18,7 @@ from pipepulse.auth.principals import UserPrincipal
 from pipepulse.connections import repository as connections_repository
 from pipepulse.connections import service as connections_service
 from pipepulse.connections.repository import ConnectionRef
-from pipepulse.dashboard import charts, format
+from pipepulse.dashboard import charts
 from pipepulse.dashboard import repository as dashboard_repository
 from pipepulse.db.models import Organisation, WarehouseConnection
 from pipepulse.health import service as health_service
@@ -32,6 +32,9 @@ from pipepulse.runs.schemas import RunOut
 from pipepulse.telemetry import service as telemetry_service
 from pipepulse.telemetry.schemas import Telemetry
 from pipepulse.telemetry.service import StatusBasis
+from pipepulse.watch import reasons
+from pipepulse.watch import service as watch_service
+from pipepulse.watch.verdicts import Freshness, Volume
 
 # Problems first: a broken pipeline, then a struggling one, then one that has gone quiet.
 STATUS_ORDER: Final[tuple[Status, ...]] = tuple(reversed(STATUSES))
@@ -45,39 +48,28 @@ MAX_CARDS = 500  # organisations listed for a platform token
 CARDS_PER_PAGE = 48
 RUNS_PAGE_SIZE = 25
 SPARKLINE_HOURS = 24
-CHART_HOURS = 7 * 24
+PERIODS: Final[dict[str, timedelta]] = {
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
+PERIOD_WORDS: Final[dict[str, str]] = {"24h": "last 24 h", "7d": "last 7 days", "30d": "last 30 days"}
+DEFAULT_PERIOD: Final = "7d"
 HEALTH_DAYS: Final[tuple[int, ...]] = (1, 7, 30, 90)
 
 
 def status_reason(
-    status: Status, basis: StatusBasis, last_delivery_at: datetime | None, now: datetime
+    status: Status,
+    basis: StatusBasis,
+    last_delivery_at: datetime | None,
+    now: datetime,
+    *,
+    any_finished: bool = True,
 ) -> str:
-    """Why the connection has its status, worded from the inputs the status rule was given."""
-    latest = basis.latest_finished_failing
-    finished = basis.finished_runs_last_24h
-    if status == "error":
-        if len(latest) == 1:
-            return "The only run that finished in the last 24 hours was failing."
-        if finished <= len(latest):
-            return f"All {len(latest)} runs that finished in the last 24 hours were failing."
-        return f"The last {len(latest)} finished runs were all failing."
-    if status == "degraded":
-        failing = format.plural(basis.failing_runs_last_24h, "run")
-        head = f"{failing} of {finished:,} that finished in the last 24 hours"
-        head += " was failing" if basis.failing_runs_last_24h == 1 else " were failing"
-        if latest and not latest[0]:
-            return f"{head}; the latest run succeeded, so it is catching up."
-        return f"{head}; the latest {len(latest)} were not all failing."
-    if status == "active":
-        events, runs = format.plural(basis.events_last_24h, "event"), format.plural(finished, "run")
-        return f"{events} delivered in the last 24 hours by {runs}, none failing."
-    if finished:
-        runs = format.plural(finished, "run")
-        return f"{runs} finished in the last 24 hours without failing, but delivered no events."
-    if last_delivery_at is None:
-        return "Nothing delivered yet: no run has finished with events."
-    ago = format.relative(last_delivery_at, now)
-    return f"No run finished in the last 24 hours; the last delivery was {ago}."
+    """Why the connection has its status now, in the words the API uses (``watch.reasons``)."""
+    return reasons.status_reason(
+        status, basis, last_delivery_at=last_delivery_at, any_finished=any_finished, now=now
+    ).text
 
 
 def status_rank(status: str) -> int:
@@ -91,6 +83,8 @@ class Card:
     telemetry: Telemetry
     reason: str
     sparkline: charts.Sparkline
+    freshness: Freshness
+    volume: Volume
 
 
 @dataclass(frozen=True)
@@ -155,6 +149,7 @@ async def organisation_page(
     snapshots = await telemetry_service.snapshots(
         session, [ConnectionRef.of(c) for c in shown], now, thresholds
     )
+    volumes = await watch_service.volumes(session, [c.id for c in shown], now, thresholds)
     cards = []
     for connection in shown:
         snapshot = snapshots[connection.id]
@@ -164,8 +159,18 @@ async def organisation_page(
             Card(
                 connection=connection,
                 telemetry=result,
-                reason=status_reason(result.status, basis, result.last_delivery_at, now),
+                reason=status_reason(
+                    result.status,
+                    basis,
+                    result.last_delivery_at,
+                    now,
+                    any_finished=basis.finished_runs_last_24h > 0 or snapshot.status.latest_run is not None,
+                ),
                 sparkline=charts.sparkline([series.get(h, 0) for h in hours]),
+                freshness=watch_service.connection_freshness(
+                    connection, result.last_delivery_at, now, thresholds
+                ),
+                volume=volumes[connection.id],
             )
         )
     return OrganisationPage(
@@ -196,6 +201,10 @@ class ConnectionPage:
     reason: str
     event_rows: list[EventRow]
     chart: charts.StackedBars
+    period: str
+    history: watch_service.StatusHistory
+    band: charts.StatusBand
+    health: watch_service.Health
     runs: list[RunOut]
     runs_page: int
     runs_pages: int
@@ -212,15 +221,20 @@ def event_rows(result: Telemetry) -> list[EventRow]:
 
 
 async def hourly_chart(
-    session: AsyncSession, connection: WarehouseConnection, now: datetime, thresholds: Thresholds
+    session: AsyncSession,
+    connection: WarehouseConnection,
+    now: datetime,
+    thresholds: Thresholds,
+    period: str = DEFAULT_PERIOD,
 ) -> charts.StackedBars:
     """Events per hour by type and failing runs per hour, from the metrics API's timeseries."""
     current = floor_hour(now)
+    chart_hours = int(PERIODS[period] / HOUR)
     _query, buckets = metrics_service.resolve(
         time_type="timeseries",
         time_interval=1,
         time_unit="hour",
-        timestamp_from=current - (CHART_HOURS - 1) * HOUR,
+        timestamp_from=current - (chart_hours - 1) * HOUR,
         timestamp_to=current + HOUR,
         now=now,
     )
@@ -235,7 +249,9 @@ async def hourly_chart(
             if point["value"]:
                 by_type[point["timestamp"]][event_type] = int(point["value"])  # type: ignore[call-overload]
     failing = {p["timestamp"]: int(p["value"]) for p in failed_runs if p["value"]}  # type: ignore[call-overload]
-    return charts.stacked_bars(hours, by_type, failing, connection.event_types)
+    return charts.stacked_bars(
+        hours, by_type, failing, connection.event_types, pitch=charts.PLOT_WIDTH / chart_hours
+    )
 
 
 async def connection_page(
@@ -247,15 +263,20 @@ async def connection_page(
     now: datetime,
     thresholds: Thresholds,
     page: int,
+    period: str = DEFAULT_PERIOD,
 ) -> ConnectionPage:
     organisation = await organisations_service.get_visible(session, principal, organisation_id)
     connection = await connections_service.get_visible(session, principal, organisation_id, connection_id)
     snapshot = (await telemetry_service.snapshots(session, [ConnectionRef.of(connection)], now, thresholds))[
         connection.id
     ]
-    result, basis = snapshot.telemetry, snapshot.status.basis
+    result = snapshot.telemetry
 
-    chart = await hourly_chart(session, connection, now, thresholds)
+    chart = await hourly_chart(session, connection, now, thresholds, period)
+    history = await watch_service.status_history(
+        session, connection, now - PERIODS[period], now, now, thresholds
+    )
+    health = await watch_service.health(session, connection, now, thresholds)
 
     rows, total = await runs_service.list_page(
         session,
@@ -270,9 +291,13 @@ async def connection_page(
         organisation=organisation,
         connection=connection,
         telemetry=result,
-        reason=status_reason(result.status, basis, result.last_delivery_at, now),
+        reason=health.current.reason.text,
         event_rows=event_rows(result),
         chart=chart,
+        period=period,
+        history=history,
+        band=charts.status_band(history.intervals, history.start, history.end, left=chart.plot_left),
+        health=health,
         runs=[runs_service.to_out(r, now, thresholds) for r in rows],
         runs_page=page,
         runs_pages=max(1, -(-total // RUNS_PAGE_SIZE)),

@@ -1,8 +1,9 @@
-"""The dashboard's sign-in session: a signed cookie that names a token, re-checked on every request.
+"""The dashboard's sign-in session: a signed cookie that names a session row, re-checked on every request.
 
-The cookie never holds the token's secret. It holds the token id and a fingerprint of the
-token's stored hash, signed with the app's secret key; each request loads the token row again,
-so revoking the token (or deleting it) ends every dashboard session made with it at once.
+The cookie never holds the token's secret. It holds the id of a ``dashboard_sessions`` row and
+a fingerprint of the token's stored hash, signed with the app's secret key. Each request loads
+the session and its token again, so signing out (which revokes the row), revoking the token or
+deleting it ends the session at once: a copy of the cookie kept from before is worthless.
 """
 
 from __future__ import annotations
@@ -13,16 +14,17 @@ import logging
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.config import Settings
-from pipepulse.db.models import ApiToken
+from pipepulse.db.models import ApiToken, DashboardSession
 
 log = logging.getLogger("pipepulse.dashboard")
 
@@ -77,7 +79,7 @@ def _fingerprint(secret_hash: str) -> str:
 
 @dataclass(frozen=True)
 class SessionData:
-    token_id: str
+    session_id: str
     fingerprint: str
 
 
@@ -91,28 +93,58 @@ def read(request: Request) -> SessionData | None:
         return None
     if not isinstance(value, dict):
         return None
-    token_id, fingerprint = value.get("t"), value.get("f")
-    if not isinstance(token_id, str) or not isinstance(fingerprint, str):
+    session_id, fingerprint = value.get("s"), value.get("f")
+    if not isinstance(session_id, str) or not isinstance(fingerprint, str):
         return None
-    return SessionData(token_id=token_id, fingerprint=fingerprint)
+    return SessionData(session_id=session_id, fingerprint=fingerprint)
 
 
-async def principal(session: AsyncSession, data: SessionData) -> UserPrincipal | None:
-    """The token the cookie names, if it still exists, is not revoked and has the same secret."""
-    token = await session.scalar(select(ApiToken).where(ApiToken.id == data.token_id))
-    if token is None or token.revoked_at is not None:
+async def principal(session: AsyncSession, data: SessionData, now: datetime) -> UserPrincipal | None:
+    """The token of a live session: not signed out, not expired, the token not revoked and unchanged."""
+    s, t = DashboardSession.__table__.c, ApiToken.__table__.c
+    row = (
+        await session.execute(
+            select(t.id, t.organisation_id, t.scopes, t.secret_hash)
+            .join_from(DashboardSession, ApiToken, s.token_id == t.id)
+            .where(
+                s.id == data.session_id,
+                s.revoked_at.is_(None),
+                s.expires_at > now,
+                t.revoked_at.is_(None),
+            )
+        )
+    ).first()
+    if row is None:
         return None
-    if not hmac.compare_digest(_fingerprint(token.secret_hash), data.fingerprint):
+    if not hmac.compare_digest(_fingerprint(row.secret_hash), data.fingerprint):
         return None
-    return UserPrincipal(
-        token_id=token.id, organisation_id=token.organisation_id, scopes=frozenset(token.scopes)
-    )
+    return UserPrincipal(token_id=row.id, organisation_id=row.organisation_id, scopes=frozenset(row.scopes))
 
 
-async def start(request: Request, response: Response, session: AsyncSession, token_id: str) -> None:
-    secret_hash = await session.scalar(select(ApiToken.secret_hash).where(ApiToken.id == token_id))
+async def start(
+    request: Request, response: Response, session: AsyncSession, principal: UserPrincipal, now: datetime
+) -> None:
+    secret_hash = await session.scalar(select(ApiToken.secret_hash).where(ApiToken.id == principal.token_id))
     assert secret_hash is not None
-    value = _serializer(request).dumps({"t": token_id, "f": _fingerprint(secret_hash)})
+    # Sessions of this token that can no longer be used are dropped as new ones start.
+    s = DashboardSession.__table__.c
+    await session.execute(
+        delete(DashboardSession).where(
+            s.token_id == principal.token_id, or_(s.expires_at <= now, s.revoked_at.is_not(None))
+        )
+    )
+    session_id = secrets.token_hex(16)
+    session.add(
+        DashboardSession(
+            id=session_id,
+            token_id=principal.token_id,
+            organisation_id=principal.organisation_id,
+            created_at=now,
+            expires_at=now + timedelta(seconds=SESSION_MAX_AGE_SECONDS),
+        )
+    )
+    await session.flush()
+    value = _serializer(request).dumps({"s": session_id, "f": _fingerprint(secret_hash)})
     response.set_cookie(
         COOKIE_NAME,
         value,
@@ -124,7 +156,16 @@ async def start(request: Request, response: Response, session: AsyncSession, tok
     )
 
 
-def end(request: Request, response: Response) -> None:
+async def end(request: Request, response: Response, session: AsyncSession, now: datetime) -> None:
+    """Revoke the session on the server and clear the cookie."""
+    data = read(request)
+    if data is not None:
+        s = DashboardSession.__table__.c
+        await session.execute(
+            update(DashboardSession)
+            .where(s.id == data.session_id, s.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
     response.delete_cookie(
         COOKIE_NAME, path="/", httponly=True, samesite="strict", secure=request.url.scheme == "https"
     )

@@ -9,22 +9,23 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from pipepulse.auth import scopes
-from pipepulse.auth import service as auth_service
+from pipepulse.auth.dependencies import authenticate
 from pipepulse.auth.principals import ServicePrincipal, UserPrincipal
+from pipepulse.auth.throttle import TooManyAuthFailures
 from pipepulse.dashboard import session as web_session
 from pipepulse.dashboard.rendering import DashboardRoute, SignInRequired, render, render_error
-from pipepulse.deps import ReadSession
+from pipepulse.deps import Now, ReadSession, WriteSession
 
 MAX_FORM_BYTES = 8192
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False, tags=["dashboard"])
 
 
-async def signed_in(request: Request, session: ReadSession) -> UserPrincipal:
+async def signed_in(request: Request, session: ReadSession, now: Now) -> UserPrincipal:
     data = web_session.read(request)
     if data is None:
         raise SignInRequired
-    principal = await web_session.principal(session, data)
+    principal = await web_session.principal(session, data, now)
     if principal is None or scopes.READ_PIPELINE_METRICS not in principal.scopes:
         raise SignInRequired
     return principal
@@ -61,12 +62,13 @@ def cross_site(request: Request) -> bool:
 async def sign_in_form(
     request: Request,
     session: ReadSession,
+    now: Now,
     next_path: Annotated[str | None, Query(alias="next", max_length=2000)] = None,
     signed_out: Annotated[bool, Query()] = False,
 ) -> Response:
     """The sign-in form (or straight on to the dashboard when already signed in)."""
     data = web_session.read(request)
-    principal = await web_session.principal(session, data) if data is not None else None
+    principal = await web_session.principal(session, data, now) if data is not None else None
     if principal is not None and scopes.READ_PIPELINE_METRICS in principal.scopes:
         return RedirectResponse(safe_next(next_path) or landing(principal), status_code=303)
     notice = "You have signed out." if signed_out else None
@@ -74,7 +76,7 @@ async def sign_in_form(
 
 
 @router.post("/sign-in", response_class=HTMLResponse)
-async def sign_in(request: Request, session: ReadSession) -> Response:
+async def sign_in(request: Request, session: WriteSession, now: Now) -> Response:
     """Check the token and start a session."""
     if cross_site(request):
         return render_error(request, 403, "Sign-in must come from this site's own form.")
@@ -95,7 +97,17 @@ async def sign_in(request: Request, session: ReadSession) -> Response:
 
     if not token:
         return refuse("Paste an API token to sign in.", 400)
-    principal = await auth_service.authenticate(session, token)
+    try:
+        # The same throttle as the API's bearer tokens: a wrong token counts against this address.
+        principal = await authenticate(request, session, token)
+    except TooManyAuthFailures as exc:
+        page = refuse(
+            "Too many sign-in attempts with a wrong token from this address. "
+            f"Try again in {exc.retry_after} seconds.",
+            429,
+        )
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     if principal is None:
         return refuse(
             "That token was not accepted. Check it was copied whole; it may have been revoked.", 401
@@ -109,15 +121,15 @@ async def sign_in(request: Request, session: ReadSession) -> Response:
     if scopes.READ_PIPELINE_METRICS not in principal.scopes:
         return refuse(f"That token lacks the {scopes.READ_PIPELINE_METRICS} scope the dashboard needs.", 403)
     response = RedirectResponse(next_path or landing(principal), status_code=303)
-    await web_session.start(request, response, session, principal.token_id)
+    await web_session.start(request, response, session, principal, now)
     return response
 
 
 @router.post("/sign-out")
-async def sign_out(request: Request) -> Response:
-    """End the session."""
+async def sign_out(request: Request, session: WriteSession, now: Now) -> Response:
+    """End the session: revoked on the server, so the old cookie no longer signs anyone in."""
     if cross_site(request):
         return render_error(request, 403, "Sign-out must come from this site's own form.")
     response = RedirectResponse("/?signed_out=true", status_code=303)
-    web_session.end(request, response)
+    await web_session.end(request, response, session, now)
     return response

@@ -40,7 +40,9 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool_size: int = 10, connect_timeout_s: float = 5.0, pool_timeout_s: float = 10.0
+) -> AsyncEngine:
     """Create the async engine; SQLite gets WAL, foreign keys and a busy timeout."""
     if url.startswith("sqlite"):
         path = sqlite_path(url)
@@ -62,7 +64,9 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         max_overflow=pool_size,
         pool_pre_ping=False,
         pool_recycle=1800,
+        pool_timeout=pool_timeout_s,
         connect_args={
+            "timeout": connect_timeout_s,
             "server_settings": {
                 "application_name": "pipepulse",
                 # Every statement is prepared once per connection and reused with parameters.
@@ -74,7 +78,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
                 # Every read is bounded by an index; worker processes only add their start-up
                 # to answers of a few milliseconds (a parallel plan doubled organisation health).
                 "max_parallel_workers_per_gather": "0",
-            }
+            },
         },
     )
 

@@ -60,7 +60,7 @@ class RunRow:
         Times are normalised to aware UTC and the breakdown to a dict: a UNION on SQLite can
         hand them back as text.
         """
-        mapping = row._mapping  # a new view on every access of the property
+        mapping = row._mapping  # built on each access: take it once per row
         values = {name: mapping[name] for name in RUN_COLUMN_NAMES}
         values["started_at"] = as_utc(values["started_at"])
         values["completed_at"] = as_utc(values["completed_at"])

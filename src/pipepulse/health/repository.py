@@ -29,7 +29,10 @@ async def rollup_counts(
     table: type[RunDailyRollup] | type[RunHourlyRollup],
     ranges: Ranges,
 ) -> list[tuple[str, int, int, int]]:
-    """(integration_type, runs, succeeded, partial + failed) over whole days or hours."""
+    """(integration_type, runs, succeeded, partial + failed + orphaned) over whole days or hours.
+
+    ``orphaned`` holds the orphans retention rolled up when it deleted their pending rows.
+    """
     if not ranges:
         return []
     when = table.day if table is RunDailyRollup else table.hour  # type: ignore[union-attr]
@@ -38,7 +41,7 @@ async def rollup_counts(
             C.integration_type,
             func.sum(table.runs),
             func.sum(table.succeeded),
-            func.sum(table.partial + table.failed),
+            func.sum(table.partial + table.failed + table.orphaned),
         )
         .join(C, C.id == table.connection_id)
         .where(table.organisation_id == organisation_id, or_(*(and_(when >= a, when < b) for a, b in ranges)))
@@ -60,6 +63,36 @@ def _raw_count_select(organisation_id: int, a: datetime, b: datetime) -> Any:
         .where(C.organisation_id == organisation_id, Run.completed_at >= a, Run.completed_at < b)
         .group_by(C.integration_type)
     )
+
+
+async def rollup_latest(
+    session: AsyncSession,
+    organisation_id: int,
+    table: type[RunDailyRollup] | type[RunHourlyRollup],
+    a: datetime,
+    b: datetime,
+) -> list[tuple[str, datetime | None, datetime | None, datetime | None]]:
+    """Per type, the start of the latest hour (or day) in ``[a, b)`` with a run, a success and a
+    failing run: what is left of the latest times once the raw runs are gone."""
+    if a >= b:
+        return []
+    when = table.day if table is RunDailyRollup else table.hour  # type: ignore[union-attr]
+
+    def latest(count: Any) -> Any:
+        return func.max(case((count > 0, when)))
+
+    rows = await session.execute(
+        select(
+            C.integration_type,
+            latest(table.runs),
+            latest(table.succeeded),
+            latest(table.partial + table.failed + table.orphaned),
+        )
+        .join(C, C.id == table.connection_id)
+        .where(table.organisation_id == organisation_id, when >= a, when < b)
+        .group_by(C.integration_type)
+    )
+    return [(t, as_utc(x), as_utc(y), as_utc(z)) for t, x, y, z in rows]
 
 
 async def raw_counts(

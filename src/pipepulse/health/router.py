@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 
-from pipepulse.auth import scopes
-from pipepulse.auth.dependencies import user
-from pipepulse.auth.principals import UserPrincipal
+from pipepulse.auth.dependencies import Reader
 from pipepulse.deps import AppSettings, Now, ReadSession
 from pipepulse.health import service as health
 from pipepulse.health.schemas import OrganisationHealth
@@ -16,7 +14,6 @@ from pipepulse.organisations import service as organisations_service
 from pipepulse.schemas import API_PREFIX, OrganisationPk
 
 router = APIRouter(prefix=API_PREFIX, tags=["organisation health"])
-Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]
 Days = Annotated[int, Query(ge=1, le=365, description="Lookback window in days (1 to 365).")]
 Slug = Annotated[str, Path(pattern=r"^[a-z0-9-]{1,64}$", description="The organisation's slug.")]
 

@@ -3,6 +3,11 @@
 Whole days come from the daily rollups, whole hours at either end of them from the hourly
 rollups, the partial hours at the window's two edges from raw runs, and orphans from the
 pending rows, so the cost does not grow with the history or the window's length.
+
+A window that starts before raw retention (SPEC §8) is counted from the start of that hour
+(before hourly rollup retention, of that day); ``precision`` says so. The latest times come
+from what every report keeps per connection, so they stay exact; the rollups' hours stand in
+only where a connection's kept times lie ahead of the window (a loader's clock ahead).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from pipepulse.db.models import Organisation, RunDailyRollup, RunHourlyRollup
 from pipepulse.health import repository as repo
 from pipepulse.health.rules import TypeTally, summarise
 from pipepulse.health.schemas import OrganisationHealth
-from pipepulse.rollups.plan import rolling
+from pipepulse.rollups.plan import TICK, kept, rolling
 from pipepulse.rules import Thresholds, finished_time
 
 
@@ -25,7 +30,8 @@ async def organisation_health(
 ) -> OrganisationHealth:
     """Finished runs of the organisation's connections with ``now - days < time <= now``."""
     window = thresholds.orphan_window
-    plan = rolling(now, timedelta(days=days), days=True)
+    store = kept(now, thresholds.run_retention, thresholds.rollup_retention)
+    plan = rolling(now, timedelta(days=days), days=True, store=store)
     a, b = plan.start, plan.end
     org = organisation.id
     tallies: dict[str, TypeTally] = defaultdict(TypeTally)
@@ -37,10 +43,23 @@ async def organisation_health(
         tallies[t].add(runs, succeeded, failing)
     for t, last, last_success, last_failure in await repo.latest_times(session, org, a, b):
         tallies[t].seen(event=last, success=last_success, error=last_failure)
+    # Beyond raw retention only the rollups know when runs happened, to the hour (or day); a
+    # time the raw runs hold is always later, and seen() keeps the latest.
+    hourly_from = max(a, store.hours_from)
+    older: list[tuple[type[RunHourlyRollup] | type[RunDailyRollup], datetime, datetime]] = [
+        (RunHourlyRollup, hourly_from, min(b, store.raw_from)),
+        (RunDailyRollup, a, min(b, hourly_from)),
+    ]
+    for table, start, end in older:
+        for t, last, last_success, last_failure in await repo.rollup_latest(session, org, table, start, end):
+            tallies[t].seen(event=last, success=last_success, error=last_failure)
     # Orphans count at started_at + window; only those orphaned by now exist.
     for t, started_at in await repo.orphans(session, org, a - window, b - window):
         tallies[t].add(1, 0, 1)
         tallies[t].seen(error=finished_time(started_at, None, window))
 
     types = await repo.integration_types(session, org)
-    return summarise(organisation.slug, days, types, tallies)
+    answer = summarise(organisation.slug, days, types, tallies)
+    answer.precision = plan.precision
+    answer.counted_from = a - TICK if plan.precision == "exact" else a
+    return answer

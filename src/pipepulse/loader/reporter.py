@@ -71,6 +71,12 @@ class ReportFailed(ReporterError):
         super().__init__(f"gave up after {attempts} attempts: {last_failure}")
 
 
+# Long enough to ride out a database or server restart: a report given up on too early is a
+# run that ends up orphaned although the loader did its work.
+DEFAULT_BUDGET_S = 600.0
+# Attempts are bounded by the time budget unless a RetryPolicy says otherwise.
+DEFAULT_RETRY = RetryPolicy(max_attempts=1_000_000, base_delay_s=0.5, max_delay_s=30.0)
+
 # The service takes at most this many reports in one request.
 MAX_BATCH = 1000
 BATCH_PATH = "/api/v1/runs/reports/"
@@ -148,6 +154,8 @@ class Reporter:
         transport: httpx.BaseTransport | None = None,
         batch_size: int | None = None,
         batch_linger_s: float = 1.0,
+        budget_s: float = DEFAULT_BUDGET_S,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         """``batch_size`` (1 to 1,000) turns on batching: :meth:`report_run` queues, and the
         queue is sent when it holds that many reports, when the oldest has waited
@@ -162,7 +170,11 @@ class Reporter:
         self._queue: list[_Queued] = []
         self._lock = threading.RLock()
         self._timer: threading.Timer | None = None
-        self.retry = retry or RetryPolicy()
+        if budget_s <= 0:
+            raise ValueError("budget_s must be positive")
+        self.retry = retry or DEFAULT_RETRY
+        self.budget_s = budget_s
+        self._monotonic = monotonic
         self._sleep = sleep
         self._jitter = jitter
         self._clock = clock
@@ -185,9 +197,21 @@ class Reporter:
             raise ReporterError("PIPEPULSE_LOADER_API_URL and PIPEPULSE_LOADER_SERVICE_KEY must both be set")
         attempts = environ.get("PIPEPULSE_LOADER_REPORT_ATTEMPTS", "").strip()
         if attempts and "retry" not in options:
-            if not attempts.isdigit():
-                raise ReporterError("PIPEPULSE_LOADER_REPORT_ATTEMPTS must be an integer")
-            options["retry"] = RetryPolicy(max_attempts=int(attempts))
+            if not attempts.isdigit() or int(attempts) < 1:
+                raise ReporterError("PIPEPULSE_LOADER_REPORT_ATTEMPTS must be a positive integer")
+            options["retry"] = RetryPolicy(
+                max_attempts=int(attempts),
+                base_delay_s=DEFAULT_RETRY.base_delay_s,
+                max_delay_s=DEFAULT_RETRY.max_delay_s,
+            )
+        budget = environ.get("PIPEPULSE_LOADER_REPORT_BUDGET_SECONDS", "").strip()
+        if budget and "budget_s" not in options:
+            try:
+                options["budget_s"] = float(budget)
+            except ValueError:
+                raise ReporterError("PIPEPULSE_LOADER_REPORT_BUDGET_SECONDS must be a number") from None
+            if not 0 < options["budget_s"] < float("inf"):
+                raise ReporterError("PIPEPULSE_LOADER_REPORT_BUDGET_SECONDS must be positive")
         batch_size = environ.get("PIPEPULSE_LOADER_REPORT_BATCH_SIZE", "").strip()
         if batch_size and "batch_size" not in options:
             if not batch_size.isdigit():
@@ -321,9 +345,20 @@ class Reporter:
         )
 
     def _send(self, method: str, path: str, body: dict[str, Any] | list[dict[str, Any]]) -> httpx.Response:
-        attempts = self.retry.max_attempts
-        for attempt in range(1, attempts + 1):
+        """Send until accepted, refused, or out of attempts or time.
+
+        Reports are idempotent, so resending after an answer that never arrived is safe: if an
+        earlier attempt was stored, the resend is answered as an identical repeat (204 for a
+        PATCH, 200 for a create) and counts as success like any 2xx.
+        """
+        # Time spent: the requests as measured plus the waits as asked for (so a test's fake
+        # sleep spends the budget the way real waiting would).
+        spent = 0.0
+        attempt = 0
+        while True:
+            attempt += 1
             retry_after: float | None = None
+            began = self._monotonic()
             try:
                 response = self._client.request(method, path, json=body)
             except httpx.TransportError as exc:
@@ -337,15 +372,18 @@ class Reporter:
                     raise ReportRejected(response.status_code, _detail_of(response))
                 failure = f"{method} {path}: HTTP {response.status_code}"
                 retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
-            if attempt == attempts:
-                raise ReportFailed(attempts, failure)
+            spent += max(0.0, self._monotonic() - began)
+            remaining = self.budget_s - spent
+            if attempt >= self.retry.max_attempts or remaining <= 0:
+                raise ReportFailed(attempt, failure)
             delay = self.retry.delay_s(attempt, self._jitter())
             if retry_after is not None:
                 # The server knows when it will be back; a cap keeps a Lambda from idling out.
                 delay = min(retry_after, self.retry.max_delay_s)
+            delay = min(delay, remaining)
             logger.warning(
                 "report attempt failed, retrying",
                 extra={"attempt": attempt, "failure": failure, "delay_s": delay},
             )
             self._sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+            spent += delay

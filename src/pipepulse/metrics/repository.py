@@ -21,7 +21,8 @@ from pipepulse.db import dialect
 from pipepulse.db.dialect import as_utc, one_of
 from pipepulse.db.models import EventHourlyRollup, Run, RunHourlyRollup
 from pipepulse.db.rows import RUN_COLUMNS, RunRow
-from pipepulse.metrics.values import Accumulator, HourSums
+from pipepulse.metrics.values import Accumulator
+from pipepulse.rules import Tally
 
 HOUR_COLUMNS = (
     RunHourlyRollup.runs,
@@ -32,19 +33,26 @@ HOUR_COLUMNS = (
     RunHourlyRollup.batches_dlq,
     RunHourlyRollup.latency_sum_ms,
     RunHourlyRollup.latency_count,
+    RunHourlyRollup.orphaned,
 )
 
 
-def hour_sums_of(additive: Sequence[Any], last_delivery_at: Any, pending_at: Any, pending: Any) -> HourSums:
-    """:class:`HourSums` from the :data:`HOUR_COLUMNS` values and the three gauges of a row."""
+def summed(additive: Sequence[Any], last_delivery_at: Any, pending_at: Any, pending: Any) -> Accumulator:
+    """An :class:`Accumulator` from the :data:`HOUR_COLUMNS` sums and the three gauges of a row.
+
+    Raw edge sums carry no ``orphaned`` (the ninth column): their orphans come from pending rows.
+    """
     v = [int(x or 0) for x in additive]
-    return HourSums(
-        runs=v[0],
-        succeeded=v[1],
-        partial=v[2],
-        failed=v[3],
-        events_delivered=v[4],
-        batches_dlq=v[5],
+    return Accumulator(
+        tally=Tally(
+            runs=v[0],
+            succeeded=v[1],
+            partial=v[2],
+            failed=v[3],
+            events_delivered=v[4],
+            batches_dlq=v[5],
+            orphaned=v[8] if len(v) > 8 else 0,
+        ),
         latency_sum_ms=v[6],
         latency_count=v[7],
         last_delivery_at=as_utc(last_delivery_at),
@@ -55,7 +63,7 @@ def hour_sums_of(additive: Sequence[Any], last_delivery_at: Any, pending_at: Any
 
 async def hour_rows(
     session: AsyncSession, connection_id: str, hours_from: datetime, hours_to: datetime
-) -> list[tuple[datetime, HourSums]]:
+) -> list[tuple[datetime, Accumulator]]:
     """One connection's hourly rollups in ``[hours_from, hours_to)``."""
     r = RunHourlyRollup
     rows = await session.execute(
@@ -63,7 +71,7 @@ async def hour_rows(
             r.connection_id == connection_id, r.hour >= hours_from, r.hour < hours_to
         )
     )
-    return [(row[0], hour_sums_of(row[1:9], row[9], row[10], row[11])) for row in rows]
+    return [(row[0], summed(row[1:10], row[10], row[11], row[12])) for row in rows]
 
 
 async def event_hour_rows(
@@ -83,7 +91,7 @@ async def hour_sums(
     connection_ids: Sequence[str],
     hours_from: datetime,
     hours_to: datetime,
-) -> dict[str, HourSums]:
+) -> dict[str, Accumulator]:
     """Per connection: rollups of ``[hours_from, hours_to)`` summed in the database."""
     if not connection_ids or hours_from >= hours_to:
         return {}
@@ -116,7 +124,7 @@ async def hour_sums(
     pending_by_id = {row[0]: row[1] for row in pending}
     result = {}
     for cid, values in out.items():
-        result[cid] = hour_sums_of(values[:8], values[8], values[9], pending_by_id.get(cid))
+        result[cid] = summed(values[:9], values[9], values[10], pending_by_id.get(cid))
     return result
 
 
@@ -217,14 +225,6 @@ async def latest_completed(
     return out
 
 
-@dataclass(frozen=True)
-class EdgeSums:
-    """Completed runs of one connection in one raw interval, aggregated by the database."""
-
-    sums: HourSums
-    events_by_type: dict[str, int]
-
-
 # Where the database can (dialect.sums_json): aggregating raw edges there instead of shipping
 # every run (and its JSON breakdown) to Python. Latency matches run_latency_ms bit for bit: the exact
 # epoch difference rounded to a double, times 1000 in double precision, truncated.
@@ -262,13 +262,13 @@ EDGE_TYPES_SQL = text(
 
 async def edge_sums(
     session: AsyncSession, connection_ids: Sequence[str], a: datetime, b: datetime
-) -> dict[str, EdgeSums]:
+) -> dict[str, Accumulator]:
     """Per connection, the completed runs with ``a <= completed_at < b`` summed."""
     if not dialect.sums_json(dialect.name_of(session)):
         accs: dict[str, Accumulator] = defaultdict(Accumulator)
         for run in await completed_runs(session, connection_ids, [(a, b)]):
             accs[run.connection_id].add_run(run)
-        return {cid: EdgeSums(acc.hour_sums(), dict(acc.tally.events_by_type)) for cid, acc in accs.items()}
+        return accs
     params = {"ids": list(connection_ids), "a": a, "b": b}
     typed: dict[str, dict[str, int]] = {}
     for cid, key, events in await session.execute(EDGE_TYPES_SQL, params):
@@ -282,5 +282,6 @@ async def edge_sums(
         rest = int(row[5] or 0) - sum(by_type.values())
         if rest > 0:
             by_type["other"] = by_type.get("other", 0) + rest
-        out[cid] = EdgeSums(hour_sums_of(row[1:9], row[9], row[10], row[11]), by_type)
+        out[cid] = summed(row[1:9], row[9], row[10], row[11])
+        out[cid].add_events(by_type)
     return out

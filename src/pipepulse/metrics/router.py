@@ -8,8 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, Query, Response
 from pydantic_core import to_json
 
-from pipepulse.auth import scopes
-from pipepulse.auth.dependencies import user
+from pipepulse.auth.dependencies import Reader
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.connections import service as connections_service
 from pipepulse.connections.repository import ConnectionRef
@@ -31,7 +30,6 @@ from pipepulse.schemas import (
 )
 
 router = APIRouter(prefix=API_PREFIX, tags=["telemetry"])
-Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]
 
 Interval = Annotated[int, Query(ge=1, le=10_000, description="Buckets are time_interval times time_unit.")]
 From = Annotated[
@@ -68,6 +66,7 @@ async def get_connection_metrics(
     data = await metrics.connection_metrics(
         session, ConnectionRef.of(connection), query, bucket_list, now, settings.thresholds
     )
+    counted_from, counted_to, precision = metrics.answered(query, now, settings.thresholds)
     # Plain JSON: a long series validated again against the response model would cost more
     # than computing it; the model still documents the shape in OpenAPI.
     return _json(
@@ -80,6 +79,9 @@ async def get_connection_metrics(
             "timestamp_from": format_timestamp(query.timestamp_from),
             "timestamp_to": format_timestamp(query.timestamp_to),
             "as_of": format_timestamp(now),
+            "precision": precision,
+            "counted_from": format_timestamp(counted_from),
+            "counted_to": format_timestamp(counted_to),
         }
     )
 
@@ -105,6 +107,7 @@ class BulkParams:
     """The query parameters GET and POST share (FastAPI reads each field from the query)."""
 
     ids: Annotated[str | None, Query(description="Comma-separated connection ids.")] = None
+    id: Annotated[str | None, Query(description="One connection id (added to 'ids').")] = None
     tenant_ids: Annotated[str | None, Query(description="Comma-separated organisation ids.")] = None
     time_type: BulkTimeType = "latest"
     time_interval: Interval = 1
@@ -122,6 +125,13 @@ class BulkParams:
 
 
 Params = Annotated[BulkParams, Depends()]
+
+
+def _wanted_ids(ids: str | list[str] | None, one: str | None) -> list[str] | None:
+    wanted = bulk.parse_ids(ids)
+    if one is None:
+        return wanted
+    return list(dict.fromkeys([*(wanted or []), *(bulk.parse_ids([one]) or [])]))
 
 
 async def _bulk(
@@ -147,7 +157,7 @@ async def _bulk(
         principal,
         bulk.BulkQuery(
             metrics=query,
-            ids=bulk.parse_ids(ids),
+            ids=_wanted_ids(ids, params.id),
             tenant_ids=bulk.parse_tenant_ids(tenant_ids),
             page=params.page,
             size=params.size,
@@ -159,6 +169,7 @@ async def _bulk(
         now,
         settings.thresholds,
     )
+    counted_from, counted_to, precision = metrics.answered(query, now, settings.thresholds)
     # Built as plain JSON: validating up to 500 result items again costs more than computing them.
     return _json(
         {
@@ -173,6 +184,9 @@ async def _bulk(
             "timestamp_from": format_timestamp(query.timestamp_from),
             "timestamp_to": format_timestamp(query.timestamp_to),
             "as_of": format_timestamp(now),
+            "precision": precision,
+            "counted_from": format_timestamp(counted_from),
+            "counted_to": format_timestamp(counted_to),
         }
     )
 

@@ -4,6 +4,10 @@ Whole rollup hours are read from the hourly rollups; the partial hours at the ed
 the range (and every sub-hour bucket) from raw runs; orphans from the pending rows. The
 numbers are therefore exact to the microsecond while the cost depends on the range, not
 on the history. See docs/metrics-api.md for what each metric means in each time type.
+
+Beyond raw retention (SPEC §8) the range planner moves each edge back to the start of its
+hour and the rollups answer (``precision: "hour"``); what needs raw runs that are gone
+(minute buckets, ``latest`` as of an old instant) or hourly rollups that are gone is refused.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from pipepulse.metrics.values import (
     summary_values,
 )
 from pipepulse.rollups import plan as planner
-from pipepulse.rollups.plan import TICK, ceil_hour, floor_hour
+from pipepulse.rollups.plan import TICK, Kept, Precision, ceil_hour, floor_hour
 from pipepulse.rules import DAY, Status, Thresholds, run_latency_ms
 from pipepulse.schemas import format_timestamp
 from pipepulse.telemetry import service as status_engine
@@ -83,6 +87,50 @@ def resolve(
             loc=("query", "time_interval"),
         ) from None
     return query, bucket_list
+
+
+def kept(now: datetime, thresholds: Thresholds) -> Kept:
+    return planner.kept(now, thresholds.run_retention, thresholds.rollup_retention)
+
+
+def _days(span: timedelta) -> int:
+    return span // DAY
+
+
+def check_kept(
+    query: MetricsQuery, now: datetime, thresholds: Thresholds, *, minute_buckets: bool = False
+) -> Kept:
+    """Refuse a query that needs raw runs or hourly rollups retention has deleted (422)."""
+    store = kept(now, thresholds)
+    if query.timestamp_from < store.hours_from:
+        raise Invalid(
+            f"hourly rollups are kept PIPEPULSE_ROLLUP_RETENTION_DAYS={_days(thresholds.rollup_retention)} "
+            f"days: timestamp_from must be at or after {format_timestamp(store.hours_from)}",
+            loc=("query", "timestamp_from"),
+        )
+    retention = f"raw runs are kept PIPEPULSE_RUN_RETENTION_DAYS={_days(thresholds.run_retention)} days"
+    if minute_buckets and query.timestamp_from < store.raw_from:
+        raise Invalid(
+            f"minute buckets are counted from raw runs, and {retention}: timestamp_from must be at or "
+            f"after {format_timestamp(store.raw_from)}, or use hour (or longer) buckets for older ranges",
+            loc=("query", "time_unit"),
+        )
+    if query.time_type == "latest" and min(query.timestamp_to, now) - DAY < store.raw_from:
+        raise Invalid(
+            "time_type=latest gives the status, latency and lag as of timestamp_to from the raw runs of "
+            f"the day before it, and {retention}: timestamp_to must be at or after "
+            f"{format_timestamp(store.raw_from + DAY)}, or use time_type=timesummary for older ranges",
+            loc=("query", "timestamp_to"),
+        )
+    return store
+
+
+def answered(
+    query: MetricsQuery, now: datetime, thresholds: Thresholds
+) -> tuple[datetime, datetime, Precision]:
+    """The range the answer counts (edges beyond raw retention moved to their hour) and its precision."""
+    p = planner.plan(query.timestamp_from, query.timestamp_to, store=kept(now, thresholds))
+    return p.start, p.end, p.precision
 
 
 def jsonable(value: Any, _formatted: dict[datetime, str] | None = None) -> Any:
@@ -144,17 +192,19 @@ async def summaries(
 ) -> dict[str, tuple[Accumulator, Status]]:
     """Each connection's runs finished in ``[start, end)``, and the §3 rules over that range."""
     ids = [c.id for c in connections]
-    plan = planner.plan(start, end)
+    plan = planner.plan(start, end, store=kept(now, thresholds))
+    start, end = plan.start, plan.end
     accs = {cid: Accumulator() for cid in ids}
     whole = plan.whole_hours
     if whole is not None:
         sums = await repo.hour_sums(session, ids, *whole)
         events = await repo.event_sums(session, ids, *whole)
         for cid, s in sums.items():
-            accs[cid].add_hours(s, events.get(cid, {}))
+            accs[cid] += s
+            accs[cid].add_events(events.get(cid, {}))
     for a, b in plan.raw:
         for cid, edge in (await repo.edge_sums(session, ids, a, b)).items():
-            accs[cid].add_hours(edge.sums, edge.events_by_type)
+            accs[cid] += edge
     orphans: dict[str, list[tuple[datetime, RunRow]]] = defaultdict(list)
     for t, run in await _orphans(session, ids, start, end, now, thresholds.orphan_window):
         accs[run.connection_id].add_orphan()
@@ -185,11 +235,17 @@ async def latest_values(
     thresholds: Thresholds,
 ) -> dict[str, MetricValues]:
     """Counters over the range; status, latency, lag and last delivery as of its end."""
+    check_kept(query, now, thresholds)
     at = min(query.timestamp_to, now)
     # The counters over the range come from the status engine's statements, counted beside
     # the status: latency, lag and last delivery are the latest run's, not the range's.
     found = await status_engine.counted_statuses(
-        session, connections, at, thresholds, (query.timestamp_from, query.timestamp_to)
+        session,
+        connections,
+        at,
+        thresholds,
+        (query.timestamp_from, query.timestamp_to),
+        kept(now, thresholds),
     )
     out = {}
     for c in connections:
@@ -214,6 +270,7 @@ async def summary_values_for(
     now: datetime,
     thresholds: Thresholds,
 ) -> dict[str, MetricValues]:
+    check_kept(query, now, thresholds)
     counted = await summaries(session, connections, query.timestamp_from, query.timestamp_to, now, thresholds)
     out = {}
     for c in connections:
@@ -229,7 +286,15 @@ async def timeseries(
     now: datetime,
     thresholds: Thresholds,
 ) -> Series:
-    """Every bucket of one connection, oldest first, empty ones with zeroes."""
+    """Every bucket of one connection, oldest first, empty ones with zeroes.
+
+    Beyond raw retention each bucket's edges move back to the start of their hour, as the
+    range planner moves them, so the buckets still tile the range.
+    """
+    store = kept(now, thresholds)
+    bucket_list = [
+        buckets.Bucket(label=b.label, start=store.snap(b.start), end=store.snap(b.end)) for b in bucket_list
+    ]
     accs = [Accumulator() for _ in bucket_list]
     plan = planner.split([(b.start, b.end) for b in bucket_list])
     start, end = bucket_list[0].start, bucket_list[-1].end
@@ -249,7 +314,8 @@ async def timeseries(
         for hour, sums in await repo.hour_rows(session, connection.id, first_hour, last_hour):
             i = owner(hour)
             if i is not None:
-                accs[i].add_hours(sums, events.get(hour, {}))
+                accs[i] += sums
+                accs[i].add_events(events.get(hour, {}))
     for run in await repo.completed_runs(session, [connection.id], plan.raw):
         assert run.completed_at is not None
         i = buckets.locate(bucket_list, run.completed_at)
@@ -286,6 +352,9 @@ async def connection_metrics(
 ) -> MetricValues | Series:
     """The ``data`` of GET {conn}/telemetry/metrics/ for the query's time type."""
     if query.time_type == "timeseries":
+        # Minute buckets of whole hours (60, 120, … minutes, epoch-aligned) are whole rollup hours.
+        sub_hour = query.time_unit == "minute" and query.time_interval % 60 != 0
+        check_kept(query, now, thresholds, minute_buckets=sub_hour)
         return await timeseries(session, connection, bucket_list, now, thresholds)
     if query.time_type == "timesummary":
         return (await summary_values_for(session, [connection], query, now, thresholds))[connection.id]

@@ -67,23 +67,6 @@ class Point(TypedDict):
     value: object
 
 
-@dataclass(frozen=True)
-class HourSums:
-    """Additive rollup columns summed over some hours (or raw runs), plus their gauges."""
-
-    runs: int = 0
-    succeeded: int = 0
-    partial: int = 0
-    failed: int = 0
-    events_delivered: int = 0
-    batches_dlq: int = 0
-    latency_sum_ms: int = 0
-    latency_count: int = 0
-    last_delivery_at: datetime | None = None
-    events_pending_at: datetime | None = None
-    events_pending: int | None = None
-
-
 @dataclass
 class Accumulator:
     """The finished runs of one bucket, reduced to what the metrics need."""
@@ -107,21 +90,17 @@ class Accumulator:
         if at is not None and (self.last_delivery_at is None or at > self.last_delivery_at):
             self.last_delivery_at = at
 
-    def add_hours(self, sums: HourSums, events_by_type: Mapping[str, int]) -> None:
-        part = Tally(
-            runs=sums.runs,
-            succeeded=sums.succeeded,
-            partial=sums.partial,
-            failed=sums.failed,
-            events_delivered=sums.events_delivered,
-            batches_dlq=sums.batches_dlq,
-        )
-        part.events_by_type.update({k: v for k, v in events_by_type.items() if v})
-        self.tally += part
-        self.latency_sum_ms += sums.latency_sum_ms
-        self.latency_count += sums.latency_count
-        self.add_delivery(sums.last_delivery_at)
-        self.add_pending_gauge(sums.events_pending_at, sums.events_pending)
+    def add_events(self, events_by_type: Mapping[str, int]) -> None:
+        """Events by type of rollup hours (runs already counted)."""
+        self.tally.events_by_type.update({k: v for k, v in events_by_type.items() if v})
+
+    def __iadd__(self, other: Accumulator) -> Accumulator:
+        self.tally += other.tally
+        self.latency_sum_ms += other.latency_sum_ms
+        self.latency_count += other.latency_count
+        self.add_delivery(other.last_delivery_at)
+        self.add_pending_gauge(other.events_pending_at, other.events_pending)
+        return self
 
     def add_run(self, run: RunRow) -> None:
         """A completed run."""
@@ -133,23 +112,6 @@ class Accumulator:
             self.add_delivery(run.completed_at)
         self.add_pending_gauge(
             run.completed_at if run.events_pending is not None else None, run.events_pending
-        )
-
-    def hour_sums(self) -> HourSums:
-        """The accumulated completed runs in the form rollup hours are summed in."""
-        t = self.tally
-        return HourSums(
-            runs=t.runs,
-            succeeded=t.succeeded,
-            partial=t.partial,
-            failed=t.failed,
-            events_delivered=t.events_delivered,
-            batches_dlq=t.batches_dlq,
-            latency_sum_ms=self.latency_sum_ms,
-            latency_count=self.latency_count,
-            last_delivery_at=self.last_delivery_at,
-            events_pending_at=self.events_pending_at,
-            events_pending=self.events_pending,
         )
 
     def add_orphan(self) -> None:

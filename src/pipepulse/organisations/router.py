@@ -1,19 +1,14 @@
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Depends
-
-from pipepulse.auth import scopes
-from pipepulse.auth.dependencies import user
-from pipepulse.auth.principals import UserPrincipal
+from pipepulse.auth.dependencies import Reader
 from pipepulse.deps import ReadSession
 from pipepulse.organisations import service as organisations_service
 from pipepulse.organisations.schemas import OrganisationOut
 from pipepulse.schemas import API_PREFIX, OrganisationPk, Page, PageNumber, PageSize
 
 router = APIRouter(prefix=API_PREFIX + "/organisations", tags=["organisations"])
-Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]
 
 
 @router.get("/", response_model=Page[OrganisationOut])

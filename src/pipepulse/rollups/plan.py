@@ -5,19 +5,25 @@ the dashboard's charts) asks this module how to cut its range, so the hour and d
 lives in one place. Ranges are half-open, ``[start, end)``; a rolling window ``(now - span, now]``
 is the half-open range ``[now - span + TICK, now + TICK)`` (timestamps carry microseconds, the
 precision of both databases).
+
+Beyond retention (SPEC §8) a plan is made for a :class:`Kept`: an edge older than the raw runs
+moves back to the start of its hour (and, when days are allowed, one older than the hourly
+rollups to the start of its day), so the rollups answer it; :attr:`Plan.precision` says so.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 TICK = timedelta(microseconds=1)
 
 Range = tuple[datetime, datetime]
+Precision = Literal["exact", "hour", "day"]
 
 
 def floor_hour(value: datetime) -> datetime:
@@ -51,12 +57,54 @@ def _nonempty(ranges: Iterable[Range]) -> tuple[Range, ...]:
 
 
 @dataclass(frozen=True)
+class Kept:
+    """What the store still holds at an instant: raw runs of every time from ``raw_from`` on,
+    hourly rollups from ``hours_from`` on, daily rollups for ever.
+
+    Both bounds round the retention cutoffs up (to whole hours, and whole days), so whether or
+    not retention has run since, everything from them on is still there.
+    """
+
+    raw_from: datetime
+    hours_from: datetime
+
+    def snap(self, t: datetime, *, days: bool = False) -> datetime:
+        """Where an edge at ``t`` can be answered: itself, its hour's start, or its day's start.
+
+        Every edge moves by the same rule, so adjacent ranges stay adjacent.
+        """
+        if days and t < self.hours_from:
+            return floor_day(t)
+        if t < self.raw_from:
+            return floor_hour(t)
+        return t
+
+
+# Everything kept (no retention has run): plans are exact.
+KEEP_ALL = Kept(raw_from=datetime.min.replace(tzinfo=UTC), hours_from=datetime.min.replace(tzinfo=UTC))
+
+
+def kept(now: datetime, run_retention: timedelta, rollup_retention: timedelta) -> Kept:
+    """What is kept at ``now`` with these retention periods."""
+    return Kept(raw_from=ceil_hour(now - run_retention), hours_from=ceil_day(now - rollup_retention))
+
+
+def precision(start: datetime, store: Kept, *, days: bool = False) -> Precision:
+    """How precise an answer over a range from ``start`` is: exact inside raw retention, else to
+    the hour (or the day, where the hourly rollups are gone too and days are allowed)."""
+    if days and start < store.hours_from:
+        return "day"
+    return "exact" if start >= store.raw_from else "hour"
+
+
+@dataclass(frozen=True)
 class Plan:
     """``[start, end)`` cut into parts that never overlap and together cover it exactly.
 
     ``raw``: the partial hours at the edges, read from raw runs. ``hours``: whole hours, read
     from the hourly rollups. ``days``: whole UTC days, read from the daily rollups (only when
-    the planner was asked for days).
+    the planner was asked for days). ``start`` and ``end`` are the range actually answered
+    (snapped beyond retention), ``precision`` how exactly.
     """
 
     start: datetime
@@ -64,6 +112,7 @@ class Plan:
     raw: tuple[Range, ...]
     hours: tuple[Range, ...]
     days: tuple[Range, ...] = ()
+    precision: Precision = "exact"
 
     @property
     def whole_hours(self) -> Range | None:
@@ -76,8 +125,19 @@ class Plan:
         return any(a <= t < b for a, b in self.raw)
 
 
-def plan(start: datetime, end: datetime, *, days: bool = False) -> Plan:
-    """Cut ``[start, end)`` into raw edges and whole hours (and whole days when ``days``)."""
+def plan(start: datetime, end: datetime, *, days: bool = False, store: Kept = KEEP_ALL) -> Plan:
+    """Cut ``[start, end)`` into raw edges and whole hours (and whole days when ``days``).
+
+    Edges older than what ``store`` keeps are snapped first (see :meth:`Kept.snap`).
+    """
+    how = precision(start, store, days=days)
+    start, end = store.snap(start, days=days), store.snap(end, days=days)
+    if how != "exact":
+        return replace(_plan(start, end, days=days), precision=how)
+    return _plan(start, end, days=days)
+
+
+def _plan(start: datetime, end: datetime, *, days: bool) -> Plan:
     first, last = ceil_hour(start), floor_hour(end)
     if first >= last:
         return Plan(start, end, raw=_nonempty([(start, end)]), hours=())
@@ -94,9 +154,9 @@ def plan(start: datetime, end: datetime, *, days: bool = False) -> Plan:
     )
 
 
-def rolling(now: datetime, span: timedelta, *, days: bool = False) -> Plan:
+def rolling(now: datetime, span: timedelta, *, days: bool = False, store: Kept = KEEP_ALL) -> Plan:
     """The rolling window ``(now - span, now]`` of SPEC §3."""
-    return plan(now - span + TICK, now + TICK, days=days)
+    return plan(now - span + TICK, now + TICK, days=days, store=store)
 
 
 @dataclass(frozen=True)
@@ -111,11 +171,11 @@ class Split:
     raw: list[Range]
 
 
-def split(ranges: Sequence[Range]) -> Split:
+def split(ranges: Sequence[Range], store: Kept = KEEP_ALL) -> Split:
     whole: list[Range | None] = []
     raw: list[Range] = []
     for start, end in ranges:
-        p = plan(start, end)
+        p = plan(start, end, store=store)
         whole.append(p.whole_hours)
         for a, b in p.raw:
             if raw and raw[-1][1] == a:

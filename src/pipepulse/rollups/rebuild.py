@@ -3,12 +3,18 @@
 The reduction sums each run's :func:`~pipepulse.rollups.writer.contribution`, the very rows
 the upserts add on completion, merged as the upserts merge them, so a rebuild after normal
 operation changes nothing; it repairs rollups after a restore or a manual edit.
+
+Only the part of history whose raw runs are all still kept is recomputed: the hours from
+:attr:`~pipepulse.rollups.plan.Kept.raw_from` on and the whole days after it. Older rollups
+are the only record of runs retention deleted (and of the orphans it rolled up), so they are
+left as they are.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select
@@ -16,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db.models import EventHourlyRollup, Run, RunDailyRollup, RunHourlyRollup, WarehouseConnection
 from pipepulse.db.rows import RUN_COLUMNS, RunRow
+from pipepulse.rollups.plan import KEEP_ALL, Kept, ceil_day
 from pipepulse.rollups.writer import HOURLY_ADDITIVE, RUN_COUNTS, contribution
 
 INSERT_CHUNK = 1000
@@ -73,23 +80,35 @@ class RebuildCounts:
     runs: int
     hourly_rows: int
     daily_rows: int
+    hours_from: datetime | None = None  # older rollups were kept as they were
 
 
-async def rebuild(session: AsyncSession, connection_id: str | None = None) -> RebuildCounts:
-    """Replace the rollups of one connection (or all) with ones recomputed from raw runs."""
+async def rebuild(
+    session: AsyncSession, connection_id: str | None = None, store: Kept = KEEP_ALL
+) -> RebuildCounts:
+    """Replace the rollups of one connection (or all) with ones recomputed from raw runs,
+    for the hours whose raw runs ``store`` still keeps."""
+    hours_from = store.raw_from
+    days_from = ceil_day(hours_from) if hours_from > KEEP_ALL.raw_from else hours_from
     query = select(WarehouseConnection.id)
     if connection_id is not None:
         query = query.where(WarehouseConnection.id == connection_id)
     ids = list((await session.scalars(query.order_by(WarehouseConnection.id))).all())
     totals = [0, 0, 0]
     for cid in ids:
-        for table in (RunHourlyRollup, EventHourlyRollup, RunDailyRollup):
-            await session.execute(delete(table).where(table.connection_id == cid))
+        for hourly_table in (RunHourlyRollup, EventHourlyRollup):
+            await session.execute(
+                delete(hourly_table).where(hourly_table.connection_id == cid, hourly_table.hour >= hours_from)
+            )
+        await session.execute(
+            delete(RunDailyRollup).where(RunDailyRollup.connection_id == cid, RunDailyRollup.day >= days_from)
+        )
         rows = await session.execute(
-            select(*RUN_COLUMNS).where(Run.connection_id == cid, Run.completed_at.is_not(None))
+            select(*RUN_COLUMNS).where(Run.connection_id == cid, Run.completed_at >= hours_from)
         )
         runs = [RunRow.from_row(row) for row in rows]
         hourly, event_rows, daily = reduce_runs(runs)
+        daily = [row for row in daily if row["day"] >= days_from]
         for table, values in (
             (RunHourlyRollup, hourly),
             (EventHourlyRollup, event_rows),
@@ -101,4 +120,10 @@ async def rebuild(session: AsyncSession, connection_id: str | None = None) -> Re
         totals[1] += len(hourly)
         totals[2] += len(daily)
     await session.flush()
-    return RebuildCounts(connections=len(ids), runs=totals[0], hourly_rows=totals[1], daily_rows=totals[2])
+    return RebuildCounts(
+        connections=len(ids),
+        runs=totals[0],
+        hourly_rows=totals[1],
+        daily_rows=totals[2],
+        hours_from=None if store is KEEP_ALL else hours_from,
+    )

@@ -7,7 +7,9 @@ runs and rolls them up in one statement instead (rollups/set_based.py), to the s
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_
@@ -22,7 +24,8 @@ from pipepulse.rules import run_latency_ms, typed_events
 # Per connection, the latest completion of each kind (ConnectionRunTimes).
 LATEST_TIMES = ("last_completed_at", "last_succeeded_at", "last_failing_at", "last_delivery_at")
 # The run counters kept per hour and per day (and summed by every reader of the rollups).
-RUN_COUNTS = ("runs", "succeeded", "partial", "failed", "events_delivered", "batches_dlq")
+# ``orphaned`` is only ever added by retention, for the orphans whose pending rows it deletes.
+RUN_COUNTS = ("runs", "succeeded", "partial", "failed", "events_delivered", "batches_dlq", "orphaned")
 HOURLY_ADDITIVE = (*RUN_COUNTS, "bytes_delivered", "latency_sum_ms", "latency_count")
 
 
@@ -101,6 +104,7 @@ def contribution(run: RunRow) -> Contribution:
         "failed": int(run.outcome == "failed"),
         "events_delivered": run.events_delivered,
         "batches_dlq": run.batches_dlq,
+        "orphaned": 0,
         "bytes_delivered": run.bytes_delivered or 0,
         "latency_sum_ms": latency,
         "latency_count": 1,
@@ -144,6 +148,54 @@ async def add_completed_run(session: AsyncSession, run: RunRow) -> None:
     if rows.events:
         await connection.execute(_event_upsert(name), rows.events)
     await connection.execute(_times_upsert(name), rows.times)
+
+
+def orphan_contributions(
+    orphans: Iterable[tuple[str, int, datetime]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(hourly rows, daily rows) for orphans given as (connection_id, organisation_id, orphan time).
+
+    An orphan counts as a run and as ``orphaned`` in the hour of its orphan time (started_at +
+    the orphan window), exactly where readers counted its pending row; it has no latency,
+    events or gauges.
+    """
+    hours: dict[tuple[str, datetime], dict[str, Any]] = {}
+    days: dict[tuple[str, datetime], dict[str, Any]] = {}
+    for connection_id, organisation_id, time in orphans:
+        hour = floor_hour(time)
+        for rows, key, unit in ((hours, hour, "hour"), (days, floor_day(hour), "day")):
+            row = rows.get((connection_id, key))
+            if row is None:
+                row = rows[(connection_id, key)] = {
+                    "connection_id": connection_id,
+                    unit: key,
+                    "organisation_id": organisation_id,
+                    **dict.fromkeys(RUN_COUNTS, 0),
+                }
+                if unit == "hour":
+                    row.update(
+                        bytes_delivered=0,
+                        latency_sum_ms=0,
+                        latency_count=0,
+                        latency_max_ms=0,
+                        last_delivery_at=None,
+                        events_pending_at=None,
+                        events_pending=None,
+                    )
+            row["runs"] += 1
+            row["orphaned"] += 1
+    return list(hours.values()), list(days.values())
+
+
+async def add_orphans(session: AsyncSession, orphans: Iterable[tuple[str, int, datetime]]) -> None:
+    """Add orphans whose pending rows are being deleted, in the deleting transaction."""
+    hourly, daily = orphan_contributions(orphans)
+    if not hourly:
+        return
+    name = dialect.name_of(session)
+    connection = await session.connection()
+    await connection.execute(_hourly_upsert(name), hourly)
+    await connection.execute(_daily_upsert(name), daily)
 
 
 def _gauge_updates(t: Any, new: Any) -> dict[str, Any]:

@@ -9,9 +9,8 @@ from fastapi import APIRouter, Body, Depends, Response
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
-from pipepulse.auth import scopes
-from pipepulse.auth.dependencies import Service, service_key, user
-from pipepulse.auth.principals import ServicePrincipal, UserPrincipal
+from pipepulse.auth.dependencies import Reader, Service, service_key
+from pipepulse.auth.principals import ServicePrincipal
 from pipepulse.connections import service as connections_service
 from pipepulse.deps import AppSettings, Now, ReadSession, StatementSession, WriteSession, statement_session
 from pipepulse.errors import AppError, Invalid
@@ -38,7 +37,6 @@ from pipepulse.schemas import (
 )
 
 router = APIRouter(prefix=API_PREFIX, tags=["runs"])
-Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]
 # Reports run on a session of single statements; the key is looked up on the same one.
 Reporter = Annotated[ServicePrincipal, Depends(service_key(statement_session))]
 RUNS_PATH = CONNECTION_PATH + "/metrics/"
@@ -48,7 +46,10 @@ RUNS_PATH = CONNECTION_PATH + "/metrics/"
     RUNS_PATH,
     response_model=RunOut,
     status_code=201,
-    responses={200: {"model": RunOut, "description": "An identical repeat: the existing run."}},
+    responses={
+        200: {"model": RunOut, "description": "An identical repeat: the existing run."},
+        409: {"description": "The run_id exists with a different body."},
+    },
 )
 async def create_run(
     organisation_pk: OrganisationPk,
@@ -66,7 +67,11 @@ async def create_run(
     return JSONResponse(out.model_dump(mode="json"), status_code=201 if created else 200)
 
 
-@router.patch(RUNS_PATH + "{run_id}/", status_code=204)
+@router.patch(
+    RUNS_PATH + "{run_id}/",
+    status_code=204,
+    responses={409: {"description": "The run is completed with a different report; nothing changed."}},
+)
 async def report_run(
     organisation_pk: OrganisationPk,
     connection_id: ConnectionId,
@@ -187,5 +192,7 @@ async def get_run(
 ) -> RunOut:
     """Read one run with its outcome."""
     connection = await connections_service.get_visible(session, principal, organisation_pk, connection_id)
-    run = await runs_service.get(session, connection, run_id)
+    run = await runs_service.get(
+        session, connection, run_id, now=now, retention=settings.thresholds.run_retention
+    )
     return runs_service.to_out(run, now, settings.thresholds)

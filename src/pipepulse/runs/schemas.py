@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -142,7 +142,7 @@ class RunOut(BaseModel):
     )
     duration_ms: int | None
     events_delivered: int
-    events_by_type: dict[str, Any] | None
+    events_by_type: dict[str, int] | None
     batches_dlq: int
     error: str | None
     message: str | None = Field(description="The recent_errors message for a failing run.")

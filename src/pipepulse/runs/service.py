@@ -14,6 +14,7 @@ from pipepulse.db import dialect
 from pipepulse.db.models import Run, WarehouseConnection
 from pipepulse.db.rows import RunRow
 from pipepulse.errors import AppError, Conflict, Invalid, NotFound
+from pipepulse.redaction import redact_text
 from pipepulse.rollups import set_based
 from pipepulse.rollups import writer as rollups
 from pipepulse.rules import (
@@ -34,7 +35,8 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 def _normalise_error(error: str | None) -> str | None:
     if error is None or not error.strip():
         return None
-    return error[:MAX_ERROR_LENGTH]
+    # Every reader of the organisation sees the error: a URL in it loses its credentials.
+    return redact_text(error)[:MAX_ERROR_LENGTH]
 
 
 def report_values(report: RunReport) -> dict[str, Any]:
@@ -226,9 +228,24 @@ async def create(
     return run, created
 
 
-async def get(session: AsyncSession, connection: WarehouseConnection, run_id: str) -> Run:
+async def get(
+    session: AsyncSession,
+    connection: WarehouseConnection,
+    run_id: str,
+    *,
+    now: datetime | None = None,
+    retention: timedelta | None = None,
+) -> Run:
     run = await repository.get(session, connection.id, run_id)
     if run is None:
+        made = ids.run_id_time(run_id)
+        if now is not None and retention is not None and made is not None and made < now - retention:
+            # Minted ids carry their creation time, so a deleted run can be told from a typo.
+            raise NotFound(
+                f"run {run_id!r} was made on {made.date().isoformat()}, more than "
+                f"PIPEPULSE_RUN_RETENTION_DAYS={retention.days} days ago: raw runs past retention are "
+                "deleted (their counts remain in the rollups)"
+            )
         raise NotFound(f"run {run_id!r} not found for this connection")
     return run
 

@@ -16,13 +16,21 @@ from pipepulse.config import Settings
 from pipepulse.db.models import WarehouseConnection
 from pipepulse.db.session import Database
 from pipepulse.loader.signature import expected_signature
+from pipepulse.redaction import redact_text, redact_url
 from pipepulse.scheduler.jobs import SeededRun
 
 log = logging.getLogger("pipepulse.scheduler")
 
 
 class DispatchFailed(Exception):
-    """The loader could not be invoked; the run is marked failed with this reason."""
+    """The loader could not be invoked; the run is marked failed with this reason.
+
+    The reason is stored on the run, where every reader of the organisation sees it, so any
+    URL in it is shown without credentials.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(redact_text(reason))
 
 
 class Dispatcher(Protocol):
@@ -54,23 +62,36 @@ class HttpDispatcher:
     def __init__(self, url: str, secret: str, *, timeout_s: float = 10.0) -> None:
         if not url:
             raise ValueError("PIPEPULSE_LOADER_URL is required for the http dispatcher")
+        if not secret:
+            # Unsigned invocations would let anyone who can reach the loader start runs.
+            raise ValueError(
+                "PIPEPULSE_LOADER_SIGNING_SECRET is required for the http dispatcher: loaders "
+                "verify every invocation with it (pipepulse.loader.signature.verify)"
+            )
         self.url = url
+        self.shown_url = redact_url(url)
         self.secret = secret
-        self.client = httpx.AsyncClient(timeout=timeout_s)
+        self.client = httpx.AsyncClient(timeout=timeout_s, follow_redirects=False)
 
     async def dispatch(self, run: SeededRun) -> None:
         body = json.dumps(run.payload(), separators=(",", ":")).encode()
         timestamp = str(int(time.time()))
-        headers = {"content-type": "application/json", "x-pipepulse-timestamp": timestamp}
-        if self.secret:
+        headers = {
+            "content-type": "application/json",
+            "x-pipepulse-timestamp": timestamp,
             # HMAC-SHA256 over timestamp + "." + body; loaders check it with loader.signature.verify.
-            headers["x-pipepulse-signature"] = expected_signature(self.secret, timestamp, body)
+            "x-pipepulse-signature": expected_signature(self.secret, timestamp, body),
+        }
         try:
             response = await self.client.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
-            raise DispatchFailed(f"loader invocation failed: {type(exc).__name__}: {exc}") from exc
+            raise DispatchFailed(
+                f"loader invocation failed: {type(exc).__name__}: {exc} ({self.shown_url})"
+            ) from exc
         if response.status_code >= 300:
-            raise DispatchFailed(f"loader invocation failed: HTTP {response.status_code} from {self.url}")
+            raise DispatchFailed(
+                f"loader invocation failed: HTTP {response.status_code} from {self.shown_url}"
+            )
 
     async def drain(self) -> None:
         return None

@@ -7,6 +7,7 @@ serialises, so two schedulers never seed two runs for one slot.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -43,6 +44,8 @@ def epoch(value: datetime) -> int:
 
 async def seed_due_runs(session: AsyncSession, now: datetime) -> list[SeededRun]:
     """Claim every due connection and write its pending run, before anything is invoked."""
+    # next_run_epoch is whole seconds: the start is rounded up (a run started at 10.9 s must not
+    # be due again at interval + 10 s), and a whole second has passed once floor(now) reaches it.
     now_epoch = epoch(now)
     c = WarehouseConnection.__table__.c
     claim = (
@@ -51,7 +54,7 @@ async def seed_due_runs(session: AsyncSession, now: datetime) -> list[SeededRun]
             c.state.in_(SCHEDULED_STATES),
             or_(c.next_run_epoch.is_(None), c.next_run_epoch <= now_epoch),
         )
-        .values(next_run_epoch=now_epoch + c.schedule_interval_seconds)
+        .values(next_run_epoch=math.ceil(now.timestamp()) + c.schedule_interval_seconds)
         .returning(c.id, c.organisation_id)
         .execution_options(synchronize_session=False)
     )

@@ -127,6 +127,8 @@ def _sums(name: str, edges: int) -> Any:
         "failed": case((Run.outcome == "failed", 1), else_=0),
         "events_delivered": Run.events_delivered,
         "batches_dlq": Run.batches_dlq,
+        # Raw edges hold completed runs only; orphans come from the pending rows.
+        "orphaned": literal(0),
     }
     in_edges = (dialect.in_param(name, Run.connection_id, "ids"), _in(done, "edge", edges))
     edge_counts = (

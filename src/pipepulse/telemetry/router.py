@@ -1,12 +1,8 @@
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, Response
 
-from fastapi import APIRouter, Depends, Response
-
-from pipepulse.auth import scopes
-from pipepulse.auth.dependencies import user
-from pipepulse.auth.principals import UserPrincipal
+from pipepulse.auth.dependencies import Reader
 from pipepulse.connections import service as connections_service
 from pipepulse.deps import AppSettings, Now, ReadSession
 from pipepulse.schemas import API_PREFIX, CONNECTION_PATH, ConnectionId, OrganisationPk
@@ -14,7 +10,6 @@ from pipepulse.telemetry import service as telemetry_service
 from pipepulse.telemetry.schemas import Telemetry
 
 router = APIRouter(prefix=API_PREFIX, tags=["telemetry"])
-Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]
 
 
 @router.get(CONNECTION_PATH + "/telemetry/", response_model=Telemetry)

@@ -3,8 +3,9 @@
 Telemetry, bulk metrics, Prometheus, the dashboard and alert evaluation all ask this module,
 so a status, its reason and the numbers beside it never disagree. Whole hours come from the
 hourly rollups, the partial hours at the windows' edges from raw runs, orphans from the
-pending rows and the order-dependent parts (the latest runs, recent errors, the last
-delivery) from top-N index probes, in two statements per batch of connections.
+pending rows and the order-dependent parts (the latest runs, recent errors) from top-N
+index probes, the last delivery from the latest times every report keeps (which survive
+retention), in two statements per batch of connections.
 """
 
 from __future__ import annotations
@@ -82,13 +83,15 @@ async def counted_statuses(
     at: datetime,
     thresholds: Thresholds,
     counted: tuple[datetime, datetime],
+    store: planner.Kept = planner.KEEP_ALL,
 ) -> dict[str, tuple[ConnectionStatus, Tally]]:
     """Each connection's status at ``at`` and its runs finished in ``counted`` (``[start, end)``,
     orphans by ``at``), from the same statements: the metrics API's ``latest``.
 
     ``at`` must be ``min(end, now)``, so that a run orphaned by ``at`` is one orphaned by now.
+    ``store`` says which raw runs are still kept (SPEC §8): edges before them count whole hours.
     """
-    first = planner.plan(*counted)
+    first = planner.plan(*counted, store=store)
     found = await _snapshots(session, connections, at, thresholds, first, recent_errors=False)
     return {cid: (s.status, s.counted) for cid, s in found.items()}
 
@@ -108,28 +111,11 @@ async def telemetry(
     return (await snapshots(session, [ref], now, thresholds))[ref.id].telemetry
 
 
-async def _snapshots(
-    session: AsyncSession,
-    connections: Sequence[ConnectionRef],
-    at: datetime,
-    thresholds: Thresholds,
-    first: Plan,
-    *,
-    recent_errors: bool,
-) -> dict[str, Snapshot]:
-    out: dict[str, Snapshot] = {}
-    chunk = dialect.keys_per_statement(dialect.name_of(session))
-    for start in range(0, len(connections), chunk):
-        batch = connections[start : start + chunk]
-        out.update(await _snapshot_batch(session, batch, at, thresholds, first, recent_errors=recent_errors))
-    return out
-
-
 def _newest_first(runs: list[tuple[datetime, RunRow]]) -> list[tuple[datetime, RunRow]]:
     return sorted(runs, key=lambda item: (item[0], item[1].started_at, item[1].id), reverse=True)
 
 
-async def _snapshot_batch(
+async def _snapshots(
     session: AsyncSession,
     connections: Sequence[ConnectionRef],
     at: datetime,
@@ -140,6 +126,15 @@ async def _snapshot_batch(
 ) -> dict[str, Snapshot]:
     """The day window anchored at ``at`` for the status, and a first window counted beside it
     (the week, or a range asked for)."""
+    chunk = dialect.keys_per_statement(dialect.name_of(session))
+    if len(connections) > chunk:
+        batches: dict[str, Snapshot] = {}
+        for start in range(0, len(connections), chunk):
+            batch = connections[start : start + chunk]
+            batches.update(
+                await _snapshots(session, batch, at, thresholds, first, recent_errors=recent_errors)
+            )
+        return batches
     if not connections:
         return {}
     window = thresholds.orphan_window

@@ -27,6 +27,8 @@ class WarehouseConnection(Base):
     state: Mapped[str] = mapped_column(String(32))
     event_types: Mapped[list[str]] = mapped_column(JSON)
     schedule_interval_seconds: Mapped[int] = mapped_column(Integer)
+    # Null: the default SLA (2 x schedule interval + orphan window, SPEC §7.2).
+    freshness_sla_seconds: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # When the scheduler may seed the next run, in Unix seconds (null: due now). Integer

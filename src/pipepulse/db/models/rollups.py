@@ -1,8 +1,10 @@
 """Hourly rollups of completed runs, kept in the same transaction as each completion.
 
-Only completed runs are rolled up: a run completes exactly once (a repeat is a no-op, a
-different report is refused), so the rollups never count a report twice. Orphans are
-never rolled up; readers take them from the few pending rows instead.
+Completed runs are rolled up as they complete: a run completes exactly once (a repeat is a
+no-op, a different report is refused), so the rollups never count a report twice. An orphan
+is rolled up only when retention deletes its pending row, in the same transaction
+(``orphaned``, also counted in ``runs``, at the orphan's time); until then readers take it
+from the pending rows, so each orphan is counted in exactly one place.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pipepulse.db.base import Base, UTCDateTime
 # The counters every window read sums, carried in the primary key's index on PostgreSQL so a
 # telemetry window is read from the index alone (one index per key, not a second copy of it:
 # every report rewrites these rows, and each index is one more write).
-ROLLUP_COUNTERS = ["runs", "succeeded", "partial", "failed", "events_delivered", "batches_dlq"]
+ROLLUP_COUNTERS = ["runs", "succeeded", "partial", "failed", "events_delivered", "batches_dlq", "orphaned"]
 
 
 class RunHourlyRollup(Base):
@@ -40,6 +42,8 @@ class RunHourlyRollup(Base):
     failed: Mapped[int] = mapped_column(Integer, default=0)
     events_delivered: Mapped[int] = mapped_column(BigInteger, default=0)
     batches_dlq: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Orphans whose pending rows retention deleted (also in ``runs``); see the module docstring.
+    orphaned: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     bytes_delivered: Mapped[int] = mapped_column(BigInteger, default=0)
     latency_sum_ms: Mapped[int] = mapped_column(BigInteger, default=0)
     latency_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -70,6 +74,7 @@ class RunDailyRollup(Base):
     failed: Mapped[int] = mapped_column(Integer, default=0)
     events_delivered: Mapped[int] = mapped_column(BigInteger, default=0)
     batches_dlq: Mapped[int] = mapped_column(BigInteger, default=0)
+    orphaned: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class EventHourlyRollup(Base):

@@ -1,7 +1,7 @@
 """report path: one covering key per rollup table, per-connection latest completion times, failing runs in order
 
 Revision ID: 0006_report_path
-Revises: 0004_covering_rollup_indexes
+Revises: 0005_hardening
 Create Date: 2026-11-24
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import pipepulse.db.base
 
 revision: str = "0006_report_path"
-down_revision: str | None = "0004_covering_rollup_indexes"
+down_revision: str | None = "0005_hardening"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

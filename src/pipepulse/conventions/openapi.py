@@ -1,0 +1,123 @@
+"""The OpenAPI document states every error an operation can give, with its body (SPEC §4.8).
+
+Derived from what each operation declares, so a new endpoint is documented without extra
+work: the bearer scheme (from the auth dependencies) brings 401, 403 and 429; a path
+parameter brings 404; a request body brings 400 (not readable as text) and 413; every API
+operation can give 422 (an unknown query parameter) and 503 (the database is down).
+Endpoint-specific errors (409) are declared on the route with
+``responses={409: {"description": …}}``; their body is filled in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from pipepulse.errors import RETRY_AFTER_SECONDS, ErrorBody
+from pipepulse.schemas import API_PREFIX
+
+ERROR_SCHEMA = "ErrorBody"
+
+DESCRIPTIONS = {
+    400: "The request body could not be read (not UTF-8 text).",
+    401: "No credential, or a wrong or revoked one.",
+    403: "The credential is of the wrong kind or lacks the scope.",
+    404: "No such resource, or it belongs to an organisation the credential may not see.",
+    409: "Conflicts with what is already stored.",
+    413: "The request body is larger than PIPEPULSE_MAX_BODY_BYTES.",
+    422: "The request is malformed: the detail lists each problem and where it is.",
+    429: "Too many failed authentications from this address; retry after Retry-After seconds.",
+    503: "The database is unavailable; retry after Retry-After seconds.",
+}
+
+VALIDATION_ERROR: dict[str, Any] = {
+    "title": "ValidationError",
+    "type": "object",
+    "properties": {
+        "loc": {
+            "type": "array",
+            "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+            "description": "Where the problem is: 'body', 'query' or 'path', then the field.",
+        },
+        "msg": {"type": "string", "description": "What is wrong and how to fix it."},
+        "type": {"type": "string", "description": "A machine-readable kind of problem."},
+    },
+    "required": ["loc", "msg", "type"],
+}
+
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "schema": {"type": "integer", "example": RETRY_AFTER_SECONDS},
+    }
+}
+HEADERS = {
+    401: {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
+    429: RETRY_AFTER,
+    503: RETRY_AFTER,
+}
+
+
+def _error_response(status: int, description: str | None = None) -> dict[str, Any]:
+    schema = "HTTPValidationError" if status == 422 else ERROR_SCHEMA
+    response: dict[str, Any] = {
+        "description": description or DESCRIPTIONS.get(status, "Error."),
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+    if status in HEADERS:
+        response["headers"] = HEADERS[status]
+    return response
+
+
+def operation_errors(path: str, operation: dict[str, Any]) -> set[int]:
+    """The error statuses an operation can give by what it declares."""
+    codes = {422, 503}
+    if operation.get("security"):
+        codes |= {401, 403, 429}
+    if "{" in path:
+        codes.add(404)
+    if "requestBody" in operation:
+        codes |= {400, 413}
+    return codes
+
+
+def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    schemas[ERROR_SCHEMA] = ErrorBody.model_json_schema()
+    # The 422 body as errors.install_handlers renders it (FastAPI's own adds `input`, `ctx`).
+    schemas["ValidationError"] = VALIDATION_ERROR
+    schemas["HTTPValidationError"] = {
+        "title": "HTTPValidationError",
+        "type": "object",
+        "properties": {
+            "detail": {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}}
+        },
+        "required": ["detail"],
+    }
+    for path, item in schema.get("paths", {}).items():
+        if not path.startswith(API_PREFIX):
+            continue
+        for operation in item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses: dict[str, Any] = operation["responses"]
+            for code, response in list(responses.items()):
+                # A route that declares an error with only a description gets the error body.
+                if code.isdigit() and int(code) >= 400 and "content" not in response:
+                    responses[code] = _error_response(int(code), response.get("description"))
+            for status in sorted(operation_errors(path, operation)):
+                responses.setdefault(str(status), _error_response(status))
+            operation["responses"] = dict(sorted(responses.items()))
+    return schema
+
+
+def install(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

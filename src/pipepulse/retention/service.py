@@ -1,0 +1,111 @@
+"""Retention (SPEC §8) as plain job functions of a session and ``now``.
+
+Raw runs whose time (``completed_at``, or for an orphan ``started_at`` + the orphan window)
+is older than ``PIPEPULSE_RUN_RETENTION_DAYS`` are deleted; hourly rollups older than
+``PIPEPULSE_ROLLUP_RETENTION_DAYS`` too; daily rollups are kept for ever. A completed run is
+in the rollups already. An orphan is not (readers count its pending row), so it is added to
+the rollups as ``orphaned`` in the transaction that deletes its row: each orphan is counted
+in exactly one place, before and after.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pipepulse.retention import repository as repo
+from pipepulse.rollups import writer
+from pipepulse.rollups.plan import floor_hour
+from pipepulse.rules import Thresholds
+
+# Rows one DELETE may remove: enough to clear a backlog quickly, few enough that each
+# statement (and its transaction) holds its locks for milliseconds.
+BATCH_ROWS = 10_000
+TABLES = ("runs", "orphans", "hourly_rollups", "event_rollups")
+
+
+@dataclass(frozen=True)
+class Cutoffs:
+    """What is older than these goes."""
+
+    runs_before: datetime  # completed_at
+    orphans_started_before: datetime  # started_at of pending runs (their orphan time is 1 window later)
+    hours_before: datetime  # hourly rollups (whole hours only)
+
+    @classmethod
+    def at(cls, now: datetime, thresholds: Thresholds) -> Cutoffs:
+        runs_before = now - thresholds.run_retention
+        return cls(
+            runs_before=runs_before,
+            orphans_started_before=runs_before - thresholds.orphan_window,
+            hours_before=floor_hour(now - thresholds.rollup_retention),
+        )
+
+
+@dataclass
+class Deleted:
+    """Rows deleted (or, for a dry run, that would be) per kind."""
+
+    runs: int = 0
+    orphans: int = 0
+    hourly_rollups: int = 0
+    event_rollups: int = 0
+    statements: int = 0
+    connections: set[str] = field(default_factory=set)
+
+    def __iadd__(self, other: Deleted) -> Deleted:
+        self.runs += other.runs
+        self.orphans += other.orphans
+        self.hourly_rollups += other.hourly_rollups
+        self.event_rollups += other.event_rollups
+        self.statements += other.statements
+        self.connections |= other.connections
+        return self
+
+    @property
+    def total(self) -> int:
+        return self.runs + self.orphans + self.hourly_rollups + self.event_rollups
+
+    def counts(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in TABLES}
+
+
+async def connections_due(session: AsyncSession, now: datetime, thresholds: Thresholds) -> list[str]:
+    """The connections with anything past retention at ``now``."""
+    c = Cutoffs.at(now, thresholds)
+    return await repo.connections_with_work(session, c.runs_before, c.orphans_started_before, c.hours_before)
+
+
+async def delete_batch(
+    session: AsyncSession,
+    connection_id: str,
+    now: datetime,
+    thresholds: Thresholds,
+    *,
+    limit: int = BATCH_ROWS,
+) -> Deleted:
+    """One batch for one connection: at most ``limit`` rows per statement, one statement per kind.
+
+    Commit after each batch; a batch that deleted ``limit`` rows of a kind leaves more behind.
+    """
+    c = Cutoffs.at(now, thresholds)
+    window = thresholds.orphan_window
+    orphans = await repo.delete_orphans(session, connection_id, c.orphans_started_before, limit)
+    await writer.add_orphans(session, [(connection_id, org, started + window) for org, started in orphans])
+    return Deleted(
+        runs=await repo.delete_completed(session, connection_id, c.runs_before, limit),
+        orphans=len(orphans),
+        hourly_rollups=await repo.delete_hours(session, connection_id, c.hours_before, limit),
+        event_rollups=await repo.delete_event_hours(session, connection_id, c.hours_before, limit),
+        statements=4,
+        connections={connection_id},
+    )
+
+
+async def preview(session: AsyncSession, now: datetime, thresholds: Thresholds) -> Deleted:
+    """What :func:`delete_batch` would delete at ``now``, over every connection, without deleting."""
+    c = Cutoffs.at(now, thresholds)
+    counts = await repo.count_expired(session, c.runs_before, c.orphans_started_before, c.hours_before)
+    return Deleted(**counts, connections=set(await connections_due(session, now, thresholds)))

@@ -1,0 +1,1 @@
+"""Watching pipelines (SPEC §7): status history, incidents, connection health now."""

@@ -1,0 +1,227 @@
+"""The reads behind status history and connection health: bounded, indexed, one connection.
+
+Runs are read by the instant they finished, for a range and never for the whole history:
+completed ones through ``ix_runs_connection_completed``, orphans through the small partial
+index of pending rows. The probes (earliest finished run, last delivery before an instant)
+are single index lookups; the volume comes from the hourly rollups.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import DateTime, and_, bindparam, func, literal, select, text, type_coerce, union_all
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pipepulse.db.dialect import as_utc
+from pipepulse.db.models import Run, RunHourlyRollup
+from pipepulse.rollups.plan import HOUR, floor_hour
+from pipepulse.watch.timeline import FinishedRun, finished_run
+
+# Literal, so PostgreSQL matches the partial index ix_runs_delivering under any plan.
+DELIVERING = text("runs.events_delivered > 0")
+
+
+def _t(name: str) -> Any:
+    return bindparam(name, type_=Run.__table__.c.completed_at.type)
+
+
+# The driver's own datetimes (aware on PostgreSQL, text or naive on SQLite, normalised by
+# _utc below): thousands of rows skip the per-value UTC type decorator.
+TIMELINE_COLUMNS = (
+    Run.id,
+    type_coerce(Run.started_at, DateTime(timezone=True)).label("started_at"),
+    type_coerce(Run.completed_at, DateTime(timezone=True)).label("completed_at"),
+    Run.events_delivered,
+    Run.batches_dlq,
+    Run.error,
+)
+
+
+@functools.cache
+def _finished_between() -> Any:
+    completed = select(*TIMELINE_COLUMNS).where(
+        Run.connection_id == bindparam("cid"),
+        Run.completed_at > _t("after"),
+        Run.completed_at <= _t("until"),
+    )
+    # A pending run finishes (as an orphan) at started_at + window.
+    orphans = select(*TIMELINE_COLUMNS).where(
+        Run.connection_id == bindparam("cid"),
+        Run.completed_at.is_(None),
+        Run.started_at > _t("orphans_after"),
+        Run.started_at <= _t("orphans_until"),
+    )
+    return union_all(completed, orphans)
+
+
+async def finished_between(
+    session: AsyncSession, connection_id: str, after: datetime, until: datetime, orphan_window: timedelta
+) -> list[FinishedRun]:
+    """The connection's runs whose finished time is in ``(after, until]``, as they finish."""
+    params = {
+        "cid": connection_id,
+        "after": after,
+        "until": until,
+        "orphans_after": after - orphan_window,
+        "orphans_until": until - orphan_window,
+    }
+    result = await session.execute(_finished_between(), params)
+    return [finished_run(i, _utc(s), _utc(c), e, d, err, orphan_window) for i, s, c, e, d, err in result]
+
+
+def _utc(value: Any) -> Any:
+    # A UNION on SQLite can hand times back as text; PostgreSQL's are aware UTC already.
+    return value if value is None or getattr(value, "tzinfo", None) is UTC else as_utc(value)
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The first instant any run of the connection finished (None: none ever will have)."""
+
+    earliest_completed: datetime | None
+    earliest_pending_start: datetime | None
+
+    def earliest_finished(self, orphan_window: timedelta) -> datetime | None:
+        times = [self.earliest_completed]
+        if self.earliest_pending_start is not None:
+            times.append(self.earliest_pending_start + orphan_window)
+        found = [t for t in times if t is not None]
+        return min(found) if found else None
+
+
+@functools.cache
+def _bounds() -> Any:
+    cid: Any = bindparam("cid")
+    completed = select(func.min(Run.completed_at)).where(Run.connection_id == cid).scalar_subquery()
+    pending = (
+        select(func.min(Run.started_at))
+        .where(Run.connection_id == cid, Run.completed_at.is_(None))
+        .scalar_subquery()
+    )
+    return select(completed.label("completed"), pending.label("pending"))
+
+
+async def bounds(session: AsyncSession, connection_id: str) -> Bounds:
+    row = (await session.execute(_bounds(), {"cid": connection_id})).one()
+    return Bounds(as_utc(row.completed), as_utc(row.pending))
+
+
+@functools.cache
+def _last_delivery() -> Any:
+    return select(func.max(Run.completed_at)).where(
+        Run.connection_id == bindparam("cid"), DELIVERING, Run.completed_at <= _t("until")
+    )
+
+
+async def last_delivery(session: AsyncSession, connection_id: str, until: datetime) -> datetime | None:
+    """The latest ``completed_at`` at or before ``until`` of a run that delivered events."""
+    return as_utc(await session.scalar(_last_delivery(), {"cid": connection_id, "until": until}))
+
+
+@functools.cache
+def _hour_volumes() -> Any:
+    r = RunHourlyRollup
+    ids: Any = bindparam("ids", expanding=True)
+    rollups = select(
+        r.connection_id.label("cid"),
+        r.hour.label("hour"),
+        r.runs.label("runs"),
+        r.events_delivered.label("events"),
+    ).where(r.connection_id.in_(ids), r.hour.in_(bindparam("hours", expanding=True)))
+    # Orphans are never rolled up, but an hour in which one finished did have a finished run.
+    orphans = select(
+        Run.connection_id.label("cid"),
+        Run.started_at.label("hour"),
+        literal(-1).label("runs"),
+        literal(0).label("events"),
+    ).where(
+        and_(
+            Run.connection_id.in_(bindparam("ids", expanding=True)),
+            Run.completed_at.is_(None),
+            Run.started_at >= _t("orphans_from"),
+            Run.started_at < _t("orphans_to"),
+        )
+    )
+    return union_all(rollups, orphans)
+
+
+async def hour_volumes(
+    session: AsyncSession, ids: Sequence[str], hours: Sequence[datetime], orphan_window: timedelta
+) -> dict[str, dict[datetime, int]]:
+    """Per connection, the events delivered by runs finished in each of ``hours`` (UTC hour
+    starts), for the hours in which at least one run finished."""
+    out: dict[str, dict[datetime, int]] = {cid: {} for cid in ids}
+    if not ids:
+        return out
+    wanted = set(hours)
+    params = {
+        "ids": list(ids),
+        "hours": list(hours),
+        "orphans_from": min(hours) - orphan_window,
+        "orphans_to": max(hours) + HOUR - orphan_window,
+    }
+    for cid, hour, runs, events in await session.execute(_hour_volumes(), params):
+        start = as_utc(hour)
+        assert start is not None
+        if runs == -1:
+            start = floor_hour(start + orphan_window)
+            if start in wanted:
+                out[cid].setdefault(start, 0)
+        elif runs:
+            out[cid][start] = int(events or 0)
+    return out
+
+
+@dataclass(frozen=True)
+class HourCounts:
+    """One UTC hour of a connection: finished runs, failing ones, events delivered."""
+
+    runs: int = 0
+    failing: int = 0
+    events: int = 0
+
+
+@functools.cache
+def _hourly_counts() -> Any:
+    r = RunHourlyRollup
+    rollups = select(
+        r.hour.label("hour"),
+        r.runs.label("runs"),
+        (r.partial + r.failed).label("failing"),
+        r.events_delivered.label("events"),
+    ).where(r.connection_id == bindparam("cid"), r.hour < _t("until"))
+    orphans = select(
+        Run.started_at.label("hour"),
+        literal(-1).label("runs"),
+        literal(1).label("failing"),
+        literal(0).label("events"),
+    ).where(
+        Run.connection_id == bindparam("cid"),
+        Run.completed_at.is_(None),
+        Run.started_at < _t("orphans_until"),
+    )
+    return union_all(rollups, orphans)
+
+
+async def hourly_counts(
+    session: AsyncSession, connection_id: str, until: datetime, orphan_window: timedelta
+) -> dict[datetime, HourCounts]:
+    """Every hour before ``until`` (an hour start) in which a run of the connection finished,
+    from the hourly rollups plus the orphans (never rolled up), each in the hour it finished."""
+    params = {"cid": connection_id, "until": until, "orphans_until": until - orphan_window}
+    out: dict[datetime, HourCounts] = {}
+    for hour, runs, failing, events in await session.execute(_hourly_counts(), params):
+        start = as_utc(hour)
+        assert start is not None
+        if runs == -1:
+            start, runs = floor_hour(start + orphan_window), 1
+        found = out.get(start, HourCounts())
+        out[start] = HourCounts(
+            found.runs + int(runs), found.failing + int(failing), found.events + int(events or 0)
+        )
+    return out

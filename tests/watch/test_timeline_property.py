@@ -1,0 +1,218 @@
+"""The status timeline against the brute-force oracle: random histories, random instants.
+
+Run times sit on a coarse grid (plus the odd microsecond) so that runs tie, a run's time
+meets another's time + 24 h, and orphans finish exactly where other runs do: the cases
+where an off-by-one would hide.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipepulse.rules import Thresholds
+from pipepulse.watch.timeline import (
+    TICK,
+    Prior,
+    finished_runs,
+    incidents,
+    mttr,
+    state_at,
+    time_in_status,
+    timeline,
+    uptime_percent,
+)
+from tests.watch import oracle
+from tests.watch.oracle import DAY, WINDOW, Run
+
+BASE = datetime(2026, 4, 1, tzinfo=UTC)
+SPAN = timedelta(days=4)
+THRESHOLDS = Thresholds(orphan_window=WINDOW)
+
+
+def _offset() -> st.SearchStrategy[timedelta]:
+    grid = st.integers(min_value=0, max_value=int(SPAN / timedelta(minutes=15))).map(
+        lambda n: timedelta(minutes=15 * n)
+    )
+    wobble = st.sampled_from([timedelta(0), timedelta(0), TICK, -TICK, timedelta(seconds=1)])
+    return st.builds(lambda g, w: max(timedelta(0), g + w), grid, wobble)
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> list[Run]:
+    count = draw(st.integers(min_value=0, max_value=16))
+    runs = []
+    for i in range(count):
+        kind = draw(st.sampled_from(["ok", "ok", "empty", "partial", "failed", "orphan", "late"]))
+        at = BASE + draw(_offset())
+        if kind == "orphan":
+            # Never reported: an orphan from started_at + window on.
+            runs.append(Run(id=f"r{i:02d}", started_at=at))
+            continue
+        if kind == "late":
+            # Reported long after its orphan window: it counts only from completed_at.
+            runs.append(Run(id=f"r{i:02d}", started_at=at, completed_at=at + WINDOW * 3, events_delivered=5))
+            continue
+        started = at - timedelta(minutes=draw(st.sampled_from([0, 5, 15, 30])))
+        runs.append(
+            Run(
+                id=f"r{i:02d}",
+                started_at=started,
+                completed_at=at,
+                events_delivered=0 if kind == "empty" else draw(st.integers(0, 100)),
+                batches_dlq=draw(st.integers(1, 3)) if kind == "partial" else 0,
+                error=f"boom {i}" if kind == "failed" else None,
+            )
+        )
+    return runs
+
+
+def _range(data: st.DataObject) -> tuple[datetime, datetime]:
+    draw = data.draw
+    a = BASE - DAY + draw(_offset()) + draw(_offset())
+    b = a + draw(_offset()) + timedelta(minutes=1)
+    return a, b
+
+
+def _candidates(runs: list[Run], start: datetime, end: datetime) -> set[datetime]:
+    """Where the oracle's answer could change: every finished time and that time + 24 h."""
+    out = set()
+    for r in runs:
+        for t in (oracle.finished_at(r), oracle.finished_at(r) + DAY):
+            if start < t < end:
+                out.add(t)
+    return out
+
+
+@given(runs=histories(), data=st.data())
+def test_timeline__random_history__each_instant_has_the_oracle_status(
+    runs: list[Run], data: st.DataObject
+) -> None:
+    start, end = _range(data)
+    history = timeline(finished_runs(runs, WINDOW), start, end, THRESHOLDS)
+
+    span = int((end - start) / TICK)
+    probes = [start, end - TICK] + [start + TICK * data.draw(st.integers(0, span - 1)) for _ in range(20)]
+    probes += [t for c in _candidates(runs, start, end) for t in (c, c - TICK)]
+    for t in probes:
+        assert history.at(t).status == oracle.status_at(runs, t), t
+
+
+@given(runs=histories(), data=st.data())
+def test_timeline__random_history__boundaries_are_exactly_where_the_oracle_changes(
+    runs: list[Run], data: st.DataObject
+) -> None:
+    start, end = _range(data)
+    history = timeline(finished_runs(runs, WINDOW), start, end, THRESHOLDS)
+
+    intervals = history.intervals
+    assert intervals[0].start == start
+    assert intervals[-1].end == end
+    for before, after in itertools.pairwise(intervals):
+        assert before.end == after.start
+        assert before.status != after.status
+    boundaries = {i.start for i in intervals[1:]}
+    changes = {
+        c
+        for c in _candidates(runs, start, end)
+        if oracle.status_at(runs, c) != oracle.status_at(runs, c - TICK)
+    }
+    assert boundaries == changes
+    for i in intervals:
+        assert i.reason.code == oracle.reason_code_at(runs, i.start)
+    assert history.held_before == (oracle.status_at(runs, start - TICK) == oracle.status_at(runs, start))
+
+
+@given(runs=histories(), data=st.data())
+def test_incidents__random_history__are_the_maximal_error_intervals(
+    runs: list[Run], data: st.DataObject
+) -> None:
+    start, end = _range(data)
+    history = timeline(finished_runs(runs, WINDOW), start, end, THRESHOLDS)
+    found = incidents(history, open_at_end=False)
+
+    assert [(i.started_at, i.ended_at) for i in found] == [
+        (i.start, i.end) for i in history.intervals if i.status == "error"
+    ]
+    for incident in found:
+        assert incident.ended_at is not None
+        assert oracle.status_at(runs, incident.started_at) == "error"
+        opener = oracle.newest_at(runs, incident.started_at)
+        assert opener is not None
+        assert incident.first_error == oracle.message(opener)
+        assert incident.first_error_run_id == opener.id
+        assert incident.failing_runs == sum(
+            1
+            for r in runs
+            if incident.started_at <= oracle.finished_at(r) < incident.ended_at
+            and oracle.outcome(r) in oracle.FAILING
+        )
+
+    spent = time_in_status(history.intervals, start, end)
+    assert sum(spent.values(), timedelta(0)) == end - start
+    assert uptime_percent(history.intervals, start, end) == round(
+        100 * (end - start - spent["error"]) / (end - start), 2
+    )
+    ended = [i.ended_at - i.started_at for i in found if i.ended_at is not None and start < i.ended_at <= end]
+    expected = sum(ended, timedelta(0)) / len(ended) if ended else None
+    assert mttr(found, start, end) == expected
+
+
+@given(runs=histories(), offset=_offset())
+def test_state_at__random_instant__matches_the_oracle(runs: list[Run], offset: timedelta) -> None:
+    at = BASE + offset
+    state = state_at(finished_runs(runs, WINDOW), at, THRESHOLDS)
+
+    day = oracle.in_day(runs, at)
+    assert state.status == oracle.status_at(runs, at)
+    assert state.basis.finished_runs_last_24h == len(day)
+    assert state.basis.events_last_24h == sum(r.events_delivered for r in day)
+    assert state.basis.latest_finished_failing == tuple(oracle.outcome(r) in oracle.FAILING for r in day[:3])
+    deliveries = [
+        r.completed_at for r in runs if r.completed_at and r.completed_at <= at and r.events_delivered
+    ]
+    assert state.last_delivery_at == max(deliveries, default=None)
+    assert state.reason().code == oracle.reason_code_at(runs, at)
+
+
+def test_timeline__late_report__the_orphan_never_was() -> None:
+    # Started at 10:00, reported at 11:00: from 10:15 to 11:00 it was pending, not orphaned.
+    run = Run(id="r1", started_at=BASE, completed_at=BASE + timedelta(hours=1), error="late and failed")
+    history = timeline(finished_runs([run], WINDOW), BASE, BASE + timedelta(hours=2), THRESHOLDS)
+
+    assert [(i.status, i.start) for i in history.intervals] == [
+        ("idle", BASE),
+        ("error", BASE + timedelta(hours=1)),
+    ]
+    assert history.intervals[1].reason.text == "The only run that finished in the last 24 hours was failing."
+
+
+def test_timeline__orphan__counts_from_the_end_of_its_window() -> None:
+    run = Run(id="r1", started_at=BASE)
+    history = timeline(finished_runs([run], WINDOW), BASE, BASE + 2 * DAY, THRESHOLDS)
+
+    assert [(i.status, i.start) for i in history.intervals] == [
+        ("idle", BASE),
+        ("error", BASE + WINDOW),
+        ("idle", BASE + WINDOW + DAY),
+    ]
+    [incident] = incidents(history, open_at_end=False)
+    assert incident.first_error == "loader did not report back within 15 minutes"
+    assert incident.failing_runs == 1
+    assert incident.duration(BASE) == DAY
+
+
+def test_timeline__idle_reason__history_says_the_exact_time_of_the_last_delivery() -> None:
+    delivered = Run(id="r1", started_at=BASE, completed_at=BASE + timedelta(minutes=5), events_delivered=9)
+    history = timeline(
+        finished_runs([delivered], WINDOW), BASE + DAY, BASE + 2 * DAY, THRESHOLDS, Prior(any_finished=True)
+    )
+
+    idle = history.intervals[-1]
+    assert idle.reason.code == "no_events_24h"
+    assert idle.reason.text == (
+        "No run finished in the last 24 hours; the last delivery was at 2026-04-01 00:05:00 UTC."
+    )
