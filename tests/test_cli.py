@@ -10,6 +10,7 @@ import httpx
 
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
+from tests.conftest import FrozenClock
 from tests.helpers import pipepulse
 
 
@@ -90,8 +91,8 @@ def test_cli__unsupported_database_url__clear_error(settings: Settings) -> None:
     assert "use postgresql://user@host/db or sqlite:///path.db" in result.stderr
 
 
-async def test_cli__revoke_token_and_service_key__rejected_at_once(
-    settings: Settings, db: Database, client: httpx.AsyncClient
+async def test_cli__revoke_token_and_service_key__rejected_within_the_auth_cache_bound(
+    settings: Settings, db: Database, client: httpx.AsyncClient, clock: FrozenClock
 ) -> None:
     as_json(pipepulse(settings, "org", "create", "--slug", "acme", "--name", "Acme", "--json"))
     token = as_json(pipepulse(settings, "token", "create", "--org", "acme", "--json"))
@@ -104,6 +105,8 @@ async def test_cli__revoke_token_and_service_key__rejected_at_once(
     assert token["token"] not in pipepulse(settings, "token", "list").stdout
     assert pipepulse(settings, "token", "revoke", token["id"]).returncode == 0
     assert pipepulse(settings, "service-key", "revoke", key["id"]).returncode == 0
+    # A running API process may trust what it verified for PIPEPULSE_AUTH_CACHE_SECONDS more.
+    clock.advance(seconds=settings.auth_cache_seconds)
     assert (await client.get("/api/v1/organisations/", headers=user)).status_code == 401
     runs = "/api/v1/organisations/1/integrations/warehouse-connections/wc_x/metrics/"
     pushed = await client.post(

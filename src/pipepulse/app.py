@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
 from pipepulse import __version__, conventions
+from pipepulse.auth.cache import PrincipalCache
 from pipepulse.auth.throttle import AuthThrottle
 from pipepulse.clock import utc_now
 from pipepulse.config import Settings
@@ -78,6 +80,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.principals = PrincipalCache(timedelta(seconds=settings.auth_cache_seconds))
     app.state.clock = clock
     app.state.metrics = metrics
     app.state.require_scheduler = require_scheduler

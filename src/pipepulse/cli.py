@@ -241,7 +241,7 @@ def token_list(as_json: JsonFlag = False) -> None:
 
 @token_app.command("revoke")
 def token_revoke(token_id: Annotated[str, typer.Argument(help="The id shown by `token list`.")]) -> None:
-    """Revoke a user token; it stops working at once."""
+    """Revoke a user token; API processes refuse it within PIPEPULSE_AUTH_CACHE_SECONDS (default 5 s)."""
     settings = load_settings()
 
     async def work(db: Database) -> bool:
@@ -300,7 +300,7 @@ def service_key_list(as_json: JsonFlag = False) -> None:
 def service_key_revoke(
     key_id: Annotated[str, typer.Argument(help="The id shown by `service-key list`.")],
 ) -> None:
-    """Revoke a service key; loaders using it get 401 at once."""
+    """Revoke a service key; loaders get 401 within PIPEPULSE_AUTH_CACHE_SECONDS (default 5 s)."""
     settings = load_settings()
 
     async def work(db: Database) -> bool:

@@ -47,9 +47,18 @@ async def write_session(
         yield session
 
 
+async def statement_session(
+    db: Annotated[Database, Depends(get_database)],
+) -> AsyncIterator[AsyncSession]:
+    """Writes that are each one statement (reports): see Database.session(statements=True)."""
+    async with db.session(statements=True) as session:
+        yield session
+
+
 # scope="function": the transaction commits before the response is sent, so a client that
 # sees 2xx can rely on the write being durable.
 ReadSession = Annotated[AsyncSession, Depends(read_session, scope="function")]
 WriteSession = Annotated[AsyncSession, Depends(write_session, scope="function")]
+StatementSession = Annotated[AsyncSession, Depends(statement_session, scope="function")]
 Now = Annotated[datetime, Depends(get_now)]
 AppSettings = Annotated[Settings, Depends(get_settings)]

@@ -1,6 +1,6 @@
 """FastAPI dependencies that turn the Authorization header into a principal."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -54,7 +54,8 @@ async def authenticate(
     now = request.app.state.clock()
     address = client_address(request)
     throttle.check(address, now)
-    principal = await auth_service.authenticate(session, secret)
+    cache = getattr(request.app.state, "principals", None)
+    principal = await auth_service.authenticate(session, secret, cache=cache, now=now)
     if principal is None:
         throttle.failed(address, now)
     return principal
@@ -81,20 +82,27 @@ def user(scope: str, *, write: bool = False) -> Callable[..., Awaitable[UserPrin
     return dependency
 
 
-async def service(
-    request: Request,
-    secret: Annotated[str, Depends(bearer_secret)],
-    session: Annotated[AsyncSession, Depends(write_session, scope="function")],
-) -> ServicePrincipal:
-    """Dependency: a service key (loaders and the scheduler)."""
-    principal = await authenticate(request, session, secret)
-    if principal is None:
-        raise NotAuthenticated("invalid or revoked service key")
-    if isinstance(principal, UserPrincipal):
-        raise Forbidden("run-writing endpoints need a service key, not a user token")
-    return principal
+def service_key(
+    session_dependency: Callable[..., AsyncIterator[AsyncSession]] = write_session,
+) -> Callable[..., Awaitable[ServicePrincipal]]:
+    """Dependency: a service key (loaders and the scheduler), looked up on the route's session."""
+
+    async def dependency(
+        request: Request,
+        secret: Annotated[str, Depends(bearer_secret)],
+        session: Annotated[AsyncSession, Depends(session_dependency, scope="function")],
+    ) -> ServicePrincipal:
+        principal = await authenticate(request, session, secret)
+        if principal is None:
+            raise NotAuthenticated("invalid or revoked service key")
+        if isinstance(principal, UserPrincipal):
+            raise Forbidden("run-writing endpoints need a service key, not a user token")
+        return principal
+
+    return dependency
 
 
+service = service_key()
 Service = Annotated[ServicePrincipal, Depends(service)]
 # The scope every read endpoint needs.
 Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.auth import scopes as scope_names
 from pipepulse.auth import tokens
+from pipepulse.auth.cache import PrincipalCache
 from pipepulse.auth.principals import ServicePrincipal, UserPrincipal
 from pipepulse.db.models import ApiToken, ServiceKey
 from pipepulse.errors import Invalid
@@ -67,11 +68,37 @@ async def create_service_key(session: AsyncSession, *, name: str, now: datetime)
     return IssuedServiceKey(id=issued.id, name=name, key=issued.plaintext)
 
 
-async def authenticate(session: AsyncSession, bearer: str) -> UserPrincipal | ServicePrincipal | None:
-    """The principal for a bearer secret, or None when it is unknown, wrong or revoked."""
+async def authenticate(
+    session: AsyncSession,
+    bearer: str,
+    *,
+    cache: PrincipalCache | None = None,
+    now: datetime | None = None,
+) -> UserPrincipal | ServicePrincipal | None:
+    """The principal for a bearer secret, or None when it is unknown, wrong or revoked.
+
+    With a ``cache`` (and the request's ``now``), a secret verified within the cache's time
+    to live is accepted without a query; see auth/cache.py for what that bounds.
+    """
     parsed = tokens.parse(bearer)
     if parsed is None:
         return None
+    if cache is not None and now is not None:
+        cached = cache.get(parsed, now)
+        if cached is not None:
+            return cached
+    found = await _lookup(session, parsed)
+    if found is None:
+        return None
+    secret_hash, principal = found
+    if cache is not None and now is not None:
+        cache.put(parsed, secret_hash, principal, now)
+    return principal
+
+
+async def _lookup(
+    session: AsyncSession, parsed: tokens.ParsedSecret
+) -> tuple[str, UserPrincipal | ServicePrincipal] | None:
     # Plain column reads on the session's connection: this runs on every request.
     connection = await session.connection()
     if parsed.kind == "user":
@@ -85,9 +112,10 @@ async def authenticate(session: AsyncSession, bearer: str) -> UserPrincipal | Se
             return None
         if not tokens.matches(parsed.secret, token.secret_hash):
             return None
-        return UserPrincipal(
+        user = UserPrincipal(
             token_id=parsed.id, organisation_id=token.organisation_id, scopes=frozenset(token.scopes)
         )
+        return token.secret_hash, user
     k = ServiceKey.__table__.c
     key = (
         await connection.execute(select(k.secret_hash, k.revoked_at, k.name).where(k.id == parsed.id))
@@ -96,7 +124,7 @@ async def authenticate(session: AsyncSession, bearer: str) -> UserPrincipal | Se
         return None
     if not tokens.matches(parsed.secret, key.secret_hash):
         return None
-    return ServicePrincipal(key_id=parsed.id, name=key.name)
+    return key.secret_hash, ServicePrincipal(key_id=parsed.id, name=key.name)
 
 
 async def revoke_token(session: AsyncSession, token_id: str, now: datetime) -> bool:

@@ -50,6 +50,12 @@ def sums_json(dialect: str) -> bool:
     return dialect == POSTGRESQL
 
 
+def completes_in_one_statement(dialect: str) -> bool:
+    """Whether completing runs and rolling them up is one statement of data-modifying CTEs
+    (PostgreSQL: see rollups/set_based.py); elsewhere it is a transaction of several."""
+    return dialect == POSTGRESQL
+
+
 def in_param(dialect: str, column: Any, name: str) -> ColumnElement[bool]:
     """``column IN :name`` for a statement built once: bind a list of strings to ``name``."""
     if dialect == POSTGRESQL:
@@ -95,7 +101,12 @@ PerKey = Callable[[Any], Select[Any]]
 
 
 def newest_per_key(
-    dialect: str, slots: int, parts: dict[str, PerKey], columns: KeyColumns = STRING_KEY
+    dialect: str,
+    slots: int,
+    parts: dict[str, PerKey],
+    columns: KeyColumns = STRING_KEY,
+    *,
+    extra: Sequence[Select[Any]] = (),
 ) -> Any:
     """One statement answering, for every key and every part, the rows ``part(key)`` selects.
 
@@ -105,7 +116,8 @@ def newest_per_key(
     join per part over the key arrays, each probe answered from the end of an index. SQLite
     has no LATERAL: it gets one small ordered SELECT per key and part, for ``slots`` keys
     (see :func:`key_slots`; at most :func:`keys_per_statement`). Bind with :func:`key_params`.
-    Build it once per shape: construction costs more than running it.
+    ``extra`` selects of the same columns (``part``, the key columns, the part's own) ride in
+    the same statement. Build it once per shape: construction costs more than running it.
     """
     selects: list[Select[Any]] = []
     if dialect == POSTGRESQL:
@@ -123,4 +135,5 @@ def newest_per_key(
                 subquery = part(key).subquery()
                 labels = [getattr(key, c).label(c) for c in columns]
                 selects.append(select(literal(name).label("part"), *labels, *subquery.c))
+    selects += extra
     return selects[0] if len(selects) == 1 else union_all(*selects)

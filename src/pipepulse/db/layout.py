@@ -25,6 +25,7 @@ PLACEMENT: dict[str, Placement] = {
     "run_hourly_rollups": "distributed",
     "run_daily_rollups": "distributed",
     "event_hourly_rollups": "distributed",
+    "connection_run_times": "distributed",
     "alert_channels": "distributed",
     "alert_rules": "distributed",
     "connection_evaluations": "distributed",

@@ -7,6 +7,8 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from pipepulse.db import dialect
+
 
 class Database:
     """The engine plus two session factories: plain reads and write transactions.
@@ -24,15 +26,28 @@ class Database:
             expire_on_commit=False,
             autoflush=False,
         )
+        # PostgreSQL's own transaction of a single statement: no BEGIN or COMMIT round trip.
+        autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._statements = (
+            async_sessionmaker(autocommit, expire_on_commit=False, autoflush=False)
+            if dialect.completes_in_one_statement(engine.dialect.name)
+            else self._write
+        )
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
     @asynccontextmanager
-    async def session(self, *, write: bool = False) -> AsyncIterator[AsyncSession]:
-        """A session whose transaction commits on success and rolls back on any error."""
-        factory = self._write if write else self._read
+    async def session(self, *, write: bool = False, statements: bool = False) -> AsyncIterator[AsyncSession]:
+        """A session whose transaction commits on success and rolls back on any error.
+
+        ``statements=True`` is for work whose every write is one self-contained statement
+        (reports on PostgreSQL): each statement then commits on its own, without a
+        transaction around them; where that is not how writes are made (SQLite), it is a
+        write transaction like any other.
+        """
+        factory = self._statements if statements else self._write if write else self._read
         async with factory() as session:
             try:
                 yield session

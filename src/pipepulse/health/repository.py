@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, text
+from sqlalchemy import and_, case, func, or_, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pipepulse.db.dialect import as_utc
-from pipepulse.db.models import Run, RunDailyRollup, RunHourlyRollup, WarehouseConnection
+from pipepulse.db.dialect import as_utc, one_of
+from pipepulse.db.models import ConnectionRunTimes, Run, RunDailyRollup, RunHourlyRollup, WarehouseConnection
 
 Ranges = Sequence[tuple[datetime, datetime]]
 C = WarehouseConnection
@@ -50,6 +50,21 @@ async def rollup_counts(
     return [(t, int(n or 0), int(s or 0), int(f or 0)) for t, n, s, f in rows]
 
 
+def _raw_count_select(organisation_id: int, a: datetime, b: datetime) -> Any:
+    succeeded = Run.outcome == "succeeded"
+    return (
+        select(
+            C.integration_type,
+            func.count(),
+            func.sum(case((succeeded, 1), else_=0)),
+            func.sum(case((succeeded, 0), else_=1)),
+        )
+        .join(C, C.id == Run.connection_id)
+        .where(C.organisation_id == organisation_id, Run.completed_at >= a, Run.completed_at < b)
+        .group_by(C.integration_type)
+    )
+
+
 async def rollup_latest(
     session: AsyncSession,
     organisation_id: int,
@@ -85,25 +100,16 @@ async def raw_counts(
 ) -> list[tuple[str, int, int, int]]:
     """(integration_type, runs, succeeded, failing) of the completed runs in the raw edges.
 
-    One statement per range: a single range lets PostgreSQL probe ix_runs_connection_completed
-    per connection, where an OR of ranges makes it scan the whole table.
+    One SELECT per range in one statement: a single range lets PostgreSQL probe
+    ix_runs_connection_completed per connection, where an OR of ranges makes it scan the
+    whole table.
     """
-    succeeded = Run.outcome == "succeeded"
-    out = []
-    for a, b in ranges:
-        rows = await session.execute(
-            select(
-                C.integration_type,
-                func.count(),
-                func.sum(case((succeeded, 1), else_=0)),
-                func.sum(case((succeeded, 0), else_=1)),
-            )
-            .join(C, C.id == Run.connection_id)
-            .where(C.organisation_id == organisation_id, Run.completed_at >= a, Run.completed_at < b)
-            .group_by(C.integration_type)
-        )
-        out += [(t, int(n), int(s or 0), int(f or 0)) for t, n, s, f in rows]
-    return out
+    parts = [_raw_count_select(organisation_id, a, b) for a, b in ranges if a < b]
+    if not parts:
+        return []
+    statement: Any = parts[0] if len(parts) == 1 else union_all(*parts)
+    rows = await session.execute(statement)
+    return [(t, int(n), int(s or 0), int(f or 0)) for t, n, s, f in rows]
 
 
 async def orphans(
@@ -130,8 +136,32 @@ async def latest_times(
 ) -> list[tuple[str, datetime | None, datetime | None, datetime | None]]:
     """Per connection: (integration_type, latest completion, latest success, latest failure) in [a, b).
 
-    Correlated max() per connection, each answered from the end of an index.
+    From the latest times every report keeps; a connection whose latest time of a kind is not
+    before ``b`` (a report from a clock ahead) is looked up in its runs instead.
     """
+    t = ConnectionRunTimes
+    kinds = (t.last_completed_at, t.last_succeeded_at, t.last_failing_at)
+    rows = await session.execute(
+        select(C.id, C.integration_type, *kinds)
+        .outerjoin(t, t.connection_id == C.id)
+        .where(C.organisation_id == organisation_id)
+    )
+    out, ahead = [], []
+    for cid, integration_type, *times in rows:
+        found = [as_utc(x) for x in times]
+        if any(x is not None and x >= b for x in found):
+            ahead.append(cid)
+            continue
+        out.append((integration_type, *(x if x is not None and x >= a else None for x in found)))
+    if ahead:
+        out += await _latest_times_of_runs(session, ahead, a, b)
+    return out  # type: ignore[return-value]
+
+
+async def _latest_times_of_runs(
+    session: AsyncSession, connection_ids: Sequence[str], a: datetime, b: datetime
+) -> list[tuple[str, datetime | None, datetime | None, datetime | None]]:
+    """Correlated max() per connection, each answered from the end of an index."""
     r = Run.__table__.alias("r")
 
     def latest(*where: Any) -> Any:
@@ -147,6 +177,6 @@ async def latest_times(
             latest(),
             latest(r.c.outcome == "succeeded"),
             latest(text("r.outcome IN ('partial', 'failed')")),
-        ).where(C.organisation_id == organisation_id)
+        ).where(one_of(session, C.id, connection_ids))
     )
     return [(t, as_utc(x), as_utc(y), as_utc(z)) for t, x, y, z in rows]

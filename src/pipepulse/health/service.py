@@ -5,8 +5,9 @@ rollups, the partial hours at the window's two edges from raw runs, and orphans 
 pending rows, so the cost does not grow with the history or the window's length.
 
 A window that starts before raw retention (SPEC §8) is counted from the start of that hour
-(before hourly rollup retention, of that day), and the latest times the raw runs no longer
-hold are the start of their hour (or day); ``precision`` says so.
+(before hourly rollup retention, of that day); ``precision`` says so. The latest times come
+from what every report keeps per connection, so they stay exact; the rollups' hours stand in
+only where a connection's kept times lie ahead of the window (a loader's clock ahead).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from pipepulse.loader.reporter import (
     Reporter,
     ReporterError,
     ReportFailed,
+    ReportOutcome,
     ReportRejected,
 )
 from pipepulse.loader.runner import load_run
@@ -25,6 +26,7 @@ __all__ = [
     "LoaderJob",
     "ReportConflict",
     "ReportFailed",
+    "ReportOutcome",
     "ReportRejected",
     "Reporter",
     "ReporterError",

@@ -1,10 +1,16 @@
-"""A small sync client a loader uses to create and report runs to the pipepulse API."""
+"""A small sync client a loader uses to create and report runs to the pipepulse API.
+
+With ``batch_size`` set, reports are queued and sent together (``POST /api/v1/runs/reports/``)
+once that many wait or the oldest has waited ``batch_linger_s``; every report is still judged
+on its own by the service, and the ones it refuses are kept in :attr:`Reporter.refused`.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -21,9 +27,11 @@ from pipepulse.loader.backoff import RetryPolicy, parse_retry_after
 from pipepulse.loader.report import RunReport, isoformat_z
 
 __all__ = [
+    "MAX_BATCH",
     "CreatedRun",
     "ReportConflict",
     "ReportFailed",
+    "ReportOutcome",
     "ReportRejected",
     "Reporter",
     "ReporterError",
@@ -63,6 +71,41 @@ class ReportFailed(ReporterError):
         super().__init__(f"gave up after {attempts} attempts: {last_failure}")
 
 
+# Long enough to ride out a database or server restart: a report given up on too early is a
+# run that ends up orphaned although the loader did its work.
+DEFAULT_BUDGET_S = 600.0
+# Attempts are bounded by the time budget unless a RetryPolicy says otherwise.
+DEFAULT_RETRY = RetryPolicy(max_attempts=1_000_000, base_delay_s=0.5, max_delay_s=30.0)
+
+# The service takes at most this many reports in one request.
+MAX_BATCH = 1000
+BATCH_PATH = "/api/v1/runs/reports/"
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    """What the service answered for one report of a batch: the single PATCH's status."""
+
+    organisation_id: int
+    connection_id: str
+    run_id: str
+    status_code: int
+    detail: Detail = None
+
+    @property
+    def accepted(self) -> bool:
+        """Recorded now or before (an identical repeat): 204."""
+        return self.status_code == 204
+
+
+@dataclass(frozen=True)
+class _Queued:
+    organisation_id: int
+    connection_id: str
+    run_id: str
+    body: dict[str, Any]
+
+
 @dataclass(frozen=True)
 class CreatedRun:
     """The run the service holds after `create_run`; `created` is False for a repeat."""
@@ -95,13 +138,6 @@ def _is_retryable(status_code: int) -> bool:
     return status_code == 429 or status_code >= 500
 
 
-# Long enough to ride out a database or server restart: a report given up on too early is a
-# run that ends up orphaned although the loader did its work.
-DEFAULT_BUDGET_S = 600.0
-# Attempts are bounded by the time budget unless a RetryPolicy says otherwise.
-DEFAULT_RETRY = RetryPolicy(max_attempts=1_000_000, base_delay_s=0.5, max_delay_s=30.0)
-
-
 class Reporter:
     """Talks to `…/warehouse-connections/{id}/metrics/` with a service key, retrying safely."""
 
@@ -111,14 +147,29 @@ class Reporter:
         service_key: str,
         *,
         retry: RetryPolicy | None = None,
-        budget_s: float = DEFAULT_BUDGET_S,
         timeout_s: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
         clock: Callable[[], datetime] = _utc_now,
-        monotonic: Callable[[], float] = time.monotonic,
         transport: httpx.BaseTransport | None = None,
+        batch_size: int | None = None,
+        batch_linger_s: float = 1.0,
+        budget_s: float = DEFAULT_BUDGET_S,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``batch_size`` (1 to 1,000) turns on batching: :meth:`report_run` queues, and the
+        queue is sent when it holds that many reports, when the oldest has waited
+        ``batch_linger_s``, on :meth:`flush` and on :meth:`close`."""
+        if batch_size is not None and not 1 <= batch_size <= MAX_BATCH:
+            raise ValueError(f"batch_size must be between 1 and {MAX_BATCH}, got {batch_size}")
+        if batch_linger_s < 0:
+            raise ValueError(f"batch_linger_s must not be negative, got {batch_linger_s}")
+        self.batch_size = batch_size
+        self.batch_linger_s = batch_linger_s
+        self.refused: list[ReportOutcome] = []
+        self._queue: list[_Queued] = []
+        self._lock = threading.RLock()
+        self._timer: threading.Timer | None = None
         if budget_s <= 0:
             raise ValueError("budget_s must be positive")
         self.retry = retry or DEFAULT_RETRY
@@ -161,7 +212,21 @@ class Reporter:
                 raise ReporterError("PIPEPULSE_LOADER_REPORT_BUDGET_SECONDS must be a number") from None
             if not 0 < options["budget_s"] < float("inf"):
                 raise ReporterError("PIPEPULSE_LOADER_REPORT_BUDGET_SECONDS must be positive")
-        return cls(base_url, service_key, **options)
+        batch_size = environ.get("PIPEPULSE_LOADER_REPORT_BATCH_SIZE", "").strip()
+        if batch_size and "batch_size" not in options:
+            if not batch_size.isdigit():
+                raise ReporterError("PIPEPULSE_LOADER_REPORT_BATCH_SIZE must be an integer")
+            options["batch_size"] = int(batch_size)
+        linger = environ.get("PIPEPULSE_LOADER_REPORT_LINGER_SECONDS", "").strip()
+        if linger and "batch_linger_s" not in options:
+            try:
+                options["batch_linger_s"] = float(linger)
+            except ValueError:
+                raise ReporterError("PIPEPULSE_LOADER_REPORT_LINGER_SECONDS must be a number") from None
+        try:
+            return cls(base_url, service_key, **options)
+        except ValueError as exc:
+            raise ReporterError(str(exc)) from None
 
     def __enter__(self) -> Reporter:
         return self
@@ -175,8 +240,11 @@ class Reporter:
         self.close()
 
     def close(self) -> None:
-        """Release the connection pool."""
-        self._client.close()
+        """Send what is still queued, then release the connection pool."""
+        try:
+            self.flush()
+        finally:
+            self._client.close()
 
     def create_run(
         self,
@@ -198,9 +266,76 @@ class Reporter:
         return CreatedRun(created=response.status_code == 201, run=response.json())
 
     def report_run(self, organisation_id: int, connection_id: str, run_id: str, report: RunReport) -> None:
-        """Complete a run the scheduler seeded; repeating the same report is harmless."""
-        path = f"{self._runs_path(organisation_id, connection_id)}{quote(run_id, safe='')}/"
-        self._send("PATCH", path, report.to_json())
+        """Complete a run the scheduler seeded; repeating the same report is harmless.
+
+        When batching, the report is queued: refusals surface in :attr:`refused` (and a
+        batch that cannot be delivered raises :class:`ReportFailed` from the call that sends it).
+        """
+        if self.batch_size is None:
+            path = f"{self._runs_path(organisation_id, connection_id)}{quote(run_id, safe='')}/"
+            self._send("PATCH", path, report.to_json())
+            return
+        with self._lock:
+            self._queue.append(_Queued(int(organisation_id), connection_id, run_id, report.to_json()))
+            if len(self._queue) >= self.batch_size:
+                self.flush()
+            elif self._timer is None and self.batch_linger_s > 0:
+                self._timer = threading.Timer(self.batch_linger_s, self._flush_quietly)
+                self._timer.daemon = True
+                self._timer.start()
+            elif self.batch_linger_s == 0:
+                self.flush()
+
+    def flush(self) -> list[ReportOutcome]:
+        """Send every queued report now; returns their outcomes, in order.
+
+        Reports the service refuses (404, 409, 422) are also kept in :attr:`refused`. If the
+        service cannot be reached after every retry, the reports stay queued (a later flush
+        sends them again: resending is safe) and :class:`ReportFailed` is raised.
+        """
+        outcomes: list[ReportOutcome] = []
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            while self._queue:
+                batch = self._queue[: self.batch_size or MAX_BATCH]
+                outcomes += self._send_batch(batch)
+                del self._queue[: len(batch)]
+        return outcomes
+
+    def _flush_quietly(self) -> None:
+        """The linger timer: send what waits; a failure leaves it queued for the next send."""
+        with self._lock:
+            self._timer = None
+            try:
+                self.flush()
+            except ReporterError as exc:
+                logger.warning("queued reports not delivered yet", extra={"failure": str(exc)})
+
+    def _send_batch(self, batch: list[_Queued]) -> list[ReportOutcome]:
+        items = [
+            {
+                "organisation_id": q.organisation_id,
+                "connection_id": q.connection_id,
+                "run_id": q.run_id,
+                **q.body,
+            }
+            for q in batch
+        ]
+        results = self._send("POST", BATCH_PATH, items).json()["results"]
+        outcomes = [
+            ReportOutcome(q.organisation_id, q.connection_id, q.run_id, int(r["status"]), r.get("detail"))
+            for q, r in zip(batch, results, strict=True)
+        ]
+        refused = [o for o in outcomes if not o.accepted]
+        for outcome in refused:
+            logger.warning(
+                "report refused",
+                extra={"run_id": outcome.run_id, "status": outcome.status_code, "detail": outcome.detail},
+            )
+        self.refused += refused
+        return outcomes
 
     @staticmethod
     def _runs_path(organisation_id: int, connection_id: str) -> str:
@@ -209,7 +344,7 @@ class Reporter:
             f"warehouse-connections/{quote(connection_id, safe='')}/metrics/"
         )
 
-    def _send(self, method: str, path: str, body: dict[str, Any]) -> httpx.Response:
+    def _send(self, method: str, path: str, body: dict[str, Any] | list[dict[str, Any]]) -> httpx.Response:
         """Send until accepted, refused, or out of attempts or time.
 
         Reports are idempotent, so resending after an answer that never arrived is safe: if an

@@ -91,13 +91,8 @@ async def hour_sums(
     connection_ids: Sequence[str],
     hours_from: datetime,
     hours_to: datetime,
-    *,
-    with_pending: bool = True,
 ) -> dict[str, Accumulator]:
-    """Per connection: rollups of ``[hours_from, hours_to)`` summed in the database.
-
-    ``with_pending=False`` leaves out the latest events_pending (one query fewer).
-    """
+    """Per connection: rollups of ``[hours_from, hours_to)`` summed in the database."""
     if not connection_ids or hours_from >= hours_to:
         return {}
     r = RunHourlyRollup
@@ -113,9 +108,6 @@ async def hour_sums(
         .group_by(r.connection_id)
     )
     out: dict[str, tuple[Any, ...]] = {row[0]: tuple(row[1:]) for row in sums}
-    pending_by_id: dict[str, int | None] = {}
-    if not with_pending:
-        return {cid: summed(v[:9], v[9], None, None) for cid, v in out.items()}
     # The value at each connection's latest events_pending_at (ties keep the larger value).
     latest = (
         select(r.connection_id.label("cid"), func.max(r.events_pending_at).label("at"))

@@ -189,21 +189,15 @@ async def summaries(
     end: datetime,
     now: datetime,
     thresholds: Thresholds,
-    *,
-    counters_only: bool = False,
 ) -> dict[str, tuple[Accumulator, Status]]:
-    """Each connection's runs finished in ``[start, end)``, and the §3 rules over that range.
-
-    ``counters_only`` skips what only the range's gauges and status need (``latest`` reads
-    those at the end of the range instead); the status returned is then meaningless.
-    """
+    """Each connection's runs finished in ``[start, end)``, and the §3 rules over that range."""
     ids = [c.id for c in connections]
     plan = planner.plan(start, end, store=kept(now, thresholds))
     start, end = plan.start, plan.end
     accs = {cid: Accumulator() for cid in ids}
     whole = plan.whole_hours
     if whole is not None:
-        sums = await repo.hour_sums(session, ids, *whole, with_pending=not counters_only)
+        sums = await repo.hour_sums(session, ids, *whole)
         events = await repo.event_sums(session, ids, *whole)
         for cid, s in sums.items():
             accs[cid] += s
@@ -217,8 +211,6 @@ async def summaries(
         orphans[run.connection_id].append((t, run))
 
     n = thresholds.error_status_runs
-    if counters_only:
-        return {cid: (accs[cid], "idle") for cid in ids}
     latest: dict[str, list[bool]] = {}
     specs: list[LatestSpec] = []
     for i, cid in enumerate(ids):
@@ -245,15 +237,20 @@ async def latest_values(
     """Counters over the range; status, latency, lag and last delivery as of its end."""
     check_kept(query, now, thresholds)
     at = min(query.timestamp_to, now)
-    counted = await summaries(
-        session, connections, query.timestamp_from, query.timestamp_to, now, thresholds, counters_only=True
+    # The counters over the range come from the status engine's statements, counted beside
+    # the status: latency, lag and last delivery are the latest run's, not the range's.
+    found = await status_engine.counted_statuses(
+        session,
+        connections,
+        at,
+        thresholds,
+        (query.timestamp_from, query.timestamp_to),
+        kept(now, thresholds),
     )
-    statuses = await status_engine.statuses(session, connections, at, thresholds)
     out = {}
     for c in connections:
-        acc, _ = counted[c.id]
-        state = statuses[c.id]
-        values = summary_values(acc, c.event_types, state.status)
+        state, tally = found[c.id]
+        values = summary_values(Accumulator(tally=tally), c.event_types, state.status)
         latest = state.latest_run
         values["latency"] = (
             run_latency_ms(latest.latency_ms, latest.started_at, latest.completed_at)

@@ -1,4 +1,8 @@
-"""Keeping the hourly and daily rollups in step with run completions (same transaction)."""
+"""Keeping the hourly and daily rollups in step with run completions (same transaction).
+
+This is the rollup writer of SQLite, a few upserts per completed run; PostgreSQL completes
+runs and rolls them up in one statement instead (rollups/set_based.py), to the same rows.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, or_
+from sqlalchemy import and_, case, func, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db import dialect
-from pipepulse.db.models import EventHourlyRollup, RunDailyRollup, RunHourlyRollup
+from pipepulse.db.models import ConnectionRunTimes, EventHourlyRollup, RunDailyRollup, RunHourlyRollup
 from pipepulse.db.rows import RunRow
 from pipepulse.rollups.plan import floor_day, floor_hour
 from pipepulse.rules import run_latency_ms, typed_events
 
+# Per connection, the latest completion of each kind (ConnectionRunTimes).
+LATEST_TIMES = ("last_completed_at", "last_succeeded_at", "last_failing_at", "last_delivery_at")
 # The run counters kept per hour and per day (and summed by every reader of the rollups).
 # ``orphaned`` is only ever added by retention, for the orphans whose pending rows it deletes.
 RUN_COUNTS = ("runs", "succeeded", "partial", "failed", "events_delivered", "batches_dlq", "orphaned")
@@ -55,6 +61,24 @@ def _daily_upsert(name: str) -> Any:
     )
 
 
+@functools.cache
+def _times_upsert(name: str) -> Any:
+    stmt = dialect.insert(name, ConnectionRunTimes)
+    t = ConnectionRunTimes.__table__.c
+    later = dialect.greatest(name)
+    # coalesce both ways: SQLite's two-argument max() is NULL when either side is.
+    return stmt.on_conflict_do_update(
+        index_elements=["connection_id"],
+        set_={
+            column: later(
+                func.coalesce(t[column], stmt.excluded[column]),
+                func.coalesce(stmt.excluded[column], t[column]),
+            )
+            for column in LATEST_TIMES
+        },
+    )
+
+
 @dataclass(frozen=True)
 class Contribution:
     """What one completed run adds to the rollups: its hour, its day and its events by type."""
@@ -62,6 +86,7 @@ class Contribution:
     hourly: dict[str, Any]
     daily: dict[str, Any]
     events: list[dict[str, Any]]
+    times: dict[str, Any]
 
 
 def contribution(run: RunRow) -> Contribution:
@@ -100,7 +125,15 @@ def contribution(run: RunRow) -> Contribution:
         }
         for event_type, count in sorted(typed_events(run.events_delivered, run.events_by_type).items())
     ]
-    return Contribution(hourly, daily, events)
+    times = {
+        "connection_id": run.connection_id,
+        "organisation_id": run.organisation_id,
+        "last_completed_at": run.completed_at,
+        "last_succeeded_at": run.completed_at if run.outcome == "succeeded" else None,
+        "last_failing_at": run.completed_at if run.outcome in ("partial", "failed") else None,
+        "last_delivery_at": hourly["last_delivery_at"],
+    }
+    return Contribution(hourly, daily, events, times)
 
 
 async def add_completed_run(session: AsyncSession, run: RunRow) -> None:
@@ -114,6 +147,7 @@ async def add_completed_run(session: AsyncSession, run: RunRow) -> None:
     await connection.execute(_daily_upsert(name), rows.daily)
     if rows.events:
         await connection.execute(_event_upsert(name), rows.events)
+    await connection.execute(_times_upsert(name), rows.times)
 
 
 def orphan_contributions(

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
+import json
+from typing import Annotated, Any
 
-from pipepulse.auth.dependencies import Reader, Service
+from fastapi import APIRouter, Body, Depends, Response
+from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter, ValidationError
+
+from pipepulse.auth.dependencies import Reader, Service, service_key
+from pipepulse.auth.principals import ServicePrincipal
 from pipepulse.connections import service as connections_service
-from pipepulse.deps import AppSettings, Now, ReadSession, WriteSession
+from pipepulse.deps import AppSettings, Now, ReadSession, StatementSession, WriteSession, statement_session
+from pipepulse.errors import AppError, Invalid
 from pipepulse.rules import Outcome
+from pipepulse.runs import reports
 from pipepulse.runs import service as runs_service
-from pipepulse.runs.schemas import RunCreate, RunOut, RunReport
+from pipepulse.runs.schemas import (
+    MAX_BATCH_REPORTS,
+    BatchReportItem,
+    BatchReportResults,
+    RunCreate,
+    RunOut,
+    RunReport,
+)
 from pipepulse.schemas import (
     API_PREFIX,
     CONNECTION_PATH,
@@ -23,6 +37,8 @@ from pipepulse.schemas import (
 )
 
 router = APIRouter(prefix=API_PREFIX, tags=["runs"])
+# Reports run on a session of single statements; the key is looked up on the same one.
+Reporter = Annotated[ServicePrincipal, Depends(service_key(statement_session))]
 RUNS_PATH = CONNECTION_PATH + "/metrics/"
 
 
@@ -61,14 +77,75 @@ async def report_run(
     connection_id: ConnectionId,
     run_id: RunId,
     body: RunReport,
-    session: WriteSession,
-    _key: Service,
+    session: StatementSession,
+    _key: Reporter,
     now: Now,
 ) -> Response:
     """Report a run's completion (service key). Identical repeats are no-ops."""
-    connection = await connections_service.get(session, organisation_pk, connection_id)
-    await runs_service.report(session, connection, run_id, body, now)
+    await reports.apply_one(session, reports.Report(0, organisation_pk, connection_id, run_id, body), now)
     return Response(status_code=204)
+
+
+_ITEMS = TypeAdapter(list[BatchReportItem])
+_ITEM = TypeAdapter(BatchReportItem)
+_BATCH_BODY = {
+    "content": {
+        "application/json": {
+            "schema": {"type": "array", "maxItems": MAX_BATCH_REPORTS, "items": _ITEM.json_schema()}
+        }
+    }
+}
+
+
+@router.post(
+    "/runs/reports/",
+    response_model=BatchReportResults,
+    openapi_extra={"requestBody": _BATCH_BODY},
+)
+async def report_runs(
+    items: Annotated[
+        list[Any],
+        Body(
+            max_length=MAX_BATCH_REPORTS,
+            description="Reports of runs of any connections, each judged on its own.",
+        ),
+    ],
+    session: StatementSession,
+    _key: Reporter,
+    now: Now,
+) -> Response:
+    """Report up to 1,000 runs at once (service key): one result per item, in order."""
+    results: list[dict[str, Any] | None] = [None] * len(items)
+    to_apply: list[reports.Report] = []
+    try:
+        valid = list(enumerate(_ITEMS.validate_python(items)))
+    except ValidationError:
+        # Some item is malformed: find which, one by one (the rest still count).
+        valid = []
+        for index, raw in enumerate(items):
+            try:
+                valid.append((index, _ITEM.validate_python(raw)))
+            except ValidationError as exc:
+                errors = [
+                    {"loc": ["body", index, *e["loc"]], "msg": e["msg"], "type": e["type"]}
+                    for e in exc.errors()
+                ]
+                results[index] = {"index": index, "status": 422, "detail": errors}
+    for index, item in valid:
+        to_apply.append(reports.Report(index, item.organisation_id, item.connection_id, item.run_id, item))
+    for verdict in await reports.apply(session, to_apply, now):
+        results[verdict.index] = _result(verdict.index, verdict.error)
+    return Response(json.dumps({"results": results}), media_type="application/json")
+
+
+def _result(index: int, error: AppError | None) -> dict[str, Any]:
+    if error is None:
+        return {"index": index, "status": 204}
+    if isinstance(error, Invalid):
+        loc = ["body", index, *error.loc[1:]]
+        detail = [{"loc": loc, "msg": error.detail, "type": "value_error"}]
+        return {"index": index, "status": 422, "detail": detail}
+    return {"index": index, "status": error.status_code, "detail": error.detail}
 
 
 @router.get(RUNS_PATH, response_model=Page[RunOut])

@@ -5,7 +5,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, model_validator
 
 from pipepulse.rules import Outcome
-from pipepulse.schemas import ResourceId, StrictModel, Timestamp
+from pipepulse.schemas import MAX_INT_ID, ResourceId, StrictModel, Timestamp
 
 MAX_ERROR_LENGTH = 2000
 # Counts must survive a round trip through JavaScript clients.
@@ -55,6 +55,35 @@ class RunReport(StrictModel):
     def _breakdown_sums(self) -> RunReport:
         _check_breakdown(self.events_delivered, self.events_by_type)
         return self
+
+
+MAX_BATCH_REPORTS = 1000
+
+
+class BatchReportItem(RunReport):
+    """One report of a batch: the run it completes, then exactly the PATCH body."""
+
+    organisation_id: Annotated[int, Field(strict=True, ge=1, le=MAX_INT_ID)]
+    connection_id: ResourceId
+    run_id: ResourceId
+
+
+class ErrorItem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class BatchReportResult(BaseModel):
+    index: int = Field(description="The item's position in the request, from 0.")
+    status: int = Field(description="What the single PATCH would have answered: 204, 404, 409 or 422.")
+    detail: str | list[ErrorItem] | None = Field(
+        default=None, description="Why, when the status is not 204 (as the single call's error body)."
+    )
+
+
+class BatchReportResults(BaseModel):
+    results: list[BatchReportResult]
 
 
 class RunCreate(StrictModel):

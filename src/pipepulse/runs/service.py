@@ -10,10 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse import ids
 from pipepulse.connections import repository as connections_repository
+from pipepulse.db import dialect
 from pipepulse.db.models import Run, WarehouseConnection
 from pipepulse.db.rows import RunRow
-from pipepulse.errors import Conflict, Invalid, NotFound
+from pipepulse.errors import AppError, Conflict, Invalid, NotFound
 from pipepulse.redaction import redact_text
+from pipepulse.rollups import set_based
 from pipepulse.rollups import writer as rollups
 from pipepulse.rules import (
     Thresholds,
@@ -75,6 +77,11 @@ def _check_report(
             )
 
 
+def in_clock(report: RunReport, now: datetime) -> bool:
+    """Whether ``completed_at`` is not too far ahead of our clock to be applied."""
+    return report.completed_at <= now + MAX_CLOCK_SKEW
+
+
 def _check_not_future(value: datetime, now: datetime, field: str) -> None:
     if value > now + MAX_CLOCK_SKEW:
         raise Invalid(
@@ -84,14 +91,21 @@ def _check_not_future(value: datetime, now: datetime, field: str) -> None:
         )
 
 
+def stored_values(values: dict[str, Any]) -> dict[str, Any]:
+    """A report's values as a completed run stores them: with its outcome."""
+    return {**values, "outcome": completed_outcome(values["error"], values["batches_dlq"])}
+
+
 async def _complete(
     session: AsyncSession, connection: WarehouseConnection, run_id: str, values: dict[str, Any]
 ) -> bool:
     """Complete a pending run and add it to the rollups, in this transaction; False if not done."""
-    outcome = completed_outcome(values["error"], values["batches_dlq"])
-    started_at = await repository.complete_if_pending(
-        session, connection.id, run_id, {**values, "outcome": outcome}
-    )
+    stored = stored_values(values)
+    if dialect.completes_in_one_statement(dialect.name_of(session)):
+        completion = set_based.Completion(0, connection.organisation_id, connection.id, run_id, stored)
+        return bool(await set_based.complete(session, [completion]))
+    outcome = stored["outcome"]
+    started_at = await repository.complete_if_pending(session, connection.id, run_id, stored)
     if started_at is None:
         return False
     run = RunRow(
@@ -118,19 +132,51 @@ async def report(
     values = report_values(body)
     # The happy path is one conditional UPDATE; only when it changes nothing do we read the
     # run to say why (unknown, completed before, or completed_at before started_at).
-    if await _complete(session, connection, run_id, values):
-        return
-    run = await repository.get(session, connection.id, run_id)
+    for _ in range(2):
+        if await _complete(session, connection, run_id, values):
+            return
+        run = await repository.get(session, connection.id, run_id)
+        verdict = why_unchanged(connection, run_id, body, run, now)
+        if isinstance(verdict, AppError):
+            raise verdict
+        if verdict is None:
+            return
+    raise AssertionError("a pending run that started by completed_at is always completed")
+
+
+class _Retry:
+    """The run was pending after all: a writer that held it rolled back. Try again."""
+
+
+RETRY = _Retry()
+
+
+def why_unchanged(
+    connection: WarehouseConnection, run_id: str, body: RunReport, run: Run | None, now: datetime
+) -> AppError | _Retry | None:
+    """Why a report that completed nothing was refused, given the run as it now stands.
+
+    None: it repeats the stored report (204). The checks that need no run (the connection's
+    event types, the clock) come first, as for a report that is then applied.
+    """
+    try:
+        _check_report(connection, body, None, now)
+    except Invalid as exc:
+        return exc
     if run is None:
-        raise NotFound(f"run {run_id!r} not found for this connection")
+        return NotFound(f"run {run_id!r} not found for this connection")
     if run.completed_at is None:
-        _check_report(connection, body, run.started_at, now)
-        raise AssertionError("a pending run that started by completed_at is always completed")
-    if stored_report(run) != values:
-        raise Conflict(
+        try:
+            _check_report(connection, body, run.started_at, now)
+        except Invalid as exc:
+            return exc
+        return RETRY
+    if stored_report(run) != report_values(body):
+        return Conflict(
             f"run {run_id!r} was already completed with a different report; "
             "reports are immutable (repeat the identical report, or create a new run)"
         )
+    return None
 
 
 async def create(

@@ -3,16 +3,15 @@
 Telemetry, bulk metrics, Prometheus, the dashboard and alert evaluation all ask this module,
 so a status, its reason and the numbers beside it never disagree. Whole hours come from the
 hourly rollups, the partial hours at the windows' edges from raw runs, orphans from the
-pending rows and the order-dependent parts (the latest runs, recent errors, the last
-delivery) from top-N index probes, in three statements per batch of connections (a fourth
-when some connection has no delivery among its raw runs: retention may have deleted it, and
-the hourly rollups still hold its time).
+pending rows and the order-dependent parts (the latest runs, recent errors) from top-N
+index probes, the last delivery from the latest times every report keeps (which survive
+retention), in two statements per batch of connections.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +20,8 @@ from pipepulse.connections.repository import ConnectionRef
 from pipepulse.db import dialect
 from pipepulse.db.models import WarehouseConnection
 from pipepulse.db.rows import RunRow
-from pipepulse.rollups.plan import TICK, rolling
+from pipepulse.rollups import plan as planner
+from pipepulse.rollups.plan import TICK, Plan, rolling
 from pipepulse.rules import (
     DAY,
     WEEK,
@@ -65,23 +65,42 @@ class Snapshot:
 
     telemetry: Telemetry
     status: ConnectionStatus
+    # The finished runs of the batch's first window (the week, or a range asked for).
+    counted: Tally = field(default_factory=Tally)
 
 
 async def statuses(
     session: AsyncSession, connections: Sequence[ConnectionRef], at: datetime, thresholds: Thresholds
 ) -> dict[str, ConnectionStatus]:
     """Each connection's status as ``GET …/telemetry/`` would answer at ``at``."""
-    return {
-        cid: s.status
-        for cid, s in (await _snapshots(session, connections, at, thresholds, week=False)).items()
-    }
+    found = await _snapshots(session, connections, at, thresholds, rolling(at, DAY), recent_errors=False)
+    return {cid: s.status for cid, s in found.items()}
+
+
+async def counted_statuses(
+    session: AsyncSession,
+    connections: Sequence[ConnectionRef],
+    at: datetime,
+    thresholds: Thresholds,
+    counted: tuple[datetime, datetime],
+    store: planner.Kept = planner.KEEP_ALL,
+) -> dict[str, tuple[ConnectionStatus, Tally]]:
+    """Each connection's status at ``at`` and its runs finished in ``counted`` (``[start, end)``,
+    orphans by ``at``), from the same statements: the metrics API's ``latest``.
+
+    ``at`` must be ``min(end, now)``, so that a run orphaned by ``at`` is one orphaned by now.
+    ``store`` says which raw runs are still kept (SPEC §8): edges before them count whole hours.
+    """
+    first = planner.plan(*counted, store=store)
+    found = await _snapshots(session, connections, at, thresholds, first, recent_errors=False)
+    return {cid: (s.status, s.counted) for cid, s in found.items()}
 
 
 async def snapshots(
     session: AsyncSession, connections: Sequence[ConnectionRef], at: datetime, thresholds: Thresholds
 ) -> dict[str, Snapshot]:
     """Each connection's whole telemetry answer at ``at``, with the status's reasons."""
-    return await _snapshots(session, connections, at, thresholds, week=True)
+    return await _snapshots(session, connections, at, thresholds, rolling(at, WEEK), recent_errors=True)
 
 
 async def telemetry(
@@ -101,65 +120,75 @@ async def _snapshots(
     connections: Sequence[ConnectionRef],
     at: datetime,
     thresholds: Thresholds,
+    first: Plan,
     *,
-    week: bool,
+    recent_errors: bool,
 ) -> dict[str, Snapshot]:
+    """The day window anchored at ``at`` for the status, and a first window counted beside it
+    (the week, or a range asked for)."""
     chunk = dialect.keys_per_statement(dialect.name_of(session))
     if len(connections) > chunk:
-        out: dict[str, Snapshot] = {}
+        batches: dict[str, Snapshot] = {}
         for start in range(0, len(connections), chunk):
             batch = connections[start : start + chunk]
-            out.update(await _snapshots(session, batch, at, thresholds, week=week))
-        return out
+            batches.update(
+                await _snapshots(session, batch, at, thresholds, first, recent_errors=recent_errors)
+            )
+        return batches
     if not connections:
         return {}
     window = thresholds.orphan_window
-    span = WEEK if week else DAY
-    windows = Windows(week=rolling(at, span), day=rolling(at, DAY))
+    windows = Windows(week=first, day=rolling(at, DAY))
     ids = [c.id for c in connections]
 
-    sums = await repository.rollup_sums(session, ids, windows)
-    # An orphan counts at started_at + window: these are the ones whose time is in the span.
-    orphan_starts = (at - span - window + TICK, at - window + TICK)
-    edges, orphans = await repository.raw_runs(session, ids, windows, orphan_starts)
-    newest = await repository.newest_runs(
+    def in_first(time: datetime) -> bool:
+        return first.start <= time < first.end and time <= at
+
+    sums, _ = await repository.sums(session, ids, windows)
+    # An orphan counts at started_at + window, once orphaned by ``at``: the pending runs that
+    # started early enough for either window.
+    orphan_starts = (min(first.start, windows.day.start) - window, at - window + TICK)
+    newest = await repository.runs(
         session,
         ids,
+        windows,
+        orphans_started=orphan_starts,
         until=at + TICK,
         latest_limit=thresholds.error_status_runs,
-        failing_from=windows.week.start,
-        failing_limit=thresholds.recent_errors_limit if week else 0,
+        failing_from=first.start,
+        failing_limit=thresholds.recent_errors_limit if recent_errors else 0,
     )
-
-    # A delivery older than raw retention is gone from the runs but not from the rollups.
-    undelivered = [cid for cid in ids if newest[cid].delivery is None]
-    older_deliveries = await repository.rollup_last_delivery(session, undelivered, at + TICK)
 
     def add(tally: Tally, run: RunRow) -> None:
         tally.add_run(run.stored_outcome, run.events_delivered, run.events_by_type, run.batches_dlq)
 
-    for run in edges:
-        assert run.completed_at is not None
-        tallies = sums[run.connection_id]
-        if windows.week.in_raw(run.completed_at):
-            add(tallies.week, run)
-        if windows.day.in_raw(run.completed_at):
-            add(tallies.day, run)
     timed_orphans: dict[str, list[tuple[datetime, RunRow]]] = {cid: [] for cid in ids}
-    for run in orphans:
-        time = run.finished_time(window)
-        timed_orphans[run.connection_id].append((time, run))
-        add(sums[run.connection_id].week, run)
-        if in_window(time, at, DAY):
-            add(sums[run.connection_id].day, run)
+    for cid, found in newest.items():
+        tallies = sums[cid]
+        # Raw edge runs come back one by one only where the database did not sum them.
+        for run in found.edges:
+            assert run.completed_at is not None
+            if windows.week.in_raw(run.completed_at):
+                add(tallies.week, run)
+            if windows.day.in_raw(run.completed_at):
+                add(tallies.day, run)
+        for run in found.orphans:
+            time = run.finished_time(window)
+            if in_first(time):
+                timed_orphans[cid].append((time, run))
+                add(tallies.week, run)
+            if in_window(time, at, DAY):
+                add(tallies.day, run)
 
-    snapshots_by_id: dict[str, Snapshot] = {}
+    out = {}
     for ref in connections:
         day, week_tally, found = sums[ref.id].day, sums[ref.id].week, newest[ref.id]
         latest = [
             (r.completed_at, r) for r in found.latest if r.completed_at and in_window(r.completed_at, at, DAY)
         ]
-        latest += [(t, r) for t, r in timed_orphans[ref.id] if in_window(t, at, DAY)]
+        latest += [
+            (r.finished_time(window), r) for r in found.orphans if in_window(r.finished_time(window), at, DAY)
+        ]
         latest_failing = tuple(
             is_failing(r.stored_outcome) for _, r in _newest_first(latest)[: thresholds.error_status_runs]
         )
@@ -172,20 +201,22 @@ async def _snapshots(
                 failing_runs_last_24h=day.failing,
                 events_last_24h=day.events_delivered,
             ),
-            last_delivery_at=found.delivery.completed_at if found.delivery else older_deliveries.get(ref.id),
+            last_delivery_at=found.delivered_at,
             latest_run=completed[0][1] if completed else None,
         )
 
         failing = [(r.completed_at, r) for r in found.failing if r.completed_at is not None]
         recent = (
-            _newest_first(failing + timed_orphans[ref.id])[: thresholds.recent_errors_limit] if week else []
+            _newest_first(failing + timed_orphans[ref.id])[: thresholds.recent_errors_limit]
+            if recent_errors
+            else []
         )
-        recent_errors = []
+        errors = []
         for time, run in recent:
             message = error_message(run.stored_outcome, run.error, run.batches_dlq, window)
             assert message is not None
-            recent_errors.append(RecentError(occurred_at=time, message=message, run_id=run.id))
-        snapshots_by_id[ref.id] = Snapshot(
+            errors.append(RecentError(occurred_at=time, message=message, run_id=run.id))
+        out[ref.id] = Snapshot(
             telemetry=Telemetry(
                 status=connection_status.status,
                 last_delivery_at=connection_status.last_delivery_at,
@@ -194,8 +225,9 @@ async def _snapshots(
                     ref.event_types, week_tally.events_by_type, week_tally.events_delivered
                 ),
                 failed_deliveries_last_24h=day.failed_deliveries,
-                recent_errors=recent_errors,
+                recent_errors=errors,
             ),
             status=connection_status,
+            counted=week_tally,
         )
-    return snapshots_by_id
+    return out

@@ -4,7 +4,7 @@ from pipepulse.db.models.alerts import AlertChannel, AlertEvent, AlertRule, Conn
 from pipepulse.db.models.auth import ApiToken, DashboardSession, ServiceKey
 from pipepulse.db.models.connections import WarehouseConnection
 from pipepulse.db.models.organisations import Organisation
-from pipepulse.db.models.rollups import EventHourlyRollup, RunDailyRollup, RunHourlyRollup
+from pipepulse.db.models.rollups import ConnectionRunTimes, EventHourlyRollup, RunDailyRollup, RunHourlyRollup
 from pipepulse.db.models.runs import Run
 from pipepulse.db.models.scheduler import SchedulerHeartbeat
 
@@ -14,6 +14,7 @@ __all__ = [
     "AlertRule",
     "ApiToken",
     "ConnectionEvaluation",
+    "ConnectionRunTimes",
     "DashboardSession",
     "EventHourlyRollup",
     "Notification",

@@ -11,31 +11,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, PrimaryKeyConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pipepulse.db.base import Base, UTCDateTime
+
+# The counters every window read sums, carried in the primary key's index on PostgreSQL so a
+# telemetry window is read from the index alone (one index per key, not a second copy of it:
+# every report rewrites these rows, and each index is one more write).
+ROLLUP_COUNTERS = ["runs", "succeeded", "partial", "failed", "events_delivered", "batches_dlq", "orphaned"]
 
 
 class RunHourlyRollup(Base):
     __tablename__ = "run_hourly_rollups"
     __table_args__ = (
+        PrimaryKeyConstraint("connection_id", "hour", postgresql_include=ROLLUP_COUNTERS),
         Index("ix_run_hourly_rollups_org_hour", "organisation_id", "hour"),
-        # Covering on PostgreSQL: a telemetry window is read from the index alone.
-        Index(
-            "ix_run_hourly_rollups_window",
-            "connection_id",
-            "hour",
-            postgresql_include=[
-                "runs",
-                "succeeded",
-                "partial",
-                "failed",
-                "events_delivered",
-                "batches_dlq",
-                "orphaned",
-            ],
-        ),
     )
 
     connection_id: Mapped[str] = mapped_column(
@@ -44,7 +35,7 @@ class RunHourlyRollup(Base):
         primary_key=True,
     )
     hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
-    organisation_id: Mapped[int] = mapped_column(Integer, index=True)
+    organisation_id: Mapped[int] = mapped_column(Integer)
     runs: Mapped[int] = mapped_column(Integer, default=0)
     succeeded: Mapped[int] = mapped_column(Integer, default=0)
     partial: Mapped[int] = mapped_column(Integer, default=0)
@@ -89,12 +80,7 @@ class RunDailyRollup(Base):
 class EventHourlyRollup(Base):
     __tablename__ = "event_hourly_rollups"
     __table_args__ = (
-        Index(
-            "ix_event_hourly_rollups_window",
-            "connection_id",
-            "hour",
-            postgresql_include=["event_type", "events"],
-        ),
+        PrimaryKeyConstraint("connection_id", "hour", "event_type", postgresql_include=["events"]),
     )
 
     connection_id: Mapped[str] = mapped_column(
@@ -106,3 +92,26 @@ class EventHourlyRollup(Base):
     event_type: Mapped[str] = mapped_column(String(64), primary_key=True)
     organisation_id: Mapped[int] = mapped_column(Integer)
     events: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ConnectionRunTimes(Base):
+    """Per connection, the latest completion of each kind, kept by every report.
+
+    Organisation health asks for the newest success, failure and completion of a thousand
+    connections; reading these rows replaces a correlated ``max()`` over each one's runs.
+    They are maxima over all completed runs, so a reader may use one only when it is not
+    after the instant asked about (it always is, except for a report from a clock ahead).
+    """
+
+    __tablename__ = "connection_run_times"
+
+    connection_id: Mapped[str] = mapped_column(
+        String(64),
+        ForeignKey("warehouse_connections.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    organisation_id: Mapped[int] = mapped_column(Integer)
+    last_completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_succeeded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_failing_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_delivery_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

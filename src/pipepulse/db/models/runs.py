@@ -30,10 +30,14 @@ class Run(Base):
             sqlite_where=text("completed_at IS NULL"),
             postgresql_where=text("completed_at IS NULL"),
         ),
+        # In the full order of recent_errors (newest first, then by start and id), so the
+        # newest ten are read off the end of the index whatever the plan, never sorted.
         Index(
             "ix_runs_failing",
             "connection_id",
             "completed_at",
+            "started_at",
+            "id",
             sqlite_where=text("outcome IN ('partial', 'failed')"),
             postgresql_where=text("outcome IN ('partial', 'failed')"),
         ),

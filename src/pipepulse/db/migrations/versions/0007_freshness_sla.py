@@ -1,7 +1,7 @@
 """freshness SLA: an optional per-connection limit on the time between deliveries
 
 Revision ID: 0007_freshness_sla
-Revises: 0005_hardening
+Revises: 0006_report_path
 Create Date: 2026-11-24
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007_freshness_sla"
-down_revision: str | None = "0005_hardening"
+down_revision: str | None = "0006_report_path"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

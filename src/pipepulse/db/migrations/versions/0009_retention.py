@@ -5,8 +5,9 @@ Revises: 0008_alerts
 Create Date: 2026-12-01
 
 Retention deletes the pending rows of old orphans; before it does, it adds them to the
-rollups as ``orphaned`` (also counted in ``runs``), so no count is lost. The covering index
-of the hourly rollups gains the column, so telemetry still reads a window from the index.
+rollups as ``orphaned`` (also counted in ``runs``), so no count is lost. The hourly rollups'
+covering primary key gains the column (PostgreSQL), so telemetry still reads a window from
+the index alone.
 """
 
 from collections.abc import Sequence
@@ -22,29 +23,25 @@ depends_on: str | Sequence[str] | None = None
 RUN_COUNTS = ["runs", "succeeded", "partial", "failed", "events_delivered", "batches_dlq"]
 
 
+def _covering_key(counters: list[str]) -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return  # SQLite has no INCLUDE: its key is the plain (connection_id, hour)
+    op.execute("ALTER TABLE run_hourly_rollups DROP CONSTRAINT pk_run_hourly_rollups")
+    op.execute(
+        "ALTER TABLE run_hourly_rollups ADD CONSTRAINT pk_run_hourly_rollups "
+        f"PRIMARY KEY (connection_id, hour) INCLUDE ({', '.join(counters)})"
+    )
+
+
 def upgrade() -> None:
     for table in ("run_hourly_rollups", "run_daily_rollups"):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(sa.Column("orphaned", sa.Integer(), nullable=False, server_default="0"))
-    with op.batch_alter_table("run_hourly_rollups", schema=None) as batch_op:
-        batch_op.drop_index("ix_run_hourly_rollups_window")
-        batch_op.create_index(
-            "ix_run_hourly_rollups_window",
-            ["connection_id", "hour"],
-            unique=False,
-            postgresql_include=[*RUN_COUNTS, "orphaned"],
-        )
+    _covering_key([*RUN_COUNTS, "orphaned"])
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("run_hourly_rollups", schema=None) as batch_op:
-        batch_op.drop_index("ix_run_hourly_rollups_window")
-        batch_op.create_index(
-            "ix_run_hourly_rollups_window",
-            ["connection_id", "hour"],
-            unique=False,
-            postgresql_include=RUN_COUNTS,
-        )
+    _covering_key(RUN_COUNTS)
     for table in ("run_daily_rollups", "run_hourly_rollups"):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_column("orphaned")

@@ -1,0 +1,183 @@
+"""The floor of the stack: the least work each benchmarked request can do (SPEC §6).
+
+FastAPI + uvicorn + asyncpg, one worker like ``pipepulse serve``, on the same routes, so the
+same wrk scripts drive both. Each route parses the bearer header (and the body), runs ONE
+indexed statement and answers; no authentication lookup, no validation beyond JSON, no rules.
+Whatever pipepulse costs above this is pipepulse's own.
+
+    python -m bench.floor --database-url postgresql://postgres@127.0.0.1:5432/pipepulse_bench --port 18801
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import uvicorn
+from fastapi import FastAPI, Request, Response
+
+CONN = "/api/v1/organisations/{org}/integrations/warehouse-connections/{cid}"
+
+# One conditional UPDATE: what completing a run costs at the least (no rollups).
+PATCH_SQL = """
+UPDATE runs SET completed_at = $3, events_delivered = $4, batches_dlq = $5, error = $6,
+       events_by_type = $7::json, latency_ms = $8, events_pending = $9, outcome = 'succeeded'
+WHERE connection_id = $1 AND id = $2 AND completed_at IS NULL
+"""
+# The same, set-based over a batch.
+BATCH_SQL = """
+UPDATE runs r SET completed_at = b.completed_at, events_delivered = b.events, batches_dlq = b.dlq,
+       events_by_type = b.by_type::json, outcome = 'succeeded'
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[], $5::int[], $6::text[])
+     AS b(cid, rid, completed_at, events, dlq, by_type)
+WHERE r.connection_id = b.cid AND r.id = b.rid AND r.completed_at IS NULL
+"""
+# One read of the covering rollup index: the 7-day counters of one connection.
+TELEMETRY_SQL = """
+SELECT sum(runs), sum(events_delivered), sum(batches_dlq), sum(partial + failed)
+FROM run_hourly_rollups WHERE connection_id = $1 AND hour >= $2
+"""
+TIMESERIES_SQL = """
+SELECT hour, runs, succeeded, partial, failed, events_delivered, batches_dlq
+FROM run_hourly_rollups WHERE connection_id = $1 AND hour >= $2 AND hour < $3 ORDER BY hour
+"""
+BULK_SQL = """
+SELECT connection_id, sum(runs), sum(events_delivered), sum(batches_dlq), sum(partial + failed)
+FROM run_hourly_rollups WHERE connection_id = ANY($1::text[]) AND hour >= $2 GROUP BY connection_id
+"""
+HEALTH_SQL = """
+SELECT sum(runs), sum(succeeded), sum(partial + failed)
+FROM run_daily_rollups WHERE organisation_id = $1 AND day >= $2
+"""
+# What an exact status history has to read at the least: every run's time and outcome.
+HISTORY_SQL = """
+SELECT completed_at, outcome FROM runs
+WHERE connection_id = $1 AND completed_at >= $2 AND completed_at < $3 ORDER BY completed_at
+"""
+
+
+def bearer(request: Request) -> str | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def unauthorised() -> Response:
+    return Response('{"detail":"missing bearer token"}', status_code=401, media_type="application/json")
+
+
+def create_app(database_url: str, pool_size: int) -> FastAPI:
+    state: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        state["pool"] = await asyncpg.create_pool(database_url, min_size=pool_size, max_size=pool_size)
+        try:
+            yield
+        finally:
+            await state["pool"].close()
+
+    app = FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.patch(CONN + "/metrics/{run_id}/")
+    async def report(cid: str, run_id: str, request: Request) -> Response:
+        if bearer(request) is None:
+            return unauthorised()
+        body = json.loads(await request.body())
+        completed = datetime.fromisoformat(body["completed_at"])
+        by_type = body.get("events_by_type")
+        await state["pool"].execute(
+            PATCH_SQL, cid, run_id, completed, body.get("events_delivered", 0), body.get("batches_dlq", 0),
+            body.get("error"), json.dumps(by_type) if by_type is not None else None, body.get("latency_ms"),
+            body.get("events_pending"),
+        )  # fmt: skip
+        return Response(status_code=204)
+
+    @app.post("/api/v1/runs/reports/")
+    async def reports(request: Request) -> Response:
+        if bearer(request) is None:
+            return unauthorised()
+        items = json.loads(await request.body())
+        columns: list[list[Any]] = [[], [], [], [], [], []]
+        for item in items:
+            columns[0].append(item["connection_id"])
+            columns[1].append(item["run_id"])
+            columns[2].append(datetime.fromisoformat(item["completed_at"]))
+            columns[3].append(item.get("events_delivered", 0))
+            columns[4].append(item.get("batches_dlq", 0))
+            by_type = item.get("events_by_type")
+            columns[5].append(json.dumps(by_type) if by_type is not None else None)
+        await state["pool"].execute(BATCH_SQL, *columns)
+        results = [{"index": i, "status": 204} for i in range(len(items))]
+        return Response(json.dumps({"results": results}), media_type="application/json")
+
+    @app.get(CONN + "/telemetry/")
+    async def telemetry(cid: str, request: Request) -> Response:
+        if bearer(request) is None:
+            return unauthorised()
+        since = datetime.now(UTC) - timedelta(days=7)
+        row = await state["pool"].fetchrow(TELEMETRY_SQL, cid, since)
+        body = dict(zip(("runs", "events", "dlq", "failing"), (int(v or 0) for v in row), strict=True))
+        return Response(json.dumps(body), media_type="application/json")
+
+    @app.get(CONN + "/telemetry/metrics/")
+    async def timeseries(cid: str, request: Request) -> Response:
+        if bearer(request) is None:
+            return unauthorised()
+        now = datetime.now(UTC)
+        rows = await state["pool"].fetch(TIMESERIES_SQL, cid, now - timedelta(days=7), now)
+        body = [[r[0].isoformat(), *(int(v) for v in r[1:])] for r in rows]
+        return Response(json.dumps({"data": body}), media_type="application/json")
+
+    @app.get(CONN + "/status-history/")
+    async def status_history(cid: str, request: Request) -> Response:
+        if bearer(request) is None:
+            return unauthorised()
+        now = datetime.now(UTC)
+        rows = await state["pool"].fetch(HISTORY_SQL, cid, now - timedelta(days=30), now)
+        body = [[r[0].isoformat(), r[1]] for r in rows]
+        return Response(json.dumps({"runs": body}), media_type="application/json")
+
+    @app.post("/api/v1/telemetry/metrics/")
+    async def bulk(request: Request) -> Response:
+        if bearer(request) is None:
+            return unauthorised()
+        ids = json.loads(await request.body())["ids"]
+        rows = await state["pool"].fetch(BULK_SQL, ids, datetime.now(UTC) - timedelta(days=1))
+        body = [{"id": r[0], "data": [int(v or 0) for v in r[1:]]} for r in rows]
+        return Response(json.dumps({"result": body}), media_type="application/json")
+
+    @app.get("/api/v1/organisations/{org}/integration-health/")
+    async def health(org: int, request: Request) -> Response:
+        if bearer(request) is None:
+            return unauthorised()
+        row = await state["pool"].fetchrow(HEALTH_SQL, org, datetime.now(UTC) - timedelta(days=30))
+        body = dict(zip(("total", "success", "errors"), (int(v or 0) for v in row), strict=True))
+        return Response(json.dumps(body), media_type="application/json")
+
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--database-url", required=True, help="postgresql://… (asyncpg's form)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=18801)
+    parser.add_argument("--pool-size", type=int, default=20, help="As pipepulse's pool (10 + 10 overflow).")
+    args = parser.parse_args()
+    app = create_app(args.database_url, args.pool_size)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
