@@ -65,6 +65,9 @@ class Snapshot:
 
     telemetry: Telemetry
     status: ConnectionStatus
+    # The runs behind the last 24 hours' figures, by outcome: a page can show failed runs and
+    # dead-lettered batches apart where failed_deliveries_last_24h adds them up.
+    day: Tally
 
 
 async def statuses(
@@ -197,5 +200,6 @@ async def _snapshots(
                 recent_errors=recent_errors,
             ),
             status=connection_status,
+            day=day,
         )
     return snapshots_by_id
