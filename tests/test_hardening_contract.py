@@ -24,6 +24,8 @@ from typing import Any, get_args
 import attrs
 import httpx
 import pytest
+from hypothesis import find
+from hypothesis import strategies as st
 from openapi_spec_validator import validate
 
 from tests.conftest import FrozenClock, Tenant, iso
@@ -173,6 +175,14 @@ def _endpoint_modules(package: ModuleType) -> dict[str, ModuleType]:
     return found
 
 
+def made_up_id(parameter: dict[str, Any]) -> str:
+    """The simplest id that matches the parameter's documented pattern (or any id at all)."""
+    pattern = parameter.get("schema", {}).get("pattern")
+    if pattern is None:
+        return "missing-id"
+    return str(find(st.from_regex(pattern, fullmatch=True), lambda _: True))
+
+
 def _enum(module: ModuleType, parameter: str, value: str) -> Enum:
     annotation = inspect.signature(module.asyncio_detailed).parameters[parameter].annotation
     enum_type = next(a for a in get_args(annotation) if isinstance(a, type) and issubclass(a, Enum))
@@ -238,10 +248,12 @@ async def test_generated_client__every_read_endpoint__answers_parse_into_the_doc
             if method != "get":
                 continue
             module = modules[operation["operationId"]]
-            path_params = [p["name"] for p in operation.get("parameters", []) if p["in"] == "path"]
+            path_specs = [p for p in operation.get("parameters", []) if p["in"] == "path"]
+            path_params = [p["name"] for p in path_specs]
             unknown = [name for name in path_params if name not in known]
-            # An id the test cannot make up (another feature's resource): a documented 404.
-            args = [known.get(name, 1 if "pk" in name else "missing-id") for name in path_params]
+            # An id of a resource the test did not create: well formed (it matches the documented
+            # pattern), so the answer must be a documented 404.
+            args = [known.get(p["name"], 1 if "pk" in p["name"] else made_up_id(p)) for p in path_specs]
             variants: list[dict[str, Any]] = [{}]
             if operation["operationId"] == "get_connection_metrics":
                 variants += [

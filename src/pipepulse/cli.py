@@ -95,9 +95,13 @@ def scheduler(
             await dispatcher.drain()
             await dispatcher.close()
             deleted = result.deleted.total if result.deleted is not None else 0
+            found, sent = result.evaluation, result.notifications
             typer.echo(
                 f"tick: seeded {result.seeded} run(s), orphaned {result.orphaned}, "
-                f"{result.dispatch_failures} invocation failure(s), {deleted} row(s) past retention deleted"
+                f"{result.dispatch_failures} invocation failure(s); "
+                f"{found.events} event(s), {found.notifications} notification(s) queued, "
+                f"{sent.delivered} delivered, {sent.retrying} to retry, {sent.failed} failed; "
+                f"{deleted} row(s) past retention deleted"
             )
             return
         stop = asyncio.Event()

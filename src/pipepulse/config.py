@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     loader_source_root: Path | None = None
     loader_destination: str = ""
 
+    # Alerts (SPEC §7.3). Webhook and Slack URLs must reach the public internet unless this
+    # is set: a receiver on a private network is a way into it (server-side request forgery).
+    alerts_allow_private_urls: bool = False
+    # Where people reach the dashboard; the links in notifications start with it.
+    public_url: str = "http://127.0.0.1:8000"
+
     # Dashboard session cookies are signed with this; generated and kept in data_dir if empty.
     secret_key: str = ""
 

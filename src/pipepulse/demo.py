@@ -23,6 +23,7 @@ from typing import Any
 import typer
 import uvicorn
 
+from pipepulse import demo_alerts
 from pipepulse.app import create_app
 from pipepulse.auth import scopes
 from pipepulse.auth import service as auth_service
@@ -74,9 +75,12 @@ class DemoHandles:
     connection_ids: dict[str, str]
 
 
-def demo_settings(base: Settings, data_dir: Path) -> Settings:
+def demo_settings(base: Settings, data_dir: Path, public_url: str = "http://127.0.0.1:8000") -> Settings:
     return base.model_copy(
         update={
+            # The demo's webhook receiver listens on loopback; only the demo allows that.
+            "alerts_allow_private_urls": True,
+            "public_url": public_url,
             "database_url": f"sqlite:///{data_dir / 'pipepulse.db'}",
             "data_dir": data_dir,
             "dispatcher": "local",
@@ -233,7 +237,7 @@ def run_demo(base: Settings, *, host: str, port: int, data_dir: Path | None) -> 
     if data_dir.exists():
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True)
-    settings = demo_settings(base, data_dir)
+    settings = demo_settings(base, data_dir, public_url=f"http://{host}:{port}")
     asyncio.run(_main(settings, host, port))
 
 
@@ -265,6 +269,16 @@ async def _main(settings: Settings, host: str, port: int) -> None:
         await db.dispose()
         raise typer.Exit(1)
 
+    receiver = demo_alerts.Receiver(report=typer.echo)
+    await receiver.start()
+    async with db.session(write=True) as session:
+        owner = UserPrincipal(
+            token_id="demo", organisation_id=handles.organisation_id, scopes=frozenset(scopes.ALL)
+        )
+        await demo_alerts.set_up(
+            session, owner, handles.organisation_id, handles.connection_ids["broken"], receiver, clock()
+        )
+
     base_url = f"http://{host}:{port}"
     first = f"{base_url}/api/v1/organisations/{handles.organisation_id}/integrations/warehouse-connections/"
     typer.echo("")
@@ -273,6 +287,10 @@ async def _main(settings: Settings, host: str, port: int) -> None:
     typer.secho(f"  Token:       {handles.token}", bold=True)
     typer.echo(f"  Service key: {handles.service_key}")
     typer.echo(f"  Try:         curl -H 'Authorization: Bearer {handles.token}' {first}")
+    typer.echo(
+        f"  Alerts:      {base_url}/orgs/{handles.organisation_id}/alerts/"
+        f" (a webhook receiver on port {receiver.port} prints what it gets)"
+    )
     typer.echo(f"  Data:        {settings.data_dir} (reset on every `pipepulse demo`)")
     typer.echo("  Ctrl-C stops everything.")
 
@@ -284,5 +302,6 @@ async def _main(settings: Settings, host: str, port: int) -> None:
     await stop.wait()
     server.should_exit = True
     await asyncio.gather(*tasks, return_exceptions=True)
+    await receiver.close()
     await db.dispose()
     typer.echo("pipepulse demo stopped.")

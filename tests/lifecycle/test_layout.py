@@ -5,7 +5,8 @@ The rule checked for a distributed table: it has a NOT NULL integer ``organisati
 its primary key extended by ``organisation_id`` still identifies the same rows, because either
 ``organisation_id`` is already in the key, or the key holds ``connection_id`` (a foreign key to
 ``warehouse_connections``: a connection belongs to exactly one organisation and the row's
-``organisation_id`` is its connection's), or the key is the connection's own ``id``. Citus needs
+``organisation_id`` is its connection's), or the key is the row's own generated ``id`` (the
+connection's, a channel's, a notification's: unique by itself). Citus needs
 the distribution column in every primary key and foreign key, so at distribution time each key
 becomes ``(organisation_id, …)`` without losing or changing any uniqueness.
 """
@@ -29,8 +30,10 @@ CONNECTIONS = "warehouse_connections"
 def key_could_include_organisation(table_name: str, primary_key: list[str], foreign_keys: list[dict]) -> bool:  # type: ignore[type-arg]
     if DISTRIBUTION_COLUMN in primary_key:
         return True
-    if table_name == CONNECTIONS:
-        return primary_key == ["id"]
+    if primary_key == ["id"]:
+        # The connection's own id, or a table's generated id: unique by itself, so still unique
+        # beside organisation_id.
+        return True
     return (
         any(
             fk["referred_table"] == CONNECTIONS

@@ -6,4 +6,5 @@ from typing import Final
 
 READ_PIPELINE_METRICS: Final = "read:pipeline_metrics"
 WRITE_CONNECTIONS: Final = "write:connections"
-ALL: Final = (READ_PIPELINE_METRICS, WRITE_CONNECTIONS)
+WRITE_ALERTS: Final = "write:alerts"
+ALL: Final = (READ_PIPELINE_METRICS, WRITE_CONNECTIONS, WRITE_ALERTS)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pipepulse.dashboard import params, service
+from pipepulse.dashboard import alerts, params, service
 from pipepulse.dashboard.params import RunKey
 from pipepulse.dashboard.rendering import HERE, DashboardRoute, render
 from pipepulse.dashboard.sign_in import Viewer, landing
@@ -133,6 +133,7 @@ async def connection(
         cursor=runs_cursor(runs_before, runs_after, runs_from),
         failing_only=failing_only,
     )
+    notifications = await alerts.connection_notifications(session, organisation_pk, connection_id)
     template = "_connection_live.html" if partial else "connection.html"
     return render(
         request,
@@ -143,6 +144,7 @@ async def connection(
         period_labels=service.PERIOD_LABELS,
         run_filters=service.RUN_FILTERS,
         max_chart_days=service.MAX_CHART_DAYS,
+        notifications=notifications,
     )
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from pipepulse.dashboard import pages, sign_in
+from pipepulse.dashboard import alerts, pages, sign_in
 
 router = APIRouter(include_in_schema=False)
 router.include_router(sign_in.router)
 router.include_router(pages.router)
+router.include_router(alerts.router)

@@ -25,4 +25,9 @@ PLACEMENT: dict[str, Placement] = {
     "run_hourly_rollups": "distributed",
     "run_daily_rollups": "distributed",
     "event_hourly_rollups": "distributed",
+    "alert_channels": "distributed",
+    "alert_rules": "distributed",
+    "connection_evaluations": "distributed",
+    "alert_events": "distributed",
+    "notifications": "distributed",
 }

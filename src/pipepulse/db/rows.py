@@ -60,7 +60,8 @@ class RunRow:
         Times are normalised to aware UTC and the breakdown to a dict: a UNION on SQLite can
         hand them back as text.
         """
-        values = {name: row._mapping[name] for name in RUN_COLUMN_NAMES}
+        mapping = row._mapping  # built on each access: take it once per row
+        values = {name: mapping[name] for name in RUN_COLUMN_NAMES}
         values["started_at"] = as_utc(values["started_at"])
         values["completed_at"] = as_utc(values["completed_at"])
         if isinstance(values["events_by_type"], str):

@@ -7,7 +7,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from pipepulse.config import Settings
@@ -17,6 +17,7 @@ from pipepulse.rules import Thresholds
 from pipepulse.runs import service as runs_service
 from pipepulse.scheduler import jobs
 from pipepulse.scheduler.dispatchers import Dispatcher, DispatchFailed
+from pipepulse.watch.alerts import delivery, evaluation
 
 log = logging.getLogger("pipepulse.scheduler")
 
@@ -38,12 +39,16 @@ class TickResult:
     orphaned: int
     dispatch_failures: int
     deleted: retention.Deleted | None = None
+    evaluation: evaluation.PassResult = field(default_factory=lambda: evaluation.PassResult(0, 0, 0, 0))
+    notifications: delivery.PassResult = field(default_factory=lambda: delivery.PassResult(0, 0, 0))
 
 
 async def tick(
     db: Database, settings: Settings, dispatcher: Dispatcher, now: datetime, *, ident: str | None = None
 ) -> TickResult:
-    """Seed due runs (committed before any invocation), sweep orphans, fan out, beat, apply retention."""
+    """Seed due runs (committed before any invocation), sweep orphans, fan out, evaluate every
+    connection (recording events and queueing their notifications), deliver due notifications, beat,
+    apply retention."""
     async with db.session(write=True) as session:
         seeded = await jobs.seed_due_runs(session, now)
         orphaned = await jobs.sweep_orphans(session, now, settings.thresholds.orphan_window)
@@ -66,10 +71,32 @@ async def tick(
             for run, reason in failures:
                 log.warning("dispatch failed: %s", reason, extra={"run_id": run.run_id})
                 await runs_service.fail_pending(session, run.connection_id, run.run_id, reason, now)
+    evaluated, notifications = evaluation.PassResult(0, 0, 0, 0), delivery.PassResult(0, 0, 0)
+    try:
+        evaluated, notifications = await alert_pass(db, settings, now)
+    except Exception:  # alerting trouble never stops runs from being seeded, nor the heartbeat
+        log.exception("alert pass failed; retrying next tick")
     async with db.session(write=True) as session:
         await jobs.beat(session, ident or scheduler_id(), now, len(seeded))
     deleted = await apply_retention(db, settings.thresholds, now, max_batches=RETENTION_BATCHES_PER_TICK)
-    return TickResult(seeded=len(seeded), orphaned=orphaned, dispatch_failures=len(failures), deleted=deleted)
+    return TickResult(
+        seeded=len(seeded),
+        orphaned=orphaned,
+        dispatch_failures=len(failures),
+        deleted=deleted,
+        evaluation=evaluated,
+        notifications=notifications,
+    )
+
+
+async def alert_pass(
+    db: Database, settings: Settings, now: datetime
+) -> tuple[evaluation.PassResult, delivery.PassResult]:
+    """Evaluate every connection (recording events and queueing notifications), then deliver
+    the notifications that are due (SPEC §7.3)."""
+    evaluated = await evaluation.evaluate(db, now, settings.thresholds, public_url=settings.public_url)
+    delivered = await delivery.deliver_due(db, now, allow_private=settings.alerts_allow_private_urls)
+    return evaluated, delivered
 
 
 async def apply_retention(

@@ -1,5 +1,6 @@
 """All ORM models; importing this module registers every table on ``Base.metadata``."""
 
+from pipepulse.db.models.alerts import AlertChannel, AlertEvent, AlertRule, ConnectionEvaluation, Notification
 from pipepulse.db.models.auth import ApiToken, DashboardSession, ServiceKey
 from pipepulse.db.models.connections import WarehouseConnection
 from pipepulse.db.models.organisations import Organisation
@@ -8,9 +9,14 @@ from pipepulse.db.models.runs import Run
 from pipepulse.db.models.scheduler import SchedulerHeartbeat
 
 __all__ = [
+    "AlertChannel",
+    "AlertEvent",
+    "AlertRule",
     "ApiToken",
+    "ConnectionEvaluation",
     "DashboardSession",
     "EventHourlyRollup",
+    "Notification",
     "Organisation",
     "Run",
     "RunDailyRollup",

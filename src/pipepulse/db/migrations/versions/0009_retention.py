@@ -1,7 +1,7 @@
 """retention: rolled-up orphans on the hourly and daily rollups
 
 Revision ID: 0009_retention
-Revises: 0007_freshness_sla
+Revises: 0008_alerts
 Create Date: 2026-12-01
 
 Retention deletes the pending rows of old orphans; before it does, it adds them to the
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009_retention"
-down_revision: str | None = "0007_freshness_sla"
+down_revision: str | None = "0008_alerts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,381 @@
+"""The organisation's Alerts page: channels, rules and the delivery log (SPEC §7.3).
+
+Everyone signed in may look; changes need a token with ``write:alerts``. Every change is a
+form POST from this site only (the same-origin check of the sign-in form, beside the session
+cookie's SameSite=Strict), answered by a redirect back to the page, except two that must say
+something once: a new webhook's signing secret and a test send's outcome, rendered in place.
+The pages call the same services as the JSON API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pipepulse.auth import scopes
+from pipepulse.auth.principals import UserPrincipal
+from pipepulse.connections import repository as connections_repository
+from pipepulse.dashboard.rendering import DashboardRoute, render, render_error, templates
+from pipepulse.dashboard.sign_in import MAX_FORM_BYTES, Viewer, cross_site
+from pipepulse.db.models import AlertChannel, AlertRule, Notification, Organisation, WarehouseConnection
+from pipepulse.db.session import Database
+from pipepulse.deps import AppSettings, Now, ReadSession, get_database
+from pipepulse.errors import AppError, Forbidden
+from pipepulse.organisations import service as organisations_service
+from pipepulse.schemas import OrganisationPk
+from pipepulse.watch.alerts import repository as alerts_repository
+from pipepulse.watch.alerts import service as alerts_service
+from pipepulse.watch.alerts import urls
+from pipepulse.watch.alerts.schemas import RULE_EVENTS, ChannelCreate, RuleCreate
+
+router = APIRouter(route_class=DashboardRoute, include_in_schema=False, tags=["dashboard"])
+Db = Annotated[Database, Depends(get_database)]
+
+LOG_ROWS = 50
+CONNECTION_LOG_ROWS = 10
+EVENT_WORDS = {
+    "status:error": "Status becomes Error",
+    "status:degraded": "Status becomes Degraded",
+    "status:idle": "Status becomes Idle",
+    "recovered": "Recovered (Active again after Error or Degraded)",
+    "late": "Late (past its freshness SLA)",
+    "fresh": "Fresh again",
+    "volume_anomaly": "Volume anomaly (drop or spike)",
+}
+TYPE_WORDS = {
+    "connection.status_changed": "Status changed",
+    "connection.late": "Late",
+    "connection.fresh": "Fresh again",
+    "connection.volume_anomaly": "Volume anomaly",
+    "test": "Test",
+}
+templates.env.globals["type_words"] = TYPE_WORDS
+
+NOTICES = {
+    "channel-deleted": "The channel, its rules and its delivery log were deleted.",
+    "rule-added": "The rule was added.",
+    "rule-deleted": "The rule was deleted.",
+}
+
+
+@dataclass(frozen=True)
+class LogRow:
+    notification: Notification
+    connection_name: str | None
+    channel_name: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class AlertsPage:
+    organisation: Organisation
+    can_change: bool
+    channels: Sequence[AlertChannel]
+    channel_urls: dict[str, str]
+    rules: Sequence[AlertRule]
+    connections: Sequence[WarehouseConnection]
+    log: list[LogRow]
+    log_total: int
+
+
+def summary(notification: Notification) -> str:
+    """One line saying what a notification said."""
+    data = (notification.payload or {}).get("data") or {}
+    if notification.type == "connection.status_changed":
+        return f"{str(data.get('from', '')).title()} → {str(data.get('to', '')).title()}"
+    if notification.type == "connection.volume_anomaly":
+        return f"{data.get('verdict')}: {data.get('actual')} events, expected {data.get('expected')}"
+    if notification.type == "connection.late":
+        return f"late by {data.get('late_by_seconds')} s (SLA {data.get('sla_seconds')} s)"
+    return TYPE_WORDS.get(notification.type, notification.type)
+
+
+async def log_rows(
+    session: AsyncSession, organisation_id: int, notifications: Sequence[Notification]
+) -> list[LogRow]:
+    channels = {c.id: c.name for c in (await alerts_repository.channels(session, organisation_id))[0]}
+    # Names of only the connections the rows mention (a page refreshes every 30 s).
+    wanted = sorted({n.connection_id for n in notifications if n.connection_id})
+    connections = (
+        await connections_repository.refs(session, organisation_id=organisation_id, ids=wanted)
+        if wanted
+        else []
+    )
+    names = {c.id: c.name for c in connections}
+    return [
+        LogRow(
+            notification=n,
+            connection_name=names.get(n.connection_id) if n.connection_id else None,
+            channel_name=channels.get(n.channel_id, n.channel_id),
+            summary=summary(n),
+        )
+        for n in notifications
+    ]
+
+
+async def alerts_page(session: AsyncSession, principal: UserPrincipal, organisation_id: int) -> AlertsPage:
+    organisation = await organisations_service.get_visible(session, principal, organisation_id)
+    channels, _ = await alerts_repository.channels(session, organisation.id)
+    rules, _ = await alerts_repository.rules(session, organisation.id)
+    connections, _ = await connections_repository.page(session, organisation.id, offset=0, limit=None)
+    notifications, total = await alerts_repository.notifications(
+        session, organisation.id, connection_id=None, state=None, offset=0, limit=LOG_ROWS
+    )
+    return AlertsPage(
+        organisation=organisation,
+        can_change=scopes.WRITE_ALERTS in principal.scopes,
+        channels=channels,
+        channel_urls={c.id: urls.redact(c.url) for c in channels},
+        rules=rules,
+        connections=sorted(connections, key=lambda c: c.name.lower()),
+        log=await log_rows(session, organisation.id, notifications),
+        log_total=total,
+    )
+
+
+async def connection_notifications(
+    session: AsyncSession, organisation_id: int, connection_id: str
+) -> list[LogRow]:
+    """The newest notifications about one connection, for its Streaming Status page."""
+    notifications, _ = await alerts_repository.notifications(
+        session, organisation_id, connection_id=connection_id, state=None, offset=0, limit=CONNECTION_LOG_ROWS
+    )
+    return await log_rows(session, organisation_id, notifications)
+
+
+def _page_path(organisation_id: int) -> str:
+    return f"/orgs/{organisation_id}/alerts/"
+
+
+async def _show(
+    request: Request,
+    session: AsyncSession,
+    principal: UserPrincipal,
+    organisation_id: int,
+    now: datetime,
+    *,
+    status_code: int = 200,
+    notice: str | None = None,
+    message: str | None = None,
+    secret: str | None = None,
+    form: dict[str, Any] | None = None,
+) -> HTMLResponse:
+    page = await alerts_page(session, principal, organisation_id)
+    return render(
+        request,
+        "alerts.html",
+        status_code=status_code,
+        principal=principal,
+        page=page,
+        now=now,
+        notice=notice,
+        message=message,
+        secret=secret,
+        form=form or {},
+        event_words=EVENT_WORDS,
+        rule_events=RULE_EVENTS,
+    )
+
+
+async def _form(request: Request) -> dict[str, list[str]]:
+    body = await request.body()
+    return parse_qs(body[:MAX_FORM_BYTES].decode("utf-8", "replace"))
+
+
+def _guard(request: Request, principal: UserPrincipal, organisation_id: int) -> Response | None:
+    """Refuse a change from another site, or from a token that may not make it."""
+    if cross_site(request):
+        return render_error(request, 403, "Changes must come from this site's own forms.")
+    if not principal.can_see(organisation_id):
+        return render_error(request, 404, "There is no such page.")
+    if scopes.WRITE_ALERTS not in principal.scopes:
+        raise Forbidden(f"changing alerts needs a token with the {scopes.WRITE_ALERTS} scope")
+    return None
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    field = ".".join(str(part) for part in error.get("loc", ()))
+    return f"{field}: {error.get('msg', 'invalid')}" if field else str(error.get("msg", "invalid"))
+
+
+@router.get("/orgs/{organisation_pk}/alerts/", response_class=HTMLResponse)
+async def alerts(
+    request: Request,
+    organisation_pk: OrganisationPk,
+    session: ReadSession,
+    principal: Viewer,
+    now: Now,
+    done: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    """Channels, rules and the delivery log of an organisation."""
+    return await _show(request, session, principal, organisation_pk, now, notice=NOTICES.get(done or ""))
+
+
+@router.post("/orgs/{organisation_pk}/alerts/channels", response_class=HTMLResponse)
+async def add_channel(
+    request: Request,
+    organisation_pk: OrganisationPk,
+    db: Db,
+    principal: Viewer,
+    now: Now,
+    settings: AppSettings,
+) -> Response:
+    """Add a channel; a webhook's signing secret is shown on the page this once."""
+    refused = _guard(request, principal, organisation_pk)
+    if refused is not None:
+        return refused
+    form = await _form(request)
+    fields = {k: (form.get(k) or [""])[0] for k in ("name", "kind", "url")}
+    message = None
+    channel = None
+    try:
+        body = ChannelCreate(**fields)
+        async with db.session(write=True) as session:
+            channel = await alerts_service.create_channel(
+                session,
+                principal,
+                organisation_pk,
+                body,
+                now,
+                allow_private=settings.alerts_allow_private_urls,
+            )
+    except ValidationError as exc:
+        message = _first_error(exc)
+    except AppError as exc:
+        if exc.status_code != 422:
+            raise
+        message = exc.detail
+    async with db.session() as session:
+        if channel is None:
+            return await _show(
+                request,
+                session,
+                principal,
+                organisation_pk,
+                now,
+                status_code=422,
+                message=message,
+                form=fields,
+            )
+        notice = f"Channel “{channel.name}” added."
+        return await _show(
+            request, session, principal, organisation_pk, now, notice=notice, secret=channel.signing_secret
+        )
+
+
+@router.post("/orgs/{organisation_pk}/alerts/channels/{channel_id}/test", response_class=HTMLResponse)
+async def test_channel(
+    request: Request,
+    organisation_pk: OrganisationPk,
+    channel_id: str,
+    db: Db,
+    principal: Viewer,
+    now: Now,
+    settings: AppSettings,
+) -> Response:
+    """Send a test notification now and say how it went."""
+    refused = _guard(request, principal, organisation_pk)
+    if refused is not None:
+        return refused
+    async with db.session() as session:
+        organisation = await organisations_service.get_visible(session, principal, organisation_pk)
+        channel = await alerts_service.get_channel(session, principal, organisation_pk, channel_id)
+    outcome = await alerts_service.test_channel(
+        db,
+        organisation,
+        channel,
+        now,
+        public_url=settings.public_url,
+        allow_private=settings.alerts_allow_private_urls,
+    )
+    async with db.session() as session:
+        if outcome.delivered:
+            return await _show(
+                request,
+                session,
+                principal,
+                organisation_pk,
+                now,
+                notice=f"Test delivered to “{channel.name}” (HTTP {outcome.status_code}).",
+            )
+        return await _show(
+            request,
+            session,
+            principal,
+            organisation_pk,
+            now,
+            message=f"Test not delivered to “{channel.name}”: {outcome.error}",
+        )
+
+
+@router.post("/orgs/{organisation_pk}/alerts/channels/{channel_id}/delete")
+async def delete_channel(
+    request: Request, organisation_pk: OrganisationPk, channel_id: str, db: Db, principal: Viewer
+) -> Response:
+    """Delete a channel with its rules and log."""
+    refused = _guard(request, principal, organisation_pk)
+    if refused is not None:
+        return refused
+    async with db.session(write=True) as session:
+        await alerts_service.delete_channel(session, principal, organisation_pk, channel_id)
+    return RedirectResponse(_page_path(organisation_pk) + "?done=channel-deleted", status_code=303)
+
+
+@router.post("/orgs/{organisation_pk}/alerts/rules", response_class=HTMLResponse)
+async def add_rule(
+    request: Request, organisation_pk: OrganisationPk, db: Db, principal: Viewer, now: Now
+) -> Response:
+    """Add a rule."""
+    refused = _guard(request, principal, organisation_pk)
+    if refused is not None:
+        return refused
+    form = await _form(request)
+    chosen = [c for c in form.get("connection_ids", []) if c]
+    fields: dict[str, Any] = {
+        "channel_id": (form.get("channel_id") or [""])[0],
+        "events": form.get("events", []),
+        "connection_ids": chosen or None,
+        "min_duration_seconds": (form.get("min_duration_seconds") or ["0"])[0] or "0",
+    }
+    try:
+        body = RuleCreate(**fields)
+        async with db.session(write=True) as session:
+            await alerts_service.create_rule(session, principal, organisation_pk, body, now)
+    except (ValidationError, AppError) as exc:
+        if isinstance(exc, AppError) and exc.status_code != 422:
+            raise
+        message = _first_error(exc) if isinstance(exc, ValidationError) else exc.detail
+        async with db.session() as session:
+            return await _show(
+                request,
+                session,
+                principal,
+                organisation_pk,
+                now,
+                status_code=422,
+                message=message,
+                form=fields,
+            )
+    return RedirectResponse(_page_path(organisation_pk) + "?done=rule-added", status_code=303)
+
+
+@router.post("/orgs/{organisation_pk}/alerts/rules/{rule_id}/delete")
+async def delete_rule(
+    request: Request, organisation_pk: OrganisationPk, rule_id: str, db: Db, principal: Viewer
+) -> Response:
+    """Delete a rule."""
+    refused = _guard(request, principal, organisation_pk)
+    if refused is not None:
+        return refused
+    async with db.session(write=True) as session:
+        await alerts_service.delete_rule(session, principal, organisation_pk, rule_id)
+    return RedirectResponse(_page_path(organisation_pk) + "?done=rule-deleted", status_code=303)

@@ -1,0 +1,250 @@
+"""Delivering the outbox: each scheduler tick sends the notifications that are due.
+
+A pass claims a batch in one short transaction (a lease: ``next_attempt_at`` moves past the
+pass, so another replica skips them and a crashed sender's claims come back after
+:data:`LEASE`), sends them concurrently with no transaction open, and records every outcome
+in a second transaction, only where the claim is still its own. A claim that is lost after
+the send means the notification goes again: delivery is at least once, and receivers drop
+repeats by the ``id`` every attempt carries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pipepulse.db.models import AlertChannel, Notification
+from pipepulse.db.session import Database
+from pipepulse.loader.webhooks import NOTIFICATION_ID_HEADER, SIGNATURE_HEADER, signature_header
+from pipepulse.watch.alerts import backoff, bodies, sender
+from pipepulse.watch.alerts import repository as alerts_repository
+
+log = logging.getLogger("pipepulse.watch.alerts")
+
+BATCH = 200
+CONCURRENCY = 16
+CONCURRENCY_PER_CHANNEL = 4
+# How long one pass may take before it hands back what is unfinished (two 10 s attempts deep).
+PASS_BUDGET_SECONDS = 25.0
+# Far beyond one send (10 s), so a slow pass never has its claims taken from under it.
+LEASE = timedelta(minutes=5)
+GONE_REASON = "the receiver answered 410 Gone"
+
+
+@dataclass(frozen=True)
+class Claim:
+    notification_id: str
+    attempts: int  # including this one
+    due_at: datetime
+    payload: dict[str, Any]
+    channel_id: str
+    kind: str
+    url: str
+    signing_secret: str | None
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class PassResult:
+    delivered: int
+    retrying: int
+    failed: int
+
+
+async def send(
+    client: sender.Client,
+    *,
+    kind: str,
+    url: str,
+    signing_secret: str | None,
+    payload: dict[str, Any],
+    now: datetime,
+    allow_private: bool,
+) -> sender.Outcome:
+    """One attempt: the signed JSON body to a webhook, or a message made from it to Slack."""
+    headers = {NOTIFICATION_ID_HEADER: str(payload["id"])}
+    if kind == "slack":
+        body = bodies.encode(bodies.slack_body(payload))
+    else:
+        body = bodies.encode(payload)
+        if not signing_secret:
+            return sender.Outcome(False, None, "not sent: the channel has no signing secret")
+        headers[SIGNATURE_HEADER] = signature_header(signing_secret, int(now.timestamp()), body)
+    return await sender.post(client, url, body, headers, allow_private=allow_private)
+
+
+async def claim_due(session: AsyncSession, now: datetime, limit: int = BATCH) -> list[Claim]:
+    """Take up to ``limit`` due notifications for this pass (see the module's docstring)."""
+    n = Notification
+    due = (
+        select(n.id)
+        .where(n.state == "pending", n.next_attempt_at <= now)
+        .order_by(n.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = (
+        await session.execute(
+            update(n)
+            .where(n.id.in_(due.scalar_subquery()), n.state == "pending", n.next_attempt_at <= now)
+            .values(attempts=n.attempts + 1, next_attempt_at=now + LEASE)
+            .returning(n.id, n.attempts, n.due_at, n.payload, n.channel_id)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    if not claimed:
+        return []
+    c = AlertChannel
+    channels = {
+        row.id: row
+        for row in await session.execute(
+            select(c.id, c.kind, c.url, c.signing_secret, c.enabled).where(
+                c.id.in_({row.channel_id for row in claimed})
+            )
+        )
+    }
+    out = []
+    for row in claimed:
+        channel = channels[row.channel_id]
+        out.append(
+            Claim(
+                notification_id=row.id,
+                attempts=row.attempts,
+                due_at=row.due_at,
+                payload=row.payload,
+                channel_id=row.channel_id,
+                kind=channel.kind,
+                url=channel.url,
+                signing_secret=channel.signing_secret,
+                enabled=channel.enabled,
+            )
+        )
+    return out
+
+
+async def record(session: AsyncSession, claim: Claim, outcome: sender.Outcome, now: datetime) -> str:
+    """Store one attempt's outcome; answers the notification's new state."""
+    values: dict[str, Any] = {"last_status_code": outcome.status_code, "last_error": outcome.error}
+    if outcome.delivered:
+        values |= {"state": "delivered", "delivered_at": now, "next_attempt_at": None}
+    elif outcome.gone or not claim.enabled:
+        values |= {"state": "failed", "next_attempt_at": None}
+    else:
+        following = backoff.next_attempt(claim.due_at, claim.attempts, now)
+        if following is None:
+            values |= {
+                "state": "failed",
+                "next_attempt_at": None,
+                "last_error": f"{outcome.error}; given up after {claim.attempts} attempts over 24 hours",
+            }
+        else:
+            values |= {"state": "pending", "next_attempt_at": following}
+    n = Notification
+    result = await session.execute(
+        update(n)
+        # Only while the claim is still this pass's own (a lease that ran out was re-claimed).
+        .where(n.id == claim.notification_id, n.attempts == claim.attempts, n.state == "pending")
+        .values(**values)
+        .returning(n.id)
+        .execution_options(synchronize_session=False)
+    )
+    if result.first() is None:
+        return "lost"
+    if outcome.gone:
+        await alerts_repository.disable_channel(session, claim.channel_id, GONE_REASON, now)
+    state: str = values["state"]
+    return state
+
+
+async def release(session: AsyncSession, claim: Claim, now: datetime) -> None:
+    """Hand back a claim whose attempt the pass had to abandon: due again at the next pass."""
+    n = Notification
+    await session.execute(
+        update(n)
+        .where(n.id == claim.notification_id, n.attempts == claim.attempts, n.state == "pending")
+        .values(
+            next_attempt_at=now,
+            last_error="the delivery pass ran out of time before the receiver answered",
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def deliver_due(
+    db: Database,
+    now: datetime,
+    *,
+    allow_private: bool,
+    client: sender.Client | None = None,
+    limit: int = BATCH,
+    budget_seconds: float = PASS_BUDGET_SECONDS,
+) -> PassResult:
+    """One delivery pass over the notifications due at ``now``, within ``budget_seconds``."""
+    async with db.session(write=True) as session:
+        claims = await claim_due(session, now, limit)
+    if not claims:
+        return PassResult(0, 0, 0)
+    own_client = client is None
+    http = client or sender.new_client()
+    gate = asyncio.Semaphore(CONCURRENCY)
+    per_channel: dict[str, asyncio.Semaphore] = {}
+
+    async def attempt(claim: Claim) -> sender.Outcome:
+        if not claim.enabled:
+            return sender.Outcome(False, None, "not sent: the channel is disabled")
+        # One slow receiver holds at most a few of the pass's slots.
+        channel_gate = per_channel.setdefault(claim.channel_id, asyncio.Semaphore(CONCURRENCY_PER_CHANNEL))
+        async with channel_gate, gate:
+            return await send(
+                http,
+                kind=claim.kind,
+                url=claim.url,
+                signing_secret=claim.signing_secret,
+                payload=claim.payload,
+                now=now,
+                allow_private=allow_private,
+            )
+
+    tasks = [asyncio.create_task(attempt(claim)) for claim in claims]
+    try:
+        # The pass runs inside the scheduler's tick: receivers that never answer must not hold
+        # up the next tick's seeding. What is unfinished is released for the next pass.
+        await asyncio.wait(tasks, timeout=budget_seconds)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if own_client:
+            await http.aclose()
+    counts = {"delivered": 0, "pending": 0, "failed": 0, "lost": 0}
+    async with db.session(write=True) as session:
+        for claim, task in zip(claims, tasks, strict=True):
+            if task.cancelled():
+                await release(session, claim, now)
+                counts["pending"] += 1
+                continue
+            failure = task.exception()
+            if failure is not None:  # a bug, not the receiver: retried with backoff all the same
+                outcome = sender.Outcome(False, None, f"not sent: internal error ({type(failure).__name__})")
+            else:
+                outcome = task.result()
+            state = await record(session, claim, outcome, now)
+            counts[state] += 1
+            fields = {
+                "notification_id": claim.notification_id,
+                "channel_id": claim.channel_id,
+                "attempt": claim.attempts,
+                "state": state,
+                "status_code": outcome.status_code,
+            }
+            if outcome.delivered:
+                log.info("notification delivered", extra=fields)
+            else:
+                log.warning("notification not delivered: %s", outcome.error, extra=fields)
+    return PassResult(counts["delivered"], counts["pending"], counts["failed"])

@@ -1,0 +1,345 @@
+"""The evaluation pass of every scheduler tick (SPEC §7.3).
+
+One batched read of every connection that is not paused, through the status engine the bulk
+API uses (a few statements per few thousand connections, never one per connection), with
+lateness from each connection's last delivery and, once per complete hour, the volume
+verdict. What differs from the stored sighting is a change; a status change is dated by the
+status timeline (the exact start of the interval that holds now), read only for the few
+connections that changed. Every change is then written in one transaction with its events
+and their notifications (the outbox): the stored row moves only where it is still the version
+that was read, and an event is inserted only if no replica has recorded the same one, so
+several schedulers record each event, and queue each notification, once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pipepulse import ids
+from pipepulse.db.models import WarehouseConnection
+from pipepulse.db.session import Database
+from pipepulse.rollups.plan import HOUR, TICK, floor_hour
+from pipepulse.rules import DAY, Thresholds
+from pipepulse.telemetry import service as telemetry_service
+from pipepulse.telemetry.service import ConnectionStatus
+from pipepulse.watch import service as watch_service
+from pipepulse.watch import timeline, verdicts
+from pipepulse.watch.alerts import bodies, changes, store
+from pipepulse.watch.alerts.changes import NORMAL, Event, RuleView, Seen
+from pipepulse.watch.reasons import Reason
+
+log = logging.getLogger("pipepulse.alerts")
+
+# Status changes dated per pass; more (a first evaluation of thousands of connections) wait for
+# the next tick, untouched, so a pass stays short.
+MAX_STATUS_CHANGES = 500
+# How far back the start of a status interval is first looked for, in one statement for all
+# changed connections, widening only for those whose interval began earlier still.
+LOOKBACKS = (timedelta(days=1), timedelta(days=4), timedelta(days=16))
+# Intervals older than the widest look-back (a first evaluation of a long-stable connection)
+# are dated one connection at a time by the status-history service; this many per pass.
+OLD_INTERVALS_PER_PASS = 25
+
+
+@dataclass(frozen=True)
+class PassResult:
+    connections: int
+    events: int
+    notifications: int
+    deferred: int
+
+
+@dataclass
+class Change:
+    """One connection whose sighting differs from the stored one."""
+
+    watched: store.Watched
+    before: store.Stored | None
+    new: Seen
+    status: ConnectionStatus
+    freshness: verdicts.Freshness
+    volume: verdicts.Volume | None
+    status_since: datetime | None = None
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.watched.ref.id
+
+    @property
+    def old(self) -> Seen:
+        return self.before.seen if self.before is not None else Seen.first()
+
+
+def reason_json(reason: Reason) -> dict[str, Any]:
+    out: dict[str, Any] = {"code": reason.code, "text": reason.text}
+    if reason.runs is not None:
+        out["runs"] = list(reason.runs)
+    return out
+
+
+async def _status_starts(
+    session: AsyncSession, pending: dict[str, Change], now: datetime, thresholds: Thresholds
+) -> dict[str, tuple[datetime, Reason]]:
+    """Each changed connection's current timeline interval: its exact start and its reason.
+
+    A connection whose runs moved between the two reads (the timeline disagrees with the
+    engine) is left out, and its change waits for the next pass, as are old intervals beyond
+    :data:`OLD_INTERVALS_PER_PASS`.
+    """
+    window = thresholds.orphan_window
+    end = now + TICK
+    out: dict[str, tuple[datetime, Reason]] = {}
+    for span in LOOKBACKS:
+        if not pending:
+            break
+        start = now - span
+        floor = start - DAY - TICK
+        runs = await store.finished_runs_between(session, list(pending), floor, end, window)
+        for cid, change in list(pending.items()):
+            engine = change.status
+            delivered, newest = engine.last_delivery_at, engine.latest_run
+            # Only the wording of an idle reason reads what finished before the runs read.
+            prior = timeline.Prior(
+                last_delivery_at=delivered if delivered is not None and delivered < floor else None,
+                any_finished=newest is not None
+                and newest.completed_at is not None
+                and newest.completed_at < floor,
+            )
+            history = timeline.timeline(
+                timeline.finished_runs(runs.get(cid, []), window), start, end, thresholds, prior
+            )
+            current = history.intervals[-1]
+            if current.status != engine.status:
+                del pending[cid]
+            elif not (len(history.intervals) == 1 and history.held_before):
+                out[cid] = (current.start, current.reason)
+                del pending[cid]
+    for cid in list(pending)[:OLD_INTERVALS_PER_PASS]:
+        connection = await session.get(WarehouseConnection, cid)
+        if connection is None:
+            continue
+        found = await watch_service.current(session, connection, now, thresholds)
+        if found.state.status == pending[cid].status.status:
+            since = found.since if found.since is not None else min(connection.created_at, now)
+            out[cid] = (since, found.since_reason)
+    return out
+
+
+def _events(change: Change, now: datetime) -> list[Event]:
+    old, new = change.old, change.new
+    out: list[Event] = []
+    fresh = change.freshness
+    if new.late and not old.late:
+        since = fresh.last_delivery_at or change.watched.created_at
+        out.append(
+            changes.late_event(since=since, sla=fresh.sla, last_delivery_at=fresh.last_delivery_at, now=now)
+        )
+    elif old.late and not new.late:
+        out.append(changes.fresh_event(sla=fresh.sla, last_delivery_at=fresh.last_delivery_at, now=now))
+    volume = change.volume
+    if (
+        volume is not None
+        and volume.verdict is not None
+        and changes.volume_changed(old.volume_verdict, new.volume_verdict)
+    ):
+        out.append(
+            changes.volume_event(
+                hour=volume.hour,
+                actual=volume.actual,
+                expected=volume.expected,
+                lower=volume.lower,
+                upper=volume.upper,
+                verdict=volume.verdict,
+            )
+        )
+    return out
+
+
+async def evaluate(db: Database, now: datetime, thresholds: Thresholds, *, public_url: str) -> PassResult:
+    """Evaluate every connection that is not paused at ``now``; record and queue what changed."""
+    hour = floor_hour(now) - HOUR
+    baseline = verdicts.baseline_hours(hour)
+    async with db.session() as session:
+        connections = await store.watched(session)
+        stored = await store.stored(session)
+        engine = await telemetry_service.statuses(session, [w.ref for w in connections], now, thresholds)
+        judge = [
+            w.ref.id for w in connections if (s := stored.get(w.ref.id)) is None or s.volume_hour != hour
+        ]
+        volumes: dict[str, verdicts.Volume] = {}
+        if judge:
+            found = await store.hourly_volumes(session, judge, [hour, *baseline], thresholds.orphan_window)
+            for cid in judge:
+                per = found.get(cid, {})
+                volumes[cid] = verdicts.volume(hour, per.get(hour, 0), [per[h] for h in baseline if h in per])
+
+        changed: list[Change] = []
+        for w in connections:
+            cid = w.ref.id
+            before = stored.get(cid)
+            old = before.seen if before is not None else Seen.first()
+            status = engine[cid]
+            sla = verdicts.freshness_sla(
+                w.freshness_sla_seconds, w.schedule_interval_seconds, thresholds.orphan_window
+            )
+            fresh = verdicts.freshness(
+                state=w.state,
+                sla=sla,
+                last_delivery_at=status.last_delivery_at,
+                created_at=w.created_at,
+                now=now,
+            )
+            volume = volumes.get(cid)
+            verdict = (volume.verdict or NORMAL) if volume is not None else old.volume_verdict
+            new = Seen(status.status, fresh.late, verdict)
+            if before is None or new != old:
+                changed.append(Change(w, before, new, status, fresh, volume))
+
+        # Changes someone may be notified of are dated first when a pass cannot date them all.
+        moved = {
+            c.id: c
+            for c in sorted(
+                (c for c in changed if c.new.status != c.old.status),
+                key=lambda c: changes.notifiable(c.old.status, c.new.status),
+                reverse=True,
+            )
+        }
+        dated = await _status_starts(session, dict(list(moved.items())[:MAX_STATUS_CHANGES]), now, thresholds)
+        deferred = {cid for cid in moved if cid not in dated}
+        ready = [c for c in changed if c.id not in deferred]
+        for change in ready:
+            change.events = _events(change, now)
+            if change.id in dated:
+                at, reason = dated[change.id]
+                change.status_since = at
+                change.events.insert(
+                    0, changes.status_event(change.old.status, change.new.status, at, reason_json(reason))
+                )
+            elif change.before is not None:
+                change.status_since = change.before.status_since
+
+        organisations = {c.watched.ref.organisation_id for c in ready if c.events}
+        rules = await store.rules_by_organisation(session, organisations)
+        notify = [
+            c
+            for c in ready
+            if any(changes.matching(rules.get(c.watched.ref.organisation_id, []), e, c.id) for e in c.events)
+        ]
+        snapshots = await telemetry_service.snapshots(
+            session, [c.watched.ref for c in notify], now, thresholds
+        )
+        slugs = await store.organisation_slugs(session, {c.watched.ref.organisation_id for c in notify})
+
+    recorded = queued = 0
+    async with db.session(write=True) as session:
+        inserted = await store.insert_first(
+            session, [_row(c, hour, now) | {"version": 0} for c in ready if c.before is None]
+        )
+        notifications: list[dict[str, Any]] = []
+        for change in ready:
+            if change.before is None:
+                owned = change.id in inserted
+            else:
+                values = _row(change, hour if change.id in volumes else change.before.volume_hour, now)
+                values.pop("connection_id")
+                values.pop("organisation_id")
+                owned = await store.claim_change(session, change.id, change.before.version, values)
+            if not owned:
+                continue  # another scheduler wrote this change (and its events) first
+            for event in change.events:
+                if event.type == changes.STATUS_CHANGED:
+                    await store.cancel_held(session, change.id, event.at)
+                event_id = ids.alert_event_id(now)
+                ref = change.watched.ref
+                if not await store.record_event(
+                    session,
+                    {
+                        "id": event_id,
+                        "organisation_id": ref.organisation_id,
+                        "connection_id": ref.id,
+                        "type": event.type,
+                        "key": event.key,
+                        "at": event.at,
+                        "data": event.data,
+                        "created_at": now,
+                    },
+                ):
+                    continue
+                recorded += 1
+                for rule in changes.matching(rules.get(ref.organisation_id, []), event, ref.id):
+                    notifications.append(
+                        _notification(change, event, event_id, rule, now, snapshots, slugs, public_url)
+                    )
+        await store.add_notifications(session, notifications)
+        queued = len(notifications)
+        unchanged = [cid for cid in volumes if cid not in deferred]
+        await store.advance_volume_hour(session, unchanged, hour)
+    if deferred:
+        log.info("evaluation deferred %d status change(s) to the next tick", len(deferred))
+    return PassResult(len(connections), recorded, queued, len(deferred))
+
+
+def _row(change: Change, volume_hour: datetime | None, now: datetime) -> dict[str, Any]:
+    ref = change.watched.ref
+    return {
+        "connection_id": ref.id,
+        "organisation_id": ref.organisation_id,
+        "status": change.new.status,
+        "status_since": change.status_since,
+        "late": change.new.late,
+        "volume_verdict": change.new.volume_verdict,
+        "volume_hour": volume_hour,
+        "changed_at": now,
+    }
+
+
+def _notification(
+    change: Change,
+    event: Event,
+    event_id: str,
+    rule: RuleView,
+    now: datetime,
+    snapshots: dict[str, telemetry_service.Snapshot],
+    slugs: dict[int, str],
+    public_url: str,
+) -> dict[str, Any]:
+    ref = change.watched.ref
+    notification_id = ids.notification_id(now)
+    hold = changes.hold_until(rule, event)
+    due = changes.due_at(hold, now)
+    snapshot = snapshots.get(ref.id)
+    payload = bodies.webhook_payload(
+        notification_id=notification_id,
+        type=event.type,
+        occurred_at=event.at,
+        organisation={"id": ref.organisation_id, "slug": slugs.get(ref.organisation_id)},
+        connection={"id": ref.id, "name": ref.name, "type": change.watched.type},
+        data=event.data,
+        telemetry=snapshot.telemetry.model_dump(mode="json") if snapshot is not None else None,
+        dashboard=bodies.dashboard_link(public_url, ref.organisation_id, ref.id),
+    )
+    return {
+        "id": notification_id,
+        "organisation_id": ref.organisation_id,
+        "channel_id": rule.channel_id,
+        "event_id": event_id,
+        "rule_id": rule.id,
+        "connection_id": ref.id,
+        "type": event.type,
+        "payload": payload,
+        "state": "pending",
+        "attempts": 0,
+        "hold_until": hold,
+        "due_at": due,
+        "next_attempt_at": due,
+        "last_status_code": None,
+        "last_error": None,
+        "created_at": now,
+        "delivered_at": None,
+    }

@@ -1,0 +1,103 @@
+"""SQL for channels, rules and the notification log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pipepulse.db.dialect import one_of
+from pipepulse.db.models import AlertChannel, AlertRule, Notification, WarehouseConnection
+
+MAX_CHANNELS_LISTED = 500
+
+
+async def channel(session: AsyncSession, organisation_id: int, channel_id: str) -> AlertChannel | None:
+    return await session.scalar(
+        select(AlertChannel).where(
+            AlertChannel.id == channel_id, AlertChannel.organisation_id == organisation_id
+        )
+    )
+
+
+async def channels(
+    session: AsyncSession, organisation_id: int, *, offset: int = 0, limit: int | None = None
+) -> tuple[Sequence[AlertChannel], int]:
+    query = select(AlertChannel).where(AlertChannel.organisation_id == organisation_id)
+    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = await session.scalars(
+        query.order_by(AlertChannel.created_at, AlertChannel.id).offset(offset).limit(limit)
+    )
+    return rows.all(), total
+
+
+async def rule(session: AsyncSession, organisation_id: int, rule_id: str) -> AlertRule | None:
+    return await session.scalar(
+        select(AlertRule).where(AlertRule.id == rule_id, AlertRule.organisation_id == organisation_id)
+    )
+
+
+async def rules(
+    session: AsyncSession, organisation_id: int, *, offset: int = 0, limit: int | None = None
+) -> tuple[Sequence[AlertRule], int]:
+    query = select(AlertRule).where(AlertRule.organisation_id == organisation_id)
+    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = await session.scalars(
+        query.order_by(AlertRule.created_at, AlertRule.id).offset(offset).limit(limit)
+    )
+    return rows.all(), total
+
+
+async def existing_connections(session: AsyncSession, organisation_id: int, ids: Sequence[str]) -> set[str]:
+    c = WarehouseConnection
+    found = await session.scalars(
+        select(c.id).where(c.organisation_id == organisation_id, one_of(session, c.id, ids))
+    )
+    return set(found.all())
+
+
+async def delete_channel(session: AsyncSession, channel_id: str) -> None:
+    # Its rules and its notifications go with it (ON DELETE CASCADE).
+    await session.execute(delete(AlertChannel).where(AlertChannel.id == channel_id))
+
+
+async def delete_rule(session: AsyncSession, rule_id: str) -> None:
+    await session.execute(delete(AlertRule).where(AlertRule.id == rule_id))
+
+
+async def notifications(
+    session: AsyncSession,
+    organisation_id: int,
+    *,
+    connection_id: str | None,
+    state: str | None,
+    offset: int,
+    limit: int,
+) -> tuple[Sequence[Notification], int]:
+    n = Notification
+    query = select(n).where(n.organisation_id == organisation_id)
+    if connection_id is not None:
+        query = query.where(n.connection_id == connection_id)
+    if state is not None:
+        query = query.where(n.state == state)
+    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = await session.scalars(query.order_by(n.created_at.desc(), n.id.desc()).offset(offset).limit(limit))
+    return rows.all(), total
+
+
+async def disable_channel(session: AsyncSession, channel_id: str, reason: str, now: datetime) -> None:
+    """Stop a channel, and give up what was still waiting for it."""
+    await session.execute(
+        update(AlertChannel)
+        .where(AlertChannel.id == channel_id, AlertChannel.enabled.is_(True))
+        .values(enabled=False, disabled_reason=reason, disabled_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(Notification)
+        .where(Notification.channel_id == channel_id, Notification.state == "pending")
+        .values(state="failed", next_attempt_at=None, last_error=f"not sent: {reason}")
+        .execution_options(synchronize_session=False)
+    )

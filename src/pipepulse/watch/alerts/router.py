@@ -1,0 +1,212 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+
+from pipepulse.auth import scopes
+from pipepulse.auth.dependencies import user
+from pipepulse.auth.principals import UserPrincipal
+from pipepulse.db.models import AlertChannel, AlertRule, Notification
+from pipepulse.db.session import Database
+from pipepulse.deps import AppSettings, Now, ReadSession, WriteSession, get_database
+from pipepulse.organisations import service as organisations_service
+from pipepulse.schemas import API_PREFIX, ID_PATTERN, OrganisationPk, Page, PageNumber, PageSize
+from pipepulse.watch.alerts import service as alerts_service
+from pipepulse.watch.alerts import urls
+from pipepulse.watch.alerts.schemas import (
+    ChannelCreate,
+    ChannelCreated,
+    ChannelOut,
+    NotificationOut,
+    NotificationState,
+    RuleCreate,
+    RuleOut,
+    TestResult,
+)
+
+router = APIRouter(prefix=API_PREFIX, tags=["alerts"])
+Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]
+Writer = Annotated[UserPrincipal, Depends(user(scopes.WRITE_ALERTS, write=True))]
+# The test send reads, sends with no transaction open, then logs in a transaction of its own.
+Tester = Annotated[UserPrincipal, Depends(user(scopes.WRITE_ALERTS))]
+Db = Annotated[Database, Depends(get_database)]
+
+ORG = "/organisations/{organisation_pk}"
+CHANNELS = ORG + "/alert-channels"
+CHANNEL = CHANNELS + "/{channel_id}"
+RULES = ORG + "/alert-rules"
+RULE = RULES + "/{rule_id}"
+ChannelId = Annotated[str, Path(pattern=r"^ach_[0-9a-f]{16}$", description="The channel id, ach_….")]
+RuleId = Annotated[str, Path(pattern=r"^arl_[0-9a-f]{16}$", description="The rule id, arl_….")]
+
+
+def channel_out(channel: AlertChannel) -> ChannelOut:
+    return ChannelOut(
+        id=channel.id,
+        organisation_id=channel.organisation_id,
+        name=channel.name,
+        kind=channel.kind,
+        url=urls.redact(channel.url),
+        enabled=channel.enabled,
+        disabled_reason=channel.disabled_reason,
+        created_at=channel.created_at,
+        disabled_at=channel.disabled_at,
+    )
+
+
+def rule_out(rule: AlertRule) -> RuleOut:
+    return RuleOut.model_validate(rule, from_attributes=True)
+
+
+def notification_out(notification: Notification) -> NotificationOut:
+    return NotificationOut.model_validate(notification, from_attributes=True)
+
+
+@router.post(CHANNELS + "/", response_model=ChannelCreated, status_code=201)
+async def create_channel(
+    organisation_pk: OrganisationPk,
+    body: ChannelCreate,
+    session: WriteSession,
+    principal: Writer,
+    now: Now,
+    settings: AppSettings,
+) -> ChannelCreated:
+    """Add a webhook or Slack channel; a webhook's signing secret is in this answer only."""
+    channel = await alerts_service.create_channel(
+        session, principal, organisation_pk, body, now, allow_private=settings.alerts_allow_private_urls
+    )
+    return ChannelCreated(**channel_out(channel).model_dump(), signing_secret=channel.signing_secret)
+
+
+@router.get(CHANNELS + "/", response_model=Page[ChannelOut])
+async def list_channels(
+    organisation_pk: OrganisationPk,
+    session: ReadSession,
+    principal: Reader,
+    page: PageNumber = 1,
+    size: PageSize = 50,
+) -> Page[ChannelOut]:
+    """The organisation's alert channels, oldest first (URLs shown as scheme and host only)."""
+    rows, total = await alerts_service.list_channels(
+        session, principal, organisation_pk, offset=(page - 1) * size, limit=size
+    )
+    return Page(
+        items=[channel_out(r) for r in rows], page=page, size=size, total=total, has_next=page * size < total
+    )
+
+
+@router.get(CHANNEL + "/", response_model=ChannelOut)
+async def get_channel(
+    organisation_pk: OrganisationPk, channel_id: ChannelId, session: ReadSession, principal: Reader
+) -> ChannelOut:
+    """Read one alert channel."""
+    return channel_out(await alerts_service.get_channel(session, principal, organisation_pk, channel_id))
+
+
+@router.delete(CHANNEL + "/", status_code=204)
+async def delete_channel(
+    organisation_pk: OrganisationPk, channel_id: ChannelId, session: WriteSession, principal: Writer
+) -> Response:
+    """Delete a channel, its rules and its delivery log."""
+    await alerts_service.delete_channel(session, principal, organisation_pk, channel_id)
+    return Response(status_code=204)
+
+
+@router.post(CHANNEL + "/test/", response_model=TestResult)
+async def test_channel(
+    organisation_pk: OrganisationPk,
+    channel_id: ChannelId,
+    session: ReadSession,
+    principal: Tester,
+    db: Db,
+    now: Now,
+    settings: AppSettings,
+) -> TestResult:
+    """Send a `test` notification now and say whether the receiver took it."""
+    organisation = await organisations_service.get_visible(session, principal, organisation_pk)
+    channel = await alerts_service.get_channel(session, principal, organisation_pk, channel_id)
+    # Release the read transaction before the (slow) send.
+    await session.commit()
+    outcome = await alerts_service.test_channel(
+        db,
+        organisation,
+        channel,
+        now,
+        public_url=settings.public_url,
+        allow_private=settings.alerts_allow_private_urls,
+    )
+    return TestResult(delivered=outcome.delivered, status_code=outcome.status_code, error=outcome.error)
+
+
+@router.post(RULES + "/", response_model=RuleOut, status_code=201)
+async def create_rule(
+    organisation_pk: OrganisationPk, body: RuleCreate, session: WriteSession, principal: Writer, now: Now
+) -> RuleOut:
+    """Send some events of some (or all) connections to a channel."""
+    return rule_out(await alerts_service.create_rule(session, principal, organisation_pk, body, now))
+
+
+@router.get(RULES + "/", response_model=Page[RuleOut])
+async def list_rules(
+    organisation_pk: OrganisationPk,
+    session: ReadSession,
+    principal: Reader,
+    page: PageNumber = 1,
+    size: PageSize = 50,
+) -> Page[RuleOut]:
+    """The organisation's alert rules, oldest first."""
+    rows, total = await alerts_service.list_rules(
+        session, principal, organisation_pk, offset=(page - 1) * size, limit=size
+    )
+    return Page(
+        items=[rule_out(r) for r in rows], page=page, size=size, total=total, has_next=page * size < total
+    )
+
+
+@router.get(RULE + "/", response_model=RuleOut)
+async def get_rule(
+    organisation_pk: OrganisationPk, rule_id: RuleId, session: ReadSession, principal: Reader
+) -> RuleOut:
+    """Read one alert rule."""
+    return rule_out(await alerts_service.get_rule(session, principal, organisation_pk, rule_id))
+
+
+@router.delete(RULE + "/", status_code=204)
+async def delete_rule(
+    organisation_pk: OrganisationPk, rule_id: RuleId, session: WriteSession, principal: Writer
+) -> Response:
+    """Delete a rule (what it already queued is still delivered)."""
+    await alerts_service.delete_rule(session, principal, organisation_pk, rule_id)
+    return Response(status_code=204)
+
+
+@router.get(ORG + "/notifications/", response_model=Page[NotificationOut])
+async def delivery_log(
+    organisation_pk: OrganisationPk,
+    session: ReadSession,
+    principal: Reader,
+    connection_id: Annotated[
+        str | None, Query(pattern=ID_PATTERN, description="Only this connection's.")
+    ] = None,
+    state: Annotated[NotificationState | None, Query(description="Only notifications in this state.")] = None,
+    page: PageNumber = 1,
+    size: PageSize = 50,
+) -> Page[NotificationOut]:
+    """The delivery log: every notification, newest first, with its attempts and last error."""
+    rows, total = await alerts_service.delivery_log(
+        session,
+        principal,
+        organisation_pk,
+        connection_id=connection_id,
+        state=state,
+        offset=(page - 1) * size,
+        limit=size,
+    )
+    return Page(
+        items=[notification_out(r) for r in rows],
+        page=page,
+        size=size,
+        total=total,
+        has_next=page * size < total,
+    )

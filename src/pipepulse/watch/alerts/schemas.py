@@ -1,0 +1,94 @@
+"""Request and response bodies of the alerts API (SPEC §7.3)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from pipepulse.schemas import ResourceId, StrictModel, Timestamp
+
+ChannelKind = Literal["webhook", "slack"]
+RuleEvent = Literal[
+    "status:error", "status:degraded", "status:idle", "recovered", "late", "fresh", "volume_anomaly"
+]
+RULE_EVENTS: tuple[str, ...] = RuleEvent.__args__  # type: ignore[attr-defined]
+NotificationState = Literal["pending", "delivered", "failed", "cancelled"]
+NotificationType = Literal[
+    "connection.status_changed", "connection.late", "connection.fresh", "connection.volume_anomaly", "test"
+]
+# A status event may be held back at most a week: longer is no longer an alert.
+MAX_HOLD_SECONDS = 7 * 24 * 3600
+MAX_RULE_CONNECTIONS = 1000
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ChannelId = Annotated[str, Field(pattern=r"^ach_[0-9a-f]{16}$", description="An alert channel id, ach_….")]
+RuleId = Annotated[str, Field(pattern=r"^arl_[0-9a-f]{16}$", description="An alert rule id, arl_….")]
+
+
+class ChannelCreate(StrictModel):
+    name: Name
+    kind: ChannelKind
+    url: Annotated[str, Field(min_length=1, max_length=2000, description="https:// (or http://) URL.")]
+
+
+class ChannelOut(BaseModel):
+    id: str
+    organisation_id: int
+    name: str
+    kind: ChannelKind
+    url: str = Field(description="Scheme and host only: the rest of a webhook URL may be a credential.")
+    enabled: bool
+    disabled_reason: str | None
+    created_at: Timestamp
+    disabled_at: Timestamp | None
+
+
+class ChannelCreated(ChannelOut):
+    signing_secret: str | None = Field(
+        description="Webhook channels: the secret that signs every delivery. Shown only in this answer."
+    )
+
+
+class TestResult(BaseModel):
+    delivered: bool
+    status_code: int | None
+    error: str | None
+
+
+class RuleCreate(StrictModel):
+    channel_id: ChannelId
+    events: Annotated[list[RuleEvent], Field(min_length=1, max_length=len(RULE_EVENTS))]
+    connection_ids: (
+        Annotated[list[ResourceId], Field(min_length=1, max_length=MAX_RULE_CONNECTIONS)] | None
+    ) = None
+    min_duration_seconds: Annotated[int, Field(ge=0, le=MAX_HOLD_SECONDS)] = 0
+
+
+class RuleOut(BaseModel):
+    id: str
+    organisation_id: int
+    channel_id: str
+    events: list[RuleEvent]
+    connection_ids: list[str] | None
+    min_duration_seconds: int
+    created_at: Timestamp
+
+
+class NotificationOut(BaseModel):
+    id: str
+    type: NotificationType
+    channel_id: str
+    connection_id: str | None
+    rule_id: str | None
+    created_at: Timestamp
+    state: NotificationState
+    attempts: int
+    next_attempt_at: Timestamp | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: Timestamp | None
+
+
+class NotificationDetail(NotificationOut):
+    payload: dict[str, Any]

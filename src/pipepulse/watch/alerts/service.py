@@ -1,0 +1,214 @@
+"""Channels, rules and the delivery log: the rules around them (SPEC §7.3)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pipepulse import ids
+from pipepulse.auth.principals import UserPrincipal
+from pipepulse.db.models import AlertChannel, AlertRule, Notification, Organisation
+from pipepulse.db.session import Database
+from pipepulse.errors import Invalid, NotFound
+from pipepulse.organisations import service as organisations_service
+from pipepulse.watch.alerts import bodies, delivery, sender, urls
+from pipepulse.watch.alerts import repository as alerts_repository
+from pipepulse.watch.alerts.schemas import ChannelCreate, RuleCreate
+
+TEST_MESSAGE = "This is a test notification: the channel is set up and pipepulse can reach it."
+
+
+async def create_channel(
+    session: AsyncSession,
+    principal: UserPrincipal,
+    organisation_id: int,
+    body: ChannelCreate,
+    now: datetime,
+    *,
+    allow_private: bool,
+) -> AlertChannel:
+    await organisations_service.get_visible(session, principal, organisation_id)
+    try:
+        await urls.check(body.url, allow_private=allow_private)
+    except urls.UnsafeURL as exc:
+        raise Invalid(str(exc), loc=("body", "url")) from None
+    channel = AlertChannel(
+        id=ids.alert_channel_id(),
+        organisation_id=organisation_id,
+        name=body.name,
+        kind=body.kind,
+        url=body.url,
+        # Slack checks nothing we could sign; its URL is the credential.
+        signing_secret=ids.signing_secret() if body.kind == "webhook" else None,
+        enabled=True,
+        created_at=now,
+    )
+    session.add(channel)
+    await session.flush()
+    return channel
+
+
+async def get_channel(
+    session: AsyncSession, principal: UserPrincipal, organisation_id: int, channel_id: str
+) -> AlertChannel:
+    """The channel, or 404 when it, or its organisation, is not the token's to see."""
+    await organisations_service.get_visible(session, principal, organisation_id)
+    channel = await alerts_repository.channel(session, organisation_id, channel_id)
+    if channel is None:
+        raise NotFound("alert channel not found")
+    return channel
+
+
+async def list_channels(
+    session: AsyncSession, principal: UserPrincipal, organisation_id: int, *, offset: int, limit: int | None
+) -> tuple[Sequence[AlertChannel], int]:
+    await organisations_service.get_visible(session, principal, organisation_id)
+    return await alerts_repository.channels(session, organisation_id, offset=offset, limit=limit)
+
+
+async def delete_channel(
+    session: AsyncSession, principal: UserPrincipal, organisation_id: int, channel_id: str
+) -> None:
+    channel = await get_channel(session, principal, organisation_id, channel_id)
+    await alerts_repository.delete_channel(session, channel.id)
+
+
+async def test_channel(
+    db: Database,
+    organisation: Organisation,
+    channel: AlertChannel,
+    now: datetime,
+    *,
+    public_url: str,
+    allow_private: bool,
+) -> sender.Outcome:
+    """Send a ``test`` notification now and log it.
+
+    The send happens with no transaction open (it may take 10 s, and on SQLite an open write
+    transaction would hold up every other writer); the log entry is written afterwards.
+    """
+    notification_id = ids.notification_id(now)
+    payload = bodies.webhook_payload(
+        notification_id=notification_id,
+        type=bodies.TEST_TYPE,
+        occurred_at=now,
+        organisation={"id": organisation.id, "slug": organisation.slug},
+        connection=None,
+        data={"message": TEST_MESSAGE, "channel": {"id": channel.id, "name": channel.name}},
+        telemetry=None,
+        dashboard=bodies.dashboard_link(public_url, organisation.id, None),
+    )
+    if not channel.enabled:
+        outcome = sender.Outcome(
+            False, None, f"not sent: the channel is disabled ({channel.disabled_reason})"
+        )
+    else:
+        async with sender.new_client() as client:
+            outcome = await delivery.send(
+                client,
+                kind=channel.kind,
+                url=channel.url,
+                signing_secret=channel.signing_secret,
+                payload=payload,
+                now=now,
+                allow_private=allow_private,
+            )
+    async with db.session(write=True) as session:
+        session.add(
+            Notification(
+                id=notification_id,
+                organisation_id=organisation.id,
+                channel_id=channel.id,
+                event_id=None,
+                rule_id=None,
+                connection_id=None,
+                type=bodies.TEST_TYPE,
+                payload=payload,
+                state="delivered" if outcome.delivered else "failed",
+                attempts=1 if channel.enabled else 0,
+                hold_until=None,
+                due_at=now,
+                next_attempt_at=None,
+                last_status_code=outcome.status_code,
+                last_error=outcome.error,
+                created_at=now,
+                delivered_at=now if outcome.delivered else None,
+            )
+        )
+        if outcome.gone:
+            await alerts_repository.disable_channel(session, channel.id, delivery.GONE_REASON, now)
+    return outcome
+
+
+async def create_rule(
+    session: AsyncSession, principal: UserPrincipal, organisation_id: int, body: RuleCreate, now: datetime
+) -> AlertRule:
+    await organisations_service.get_visible(session, principal, organisation_id)
+    if await alerts_repository.channel(session, organisation_id, body.channel_id) is None:
+        raise Invalid(
+            f"there is no alert channel {body.channel_id!r} in this organisation", loc=("body", "channel_id")
+        )
+    connection_ids = None
+    if body.connection_ids is not None:
+        connection_ids = list(dict.fromkeys(body.connection_ids))
+        found = await alerts_repository.existing_connections(session, organisation_id, connection_ids)
+        missing = [cid for cid in connection_ids if cid not in found]
+        if missing:
+            raise Invalid(
+                f"no warehouse connection {', '.join(map(repr, missing[:5]))} in this organisation",
+                loc=("body", "connection_ids"),
+            )
+    rule = AlertRule(
+        id=ids.alert_rule_id(),
+        organisation_id=organisation_id,
+        channel_id=body.channel_id,
+        events=list(dict.fromkeys(body.events)),
+        connection_ids=connection_ids,
+        min_duration_seconds=body.min_duration_seconds,
+        created_at=now,
+    )
+    session.add(rule)
+    await session.flush()
+    return rule
+
+
+async def get_rule(
+    session: AsyncSession, principal: UserPrincipal, organisation_id: int, rule_id: str
+) -> AlertRule:
+    await organisations_service.get_visible(session, principal, organisation_id)
+    rule = await alerts_repository.rule(session, organisation_id, rule_id)
+    if rule is None:
+        raise NotFound("alert rule not found")
+    return rule
+
+
+async def list_rules(
+    session: AsyncSession, principal: UserPrincipal, organisation_id: int, *, offset: int, limit: int | None
+) -> tuple[Sequence[AlertRule], int]:
+    await organisations_service.get_visible(session, principal, organisation_id)
+    return await alerts_repository.rules(session, organisation_id, offset=offset, limit=limit)
+
+
+async def delete_rule(
+    session: AsyncSession, principal: UserPrincipal, organisation_id: int, rule_id: str
+) -> None:
+    rule = await get_rule(session, principal, organisation_id, rule_id)
+    await alerts_repository.delete_rule(session, rule.id)
+
+
+async def delivery_log(
+    session: AsyncSession,
+    principal: UserPrincipal,
+    organisation_id: int,
+    *,
+    connection_id: str | None,
+    state: str | None,
+    offset: int,
+    limit: int,
+) -> tuple[Sequence[Notification], int]:
+    await organisations_service.get_visible(session, principal, organisation_id)
+    return await alerts_repository.notifications(
+        session, organisation_id, connection_id=connection_id, state=state, offset=offset, limit=limit
+    )

@@ -1,0 +1,267 @@
+"""SQL of the evaluation pass: what it reads in bulk, and how it writes a change exactly once."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pipepulse.connections.repository import ConnectionRef
+from pipepulse.db import dialect
+from pipepulse.db.models import (
+    AlertChannel,
+    AlertEvent,
+    AlertRule,
+    ConnectionEvaluation,
+    Notification,
+    Organisation,
+    Run,
+    RunHourlyRollup,
+    WarehouseConnection,
+)
+from pipepulse.db.rows import RUN_COLUMNS, RunRow
+from pipepulse.rollups.plan import HOUR, floor_hour
+from pipepulse.watch.alerts.changes import STATUS_CHANGED, RuleView, Seen
+
+# Rows per multi-row INSERT.
+CHUNK = 500
+
+
+def _chunks(session: AsyncSession, ids: Sequence[str]) -> list[Sequence[str]]:
+    size = dialect.keys_per_statement(dialect.name_of(session))
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+@dataclass(frozen=True)
+class Watched:
+    """A connection as the evaluation reads it."""
+
+    ref: ConnectionRef
+    type: str
+    state: str
+    schedule_interval_seconds: int
+    freshness_sla_seconds: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the last evaluation recorded for a connection."""
+
+    seen: Seen
+    status_since: datetime | None
+    volume_hour: datetime | None
+    version: int
+
+
+async def watched(session: AsyncSession) -> list[Watched]:
+    """Every connection that is not paused (SPEC §7.3 evaluates only those)."""
+    c = WarehouseConnection
+    query = select(
+        c.id,
+        c.organisation_id,
+        c.name,
+        c.event_types,
+        c.type,
+        c.state,
+        c.schedule_interval_seconds,
+        c.freshness_sla_seconds,
+        c.created_at,
+    ).where(c.state != "paused")
+    rows: Sequence[Any] = (await session.execute(query)).all()
+    return [
+        Watched(
+            ref=ConnectionRef(row.id, row.organisation_id, row.name, list(row.event_types or [])),
+            type=row.type,
+            state=row.state,
+            schedule_interval_seconds=row.schedule_interval_seconds,
+            freshness_sla_seconds=row.freshness_sla_seconds,
+            created_at=row.created_at,
+        )
+        for row in rows
+    ]
+
+
+async def stored(session: AsyncSession) -> dict[str, Stored]:
+    """Every stored evaluation (one read of a table with one row per connection)."""
+    e = ConnectionEvaluation
+    rows = await session.execute(
+        select(e.connection_id, e.status, e.late, e.volume_verdict, e.status_since, e.volume_hour, e.version)
+    )
+    return {
+        cid: Stored(Seen(status, bool(late), verdict), since, hour, version)  # type: ignore[arg-type]
+        for cid, status, late, verdict, since, hour, version in rows
+    }
+
+
+async def hourly_volumes(
+    session: AsyncSession, ids: Sequence[str], hours: Sequence[datetime], orphan_window: timedelta
+) -> dict[str, dict[datetime, int]]:
+    """Per connection, the events delivered by runs finished in each of ``hours``, for the
+    hours in which a run finished (as ``GET …/health/`` counts them: an hour whose only
+    finished run is an orphan counts, with no events; an hour without any is absent)."""
+    r = RunHourlyRollup
+    wanted = set(hours)
+    out: dict[str, dict[datetime, int]] = defaultdict(dict)
+    for chunk in _chunks(session, ids):
+        rows = await session.execute(
+            select(r.connection_id, r.hour, r.events_delivered).where(
+                dialect.one_of(session, r.connection_id, chunk), r.hour.in_(list(hours)), r.runs > 0
+            )
+        )
+        for cid, hour, events in rows:
+            out[cid][hour] = int(events or 0)
+        # Orphans are never rolled up; they finish at started_at + the window.
+        orphans = await session.execute(
+            select(Run.connection_id, Run.started_at).where(
+                dialect.one_of(session, Run.connection_id, chunk),
+                Run.completed_at.is_(None),
+                Run.started_at >= min(hours) - orphan_window,
+                Run.started_at < max(hours) + HOUR - orphan_window,
+            )
+        )
+        for cid, started_at in orphans:
+            hour = floor_hour(started_at + orphan_window)
+            if hour in wanted:
+                out[cid].setdefault(hour, 0)
+    return out
+
+
+async def finished_runs_between(
+    session: AsyncSession, ids: Sequence[str], start: datetime, end: datetime, orphan_window: timedelta
+) -> dict[str, list[RunRow]]:
+    """Per connection, the runs whose finished time lies in ``[start, end)``."""
+    out: dict[str, list[RunRow]] = defaultdict(list)
+    for chunk in _chunks(session, ids):
+        rows = await session.execute(
+            select(*RUN_COLUMNS).where(
+                dialect.one_of(session, Run.connection_id, chunk),
+                or_(
+                    and_(Run.completed_at >= start, Run.completed_at < end),
+                    and_(
+                        Run.completed_at.is_(None),
+                        Run.started_at >= start - orphan_window,
+                        Run.started_at < end - orphan_window,
+                    ),
+                ),
+            )
+        )
+        for row in rows:
+            run = RunRow.from_row(row)
+            out[run.connection_id].append(run)
+    return out
+
+
+async def organisation_slugs(session: AsyncSession, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = await session.execute(select(Organisation.id, Organisation.slug).where(Organisation.id.in_(ids)))
+    return {row.id: row.slug for row in rows}
+
+
+async def rules_by_organisation(session: AsyncSession, ids: set[int]) -> dict[int, list[RuleView]]:
+    """The rules of these organisations whose channel is enabled."""
+    if not ids:
+        return {}
+    r, c = AlertRule, AlertChannel
+    rows = await session.execute(
+        select(r.organisation_id, r.id, r.channel_id, r.events, r.connection_ids, r.min_duration_seconds)
+        .join(c, c.id == r.channel_id)
+        .where(r.organisation_id.in_(ids), c.enabled.is_(True))
+        .order_by(r.created_at, r.id)
+    )
+    out: dict[int, list[RuleView]] = defaultdict(list)
+    for org_id, rule_id, channel_id, events, connection_ids, hold in rows:
+        out[org_id].append(RuleView(rule_id, channel_id, list(events), connection_ids, hold))
+    return out
+
+
+async def insert_first(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """First evaluations: insert each connection's row unless a replica did; returns those inserted."""
+    if not rows:
+        return set()
+    stmt = dialect.insert(dialect.name_of(session), ConnectionEvaluation).on_conflict_do_nothing(
+        index_elements=["connection_id"]
+    )
+    inserted: set[str] = set()
+    for start in range(0, len(rows), CHUNK):
+        result = await session.execute(
+            stmt.values(rows[start : start + CHUNK]).returning(ConnectionEvaluation.connection_id)
+        )
+        inserted.update(result.scalars().all())
+    return inserted
+
+
+async def claim_change(
+    session: AsyncSession, connection_id: str, version: int, values: dict[str, Any]
+) -> bool:
+    """Write a change only where the row is still the version that was read (compare and set)."""
+    e = ConnectionEvaluation
+    result = await session.execute(
+        update(e)
+        .where(e.connection_id == connection_id, e.version == version)
+        .values(**values, version=version + 1)
+        .returning(e.connection_id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.first() is not None
+
+
+async def record_event(session: AsyncSession, row: dict[str, Any]) -> bool:
+    """Insert an event unless one with the same (connection, type, key) exists."""
+    stmt = (
+        dialect.insert(dialect.name_of(session), AlertEvent)
+        .values(row)
+        .on_conflict_do_nothing(index_elements=["connection_id", "type", "key"])
+        .returning(AlertEvent.id)
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
+async def add_notifications(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(Notification), list(rows))
+
+
+async def cancel_held(session: AsyncSession, connection_id: str, changed_at: datetime) -> int:
+    """Status notifications still held back when the status changed again are never sent."""
+    n = Notification
+    result = await session.execute(
+        update(n)
+        .where(
+            n.connection_id == connection_id,
+            n.type == STATUS_CHANGED,
+            n.state == "pending",
+            n.attempts == 0,
+            n.hold_until.is_not(None),
+            n.hold_until > changed_at,
+        )
+        .values(
+            state="cancelled",
+            next_attempt_at=None,
+            last_error="held back, and the status changed again before min_duration_seconds had passed",
+        )
+        .returning(n.id)
+        .execution_options(synchronize_session=False)
+    )
+    return len(result.all())
+
+
+async def advance_volume_hour(session: AsyncSession, ids: Sequence[str], hour: datetime) -> None:
+    """Mark ``hour`` judged for connections whose verdict did not change (no event, no version)."""
+    e = ConnectionEvaluation
+    for chunk in _chunks(session, ids):
+        await session.execute(
+            update(e)
+            .where(
+                dialect.one_of(session, e.connection_id, chunk),
+                or_(e.volume_hour.is_(None), e.volume_hour < hour),
+            )
+            .values(volume_hour=hour)
+            .execution_options(synchronize_session=False)
+        )

@@ -1,0 +1,44 @@
+"""`pipepulse demo`'s alerting: the broken warehouse's failure reaches the demo's own receiver,
+is printed, and the Alerts page shows it delivered."""
+
+from __future__ import annotations
+
+import httpx
+
+from pipepulse.auth import scopes
+from pipepulse.auth.principals import UserPrincipal
+from pipepulse.config import Settings
+from pipepulse.db.session import Database
+from pipepulse.demo import build_history, demo_settings
+from pipepulse.demo_alerts import Receiver, set_up
+from pipepulse.scheduler.runner import alert_pass
+from tests.conftest import FrozenClock
+
+
+async def test_demo_alerts__broken_warehouse__printed_by_the_receiver_and_shown_delivered(
+    db: Database, client: httpx.AsyncClient, clock: FrozenClock, settings: Settings
+) -> None:
+    handles = await build_history(db, clock.now)
+    printed: list[str] = []
+    receiver = Receiver(report=printed.append, clock=lambda: clock.now.timestamp())
+    await receiver.start()
+    try:
+        async with db.session(write=True) as session:
+            owner = UserPrincipal("demo", handles.organisation_id, frozenset(scopes.ALL))
+            await set_up(
+                session, owner, handles.organisation_id, handles.connection_ids["broken"], receiver, clock.now
+            )
+        demo = demo_settings(settings, settings.data_dir, public_url="http://127.0.0.1:8000")
+        await alert_pass(db, demo, clock.now)
+        await alert_pass(db, demo, clock.now)
+    finally:
+        await receiver.close()
+    errors = [line for line in printed if "Finance replica is now Error" in line]
+    assert len(errors) == 1, printed
+    assert "signature verified" in errors[0]
+
+    signed_in = await client.post("/sign-in", data={"token": handles.token})
+    assert signed_in.status_code == 303
+    page = await client.get(f"/orgs/{handles.organisation_id}/alerts/")
+    assert 'data-state="delivered" data-type="connection.status_changed"' in page.text
+    assert "Demo receiver" in page.text

@@ -1,0 +1,166 @@
+"""SPEC §7.3 end to end: runs go in through the API, the scheduler's alert pass evaluates them,
+and a real receiver on loopback gets each notification exactly once, signed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from pipepulse.config import Settings
+from pipepulse.db.session import Database
+from pipepulse.loader.webhooks import verify
+from pipepulse.scheduler.runner import alert_pass
+from tests.conftest import FrozenClock, Tenant, iso
+from tests.watch.alerts.conftest import add_channel, add_rule, log_url
+from tests.watch.alerts.receiver import Receiver
+
+DAY0 = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
+
+
+async def push(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    service_key: dict[str, str],
+    clock: FrozenClock,
+    connection_id: str,
+    completed_at: datetime,
+    *,
+    events: int = 0,
+    error: str | None = None,
+) -> None:
+    """A finished run, pushed as a loader would (the clock moves on to its completion)."""
+    clock.now = max(clock.now, completed_at)
+    body: dict[str, Any] = {
+        "started_at": iso(completed_at - timedelta(minutes=2)),
+        "completed_at": iso(completed_at),
+        "events_delivered": events,
+        "batches_dlq": 0,
+        "error": error,
+    }
+    response = await client.post(
+        tenant.connection_url(connection_id) + "metrics/", json=body, headers=service_key
+    )
+    assert response.status_code == 201, response.text
+
+
+async def make_connection(client: httpx.AsyncClient, tenant: Tenant, **extra: Any) -> str:
+    body = {"name": "Finance replica", "type": "postgres", "state": "connected", **extra}
+    response = await client.post(tenant.connections_url(), json=body, headers=tenant.write)
+    assert response.status_code == 201, response.text
+    connection_id: str = response.json()["id"]
+    return connection_id
+
+
+async def run_pass(
+    db: Database, settings: Settings, clock: FrozenClock, at: datetime, times: int = 2
+) -> None:
+    """The scheduler's alert pass, twice (the second must find nothing new)."""
+    clock.now = at
+    for _ in range(times):
+        await alert_pass(db, settings, at)
+
+
+async def test_alerts__error_volume_late_recovery__each_delivered_once_signed_and_logged(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    service_key: dict[str, str],
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    receiver: Receiver,
+) -> None:
+    connection_id = await make_connection(client, tenant)
+    for day in range(1, 8):  # the volume baseline: the 12:00 hour of the previous 7 days
+        await push(
+            client,
+            tenant,
+            service_key,
+            clock,
+            connection_id,
+            DAY0 - timedelta(days=day, minutes=-30),
+            events=1000,
+        )
+    await push(client, tenant, service_key, clock, connection_id, DAY0 - timedelta(minutes=30), events=1000)
+    channel = await add_channel(client, tenant, receiver)
+    await add_rule(client, tenant, channel["id"], ["status:error", "recovered", "late", "volume_anomaly"])
+
+    # First evaluation: idle → active is an event no rule asks for; nothing late, no verdict.
+    await run_pass(db, alert_settings, clock, DAY0)
+    assert receiver.received() == []
+
+    # Three failing runs: error from the instant the third finished.
+    for minute in (10, 20, 30):
+        await push(
+            client, tenant, service_key, clock, connection_id, DAY0 + timedelta(minutes=minute), error="boom"
+        )
+    await run_pass(db, alert_settings, clock, DAY0 + timedelta(minutes=31))
+    # The 12:00 hour delivered nothing against 1,000 a day before: a drop, judged once complete.
+    await run_pass(db, alert_settings, clock, DAY0 + timedelta(hours=1, minutes=5))
+    # Last delivery 11:30, SLA 2 x 1 h + 15 min: late from 13:45.
+    await run_pass(db, alert_settings, clock, DAY0 + timedelta(hours=1, minutes=50))
+    # A good run: degraded and fresh (neither asked for); 24 h after the last failure, active.
+    await push(client, tenant, service_key, clock, connection_id, DAY0 + timedelta(hours=2), events=900)
+    await run_pass(db, alert_settings, clock, DAY0 + timedelta(hours=2, minutes=1))
+    await push(client, tenant, service_key, clock, connection_id, DAY0 + timedelta(days=1), events=800)
+    await run_pass(db, alert_settings, clock, DAY0 + timedelta(days=1, minutes=31))
+
+    got = receiver.received()
+    notes = [verify(d.body, d.signature, channel["signing_secret"], now=d.signed_at) for d in got]
+    summary = [(n["type"], n["data"].get("to") or n["data"].get("verdict"), n["occurred_at"]) for n in notes]
+    assert summary == [
+        ("connection.status_changed", "error", "2026-04-20T12:30:00Z"),
+        ("connection.volume_anomaly", "drop", "2026-04-20T13:00:00Z"),
+        ("connection.late", None, "2026-04-20T13:45:00Z"),
+        ("connection.status_changed", "active", "2026-04-21T12:30:00Z"),
+    ]
+    error, volume, late, recovered = notes
+    assert error["data"]["from"] == "active"
+    assert error["data"]["reason"]["code"] == "latest_runs_failing"
+    assert error["telemetry"]["status"] == "error"
+    assert error["connection"] == {"id": connection_id, "name": "Finance replica", "type": "postgres"}
+    assert error["organisation"] == {"id": tenant.id, "slug": tenant.slug}
+    assert error["links"]["dashboard"] == (
+        f"https://pipepulse.example.com/orgs/{tenant.id}/connections/{connection_id}/"
+    )
+    assert volume["data"] | {"expected": 1000.0} == {
+        "at": "2026-04-20T13:00:00Z",
+        "hour": "2026-04-20T12:00:00Z",
+        "actual": 0,
+        "expected": 1000.0,
+        "lower": 750.0,
+        "upper": 1250.0,
+        "verdict": "drop",
+    }
+    assert late["data"]["sla_seconds"] == 8100
+    assert late["data"]["last_delivery_at"] == "2026-04-20T11:30:00Z"
+    assert recovered["data"]["from"] == "degraded"
+    assert all(d.headers["Pipepulse-Notification-Id"] == n["id"] for d, n in zip(got, notes, strict=True))
+
+    log = (await client.get(log_url(tenant) + f"?connection_id={connection_id}", headers=tenant.read)).json()
+    assert sorted((n["id"], n["state"], n["attempts"]) for n in log["items"]) == sorted(
+        (n["id"], "delivered", 1) for n in notes
+    )
+
+
+async def test_alerts__first_evaluation_of_a_long_error__dated_where_it_began(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    service_key: dict[str, str],
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    receiver: Receiver,
+) -> None:
+    connection_id = await make_connection(client, tenant)
+    began = DAY0 - timedelta(days=20)
+    for half_days in range(40):  # failing twice a day for 20 days: error all along
+        completed = began + timedelta(hours=12 * half_days)
+        await push(client, tenant, service_key, clock, connection_id, completed, error="unreachable")
+    channel = await add_channel(client, tenant, receiver)
+    await add_rule(client, tenant, channel["id"], ["status:error"])
+    await run_pass(db, alert_settings, clock, DAY0)
+    [delivery] = receiver.received()
+    assert delivery.json["data"]["from"] == "idle"
+    assert delivery.json["data"]["at"] == began.strftime("%Y-%m-%dT%H:%M:%SZ")
