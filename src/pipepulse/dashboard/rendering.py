@@ -38,6 +38,9 @@ SECURITY_HEADERS: Final = {
 }
 
 templates = Jinja2Templates(directory=HERE / "templates")
+# Pages refresh every 30 s and a month's chart has 720 bars: no line of indentation per tag.
+templates.env.trim_blocks = True
+templates.env.lstrip_blocks = True
 templates.env.filters.update(
     number=format.number,
     exact=format.exact,

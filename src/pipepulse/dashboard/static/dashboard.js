@@ -10,7 +10,7 @@
   "use strict";
 
   var STORE_KEY = "pipepulse.times";
-  var RETRY_SECONDS = [3, 5, 10, 20, 30];
+  var RETRY_SECONDS = [2, 5, 10, 20, 30];
   var FETCH_TIMEOUT_MS = 10000;
   var PROBE_TIMEOUT_MS = 4000;
 
