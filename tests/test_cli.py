@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from typing import Any
 
 import httpx
 
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
-
-
-def pipepulse(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPEPULSE_")}
-    env["PIPEPULSE_DATABASE_URL"] = settings.database_url
-    env["PIPEPULSE_DATA_DIR"] = str(settings.data_dir)
-    return subprocess.run(
-        [sys.executable, "-m", "pipepulse", *args], env=env, capture_output=True, text=True, timeout=60
-    )
+from tests.helpers import pipepulse
 
 
 def as_json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:

@@ -9,9 +9,11 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 
 from pipepulse.db.session import Database
 from pipepulse.demo import build_history
@@ -76,6 +78,7 @@ def _free_port() -> int:
         return port
 
 
+@pytest.mark.timeout(300)  # a week of backfill, then the scheduler's first tick, on a busy machine
 def test_demo_command__serves_api_and_dashboard__stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIPEPULSE_")}
@@ -106,13 +109,27 @@ def test_demo_command__serves_api_and_dashboard__stops_cleanly_on_ctrl_c(tmp_pat
         page = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
         assert page.status_code == 200
         assert "token" in page.text.lower()
-        # The scheduler ticks at once: the healthy connection gets a fresh run.
         connections = httpx.get(
             f"http://127.0.0.1:{port}/api/v1/organisations/1/integrations/warehouse-connections/",
             headers=headers,
             timeout=10,
         ).json()["items"]
         assert len(connections) == 4
+        # The scheduler ticks at once: /readyz sees its heartbeat, and the healthy connection
+        # gets a run the backfill could not have made (the backfill's newest is an hour old).
+        healthy = next(c["id"] for c in connections if c["name"] == "Analytics warehouse")
+        runs_url = f"http://127.0.0.1:{port}/api/v1/organisations/1/integrations/warehouse-connections/{healthy}/metrics/"
+        fresh_after = datetime.now(UTC) - timedelta(minutes=30)
+        deadline = time.monotonic() + 60
+        while True:
+            ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
+            newest = httpx.get(runs_url, headers=headers, timeout=10).json()["items"][0]
+            started = datetime.fromisoformat(newest["started_at"].replace("Z", "+00:00"))
+            if ready.status_code == 200 and started > fresh_after:
+                break
+            assert time.monotonic() < deadline, (ready.text, newest)
+            time.sleep(0.5)
+        assert ready.json()["checks"] == {"database": "ok", "scheduler": "ok"}
     finally:
         process.send_signal(signal.SIGINT)
         rest, _ = process.communicate(timeout=30)

@@ -1,5 +1,6 @@
-"""No input produces a 500 (SPEC §4.6): generated requests for every operation in the
-OpenAPI document, sent over real HTTP to a real server process on the test database."""
+"""Generated requests for every operation in the OpenAPI document, sent over real HTTP to a real
+server process on the test database: no input produces a 500 (SPEC §4.6), and every answer —
+status, headers, body — is one the document declares."""
 
 from __future__ import annotations
 
@@ -17,10 +18,17 @@ import schemathesis
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from schemathesis.checks import positive_data_acceptance
 from schemathesis.generation import GenerationMode
 
 from pipepulse.config import Settings
 from tests.conftest import Tenant
+
+# Every check schemathesis has, against every answer, but one: a request the schema allows may
+# still break a rule only the service can check (a breakdown that does not sum to
+# events_delivered, completed_at before started_at, a connection's own event types), and the
+# right answer to it is a 422 that says so.
+EXCLUDED_CHECKS = [positive_data_acceptance]
 
 
 def _free_port() -> int:
@@ -68,12 +76,16 @@ async def credentials(
     }
 
 
-def test_api__generated_requests__never_a_server_error(live_server: str, credentials: dict[str, Any]) -> None:
+@pytest.mark.timeout(600)  # about 40 generated requests for each of some 20 operations
+def test_api__generated_requests__answers_conform_to_the_openapi_document(
+    live_server: str, credentials: dict[str, Any]
+) -> None:
     schema = schemathesis.openapi.from_url(f"{live_server}/api/v1/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 15
 
-    for operation in operations:
+    # Deletes last: a delete of the real connection would turn every later request into a 404.
+    for operation in sorted(operations, key=lambda op: op.method.upper() == "DELETE"):
         _fuzz(operation, credentials)
 
 
@@ -101,7 +113,6 @@ def _fuzz(operation: Any, credentials: dict[str, Any]) -> None:
         max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
     )
     def check(case: Any) -> None:
-        response = case.call(headers=headers, timeout=30)
-        assert response.status_code < 500, (case.method, case.formatted_path, response.text[:500])
+        case.call_and_validate(headers=headers, timeout=30, excluded_checks=EXCLUDED_CHECKS)
 
     check()

@@ -13,7 +13,8 @@ from tests.conftest import FrozenClock, Tenant
 from tests.dashboard.live import sign_in, telemetry
 from tests.dashboard.seed import Scenario, push
 
-pytestmark = pytest.mark.browser
+# Generous: the first test also starts Chromium and a server on a loaded machine.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 
 async def test_browser__sign_in__cards_show_the_statuses_the_api_reports(

@@ -15,7 +15,8 @@ from tests.dashboard.contrast import RGB, contrast, parse_colour
 from tests.dashboard.live import sign_in
 from tests.dashboard.seed import Scenario, push
 
-pytestmark = pytest.mark.browser
+# Generous: the first browser test of a run also starts Chromium and a server.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 # The colour an element sits on: its own background, or the nearest ancestor's that is opaque.
 BACKDROP = """

@@ -15,7 +15,8 @@ from tests.conftest import FrozenClock, Tenant
 from tests.dashboard.live import sign_in
 from tests.dashboard.seed import Scenario, push
 
-pytestmark = pytest.mark.browser
+# Generous: the first browser test of a run also starts Chromium and a server.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 UNITS = {"k": 1e3, "M": 1e6, "B": 1e9}
 

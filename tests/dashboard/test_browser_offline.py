@@ -13,7 +13,8 @@ from tests.conftest import FrozenClock, Tenant
 from tests.dashboard.live import LiveServer, sign_in
 from tests.dashboard.seed import Scenario
 
-pytestmark = pytest.mark.browser
+# Generous: the first browser test of a run also starts Chromium and a server.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 
 @pytest.fixture

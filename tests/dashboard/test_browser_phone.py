@@ -12,7 +12,8 @@ from tests.conftest import Tenant
 from tests.dashboard.live import sign_in
 from tests.dashboard.seed import Scenario
 
-pytestmark = pytest.mark.browser
+# Generous: the first browser test of a run also starts Chromium and a server.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 PHONE: ViewportSize = {"width": 390, "height": 844}
 

@@ -14,7 +14,8 @@ from tests.conftest import FrozenClock, Tenant
 from tests.dashboard.live import sign_in, telemetry
 from tests.dashboard.seed import Scenario, push
 
-pytestmark = pytest.mark.browser
+# Generous: the first browser test of a run also starts Chromium and a server.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 
 async def set_state(api: httpx.AsyncClient, tenant: Tenant, connection_id: str, state: str) -> None:

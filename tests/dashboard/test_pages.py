@@ -92,7 +92,7 @@ async def test_organisation_page__health_summary__numbers_of_the_health_api(
         assert f'data-integration-type="{entry["integration_type"]}"' in html
 
 
-async def test_connection_page__every_number_of_the_telemetry_api(
+async def test_connection_page__each_connection__every_number_of_the_telemetry_api(
     reader_client: httpx.AsyncClient, tenant: Tenant, scenario: Scenario
 ) -> None:
     for connection_id in scenario.ids.values():
@@ -124,7 +124,7 @@ async def test_connection_page__chart__one_bar_group_per_hour_failing_hours_mark
     assert "The latest run succeeded" in html or "the latest run succeeded" in html
 
 
-async def test_connection_page__errors_listed_with_their_messages(
+async def test_connection_page__failing_runs__errors_listed_with_their_messages(
     reader_client: httpx.AsyncClient, tenant: Tenant, scenario: Scenario
 ) -> None:
     html = (await reader_client.get(f"/orgs/{tenant.id}/connections/{scenario.error}/")).text

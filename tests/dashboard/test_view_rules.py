@@ -34,7 +34,9 @@ NOW = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
         ("idle", StatusBasis((), 0, 0, 0), "Nothing delivered yet"),
     ],
 )
-def test_status_reason__worded_from_the_rule_inputs(status: str, basis: StatusBasis, expected: str) -> None:
+def test_status_reason__each_status_and_basis__worded_from_the_rule_inputs(
+    status: str, basis: StatusBasis, expected: str
+) -> None:
     assert expected in status_reason(status, basis, None, NOW)  # type: ignore[arg-type]
 
 
@@ -72,7 +74,9 @@ def test_stacked_bars__a_week__one_group_per_hour_stacked_in_configured_order() 
         (9000, [0, 2500, 5000, 7500, 10000]),
     ],
 )
-def test_y_axis__round_ticks_ending_at_the_first_tick_above_the_data(maximum: int, ticks: list[int]) -> None:
+def test_y_axis__sample_peaks__round_ticks_ending_at_the_first_tick_above(
+    maximum: int, ticks: list[int]
+) -> None:
     assert charts.y_axis(maximum) == ticks
 
 
@@ -105,12 +109,12 @@ def test_y_axis__any_maximum__round_steps_and_the_axis_just_covers_the_data(maxi
         (-timedelta(minutes=3), "in 3 minutes"),
     ],
 )
-def test_relative_time(delta: timedelta, expected: str) -> None:
+def test_relative_time__past_and_future__human_words(delta: timedelta, expected: str) -> None:
     assert format.relative(NOW - delta, NOW) == expected
 
 
 @pytest.mark.parametrize(
     ("ms", "expected"), [(850, "850 ms"), (42_000, "42 s"), (1_500, "1.5 s"), (200_000, "3 min 20 s")]
 )
-def test_duration(ms: int, expected: str) -> None:
+def test_duration__milliseconds__human_units(ms: int, expected: str) -> None:
     assert format.duration(ms) == expected

@@ -39,8 +39,7 @@ def pg_schema() -> Iterator[tuple[str, str]]:
     try:
         connection = psycopg.connect(admin_url, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
-        if os.environ.get("CI") == "true":
-            raise RuntimeError(f"PostgreSQL is required on CI: {exc}") from exc
+        # A failure on CI (see tests/conftest.py), a skip on a laptop without PostgreSQL.
         pytest.skip(f"PostgreSQL unreachable at {admin_url}: {exc}")
     with connection:
         connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))

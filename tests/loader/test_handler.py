@@ -14,6 +14,11 @@ from tests.loader.support import NOW, ScriptedServer, Warehouse, fixed_clock
 
 EVENT = {"run_id": "run_9", "connection_id": "wc_lambda", "organisation_id": 7}
 RUN_PATH = "/api/v1/organisations/7/integrations/warehouse-connections/wc_lambda/metrics/run_9/"
+# Word for word what the service answers (runs/service.py), so the test reads like production.
+CONFLICT = (
+    "run 'run_9' was already completed with a different report; "
+    "reports are immutable (repeat the identical report, or create a new run)"
+)
 
 
 def _environ(source_root: Path, warehouse: Warehouse, api_url: str) -> dict[str, str]:
@@ -64,7 +69,7 @@ def test_handle__destination_not_configured__failed_run_reported(
 def test_handle__retried_invocation_finds_run_already_reported__returns_quietly(
     source_root: Path, duckdb_warehouse: Warehouse, api_server: ScriptedServer
 ) -> None:
-    api_server.respond(409, {"detail": "run run_9 already holds a different report"})
+    api_server.respond(409, {"detail": CONFLICT})
 
     result = handle(EVENT, _environ(source_root, duckdb_warehouse, api_server.url), now=fixed_clock)
 

@@ -23,6 +23,11 @@ REPORT = RunReport(
     latency_ms=10,
 )
 RUN_PATH = "/api/v1/organisations/7/integrations/warehouse-connections/wc_1/metrics/run_1/"
+# Word for word what the service answers (runs/service.py), so the test reads like production.
+CONFLICT = (
+    "run 'run_1' was already completed with a different report; "
+    "reports are immutable (repeat the identical report, or create a new run)"
+)
 
 
 def _reporter(url: str, sleeps: list[float], attempts: int = 5) -> Reporter:
@@ -71,12 +76,12 @@ def test_report_run__422__report_rejected_with_detail_and_not_resent(
 def test_report_run__409__report_conflict_with_the_services_message(
     api_server: ScriptedServer,
 ) -> None:
-    api_server.respond(409, {"detail": "run run_1 already holds a different report"})
+    api_server.respond(409, {"detail": CONFLICT})
 
     with _reporter(api_server.url, []) as reporter, pytest.raises(ReportConflict) as caught:
         reporter.report_run(7, "wc_1", "run_1", REPORT)
 
-    assert caught.value.detail == "run run_1 already holds a different report"
+    assert caught.value.detail == CONFLICT
     assert "409" in str(caught.value)
 
 

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 import pytest
@@ -21,6 +18,7 @@ from pipepulse.scheduler import runner
 from pipepulse.scheduler.dispatchers import HttpDispatcher, NoDispatcher
 from pipepulse.scheduler.jobs import SeededRun
 from tests.conftest import FrozenClock, Tenant, iso
+from tests.scheduler.conftest import LoaderEndpoint
 
 
 async def make_connection(client: httpx.AsyncClient, tenant: Tenant, state: str, interval: int = 600) -> str:
@@ -163,37 +161,13 @@ async def test_tick__heartbeat__readyz_reports_scheduler(
     assert stale.json()["checks"]["scheduler"].startswith("stale")
 
 
-class _LoaderEndpoint(BaseHTTPRequestHandler):
-    received: ClassVar[list[tuple[dict[str, str], bytes]]] = []
-    status = 202
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["content-length"]))
-        type(self).received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-        self.send_response(type(self).status)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:  # noqa: ARG002
-        return None
-
-
-@pytest.fixture
-def loader_endpoint() -> Iterator[tuple[str, type[_LoaderEndpoint]]]:
-    handler = type("Endpoint", (_LoaderEndpoint,), {"received": [], "status": 202})
-    server = HTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/invoke", handler
-    server.shutdown()
-
-
 async def test_http_dispatcher__invokes_loader__payload_signed_with_hmac(
     client: httpx.AsyncClient,
     tenant: Tenant,
     db: Database,
     settings: Settings,
     clock: FrozenClock,
-    loader_endpoint: tuple[str, type[_LoaderEndpoint]],
+    loader_endpoint: tuple[str, type[LoaderEndpoint]],
 ) -> None:
     url, endpoint = loader_endpoint
     connection_id = await make_connection(client, tenant, "connected")
@@ -214,7 +188,7 @@ async def test_http_dispatcher__loader_answers_500__run_failed_with_reason(
     db: Database,
     settings: Settings,
     clock: FrozenClock,
-    loader_endpoint: tuple[str, type[_LoaderEndpoint]],
+    loader_endpoint: tuple[str, type[LoaderEndpoint]],
 ) -> None:
     url, endpoint = loader_endpoint
     endpoint.status = 500

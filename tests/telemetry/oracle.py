@@ -1,26 +1,21 @@
-"""Brute force over raw runs: what every metrics, bulk and health number must equal.
+"""A brute-force reading of SPEC §3, written from the spec text and independent of src/.
 
-Written from SPEC §3/§4.3/§4.4 and docs/metrics-api.md directly, with no rollups and no
-shared code beyond the §3 rule function itself.
+It looks at every run every time; the service must give the same answers from its
+rollups and indexes.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pipepulse.rules import status
-
 DAY = timedelta(hours=24)
+WEEK = timedelta(days=7)
 
 
-@dataclass(frozen=True)
-class R:
-    """A run as the test pushed it."""
-
-    connection_id: str
+@dataclass
+class RawRun:
     id: str
     started_at: datetime
     completed_at: datetime | None = None
@@ -28,137 +23,110 @@ class R:
     events_by_type: dict[str, int] | None = None
     batches_dlq: int = 0
     error: str | None = None
-    latency_ms: int | None = None
-    events_pending: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
-    def outcome(self, now: datetime, window: timedelta) -> str:
-        if self.completed_at is None:
-            return "orphaned" if self.started_at + window <= now else "pending"
-        if self.error:
+
+def outcome(run: RawRun, now: datetime, window: timedelta) -> str:
+    if run.completed_at is not None:
+        if run.error is not None:
             return "failed"
-        return "partial" if self.batches_dlq > 0 else "succeeded"
-
-    def time(self, window: timedelta) -> datetime:
-        return self.completed_at if self.completed_at is not None else self.started_at + window
-
-    def latency(self) -> int:
-        assert self.completed_at is not None
-        if self.latency_ms is not None:
-            return self.latency_ms
-        return int((self.completed_at - self.started_at).total_seconds() * 1000)
+        return "partial" if run.batches_dlq > 0 else "succeeded"
+    return "orphaned" if now >= run.started_at + window else "pending"
 
 
-def finished(runs: list[R], now: datetime, window: timedelta) -> list[R]:
-    return [r for r in runs if r.outcome(now, window) != "pending"]
-
-
-def failing(outcome: str) -> bool:
-    return outcome in ("partial", "failed", "orphaned")
-
-
-def newest_first(runs: list[R], window: timedelta) -> list[R]:
-    return sorted(runs, key=lambda r: (r.time(window), r.started_at, r.id), reverse=True)
-
-
-def summary(
-    runs: list[R], event_types: list[str], a: datetime, b: datetime, now: datetime, window: timedelta, n: int
-) -> dict[str, Any]:
-    """Every metric over the finished runs with a <= time < b."""
-    inside = [r for r in finished(runs, now, window) if a <= r.time(window) < b]
-    completed = [r for r in inside if r.completed_at is not None]
-    outcomes = [r.outcome(now, window) for r in inside]
-    by_type: Counter[str] = Counter()
-    for r in completed:
-        typed = dict(r.events_by_type or {})
-        rest = r.events_delivered - sum(typed.values())
-        if rest:
-            typed["other"] = typed.get("other", 0) + rest
-        by_type.update({k: v for k, v in typed.items() if v})
-    total = sum(r.events_delivered for r in completed)
-    breakdown = {t: by_type.get(t, 0) for t in event_types}
-    for k, v in sorted(by_type.items()):
-        if k not in breakdown and k != "other" and v:
-            breakdown[k] = v
-    if total - sum(breakdown.values()) > 0:
-        breakdown["other"] = total - sum(breakdown.values())
-    breakdown["total"] = total
-    latest = [failing(r.outcome(now, window)) for r in newest_first(inside, window)[:n]]
-    deliveries = [r.completed_at for r in completed if r.events_delivered > 0 and r.completed_at]
-    lags = sorted(
-        ((r.completed_at, r.events_pending) for r in completed if r.events_pending is not None),
-        key=lambda p: (p[0], p[1]),
-    )
-    latencies = [r.latency() for r in completed]
-    succeeded = outcomes.count("succeeded")
-    return {
-        "status": status(latest, any(failing(o) for o in outcomes), total),
-        "latency": round(sum(latencies) / len(latencies), 1) if latencies else None,
-        "recordsLag": lags[-1][1] if lags else None,
-        "events_delivered": total,
-        "events_by_type": breakdown,
-        "runs": len(inside),
-        "failed_runs": sum(1 for o in outcomes if failing(o)),
-        "batches_dlq": sum(r.batches_dlq for r in completed),
-        "success_rate": round(100.0 * succeeded / len(inside), 1) if inside else None,
-        "last_delivery_at": max(deliveries) if deliveries else None,
-    }
-
-
-def telemetry_status(runs: list[R], at: datetime, now: datetime, window: timedelta, n: int) -> str:
-    """SPEC §3 at ``at``: the window (at - 24h, at]."""
-    inside = [r for r in finished(runs, now, window) if at - DAY < r.time(window) <= at]
-    latest = [failing(r.outcome(now, window)) for r in newest_first(inside, window)[:n]]
-    events = sum(r.events_delivered for r in inside if r.completed_at is not None)
-    return status(latest, any(failing(r.outcome(now, window)) for r in inside), events)
-
-
-def latest(
-    runs: list[R], event_types: list[str], a: datetime, b: datetime, now: datetime, window: timedelta, n: int
-) -> dict[str, Any]:
-    at = min(b, now)
-    out = summary(runs, event_types, a, b, now, window, n)
-    completed = [r for r in runs if r.completed_at is not None and r.completed_at <= at]
-    newest = sorted(completed, key=lambda r: (r.completed_at, r.started_at, r.id))
-    deliveries = [r.completed_at for r in completed if r.events_delivered > 0 and r.completed_at]
-    out.update(
-        status=telemetry_status(runs, at, now, window, n),
-        latency=newest[-1].latency() if newest else None,
-        recordsLag=newest[-1].events_pending if newest else None,
-        last_delivery_at=max(deliveries) if deliveries else None,
-    )
+def finished(runs: list[RawRun], now: datetime, window: timedelta) -> list[tuple[datetime, str, RawRun]]:
+    out = []
+    for run in runs:
+        o = outcome(run, now, window)
+        if o == "pending":
+            continue
+        time = run.completed_at if run.completed_at is not None else run.started_at + window
+        out.append((time, o, run))
+    # Newest first; ties broken by start time, then id (documented ordering).
+    out.sort(key=lambda f: (f[0], f[2].started_at, f[2].id), reverse=True)
     return out
 
 
-def health(
-    runs_by_type: dict[str, list[R]], slug: str, days: int, now: datetime, window: timedelta
+def events(runs_in_window: list[RawRun], event_types: list[str]) -> dict[str, int]:
+    result = dict.fromkeys(event_types, 0)
+    other = 0
+    for run in runs_in_window:
+        by_type = run.events_by_type or {}
+        for key, value in by_type.items():
+            result[key] = result.get(key, 0) + value
+        other += run.events_delivered - sum(by_type.values())
+    result = {k: v for k, v in result.items() if k in event_types or v}
+    if other:
+        result["other"] = other
+    result["total"] = sum(r.events_delivered for r in runs_in_window)
+    return result
+
+
+def telemetry(
+    runs: list[RawRun],
+    event_types: list[str],
+    now: datetime,
+    window: timedelta = timedelta(minutes=15),
+    error_runs: int = 3,
+    error_limit: int = 10,
 ) -> dict[str, Any]:
-    start = now - timedelta(days=days)
-    entries = []
-    all_inside: list[R] = []
-    for t in sorted(runs_by_type):
-        inside = [r for r in finished(runs_by_type[t], now, window) if start < r.time(window) <= now]
-        all_inside += inside
-        entries.append(
-            {
-                "integration_type": t,
-                "total": len(inside),
-                "success": sum(1 for r in inside if r.outcome(now, window) == "succeeded"),
-                "errors": sum(1 for r in inside if failing(r.outcome(now, window))),
-                "last_event_at": max((r.time(window) for r in inside), default=None),
-            }
-        )
-    success = [r for r in all_inside if r.outcome(now, window) == "succeeded"]
-    errors = [r for r in all_inside if failing(r.outcome(now, window))]
+    done = finished(runs, now, window)
+    day = [f for f in done if now - DAY < f[0] <= now]
+    week = [f for f in done if now - WEEK < f[0] <= now]
+    failing = {"partial", "failed", "orphaned"}
+
+    latest = day[:error_runs]
+    if latest and all(o in failing for _, o, _ in latest):
+        status = "error"
+    elif any(o in failing for _, o, _ in day):
+        status = "degraded"
+    elif sum(r.events_delivered for _, _, r in day) > 0:
+        status = "active"
+    else:
+        status = "idle"
+
+    deliveries = [
+        r.completed_at
+        for r in runs
+        if r.completed_at is not None and r.events_delivered > 0 and r.completed_at <= now
+    ]
+    minutes = int(window.total_seconds() // 60)
+    errors = []
+    for time, o, run in week:
+        if o not in failing:
+            continue
+        if o == "failed":
+            message = run.error
+        elif o == "orphaned":
+            message = f"loader did not report back within {minutes} minutes"
+        else:
+            message = f"{run.batches_dlq} batches moved to the dead-letter queue"
+        errors.append({"occurred_at": time, "message": message, "run_id": run.id})
+
     return {
-        "space_id": slug,
-        "period_days": days,
-        "total_events": len(all_inside),
-        "success_count": len(success),
-        "error_count": len(errors),
-        "success_rate": round(100.0 * len(success) / len(all_inside), 1) if all_inside else None,
-        "last_success_at": max((r.time(window) for r in success), default=None),
-        "last_error_at": max((r.time(window) for r in errors), default=None),
-        "by_integration_type": entries,
-        "precision": "exact",
-        "counted_from": now - timedelta(days=days),
+        "status": status,
+        "last_delivery_at": max(deliveries) if deliveries else None,
+        "events_last_24h": events([r for _, _, r in day], event_types),
+        "events_last_7d": events([r for _, _, r in week], event_types),
+        "failed_deliveries_last_24h": sum(r.batches_dlq for _, _, r in day)
+        + sum(1 for _, o, _ in day if o in ("failed", "orphaned")),
+        "recent_errors": errors[:error_limit],
+    }
+
+
+def to_json(expected: dict[str, Any]) -> dict[str, Any]:
+    """The telemetry answer as JSON: UTC timestamps with Z, microseconds only when present."""
+
+    def ts(value: datetime | None) -> str | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        return value.strftime("%Y-%m-%dT%H:%M:%S") + (
+            f".{value.microsecond:06d}Z" if value.microsecond else "Z"
+        )
+
+    return {
+        **expected,
+        "last_delivery_at": ts(expected["last_delivery_at"]),
+        "recent_errors": [{**e, "occurred_at": ts(e["occurred_at"])} for e in expected["recent_errors"]],
     }

@@ -92,7 +92,6 @@ def histories(draw: st.DrawFn) -> list[Run]:
 
 
 @settings(
-    max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from pipepulse.watch.steady import steady_since
@@ -65,7 +65,6 @@ def dense_histories(draw: st.DrawFn) -> list[Run]:
     return runs
 
 
-@settings(max_examples=150)
 @given(runs=dense_histories(), data=st.data())
 def test_steady_since__dense_history__status_holds_at_every_instant_from_then(
     runs: list[Run], data: st.DataObject

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from pipepulse.rules import Thresholds
@@ -87,7 +87,6 @@ def _candidates(runs: list[Run], start: datetime, end: datetime) -> set[datetime
     return out
 
 
-@settings(max_examples=300)
 @given(runs=histories(), data=st.data())
 def test_timeline__random_history__each_instant_has_the_oracle_status(
     runs: list[Run], data: st.DataObject
@@ -102,7 +101,6 @@ def test_timeline__random_history__each_instant_has_the_oracle_status(
         assert history.at(t).status == oracle.status_at(runs, t), t
 
 
-@settings(max_examples=300)
 @given(runs=histories(), data=st.data())
 def test_timeline__random_history__boundaries_are_exactly_where_the_oracle_changes(
     runs: list[Run], data: st.DataObject
@@ -128,7 +126,6 @@ def test_timeline__random_history__boundaries_are_exactly_where_the_oracle_chang
     assert history.held_before == (oracle.status_at(runs, start - TICK) == oracle.status_at(runs, start))
 
 
-@settings(max_examples=200)
 @given(runs=histories(), data=st.data())
 def test_incidents__random_history__are_the_maximal_error_intervals(
     runs: list[Run], data: st.DataObject
@@ -164,7 +161,6 @@ def test_incidents__random_history__are_the_maximal_error_intervals(
     assert mttr(found, start, end) == expected
 
 
-@settings(max_examples=300)
 @given(runs=histories(), offset=_offset())
 def test_state_at__random_instant__matches_the_oracle(runs: list[Run], offset: timedelta) -> None:
     at = BASE + offset

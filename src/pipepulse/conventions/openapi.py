@@ -2,9 +2,10 @@
 
 Derived from what each operation declares, so a new endpoint is documented without extra
 work: the bearer scheme (from the auth dependencies) brings 401, 403 and 429; a path
-parameter brings 404; a request body brings 413; every API operation can give 422 (an
-unknown query parameter) and 503 (the database is down). Endpoint-specific errors (409) are
-declared on the route with ``responses={409: {"description": …}}``; their body is filled in.
+parameter brings 404; a request body brings 400 (not readable as text) and 413; every API
+operation can give 422 (an unknown query parameter) and 503 (the database is down).
+Endpoint-specific errors (409) are declared on the route with
+``responses={409: {"description": …}}``; their body is filled in.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pipepulse.schemas import API_PREFIX
 ERROR_SCHEMA = "ErrorBody"
 
 DESCRIPTIONS = {
+    400: "The request body could not be read (not UTF-8 text).",
     401: "No credential, or a wrong or revoked one.",
     403: "The credential is of the wrong kind or lacks the scope.",
     404: "No such resource, or it belongs to an organisation the credential may not see.",
@@ -76,7 +78,7 @@ def operation_errors(path: str, operation: dict[str, Any]) -> set[int]:
     if "{" in path:
         codes.add(404)
     if "requestBody" in operation:
-        codes.add(413)
+        codes |= {400, 413}
     return codes
 
 

@@ -62,7 +62,9 @@ async def upgrade(engine: AsyncEngine) -> tuple[str | None, str]:
         command.upgrade(cfg, "head")
         return before, head_revision()
 
-    async with engine.begin() as conn:
+    # On SQLite the same guarantee comes from a write transaction (BEGIN IMMEDIATE): a second
+    # process waits on the busy timeout instead of failing half-way with "database is locked".
+    async with engine.execution_options(pipepulse_write=True).begin() as conn:
         return await conn.run_sync(_upgrade)
 
 

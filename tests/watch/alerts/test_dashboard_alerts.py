@@ -95,7 +95,7 @@ async def test_alerts_page__post_from_another_site__refused(
     assert (await client.get(channels_url(tenant), headers=tenant.read)).json()["total"] == 1
 
 
-async def test_alerts_page__rules_added_and_deleted(
+async def test_alerts_page__rule_added_then_deleted__listed_then_gone(
     client: httpx.AsyncClient, tenant: Tenant, receiver: Receiver, connection: dict[str, object]
 ) -> None:
     channel = await add_channel(client, tenant, receiver)

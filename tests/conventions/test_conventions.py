@@ -164,7 +164,7 @@ async def test_bulk__id_parameter__one_connection(
     assert bad.status_code == 422
 
 
-async def test_get_with_body__422_and_points_to_post(client: httpx.AsyncClient, tenant: Tenant) -> None:
+async def test_get__with_a_body__422_pointing_to_post(client: httpx.AsyncClient, tenant: Tenant) -> None:
     response = await client.request(
         "GET", f"{API}/telemetry/metrics/", json={"ids": ["wc_1"]}, headers=tenant.read
     )
@@ -211,7 +211,7 @@ async def test_json_answers__success_and_errors__carry_security_headers(
         assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
 
 
-async def test_dashboard_pages__keep_their_own_policy(client: httpx.AsyncClient) -> None:
+async def test_dashboard_pages__api_conventions__not_applied_to_them(client: httpx.AsyncClient) -> None:
     page = await client.get("/")
     assert "default-src 'self'" in page.headers["content-security-policy"]
     assert page.headers["x-content-type-options"] == "nosniff"

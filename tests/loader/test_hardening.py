@@ -171,7 +171,7 @@ def test_reporter__down_longer_than_the_budget__gives_up_after_the_budget(
     assert caught.value.attempts > 100
 
 
-def test_reporter__budget_from_the_environment(flaky: tuple[str, Flaky]) -> None:
+def test_reporter__budget_in_the_environment__used(flaky: tuple[str, Flaky]) -> None:
     url, state = flaky
     state.failures = 10_000
     sleeps: list[float] = []

@@ -1,6 +1,6 @@
 """Every way the database can be unreachable is a 503 with Retry-After, answered by the app
 itself (nothing re-raised to the server), and counted as a 503. The real stop-and-start of a
-PostgreSQL server is in test_hardening_outage.py; these cover each kind of failure directly."""
+PostgreSQL server is in test_outage.py; these cover each kind of failure directly."""
 
 from __future__ import annotations
 

@@ -91,7 +91,7 @@ async def test_tenancy__organisation_list__only_own(
     assert body["total"] == 1
 
 
-async def test_platform_token__sees_every_organisation(
+async def test_platform_token__foreign_organisation__every_read_200(
     client: httpx.AsyncClient, db: Database, tenant: Tenant, foreign: dict[str, Any], clock: FrozenClock
 ) -> None:
     async with db.session(write=True) as session:

@@ -7,6 +7,10 @@ from typing import Any
 
 import httpx
 
+from pipepulse.config import Settings
+from pipepulse.db.session import Database
+from pipepulse.scheduler import runner
+from pipepulse.scheduler.dispatchers import NoDispatcher
 from tests.conftest import FrozenClock, Tenant, iso
 
 REPORT = {"completed_at": None, "events_delivered": 150, "batches_dlq": 0, "error": None}
@@ -134,6 +138,48 @@ async def test_report__late_report_for_orphan__completes_and_replaces_orphan(
     assert after["failed_deliveries_last_24h"] == 0
 
 
+async def test_report__late_report_for_orphan_stored_by_scheduler__204_and_replaces_orphan(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    connection: dict[str, Any],
+    runs_url: str,
+    service_key: dict[str, str],
+    clock: FrozenClock,
+    db: Database,
+    settings: Settings,
+) -> None:
+    # The scheduler seeds the run, then a tick past its window stores it as orphaned.
+    await runner.tick(db, settings, NoDispatcher(), clock.now)
+    [seeded] = (await client.get(runs_url, headers=tenant.read)).json()["items"]
+    clock.advance(minutes=20)
+    swept = await runner.tick(db, settings, NoDispatcher(), clock.now)
+    assert swept.orphaned == 1
+    orphan = await totals(client, tenant, connection)
+    assert (orphan["status"], orphan["failed_deliveries_last_24h"]) == ("error", 1)
+
+    response = await client.patch(
+        f"{runs_url}{seeded['id']}/",
+        json=report(clock, events_by_type={"evaluations": 150, "custom_events": 0}),
+        headers=service_key,
+    )
+
+    assert response.status_code == 204, response.text
+    run = (await client.get(f"{runs_url}{seeded['id']}/", headers=tenant.read)).json()
+    assert (run["outcome"], run["events_delivered"], run["message"]) == ("succeeded", 150, None)
+    after = await totals(client, tenant, connection)
+    assert after["status"] == "active"
+    assert after["recent_errors"] == []
+    assert after["failed_deliveries_last_24h"] == 0
+    assert after["events_last_24h"] == {"evaluations": 150, "custom_events": 0, "total": 150}
+    # The same report again is still the idempotent no-op.
+    again = await client.patch(
+        f"{runs_url}{seeded['id']}/",
+        json=report(clock, events_by_type={"evaluations": 150, "custom_events": 0}),
+        headers=service_key,
+    )
+    assert again.status_code == 204
+
+
 async def test_report__long_error__kept_cut_to_2000(
     client: httpx.AsyncClient,
     tenant: Tenant,
@@ -195,7 +241,7 @@ async def test_push__seed_repeated_after_completion__200_unchanged(
     assert moved.status_code == 409
 
 
-async def test_list_runs__newest_first_paginated_and_filtered_by_outcome(
+async def test_list_runs__pages_and_outcome_filter__newest_first(
     client: httpx.AsyncClient, tenant: Tenant, runs_url: str, service_key: dict[str, str], clock: FrozenClock
 ) -> None:
     for i, (error, dlq) in enumerate([(None, 0), ("boom", 0), (None, 4), (None, 0)]):
@@ -237,7 +283,7 @@ async def test_list_runs__newest_first_paginated_and_filtered_by_outcome(
     assert by_outcome["failed"][0]["message"] == "boom"
 
 
-async def test_runs__user_token_cannot_write_and_service_key_cannot_read(
+async def test_runs__wrong_credential_kind__403(
     client: httpx.AsyncClient, tenant: Tenant, runs_url: str, service_key: dict[str, str], clock: FrozenClock
 ) -> None:
     body = {"started_at": iso(clock.now)}

@@ -28,7 +28,7 @@ async def test_create_connection__defaults__as_spec(client: httpx.AsyncClient, t
     assert fetched.json() == body
 
 
-async def test_update_connection__fields_change_type_cannot(
+async def test_update_connection__fields_and_type__fields_change_type_422(
     client: httpx.AsyncClient, tenant: Tenant, connection: dict[str, Any], clock: FrozenClock
 ) -> None:
     url = tenant.connection_url(connection["id"])
@@ -54,7 +54,7 @@ async def test_update_connection__fields_change_type_cannot(
     assert (await client.get(url, headers=tenant.read)).json()["type"] == "snowflake"
 
 
-async def test_delete_connection__removes_it_and_its_runs(
+async def test_delete_connection__with_runs__it_and_its_runs_gone(
     client: httpx.AsyncClient,
     tenant: Tenant,
     connection: dict[str, Any],
@@ -89,7 +89,7 @@ async def test_delete_connection__removes_it_and_its_runs(
     assert telemetry.json()["events_last_7d"]["total"] == 0
 
 
-async def test_list_connections__paginated_newest_first_and_filtered(
+async def test_list_connections__pages_and_state_filter__newest_first(
     client: httpx.AsyncClient, tenant: Tenant, clock: FrozenClock
 ) -> None:
     for i, state in enumerate(["connected", "paused", "connected"]):
@@ -106,23 +106,3 @@ async def test_list_connections__paginated_newest_first_and_filtered(
         await client.get(tenant.connections_url(), params={"state": "connected"}, headers=tenant.read)
     ).json()
     assert [c["name"] for c in connected["items"]] == ["c2", "c0"]
-
-
-async def test_telemetry__new_connection__no_data_shape(
-    client: httpx.AsyncClient, tenant: Tenant, connection: dict[str, Any]
-) -> None:
-    response = await client.get(tenant.connection_url(connection["id"]) + "telemetry/", headers=tenant.read)
-    assert response.json() == {
-        "status": "idle",
-        "last_delivery_at": None,
-        "events_last_24h": {"evaluations": 0, "custom_events": 0, "total": 0},
-        "events_last_7d": {"evaluations": 0, "custom_events": 0, "total": 0},
-        "failed_deliveries_last_24h": 0,
-        "recent_errors": [],
-    }
-
-
-async def test_telemetry__unknown_connection__404(client: httpx.AsyncClient, tenant: Tenant) -> None:
-    response = await client.get(tenant.connection_url("wc_missing") + "telemetry/", headers=tenant.read)
-    assert response.status_code == 404
-    assert response.json() == {"detail": "warehouse connection not found"}

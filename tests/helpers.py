@@ -1,12 +1,16 @@
-"""Building histories through the real API, for the metrics, bulk and health tests."""
+"""Building histories through the real API, and running the `pipepulse` command as a user does."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import datetime
 from typing import Any
 
 import httpx
 
+from pipepulse.config import Settings
 from tests.conftest import Tenant, iso
 
 
@@ -42,3 +46,14 @@ async def push(
     assert response.status_code == 201, response.text
     out: dict[str, Any] = response.json()
     return out
+
+
+def pipepulse(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`python -m pipepulse ARGS` on the test database, with PIPEPULSE_* settings from ``env``."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PIPEPULSE_")}
+    environ["PIPEPULSE_DATABASE_URL"] = settings.database_url
+    environ["PIPEPULSE_DATA_DIR"] = str(settings.data_dir)
+    environ.update({f"PIPEPULSE_{k.upper()}": v for k, v in env.items()})
+    return subprocess.run(
+        [sys.executable, "-m", "pipepulse", *args], env=environ, capture_output=True, text=True, timeout=60
+    )

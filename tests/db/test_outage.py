@@ -31,12 +31,10 @@ from pipepulse.db.engine import async_database_url, create_engine
 from pipepulse.db.models import Run, RunHourlyRollup
 from pipepulse.db.session import Database
 from pipepulse.organisations import service as organisations_service
-from tests.conftest import BACKEND
 from tests.throwaway_postgres import Cluster, binaries, free_port
 
-pytestmark = pytest.mark.skipif(
-    BACKEND != "postgres", reason="needs PostgreSQL's own tools; runs once, in the PostgreSQL pass"
-)
+# Needs PostgreSQL's own tools; runs once, in the PostgreSQL pass.
+pytestmark = pytest.mark.only_on("postgres")
 
 RUNS = 300
 WORKERS = 6

@@ -21,7 +21,7 @@ from pipepulse.rollups.plan import kept
 from pipepulse.scheduler import runner
 from pipepulse.scheduler.dispatchers import NoDispatcher
 from tests.conftest import FrozenClock, Tenant, iso
-from tests.telemetry.helpers import make_connection, push
+from tests.helpers import make_connection, push
 
 DAY = timedelta(days=1)
 

@@ -10,9 +10,9 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import FrozenClock, Tenant, iso
-from tests.oracle import RawRun
-from tests.oracle import telemetry as oracle_telemetry
+from tests.conftest import FrozenClock, Tenant, iso, property_timeout
+from tests.telemetry.oracle import RawRun, to_json
+from tests.telemetry.oracle import telemetry as oracle_telemetry
 
 WINDOW = timedelta(minutes=15)
 EVENT_TYPES = ["evaluations", "custom_events"]
@@ -69,19 +69,6 @@ def runs(draw: st.DrawFn, now: datetime) -> list[RawRun]:
     return out
 
 
-def _expected_json(expected: dict[str, Any]) -> dict[str, Any]:
-    def ts(value: datetime | None) -> str | None:
-        if value is None:
-            return None
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if value.microsecond else "%Y-%m-%dT%H:%M:%SZ")
-
-    return {
-        **expected,
-        "last_delivery_at": ts(expected["last_delivery_at"]),
-        "recent_errors": [{**e, "occurred_at": ts(e["occurred_at"])} for e in expected["recent_errors"]],
-    }
-
-
 async def _push(client: httpx.AsyncClient, runs_url: str, key: dict[str, str], run: RawRun) -> None:
     body: dict[str, Any] = {"run_id": run.id, "started_at": iso(run.started_at)}
     if run.completed_at is not None:
@@ -97,11 +84,8 @@ async def _push(client: httpx.AsyncClient, runs_url: str, key: dict[str, str], r
     assert response.status_code == 201, response.text
 
 
-@settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@property_timeout(seconds_per_example=1.0)
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(
     data=st.data(),
     now_offset=st.integers(min_value=0, max_value=3 * 24 * 3600),
@@ -130,4 +114,4 @@ async def test_telemetry__random_history__matches_brute_force_oracle(
         response = await client.get(connection_url + "telemetry/", headers=tenant.read)
         assert response.status_code == 200
         expected = oracle_telemetry(history, EVENT_TYPES, clock.now, WINDOW)
-        assert response.json() == _expected_json(expected)
+        assert response.json() == to_json(expected)

@@ -1,0 +1,82 @@
+"""Organisation integration health (SPEC §4.4) by id and by slug."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from tests.conftest import FrozenClock, Tenant
+from tests.helpers import make_connection, push
+
+
+async def test_health__by_id_and_by_slug__reference_shape(
+    client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str], clock: FrozenClock
+) -> None:
+    sync = await make_connection(client, tenant, "sync", integration_type="metadata_sync")
+    checks = await make_connection(client, tenant, "checks", integration_type="quality_check")
+    await make_connection(client, tenant, "idle", integration_type="webhook")
+    t = clock.now - timedelta(days=3)
+    await push(client, tenant, sync["id"], service_key, started_at=t, completed_at=t + timedelta(minutes=1))
+    await push(client, tenant, checks["id"], service_key, started_at=t, completed_at=t, batches_dlq=1)
+    await push(client, tenant, checks["id"], service_key, started_at=clock.now - timedelta(minutes=20))
+    old = clock.now - timedelta(days=31)
+    await push(client, tenant, sync["id"], service_key, started_at=old, completed_at=old)
+    by_id = await client.get(f"/api/v1/organisations/{tenant.id}/integration-health/", headers=tenant.read)
+    by_slug = await client.get(f"/api/v1/spaces/{tenant.slug}/integration-health", headers=tenant.read)
+    assert by_id.json() == by_slug.json() == {
+        "space_id": "acme",
+        "period_days": 30,
+        "total_events": 3,
+        "success_count": 1,
+        "error_count": 2,
+        "success_rate": 33.3,
+        "last_success_at": "2026-04-17T12:01:00Z",
+        "last_error_at": "2026-04-20T11:55:00Z",
+        "by_integration_type": [
+            {"integration_type": "metadata_sync", "total": 1, "success": 1, "errors": 0,
+             "last_event_at": "2026-04-17T12:01:00Z"},
+            {"integration_type": "quality_check", "total": 2, "success": 0, "errors": 2,
+             "last_event_at": "2026-04-20T11:55:00Z"},
+            {"integration_type": "webhook", "total": 0, "success": 0, "errors": 0, "last_event_at": None},
+        ],
+        "precision": "exact",
+        "counted_from": "2026-03-21T12:00:00Z",
+    }  # fmt: skip
+    two_days = await client.get(
+        f"/api/v1/spaces/{tenant.slug}/integration-health?days=2", headers=tenant.read
+    )
+    assert two_days.json()["total_events"] == 1
+
+
+async def test_health__no_runs__zeroes_and_null_rate(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    body = (await client.get(f"/api/v1/spaces/{tenant.slug}/integration-health", headers=tenant.read)).json()
+    assert body["total_events"] == 0
+    assert body["success_rate"] is None
+    assert body["by_integration_type"] == []
+
+
+@pytest.mark.parametrize("days", ["0", "366", "-1", "x"])
+async def test_health__days_out_of_range__422(client: httpx.AsyncClient, tenant: Tenant, days: str) -> None:
+    response = await client.get(
+        f"/api/v1/spaces/{tenant.slug}/integration-health?days={days}", headers=tenant.read
+    )
+    assert response.status_code == 422
+
+
+async def test_health__other_organisation__404(
+    client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    assert (
+        await client.get(f"/api/v1/spaces/{other_tenant.slug}/integration-health", headers=tenant.read)
+    ).status_code == 404
+    assert (
+        await client.get(f"/api/v1/organisations/{other_tenant.id}/integration-health/", headers=tenant.read)
+    ).status_code == 404
+    # A slug that cannot exist is malformed input, not a missing organisation.
+    malformed = await client.get("/api/v1/spaces/NOPE/integration-health", headers=tenant.read)
+    assert malformed.status_code == 422
+    assert malformed.json()["detail"][0]["loc"] == ["path", "slug"]
+    missing = await client.get("/api/v1/spaces/nope/integration-health", headers=tenant.read)
+    assert (missing.status_code, missing.json()) == (404, {"detail": "organisation not found"})
