@@ -123,6 +123,9 @@ async def test_browser__without_javascript__core_content_reads(
         await plain.goto(f"{live_url}/orgs/{tenant.id}/connections/{live_scenario.error}/")
         await expect(plain.locator(".status-panel .status-word")).to_have_text("Error")
         await expect(plain.locator("li.error-item")).to_have_count(3)
+        # Times stay in UTC, and the button that would switch them is not offered.
+        await expect(plain.locator(".status-since time")).to_have_text("2026-04-20 11:00:00 UTC")
+        await expect(plain.locator("#time-toggle")).to_be_hidden()
     finally:
         await context.close()
 

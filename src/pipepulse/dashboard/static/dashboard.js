@@ -100,7 +100,8 @@
   }
 
   if (toggle) {
-    toggle.hidden = false;
+    // Offered where there are times to show (not on the sign-in form).
+    toggle.hidden = !document.querySelector("time[data-local]");
     toggle.addEventListener("click", function () {
       var local = !localTimes();
       try {
