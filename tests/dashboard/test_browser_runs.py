@@ -110,6 +110,7 @@ async def test_runs_paging__older_page_then_new_runs__rows_stay_and_the_page_ope
     await page.get_by_role("link", name="← Newer").click()
     await expect(page.locator("table.runs tbody tr").first).to_have_attribute("data-run-id", first_page[0])
     assert await row_ids(page) == first_page
+    await expect(page.get_by_role("link", name="Older →")).to_be_visible()
 
 
 async def test_runs_filter__failing_only__only_failing_rows_and_back(

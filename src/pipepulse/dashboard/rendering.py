@@ -59,7 +59,6 @@ templates.env.globals.update(
     refresh_seconds=REFRESH_SECONDS,
     typed_events=typed_events,
     query=params.query,
-    run_key=params.format_key,
     period_words=service.period_words,
 )
 templates.env.undefined = StrictUndefined

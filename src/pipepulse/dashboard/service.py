@@ -71,7 +71,6 @@ PERIOD_WORDS: Final[dict[str, str]] = {"24h": "last 24 hours", "7d": "last 7 day
 PERIOD_LABELS: Final[dict[str, str]] = {"24h": "24 h", "7d": "7 days", "30d": "30 days"}
 DEFAULT_PERIOD: Final = "7d"
 MAX_CHART_DAYS: Final = 31  # a chosen range of days: at most a month of hourly bars
-HEALTH_DAYS: Final[tuple[int, ...]] = (1, 7, 30, 90)
 DEFAULT_HEALTH_DAYS: Final = 30
 HEALTH_DAY_LABELS: Final[dict[str, str]] = {"1": "24 h", "7": "7 days", "30": "30 days", "90": "90 days"}
 RUN_FILTERS: Final[dict[str, str]] = {"all": "All runs", "failing": "Failing runs only"}
@@ -416,6 +415,7 @@ async def runs_page(
 
     rows: list[Run] = []
     newest = cursor is None
+    has_older = False
     if cursor is not None:
         direction, key = cursor
         if direction == "newer":
@@ -423,15 +423,16 @@ async def runs_page(
             if len(rows) <= limit:
                 rows, newest = [], True  # nothing newer beyond a page: the head of the list
             else:
-                rows = rows[1:]
+                rows, has_older = rows[1:], True  # the key's own run is older still
         else:
             rows = await read(key, direction, limit + 1)
+            has_older = len(rows) > limit
             if rows:
                 first = rows[0]
                 newest = not await read((first.started_at, first.id), "newer", 1)
     if newest and not rows:
         rows = await read(None, "older", limit + 1)
-    has_older = len(rows) > limit
+        has_older = len(rows) > limit
     rows = rows[:limit]
     total = await runs_service.count(
         session, connection, failing_only=failing_only, now=now, thresholds=thresholds
