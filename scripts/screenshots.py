@@ -50,7 +50,7 @@ CONNECTIONS = [
     ("Clickstream", "clickhouse", "warehouse_delivery", "flaky"),
     ("Billing replica", "postgres", "metadata_sync", "broken"),
     ("Feature flag audit", "databricks", "quality_check", "healthy"),
-    ("Data science sandbox", "duckdb", "profiling", "stopped"),
+    ("Data science sandbox", "duckdb", "profiling", "paused"),
     ("Finance lakehouse", "redshift", "warehouse_delivery", "new"),
 ]
 
@@ -70,7 +70,12 @@ async def seed(settings: Settings, now: datetime) -> tuple[str, int, str, str]:
                 session,
                 UserPrincipal(token_id=token.id, organisation_id=org.id, scopes=frozenset()),
                 org.id,
-                ConnectionCreate(name=name, type=kind, integration_type=integration, state="connected"),
+                ConnectionCreate(
+                    name=name,
+                    type=kind,
+                    integration_type=integration,
+                    state="paused" if story == "paused" else "connected",
+                ),
                 now - timedelta(days=8),
             )
             if story == "flaky":
@@ -79,7 +84,7 @@ async def seed(settings: Settings, now: datetime) -> tuple[str, int, str, str]:
                 broken = connection.id
             if story == "new":
                 continue
-            last = now - timedelta(days=3, hours=5) if story == "stopped" else now
+            last = now - timedelta(days=3, hours=5) if story == "paused" else now
             start = now - timedelta(days=7, minutes=50)
             at = start
             i = 0
@@ -151,7 +156,8 @@ def main() -> None:
                 browser = p.chromium.launch(
                     executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
                 )
-                page = browser.new_page(viewport={"width": 1280, "height": 800}, device_scale_factor=1)
+                # The widths the dashboard is checked at: a laptop and a phone.
+                page = browser.new_page(viewport={"width": 1366, "height": 800}, device_scale_factor=1)
                 page.goto(base + "/")
                 page.screenshot(path=OUT / "sign-in.png")
                 page.fill("#token", token)
@@ -162,13 +168,22 @@ def main() -> None:
                 page.screenshot(path=OUT / "streaming-status.png", full_page=True)
                 page.goto(f"{base}/orgs/{org_id}/connections/{broken}/?period=24h")
                 page.screenshot(path=OUT / "streaming-status-incident.png")
+                page.click("text=Open the latest failing run")
+                page.wait_for_selector(".run-outcome")
+                page.screenshot(path=OUT / "run.png", full_page=True)
                 phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
                 phone.context.add_cookies(page.context.cookies())
                 phone.goto(f"{base}/orgs/{org_id}/connections/{showcase}/")
                 phone.screenshot(path=OUT / "streaming-status-phone.png")
+                phone.goto(f"{base}/orgs/{org_id}/connections/{showcase}/#chart")
+                phone.screenshot(path=OUT / "streaming-status-chart-phone.png")
+                phone.goto(f"{base}/orgs/{org_id}/connections/{showcase}/?runs=failing#runs")
+                phone.screenshot(path=OUT / "streaming-status-runs-phone.png")
                 phone.goto(f"{base}/orgs/{org_id}/")
                 phone.screenshot(path=OUT / "organisation-phone.png")
-                page.goto(base + "/")
+                offline = browser.new_page(viewport={"width": 1366, "height": 800}, device_scale_factor=1)
+                offline.context.add_cookies(page.context.cookies())
+                offline.goto(f"{base}/orgs/{org_id}/connections/{broken}/")
                 page.context.clear_cookies()
                 page.goto(base + "/")
                 page.fill("#token", "ppt_000000000000_not-a-real-token")
@@ -176,6 +191,12 @@ def main() -> None:
                 page.wait_for_selector("[role=alert]")
                 page.wait_for_load_state("networkidle")
                 page.screenshot(path=OUT / "sign-in-wrong-token.png")
+                # Last: the server goes away under an open page.
+                server.should_exit = True
+                thread.join(timeout=10)
+                offline.evaluate("window.pipepulse.refresh()")
+                offline.wait_for_selector("#offline-banner:not([hidden])")
+                offline.screenshot(path=OUT / "streaming-status-offline.png")
                 browser.close()
         finally:
             server.should_exit = True

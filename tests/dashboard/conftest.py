@@ -7,6 +7,15 @@ import httpx
 import pytest
 
 from tests.conftest import FrozenClock, Tenant
+from tests.dashboard.live import (  # noqa: F401  (fixtures shared by the browser tests)
+    browser,
+    chromium,
+    live_api,
+    live_clock,
+    live_scenario,
+    live_url,
+    page,
+)
 from tests.dashboard.seed import Scenario, seed
 
 METRIC = re.compile(r'data-metric="([^"]+)"[^>]*?data-value="([^"]*)"')

@@ -2,122 +2,19 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
-from pipepulse.app import create_app
-from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from tests.conftest import FrozenClock, Tenant
-from tests.dashboard.seed import Scenario, push, seed
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-NOW = datetime(2026, 4, 20, 12, 0, 0, tzinfo=UTC)
+from tests.dashboard.live import sign_in, telemetry
+from tests.dashboard.seed import Scenario, push
 
 # Generous: the first test also starts Chromium and a server on a loaded machine.
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="session")
-def live_clock() -> FrozenClock:
-    return FrozenClock(NOW)
-
-
-@pytest.fixture(scope="session")
-def live_url(settings: Settings, migrated_db: Database, live_clock: FrozenClock) -> Iterator[str]:
-    """The app from create_app on the test database, served by uvicorn in a thread of its own."""
-    port = _free_port()
-    app = create_app(settings, clock=live_clock)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="dashboard-live-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the live server did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Path:
-    # Only a developer machine may lack the browser: on CI this skip fails the run (tests/conftest.py).
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is not installed (scripts/setup installs it)")
-    return CHROMIUM
-
-
-@pytest.fixture(scope="session")
-async def browser(chromium: Path) -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS
-        )
-        yield launched
-        await launched.close()
-
-
-@pytest.fixture
-async def page(browser: Browser) -> AsyncIterator[Page]:
-    context = await browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(10_000)
-    opened = await context.new_page()
-    yield opened
-    await context.close()
-
-
-@pytest.fixture
-async def live_api(live_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=live_url) as client:
-        yield client
-
-
-@pytest.fixture
-async def live_scenario(
-    live_api: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str], live_clock: FrozenClock
-) -> Scenario:
-    live_clock.now = NOW
-    return await seed(live_api, tenant, service_key, live_clock.now)
-
-
-async def sign_in(page: Page, live_url: str, token: str) -> None:
-    await page.goto(live_url + "/")
-    await page.get_by_label("API token").fill(token)
-    await page.get_by_role("button", name="Sign in").click()
-
-
-async def telemetry(api: httpx.AsyncClient, tenant: Tenant, connection_id: str) -> dict[str, Any]:
-    response = await api.get(tenant.connection_url(connection_id) + "telemetry/", headers=tenant.read)
-    assert response.status_code == 200
-    body: dict[str, Any] = response.json()
-    return body
 
 
 async def test_browser__sign_in__cards_show_the_statuses_the_api_reports(
@@ -226,6 +123,9 @@ async def test_browser__without_javascript__core_content_reads(
         await plain.goto(f"{live_url}/orgs/{tenant.id}/connections/{live_scenario.error}/")
         await expect(plain.locator(".status-panel .status-word")).to_have_text("Error")
         await expect(plain.locator("li.error-item")).to_have_count(3)
+        # Times stay in UTC, and the button that would switch them is not offered.
+        await expect(plain.locator(".status-since time")).to_have_text("2026-04-20 11:00:00 UTC")
+        await expect(plain.locator("#time-toggle")).to_be_hidden()
     finally:
         await context.close()
 
@@ -287,7 +187,7 @@ async def test_browser__period_control__band_and_chart_follow_the_chosen_period(
         f"{live_url}/orgs/{tenant.id}/connections/{live_scenario.degraded}/?period=24h"
     )
     await expect(page.locator("svg.chart g.bar")).to_have_count(24)
-    await expect(page.locator("#history-title")).to_have_text("Status history, last 24 h")
+    await expect(page.locator("#history-title")).to_have_text("Status history, last 24 hours")
     day = await live_api.get(
         tenant.connection_url(live_scenario.degraded) + "status-history/",
         params={"from": "2026-04-19T12:00:00Z"},

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pipepulse.dashboard import charts, format
 from pipepulse.dashboard.service import status_reason
@@ -20,7 +24,11 @@ NOW = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
         ("error", StatusBasis((True, True), 2, 2, 0), "All 2 runs that finished in the last 24 hours"),
         ("error", StatusBasis((True,), 1, 1, 0), "The only run that finished in the last 24 hours"),
         ("degraded", StatusBasis((False, True, True), 5, 2, 9), "the latest run succeeded"),
-        ("degraded", StatusBasis((True, False, True), 5, 2, 9), "the latest 3 were not all failing"),
+        (
+            "degraded",
+            StatusBasis((True, False, True), 5, 2, 9),
+            "the latest run failed, but 1 of the last 3 succeeded",
+        ),
         ("active", StatusBasis((False,), 4, 0, 1234), "1,234 events delivered in the last 24 hours by 4"),
         ("idle", StatusBasis((False,), 2, 0, 0), "2 runs finished in the last 24 hours without failing"),
         ("idle", StatusBasis((), 0, 0, 0), "Nothing delivered yet"),
@@ -50,11 +58,44 @@ def test_stacked_bars__a_week__one_group_per_hour_stacked_in_configured_order() 
     assert chart.failing_hours == 1
     assert last.segments[0].y + last.segments[0].height == chart.plot_top + chart.plot_height
     assert chart.y_ticks[-1].label == "100"
+    assert [t.label for t in chart.y_ticks] == ["0", "25", "50", "75", "100"]
 
 
-@pytest.mark.parametrize(("value", "expected"), [(0, 1), (1, 1), (7, 10), (13, 20), (240, 250), (4100, 5000)])
-def test_nice_ceiling__any_peak__next_round_axis_top(value: int, expected: int) -> None:
-    assert charts.nice_ceiling(value) == expected
+@pytest.mark.parametrize(
+    ("maximum", "ticks"),
+    [
+        (0, [0, 1]),
+        (1, [0, 1]),
+        (7, [0, 2, 4, 6, 8]),
+        (100, [0, 25, 50, 75, 100]),
+        (3400, [0, 1000, 2000, 3000, 4000]),
+        (3751, [0, 1000, 2000, 3000, 4000]),
+        (4100, [0, 2000, 4000, 6000]),
+        (9000, [0, 2500, 5000, 7500, 10000]),
+    ],
+)
+def test_y_axis__sample_peaks__round_ticks_ending_at_the_first_tick_above(
+    maximum: int, ticks: list[int]
+) -> None:
+    assert charts.y_axis(maximum) == ticks
+
+
+@given(st.integers(min_value=0, max_value=10**12))
+def test_y_axis__any_maximum__round_steps_and_the_axis_just_covers_the_data(maximum: int) -> None:
+    ticks = charts.y_axis(maximum)
+    step = ticks[1] - ticks[0]
+    mantissa = step / 10 ** math.floor(math.log10(step))
+
+    assert ticks[0] == 0
+    assert all(b - a == step for a, b in itertools.pairwise(ticks))
+    assert mantissa in (1, 2, 2.5, 5)
+    assert 2 <= len(ticks) <= 5
+    assert ticks[-1] >= maximum
+    assert ticks[-2] < maximum or maximum == 0
+    for tick in ticks:  # a label never shows a rounded value (1,250 is "1.25k", not "1.2k")
+        label = charts.compact(tick)
+        number = float(label.rstrip("kMB")) * {"k": 1e3, "M": 1e6, "B": 1e9}.get(label[-1], 1)
+        assert number == tick
 
 
 @pytest.mark.parametrize(

@@ -193,9 +193,11 @@ async def _form(request: Request) -> dict[str, list[str]]:
 def _guard(request: Request, principal: UserPrincipal, organisation_id: int) -> Response | None:
     """Refuse a change from another site, or from a token that may not make it."""
     if cross_site(request):
-        return render_error(request, 403, "Changes must come from this site's own forms.")
+        return render_error(
+            request, 403, "Changes must come from this site's own forms.", principal=principal
+        )
     if not principal.can_see(organisation_id):
-        return render_error(request, 404, "There is no such page.")
+        return render_error(request, 404, "There is no such page.", principal=principal)
     if scopes.WRITE_ALERTS not in principal.scopes:
         raise Forbidden(f"changing alerts needs a token with the {scopes.WRITE_ALERTS} scope")
     return None

@@ -24,6 +24,21 @@ def exact(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+UTC_FORMATS = {
+    "datetime": "%Y-%m-%d %H:%M:%S UTC",
+    "minute": "%Y-%m-%d %H:%M UTC",
+    "time": "%H:%M:%S UTC",
+}
+
+
+def utc(value: datetime | None, style: str = "datetime") -> str:
+    """An instant as the page first shows it, always marked UTC (the script may switch it to
+    the reader's local time, keeping the same ``style``)."""
+    if value is None:
+        return ""
+    return value.astimezone(UTC).strftime(UTC_FORMATS[style])
+
+
 def iso(value: datetime | None) -> str:
     return format_timestamp(value) if value is not None else ""
 

@@ -3,18 +3,18 @@ Streaming Status, and the pages' own static files."""
 
 from __future__ import annotations
 
-from typing import Annotated, Final, Literal
+from typing import Annotated, Final
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pipepulse.dashboard import alerts, service
+from pipepulse.dashboard import alerts, params, service
+from pipepulse.dashboard.params import RunKey
 from pipepulse.dashboard.rendering import HERE, DashboardRoute, render
 from pipepulse.dashboard.sign_in import Viewer, landing
 from pipepulse.deps import AppSettings, Now, ReadSession
-from pipepulse.rules import Status
-from pipepulse.schemas import ConnectionId, OrganisationPk
+from pipepulse.schemas import ConnectionId, OrganisationPk, RunId
 
 STATIC_FILES: Final = {"dashboard.css": "text/css", "dashboard.js": "text/javascript"}
 
@@ -30,8 +30,9 @@ async def organisations(request: Request, session: ReadSession, principal: Viewe
     return render(request, "organisations.html", principal=principal, organisations=orgs)
 
 
-StatusFilter = Annotated[Status | None, Query(alias="status")]
-Period = Literal["24h", "7d", "30d"]
+# Query values are read as text and checked here, so a wrong one gets a page that names the
+# accepted values (dashboard.params) instead of a bare "not found".
+Text = Annotated[str | None, Query(max_length=200)]
 
 
 @router.get("/orgs/{organisation_pk}/", response_class=HTMLResponse)
@@ -42,26 +43,55 @@ async def organisation(
     principal: Viewer,
     now: Now,
     settings: AppSettings,
-    status: StatusFilter = None,
-    days: Annotated[int, Query(ge=1, le=365)] = 30,
+    status: Text = None,
+    days: Text = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     partial: Annotated[bool, Query()] = False,
 ) -> Response:
     """The organisation's health summary and one card per connection, problems first."""
+    status_filter = params.choice(
+        "status", status, {s: service.STATUS_WORDS[s] for s in service.STATUS_ORDER}
+    )
+    health_days = params.choice(
+        "days", days, service.HEALTH_DAY_LABELS, default=str(service.DEFAULT_HEALTH_DAYS)
+    )
+    assert health_days is not None
     view = await service.organisation_page(
         session,
         principal,
         organisation_pk,
         now=now,
         thresholds=settings.thresholds,
-        status_filter=status,
-        health_days=days,
+        status_filter=status_filter,
+        health_days=int(health_days),
         cards_page=page,
     )
     template = "_organisation_live.html" if partial else "organisation.html"
     return render(
-        request, template, principal=principal, page=view, now=now, health_days_choices=service.HEALTH_DAYS
+        request,
+        template,
+        principal=principal,
+        page=view,
+        now=now,
+        health_day_labels=service.HEALTH_DAY_LABELS,
     )
+
+
+def runs_cursor(before: str | None, after: str | None, from_: str | None) -> tuple[str, RunKey] | None:
+    """Where the runs table starts: at most one of runs_before, runs_after and runs_from."""
+    given = [
+        (name, value)
+        for name, value in (("runs_before", before), ("runs_after", after), ("runs_from", from_))
+        if value
+    ]
+    if len(given) > 1:
+        raise params.BadParameter(given[1][0], "Give at most one of runs_before, runs_after and runs_from.")
+    if not given:
+        return None
+    name, value = given[0]
+    key = params.run_key(name, value)
+    assert key is not None
+    return {"runs_before": "older", "runs_after": "newer", "runs_from": "from"}[name], key
 
 
 @router.get("/orgs/{organisation_pk}/connections/{connection_id}/", response_class=HTMLResponse)
@@ -73,12 +103,25 @@ async def connection(
     principal: Viewer,
     now: Now,
     settings: AppSettings,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    period: Period = service.DEFAULT_PERIOD,
+    period: Text = None,
+    from_: Annotated[str | None, Query(alias="from", max_length=200)] = None,
+    to: Text = None,
+    runs: Text = None,
+    runs_before: Text = None,
+    runs_after: Text = None,
+    runs_from: Text = None,
     partial: Annotated[bool, Query()] = False,
 ) -> Response:
-    """The connection's Streaming Status: everything its telemetry says, its status history,
-    charts and runs."""
+    """The connection's Streaming Status: why it has its status, since when and what to do;
+    its status history, charts and runs."""
+    range_ = service.chart_range(
+        params.choice("period", period, service.PERIOD_LABELS),
+        params.day("from", from_),
+        params.day("to", to),
+        now,
+        settings.thresholds,
+    )
+    failing_only = params.choice("runs", runs, service.RUN_FILTERS, default="all") == "failing"
     view = await service.connection_page(
         session,
         principal,
@@ -86,8 +129,9 @@ async def connection(
         connection_id,
         now=now,
         thresholds=settings.thresholds,
-        page=page,
-        period=period,
+        range_=range_,
+        cursor=runs_cursor(runs_before, runs_after, runs_from),
+        failing_only=failing_only,
     )
     notifications = await alerts.connection_notifications(session, organisation_pk, connection_id)
     template = "_connection_live.html" if partial else "connection.html"
@@ -97,9 +141,35 @@ async def connection(
         principal=principal,
         view=view,
         now=now,
-        periods=service.PERIOD_WORDS,
+        period_labels=service.PERIOD_LABELS,
+        run_filters=service.RUN_FILTERS,
+        max_chart_days=service.MAX_CHART_DAYS,
         notifications=notifications,
     )
+
+
+@router.get("/orgs/{organisation_pk}/connections/{connection_id}/runs/{run_id}/", response_class=HTMLResponse)
+async def run(
+    request: Request,
+    organisation_pk: OrganisationPk,
+    connection_id: ConnectionId,
+    run_id: RunId,
+    session: ReadSession,
+    principal: Viewer,
+    now: Now,
+    settings: AppSettings,
+) -> Response:
+    """One run: every field, what its outcome means, and the way back to its connection."""
+    view = await service.run_page(
+        session,
+        principal,
+        organisation_pk,
+        connection_id,
+        run_id,
+        now=now,
+        thresholds=settings.thresholds,
+    )
+    return render(request, "run.html", principal=principal, view=view, now=now)
 
 
 @router.get("/static/dashboard/{name}")

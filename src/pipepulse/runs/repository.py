@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db import dialect
@@ -92,3 +92,45 @@ async def page(
         query.order_by(Run.started_at.desc(), Run.id.desc()).offset(offset).limit(limit)
     )
     return rows.all(), total
+
+
+def failing_filter(orphaned_before: datetime) -> ColumnElement[bool]:
+    """The failing outcomes together: partial, failed, and pending past the orphan window."""
+    return or_(
+        and_(Run.completed_at.is_not(None), Run.outcome.in_(("partial", "failed"))),
+        and_(Run.completed_at.is_(None), Run.started_at <= orphaned_before),
+    )
+
+
+async def keyset(
+    session: AsyncSession,
+    connection_id: str,
+    *,
+    key: tuple[datetime, str] | None,
+    direction: str,
+    limit: int,
+    where: Sequence[ColumnElement[bool]] = (),
+) -> Sequence[Run]:
+    """Runs in the order newest first (started_at, then id), from a key rather than an offset,
+    so runs arriving meanwhile never shift a page.
+
+    ``direction``: ``older`` (strictly after the key in that order), ``from`` (the key's run
+    and older) or ``newer`` (strictly before it; the ``limit`` nearest, still newest first).
+    """
+    query = select(Run).where(Run.connection_id == connection_id, *where)
+    newest_first = (Run.started_at.desc(), Run.id.desc())
+    if key is None:
+        return (await session.scalars(query.order_by(*newest_first).limit(limit))).all()
+    at, run_id = key
+    if direction == "newer":
+        query = query.where(or_(Run.started_at > at, and_(Run.started_at == at, Run.id > run_id)))
+        rows = (await session.scalars(query.order_by(Run.started_at, Run.id).limit(limit))).all()
+        return list(reversed(rows))
+    same = Run.id <= run_id if direction == "from" else Run.id < run_id
+    query = query.where(or_(Run.started_at < at, and_(Run.started_at == at, same)))
+    return (await session.scalars(query.order_by(*newest_first).limit(limit))).all()
+
+
+async def count(session: AsyncSession, connection_id: str, where: Sequence[ColumnElement[bool]] = ()) -> int:
+    query = select(func.count()).select_from(Run).where(Run.connection_id == connection_id, *where)
+    return await session.scalar(query) or 0

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse import ids
@@ -308,3 +309,43 @@ async def fail_pending(
         return False
     values = report_values(RunReport(completed_at=max(now, run.started_at), error=reason))
     return await _complete(session, connection, run_id, values)
+
+
+def _where(failing_only: bool, now: datetime, thresholds: Thresholds) -> list[ColumnElement[bool]]:
+    if not failing_only:
+        return []
+    return [repository.failing_filter(orphaned_before(now, thresholds.orphan_window))]
+
+
+async def keyset_page(
+    session: AsyncSession,
+    connection: WarehouseConnection,
+    *,
+    key: tuple[datetime, str] | None,
+    direction: str,
+    limit: int,
+    failing_only: bool,
+    now: datetime,
+    thresholds: Thresholds,
+) -> Sequence[Run]:
+    """Runs newest first from a (started_at, id) key (see ``repository.keyset``); with
+    ``failing_only`` only the partial, failed and orphaned ones."""
+    return await repository.keyset(
+        session,
+        connection.id,
+        key=key,
+        direction=direction,
+        limit=limit,
+        where=_where(failing_only, now, thresholds),
+    )
+
+
+async def count(
+    session: AsyncSession,
+    connection: WarehouseConnection,
+    *,
+    failing_only: bool,
+    now: datetime,
+    thresholds: Thresholds,
+) -> int:
+    return await repository.count(session, connection.id, _where(failing_only, now, thresholds))

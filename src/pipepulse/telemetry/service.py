@@ -65,6 +65,9 @@ class Snapshot:
 
     telemetry: Telemetry
     status: ConnectionStatus
+    # The runs behind the last 24 hours' figures, by outcome: a page can show failed runs and
+    # dead-lettered batches apart where failed_deliveries_last_24h adds them up.
+    day: Tally = field(default_factory=Tally)
     # The finished runs of the batch's first window (the week, or a range asked for).
     counted: Tally = field(default_factory=Tally)
 
@@ -228,6 +231,7 @@ async def _snapshots(
                 recent_errors=errors,
             ),
             status=connection_status,
+            day=day,
             counted=week_tally,
         )
     return out

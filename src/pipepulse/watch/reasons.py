@@ -115,7 +115,9 @@ def status_reason(
         if latest and not latest[0]:
             text = f"{head}; the latest run succeeded, so it is catching up."
         else:
-            text = f"{head}; the latest {len(latest)} were not all failing."
+            # Not error, so some of the latest runs succeeded: say so plainly.
+            succeeded = sum(1 for failing in latest if not failing)
+            text = f"{head}; the latest run failed, but {succeeded:,} of the last {len(latest)} succeeded."
         return Reason("failing_runs_24h", text, failing_runs)
     if status == "active":
         events, by = plural(basis.events_last_24h, "event"), plural(finished, "run")
