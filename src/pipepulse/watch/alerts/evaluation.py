@@ -236,46 +236,48 @@ async def evaluate(db: Database, now: datetime, thresholds: Thresholds, *, publi
         )
         slugs = await store.organisation_slugs(session, {c.watched.ref.organisation_id for c in notify})
 
-    recorded = queued = 0
     async with db.session(write=True) as session:
         inserted = await store.insert_first(
             session, [_row(c, hour, now) | {"version": 0} for c in ready if c.before is None]
         )
-        notifications: list[dict[str, Any]] = []
-        for change in ready:
-            if change.before is None:
-                owned = change.id in inserted
-            else:
-                values = _row(change, hour if change.id in volumes else change.before.volume_hour, now)
-                values.pop("connection_id")
-                values.pop("organisation_id")
-                owned = await store.claim_change(session, change.id, change.before.version, values)
-            if not owned:
-                continue  # another scheduler wrote this change (and its events) first
-            for event in change.events:
-                if event.type == changes.STATUS_CHANGED:
-                    await store.cancel_held(session, change.id, event.at)
-                event_id = ids.alert_event_id(now)
-                ref = change.watched.ref
-                if not await store.record_event(
-                    session,
-                    {
-                        "id": event_id,
-                        "organisation_id": ref.organisation_id,
-                        "connection_id": ref.id,
-                        "type": event.type,
-                        "key": event.key,
-                        "at": event.at,
-                        "data": event.data,
-                        "created_at": now,
-                    },
-                ):
-                    continue
-                recorded += 1
-                for rule in changes.matching(rules.get(ref.organisation_id, []), event, ref.id):
-                    notifications.append(
-                        _notification(change, event, event_id, rule, now, snapshots, slugs, public_url)
-                    )
+        claimed = await store.claim_changes(
+            session,
+            [
+                (change.id, change.before.version, _update(change, hour, change.id in volumes, now))
+                for change in ready
+                if change.before is not None
+            ],
+        )
+        # Changes another scheduler wrote first (with their events) are left to it.
+        owned = [c for c in ready if (c.id in inserted if c.before is None else c.id in claimed)]
+        await store.cancel_held(
+            session,
+            {c.id: event.at for c in owned for event in c.events if event.type == changes.STATUS_CHANGED},
+        )
+        events = [(change, event, ids.alert_event_id(now)) for change in owned for event in change.events]
+        recorded_ids = await store.record_events(
+            session,
+            [
+                {
+                    "id": event_id,
+                    "organisation_id": change.watched.ref.organisation_id,
+                    "connection_id": change.id,
+                    "type": event.type,
+                    "key": event.key,
+                    "at": event.at,
+                    "data": event.data,
+                    "created_at": now,
+                }
+                for change, event, event_id in events
+            ],
+        )
+        recorded = len(recorded_ids)
+        notifications = [
+            _notification(change, event, event_id, rule, now, snapshots, slugs, public_url)
+            for change, event, event_id in events
+            if event_id in recorded_ids
+            for rule in changes.matching(rules.get(change.watched.ref.organisation_id, []), event, change.id)
+        ]
         await store.add_notifications(session, notifications)
         queued = len(notifications)
         unchanged = [cid for cid in volumes if cid not in deferred]
@@ -283,6 +285,14 @@ async def evaluate(db: Database, now: datetime, thresholds: Thresholds, *, publi
     if deferred:
         log.info("evaluation deferred %d status change(s) to the next tick", len(deferred))
     return PassResult(len(connections), recorded, queued, len(deferred))
+
+
+def _update(change: Change, hour: datetime, judged: bool, now: datetime) -> dict[str, Any]:
+    """A stored row's new values: the volume hour moves only when this pass judged it."""
+    assert change.before is not None
+    values = _row(change, hour if judged else change.before.volume_hour, now)
+    del values["connection_id"], values["organisation_id"]
+    return values
 
 
 def _row(change: Change, volume_hour: datetime | None, now: datetime) -> dict[str, Any]:

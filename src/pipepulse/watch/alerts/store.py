@@ -197,30 +197,48 @@ async def insert_first(session: AsyncSession, rows: Sequence[dict[str, Any]]) ->
     return inserted
 
 
-async def claim_change(
-    session: AsyncSession, connection_id: str, version: int, values: dict[str, Any]
-) -> bool:
-    """Write a change only where the row is still the version that was read (compare and set)."""
+async def claim_changes(
+    session: AsyncSession, changes: Sequence[tuple[str, int, dict[str, Any]]]
+) -> set[str]:
+    """Write each change only where its row is still the version that was read (compare and set),
+    for all changes at once; returns the connections whose change this pass owns.
+
+    The rows are locked first, in one order for every replica (PostgreSQL's ``FOR UPDATE``;
+    SQLite's write transaction already holds the database), so a version read here cannot move
+    before the write: a replica that waited sees the other's new version and owns nothing.
+    """
     e = ConnectionEvaluation
-    result = await session.execute(
-        update(e)
-        .where(e.connection_id == connection_id, e.version == version)
-        .values(**values, version=version + 1)
-        .returning(e.connection_id)
-        .execution_options(synchronize_session=False)
-    )
-    return result.first() is not None
+    wanted = {cid: (version, values) for cid, version, values in changes}
+    owned: list[str] = []
+    for chunk in _chunks(session, sorted(wanted)):
+        rows = await session.execute(
+            select(e.connection_id, e.version)
+            .where(dialect.one_of(session, e.connection_id, chunk))
+            .order_by(e.connection_id)
+            .with_for_update()
+        )
+        owned += [cid for cid, version in rows if version == wanted[cid][0]]
+    if owned:
+        await session.execute(
+            update(e),
+            [{**wanted[cid][1], "connection_id": cid, "version": wanted[cid][0] + 1} for cid in owned],
+        )
+    return set(owned)
 
 
-async def record_event(session: AsyncSession, row: dict[str, Any]) -> bool:
-    """Insert an event unless one with the same (connection, type, key) exists."""
-    stmt = (
-        dialect.insert(dialect.name_of(session), AlertEvent)
-        .values(row)
-        .on_conflict_do_nothing(index_elements=["connection_id", "type", "key"])
-        .returning(AlertEvent.id)
+async def record_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Insert events unless one with the same (connection, type, key) exists; returns the ids
+    of those inserted."""
+    if not rows:
+        return set()
+    stmt = dialect.insert(dialect.name_of(session), AlertEvent).on_conflict_do_nothing(
+        index_elements=["connection_id", "type", "key"]
     )
-    return (await session.execute(stmt)).first() is not None
+    inserted: set[str] = set()
+    for start in range(0, len(rows), CHUNK):
+        result = await session.execute(stmt.values(rows[start : start + CHUNK]).returning(AlertEvent.id))
+        inserted.update(result.scalars().all())
+    return inserted
 
 
 async def add_notifications(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -228,28 +246,38 @@ async def add_notifications(session: AsyncSession, rows: Sequence[dict[str, Any]
         await session.execute(insert(Notification), list(rows))
 
 
-async def cancel_held(session: AsyncSession, connection_id: str, changed_at: datetime) -> int:
-    """Status notifications still held back when the status changed again are never sent."""
+async def cancel_held(session: AsyncSession, changed_at: dict[str, datetime]) -> int:
+    """Status notifications still held back when their connection's status changed again (at
+    ``changed_at[connection]``) are never sent."""
     n = Notification
-    result = await session.execute(
-        update(n)
-        .where(
-            n.connection_id == connection_id,
-            n.type == STATUS_CHANGED,
-            n.state == "pending",
-            n.attempts == 0,
-            n.hold_until.is_not(None),
-            n.hold_until > changed_at,
+    held: list[str] = []
+    for chunk in _chunks(session, sorted(changed_at)):
+        rows = await session.execute(
+            select(n.id, n.connection_id, n.hold_until).where(
+                dialect.one_of(session, n.connection_id, chunk),
+                n.type == STATUS_CHANGED,
+                n.state == "pending",
+                n.attempts == 0,
+                n.hold_until.is_not(None),
+            )
         )
-        .values(
-            state="cancelled",
-            next_attempt_at=None,
-            last_error="held back, and the status changed again before min_duration_seconds had passed",
+        held += [
+            nid
+            for nid, cid, until in rows
+            if cid is not None and (at := dialect.as_utc(until)) is not None and at > changed_at[cid]
+        ]
+    for chunk in _chunks(session, held):
+        await session.execute(
+            update(n)
+            .where(dialect.one_of(session, n.id, chunk), n.state == "pending", n.attempts == 0)
+            .values(
+                state="cancelled",
+                next_attempt_at=None,
+                last_error="held back, and the status changed again before min_duration_seconds had passed",
+            )
+            .execution_options(synchronize_session=False)
         )
-        .returning(n.id)
-        .execution_options(synchronize_session=False)
-    )
-    return len(result.all())
+    return len(held)
 
 
 async def advance_volume_hour(session: AsyncSession, ids: Sequence[str], hour: datetime) -> None:
