@@ -124,7 +124,14 @@ async def test_tick__default_settings__old_runs_deleted_and_every_count_kept(
     result = await runner.tick(db, settings, NoDispatcher(), clock.now)
 
     assert result.deleted is not None
-    assert result.deleted.counts() == {"runs": 3, "orphans": 1, "hourly_rollups": 0, "event_rollups": 0}
+    assert result.deleted.counts() == {
+        "runs": 3,
+        "orphans": 1,
+        "hourly_rollups": 0,
+        "event_rollups": 0,
+        "notifications": 0,
+        "alert_events": 0,
+    }
     after = await read_everything(client, tenant, history)
     # Every count, rate and series is unchanged, and so is B's last run time: every report keeps
     # the connection's latest times, which outlive its raw runs.
@@ -320,7 +327,14 @@ async def test_retention__hourly_rollups_past_rollup_retention__deleted_daily_ke
     health = f"/api/v1/spaces/{tenant.slug}/integration-health"
     result = await runner.tick(db, settings, NoDispatcher(), clock.now)
     assert result.deleted is not None
-    assert result.deleted.counts() == {"runs": 1, "orphans": 0, "hourly_rollups": 1, "event_rollups": 1}
+    assert result.deleted.counts() == {
+        "runs": 1,
+        "orphans": 0,
+        "hourly_rollups": 1,
+        "event_rollups": 1,
+        "notifications": 0,
+        "alert_events": 0,
+    }
     async with db.session() as session:
         assert (await session.execute(select(RunDailyRollup.runs))).scalars().all() == [1]
     body = (await client.get(health, params={"days": 365}, headers=tenant.read)).json()

@@ -106,7 +106,12 @@ async def test_cli_retention__dry_run_then_apply__says_what_goes_then_deletes_it
     dry = counts(pipepulse(settings, "retention", "--dry-run", "--json"))
     assert (dry["dry_run"], dry["runs"], dry["orphans"], dry["connections"]) == (True, 1, 1, 1)
     assert (dry["run_retention_days"], dry["rollup_retention_days"]) == (90, 400)
-    assert set(dry["cutoffs"]) == {"runs_completed_before", "orphans_started_before", "hourly_rollups_before"}
+    assert set(dry["cutoffs"]) == {
+        "runs_completed_before",
+        "orphans_started_before",
+        "hourly_rollups_before",
+        "alert_history_before",
+    }
     text = pipepulse(settings, "retention", "--dry-run")
     assert text.stdout.startswith("would delete: 1 completed run(s) before ")
     async with db.session() as session:

@@ -19,9 +19,9 @@ def command(
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Delete raw runs older than PIPEPULSE_RUN_RETENTION_DAYS and hourly rollups older than
-    PIPEPULSE_ROLLUP_RETENTION_DAYS, in batches of at most 10,000 rows (the scheduler does this
-    every tick)."""
+    """Delete raw runs (and finished alert notifications and events) older than
+    PIPEPULSE_RUN_RETENTION_DAYS and hourly rollups older than PIPEPULSE_ROLLUP_RETENTION_DAYS,
+    in batches of at most 10,000 rows (the scheduler does this every tick)."""
     from pipepulse.scheduler import runner
 
     settings = load_settings()
@@ -44,8 +44,10 @@ def command(
             "runs_completed_before": format_timestamp(cutoffs.runs_before),
             "orphans_started_before": format_timestamp(cutoffs.orphans_started_before),
             "hourly_rollups_before": format_timestamp(cutoffs.hours_before),
+            "alert_history_before": format_timestamp(cutoffs.runs_before),
         },
         "connections": len(deleted.connections),
+        "organisations": len(deleted.organisations),
         **deleted.counts(),
     }
     verb = "would delete" if dry_run else "deleted"
@@ -56,5 +58,7 @@ def command(
         f"{deleted.orphans} orphaned run(s) started before {payload['cutoffs']['orphans_started_before']} "
         f"(counted into the rollups first), {deleted.hourly_rollups} hourly and {deleted.event_rollups} "
         f"event rollup row(s) before {payload['cutoffs']['hourly_rollups_before']}, "
-        f"across {len(deleted.connections)} connection(s); daily rollups are kept",
+        f"across {len(deleted.connections)} connection(s); {deleted.notifications} finished "
+        f"notification(s) and {deleted.alert_events} alert event(s) before "
+        f"{payload['cutoffs']['alert_history_before']}; daily rollups are kept",
     )

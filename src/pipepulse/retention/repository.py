@@ -8,13 +8,24 @@ under its lock and skipped rather than deleted.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, delete, exists, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pipepulse.db import tallies
 from pipepulse.db.dialect import as_utc
-from pipepulse.db.models import EventHourlyRollup, Run, RunHourlyRollup, WarehouseConnection
+from pipepulse.db.models import (
+    AlertEvent,
+    EventHourlyRollup,
+    Notification,
+    Organisation,
+    Run,
+    RunHourlyRollup,
+    WarehouseConnection,
+)
+from pipepulse.db.tallies import FINISHED
 
 
 def _completed_before(connection_id: str, before: datetime) -> list[ColumnElement[bool]]:
@@ -110,10 +121,73 @@ async def delete_event_hours(session: AsyncSession, connection_id: str, before: 
     return len(result.all())
 
 
+def _old_notifications(organisation_id: int, before: datetime) -> list[ColumnElement[bool]]:
+    # ix_notifications_org_created
+    n = Notification
+    return [n.organisation_id == organisation_id, n.created_at < before, n.state.in_(FINISHED)]
+
+
+def _old_events(organisation_id: int, before: datetime) -> list[ColumnElement[bool]]:
+    # ix_alert_events_org_at; an event stays while a notification of it does (the delivery log
+    # links to it, and deleting it would cascade to them)
+    e = AlertEvent
+    return [
+        e.organisation_id == organisation_id,
+        e.at < before,
+        e.created_at < before,
+        ~exists().where(Notification.event_id == e.id),
+    ]
+
+
+async def organisations_with_old_alerts(session: AsyncSession, before: datetime) -> list[int]:
+    """Organisations holding alert events or finished notifications created before ``before``:
+    two index probes per organisation."""
+    o = Organisation
+    n, e = Notification, AlertEvent
+    old_notification = exists().where(n.organisation_id == o.id, n.created_at < before, n.state.in_(FINISHED))
+    old_event = exists().where(e.organisation_id == o.id, e.at < before, e.created_at < before)
+    rows = await session.scalars(select(o.id).where(old_notification | old_event).order_by(o.id))
+    return list(rows)
+
+
+async def delete_notifications(
+    session: AsyncSession, organisation_id: int, before: datetime, limit: int
+) -> int:
+    """Delete up to ``limit`` of the organisation's finished notifications created before
+    ``before`` (notifications still pending or held back are never deleted), tallying them."""
+    n = Notification
+    where = _old_notifications(organisation_id, before)
+    batch = select(n.id).where(*where).order_by(n.created_at).limit(limit)
+    result = await session.execute(
+        delete(n)
+        .where(*where, n.id.in_(batch))
+        .returning(n.type, n.state)
+        .execution_options(synchronize_session=False)
+    )
+    gone = Counter((type_, state) for type_, state in result)
+    await tallies.add(session, gone)
+    return gone.total()
+
+
+async def delete_alert_events(
+    session: AsyncSession, organisation_id: int, before: datetime, limit: int
+) -> int:
+    """Delete up to ``limit`` of the organisation's alert events older than ``before`` that no
+    notification refers to any more."""
+    e = AlertEvent
+    where = _old_events(organisation_id, before)
+    batch = select(e.id).where(*where).order_by(e.at).limit(limit)
+    result = await session.execute(
+        delete(e).where(*where, e.id.in_(batch)).returning(e.id).execution_options(synchronize_session=False)
+    )
+    return len(result.all())
+
+
 async def count_expired(
     session: AsyncSession, runs_before: datetime, orphans_started_before: datetime, hours_before: datetime
 ) -> dict[str, int]:
-    """How many rows of each kind retention would delete now (for ``--dry-run``)."""
+    """How many rows of each kind retention would delete now (for ``--dry-run``); alert history
+    goes with the raw runs' cutoff."""
     h, e = RunHourlyRollup, EventHourlyRollup
     counts = {
         "runs": select(func.count()).where(Run.completed_at < runs_before),
@@ -122,5 +196,17 @@ async def count_expired(
         ),
         "hourly_rollups": select(func.count()).select_from(h).where(h.hour < hours_before),
         "event_rollups": select(func.count()).select_from(e).where(e.hour < hours_before),
+        "notifications": select(func.count()).where(
+            Notification.created_at < runs_before, Notification.state.in_(FINISHED)
+        ),
+        # Events whose notifications go in the same run count too (they are deleted after them).
+        "alert_events": select(func.count()).where(
+            AlertEvent.at < runs_before,
+            AlertEvent.created_at < runs_before,
+            ~exists().where(
+                Notification.event_id == AlertEvent.id,
+                ~and_(Notification.created_at < runs_before, Notification.state.in_(FINISHED)),
+            ),
+        ),
     }
     return {name: int(await session.scalar(query) or 0) for name, query in counts.items()}

@@ -6,6 +6,10 @@ is older than ``PIPEPULSE_RUN_RETENTION_DAYS`` are deleted; hourly rollups older
 in the rollups already. An orphan is not (readers count its pending row), so it is added to
 the rollups as ``orphaned`` in the transaction that deletes its row: each orphan is counted
 in exactly one place, before and after.
+
+Alert history (SPEC §7.3's events and the delivery log) goes with the raw runs it speaks of:
+finished notifications created before the runs' cutoff, then the events no notification
+refers to any more. Notifications still pending or held back are never deleted.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from pipepulse.rules import Thresholds
 # Rows one DELETE may remove: enough to clear a backlog quickly, few enough that each
 # statement (and its transaction) holds its locks for milliseconds.
 BATCH_ROWS = 10_000
-TABLES = ("runs", "orphans", "hourly_rollups", "event_rollups")
+TABLES = ("runs", "orphans", "hourly_rollups", "event_rollups", "notifications", "alert_events")
 
 
 @dataclass(frozen=True)
@@ -52,21 +56,23 @@ class Deleted:
     orphans: int = 0
     hourly_rollups: int = 0
     event_rollups: int = 0
+    notifications: int = 0
+    alert_events: int = 0
     statements: int = 0
     connections: set[str] = field(default_factory=set)
+    organisations: set[int] = field(default_factory=set)
 
     def __iadd__(self, other: Deleted) -> Deleted:
-        self.runs += other.runs
-        self.orphans += other.orphans
-        self.hourly_rollups += other.hourly_rollups
-        self.event_rollups += other.event_rollups
+        for name in TABLES:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
         self.statements += other.statements
         self.connections |= other.connections
+        self.organisations |= other.organisations
         return self
 
     @property
     def total(self) -> int:
-        return self.runs + self.orphans + self.hourly_rollups + self.event_rollups
+        return sum(self.counts().values())
 
     def counts(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in TABLES}
@@ -76,6 +82,31 @@ async def connections_due(session: AsyncSession, now: datetime, thresholds: Thre
     """The connections with anything past retention at ``now``."""
     c = Cutoffs.at(now, thresholds)
     return await repo.connections_with_work(session, c.runs_before, c.orphans_started_before, c.hours_before)
+
+
+async def organisations_due(session: AsyncSession, now: datetime, thresholds: Thresholds) -> list[int]:
+    """The organisations with alert history past retention at ``now``."""
+    return await repo.organisations_with_old_alerts(session, Cutoffs.at(now, thresholds).runs_before)
+
+
+async def delete_alert_batch(
+    session: AsyncSession,
+    organisation_id: int,
+    now: datetime,
+    thresholds: Thresholds,
+    *,
+    limit: int = BATCH_ROWS,
+) -> Deleted:
+    """One batch of one organisation's alert history: notifications first, then the events
+    none refers to any more. Commit after each batch, as for :func:`delete_batch`."""
+    before = Cutoffs.at(now, thresholds).runs_before
+    notifications = await repo.delete_notifications(session, organisation_id, before, limit)
+    return Deleted(
+        notifications=notifications,
+        alert_events=await repo.delete_alert_events(session, organisation_id, before, limit),
+        statements=2,
+        organisations={organisation_id},
+    )
 
 
 async def delete_batch(
@@ -108,4 +139,8 @@ async def preview(session: AsyncSession, now: datetime, thresholds: Thresholds) 
     """What :func:`delete_batch` would delete at ``now``, over every connection, without deleting."""
     c = Cutoffs.at(now, thresholds)
     counts = await repo.count_expired(session, c.runs_before, c.orphans_started_before, c.hours_before)
-    return Deleted(**counts, connections=set(await connections_due(session, now, thresholds)))
+    return Deleted(
+        **counts,
+        connections=set(await connections_due(session, now, thresholds)),
+        organisations=set(await organisations_due(session, now, thresholds)),
+    )

@@ -6,9 +6,12 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
@@ -107,22 +110,47 @@ async def apply_retention(
     limit: int = retention.BATCH_ROWS,
     max_batches: int | None = None,
 ) -> retention.Deleted:
-    """Delete what is past retention, one batch (one short transaction) at a time.
+    """Delete what is past retention, one batch (one short transaction) at a time: each
+    connection's runs and rollups, then each organisation's alert history.
 
     With ``max_batches`` it stops after that many batches; the next call goes on.
     """
     async with db.session() as session:
         due = await retention.connections_due(session, now, thresholds)
+        organisations = await retention.organisations_due(session, now, thresholds)
     total = retention.Deleted()
     batches = 0
-    for connection_id in due:
+
+    async def drain(delete_batch: Callable[[AsyncSession], Awaitable[retention.Deleted]]) -> None:
+        nonlocal total, batches
         while max_batches is None or batches < max_batches:
             async with db.session(write=True) as session:
-                batch = await retention.delete_batch(session, connection_id, now, thresholds, limit=limit)
+                batch = await delete_batch(session)
             batches += 1
             total += batch
             if max(batch.counts().values()) < limit:
                 break
+
+    for connection_id in due:
+        await drain(
+            partial(
+                retention.delete_batch,
+                connection_id=connection_id,
+                now=now,
+                thresholds=thresholds,
+                limit=limit,
+            )
+        )
+    for organisation_id in organisations:
+        await drain(
+            partial(
+                retention.delete_alert_batch,
+                organisation_id=organisation_id,
+                now=now,
+                thresholds=thresholds,
+                limit=limit,
+            )
+        )
     if total.total:
         log.info("retention deleted %s", total.counts())
     return total

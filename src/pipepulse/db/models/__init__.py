@@ -1,6 +1,13 @@
 """All ORM models; importing this module registers every table on ``Base.metadata``."""
 
-from pipepulse.db.models.alerts import AlertChannel, AlertEvent, AlertRule, ConnectionEvaluation, Notification
+from pipepulse.db.models.alerts import (
+    AlertChannel,
+    AlertEvent,
+    AlertRule,
+    ConnectionEvaluation,
+    Notification,
+    NotificationTally,
+)
 from pipepulse.db.models.auth import ApiToken, DashboardSession, ServiceKey
 from pipepulse.db.models.connections import WarehouseConnection
 from pipepulse.db.models.organisations import Organisation
@@ -18,6 +25,7 @@ __all__ = [
     "DashboardSession",
     "EventHourlyRollup",
     "Notification",
+    "NotificationTally",
     "Organisation",
     "Run",
     "RunDailyRollup",

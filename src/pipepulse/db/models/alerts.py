@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pipepulse.db.base import Base, UTCDateTime
@@ -140,3 +140,15 @@ class Notification(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class NotificationTally(Base):
+    """Notifications in a final state that were deleted (past retention, or with their channel
+    or connection), per type and state, so ``pipepulse_notifications_total`` never goes down:
+    Prometheus would read a drop as a counter reset, and a failure alert would fire."""
+
+    __tablename__ = "notification_tallies"
+
+    type: Mapped[str] = mapped_column(String(40), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), primary_key=True)
+    deleted: Mapped[int] = mapped_column(BigInteger)

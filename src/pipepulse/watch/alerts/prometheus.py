@@ -4,6 +4,7 @@ newest scheduler heartbeat (for "no scheduler is running" alerts)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -13,6 +14,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pipepulse.db import tallies
 from pipepulse.db.models import ConnectionEvaluation, Notification, SchedulerHeartbeat, WarehouseConnection
 
 
@@ -48,11 +50,14 @@ class _Rows(Collector):
 
 async def exposition(session: AsyncSession) -> bytes:
     n, e, c = Notification, ConnectionEvaluation, WarehouseConnection
-    counts = (
-        await session.execute(
-            select(n.type, n.state, func.count()).group_by(n.type, n.state).order_by(n.type, n.state)
-        )
-    ).all()
+    # The rows there are, plus those deleted since (retention, a deleted channel or connection):
+    # a counter must never go down.
+    totals = Counter(await tallies.deleted(session))
+    for type_, state, count in await session.execute(
+        select(n.type, n.state, func.count()).group_by(n.type, n.state)
+    ):
+        totals[(type_, state)] += int(count)
+    counts = [(type_, state, count) for (type_, state), count in sorted(totals.items())]
     late = (
         await session.execute(
             select(c.organisation_id, c.id, c.name, e.late)

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pipepulse.db import tallies
 from pipepulse.db.dialect import one_of
 from pipepulse.db.models import AlertChannel, AlertRule, Notification, WarehouseConnection
 
@@ -59,7 +60,8 @@ async def existing_connections(session: AsyncSession, organisation_id: int, ids:
 
 
 async def delete_channel(session: AsyncSession, channel_id: str) -> None:
-    # Its rules and its notifications go with it (ON DELETE CASCADE).
+    # Its rules and its notifications go with it (ON DELETE CASCADE); what they counted stays.
+    await tallies.retire(session, Notification.channel_id == channel_id)
     await session.execute(delete(AlertChannel).where(AlertChannel.id == channel_id))
 
 
