@@ -38,7 +38,6 @@ from pipepulse.db.session import Database
 from pipepulse.retention import service as retention
 from pipepulse.rollups.rebuild import reduce_runs
 from pipepulse.rules import Thresholds
-from pipepulse.scheduler import runner
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 CADENCE = timedelta(minutes=5)
@@ -147,7 +146,7 @@ async def main(connections: int, busy: int, days: int) -> None:
             f"median {statistics.median(full) * 1000:.0f} ms, max {max(full) * 1000:.0f} ms"
         )
         t0 = time.perf_counter()
-        rest = await runner.apply_retention(db, thresholds, now)
+        rest = await retention.apply(db, thresholds, now)
         print(f"  a tick after that: {rest.total} rows, {(time.perf_counter() - t0) * 1000:.1f} ms")
         async with db.session() as session:
             plan = await session.execute(

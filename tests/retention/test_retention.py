@@ -259,9 +259,9 @@ async def test_retention__backlog_larger_than_a_batch__deleted_in_batches_of_100
         for i in range(0, len(rows), 2000):
             await session.execute(insert(Run), rows[i : i + 2000])
 
-    first = await runner.apply_retention(db, settings.thresholds, clock.now, max_batches=1)
+    first = await retention.apply(db, settings.thresholds, clock.now, max_batches=1)
     assert first.runs == retention.BATCH_ROWS
-    rest = await runner.apply_retention(db, settings.thresholds, clock.now)
+    rest = await retention.apply(db, settings.thresholds, clock.now)
     assert rest.runs == 1
     async with db.session() as session:
         assert await session.scalar(select(func.count()).select_from(Run)) == 0
@@ -283,7 +283,7 @@ async def test_retention__orphans_over_several_batches__each_rolled_up_once(
     async with db.session(write=True) as session:
         batch = await retention.delete_batch(session, cid, clock.now, t, limit=3)
     assert batch.orphans == 3
-    done = await runner.apply_retention(db, t, clock.now, limit=3)
+    done = await retention.apply(db, t, clock.now, limit=3)
     assert done.orphans == 4
     async with db.session() as session:
         hours = (await session.execute(select(RunHourlyRollup.runs, RunHourlyRollup.orphaned))).all()

@@ -22,8 +22,6 @@ def command(
     """Delete raw runs (and finished alert notifications and events) older than
     PIPEPULSE_RUN_RETENTION_DAYS and hourly rollups older than PIPEPULSE_ROLLUP_RETENTION_DAYS,
     in batches of at most 10,000 rows (the scheduler does this every tick)."""
-    from pipepulse.scheduler import runner
-
     settings = load_settings()
     thresholds = settings.thresholds
     now = utc_now()
@@ -33,7 +31,7 @@ def command(
         if dry_run:
             async with db.session() as session:
                 return await retention.preview(session, now, thresholds)
-        return await runner.apply_retention(db, thresholds, now)
+        return await retention.apply(db, thresholds, now)
 
     deleted = with_database(settings, work)
     payload: dict[str, Any] = {

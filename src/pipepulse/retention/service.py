@@ -14,15 +14,21 @@ refers to any more. Notifications still pending or held back are never deleted.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pipepulse.db.session import Database
 from pipepulse.retention import repository as repo
 from pipepulse.rollups import writer
 from pipepulse.rollups.plan import floor_hour
 from pipepulse.rules import Thresholds
+
+log = logging.getLogger("pipepulse.retention")
 
 # Rows one DELETE may remove: enough to clear a backlog quickly, few enough that each
 # statement (and its transaction) holds its locks for milliseconds.
@@ -144,3 +150,58 @@ async def preview(session: AsyncSession, now: datetime, thresholds: Thresholds) 
         connections=set(await connections_due(session, now, thresholds)),
         organisations=set(await organisations_due(session, now, thresholds)),
     )
+
+
+async def apply(
+    db: Database,
+    thresholds: Thresholds,
+    now: datetime,
+    *,
+    limit: int = BATCH_ROWS,
+    max_batches: int | None = None,
+) -> Deleted:
+    """Delete what is past retention, one batch (one short transaction) at a time: each
+    connection's runs and rollups, then each organisation's alert history.
+
+    With ``max_batches`` it stops after that many batches; the next call goes on (the scheduler
+    runs a few every tick; ``pipepulse retention`` runs them all).
+    """
+    async with db.session() as session:
+        due = await connections_due(session, now, thresholds)
+        organisations = await organisations_due(session, now, thresholds)
+    total = Deleted()
+    batches = 0
+
+    async def drain(one_batch: Callable[[AsyncSession], Awaitable[Deleted]]) -> None:
+        nonlocal total, batches
+        while max_batches is None or batches < max_batches:
+            async with db.session(write=True) as session:
+                batch = await one_batch(session)
+            batches += 1
+            total += batch
+            if max(batch.counts().values()) < limit:
+                break
+
+    for connection_id in due:
+        await drain(
+            partial(
+                delete_batch,
+                connection_id=connection_id,
+                now=now,
+                thresholds=thresholds,
+                limit=limit,
+            )
+        )
+    for organisation_id in organisations:
+        await drain(
+            partial(
+                delete_alert_batch,
+                organisation_id=organisation_id,
+                now=now,
+                thresholds=thresholds,
+                limit=limit,
+            )
+        )
+    if total.total:
+        log.info("retention deleted %s", total.counts())
+    return total

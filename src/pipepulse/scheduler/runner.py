@@ -6,17 +6,13 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.retention import service as retention
-from pipepulse.rules import Thresholds
 from pipepulse.runs import service as runs_service
 from pipepulse.scheduler import jobs
 from pipepulse.scheduler.dispatchers import Dispatcher, DispatchFailed
@@ -81,7 +77,7 @@ async def tick(
         log.exception("alert pass failed; retrying next tick")
     async with db.session(write=True) as session:
         await jobs.beat(session, ident or scheduler_id(), now, len(seeded))
-    deleted = await apply_retention(db, settings.thresholds, now, max_batches=RETENTION_BATCHES_PER_TICK)
+    deleted = await retention.apply(db, settings.thresholds, now, max_batches=RETENTION_BATCHES_PER_TICK)
     return TickResult(
         seeded=len(seeded),
         orphaned=orphaned,
@@ -100,60 +96,6 @@ async def alert_pass(
     evaluated = await evaluation.evaluate(db, now, settings.thresholds, public_url=settings.public_url)
     delivered = await delivery.deliver_due(db, now, allow_private=settings.alerts_allow_private_urls)
     return evaluated, delivered
-
-
-async def apply_retention(
-    db: Database,
-    thresholds: Thresholds,
-    now: datetime,
-    *,
-    limit: int = retention.BATCH_ROWS,
-    max_batches: int | None = None,
-) -> retention.Deleted:
-    """Delete what is past retention, one batch (one short transaction) at a time: each
-    connection's runs and rollups, then each organisation's alert history.
-
-    With ``max_batches`` it stops after that many batches; the next call goes on.
-    """
-    async with db.session() as session:
-        due = await retention.connections_due(session, now, thresholds)
-        organisations = await retention.organisations_due(session, now, thresholds)
-    total = retention.Deleted()
-    batches = 0
-
-    async def drain(delete_batch: Callable[[AsyncSession], Awaitable[retention.Deleted]]) -> None:
-        nonlocal total, batches
-        while max_batches is None or batches < max_batches:
-            async with db.session(write=True) as session:
-                batch = await delete_batch(session)
-            batches += 1
-            total += batch
-            if max(batch.counts().values()) < limit:
-                break
-
-    for connection_id in due:
-        await drain(
-            partial(
-                retention.delete_batch,
-                connection_id=connection_id,
-                now=now,
-                thresholds=thresholds,
-                limit=limit,
-            )
-        )
-    for organisation_id in organisations:
-        await drain(
-            partial(
-                retention.delete_alert_batch,
-                organisation_id=organisation_id,
-                now=now,
-                thresholds=thresholds,
-                limit=limit,
-            )
-        )
-    if total.total:
-        log.info("retention deleted %s", total.counts())
-    return total
 
 
 async def run_forever(

@@ -111,7 +111,7 @@ async def test_retention__notification_still_held_back_past_the_cutoff__kept_wit
     async with db.session() as session:
         preview = await retention.preview(session, later, settings.thresholds)
     assert (preview.notifications, preview.alert_events) == (0, 0)
-    deleted = await runner.apply_retention(db, settings.thresholds, later)
+    deleted = await retention.apply(db, settings.thresholds, later)
 
     assert (deleted.notifications, deleted.alert_events) == (0, 0)
     assert [item["id"] for item in await log_items(client, tenant)] == [held["id"]]
