@@ -83,9 +83,9 @@ def _per_window(value: Any, in_week: Any, in_day: Any) -> list[Any]:
 
 
 @functools.cache
-def _sums(name: str, edges: int) -> Any:
+def _sums(name: str, edges: int, events: bool) -> Any:
     """Per connection and part (whole hours, raw edges): run counts (event_type NULL), then
-    events per type; each value twice, for the week and for the day."""
+    (with ``events``) events per type; each value twice, for the week and for the day."""
     r = RunHourlyRollup
     in_week_hours, in_day_hours = _in(r.hour, "week_hours", 1), _in(r.hour, "day_hours", 1)
     read_hours = (r.hour >= _t("hours_from"), r.hour < _t("hours_to"))
@@ -115,7 +115,7 @@ def _sums(name: str, edges: int) -> Any:
         .group_by(e.connection_id, e.event_type)
     )
     if not dialect.sums_json(name) or not edges:
-        return hours.union_all(hour_events)
+        return hours.union_all(hour_events) if events else hours
     # The raw edges, summed where they lie rather than shipped run by run: a status read of
     # 500 connections would otherwise decode some 12,000 runs in Python.
     done = Run.completed_at
@@ -155,6 +155,8 @@ def _sums(name: str, edges: int) -> Any:
         .where(*in_edges, func.json_typeof(Run.events_by_type) == "object")
         .group_by(Run.connection_id, kv.c.key)
     )
+    if not events:
+        return hours.union_all(edge_counts)
     return hours.union_all(hour_events, edge_counts, edge_events)
 
 
@@ -185,10 +187,11 @@ def _range_params(prefix: str, ranges: Sequence[tuple[datetime, datetime]]) -> d
 
 
 async def sums(
-    session: AsyncSession, ids: Sequence[str], windows: Windows
+    session: AsyncSession, ids: Sequence[str], windows: Windows, *, events: bool = True
 ) -> tuple[dict[str, Rollups], bool]:
     """Per connection, the sums of the week and the day; and whether they include the raw
-    edges (else :func:`runs` returns those runs, to be added one by one)."""
+    edges (else :func:`runs` returns those runs, to be added one by one). Without ``events``
+    the per-type breakdowns are not read (a status needs only the counts), and stay empty."""
     name = dialect.name_of(session)
     out = {cid: Rollups() for cid in ids}
     with_edges = dialect.sums_json(name)
@@ -212,7 +215,7 @@ async def sums(
     # events do not explain (a breakdown always sums to its run's events_delivered).
     untyped = {cid: [0, 0] for cid in ids}
     events_at = RUN_COUNTS.index("events_delivered") * 2
-    for part, cid, event_type, *values in await session.execute(_sums(name, len(edges)), params):
+    for part, cid, event_type, *values in await session.execute(_sums(name, len(edges), events), params):
         both = out[cid]
         if event_type is None:
             counts = [int(v or 0) for v in values]
@@ -224,22 +227,23 @@ async def sums(
                 untyped[cid][1] += counts[events_at + 1]
             continue
         for i, tally in enumerate((both.week, both.day)):
-            events = int(values[i] or 0)
-            if events:
-                tally.events_by_type[event_type] += events
+            typed = int(values[i] or 0)
+            if typed:
+                tally.events_by_type[event_type] += typed
             if part == "edges":
-                untyped[cid][i] -= events
-    for cid, rests in untyped.items():
-        for tally, rest in zip((out[cid].week, out[cid].day), rests, strict=True):
-            if rest > 0:
-                tally.events_by_type[OTHER] += rest
+                untyped[cid][i] -= typed
+    if events:
+        for cid, rests in untyped.items():
+            for tally, rest in zip((out[cid].week, out[cid].day), rests, strict=True):
+                if rest > 0:
+                    tally.events_by_type[OTHER] += rest
     return out, with_edges
 
 
-def _newest(*where: Any, limit: str) -> Any:
+def _newest(*where: Any, limit: str, columns: Sequence[Any] = RUN_COLUMNS) -> Any:
     def part(key: Any) -> Any:
         return (
-            select(*RUN_COLUMNS)
+            select(*columns)
             .where(Run.connection_id == key.key, *where)
             .order_by(Run.completed_at.desc(), Run.started_at.desc(), Run.id.desc())
             .limit(bindparam(limit, type_=Integer()))
@@ -248,8 +252,17 @@ def _newest(*where: Any, limit: str) -> Any:
     return part
 
 
+def _columns(events: bool) -> tuple[Any, ...]:
+    """:data:`RUN_COLUMNS`, or without ``events`` the same with no breakdown (NULL): decoding
+    tens of thousands of JSON breakdowns is most of a status-only read's time."""
+    if events:
+        return RUN_COLUMNS
+    return tuple(null().label("events_by_type") if c.key == "events_by_type" else c for c in RUN_COLUMNS)
+
+
 @functools.cache
-def _runs(name: str, slots: int, edges: int) -> Any:
+def _runs(name: str, slots: int, edges: int, events: bool) -> Any:
+    columns = _columns(events)
     key = Run.connection_id.label("key")
     t = ConnectionRunTimes
     # The last delivery as every report keeps it, shaped as a run for the union.
@@ -270,7 +283,7 @@ def _runs(name: str, slots: int, edges: int) -> Any:
         null(),
         null(),
     ).where(dialect.in_param(name, t.connection_id, "ids"))
-    orphans = select(literal("orphan").label("part"), key, *RUN_COLUMNS).where(
+    orphans = select(literal("orphan").label("part"), key, *columns).where(
         dialect.in_param(name, Run.connection_id, "ids"),
         Run.completed_at.is_(None),
         Run.started_at >= _t("orphans_from"),
@@ -279,7 +292,7 @@ def _runs(name: str, slots: int, edges: int) -> Any:
     extra = [orphans, delivered]
     if edges:
         extra.append(
-            select(literal("edge").label("part"), key, *RUN_COLUMNS).where(
+            select(literal("edge").label("part"), key, *columns).where(
                 dialect.in_param(name, Run.connection_id, "ids"), _in(Run.completed_at, "edge", edges)
             )
         )
@@ -287,12 +300,13 @@ def _runs(name: str, slots: int, edges: int) -> Any:
         name,
         slots,
         {
-            "latest": _newest(Run.completed_at < _t("until"), limit="latest_limit"),
+            "latest": _newest(Run.completed_at < _t("until"), limit="latest_limit", columns=columns),
             "failing": _newest(
                 FAILING_COMPLETED,
                 Run.completed_at >= _t("failing_from"),
                 Run.completed_at < _t("until"),
                 limit="failing_limit",
+                columns=columns,
             ),
         },
         extra=extra,
@@ -328,12 +342,13 @@ async def runs(
     latest_limit: int,
     failing_from: datetime,
     failing_limit: int,
+    events: bool = True,
 ) -> dict[str, Newest]:
     """Per connection, completed before ``until``: the newest ``latest_limit`` runs, the newest
     ``failing_limit`` failing ones from ``failing_from`` on, and when the newest delivering one
     completed (from the latest-times row, or the index where that row cannot say); the
     pending runs started in ``orphans_started``; the raw edges' runs unless :func:`sums`
-    summed them."""
+    summed them. Without ``events`` the runs carry no breakdown (``events_by_type`` None)."""
     name = dialect.name_of(session)
     params = dialect.key_params(name, [{"key": cid} for cid in ids]) | {
         "ids": list(ids),
@@ -351,7 +366,9 @@ async def runs(
     # The last delivery as every report keeps it answers for the instant asked about unless it
     # is not before it (a report from a clock ahead, or a past instant): then the index does.
     probe = []
-    for row in await session.execute(_runs(name, dialect.key_slots(name, len(ids)), len(edges)), params):
+    for row in await session.execute(
+        _runs(name, dialect.key_slots(name, len(ids)), len(edges), events), params
+    ):
         found = out[row.key]
         if row.part == "delivered":
             delivered_at = dialect.as_utc(row.completed_at)

@@ -75,9 +75,10 @@ class Snapshot:
 async def statuses(
     session: AsyncSession, connections: Sequence[ConnectionRef], at: datetime, thresholds: Thresholds
 ) -> dict[str, ConnectionStatus]:
-    """Each connection's status as ``GET …/telemetry/`` would answer at ``at``."""
-    found = await _snapshots(session, connections, at, thresholds, rolling(at, DAY), recent_errors=False)
-    return {cid: s.status for cid, s in found.items()}
+    """Each connection's status as ``GET …/telemetry/`` would answer at ``at``: the same
+    statements without the per-type breakdowns, which a status does not need."""
+    found = await _read(session, [c.id for c in connections], at, thresholds, rolling(at, DAY), events=False)
+    return {c.id: _status(found[c.id], at, thresholds) for c in connections}
 
 
 async def counted_statuses(
@@ -118,36 +119,46 @@ def _newest_first(runs: list[tuple[datetime, RunRow]]) -> list[tuple[datetime, R
     return sorted(runs, key=lambda item: (item[0], item[1].started_at, item[1].id), reverse=True)
 
 
-async def _snapshots(
+@dataclass
+class _Found:
+    """What the two statements found for one connection."""
+
+    sums: repository.Rollups
+    runs: repository.Newest
+    # Orphans that finished in the first window, with that time (they are recent errors too).
+    timed_orphans: list[tuple[datetime, RunRow]] = field(default_factory=list)
+
+
+async def _read(
     session: AsyncSession,
-    connections: Sequence[ConnectionRef],
+    ids: Sequence[str],
     at: datetime,
     thresholds: Thresholds,
     first: Plan,
     *,
-    recent_errors: bool,
-) -> dict[str, Snapshot]:
+    recent_errors: bool = False,
+    events: bool = True,
+) -> dict[str, _Found]:
     """The day window anchored at ``at`` for the status, and a first window counted beside it
-    (the week, or a range asked for)."""
+    (the week, or a range asked for), in batches the database takes in one statement."""
     chunk = dialect.keys_per_statement(dialect.name_of(session))
-    if len(connections) > chunk:
-        batches: dict[str, Snapshot] = {}
-        for start in range(0, len(connections), chunk):
-            batch = connections[start : start + chunk]
+    if len(ids) > chunk:
+        batches: dict[str, _Found] = {}
+        for start in range(0, len(ids), chunk):
+            batch = ids[start : start + chunk]
             batches.update(
-                await _snapshots(session, batch, at, thresholds, first, recent_errors=recent_errors)
+                await _read(session, batch, at, thresholds, first, recent_errors=recent_errors, events=events)
             )
         return batches
-    if not connections:
+    if not ids:
         return {}
     window = thresholds.orphan_window
     windows = Windows(week=first, day=rolling(at, DAY))
-    ids = [c.id for c in connections]
 
     def in_first(time: datetime) -> bool:
         return first.start <= time < first.end and time <= at
 
-    sums, _ = await repository.sums(session, ids, windows)
+    sums, _ = await repository.sums(session, ids, windows, events=events)
     # An orphan counts at started_at + window, once orphaned by ``at``: the pending runs that
     # started early enough for either window.
     orphan_starts = (min(first.start, windows.day.start) - window, at - window + TICK)
@@ -160,12 +171,13 @@ async def _snapshots(
         latest_limit=thresholds.error_status_runs,
         failing_from=first.start,
         failing_limit=thresholds.recent_errors_limit if recent_errors else 0,
+        events=events,
     )
 
     def add(tally: Tally, run: RunRow) -> None:
         tally.add_run(run.stored_outcome, run.events_delivered, run.events_by_type, run.batches_dlq)
 
-    timed_orphans: dict[str, list[tuple[datetime, RunRow]]] = {cid: [] for cid in ids}
+    out = {cid: _Found(sums[cid], newest[cid]) for cid in ids}
     for cid, found in newest.items():
         tallies = sums[cid]
         # Raw edge runs come back one by one only where the database did not sum them.
@@ -178,39 +190,62 @@ async def _snapshots(
         for run in found.orphans:
             time = run.finished_time(window)
             if in_first(time):
-                timed_orphans[cid].append((time, run))
+                out[cid].timed_orphans.append((time, run))
                 add(tallies.week, run)
             if in_window(time, at, DAY):
                 add(tallies.day, run)
+    return out
 
+
+def _status(found: _Found, at: datetime, thresholds: Thresholds) -> ConnectionStatus:
+    """§3's status from what was read: the latest finished runs of the day, and its sums."""
+    window = thresholds.orphan_window
+    day, runs = found.sums.day, found.runs
+    latest = [
+        (r.completed_at, r) for r in runs.latest if r.completed_at and in_window(r.completed_at, at, DAY)
+    ]
+    latest += [
+        (r.finished_time(window), r) for r in runs.orphans if in_window(r.finished_time(window), at, DAY)
+    ]
+    latest_failing = tuple(
+        is_failing(r.stored_outcome) for _, r in _newest_first(latest)[: thresholds.error_status_runs]
+    )
+    completed = _newest_first([(r.completed_at, r) for r in runs.latest if r.completed_at is not None])
+    return ConnectionStatus(
+        status=status(latest_failing, day.failing > 0, day.events_delivered),
+        basis=StatusBasis(
+            latest_finished_failing=latest_failing,
+            finished_runs_last_24h=day.runs,
+            failing_runs_last_24h=day.failing,
+            events_last_24h=day.events_delivered,
+        ),
+        last_delivery_at=runs.delivered_at,
+        latest_run=completed[0][1] if completed else None,
+    )
+
+
+async def _snapshots(
+    session: AsyncSession,
+    connections: Sequence[ConnectionRef],
+    at: datetime,
+    thresholds: Thresholds,
+    first: Plan,
+    *,
+    recent_errors: bool,
+) -> dict[str, Snapshot]:
+    """Whole answers: the status with the week's (or the range's) and the day's figures."""
+    window = thresholds.orphan_window
+    read = await _read(
+        session, [c.id for c in connections], at, thresholds, first, recent_errors=recent_errors
+    )
     out = {}
     for ref in connections:
-        day, week_tally, found = sums[ref.id].day, sums[ref.id].week, newest[ref.id]
-        latest = [
-            (r.completed_at, r) for r in found.latest if r.completed_at and in_window(r.completed_at, at, DAY)
-        ]
-        latest += [
-            (r.finished_time(window), r) for r in found.orphans if in_window(r.finished_time(window), at, DAY)
-        ]
-        latest_failing = tuple(
-            is_failing(r.stored_outcome) for _, r in _newest_first(latest)[: thresholds.error_status_runs]
-        )
-        completed = _newest_first([(r.completed_at, r) for r in found.latest if r.completed_at is not None])
-        connection_status = ConnectionStatus(
-            status=status(latest_failing, day.failing > 0, day.events_delivered),
-            basis=StatusBasis(
-                latest_finished_failing=latest_failing,
-                finished_runs_last_24h=day.runs,
-                failing_runs_last_24h=day.failing,
-                events_last_24h=day.events_delivered,
-            ),
-            last_delivery_at=found.delivered_at,
-            latest_run=completed[0][1] if completed else None,
-        )
-
-        failing = [(r.completed_at, r) for r in found.failing if r.completed_at is not None]
+        found = read[ref.id]
+        day, week_tally = found.sums.day, found.sums.week
+        connection_status = _status(found, at, thresholds)
+        failing = [(r.completed_at, r) for r in found.runs.failing if r.completed_at is not None]
         recent = (
-            _newest_first(failing + timed_orphans[ref.id])[: thresholds.recent_errors_limit]
+            _newest_first(failing + found.timed_orphans)[: thresholds.recent_errors_limit]
             if recent_errors
             else []
         )
