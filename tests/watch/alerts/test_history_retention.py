@@ -7,6 +7,7 @@ import re
 from datetime import datetime, timedelta
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from pipepulse.config import Settings
@@ -118,7 +119,9 @@ async def test_retention__notification_still_held_back_past_the_cutoff__kept_wit
     assert len(await event_times(db)) == 1
 
 
-async def test_delete_channel__its_delivered_notifications_go__their_counter_does_not_drop(
+@pytest.mark.parametrize("deleting", ["channel", "connection"])
+async def test_delete_channel_or_connection__its_notifications_go__their_counter_does_not_drop(
+    deleting: str,
     client: httpx.AsyncClient,
     tenant: Tenant,
     service_key: dict[str, str],
@@ -127,30 +130,18 @@ async def test_delete_channel__its_delivered_notifications_go__their_counter_doe
     clock: FrozenClock,
     receiver: Receiver,
 ) -> None:
-    channel, _, broken_at = await setup_error_notification(client, tenant, service_key, clock, receiver)
+    channel, connection_id, broken_at = await setup_error_notification(
+        client, tenant, service_key, clock, receiver
+    )
     await alert_pass(db, alert_settings, broken_at + timedelta(minutes=1))
     assert await delivered_total(db) == 1
+    url = (
+        channels_url(tenant) + f"{channel['id']}/"
+        if deleting == "channel"
+        else tenant.connection_url(connection_id)
+    )
 
-    deleted = await client.delete(channels_url(tenant) + f"{channel['id']}/", headers=tenant.write)
-
-    assert deleted.status_code == 204, deleted.text
-    assert await log_items(client, tenant) == []
-    assert await delivered_total(db) == 1
-
-
-async def test_delete_connection__its_notifications_go__their_counter_does_not_drop(
-    client: httpx.AsyncClient,
-    tenant: Tenant,
-    service_key: dict[str, str],
-    db: Database,
-    alert_settings: Settings,
-    clock: FrozenClock,
-    receiver: Receiver,
-) -> None:
-    _, connection_id, broken_at = await setup_error_notification(client, tenant, service_key, clock, receiver)
-    await alert_pass(db, alert_settings, broken_at + timedelta(minutes=1))
-
-    deleted = await client.delete(tenant.connection_url(connection_id), headers=tenant.write)
+    deleted = await client.delete(url, headers=tenant.write)
 
     assert deleted.status_code == 204, deleted.text
     assert await log_items(client, tenant) == []
