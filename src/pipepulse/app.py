@@ -60,7 +60,7 @@ def create_app(
         )
         try:
             if owned:
-                await ensure_schema(db, settings)
+                await ensure_schema(db, auto_migrate=settings.auto_migrate)
             app.state.database = db
             yield
         finally:

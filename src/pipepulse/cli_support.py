@@ -49,7 +49,7 @@ def with_database(
         db = Database(create_engine(settings.resolved_database_url))
         try:
             if check_schema:
-                await ensure_schema(db, settings)
+                await ensure_schema(db, auto_migrate=settings.auto_migrate)
             return await work(db)
         finally:
             await db.dispose()

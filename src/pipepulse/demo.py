@@ -246,7 +246,7 @@ async def _main(settings: Settings, host: str, port: int) -> None:
         return datetime.now(UTC)
 
     db = Database(create_engine(settings.resolved_database_url))
-    await ensure_schema(db, settings)
+    await ensure_schema(db, auto_migrate=settings.auto_migrate)
     total = sum(7 * 24 if c.state != "paused" else 2 * 24 for c in CONNECTIONS)
     typer.echo("pipepulse demo: building a week of history on the embedded SQLite database")
     with typer.progressbar(length=total, label="backfilling runs") as bar:

@@ -13,7 +13,6 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pipepulse.config import Settings
 from pipepulse.db.session import Database
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -76,9 +75,10 @@ class SchemaOutOfDate(RuntimeError):
     pass
 
 
-async def ensure_schema(db: Database, settings: Settings) -> None:
-    """Apply pending migrations, or refuse to run on an old schema when auto-migrate is off."""
-    if settings.auto_migrate:
+async def ensure_schema(db: Database, *, auto_migrate: bool) -> None:
+    """Apply pending migrations, or refuse to run on an old schema when auto-migrate is off
+    (``PIPEPULSE_AUTO_MIGRATE``)."""
+    if auto_migrate:
         before, after = await upgrade(db.engine)
         if before != after:
             log.info("database migrated from %s to %s", before, after)
