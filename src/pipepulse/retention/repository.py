@@ -121,10 +121,21 @@ async def delete_event_hours(session: AsyncSession, connection_id: str, before: 
     return len(result.all())
 
 
+def _finished_before(before: datetime) -> list[ColumnElement[bool]]:
+    """Notifications retention may delete: finished, created before ``before``."""
+    n = Notification
+    return [n.created_at < before, n.state.in_(FINISHED)]
+
+
+def _events_before(before: datetime) -> list[ColumnElement[bool]]:
+    """Alert events older than ``before`` (whether a notification still refers to them aside)."""
+    e = AlertEvent
+    return [e.at < before, e.created_at < before]
+
+
 def _old_notifications(organisation_id: int, before: datetime) -> list[ColumnElement[bool]]:
     # ix_notifications_org_created
-    n = Notification
-    return [n.organisation_id == organisation_id, n.created_at < before, n.state.in_(FINISHED)]
+    return [Notification.organisation_id == organisation_id, *_finished_before(before)]
 
 
 def _old_events(organisation_id: int, before: datetime) -> list[ColumnElement[bool]]:
@@ -133,8 +144,7 @@ def _old_events(organisation_id: int, before: datetime) -> list[ColumnElement[bo
     e = AlertEvent
     return [
         e.organisation_id == organisation_id,
-        e.at < before,
-        e.created_at < before,
+        *_events_before(before),
         ~exists().where(Notification.event_id == e.id),
     ]
 
@@ -143,9 +153,8 @@ async def organisations_with_old_alerts(session: AsyncSession, before: datetime)
     """Organisations holding alert events or finished notifications created before ``before``:
     two index probes per organisation."""
     o = Organisation
-    n, e = Notification, AlertEvent
-    old_notification = exists().where(n.organisation_id == o.id, n.created_at < before, n.state.in_(FINISHED))
-    old_event = exists().where(e.organisation_id == o.id, e.at < before, e.created_at < before)
+    old_notification = exists().where(Notification.organisation_id == o.id, *_finished_before(before))
+    old_event = exists().where(AlertEvent.organisation_id == o.id, *_events_before(before))
     rows = await session.scalars(select(o.id).where(old_notification | old_event).order_by(o.id))
     return list(rows)
 
@@ -196,17 +205,11 @@ async def count_expired(
         ),
         "hourly_rollups": select(func.count()).select_from(h).where(h.hour < hours_before),
         "event_rollups": select(func.count()).select_from(e).where(e.hour < hours_before),
-        "notifications": select(func.count()).where(
-            Notification.created_at < runs_before, Notification.state.in_(FINISHED)
-        ),
+        "notifications": select(func.count()).where(*_finished_before(runs_before)),
         # Events whose notifications go in the same run count too (they are deleted after them).
         "alert_events": select(func.count()).where(
-            AlertEvent.at < runs_before,
-            AlertEvent.created_at < runs_before,
-            ~exists().where(
-                Notification.event_id == AlertEvent.id,
-                ~and_(Notification.created_at < runs_before, Notification.state.in_(FINISHED)),
-            ),
+            *_events_before(runs_before),
+            ~exists().where(Notification.event_id == AlertEvent.id, ~and_(*_finished_before(runs_before))),
         ),
     }
     return {name: int(await session.scalar(query) or 0) for name, query in counts.items()}

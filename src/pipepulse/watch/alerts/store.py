@@ -181,20 +181,25 @@ async def rules_by_organisation(session: AsyncSession, ids: set[int]) -> dict[in
     return out
 
 
-async def insert_first(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str]:
-    """First evaluations: insert each connection's row unless a replica did; returns those inserted."""
+async def _insert_new(
+    session: AsyncSession, model: Any, rows: Sequence[dict[str, Any]], unique: list[str], returning: Any
+) -> set[Any]:
+    """Insert the rows no replica has inserted (by the ``unique`` columns), in multi-row
+    statements; returns ``returning`` of those this call inserted."""
     if not rows:
         return set()
-    stmt = dialect.insert(dialect.name_of(session), ConnectionEvaluation).on_conflict_do_nothing(
-        index_elements=["connection_id"]
-    )
-    inserted: set[str] = set()
+    stmt = dialect.insert(dialect.name_of(session), model).on_conflict_do_nothing(index_elements=unique)
+    inserted: set[Any] = set()
     for start in range(0, len(rows), CHUNK):
-        result = await session.execute(
-            stmt.values(rows[start : start + CHUNK]).returning(ConnectionEvaluation.connection_id)
-        )
+        result = await session.execute(stmt.values(rows[start : start + CHUNK]).returning(returning))
         inserted.update(result.scalars().all())
     return inserted
+
+
+async def insert_first(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """First evaluations: insert each connection's row unless a replica did; returns those inserted."""
+    e = ConnectionEvaluation
+    return await _insert_new(session, e, rows, ["connection_id"], e.connection_id)
 
 
 async def claim_changes(
@@ -229,16 +234,7 @@ async def claim_changes(
 async def record_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str]:
     """Insert events unless one with the same (connection, type, key) exists; returns the ids
     of those inserted."""
-    if not rows:
-        return set()
-    stmt = dialect.insert(dialect.name_of(session), AlertEvent).on_conflict_do_nothing(
-        index_elements=["connection_id", "type", "key"]
-    )
-    inserted: set[str] = set()
-    for start in range(0, len(rows), CHUNK):
-        result = await session.execute(stmt.values(rows[start : start + CHUNK]).returning(AlertEvent.id))
-        inserted.update(result.scalars().all())
-    return inserted
+    return await _insert_new(session, AlertEvent, rows, ["connection_id", "type", "key"], AlertEvent.id)
 
 
 async def add_notifications(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
