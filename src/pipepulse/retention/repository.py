@@ -9,9 +9,11 @@ under its lock and skipped rather than deleted.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, select, tuple_
+from sqlalchemy import ColumnElement, Result, and_, delete, exists, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db import tallies
@@ -56,15 +58,31 @@ async def connections_with_work(
     return list(rows)
 
 
+async def _delete_oldest(
+    session: AsyncSession,
+    model: Any,
+    where: Sequence[ColumnElement[bool]],
+    *,
+    key: Sequence[Any],
+    order: Sequence[Any],
+    limit: int,
+    returning: Sequence[Any],
+) -> Result[*tuple[Any, ...]]:
+    """``DELETE`` at most ``limit`` rows matching ``where``, the first in ``order``: picked by
+    ``key`` in a subquery, with ``where`` repeated outside it (see above); ``RETURNING`` what
+    this statement deleted."""
+    batch = select(*key).where(*where).order_by(*order).limit(limit)
+    picked = key[0].in_(batch) if len(key) == 1 else tuple_(*key).in_(batch)
+    return await session.execute(
+        delete(model).where(*where, picked).returning(*returning).execution_options(synchronize_session=False)
+    )
+
+
 async def delete_completed(session: AsyncSession, connection_id: str, before: datetime, limit: int) -> int:
     """Delete up to ``limit`` of the connection's runs completed before ``before``, oldest first."""
     where = _completed_before(connection_id, before)
-    batch = select(Run.id).where(*where).order_by(Run.completed_at).limit(limit)
-    result = await session.execute(
-        delete(Run)
-        .where(*where, Run.id.in_(batch))
-        .returning(Run.id)
-        .execution_options(synchronize_session=False)
+    result = await _delete_oldest(
+        session, Run, where, key=[Run.id], order=[Run.completed_at], limit=limit, returning=[Run.id]
     )
     return len(result.all())
 
@@ -78,12 +96,14 @@ async def delete_orphans(
     replica deleting the same batch never makes one orphan count twice.
     """
     where = _pending_before(connection_id, started_before)
-    batch = select(Run.id).where(*where).order_by(Run.started_at).limit(limit)
-    result = await session.execute(
-        delete(Run)
-        .where(*where, Run.id.in_(batch))
-        .returning(Run.organisation_id, Run.started_at)
-        .execution_options(synchronize_session=False)
+    result = await _delete_oldest(
+        session,
+        Run,
+        where,
+        key=[Run.id],
+        order=[Run.started_at],
+        limit=limit,
+        returning=[Run.organisation_id, Run.started_at],
     )
     out = []
     for organisation_id, started_at in result:
@@ -97,12 +117,8 @@ async def delete_hours(session: AsyncSession, connection_id: str, before: dateti
     """Delete up to ``limit`` of the connection's hourly run rollups older than ``before``."""
     h = RunHourlyRollup
     where = [h.connection_id == connection_id, h.hour < before]
-    batch = select(h.hour).where(*where).order_by(h.hour).limit(limit)
-    result = await session.execute(
-        delete(h)
-        .where(*where, h.hour.in_(batch))
-        .returning(h.hour)
-        .execution_options(synchronize_session=False)
+    result = await _delete_oldest(
+        session, h, where, key=[h.hour], order=[h.hour], limit=limit, returning=[h.hour]
     )
     return len(result.all())
 
@@ -111,13 +127,8 @@ async def delete_event_hours(session: AsyncSession, connection_id: str, before: 
     """Delete up to ``limit`` of the connection's hourly event rollups older than ``before``."""
     e = EventHourlyRollup
     where = [e.connection_id == connection_id, e.hour < before]
-    batch = select(e.hour, e.event_type).where(*where).order_by(e.hour, e.event_type).limit(limit)
-    result = await session.execute(
-        delete(e)
-        .where(*where, tuple_(e.hour, e.event_type).in_(batch))
-        .returning(e.hour)
-        .execution_options(synchronize_session=False)
-    )
+    key = [e.hour, e.event_type]
+    result = await _delete_oldest(session, e, where, key=key, order=key, limit=limit, returning=[e.hour])
     return len(result.all())
 
 
@@ -166,12 +177,8 @@ async def delete_notifications(
     ``before`` (notifications still pending or held back are never deleted), tallying them."""
     n = Notification
     where = _old_notifications(organisation_id, before)
-    batch = select(n.id).where(*where).order_by(n.created_at).limit(limit)
-    result = await session.execute(
-        delete(n)
-        .where(*where, n.id.in_(batch))
-        .returning(n.type, n.state)
-        .execution_options(synchronize_session=False)
+    result = await _delete_oldest(
+        session, n, where, key=[n.id], order=[n.created_at], limit=limit, returning=[n.type, n.state]
     )
     gone = Counter((type_, state) for type_, state in result)
     await tallies.add(session, gone)
@@ -185,10 +192,7 @@ async def delete_alert_events(
     notification refers to any more."""
     e = AlertEvent
     where = _old_events(organisation_id, before)
-    batch = select(e.id).where(*where).order_by(e.at).limit(limit)
-    result = await session.execute(
-        delete(e).where(*where, e.id.in_(batch)).returning(e.id).execution_options(synchronize_session=False)
-    )
+    result = await _delete_oldest(session, e, where, key=[e.id], order=[e.at], limit=limit, returning=[e.id])
     return len(result.all())
 
 
