@@ -12,7 +12,7 @@ import pytest
 from pipepulse.dashboard import advice
 from pipepulse.dashboard.service import days_words
 from pipepulse.rules import OUTCOMES
-from pipepulse.watch.reasons import REASON_CODES
+from pipepulse.status.reasons import REASON_CODES
 from tests.conftest import FrozenClock, Tenant
 from tests.dashboard.conftest import metrics
 from tests.dashboard.seed import Scenario, push

@@ -10,6 +10,7 @@ from pipepulse.db.rows import RunRow
 from pipepulse.metrics import values
 from pipepulse.metrics.values import Accumulator
 from pipepulse.rules import Tally
+from pipepulse.status import bucket
 
 T = datetime(2026, 4, 20, 10, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -179,7 +180,7 @@ def _tally(runs: int, failing: int) -> Tally:
 def test_known_latest_failing__counts__decided_only_when_order_cannot_matter(
     runs: int, failing: int, n: int, known: list[bool] | None
 ) -> None:
-    assert values.known_latest_failing(_tally(runs, failing), n) == known
+    assert bucket.known_latest_failing(_tally(runs, failing), n) == known
 
 
 def test_latest_failing__runs_in_any_order__newest_n_by_time_then_start_then_id() -> None:
@@ -189,12 +190,12 @@ def test_latest_failing__runs_in_any_order__newest_n_by_time_then_start_then_id(
         ((T, T - MINUTE, "c"), "partial"),  # same time and start as "b": the larger id is newer
         ((T - MINUTE, T - MINUTE, "d"), "orphaned"),
     ]
-    assert values.latest_failing(runs, 3) == [False, True, True]
-    assert values.latest_failing(runs, 10) == [False, True, True, True]
-    assert values.latest_failing(list(reversed(runs)), 2) == [False, True]
-    assert values.latest_failing([], 3) == []
+    assert bucket.latest_failing(runs, 3) == [False, True, True]
+    assert bucket.latest_failing(runs, 10) == [False, True, True, True]
+    assert bucket.latest_failing(list(reversed(runs)), 2) == [False, True]
+    assert bucket.latest_failing([], 3) == []
     # Newest by time, not by outcome: the failure is the newest.
-    assert values.latest_failing([((T - MINUTE, T, "x"), "succeeded"), ((T, T, "y"), "failed")], 1) == [True]
+    assert bucket.latest_failing([((T - MINUTE, T, "x"), "succeeded"), ((T, T, "y"), "failed")], 1) == [True]
 
 
 @pytest.mark.parametrize(
@@ -211,7 +212,7 @@ def test_latest_failing__runs_in_any_order__newest_n_by_time_then_start_then_id(
 def test_bucket_status__tally_and_latest__spec_rules_over_the_bucket(
     tally: Tally, latest: list[bool], status: str
 ) -> None:
-    assert values.bucket_status(tally, latest) == status
+    assert bucket.bucket_status(tally, latest) == status
 
 
 def test_summary_values__accumulated_runs__every_metric() -> None:

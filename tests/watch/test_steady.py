@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipepulse.watch.steady import steady_since
+from pipepulse.status.steady import steady_since
 from tests.watch import oracle
 from tests.watch.oracle import DAY, WINDOW, Run
 

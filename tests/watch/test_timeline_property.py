@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipepulse.rules import Thresholds
-from pipepulse.watch.timeline import (
+from pipepulse.status.timeline import (
     TICK,
     Prior,
     finished_runs,

@@ -1,6 +1,6 @@
 """What the dashboard tells a person to do about a status, and what a run's outcome means.
 
-Pure wording keyed by the machine-readable codes (``watch.reasons.ReasonCode``, the run
+Pure wording keyed by the machine-readable codes (``status.reasons.ReasonCode``, the run
 outcomes of ``rules``); nothing here decides a status or an outcome.
 """
 
@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from pipepulse.rules import describe_duration
-from pipepulse.watch.reasons import ReasonCode, plural
+from pipepulse.status.reasons import ReasonCode, plural
 
 # One short next step per reason code (SPEC §7.1), shown under the status on the banner.
 HINTS: Final[dict[ReasonCode, str]] = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from pipepulse.schemas import format_timestamp
-from pipepulse.watch import reasons
-from pipepulse.watch.reasons import ago
+from pipepulse.status import reasons
+from pipepulse.status.reasons import ago
 
 
 def number(value: int | float | None) -> str:

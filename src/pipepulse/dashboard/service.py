@@ -43,10 +43,10 @@ from pipepulse.rules import (
 )
 from pipepulse.runs import service as runs_service
 from pipepulse.runs.schemas import RunOut
+from pipepulse.status import reasons
 from pipepulse.telemetry import service as telemetry_service
 from pipepulse.telemetry.schemas import RecentError, Telemetry
 from pipepulse.telemetry.service import StatusBasis
-from pipepulse.watch import reasons
 from pipepulse.watch import service as watch_service
 from pipepulse.watch.verdicts import Freshness, Volume
 
@@ -89,7 +89,7 @@ def status_reason(
     *,
     any_finished: bool = True,
 ) -> str:
-    """Why the connection has its status now, in the words the API uses (``watch.reasons``)."""
+    """Why the connection has its status now, in the words the API uses (``status.reasons``)."""
     return reasons.status_reason(
         status, basis, last_delivery_at=last_delivery_at, any_finished=any_finished, now=now
     ).text

@@ -78,6 +78,12 @@ def keys_per_statement(dialect: str) -> int:
     return 5_000 if dialect == POSTGRESQL else SQLITE_KEYS_PER_STATEMENT
 
 
+def chunks(session: AsyncSession, ids: Sequence[str]) -> list[Sequence[str]]:
+    """``ids`` cut into the pieces one statement of this session's database may carry."""
+    size = keys_per_statement(name_of(session))
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
 def key_slots(dialect: str, count: int) -> int:
     """The shape a :func:`newest_per_key` statement is built for: the key count on SQLite
     (bound parameters per key), 0 on PostgreSQL (one array per key column, whatever its length)."""

@@ -31,9 +31,6 @@ from pipepulse.metrics.values import (
     Accumulator,
     MetricValues,
     Series,
-    bucket_status,
-    known_latest_failing,
-    latest_failing,
     series_values,
     summary_values,
 )
@@ -41,6 +38,7 @@ from pipepulse.rollups import plan as planner
 from pipepulse.rollups.plan import TICK, Kept, Precision, ceil_hour, floor_hour
 from pipepulse.rules import DAY, Status, Thresholds, run_latency_ms
 from pipepulse.schemas import format_timestamp
+from pipepulse.status.bucket import bucket_status, known_latest_failing, latest_failing
 from pipepulse.telemetry import service as status_engine
 
 TimeType = Literal["latest", "timeseries", "timesummary"]

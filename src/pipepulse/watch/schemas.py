@@ -8,9 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipepulse.rules import STATUSES, Status
 from pipepulse.schemas import Timestamp
+from pipepulse.status.reasons import Reason, ReasonCode
+from pipepulse.status.timeline import Incident, Interval
 from pipepulse.watch import service
-from pipepulse.watch.reasons import Reason, ReasonCode
-from pipepulse.watch.timeline import Incident, Interval
 from pipepulse.watch.verdicts import Baseline, Freshness, Volume, VolumeVerdict
 
 

@@ -1,6 +1,6 @@
 """Status history (SPEC §7.1) and connection health now (§7.2) for one connection.
 
-The statuses come from the pure timeline (``watch.timeline``), which evaluates §3's one status
+The statuses come from the pure timeline (``status.timeline``), which evaluates §3's one status
 rule; nothing here decides a status. This module only chooses which runs to read: the range
 and the 24 hours before it, widened step by step only when an incident or the current
 interval began earlier (or, for an incident, ends later) than what was read.
@@ -19,10 +19,10 @@ from pipepulse.errors import Invalid
 from pipepulse.rollups.plan import HOUR, floor_hour, kept
 from pipepulse.rules import DAY, Status, Thresholds
 from pipepulse.schemas import format_timestamp
-from pipepulse.watch import repository
-from pipepulse.watch.reasons import Reason, paused
-from pipepulse.watch.steady import steady_since
-from pipepulse.watch.timeline import (
+from pipepulse.status import repository
+from pipepulse.status.reasons import Reason, paused
+from pipepulse.status.steady import steady_since
+from pipepulse.status.timeline import (
     TICK,
     FinishedRun,
     Incident,

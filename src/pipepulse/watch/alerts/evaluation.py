@@ -25,13 +25,15 @@ from pipepulse.db.models import WarehouseConnection
 from pipepulse.db.session import Database
 from pipepulse.rollups.plan import HOUR, TICK, floor_hour
 from pipepulse.rules import DAY, Thresholds
+from pipepulse.status import repository as status_repository
+from pipepulse.status import timeline
+from pipepulse.status.reasons import Reason
 from pipepulse.telemetry import service as telemetry_service
 from pipepulse.telemetry.service import ConnectionStatus
 from pipepulse.watch import service as watch_service
-from pipepulse.watch import timeline, verdicts
+from pipepulse.watch import verdicts
 from pipepulse.watch.alerts import bodies, changes, store
 from pipepulse.watch.alerts.changes import NORMAL, Event, RuleView, Seen
-from pipepulse.watch.reasons import Reason
 
 log = logging.getLogger("pipepulse.alerts")
 
@@ -100,7 +102,7 @@ async def _status_starts(
             break
         start = now - span
         floor = start - DAY - TICK
-        runs = await store.finished_runs_between(session, list(pending), floor, end, window)
+        runs = await status_repository.finished_runs_between(session, list(pending), floor, end, window)
         for cid, change in list(pending.items()):
             engine = change.status
             delivered, newest = engine.last_delivery_at, engine.latest_run
@@ -174,7 +176,9 @@ async def evaluate(db: Database, now: datetime, thresholds: Thresholds, *, publi
         ]
         volumes: dict[str, verdicts.Volume] = {}
         if judge:
-            found = await store.hourly_volumes(session, judge, [hour, *baseline], thresholds.orphan_window)
+            found = await status_repository.hourly_volumes(
+                session, judge, [hour, *baseline], thresholds.orphan_window
+            )
             for cid in judge:
                 per = found.get(cid, {})
                 volumes[cid] = verdicts.volume(hour, per.get(hour, 0), [per[h] for h in baseline if h in per])

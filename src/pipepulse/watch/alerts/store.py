@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.connections.repository import ConnectionRef
@@ -20,21 +20,12 @@ from pipepulse.db.models import (
     ConnectionEvaluation,
     Notification,
     Organisation,
-    Run,
-    RunHourlyRollup,
     WarehouseConnection,
 )
-from pipepulse.db.rows import RUN_COLUMNS, RunRow
-from pipepulse.rollups.plan import HOUR, floor_hour
 from pipepulse.watch.alerts.changes import STATUS_CHANGED, RuleView, Seen
 
 # Rows per multi-row INSERT.
 CHUNK = 500
-
-
-def _chunks(session: AsyncSession, ids: Sequence[str]) -> list[Sequence[str]]:
-    size = dialect.keys_per_statement(dialect.name_of(session))
-    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 @dataclass(frozen=True)
@@ -99,64 +90,6 @@ async def stored(session: AsyncSession) -> dict[str, Stored]:
     }
 
 
-async def hourly_volumes(
-    session: AsyncSession, ids: Sequence[str], hours: Sequence[datetime], orphan_window: timedelta
-) -> dict[str, dict[datetime, int]]:
-    """Per connection, the events delivered by runs finished in each of ``hours``, for the
-    hours in which a run finished (as ``GET …/health/`` counts them: an hour whose only
-    finished run is an orphan counts, with no events; an hour without any is absent)."""
-    r = RunHourlyRollup
-    wanted = set(hours)
-    out: dict[str, dict[datetime, int]] = defaultdict(dict)
-    for chunk in _chunks(session, ids):
-        rows = await session.execute(
-            select(r.connection_id, r.hour, r.events_delivered).where(
-                dialect.one_of(session, r.connection_id, chunk), r.hour.in_(list(hours)), r.runs > 0
-            )
-        )
-        for cid, hour, events in rows:
-            out[cid][hour] = int(events or 0)
-        # Orphans are never rolled up; they finish at started_at + the window.
-        orphans = await session.execute(
-            select(Run.connection_id, Run.started_at).where(
-                dialect.one_of(session, Run.connection_id, chunk),
-                Run.completed_at.is_(None),
-                Run.started_at >= min(hours) - orphan_window,
-                Run.started_at < max(hours) + HOUR - orphan_window,
-            )
-        )
-        for cid, started_at in orphans:
-            hour = floor_hour(started_at + orphan_window)
-            if hour in wanted:
-                out[cid].setdefault(hour, 0)
-    return out
-
-
-async def finished_runs_between(
-    session: AsyncSession, ids: Sequence[str], start: datetime, end: datetime, orphan_window: timedelta
-) -> dict[str, list[RunRow]]:
-    """Per connection, the runs whose finished time lies in ``[start, end)``."""
-    out: dict[str, list[RunRow]] = defaultdict(list)
-    for chunk in _chunks(session, ids):
-        rows = await session.execute(
-            select(*RUN_COLUMNS).where(
-                dialect.one_of(session, Run.connection_id, chunk),
-                or_(
-                    and_(Run.completed_at >= start, Run.completed_at < end),
-                    and_(
-                        Run.completed_at.is_(None),
-                        Run.started_at >= start - orphan_window,
-                        Run.started_at < end - orphan_window,
-                    ),
-                ),
-            )
-        )
-        for row in rows:
-            run = RunRow.from_row(row)
-            out[run.connection_id].append(run)
-    return out
-
-
 async def organisation_slugs(session: AsyncSession, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
@@ -215,7 +148,7 @@ async def claim_changes(
     e = ConnectionEvaluation
     wanted = {cid: (version, values) for cid, version, values in changes}
     owned: list[str] = []
-    for chunk in _chunks(session, sorted(wanted)):
+    for chunk in dialect.chunks(session, sorted(wanted)):
         rows = await session.execute(
             select(e.connection_id, e.version)
             .where(dialect.one_of(session, e.connection_id, chunk))
@@ -247,7 +180,7 @@ async def cancel_held(session: AsyncSession, changed_at: dict[str, datetime]) ->
     ``changed_at[connection]``) are never sent."""
     n = Notification
     held: list[str] = []
-    for chunk in _chunks(session, sorted(changed_at)):
+    for chunk in dialect.chunks(session, sorted(changed_at)):
         rows = await session.execute(
             select(n.id, n.connection_id, n.hold_until).where(
                 dialect.one_of(session, n.connection_id, chunk),
@@ -262,7 +195,7 @@ async def cancel_held(session: AsyncSession, changed_at: dict[str, datetime]) ->
             for nid, cid, until in rows
             if cid is not None and (at := dialect.as_utc(until)) is not None and at > changed_at[cid]
         ]
-    for chunk in _chunks(session, held):
+    for chunk in dialect.chunks(session, held):
         await session.execute(
             update(n)
             .where(dialect.one_of(session, n.id, chunk), n.state == "pending", n.attempts == 0)
@@ -279,7 +212,7 @@ async def cancel_held(session: AsyncSession, changed_at: dict[str, datetime]) ->
 async def advance_volume_hour(session: AsyncSession, ids: Sequence[str], hour: datetime) -> None:
     """Mark ``hour`` judged for connections whose verdict did not change (no event, no version)."""
     e = ConnectionEvaluation
-    for chunk in _chunks(session, ids):
+    for chunk in dialect.chunks(session, ids):
         await session.execute(
             update(e)
             .where(

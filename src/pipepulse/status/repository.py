@@ -9,18 +9,21 @@ are single index lookups; the volume comes from the hourly rollups.
 from __future__ import annotations
 
 import functools
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import DateTime, and_, bindparam, func, literal, select, text, type_coerce, union_all
+from sqlalchemy import DateTime, and_, bindparam, func, literal, or_, select, text, type_coerce, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pipepulse.db import dialect
 from pipepulse.db.dialect import as_utc
 from pipepulse.db.models import Run, RunHourlyRollup
+from pipepulse.db.rows import RUN_COLUMNS, RunRow
 from pipepulse.rollups.plan import HOUR, floor_hour
-from pipepulse.watch.timeline import FinishedRun, finished_run
+from pipepulse.status.timeline import FinishedRun, finished_run
 
 # Literal, so PostgreSQL matches the partial index ix_runs_delivering under any plan.
 DELIVERING = text("runs.events_delivered > 0")
@@ -224,4 +227,65 @@ async def hourly_counts(
         out[start] = HourCounts(
             found.runs + int(runs), found.failing + int(failing), found.events + int(events or 0)
         )
+    return out
+
+
+# Many connections at once (the evaluation pass), a few statements per few thousand ids.
+
+
+async def hourly_volumes(
+    session: AsyncSession, ids: Sequence[str], hours: Sequence[datetime], orphan_window: timedelta
+) -> dict[str, dict[datetime, int]]:
+    """Per connection, the events delivered by runs finished in each of ``hours``, for the
+    hours in which a run finished (as ``GET …/health/`` counts them: an hour whose only
+    finished run is an orphan counts, with no events; an hour without any is absent)."""
+    r = RunHourlyRollup
+    wanted = set(hours)
+    out: dict[str, dict[datetime, int]] = defaultdict(dict)
+    for chunk in dialect.chunks(session, ids):
+        rows = await session.execute(
+            select(r.connection_id, r.hour, r.events_delivered).where(
+                dialect.one_of(session, r.connection_id, chunk), r.hour.in_(list(hours)), r.runs > 0
+            )
+        )
+        for cid, hour, events in rows:
+            out[cid][hour] = int(events or 0)
+        # Orphans are never rolled up; they finish at started_at + the window.
+        orphans = await session.execute(
+            select(Run.connection_id, Run.started_at).where(
+                dialect.one_of(session, Run.connection_id, chunk),
+                Run.completed_at.is_(None),
+                Run.started_at >= min(hours) - orphan_window,
+                Run.started_at < max(hours) + HOUR - orphan_window,
+            )
+        )
+        for cid, started_at in orphans:
+            hour = floor_hour(started_at + orphan_window)
+            if hour in wanted:
+                out[cid].setdefault(hour, 0)
+    return out
+
+
+async def finished_runs_between(
+    session: AsyncSession, ids: Sequence[str], start: datetime, end: datetime, orphan_window: timedelta
+) -> dict[str, list[RunRow]]:
+    """Per connection, the runs whose finished time lies in ``[start, end)``."""
+    out: dict[str, list[RunRow]] = defaultdict(list)
+    for chunk in dialect.chunks(session, ids):
+        rows = await session.execute(
+            select(*RUN_COLUMNS).where(
+                dialect.one_of(session, Run.connection_id, chunk),
+                or_(
+                    and_(Run.completed_at >= start, Run.completed_at < end),
+                    and_(
+                        Run.completed_at.is_(None),
+                        Run.started_at >= start - orphan_window,
+                        Run.started_at < end - orphan_window,
+                    ),
+                ),
+            )
+        )
+        for row in rows:
+            run = RunRow.from_row(row)
+            out[run.connection_id].append(run)
     return out

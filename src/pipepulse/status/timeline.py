@@ -11,7 +11,7 @@ completed later than ``t``) does not count at ``t``; a late report that complete
 replaces the orphan for good, so the run counts only from its ``completed_at``.
 
 No I/O and no clock: callers hand in the runs and the instants. Imports only
-:mod:`pipepulse.rules` (and the wording beside it, :mod:`pipepulse.watch.reasons`).
+:mod:`pipepulse.rules` (and the wording beside it, :mod:`pipepulse.status.reasons`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Protocol
 
+from pipepulse.rollups.plan import TICK
 from pipepulse.rules import (
     DAY,
     FAILING,
@@ -35,10 +36,9 @@ from pipepulse.rules import (
     finished_time,
     status,
 )
-from pipepulse.watch.reasons import Reason, status_reason
+from pipepulse.status.reasons import Reason, status_reason
 
-# The precision of stored timestamps: "just before t" is t - TICK.
-TICK = timedelta(microseconds=1)
+__all__ = ["TICK"]
 
 
 class RunLike(Protocol):
