@@ -49,10 +49,13 @@ TEXTS = [
 
 
 def raw_password_ok(password: str) -> bool:
-    """The one form redaction cannot recognise (docs/testing.md): a digits-only prefix that a
-    raw ``/``, ``?`` or ``#`` ends, which reads as a port."""
+    """The one form redaction cannot recognise (docs/testing.md): a raw ``/``, ``?`` or ``#``
+    after ASCII digits (after the last ``:``, no ``@`` before), which reads as a host and port."""
     cut = min((password.index(c) for c in "/?#" if c in password), default=None)
-    return cut is None or not password[:cut].isdigit()
+    if cut is None or "@" in password[:cut]:
+        return True
+    port = password[:cut].rpartition(":")[2]
+    return not (port.isascii() and port.isdigit())
 
 
 @given(

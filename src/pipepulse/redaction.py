@@ -63,8 +63,9 @@ def _unsplit_userinfo(url: str, netloc: str) -> str | None:
 
     Secrets before fidelity: a URL with a password *and* an ``@`` in its path or query loses
     what lies between the two. "host:8080" followed by an ``@`` later (``?email=me@example.com``)
-    is a port, not a password, so a password of digits only, followed by a raw ``/``, ``?`` or
-    ``#``, is not recognised (a percent-encoded one always is)."""
+    is a port, not a password, so a password whose raw ``/``, ``?`` or ``#`` follows ASCII digits
+    (after its last ``:``, with no ``@`` before it) is not recognised (a percent-encoded one
+    always is)."""
     scheme, sep, rest = url.partition("://")
     remainder = rest[len(netloc) :]
     if not sep or not rest.startswith(netloc) or "@" not in remainder:
@@ -72,7 +73,8 @@ def _unsplit_userinfo(url: str, netloc: str) -> str | None:
     userinfo = netloc.rpartition("@")[0] if "@" in netloc else netloc
     if ":" not in userinfo or netloc.startswith("["):
         return None  # no password, or an IPv6 host
-    if "@" not in netloc and netloc.rpartition(":")[2].isdigit():
+    port = netloc.rpartition(":")[2]
+    if "@" not in netloc and port.isascii() and port.isdigit():
         return None  # a host and port
     user = userinfo.partition(":")[0]
     return f"{scheme}://{user}:{MASK}@{rest.rpartition('@')[2]}"
