@@ -314,3 +314,35 @@ async def test_edges__freshness__late_only_once_the_sla_is_exceeded(
     late, late_by = row.expected
     assert body["freshness"]["last_delivery_at"] == stamp(delivered)
     assert (body["freshness"]["late"], body["freshness"]["late_by_seconds"]) == (late, late_by)
+
+
+# --- SPEC §7.2: volume reads the latest complete hour H = [11:00, 12:00) and the same hour on ---
+# each of the previous 7 days. expected: (events counted in H, baseline hours with a run)
+VOLUME = [
+    *around("hour_start", -HOUR, before=(0, 0), on=(5, 0), after=(5, 0)),
+    *around("hour_end", timedelta(0), before=(5, 0), on=(0, 0), after=(0, 0)),
+    *around("day1_end", -DAY, before=(0, 1), on=(0, 0), after=(0, 0)),
+    *around("day7_start", -HOUR - 7 * DAY, before=(0, 0), on=(0, 1), after=(0, 1)),
+    *around("day7_end", -7 * DAY, before=(0, 1), on=(0, 0), after=(0, 0)),
+    *around("day8_start", -HOUR - 8 * DAY, before=(0, 0), on=(0, 0), after=(0, 0)),
+]
+
+
+@table(VOLUME)
+async def test_edges__volume__latest_complete_hour_and_the_same_hour_on_seven_days(
+    client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str], row: Edge
+) -> None:
+    conn = (await make_connection(client, tenant))["id"]
+    at = NOW + row.instant
+    await push(
+        client, tenant, conn, service_key, started_at=at - timedelta(minutes=1), completed_at=at,
+        events_delivered=5,
+    )  # fmt: skip
+    volume = (await get(client, tenant.connection_url(conn) + "health/", tenant))["volume"]
+    actual, baseline_hours = row.expected
+    assert volume["hour"] == stamp(NOW - HOUR)
+    assert (volume["actual"], volume["baseline_hours"], volume["baseline"]) == (
+        actual,
+        baseline_hours,
+        "insufficient",
+    )
