@@ -149,3 +149,18 @@ def test_log_record__password_in_message_and_args__masked(password: str, encoded
     record = logging.LogRecord("pipepulse", logging.ERROR, __file__, 1, "cannot reach %s", (url,), None)
     redact_record(record)
     assert record.getMessage() == f"cannot reach postgresql://app:{MASK}@db:5432/pp"
+
+
+def test_log_record__arguments_without_secrets__kept_as_they_were() -> None:
+    record = logging.LogRecord(
+        "pipepulse",
+        logging.INFO,
+        __file__,
+        1,
+        "%d runs in %.1f s at %s",
+        (5, 2.25, "https://a.example/x"),
+        None,
+    )
+    redact_record(record)
+    assert record.args == (5, 2.25, "https://a.example/x")
+    assert record.getMessage() == "5 runs in 2.2 s at https://a.example/x"
