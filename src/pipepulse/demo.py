@@ -16,7 +16,7 @@ import signal
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from pipepulse.app import create_app
 from pipepulse.auth import scopes
 from pipepulse.auth import service as auth_service
 from pipepulse.auth.principals import UserPrincipal
+from pipepulse.clock import utc_now
 from pipepulse.config import Settings
 from pipepulse.connections import service as connections_service
 from pipepulse.connections.schemas import ConnectionCreate
@@ -242,8 +243,7 @@ def run_demo(base: Settings, *, host: str, port: int, data_dir: Path | None) -> 
 
 
 async def _main(settings: Settings, host: str, port: int) -> None:
-    def clock() -> datetime:
-        return datetime.now(UTC)
+    clock = utc_now
 
     db = Database(create_engine(settings.resolved_database_url))
     await ensure_schema(db, auto_migrate=settings.auto_migrate)

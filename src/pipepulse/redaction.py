@@ -8,11 +8,13 @@ API and the dashboard) and log lines go through :func:`redact_text`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import re
 import traceback
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 MASK = "***"
 
@@ -36,6 +38,57 @@ SECRET_PARAM_WORDS = (
 _URL_IN_TEXT = re.compile(r"""[A-Za-z][A-Za-z0-9+.\-]*://[^\s'"<>`]+""")
 
 
+# An HTTP credential echoed into text (an upstream quoting our request back): the scheme, then a
+# token68 (RFC 9110). A Basic one is base64 of "user:password"; a Bearer one is a token.
+_AUTH_IN_TEXT = re.compile(r"\b(Basic|Bearer)(\s+)([A-Za-z0-9+/._~-]+=*)", re.IGNORECASE)
+
+
+def _credential(match: re.Match[str]) -> str:
+    scheme, space, token = match.groups()
+    if scheme.lower() == "bearer":
+        secret = len(token) >= 16
+    else:
+        try:
+            secret = ":" in base64.b64decode(token, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            secret = False
+    return f"{scheme}{space}{MASK}" if secret else match.group(0)
+
+
+def _unsplit_userinfo(url: str, netloc: str) -> str | None:
+    """A password with a raw ``/``, ``?`` or ``#`` in it ends the authority early for
+    ``urlsplit`` ("https://u:pa/ss@host/", "https://u:p@a/ss@host/"): the userinfo then runs to
+    the last ``@``. Returns the URL with that password masked, or None when there is no ``@``
+    after the authority, or the authority is a host and port.
+
+    Secrets before fidelity: a URL with a password *and* an ``@`` in its path or query loses
+    what lies between the two. "host:8080" followed by an ``@`` later (``?email=me@example.com``)
+    is a port, not a password, so a password whose raw ``/``, ``?`` or ``#`` follows ASCII digits
+    (after its last ``:``, with no ``@`` before it) is not recognised (a percent-encoded one
+    always is)."""
+    scheme, sep, rest = url.partition("://")
+    remainder = rest[len(netloc) :]
+    if not sep or not rest.startswith(netloc) or "@" not in remainder:
+        return None
+    userinfo = netloc.rpartition("@")[0] if "@" in netloc else netloc
+    if ":" not in userinfo or netloc.startswith("["):
+        return None  # no password, or an IPv6 host
+    port = netloc.rpartition(":")[2]
+    if "@" not in netloc and port.isascii() and port.isdigit():
+        return None  # a host and port
+    user = userinfo.partition(":")[0]
+    return f"{scheme}://{user}:{MASK}@{rest.rpartition('@')[2]}"
+
+
+def _redact_query(query: str) -> str:
+    """Each secret-looking parameter's value masked in place; every other byte kept as it was."""
+    pieces = []
+    for piece in query.split("&"):
+        name, eq, _ = piece.partition("=")
+        pieces.append(f"{name}={MASK}" if eq and _secret_param(unquote_plus(name)) else piece)
+    return "&".join(pieces)
+
+
 def _secret_param(name: str) -> bool:
     lowered = name.lower()
     return any(word in lowered for word in SECRET_PARAM_WORDS)
@@ -46,6 +99,9 @@ def redact_url(url: str) -> str:
     try:
         parts = urlsplit(url)
         netloc = parts.netloc
+        unsplit = _unsplit_userinfo(url, netloc)
+        if unsplit is not None:
+            return redact_url(unsplit)
         if "@" in netloc:
             userinfo, _, hostport = netloc.rpartition("@")
             user, has_password, _ = userinfo.partition(":")
@@ -54,23 +110,23 @@ def redact_url(url: str) -> str:
             elif user and not parts.password:
                 # A bare userinfo can itself be a token (https://TOKEN@host/).
                 netloc = f"{MASK}@{hostport}" if len(user) >= 16 else netloc
-        query = parts.query
-        if query:
-            pairs = parse_qsl(query, keep_blank_values=True)
-            if any(_secret_param(name) for name, _ in pairs):
-                query = "&".join(
-                    f"{quote(name, safe='')}={MASK if _secret_param(name) else quote(value, safe='')}"
-                    for name, value in pairs
-                )
+        query = _redact_query(parts.query) if parts.query else parts.query
         return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
     except ValueError:
-        # Not a URL Python can take apart (a bad port, brackets): show nothing after the scheme.
-        scheme, _, _ = url.partition("://")
+        # Not a URL Python can take apart (a bad port, brackets, characters NFKC turns into
+        # delimiters). A password is what usually does it: mask it and try again; failing that,
+        # show nothing after the scheme.
+        scheme, _, rest = url.partition("://")
+        userinfo, at, after = rest.rpartition("@")
+        masked = f"{scheme}://{userinfo.partition(':')[0]}:{MASK}@{after}"
+        if at and ":" in userinfo and masked != url:
+            return redact_url(masked)
         return f"{scheme}://{MASK}"
 
 
 def redact_text(text: str) -> str:
-    """``text`` with every URL in it redacted."""
+    """``text`` with every URL and every echoed Basic or Bearer credential in it redacted."""
+    text = _AUTH_IN_TEXT.sub(_credential, text)
     if "://" not in text:
         return text
     return _URL_IN_TEXT.sub(lambda match: redact_url(match.group(0)), text)
@@ -78,9 +134,8 @@ def redact_text(text: str) -> str:
 
 def _redact_arg(arg: object) -> object:
     text = str(arg)
-    if "://" in text:
-        return redact_text(text)
-    return arg
+    redacted = redact_text(text)
+    return arg if redacted == text else redacted
 
 
 def redact_record(record: logging.LogRecord) -> None:

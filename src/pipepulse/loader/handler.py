@@ -9,11 +9,12 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from pipepulse.clock import utc_now
 from pipepulse.loader.config import config_from_env
 from pipepulse.loader.job import InvalidJob, LoaderJob
 from pipepulse.loader.report import EVENT_TYPES, RunReport
 from pipepulse.loader.reporter import MAX_BATCH, ReportConflict, Reporter, ReportRejected
-from pipepulse.loader.runner import load_run, utc_now
+from pipepulse.loader.runner import load_run
 
 logger = logging.getLogger(__name__)
 

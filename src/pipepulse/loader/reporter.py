@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
@@ -23,6 +23,7 @@ from urllib.parse import quote
 import httpx
 
 from pipepulse import __version__
+from pipepulse.clock import utc_now as _utc_now
 from pipepulse.loader.backoff import RetryPolicy, parse_retry_after
 from pipepulse.loader.report import RunReport, isoformat_z
 
@@ -112,10 +113,6 @@ class CreatedRun:
 
     created: bool
     run: dict[str, Any]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def new_run_id() -> str:

@@ -8,9 +8,10 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import islice
 
+from pipepulse.clock import utc_now
 from pipepulse.loader.archive import StorageError, archive_file
 from pipepulse.loader.classify import Event, PoisonRecord, parse_line
 from pipepulse.loader.config import LoaderConfig, LoaderConfigError
@@ -47,11 +48,6 @@ RUN_STOPPERS = (
     StorageError,
     LoaderConfigError,
 )
-
-
-def utc_now() -> datetime:
-    """The current time, aware, in UTC."""
-    return datetime.now(UTC)
 
 
 def poison_summary(poison: Sequence[PoisonRecord]) -> str:

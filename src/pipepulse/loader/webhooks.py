@@ -21,8 +21,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
 from typing import Any
+
+from pipepulse.clock import utc_now
 
 SIGNATURE_HEADER = "Pipepulse-Signature"
 NOTIFICATION_ID_HEADER = "Pipepulse-Notification-Id"
@@ -98,7 +99,7 @@ def verify(
     """
     _require_secret(secret)
     timestamp, signatures = parse_header(header)
-    current = time.time() if now is None else now
+    current = utc_now().timestamp() if now is None else now
     if abs(current - timestamp) > tolerance_s:
         raise InvalidWebhookSignature(f"the signature is more than {tolerance_s} s old (or in the future)")
     expected = compute(secret, timestamp, body)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
 import httpx
 
+from pipepulse.clock import utc_now
 from pipepulse.config import Settings
 from pipepulse.db.models import WarehouseConnection
 from pipepulse.db.session import Database
@@ -75,7 +75,7 @@ class HttpDispatcher:
 
     async def dispatch(self, run: SeededRun) -> None:
         body = json.dumps(run.payload(), separators=(",", ":")).encode()
-        timestamp = str(int(time.time()))
+        timestamp = str(int(utc_now().timestamp()))
         headers = {
             "content-type": "application/json",
             "x-pipepulse-timestamp": timestamp,

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
@@ -16,7 +17,14 @@ from tests.conftest import FrozenClock, Tenant, iso
 from tests.watch.alerts.conftest import add_channel, add_rule, log_url
 from tests.watch.alerts.receiver import Receiver
 
-DAY0 = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
+# Far from the wall clock (a Monday, as the suite's usual instant is): anything in the
+# evaluation that read the real time instead of the evaluation instant would show here.
+DAY0 = datetime(2031, 4, 21, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(DAY0 - timedelta(days=30))
 
 
 async def push(
@@ -110,10 +118,10 @@ async def test_alerts__error_volume_late_recovery__each_delivered_once_signed_an
     notes = [verify(d.body, d.signature, channel["signing_secret"], now=d.signed_at) for d in got]
     summary = [(n["type"], n["data"].get("to") or n["data"].get("verdict"), n["occurred_at"]) for n in notes]
     assert summary == [
-        ("connection.status_changed", "error", "2026-04-20T12:30:00Z"),
-        ("connection.volume_anomaly", "drop", "2026-04-20T13:00:00Z"),
-        ("connection.late", None, "2026-04-20T13:45:00Z"),
-        ("connection.status_changed", "active", "2026-04-21T12:30:00Z"),
+        ("connection.status_changed", "error", "2031-04-21T12:30:00Z"),
+        ("connection.volume_anomaly", "drop", "2031-04-21T13:00:00Z"),
+        ("connection.late", None, "2031-04-21T13:45:00Z"),
+        ("connection.status_changed", "active", "2031-04-22T12:30:00Z"),
     ]
     error, volume, late, recovered = notes
     assert error["data"]["from"] == "active"
@@ -125,8 +133,8 @@ async def test_alerts__error_volume_late_recovery__each_delivered_once_signed_an
         f"https://pipepulse.example.com/orgs/{tenant.id}/connections/{connection_id}/"
     )
     assert volume["data"] | {"expected": 1000.0} == {
-        "at": "2026-04-20T13:00:00Z",
-        "hour": "2026-04-20T12:00:00Z",
+        "at": "2031-04-21T13:00:00Z",
+        "hour": "2031-04-21T12:00:00Z",
         "actual": 0,
         "expected": 1000.0,
         "lower": 750.0,
@@ -134,7 +142,7 @@ async def test_alerts__error_volume_late_recovery__each_delivered_once_signed_an
         "verdict": "drop",
     }
     assert late["data"]["sla_seconds"] == 8100
-    assert late["data"]["last_delivery_at"] == "2026-04-20T11:30:00Z"
+    assert late["data"]["last_delivery_at"] == "2031-04-21T11:30:00Z"
     assert recovered["data"]["from"] == "degraded"
     assert all(d.headers["Pipepulse-Notification-Id"] == n["id"] for d, n in zip(got, notes, strict=True))
 
