@@ -8,6 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
+from pipepulse.app import create_app
+from pipepulse.config import Settings
+from pipepulse.db.session import Database
 from tests.conftest import FrozenClock, Tenant, iso
 
 
@@ -46,6 +49,11 @@ BAD_REPORTS = [
     ("negative latency", {"latency_ms": -5}, "latency_ms"),
     ("huge count", {"events_delivered": 2**70}, "events_delivered"),
     ("NUL in error", {"error": "bad\u0000byte"}, "NUL"),
+    ("boolean count", {"events_delivered": True}, "events_delivered"),
+    ("epoch timestamp", {"completed_at": 1776682800}, "ISO 8601"),
+    ("epoch timestamp text", {"completed_at": "1776682800"}, "ISO 8601"),
+    ("date without time", {"completed_at": "2026-04-20"}, "ISO 8601"),
+    ("space for T", {"completed_at": "2026-04-20 11:00:00Z"}, "ISO 8601"),
 ]
 
 
@@ -170,6 +178,8 @@ BAD_CONNECTIONS = [
     ("unknown state", {"state": "exploded"}, "state"),
     ("NUL in name", {"name": "a\u0000b"}, "NUL"),
     ("NUL in config", {"config": {"k": ["x\u0000"]}}, "NUL"),
+    ("sla as a string", {"freshness_sla_seconds": "60"}, "freshness_sla_seconds"),
+    ("interval as a boolean", {"schedule_interval_seconds": True}, "schedule_interval_seconds"),
 ]
 
 
@@ -201,3 +211,97 @@ async def test_lists__out_of_range_pagination__422_never_500(
     for url in ("/api/v1/organisations/", tenant.connections_url(), runs_url):
         response = await client.get(url, params=params, headers=tenant.read)
         assert response.status_code == 422, url
+
+
+# Strict parsing (docs/api.md "Parsing rules"): a value is taken only in its documented form.
+
+
+@pytest.fixture
+def app(settings: Settings, db: Database, clock: FrozenClock) -> Any:
+    # Alert channels here point at loopback addresses, which only this setting allows.
+    return create_app(
+        settings.model_copy(update={"alerts_allow_private_urls": True}), clock=clock, database=db
+    )
+
+
+async def _channel(client: httpx.AsyncClient, tenant: Tenant) -> str:
+    response = await client.post(
+        f"/api/v1/organisations/{tenant.id}/alert-channels/",
+        json={"name": "On-call", "kind": "webhook", "url": "http://127.0.0.1:9/hook"},
+        headers=tenant.write,
+    )
+    assert response.status_code == 201, response.text
+    channel_id: str = response.json()["id"]
+    return channel_id
+
+
+@pytest.mark.parametrize("value", ["5", True, 5.0])
+async def test_alert_rule__min_duration_not_a_json_integer__422_and_no_rule(
+    client: httpx.AsyncClient, tenant: Tenant, value: Any
+) -> None:
+    channel_id = await _channel(client, tenant)
+    url = f"/api/v1/organisations/{tenant.id}/alert-rules/"
+    body = {"channel_id": channel_id, "events": ["status:error"], "min_duration_seconds": value}
+    response = await client.post(url, json=body, headers=tenant.write)
+    assert response.status_code == 422, response.text
+    assert "min_duration_seconds" in _messages(response.json())
+    assert (await client.get(url, headers=tenant.read)).json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "hint"),
+    [
+        ("1733000000", "ISO 8601"),
+        ("2026-04-20", "ISO 8601"),
+        ("2026-04-20T11:00:00", "no timezone"),
+        ("2026-04-20T11:00Z", "ISO 8601"),
+    ],
+)
+async def test_status_history__from_not_iso_8601_with_zone__422(
+    client: httpx.AsyncClient, tenant: Tenant, connection: dict[str, Any], value: str, hint: str
+) -> None:
+    response = await client.get(
+        tenant.connection_url(connection["id"]) + "status-history/",
+        params={"from": value},
+        headers=tenant.read,
+    )
+    assert response.status_code == 422, response.text
+    messages = _messages(response.json())
+    assert hint in messages
+    assert "query.from" in messages
+
+
+async def test_query__repeated_single_valued_parameter__422_naming_it(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    response = await client.get(
+        tenant.connections_url(), params=[("page", "1"), ("page", "2")], headers=tenant.read
+    )
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert detail[0]["loc"] == ["query", "page"]
+    assert "given 2 times" in detail[0]["msg"]
+
+
+@pytest.mark.parametrize("page", ["1.0", "+1", "01", " 1", "1e0", "true"])
+async def test_query__integer_not_in_canonical_form__422(
+    client: httpx.AsyncClient, tenant: Tenant, page: str
+) -> None:
+    response = await client.get(tenant.connections_url(), params={"page": page}, headers=tenant.read)
+    assert response.status_code == 422, response.text
+    assert "plain decimal digits" in _messages(response.json())
+
+
+@pytest.mark.parametrize("organisation_pk", ["1.0", "+1", "01", "1e0"])
+async def test_paths__organisation_pk_not_canonical__422_naming_it(
+    client: httpx.AsyncClient, tenant: Tenant, organisation_pk: str
+) -> None:
+    pk = organisation_pk.replace("1", str(tenant.id))  # the tenant's own id, spelled oddly
+    response = await client.get(
+        f"/api/v1/organisations/{pk}/integrations/warehouse-connections/", headers=tenant.read
+    )
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert detail[0]["loc"] == ["path", "organisation_pk"]
+    assert "plain decimal digits" in detail[0]["msg"]
+

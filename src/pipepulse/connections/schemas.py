@@ -83,10 +83,11 @@ def _check_config(value: dict[str, Any]) -> dict[str, Any]:
 EventTypes = Annotated[list[str], Field(min_length=1, max_length=50), AfterValidator(_check_event_types)]
 Config = Annotated[dict[str, Any], AfterValidator(_check_config)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-ScheduleInterval = Annotated[int, Field(ge=60, le=31 * 24 * 3600)]
+ScheduleInterval = Annotated[int, Field(strict=True, ge=60, le=31 * 24 * 3600)]
 FreshnessSla = Annotated[
     int,
     Field(
+        strict=True,
         ge=60,
         le=365 * 24 * 3600,
         description="Seconds without a delivery before the connection is late; "

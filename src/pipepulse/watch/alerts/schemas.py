@@ -62,7 +62,7 @@ class RuleCreate(StrictModel):
     connection_ids: (
         Annotated[list[ResourceId], Field(min_length=1, max_length=MAX_RULE_CONNECTIONS)] | None
     ) = None
-    min_duration_seconds: Annotated[int, Field(ge=0, le=MAX_HOLD_SECONDS)] = 0
+    min_duration_seconds: Annotated[int, Field(strict=True, ge=0, le=MAX_HOLD_SECONDS)] = 0
 
 
 class RuleOut(BaseModel):
