@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -305,3 +306,109 @@ async def test_paths__organisation_pk_not_canonical__422_naming_it(
     assert detail[0]["loc"] == ["path", "organisation_pk"]
     assert "plain decimal digits" in detail[0]["msg"]
 
+
+# Bodies (docs/api.md "Parsing rules"): labelled JSON, UTF-8, well-formed; else an answer saying where.
+
+
+@pytest.mark.parametrize(
+    ("content_type", "hint"),
+    [
+        (None, "no Content-Type header"),
+        ("text/plain", "'text/plain' is not accepted"),
+        ("application/x-www-form-urlencoded", "is not accepted"),
+        ("application/json; charset=latin-1", "charset 'latin-1'"),
+    ],
+)
+async def test_bodies__not_labelled_json__415_naming_the_header(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    runs_url: str,
+    service_key: dict[str, str],
+    clock: FrozenClock,
+    content_type: str | None,
+    hint: str,
+) -> None:
+    headers = dict(service_key)
+    if content_type is not None:
+        headers["content-type"] = content_type
+    body = b'{"started_at": "%s"}' % iso(clock.now).encode()
+    response = await client.post(runs_url, content=body, headers=headers)
+    assert response.status_code == 415, response.text
+    detail = response.json()["detail"]
+    assert hint in detail
+    assert "Content-Type: application/json" in detail
+    assert (await client.get(runs_url, headers=tenant.read)).json()["total"] == 0
+
+
+async def test_bodies__json_labelled_with_charset_utf8__accepted(
+    client: httpx.AsyncClient, runs_url: str, service_key: dict[str, str], clock: FrozenClock
+) -> None:
+    body = b'{"started_at": "%s"}' % iso(clock.now).encode()
+    headers = {**service_key, "content-type": "application/json; charset=UTF-8"}
+    assert (await client.post(runs_url, content=body, headers=headers)).status_code == 201
+
+
+async def test_bodies__not_utf8__422_with_line_and_column(
+    client: httpx.AsyncClient, runs_url: str, service_key: dict[str, str]
+) -> None:
+    body = b'{\n  "run_id": "caf\xe9"}'
+    response = await client.post(
+        runs_url, content=body, headers={**service_key, "content-type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    (item,) = response.json()["detail"]
+    assert item["loc"] == ["body"]
+    assert "not valid UTF-8: byte 0xe9 at line 2, column 17" in item["msg"]
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        (b"{not json", "line 1, column 2"),
+        (b'{\n  "run_id": "r1",\n  "started_at": }', "line 3, column 17"),
+        (b'{"run_id": "r1"} trailing', "line 1, column 18"),
+    ],
+)
+async def test_bodies__malformed_json__422_in_words_with_line_and_column(
+    client: httpx.AsyncClient, runs_url: str, service_key: dict[str, str], body: bytes, where: str
+) -> None:
+    response = await client.post(
+        runs_url, content=body, headers={**service_key, "content-type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    (item,) = response.json()["detail"]
+    assert item["loc"] == ["body"]
+    assert item["msg"].startswith("the body is not valid JSON: ")
+    assert where in item["msg"]
+
+
+# Allow (RFC 9110): every method the path answers, on a 405 and in answer to OPTIONS.
+
+
+async def test_methods__405_and_options__allow_lists_every_method_of_the_path(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    document = (await client.get("/api/v1/openapi.json")).json()
+    checked = 0
+    for template, item in document["paths"].items():
+        declared = {method.upper() for method in item if method in ("get", "post", "put", "patch", "delete")}
+        path = re.sub(r"\{[^}]+\}", "1", template)
+        expected = ", ".join(sorted(declared | {"OPTIONS"}))
+        options = await client.options(path, headers=tenant.read)
+        assert options.status_code == 204, (template, options.text)
+        assert options.headers["allow"] == expected, template
+        unanswered = next(m for m in ("PUT", "PATCH", "DELETE", "POST") if m not in declared)
+        response = await client.request(unanswered, path, headers=tenant.write)
+        assert response.status_code == 405, (template, unanswered, response.text)
+        assert response.headers["allow"] == expected, (template, unanswered)
+        assert f"this path answers {expected}" in response.json()["detail"]
+        checked += 1
+    assert checked >= 15
+
+
+async def test_methods__put_on_a_connection__allow_names_get_patch_and_delete(
+    client: httpx.AsyncClient, tenant: Tenant, connection: dict[str, Any]
+) -> None:
+    response = await client.put(tenant.connection_url(connection["id"]), json={}, headers=tenant.write)
+    assert response.status_code == 405
+    assert response.headers["allow"] == "DELETE, GET, OPTIONS, PATCH"

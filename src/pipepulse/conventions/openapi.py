@@ -2,7 +2,7 @@
 
 Derived from what each operation declares, so a new endpoint is documented without extra
 work: the bearer scheme (from the auth dependencies) brings 401, 403 and 429; a path
-parameter brings 404; a request body brings 400 (not readable as text) and 413; every API
+parameter brings 404; a request body brings 413 and 415 (not labelled JSON); every API
 operation can give 422 (an unknown query parameter) and 503 (the database is down).
 Endpoint-specific errors (409) are declared on the route with
 ``responses={409: {"description": …}}``; their body is filled in.
@@ -20,13 +20,14 @@ from pipepulse.schemas import API_PREFIX
 ERROR_SCHEMA = "ErrorBody"
 
 DESCRIPTIONS = {
-    400: "The request body could not be read (not UTF-8 text).",
     401: "No credential, or a wrong or revoked one.",
     403: "The credential is of the wrong kind or lacks the scope.",
     404: "No such resource, or it belongs to an organisation the credential may not see.",
     409: "Conflicts with what is already stored.",
     413: "The request body is larger than PIPEPULSE_MAX_BODY_BYTES.",
-    422: "The request is malformed: the detail lists each problem and where it is.",
+    415: "The request body is not labelled 'Content-Type: application/json'.",
+    422: "The request is malformed (including a body that is not UTF-8 or not JSON): the detail "
+    "lists each problem and where it is.",
     429: "Too many failed authentications from this address; retry after Retry-After seconds.",
     503: "The database is unavailable; retry after Retry-After seconds.",
 }
@@ -78,7 +79,7 @@ def operation_errors(path: str, operation: dict[str, Any]) -> set[int]:
     if "{" in path:
         codes.add(404)
     if "requestBody" in operation:
-        codes |= {400, 413}
+        codes |= {413, 415}
     return codes
 
 
