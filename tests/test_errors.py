@@ -236,7 +236,7 @@ async def _channel(client: httpx.AsyncClient, tenant: Tenant) -> str:
     return channel_id
 
 
-@pytest.mark.parametrize("value", ["5", True, 5.0])
+@pytest.mark.parametrize("value", ["5", True, 5.5])
 async def test_alert_rule__min_duration_not_a_json_integer__422_and_no_rule(
     client: httpx.AsyncClient, tenant: Tenant, value: Any
 ) -> None:

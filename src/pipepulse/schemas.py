@@ -21,8 +21,23 @@ from pydantic import (
 
 T = TypeVar("T")
 
-# A whole number in a JSON body: a JSON integer only, never a string, a boolean or 5.0.
-JsonInt = Annotated[int, Field(strict=True)]
+
+def json_integer(value: Any) -> Any:
+    """A whole number as JSON Schema's ``integer`` has it: a JSON number with no fraction (5 or
+    5.0), never a string ("5") or a boolean (true)."""
+    if isinstance(value, bool):
+        raise ValueError("must be a JSON integer such as 5, not a boolean")
+    if isinstance(value, str):
+        raise ValueError("must be a JSON integer such as 5, not a string: leave out the quotes")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# A whole number in a JSON body. With bounds, write them before it so that OpenAPI shows them:
+# ``Annotated[int, Field(strict=True, ge=0), JSON_INTEGER]``.
+JSON_INTEGER = BeforeValidator(json_integer)
+JsonInt = Annotated[int, Field(strict=True), JSON_INTEGER]
 
 
 # Anything outside this range is a typo or a unit mix-up, and near the ends of the calendar
@@ -137,7 +152,7 @@ def unstorable_text(value: Any) -> str | None:
 class StrictModel(BaseModel):
     """Request bodies: unknown fields are an error, not silently dropped; every string must be
     storable text (no NUL, no lone surrogate), wherever it is in the body. Whole numbers in a
-    body are declared with ``strict=True`` (or as ``JsonInt``): ``"5"`` is not 5, ``true`` not 1."""
+    body are declared as ``JsonInt``: ``"5"`` is not 5, ``true`` is not 1."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -60,6 +60,72 @@ HEADERS = {
 }
 
 
+# Rules the server enforces that a JSON Schema cannot state (they relate two fields, or the
+# request to what is stored). Each is in the operation's ``x-rules`` and its description; a
+# request that breaks one is a 422 saying which (or the status given).
+_TIMES = "timestamps are ISO 8601 with a timezone (the 'pattern' of each timestamp field)"
+_REPORT = [
+    "events_by_type, when given, sums to events_delivered",
+    "every events_by_type key is one of the connection's event_types, or 'other'",
+    "completed_at is not before the run's started_at, and at most 5 minutes after the server's now",
+    _TIMES,
+]
+OPERATION_RULES: dict[str, list[str]] = {
+    "create_connection": [
+        "event_types are unique, each matches ^[a-z][a-z0-9_]{0,63}$ and is not 'total' or 'other'",
+        "config holds no credential-like key (password, secret, token, api_key, …) and is at most "
+        "16,384 bytes as compact JSON",
+    ],
+    "update_connection": [
+        "type cannot be changed",
+        "event_types are unique, each matches ^[a-z][a-z0-9_]{0,63}$ and is not 'total' or 'other'",
+        "config holds no credential-like key and is at most 16,384 bytes as compact JSON",
+    ],
+    "create_run": [
+        "started_at is at most 5 minutes after the server's now",
+        "completion fields only together with completed_at",
+        *_REPORT,
+    ],
+    "report_run": _REPORT,
+    "report_runs": [
+        "each item is judged as the single PATCH would be; its result status is 204 (recorded or an "
+        "identical repeat), 404 (unknown organisation, connection or run), 409 (a different report "
+        "is stored) or 422 (malformed, or a rule broken; detail is the {loc, msg, type} list)",
+        *_REPORT,
+    ],
+    "get_status_history": ["from is before to; to is not after the server's now", _TIMES],
+    "get_connection_metrics": ["timestamp_from is before timestamp_to", "at most 10,000 buckets", _TIMES],
+    "get_bulk_metrics": ["timestamp_from is before timestamp_to", _TIMES],
+    "post_bulk_metrics": ["timestamp_from is before timestamp_to", _TIMES],
+    "create_channel": [
+        "url is an absolute http(s) URL with a host and a port between 1 and 65535",
+        "url's host resolves only to public internet addresses (unless the operator set "
+        "PIPEPULSE_ALERTS_ALLOW_PRIVATE_URLS)",
+    ],
+    "create_rule": [
+        "channel_id names an alert channel of this organisation",
+        "connection_ids, when given, name connections of this organisation",
+        "no identical rule exists (same channel, events, connections and min_duration_seconds): 409",
+    ],
+}
+EXTRA_ERRORS: dict[str, dict[int, str]] = {
+    "create_rule": {409: "An identical rule already exists for this organisation."},
+}
+
+
+def document_rules(operation: dict[str, Any]) -> None:
+    """Add the operation's cross-field rules (x-rules, description) and the errors they give."""
+    operation_id = operation.get("operationId", "")
+    rules = OPERATION_RULES.get(operation_id)
+    if rules:
+        operation["x-rules"] = list(rules)
+        text = "Rules the server enforces beyond the schema:\n" + "\n".join(f"- {rule}" for rule in rules)
+        description = operation.get("description", "")
+        operation["description"] = f"{description}\n\n{text}" if description else text
+    for status, description in EXTRA_ERRORS.get(operation_id, {}).items():
+        operation["responses"].setdefault(str(status), _error_response(status, description))
+
+
 def _error_response(status: int, description: str | None = None) -> dict[str, Any]:
     schema = "HTTPValidationError" if status == 422 else ERROR_SCHEMA
     response: dict[str, Any] = {
@@ -102,6 +168,7 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
         for operation in item.values():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
+            document_rules(operation)
             responses: dict[str, Any] = operation["responses"]
             for code, response in list(responses.items()):
                 # A route that declares an error with only a description gets the error body.
