@@ -412,3 +412,24 @@ async def test_methods__put_on_a_connection__allow_names_get_patch_and_delete(
     response = await client.put(tenant.connection_url(connection["id"]), json={}, headers=tenant.write)
     assert response.status_code == 405
     assert response.headers["allow"] == "DELETE, GET, OPTIONS, PATCH"
+
+
+async def test_alert_rule__identical_rule__409_and_one_rule_kept(
+    client: httpx.AsyncClient, tenant: Tenant, connection: dict[str, Any]
+) -> None:
+    channel_id = await _channel(client, tenant)
+    url = f"/api/v1/organisations/{tenant.id}/alert-rules/"
+    body = {
+        "channel_id": channel_id,
+        "events": ["status:error", "late"],
+        "connection_ids": [connection["id"]],
+        "min_duration_seconds": 60,
+    }
+    assert (await client.post(url, json=body, headers=tenant.write)).status_code == 201
+    same = {**body, "events": ["late", "status:error"]}  # the same rule, events in another order
+    response = await client.post(url, json=same, headers=tenant.write)
+    assert response.status_code == 409, response.text
+    assert "identical rule already exists" in response.json()["detail"]
+    other = {**body, "min_duration_seconds": 120}  # a different hold is a different rule
+    assert (await client.post(url, json=other, headers=tenant.write)).status_code == 201
+    assert (await client.get(url, headers=tenant.read)).json()["total"] == 2
