@@ -192,10 +192,15 @@ def app(settings: Settings, db: Database, clock: FrozenClock) -> Any:
     return create_app(settings, clock=clock, database=db)
 
 
+SITE = "http://pipepulse.test"
+
+
 @pytest.fixture
 async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://pipepulse.test") as c:
+    # A browser sends Origin on every form post; the dashboard refuses a post without it (or
+    # a same-site Referer), so the test client sends it too.
+    async with httpx.AsyncClient(transport=transport, base_url=SITE, headers={"Origin": SITE}) as c:
         yield c
 
 

@@ -11,6 +11,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -19,6 +20,24 @@ from pydantic import (
 )
 
 T = TypeVar("T")
+
+
+def json_integer(value: Any) -> Any:
+    """A whole number as JSON Schema's ``integer`` has it: a JSON number with no fraction (5 or
+    5.0), never a string ("5") or a boolean (true)."""
+    if isinstance(value, bool):
+        raise ValueError("must be a JSON integer such as 5, not a boolean")
+    if isinstance(value, str):
+        raise ValueError("must be a JSON integer such as 5, not a string: leave out the quotes")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# A whole number in a JSON body. With bounds, write them before it so that OpenAPI shows them:
+# ``Annotated[int, Field(strict=True, ge=0), JSON_INTEGER]``.
+JSON_INTEGER = BeforeValidator(json_integer)
+JsonInt = Annotated[int, Field(strict=True), JSON_INTEGER]
 
 
 # Anything outside this range is a typo or a unit mix-up, and near the ends of the calendar
@@ -45,13 +64,55 @@ def format_timestamp(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# The one accepted text form (RFC 3339): date, "T", time to the second with up to 6 fraction
+# digits, and a zone ("Z" or ±HH:MM). No epoch numbers, no date alone, no zone-less time.
+TIMESTAMP_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+_TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
+TIMESTAMP_RULE = (
+    "must be an ISO 8601 timestamp with a timezone, e.g. 2026-04-20T12:00:00Z or "
+    "2026-04-20T14:00:00.5+02:00 (date, 'T', hours:minutes:seconds, optional fraction of up to "
+    "6 digits, then 'Z' or ±HH:MM)"
+)
+
+
+def parse_timestamp(value: Any) -> Any:
+    """Text in the one documented form, or a datetime from Python code; nothing else."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _TIMESTAMP.match(value + "Z"):
+        raise ValueError(
+            f"timestamp has no timezone; add Z (UTC) or an offset such as +02:00: {_shown(value)}"
+        )
+    if not isinstance(value, str) or not _TIMESTAMP.match(value):
+        raise ValueError(f"timestamp {TIMESTAMP_RULE}; got {_shown(value)}")
+    try:
+        return datetime.fromisoformat(value.upper())
+    except ValueError:
+        raise ValueError(f"timestamp is not a real date or time: {_shown(value)}") from None
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 # Input must carry a timezone (a naive time is ambiguous); output is always UTC with Z.
 Timestamp = Annotated[
     AwareDatetime,
+    BeforeValidator(parse_timestamp),
     AfterValidator(to_utc),
     PlainSerializer(format_timestamp, return_type=str, when_used="json"),
     # The serializer would make it a plain string in OpenAPI; clients need to know it is a time.
-    WithJsonSchema({"type": "string", "format": "date-time", "examples": ["2026-04-20T12:00:00Z"]}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "pattern": TIMESTAMP_PATTERN,
+            "examples": ["2026-04-20T12:00:00Z"],
+        }
+    ),
 ]
 
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
@@ -90,7 +151,8 @@ def unstorable_text(value: Any) -> str | None:
 
 class StrictModel(BaseModel):
     """Request bodies: unknown fields are an error, not silently dropped; every string must be
-    storable text (no NUL, no lone surrogate), wherever it is in the body."""
+    storable text (no NUL, no lone surrogate), wherever it is in the body. Whole numbers in a
+    body are declared as ``JsonInt``: ``"5"`` is not 5, ``true`` is not 1."""
 
     model_config = ConfigDict(extra="forbid")
 

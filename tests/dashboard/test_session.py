@@ -8,13 +8,14 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+import pytest
 from sqlalchemy import update
 
 from pipepulse.config import Settings
 from pipepulse.dashboard import session as web_session
 from pipepulse.db.models import ApiToken
 from pipepulse.db.session import Database
-from tests.conftest import FrozenClock, Tenant
+from tests.conftest import SITE, FrozenClock, Tenant
 from tests.dashboard.conftest import sign_in
 
 
@@ -114,6 +115,52 @@ async def test_sign_in__cross_site_post__refused(client: httpx.AsyncClient, tena
     assert "set-cookie" not in response.headers
 
 
+async def _post_sign_in(client: httpx.AsyncClient, token: str, headers: dict[str, str]) -> httpx.Response:
+    """POST /sign-in with exactly these Origin/Referer headers (the client's own Origin removed)."""
+    request = client.build_request("POST", "/sign-in", data={"token": token})
+    del request.headers["origin"]
+    request.headers.update(headers)
+    return await client.send(request)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://pipepulse.test"},  # same host, other scheme
+        {"Origin": "http://pipepulse.test:8080"},  # same host, other port
+        {"Origin": "http://pipepulse.test.evil.example"},
+        {"Origin": "null"},
+        {},  # neither Origin nor Referer
+        {"Referer": "https://pipepulse.test/"},  # a Referer from the other scheme
+        {"Referer": "http://evil.example/pipepulse.test/"},
+    ],
+    ids=["scheme", "port", "host", "null", "neither", "referer-scheme", "referer-host"],
+)
+async def test_sign_in__not_from_this_origin__refused(
+    client: httpx.AsyncClient, tenant: Tenant, headers: dict[str, str]
+) -> None:
+    response = await _post_sign_in(client, tenant.reader, headers)
+    assert response.status_code == 403
+    assert "set-cookie" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "http://pipepulse.test"},
+        {"Origin": "http://PipePulse.test:80"},  # the default port, spelled out
+        {"Referer": "http://pipepulse.test/?next=/orgs/"},  # no Origin: a same-site Referer
+    ],
+    ids=["origin", "default-port", "referer"],
+)
+async def test_sign_in__from_this_origin__accepted(
+    client: httpx.AsyncClient, tenant: Tenant, headers: dict[str, str]
+) -> None:
+    response = await _post_sign_in(client, tenant.reader, headers)
+    assert response.status_code == 303
+    assert "set-cookie" in response.headers
+
+
 async def test_sign_out__clears_the_cookie__pages_need_sign_in_again(
     client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
@@ -185,7 +232,7 @@ async def test_sign_in__database_down__html_page_503_with_retry_after(tmp_path: 
     )
     db = Database(create_engine(settings.resolved_database_url))
     transport = httpx.ASGITransport(app=create_app(settings, database=db), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://pipepulse.test") as client:
+    async with httpx.AsyncClient(transport=transport, base_url=SITE, headers={"Origin": SITE}) as client:
         response = await sign_in(client, "ppt_0123456789ab_secret")
     await db.dispose()
     assert response.status_code == 503

@@ -102,7 +102,7 @@ async def test_metrics__orphan__counts_as_failed_run_at_window_end(
         ("time_unit=fortnight", "time_unit", "Input should be 'minute', 'hour', 'day', 'week' or 'month'"),
         ("time_interval=0", "time_interval", "greater than or equal to 1"),
         ("time_type=forever", "time_type", "Input should be 'latest', 'timeseries' or 'timesummary'"),
-        ("timestamp_from=yesterday", "timestamp_from", "valid datetime"),
+        ("timestamp_from=yesterday", "timestamp_from", "ISO 8601"),
         ("timestamp_from=2026-04-20T11:00:00", "timestamp_from", "timezone"),  # naive: ambiguous
         ("time_type=timeseries&time_unit=month&time_interval=10000&timestamp_from=0001-01-01T00:00:00Z",
          "timestamp_from", "between 1970-01-01 and 2200-01-01"),

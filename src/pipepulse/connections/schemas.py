@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from pipepulse.schemas import StrictModel, Timestamp
+from pipepulse.schemas import JSON_INTEGER, StrictModel, Timestamp
 
 DestinationType = Literal[
     "snowflake", "bigquery", "redshift", "databricks", "clickhouse", "postgres", "duckdb"
@@ -80,18 +80,36 @@ def _check_config(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-EventTypes = Annotated[list[str], Field(min_length=1, max_length=50), AfterValidator(_check_event_types)]
+EventTypes = Annotated[
+    list[str],
+    Field(
+        min_length=1,
+        max_length=50,
+        # What _check_event_types enforces, stated for clients (its messages say more than a pattern's).
+        json_schema_extra={
+            "uniqueItems": True,
+            "items": {
+                "type": "string",
+                "pattern": EVENT_TYPE.pattern,
+                "not": {"enum": sorted(RESERVED_EVENT_TYPES)},
+            },
+        },
+    ),
+    AfterValidator(_check_event_types),
+]
 Config = Annotated[dict[str, Any], AfterValidator(_check_config)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-ScheduleInterval = Annotated[int, Field(ge=60, le=31 * 24 * 3600)]
+ScheduleInterval = Annotated[int, Field(strict=True, ge=60, le=31 * 24 * 3600), JSON_INTEGER]
 FreshnessSla = Annotated[
     int,
     Field(
+        strict=True,
         ge=60,
         le=365 * 24 * 3600,
         description="Seconds without a delivery before the connection is late; "
         "null: 2 x schedule_interval_seconds + the orphan window.",
     ),
+    JSON_INTEGER,
 ]
 
 

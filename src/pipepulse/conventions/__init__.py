@@ -1,7 +1,9 @@
 """The API's conventions (SPEC §4.8), applied to every route without the route asking.
 
 - both slash forms of every path, no redirect (:mod:`.slashes`);
-- unknown query parameters and GET bodies are 422 (:mod:`.query`, an app-wide dependency);
+- unknown query parameters and GET bodies are 422, every parameter in its one spelling
+  (:mod:`.query`, an app-wide dependency);
+- bodies are labelled JSON (415), and an unreadable one is a 422 saying where (:mod:`.bodies`);
 - bodies over ``PIPEPULSE_MAX_BODY_BYTES`` are 413, anonymous bodies 401, before buffering
   (:mod:`.body_limit`);
 - security headers on every answer (:mod:`.headers`);
@@ -18,6 +20,7 @@ from starlette.types import Scope
 
 from pipepulse.config import Settings
 from pipepulse.conventions import docs, openapi, slashes
+from pipepulse.conventions.bodies import json_content_type
 from pipepulse.conventions.body_limit import BodyLimitMiddleware
 from pipepulse.conventions.headers import SecurityHeadersMiddleware
 from pipepulse.conventions.query import known_query_only
@@ -31,7 +34,7 @@ def operation_id(route: APIRoute) -> str:
 
 def dependencies() -> list[DependsParam]:
     """App-wide dependencies: pass to ``FastAPI(dependencies=…)`` so every route gets them."""
-    return [Depends(known_query_only)]
+    return [Depends(known_query_only), Depends(json_content_type)]
 
 
 def install(app: FastAPI, settings: Settings) -> None:

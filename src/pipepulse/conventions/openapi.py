@@ -2,7 +2,7 @@
 
 Derived from what each operation declares, so a new endpoint is documented without extra
 work: the bearer scheme (from the auth dependencies) brings 401, 403 and 429; a path
-parameter brings 404; a request body brings 400 (not readable as text) and 413; every API
+parameter brings 404; a request body brings 413 and 415 (not labelled JSON); every API
 operation can give 422 (an unknown query parameter) and 503 (the database is down).
 Endpoint-specific errors (409) are declared on the route with
 ``responses={409: {"description": …}}``; their body is filled in.
@@ -20,13 +20,14 @@ from pipepulse.schemas import API_PREFIX
 ERROR_SCHEMA = "ErrorBody"
 
 DESCRIPTIONS = {
-    400: "The request body could not be read (not UTF-8 text).",
     401: "No credential, or a wrong or revoked one.",
     403: "The credential is of the wrong kind or lacks the scope.",
     404: "No such resource, or it belongs to an organisation the credential may not see.",
     409: "Conflicts with what is already stored.",
     413: "The request body is larger than PIPEPULSE_MAX_BODY_BYTES.",
-    422: "The request is malformed: the detail lists each problem and where it is.",
+    415: "The request body is not labelled 'Content-Type: application/json'.",
+    422: "The request is malformed (including a body that is not UTF-8 or not JSON): the detail "
+    "lists each problem and where it is.",
     429: "Too many failed authentications from this address; retry after Retry-After seconds.",
     503: "The database is unavailable; retry after Retry-After seconds.",
 }
@@ -59,6 +60,72 @@ HEADERS = {
 }
 
 
+# Rules the server enforces that a JSON Schema cannot state (they relate two fields, or the
+# request to what is stored). Each is in the operation's ``x-rules`` and its description; a
+# request that breaks one is a 422 saying which (or the status given).
+_TIMES = "timestamps are ISO 8601 with a timezone (the 'pattern' of each timestamp field)"
+_REPORT = [
+    "events_by_type, when given, sums to events_delivered",
+    "every events_by_type key is one of the connection's event_types, or 'other'",
+    "completed_at is not before the run's started_at, and at most 5 minutes after the server's now",
+    _TIMES,
+]
+OPERATION_RULES: dict[str, list[str]] = {
+    "create_connection": [
+        "event_types are unique, each matches ^[a-z][a-z0-9_]{0,63}$ and is not 'total' or 'other'",
+        "config holds no credential-like key (password, secret, token, api_key, …) and is at most "
+        "16,384 bytes as compact JSON",
+    ],
+    "update_connection": [
+        "type cannot be changed",
+        "event_types are unique, each matches ^[a-z][a-z0-9_]{0,63}$ and is not 'total' or 'other'",
+        "config holds no credential-like key and is at most 16,384 bytes as compact JSON",
+    ],
+    "create_run": [
+        "started_at is at most 5 minutes after the server's now",
+        "completion fields only together with completed_at",
+        *_REPORT,
+    ],
+    "report_run": _REPORT,
+    "report_runs": [
+        "each item is judged as the single PATCH would be; its result status is 204 (recorded or an "
+        "identical repeat), 404 (unknown organisation, connection or run), 409 (a different report "
+        "is stored) or 422 (malformed, or a rule broken; detail is the {loc, msg, type} list)",
+        *_REPORT,
+    ],
+    "get_status_history": ["from is before to; to is not after the server's now", _TIMES],
+    "get_connection_metrics": ["timestamp_from is before timestamp_to", "at most 10,000 buckets", _TIMES],
+    "get_bulk_metrics": ["timestamp_from is before timestamp_to", _TIMES],
+    "post_bulk_metrics": ["timestamp_from is before timestamp_to", _TIMES],
+    "create_channel": [
+        "url is an absolute http(s) URL with a host and a port between 1 and 65535",
+        "url's host resolves only to public internet addresses (unless the operator set "
+        "PIPEPULSE_ALERTS_ALLOW_PRIVATE_URLS)",
+    ],
+    "create_rule": [
+        "channel_id names an alert channel of this organisation",
+        "connection_ids, when given, name connections of this organisation",
+        "no identical rule exists (same channel, events, connections and min_duration_seconds): 409",
+    ],
+}
+EXTRA_ERRORS: dict[str, dict[int, str]] = {
+    "create_rule": {409: "An identical rule already exists for this organisation."},
+}
+
+
+def document_rules(operation: dict[str, Any]) -> None:
+    """Add the operation's cross-field rules (x-rules, description) and the errors they give."""
+    operation_id = operation.get("operationId", "")
+    rules = OPERATION_RULES.get(operation_id)
+    if rules:
+        operation["x-rules"] = list(rules)
+        text = "Rules the server enforces beyond the schema:\n" + "\n".join(f"- {rule}" for rule in rules)
+        description = operation.get("description", "")
+        operation["description"] = f"{description}\n\n{text}" if description else text
+    for status, description in EXTRA_ERRORS.get(operation_id, {}).items():
+        operation["responses"].setdefault(str(status), _error_response(status, description))
+
+
 def _error_response(status: int, description: str | None = None) -> dict[str, Any]:
     schema = "HTTPValidationError" if status == 422 else ERROR_SCHEMA
     response: dict[str, Any] = {
@@ -78,7 +145,7 @@ def operation_errors(path: str, operation: dict[str, Any]) -> set[int]:
     if "{" in path:
         codes.add(404)
     if "requestBody" in operation:
-        codes |= {400, 413}
+        codes |= {413, 415}
     return codes
 
 
@@ -101,6 +168,7 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
         for operation in item.values():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
+            document_rules(operation)
             responses: dict[str, Any] = operation["responses"]
             for code, response in list(responses.items()):
                 # A route that declares an error with only a description gets the error body.

@@ -332,6 +332,11 @@ async def delete_channel(
     return RedirectResponse(_page_path(organisation_pk) + "?done=channel-deleted", status_code=303)
 
 
+def _whole_number(text: str) -> int | str:
+    """A form's digits as the number the API takes; anything else is left for the model to refuse."""
+    return int(text) if text.isascii() and text.isdigit() else text
+
+
 @router.post("/orgs/{organisation_pk}/alerts/rules", response_class=HTMLResponse)
 async def add_rule(
     request: Request, organisation_pk: OrganisationPk, db: Db, principal: Viewer, now: Now
@@ -346,7 +351,7 @@ async def add_rule(
         "channel_id": (form.get("channel_id") or [""])[0],
         "events": form.get("events", []),
         "connection_ids": chosen or None,
-        "min_duration_seconds": (form.get("min_duration_seconds") or ["0"])[0] or "0",
+        "min_duration_seconds": _whole_number((form.get("min_duration_seconds") or ["0"])[0] or "0"),
     }
     try:
         body = RuleCreate(**fields)

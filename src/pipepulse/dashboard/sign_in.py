@@ -50,12 +50,32 @@ def safe_next(value: str | None) -> str | None:
     return value
 
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of a URL, the default port filled in; None if it has none."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port or DEFAULT_PORTS[scheme]
+
+
 def cross_site(request: Request) -> bool:
-    """A POST from another site (defence in depth beside SameSite=Strict)."""
-    origin = request.headers.get("origin")
-    if not origin or origin == "null":
-        return origin == "null"
-    return urlsplit(origin).netloc != request.headers.get("host", request.url.netloc)
+    """A state-changing POST that may not be from this site's own form (defence in depth beside
+    SameSite=Strict): its ``Origin`` (or, when a browser sent none, its ``Referer``) must have
+    the site's scheme, host and port. A post with neither is refused: every browser sends one
+    of them on a same-site form post (the pages set ``Referrer-Policy: same-origin``)."""
+    own = origin_of(str(request.base_url))
+    claimed = request.headers.get("origin") or request.headers.get("referer")
+    if own is None or not claimed or claimed == "null":
+        return True
+    return origin_of(claimed) != own
 
 
 @router.get("/", response_class=HTMLResponse)

@@ -9,7 +9,7 @@ from pipepulse.metrics.buckets import TimeUnit
 from pipepulse.metrics.service import TimeType
 from pipepulse.metrics.values import METRICS, MetricValues
 from pipepulse.rollups.plan import Precision
-from pipepulse.schemas import StrictModel, Timestamp
+from pipepulse.schemas import JsonInt, StrictModel, Timestamp
 
 
 def _value_types() -> dict[str, Any]:
@@ -134,6 +134,6 @@ class BulkBody(StrictModel):
     """Large id lists that would not fit a URL; these win over the query parameters."""
 
     ids: list[str] | str | None = Field(default=None, description="Connection ids: array or 'a,b,c'.")
-    tenant_ids: list[int] | str | None = Field(
+    tenant_ids: list[JsonInt] | str | None = Field(
         default=None, description="Organisation ids: array or '1,2,3'."
     )

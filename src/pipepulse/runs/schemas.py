@@ -5,14 +5,14 @@ from typing import Annotated
 from pydantic import BaseModel, Field, model_validator
 
 from pipepulse.rules import Outcome
-from pipepulse.schemas import MAX_INT_ID, ResourceId, StrictModel, Timestamp
+from pipepulse.schemas import JSON_INTEGER, MAX_INT_ID, ResourceId, StrictModel, Timestamp
 
 MAX_ERROR_LENGTH = 2000
 # Counts must survive a round trip through JavaScript clients.
 MAX_COUNT = 2**53 - 1
 
-Count = Annotated[int, Field(strict=True, ge=0, le=MAX_COUNT)]
-SmallCount = Annotated[int, Field(strict=True, ge=0, le=2**31 - 1)]
+Count = Annotated[int, Field(strict=True, ge=0, le=MAX_COUNT), JSON_INTEGER]
+SmallCount = Annotated[int, Field(strict=True, ge=0, le=2**31 - 1), JSON_INTEGER]
 
 COMPLETION_FIELDS = (
     "completed_at",
@@ -63,7 +63,7 @@ MAX_BATCH_REPORTS = 1000
 class BatchReportItem(RunReport):
     """One report of a batch: the run it completes, then exactly the PATCH body."""
 
-    organisation_id: Annotated[int, Field(strict=True, ge=1, le=MAX_INT_ID)]
+    organisation_id: Annotated[int, Field(strict=True, ge=1, le=MAX_INT_ID), JSON_INTEGER]
     connection_id: ResourceId
     run_id: ResourceId
 
@@ -76,7 +76,10 @@ class ErrorItem(BaseModel):
 
 class BatchReportResult(BaseModel):
     index: int = Field(description="The item's position in the request, from 0.")
-    status: int = Field(description="What the single PATCH would have answered: 204, 404, 409 or 422.")
+    status: int = Field(
+        description="What the single PATCH would have answered: 204, 404, 409 or 422.",
+        json_schema_extra={"enum": [204, 404, 409, 422]},
+    )
     detail: str | list[ErrorItem] | None = Field(
         default=None, description="Why, when the status is not 204 (as the single call's error body)."
     )

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from pipepulse.schemas import ResourceId, StrictModel, Timestamp
+from pipepulse.schemas import JSON_INTEGER, ResourceId, StrictModel, Timestamp
 
 ChannelKind = Literal["webhook", "slack"]
 RuleEvent = Literal[
@@ -21,6 +21,7 @@ NotificationType = Literal[
 MAX_HOLD_SECONDS = 7 * 24 * 3600
 MAX_RULE_CONNECTIONS = 1000
 
+URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s\x00-\x1f/?#]+([/?#][^\s\x00-\x1f]*)?$"
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 ChannelId = Annotated[str, Field(pattern=r"^ach_[0-9a-f]{16}$", description="An alert channel id, ach_….")]
 RuleId = Annotated[str, Field(pattern=r"^arl_[0-9a-f]{16}$", description="An alert rule id, arl_….")]
@@ -29,7 +30,16 @@ RuleId = Annotated[str, Field(pattern=r"^arl_[0-9a-f]{16}$", description="An ale
 class ChannelCreate(StrictModel):
     name: Name
     kind: ChannelKind
-    url: Annotated[str, Field(min_length=1, max_length=2000, description="https:// (or http://) URL.")]
+    url: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=2000,
+            description="https:// (or http://) URL: a host, no spaces or control characters.",
+            # What urls.parse checks first, stated for clients; its messages say more.
+            json_schema_extra={"pattern": URL_PATTERN},
+        ),
+    ]
 
 
 class ChannelOut(BaseModel):
@@ -62,7 +72,7 @@ class RuleCreate(StrictModel):
     connection_ids: (
         Annotated[list[ResourceId], Field(min_length=1, max_length=MAX_RULE_CONNECTIONS)] | None
     ) = None
-    min_duration_seconds: Annotated[int, Field(ge=0, le=MAX_HOLD_SECONDS)] = 0
+    min_duration_seconds: Annotated[int, Field(strict=True, ge=0, le=MAX_HOLD_SECONDS), JSON_INTEGER] = 0
 
 
 class RuleOut(BaseModel):

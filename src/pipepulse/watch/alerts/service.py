@@ -11,7 +11,7 @@ from pipepulse import ids
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.db.models import AlertChannel, AlertRule, Notification, Organisation
 from pipepulse.db.session import Database
-from pipepulse.errors import Invalid, NotFound
+from pipepulse.errors import Conflict, Invalid, NotFound
 from pipepulse.organisations import service as organisations_service
 from pipepulse.watch.alerts import bodies, delivery, sender, urls
 from pipepulse.watch.alerts import repository as alerts_repository
@@ -160,11 +160,23 @@ async def create_rule(
                 f"no warehouse connection {', '.join(map(repr, missing[:5]))} in this organisation",
                 loc=("body", "connection_ids"),
             )
+    events = list(dict.fromkeys(body.events))
+    existing, _ = await alerts_repository.rules(session, organisation_id)
+    for other in existing:
+        # The same rule twice would page twice for every event.
+        if (
+            other.channel_id == body.channel_id
+            and set(other.events) == set(events)
+            and (None if other.connection_ids is None else set(other.connection_ids))
+            == (None if connection_ids is None else set(connection_ids))
+            and other.min_duration_seconds == body.min_duration_seconds
+        ):
+            raise Conflict(f"an identical rule already exists ({other.id}); each event would be sent twice")
     rule = AlertRule(
         id=ids.alert_rule_id(),
         organisation_id=organisation_id,
         channel_id=body.channel_id,
-        events=list(dict.fromkeys(body.events)),
+        events=events,
         connection_ids=connection_ids,
         min_duration_seconds=body.min_duration_seconds,
         created_at=now,
