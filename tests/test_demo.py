@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -200,3 +201,42 @@ def test_demo_command__serves_api_and_dashboard__stops_cleanly_on_ctrl_c(tmp_pat
         rest, _ = process.communicate(timeout=30)
     assert process.returncode == 0, rest
     assert "pipepulse demo stopped." in rest
+
+
+@pytest.mark.timeout(300)
+def test_scripts_demo__without_promtool_apt_or_sudo__starts_the_demo(tmp_path: Path) -> None:
+    """`scripts/demo` asks only for what the demo uses: on a PATH with nothing but a shell and
+    Python (no promtool, no apt-get, no sudo, no chromium) it installs pipepulse and serves."""
+    repo = Path(__file__).resolve().parent.parent
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("bash", "dirname", "touch", "python3", "env"):
+        found = shutil.which(tool)
+        assert found, tool
+        (bin_dir / tool).symlink_to(found)
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPEPULSE_")}
+    env["PATH"] = str(bin_dir)
+    env["PIPEPULSE_DATA_DIR"] = str(tmp_path / "data")
+    process = subprocess.Popen(
+        [str(repo / "scripts" / "demo"), "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        output = ""
+        deadline = time.monotonic() + 240
+        while "Ctrl-C" not in output and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            output += line
+        assert f"http://127.0.0.1:{port}/" in output, output
+        assert "promtool" not in output
+    finally:
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output + rest
