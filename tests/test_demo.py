@@ -60,6 +60,16 @@ async def test_demo_history__watching__open_incident_week_of_uptime_and_no_noise
     assert incident["started_at"] == broken["since"]
     assert incident["first_error"].startswith("destination unreachable")
     assert 17 * 3600 < incident["duration_seconds"] < 20 * 3600
+    # One rule for the API: durations in whole seconds, instants in whole seconds.
+    assert isinstance(incident["duration_seconds"], int)
+    assert isinstance(broken["freshness"]["late_by_seconds"], int)
+    whole_second = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+    assert whole_second.match(incident["started_at"])
+    telemetry = (await client.get(url("flaky", "telemetry"), headers=headers)).json()
+    assert telemetry["recent_errors"]
+    for error in telemetry["recent_errors"]:
+        assert whole_second.match(error["occurred_at"]), error
+    assert "1 batch moved to the dead-letter queue" in {e["message"] for e in telemetry["recent_errors"]}
     assert broken["freshness"]["late"] is True
 
     week = (await client.get(url("healthy", "status-history"), headers=headers)).json()

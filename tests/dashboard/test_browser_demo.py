@@ -49,7 +49,7 @@ async def demo_page(browser: Browser) -> AsyncIterator[Page]:
 
 
 async def test_demo__watched_for_an_hour__the_dashboard_keeps_the_story(
-    demo_page: Page, settings: Settings, tmp_path: Path
+    demo_page: Page, browser: Browser, settings: Settings, tmp_path: Path
 ) -> None:
     # The demo's own database (embedded SQLite, as `pipepulse demo` runs it) and clock.
     clock = FrozenClock(NOW)
@@ -71,6 +71,27 @@ async def test_demo__watched_for_an_hour__the_dashboard_keeps_the_story(
             clock.advance(minutes=5)
             await step(db, demo, dispatcher, feed, clock.now)
         await _story_on_screen(demo_page, url)
+
+        # The demo on a phone: no page wider than 390 px.
+        phone_context = await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+        try:
+            phone = await phone_context.new_page()
+            await sign_in(phone, server.url, handles.token)
+            paths = [
+                f"/orgs/{handles.organisation_id}/",
+                f"/orgs/{handles.organisation_id}/alerts/",
+                *(
+                    f"/orgs/{handles.organisation_id}/connections/{cid}/"
+                    for cid in handles.connection_ids.values()
+                ),
+            ]
+            widths = {}
+            for path in paths:
+                await phone.goto(server.url + path)
+                widths[path] = await phone.evaluate("document.documentElement.scrollWidth")
+            assert {p: w for p, w in widths.items() if w > 390} == {}, widths
+        finally:
+            await phone_context.close()
     finally:
         server.stop()
         await dispatcher.close()
