@@ -70,6 +70,7 @@ class DemoConnection:
     broken_for_hours: int = 0  # its warehouse has been unreachable this long
     destination_url: str | None = None
     paused_days_ago: int = 0
+    fed: bool = True  # the live feed writes its source files (False: something else feeds it)
 
 
 # The story. A connection is added with one entry here (and its source is fed when it is
@@ -265,7 +266,7 @@ class LiveFeed:
         slot = slot_start(now)
         files = 0
         for spec in CONNECTIONS:
-            if spec.state == "paused" or self.written.get(spec.key) == slot:
+            if not spec.fed or spec.state == "paused" or self.written.get(spec.key) == slot:
                 continue
             generate_files(
                 self.source_root,
