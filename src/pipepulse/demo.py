@@ -1,9 +1,10 @@
 """``pipepulse demo``: a self-contained, living installation on the embedded database.
 
 It resets its own data directory on every start (a predictable story each time), builds
-one organisation with four connections, backfills a week of history through the ingest
-service, then runs the API and dashboard, the scheduler and the in-process reference
-loader, with an event generator feeding the loader's source files.
+one organisation with the connections of :data:`CONNECTIONS`, backfills a week of
+five-minute runs through the ingest service, then runs the API and dashboard, the scheduler
+and the in-process reference loader, with a feed writing each slot's source file. The live
+loader continues the backfill's cadence and volumes, so the story holds while one watches.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import secrets
 import shutil
 import signal
 import socket
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,32 +41,65 @@ from pipepulse.organisations import service as organisations_service
 from pipepulse.runs import service as runs_service
 from pipepulse.runs.schemas import RunCreate
 from pipepulse.scheduler import dispatchers, runner
+from pipepulse.scheduler.dispatchers import Dispatcher
 
-SCHEDULE_SECONDS = 60
-# The backfill is hourly: a delivery up to two hours old is on time.
-FRESHNESS_SLA_SECONDS = 2 * 3600
-DROPPED_SHARE = 0.04
+# One cadence for the whole story: the backfilled week and the live loader both run every
+# five minutes, and every run carries the volume of its five-minute slot (see slot_volume),
+# so the volume baseline (the same hour on the previous days) matches what the live loader
+# delivers, and the freshness SLA fits the cadence.
+SCHEDULE_SECONDS = 5 * 60
+FRESHNESS_SLA_SECONDS = 30 * 60
+BACKFILL_DAYS = 7
+# Marketing events: one slot in eighteen carries a poison line, so a batch is dead-lettered
+# every 90 minutes; never in two runs in a row (nor in three hourly runs of the older
+# backfill in a row), so the connection stays Degraded: Error needs three failing runs in a row.
+POISON_EVERY = 18
 TICK_SECONDS = 5.0
 UNREACHABLE_WAREHOUSE = "postgresql://loader@127.0.0.1:1/warehouse"
 
 
 @dataclass(frozen=True)
 class DemoConnection:
+    """One connection of the story: what it is, and what a watcher should see on it."""
+
     key: str
     name: str
     type: str
     state: str
-    poison_rate: float  # share of backfilled runs with DLQ batches
+    story: str  # printed by the demo: what this connection shows
+    poison: bool = False  # now and then a batch goes to the dead-letter queue
     broken_for_hours: int = 0  # its warehouse has been unreachable this long
     destination_url: str | None = None
-    dropped_last_hour: bool = False  # delivered a small fraction of its usual volume last hour
+    paused_days_ago: int = 0
+    fed: bool = True  # the live feed writes its source files (False: something else feeds it)
 
 
+# The story. A connection is added with one entry here (and its source is fed when it is
+# scheduled); nothing else counts them.
 CONNECTIONS = (
-    DemoConnection("healthy", "Analytics warehouse", "snowflake", "connected", 0.0, dropped_last_hour=True),
-    DemoConnection("flaky", "Marketing events", "bigquery", "connected", 0.12),
-    DemoConnection("broken", "Finance replica", "postgres", "error", 0.0, 20, UNREACHABLE_WAREHOUSE),
-    DemoConnection("paused", "Legacy exports", "redshift", "paused", 0.0),
+    DemoConnection(
+        "healthy", "Analytics warehouse", "snowflake", "connected", "Active, on time, normal volume"
+    ),
+    DemoConnection(
+        "flaky",
+        "Marketing events",
+        "bigquery",
+        "connected",
+        "Degraded: every 90 min a poison line sends one batch to the dead-letter queue",
+        poison=True,
+    ),
+    DemoConnection(
+        "broken",
+        "Finance replica",
+        "postgres",
+        "error",
+        "Error: its warehouse has been unreachable for 20 h (an open incident, late)",
+        broken_for_hours=20,
+        destination_url=UNREACHABLE_WAREHOUSE,
+    ),
+    DemoConnection(
+        "paused", "Legacy exports", "redshift", "paused", "Idle: paused five days ago", paused_days_ago=5
+    ),
 )
 
 
@@ -74,6 +109,7 @@ class DemoHandles:
     service_key: str
     organisation_id: int
     connection_ids: dict[str, str]
+    metrics_token: str = ""
 
 
 def demo_settings(base: Settings, data_dir: Path, public_url: str = "http://127.0.0.1:8000") -> Settings:
@@ -92,10 +128,53 @@ def demo_settings(base: Settings, data_dir: Path, public_url: str = "http://127.
     )
 
 
+def slot_start(moment: datetime) -> datetime:
+    """The start of the five-minute slot holding ``moment``."""
+    epoch = int(moment.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % SCHEDULE_SECONDS, UTC)
+
+
+def slot_volume(key: str, slot: datetime) -> int:
+    """Events one run of ``key`` delivers in ``slot``: about 1,200 an hour, busier in European
+    working hours, the same rhythm every day (so each hour matches its baseline)."""
+    jitter = random.Random(f"{key}:{int(slot.timestamp())}").uniform(0.9, 1.1)
+    per_hour = 1200 * (1.6 if 8 <= slot.hour <= 18 else 0.6)
+    return int(per_hour * SCHEDULE_SECONDS / 3600 * jitter)
+
+
+def is_poison_slot(spec: DemoConnection, slot: datetime) -> bool:
+    return spec.poison and (int(slot.timestamp()) // SCHEDULE_SECONDS) % POISON_EVERY == 3
+
+
+def backfill_slots(spec: DemoConnection, now: datetime) -> list[tuple[datetime, int]]:
+    """The backfilled runs before ``now``'s own slot, oldest first, as (start, slots covered).
+
+    The last 24 hours, which the status and the incidents read run by run, are at the live
+    cadence; the six days before are one run an hour carrying the hour's twelve slots (what
+    the volume baseline compares, hour by hour, is the same), because a week of five-minute
+    runs through the ingest service takes minutes on a small machine. A paused connection's
+    runs stop when it was paused.
+    """
+    current = slot_start(now)
+    per_hour = 3600 // SCHEDULE_SECONDS
+    recent = [(current - timedelta(seconds=SCHEDULE_SECONDS * k), 1) for k in range(24 * per_hour, 0, -1)]
+    first_recent = recent[0][0]
+    older = [(first_recent - timedelta(hours=h), per_hour) for h in range((BACKFILL_DAYS - 1) * 24, 0, -1)]
+    runs = older + recent
+    if spec.paused_days_ago:
+        paused_at = now - timedelta(days=spec.paused_days_ago)
+        runs = [r for r in runs if r[0] < paused_at]
+    return runs
+
+
+def backfill_total(now: datetime) -> int:
+    return sum(len(backfill_slots(spec, now)) for spec in CONNECTIONS)
+
+
 async def build_history(
     db: Database, now: datetime, *, progress: Callable[[int], None] | None = None, seed: int = 7
 ) -> DemoHandles:
-    """The organisation, its connections and a week of hourly runs, through the ingest service."""
+    """The organisation, its connections and a week of runs, through the ingest service."""
     rng = random.Random(seed)
     async with db.session(write=True) as session:
         org = await organisations_service.create(session, slug="acme", name="Acme Corp", now=now)
@@ -107,7 +186,7 @@ async def build_history(
         owner = UserPrincipal(token_id="demo", organisation_id=org.id, scopes=frozenset(scopes.ALL))
         connection_ids: dict[str, str] = {}
         for spec in CONNECTIONS:
-            config: dict[str, Any] = {"source_prefix": f"events/acme/{spec.key}"}
+            config: dict[str, Any] = {"source_prefix": source_prefix(spec)}
             if spec.destination_url:
                 config["destination_url"] = spec.destination_url
             created = await connections_service.create(
@@ -122,52 +201,33 @@ async def build_history(
                     schedule_interval_seconds=SCHEDULE_SECONDS,
                     freshness_sla_seconds=FRESHNESS_SLA_SECONDS,
                 ),
-                now - timedelta(days=8),
+                now - timedelta(days=BACKFILL_DAYS + 1),
             )
             connection_ids[spec.key] = created.id
 
-    hours = 7 * 24
-    # One run an hour, each finishing inside its own UTC hour, so the volume baseline (the
-    # same hour on the previous days) always has its hours.
-    this_hour = now.replace(minute=0, second=0, microsecond=0)
     for spec in CONNECTIONS:
         async with db.session(write=True) as session:
             connection = await connections_service.get(session, org.id, connection_ids[spec.key])
-            last_hour = hours if spec.state != "paused" else hours - 5 * 24  # paused five days ago
-            for h in range(hours, 0, -1):
-                started = this_hour - timedelta(hours=h) + timedelta(minutes=rng.randint(5, 40))
-                if hours - h >= last_hour:
-                    break
-                body = _backfill_run(
-                    rng,
-                    spec,
-                    started,
-                    orphan=(spec.key == "flaky" and h == 30),
-                    broken=h <= spec.broken_for_hours,
-                    dropped=spec.dropped_last_hour and h == 1,
-                )
+            broken_since = now - timedelta(hours=spec.broken_for_hours)
+            for slot, covered in backfill_slots(spec, now):
+                broken = bool(spec.broken_for_hours) and slot >= broken_since
+                body = _backfill_run(rng, spec, slot, covered, broken=broken)
                 await runs_service.create(session, connection, body, now)
                 if progress is not None:
                     progress(1)
     return DemoHandles(token.token, key.key, org.id, connection_ids)
 
 
+def source_prefix(spec: DemoConnection) -> str:
+    return f"events/acme/{spec.key}"
+
+
 def _backfill_run(
-    rng: random.Random,
-    spec: DemoConnection,
-    started: datetime,
-    *,
-    orphan: bool,
-    broken: bool,
-    dropped: bool = False,
+    rng: random.Random, spec: DemoConnection, first: datetime, covered: int, *, broken: bool
 ) -> RunCreate:
-    if orphan:
-        return RunCreate(started_at=started)
-    completed = started + timedelta(seconds=rng.randint(20, 240))
-    # Daily rhythm: busier in European working hours, steady from one day to the next.
-    volume = int(1200 * rng.uniform(0.9, 1.1) * (1.6 if 8 <= started.hour <= 18 else 0.6))
-    if dropped:
-        volume = int(volume * DROPPED_SHARE)
+    # Each run starts and finishes inside its first slot, so it counts in that slot's hour.
+    started = first + timedelta(seconds=rng.randint(1, 30))
+    completed = started + timedelta(seconds=rng.randint(5, 90))
     if broken:
         return RunCreate(
             started_at=started,
@@ -175,41 +235,74 @@ def _backfill_run(
             events_delivered=0,
             error=f"destination unreachable: {UNREACHABLE_WAREHOUSE}: connection refused",
         )
+    slots = [first + timedelta(seconds=SCHEDULE_SECONDS * i) for i in range(covered)]
+    # As the live loader does: the batch holding a poison line (its slot's whole file) goes
+    # to the dead-letter queue.
+    dlq = sum(1 for slot in slots if is_poison_slot(spec, slot))
+    volume = sum(slot_volume(spec.key, slot) for slot in slots if not is_poison_slot(spec, slot))
     evaluations = int(volume * rng.uniform(0.6, 0.8))
-    dlq = rng.randint(1, 3) if rng.random() < spec.poison_rate else 0
     return RunCreate(
         started_at=started,
         completed_at=completed,
         events_delivered=volume,
         events_by_type={"evaluations": evaluations, "custom_events": volume - evaluations},
         batches_dlq=dlq,
-        latency_ms=rng.randint(30_000, 600_000),
+        latency_ms=rng.randint(5_000, 90_000),
         events_pending=0,
         bytes_delivered=volume * rng.randint(300, 500),
     )
 
 
-async def generate_events(settings: Settings, stop: asyncio.Event, now: Callable[[], datetime]) -> None:
-    """Keep the healthy and flaky sources fed; the flaky one gets a poison line now and then."""
-    from pipepulse.loader.generator import generate_files
+@dataclass
+class LiveFeed:
+    """Writes each scheduled connection's source file for the slot ``now`` is in, once per slot,
+    with the slot's volume (and the slot's poison line): what the backfill recorded, continued."""
 
-    assert settings.loader_source_root is not None
-    rng = random.Random()
-    while not stop.is_set():
-        for key in ("healthy", "flaky"):
-            await asyncio.to_thread(
-                generate_files,
-                settings.loader_source_root,
+    source_root: Path
+    written: dict[str, datetime] = field(default_factory=dict)
+
+    def feed(self, now: datetime) -> int:
+        from pipepulse.loader.generator import generate_files
+
+        slot = slot_start(now)
+        files = 0
+        for spec in CONNECTIONS:
+            if not spec.fed or spec.state == "paused" or self.written.get(spec.key) == slot:
+                continue
+            generate_files(
+                self.source_root,
                 0,
-                now=now(),
-                source_prefix=f"events/acme/{key}",
+                now=now,
+                source_prefix=source_prefix(spec),
                 hours=1,
                 files_per_hour=1,
-                events_per_file=rng.randint(150, 400),
-                poison=key == "flaky" and rng.random() < 0.3,
+                events_per_file=slot_volume(spec.key, slot),
+                poison=is_poison_slot(spec, slot),
+                seed=int(slot.timestamp()),
             )
+            self.written[spec.key] = slot
+            files += 1
+        return files
+
+
+async def step(
+    db: Database, settings: Settings, dispatcher: Dispatcher, feed: LiveFeed, now: datetime
+) -> None:
+    """The live demo's work at ``now`` in one go (for a watcher on an injected clock): feed the
+    slot's files, tick the scheduler (seed, load, evaluate, notify), wait for the loads."""
+    await asyncio.to_thread(feed.feed, now)
+    await runner.tick(db, settings, dispatcher, now)
+    await dispatcher.drain()
+
+
+async def generate_events(settings: Settings, stop: asyncio.Event, now: Callable[[], datetime]) -> None:
+    """Keep the scheduled connections' sources fed, one file per slot."""
+    assert settings.loader_source_root is not None
+    feed = LiveFeed(settings.loader_source_root)
+    while not stop.is_set():
+        await asyncio.to_thread(feed.feed, now())
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=20)
+            await asyncio.wait_for(stop.wait(), timeout=TICK_SECONDS / 2)
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -239,6 +332,9 @@ def run_demo(base: Settings, *, host: str, port: int, data_dir: Path | None) -> 
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True)
     settings = demo_settings(base, data_dir, public_url=f"http://{host}:{port}")
+    if not settings.metrics_token:
+        # So the printed Prometheus example shows the per-connection gauges.
+        settings = settings.model_copy(update={"metrics_token": secrets.token_urlsafe(24)})
     asyncio.run(_main(settings, host, port))
 
 
@@ -247,9 +343,8 @@ async def _main(settings: Settings, host: str, port: int) -> None:
 
     db = Database(create_engine(settings.resolved_database_url))
     await ensure_schema(db, auto_migrate=settings.auto_migrate)
-    total = sum(7 * 24 if c.state != "paused" else 2 * 24 for c in CONNECTIONS)
     typer.echo("pipepulse demo: building a week of history on the embedded SQLite database")
-    with typer.progressbar(length=total, label="backfilling runs") as bar:
+    with typer.progressbar(length=backfill_total(clock()), label="backfilling runs") as bar:
         handles = await build_history(db, clock(), progress=bar.update)
 
     stop = asyncio.Event()
@@ -275,9 +370,7 @@ async def _main(settings: Settings, host: str, port: int) -> None:
         owner = UserPrincipal(
             token_id="demo", organisation_id=handles.organisation_id, scopes=frozenset(scopes.ALL)
         )
-        await demo_alerts.set_up(
-            session, owner, handles.organisation_id, handles.connection_ids["broken"], receiver, clock()
-        )
+        await demo_alerts.set_up(session, owner, handles.organisation_id, receiver, clock())
 
     base_url = f"http://{host}:{port}"
     first = f"{base_url}/api/v1/organisations/{handles.organisation_id}/integrations/warehouse-connections/"
@@ -288,10 +381,21 @@ async def _main(settings: Settings, host: str, port: int) -> None:
     typer.echo(f"  Service key: {handles.service_key}")
     typer.echo(f"  Try:         curl -H 'Authorization: Bearer {handles.token}' {first}")
     typer.echo(
+        f"  Prometheus:  curl -H 'Authorization: Bearer {settings.metrics_token}' {base_url}/metrics"
+        " | grep pipepulse_connection"
+    )
+    typer.echo(
         f"  Alerts:      {base_url}/orgs/{handles.organisation_id}/alerts/"
-        f" (a webhook receiver on port {receiver.port} prints what it gets)"
+        f" (one rule covers every connection; a webhook receiver on port {receiver.port} prints what it gets)"
     )
     typer.echo(f"  Data:        {settings.data_dir} (reset on every `pipepulse demo`)")
+    typer.echo("")
+    typer.echo(
+        f"  The story (a run every {SCHEDULE_SECONDS // 60} min, as in the backfilled week,"
+        " with the same volumes):"
+    )
+    for spec in CONNECTIONS:
+        typer.echo(f"    {spec.name + ':':<22} {spec.story}")
     typer.echo("  Ctrl-C stops everything.")
 
     tasks = [

@@ -1,5 +1,5 @@
 """The demo's alerting: a webhook receiver on loopback that checks each delivery's signature
-and prints it, and a channel and rule that send it the broken warehouse's changes.
+and prints it, and a channel and a rule that send it every connection's changes.
 
 A real receiver would be a service of its own; this one is the smallest honest one (the
 receiver example of docs/alerts.md, on asyncio so it shares the demo's event loop).
@@ -89,11 +89,10 @@ async def set_up(
     session: AsyncSession,
     owner: UserPrincipal,
     organisation_id: int,
-    connection_id: str,
     receiver: Receiver,
     now: datetime,
 ) -> None:
-    """A webhook channel to the receiver and a rule sending it the connection's changes."""
+    """A webhook channel to the receiver and a rule sending it every connection's changes."""
     channel = await alerts_service.create_channel(
         session,
         owner,
@@ -110,6 +109,6 @@ async def set_up(
         session,
         owner,
         organisation_id,
-        RuleCreate(channel_id=channel.id, events=RULE_EVENTS, connection_ids=[connection_id]),
+        RuleCreate(channel_id=channel.id, events=RULE_EVENTS, connection_ids=None),
         now,
     )

@@ -1,6 +1,7 @@
 """The rules of SPEC §3, as pure functions of runs and ``now``: outcomes, windows, status.
 
-Nothing here does I/O, reads the clock or imports anything else of pipepulse: every package
+Nothing here does I/O, reads the clock or imports anything else of pipepulse but its
+:mod:`pipepulse.wording` (how a message reads): every package
 asks this module, so a rule is written once. The services feed these functions with rows
 (or rollups of rows) and the current time; the tests drive them with random histories
 against a brute-force oracle.
@@ -13,6 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
+
+from pipepulse.wording import describe_duration, dlq_batches
 
 Outcome = Literal["pending", "succeeded", "partial", "failed", "orphaned"]
 Status = Literal["active", "degraded", "error", "idle"]
@@ -101,22 +104,14 @@ def run_latency_ms(latency_ms: int | None, started_at: datetime, completed_at: d
     return max(0, int((completed_at - started_at).total_seconds() * 1000))
 
 
-def describe_duration(window: timedelta) -> str:
-    seconds = int(window.total_seconds())
-    for unit, size in (("hour", 3600), ("minute", 60)):
-        if seconds % size == 0:
-            n = seconds // size
-            return f"{n} {unit}" + ("" if n == 1 else "s")
-    return f"{seconds} seconds"
-
-
 def orphan_message(orphan_window: timedelta) -> str:
     return f"loader did not report back within {describe_duration(orphan_window)}"
 
 
 def dlq_message(batches_dlq: int) -> str:
-    # Worded exactly as SPEC §3 gives it, so clients can match on it.
-    return f"{batches_dlq} batches moved to the dead-letter queue"
+    # Worded as SPEC §3 gives it ("N batches moved to the dead-letter queue"), in the
+    # singular for one batch (docs/api.md).
+    return dlq_batches(batches_dlq)
 
 
 def error_message(outcome: str, error: str | None, batches_dlq: int, orphan_window: timedelta) -> str | None:

@@ -57,7 +57,13 @@ def to_utc(value: datetime) -> datetime:
 
 
 def format_timestamp(value: datetime) -> str:
-    """ISO 8601 UTC with ``Z``; sub-second digits only when there are any."""
+    """ISO 8601 UTC with ``Z``, in whole seconds (the fraction cut off): the one rule for every
+    instant the API, the CLI and the notifications show (docs/api.md, "Timestamps")."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def exact_timestamp(value: datetime) -> str:
+    """ISO 8601 UTC to the microsecond: for keys that must tell instants apart, never shown."""
     value = value.astimezone(UTC)
     if value.microsecond:
         return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

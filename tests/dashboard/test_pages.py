@@ -358,3 +358,11 @@ async def test_organisation_page__many_connections__paged_problems_first_counts_
     assert "Page 1 of 2" in first
     assert f'Error <span class="count">{len(failing)}</span>' in first
     assert f'Idle <span class="count">{CARDS_PER_PAGE + 3 - len(failing)}</span>' in first
+
+
+async def test_favicon__asked_for_by_every_browser__served_not_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("image/svg+xml")
+    page = await client.get("/")
+    assert '<link rel="icon" href="/static/dashboard/favicon.svg' in page.text

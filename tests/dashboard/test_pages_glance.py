@@ -136,6 +136,11 @@ async def test_banner__failing_connection__latest_error_hint_and_failures_apart(
     assert shown["failing_runs_last_24h"] == "2"
     assert shown["batches_dlq_last_24h"] == "2"
     assert shown["failed_deliveries_last_24h"] == "3"
+    # One line says what the 3 is and why it is not the 2 failing runs.
+    assert (
+        "= 2 dead-lettered batches + 1 failed or orphaned run, counting what was lost, not failing runs."
+        in html
+    )
     active = (await reader_client.get(f"/orgs/{tenant.id}/connections/{scenario.active}/")).text
     assert 'data-metric="latest_error"' not in active
     assert advice.HINTS["delivering"] in active

@@ -64,11 +64,11 @@ def buckets(a: datetime, b: datetime, unit: str, interval: int) -> list[tuple[da
 
 
 def to_json(value: Any) -> Any:
-    """What the API's JSON must hold: UTC timestamps with Z, microseconds only when present."""
+    """What the API's JSON must hold: UTC timestamps with Z, in whole seconds."""
     if isinstance(value, datetime):
         value = value.astimezone(UTC)
         text = value.strftime("%Y-%m-%dT%H:%M:%S")
-        return text + (f".{value.microsecond:06d}Z" if value.microsecond else "Z")
+        return text + "Z"
     if isinstance(value, dict):
         return {k: to_json(v) for k, v in value.items()}
     if isinstance(value, list):

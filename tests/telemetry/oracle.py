@@ -100,7 +100,8 @@ def telemetry(
         elif o == "orphaned":
             message = f"loader did not report back within {minutes} minutes"
         else:
-            message = f"{run.batches_dlq} batches moved to the dead-letter queue"
+            batches = "batch" if run.batches_dlq == 1 else "batches"
+            message = f"{run.batches_dlq} {batches} moved to the dead-letter queue"
         errors.append({"occurred_at": time, "message": message, "run_id": run.id})
 
     return {
@@ -115,15 +116,13 @@ def telemetry(
 
 
 def to_json(expected: dict[str, Any]) -> dict[str, Any]:
-    """The telemetry answer as JSON: UTC timestamps with Z, microseconds only when present."""
+    """The telemetry answer as JSON: UTC timestamps with Z, in whole seconds."""
 
     def ts(value: datetime | None) -> str | None:
         if value is None:
             return None
         value = value.astimezone(UTC)
-        return value.strftime("%Y-%m-%dT%H:%M:%S") + (
-            f".{value.microsecond:06d}Z" if value.microsecond else "Z"
-        )
+        return value.strftime("%Y-%m-%dT%H:%M:%S") + ("Z")
 
     return {
         **expected,

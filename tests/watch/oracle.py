@@ -44,7 +44,8 @@ def message(run: Run, window: timedelta = WINDOW) -> str | None:
     if o == "orphaned":
         return f"loader did not report back within {int(window.total_seconds() // 60)} minutes"
     if o == "partial":
-        return f"{run.batches_dlq} batches moved to the dead-letter queue"
+        batches = "batch" if run.batches_dlq == 1 else "batches"
+        return f"{run.batches_dlq} {batches} moved to the dead-letter queue"
     return None
 
 

@@ -6,11 +6,71 @@ outcomes of ``rules``); nothing here decides a status or an outcome.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Final, Literal
 
-from pipepulse.rules import describe_duration
-from pipepulse.status.reasons import ReasonCode, plural
+from pipepulse.status.reasons import ReasonCode
+from pipepulse.wording import describe_duration, plural, span
+
+ErrorClass = Literal["unreachable", "authentication", "permissions", "schema", "quota"]
+
+# What a run's error message says went wrong, first match wins (an unreachable host says
+# "connection refused" before anything about tables; "permission denied for table" is about
+# permissions, not the table).
+ERROR_CLASSES: Final[tuple[tuple[ErrorClass, re.Pattern[str]], ...]] = (
+    (
+        "unreachable",
+        re.compile(
+            r"unreachable|connection refused|could not connect|timed? ?out|no route to host"
+            r"|name or service not known|could not translate host|network is unreachable|connection reset",
+            re.I,
+        ),
+    ),
+    (
+        "authentication",
+        re.compile(
+            r"authenticat|password|credential|unauthori[sz]ed|\b401\b"
+            r"|invalid (api )?(key|token)|login failed",
+            re.I,
+        ),
+    ),
+    (
+        "permissions",
+        re.compile(r"permission|access denied|forbidden|\b403\b|not authori[sz]ed|privilege", re.I),
+    ),
+    (
+        "quota",
+        re.compile(r"quota|rate limit|too many requests|\b429\b|limit exceeded|disk full|no space", re.I),
+    ),
+    (
+        "schema",
+        re.compile(
+            r"schema|column|table|relation .* does not exist|does not exist|type mismatch|cannot cast", re.I
+        ),
+    ),
+)
+
+# The next step for each class of error: what to fix, where.
+FIXES: Final[dict[ErrorClass, str]] = {
+    "unreachable": (
+        "The warehouse cannot be reached: check its host and port, that it is running, and that the "
+        "loader's network (firewall, allow-list, VPN) lets it through."
+    ),
+    "authentication": (
+        "The warehouse refused the loader's credentials: renew the password or key in the "
+        "connection's configuration."
+    ),
+    "permissions": (
+        "The loader's warehouse user lacks a permission: grant it (usage on the schema, insert on "
+        "the tables) in the warehouse."
+    ),
+    "schema": (
+        "The warehouse's tables do not match what the loader writes: create or migrate the table, "
+        "or fix the column types."
+    ),
+    "quota": "The warehouse hit a quota or rate limit: raise the limit, or spread the loads out.",
+}
 
 # One short next step per reason code (SPEC §7.1), shown under the status on the banner.
 HINTS: Final[dict[ReasonCode, str]] = {
@@ -35,8 +95,56 @@ HINTS: Final[dict[ReasonCode, str]] = {
 }
 
 
-def hint(code: ReasonCode) -> str:
-    return HINTS[code]
+def error_class(message: str | None) -> ErrorClass | None:
+    """unreachable, authentication, permissions, schema or quota; None when the message says
+    none of them (a dead-lettered batch, an orphaned run, an unknown error)."""
+    if not message:
+        return None
+    for name, pattern in ERROR_CLASSES:
+        if pattern.search(message):
+            return name
+    return None
+
+
+def hint(
+    code: ReasonCode,
+    *,
+    late_by_seconds: int = 0,
+    sla_seconds: int = 0,
+    volume_verdict: str | None = None,
+    latest_error: str | None = None,
+) -> str:
+    """The next step for a status, reading the freshness and volume verdicts and, for a
+    failing connection, the class of its latest error."""
+    late = late_by_seconds > 0
+    volume = volume_verdict in ("drop", "spike")
+    if code == "delivering" and (late or volume):
+        parts = ["Runs succeed, but"]
+        if late:
+            parts.append(
+                f"nothing was delivered for longer than the SLA of {span(sla_seconds)} (late by "
+                f"{span(late_by_seconds)}): check that the loader runs on schedule and the source "
+                "sends events"
+            )
+        if volume:
+            if late:
+                parts.append("and")
+            few = "far fewer" if volume_verdict == "drop" else "far more"
+            parts.append(
+                f"the last hour delivered {few} events than the same hour usually does: check the "
+                "source (a stopped or duplicated producer) before the numbers downstream go wrong"
+            )
+        return " ".join(parts) + "."
+    text = HINTS[code]
+    if code in ("latest_runs_failing", "failing_runs_24h"):
+        kind = error_class(latest_error)
+        if kind is not None:
+            text = f"{FIXES[kind]} The status clears once the failing runs are out of the last 24 hours."
+            if code == "latest_runs_failing":
+                text = f"{FIXES[kind]} The status clears once a run succeeds."
+    if code != "delivering" and late:
+        text += f" No delivery for {span(late_by_seconds)} past its SLA of {span(sla_seconds)}."
+    return text
 
 
 def outcome_explanation(

@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pipepulse import wording
 from pipepulse.auth import scopes
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.connections import repository as connections_repository
@@ -92,9 +93,11 @@ def summary(notification: Notification) -> str:
     if notification.type == "connection.status_changed":
         return f"{str(data.get('from', '')).title()} → {str(data.get('to', '')).title()}"
     if notification.type == "connection.volume_anomaly":
-        return f"{data.get('verdict')}: {data.get('actual')} events, expected {data.get('expected')}"
+        actual, expected = data.get("actual"), data.get("expected")
+        counts = [wording.number(round(v)) if isinstance(v, int | float) else "?" for v in (actual, expected)]
+        return f"{data.get('verdict')}: {counts[0]} events, expected {counts[1]}"
     if notification.type == "connection.late":
-        return f"late by {data.get('late_by_seconds')} s (SLA {data.get('sla_seconds')} s)"
+        return wording.late(int(data.get("late_by_seconds") or 0), int(data.get("sla_seconds") or 0))
     return TYPE_WORDS.get(notification.type, notification.type)
 
 

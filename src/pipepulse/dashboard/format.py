@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
+from pipepulse import wording
 from pipepulse.schemas import format_timestamp
-from pipepulse.status import reasons
 from pipepulse.status.reasons import ago
-
-
-def number(value: int | float | None) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:,.1f}"
-    return f"{value:,}"
 
 
 def exact(value: datetime | None) -> str:
@@ -66,23 +58,6 @@ def duration(milliseconds: int | None) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def span(value: timedelta | float | None) -> str:
-    """A length of time people read at a glance: '45 s', '12 min', '2 h 10 min', '3 d 4 h'."""
-    if value is None:
-        return "—"
-    seconds = int(value.total_seconds() if isinstance(value, timedelta) else value)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, _ = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
-
-
 def label(value: str) -> str:
     """'custom_events' → 'Custom events'."""
     text = value.replace("_", " ")
@@ -100,8 +75,11 @@ DESTINATIONS = {
 }
 
 
-# Counts are worded once, for the dashboard and the API's reasons alike.
-plural = reasons.plural
+# Counts, numbers and lengths of time are worded once (pipepulse.wording), for the
+# dashboard, the API's reasons and the notifications alike.
+number = wording.number
+plural = wording.plural
+span = wording.span
 
 
 def destination(kind: str) -> str:

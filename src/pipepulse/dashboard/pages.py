@@ -16,7 +16,11 @@ from pipepulse.dashboard.sign_in import Viewer, landing
 from pipepulse.deps import AppSettings, Now, ReadSession
 from pipepulse.schemas import ConnectionId, OrganisationPk, RunId
 
-STATIC_FILES: Final = {"dashboard.css": "text/css", "dashboard.js": "text/javascript"}
+STATIC_FILES: Final = {
+    "dashboard.css": "text/css",
+    "dashboard.js": "text/javascript",
+    "favicon.svg": "image/svg+xml",
+}
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False, tags=["dashboard"])
 
@@ -170,6 +174,12 @@ async def run(
         thresholds=settings.thresholds,
     )
     return render(request, "run.html", principal=principal, view=view, now=now)
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+async def favicon() -> Response:
+    """The icon a browser asks for on its own (pages name /static/dashboard/favicon.svg too)."""
+    return await static_file("favicon.svg")
 
 
 @router.get("/static/dashboard/{name}")

@@ -564,7 +564,13 @@ async def connection_page(
         telemetry=result,
         reason=health.current.reason.text,
         banner=Banner(
-            hint=advice.hint(health.current.reason.code),
+            hint=advice.hint(
+                health.current.reason.code,
+                late_by_seconds=int(health.freshness.late_by.total_seconds()) if health.freshness.late else 0,
+                sla_seconds=int(health.freshness.sla.total_seconds()),
+                volume_verdict=health.volume.verdict,
+                latest_error=latest_error.message if latest_error is not None else None,
+            ),
             latest_error=latest_error,
             paused=connection.state == "paused",
         ),

@@ -1,8 +1,8 @@
 """Why a connection has its status (SPEC §7.1 reason codes), worded once for every reader.
 
-Pure: imports only :mod:`pipepulse.rules`. The API (status history, connection health), the
-dashboard's banner and cards, and alert notifications all word a status with
-:func:`status_reason`, from the inputs the §3 rule was given.
+Pure: imports only :mod:`pipepulse.rules` and :mod:`pipepulse.wording`. The API (status
+history, connection health), the dashboard's banner and cards, and alert notifications all
+word a status with :func:`status_reason`, from the inputs the §3 rule was given.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 from pipepulse.rules import Status
+from pipepulse.wording import plural
 
 ReasonCode = Literal[
     "latest_runs_failing", "failing_runs_24h", "delivering", "no_events_24h", "no_runs_yet", "paused"
@@ -51,10 +52,6 @@ class Reason:
     code: ReasonCode
     text: str
     runs: tuple[str, ...] | None = None
-
-
-def plural(count: int, singular: str, many: str | None = None) -> str:
-    return f"{count:,} {singular if count == 1 else (many or singular + 's')}"
 
 
 def exact(value: datetime) -> str:

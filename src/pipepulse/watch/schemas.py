@@ -14,9 +14,9 @@ from pipepulse.watch import service
 from pipepulse.watch.verdicts import Baseline, Freshness, Volume, VolumeVerdict
 
 
-def seconds(value: timedelta) -> float:
-    """A duration in seconds, exact to the microsecond."""
-    return value / timedelta(seconds=1)
+def seconds(value: timedelta) -> int:
+    """A duration in whole seconds (the fraction cut off), as the API's timestamps are."""
+    return int(value.total_seconds())
 
 
 class ReasonOut(BaseModel):
@@ -55,7 +55,7 @@ class IntervalOut(BaseModel):
 class IncidentOut(BaseModel):
     started_at: Timestamp
     ended_at: Timestamp | None = Field(description="Null while the incident is still open.")
-    duration_seconds: float = Field(description="Until ended_at, or for an open incident until as_of.")
+    duration_seconds: int = Field(description="Until ended_at, or for an open incident until as_of.")
     first_error: str | None = Field(description="The message of the run that opened the incident.")
     first_error_run_id: str | None
     failing_runs: int = Field(description="Failing runs that finished inside the incident.")
@@ -78,10 +78,10 @@ class StatusHistoryOut(BaseModel):
     from_: Timestamp = Field(alias="from")
     to: Timestamp
     intervals: list[IntervalOut]
-    time_in_status: dict[Status, float] = Field(description="Seconds in each status within the range.")
+    time_in_status: dict[Status, int] = Field(description="Whole seconds in each status within the range.")
     uptime_percent: float = Field(description="100 * time not in error / range length, two decimals.")
     incidents: list[IncidentOut] = Field(description="Every incident overlapping the range, not cut to it.")
-    mttr_seconds: float | None = Field(description="Mean duration of the incidents that ended in the range.")
+    mttr_seconds: int | None = Field(description="Mean duration of the incidents that ended in the range.")
     as_of: Timestamp
 
     @classmethod
@@ -102,12 +102,12 @@ class FreshnessOut(BaseModel):
     sla_seconds: int = Field(description="freshness_sla_seconds, or 2 x schedule interval + orphan window.")
     last_delivery_at: Timestamp | None
     late: bool
-    late_by_seconds: float = Field(description="How far past the SLA; 0 when not late.")
+    late_by_seconds: int = Field(description="How far past the SLA; 0 when not late.")
 
     @classmethod
     def of(cls, verdict: Freshness) -> FreshnessOut:
         return cls(
-            sla_seconds=int(seconds(verdict.sla)),
+            sla_seconds=seconds(verdict.sla),
             last_delivery_at=verdict.last_delivery_at,
             late=verdict.late,
             late_by_seconds=seconds(verdict.late_by),

@@ -25,9 +25,7 @@ async def test_demo_alerts__broken_warehouse__printed_by_the_receiver_and_shown_
     try:
         async with db.session(write=True) as session:
             owner = UserPrincipal("demo", handles.organisation_id, frozenset(scopes.ALL))
-            await set_up(
-                session, owner, handles.organisation_id, handles.connection_ids["broken"], receiver, clock.now
-            )
+            await set_up(session, owner, handles.organisation_id, receiver, clock.now)
         demo = demo_settings(settings, settings.data_dir, public_url="http://127.0.0.1:8000")
         await alert_pass(db, demo, clock.now)
         await alert_pass(db, demo, clock.now)

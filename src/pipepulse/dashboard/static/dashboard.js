@@ -145,7 +145,8 @@
     var wait = RETRY_SECONDS[Math.min(failures, RETRY_SECONDS.length) - 1] || RETRY_SECONDS[0];
     banner.querySelector(".offline-text").textContent =
       reason + " since " + clock(offlineSince) + ". What you see is from " + clock(lastContact) +
-      " and may be out of date; trying again every " + wait + " s.";
+      " and may be out of date; next try in " + wait + " s (then less often, at most every " +
+      RETRY_SECONDS[RETRY_SECONDS.length - 1] + " s).";
     banner.hidden = false;
     if (live) {
       live.classList.add("is-stale");

@@ -11,6 +11,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from pipepulse import wording
 from pipepulse.schemas import format_timestamp
 
 STATUS_WORDS = {"error": "Error", "degraded": "Degraded", "idle": "Idle", "active": "Active"}
@@ -74,6 +75,13 @@ def _number(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
+def _count(value: Any) -> str:
+    """An expected count or a band's edge reads as a whole number of events."""
+    if isinstance(value, int | float):
+        return wording.number(round(value))
+    return str(value)
+
+
 def describe(payload: dict[str, Any]) -> tuple[str, str, str, str | None]:
     """(headline, what changed, why, since) of a notification, in words."""
     kind = payload.get("type")
@@ -87,8 +95,8 @@ def describe(payload: dict[str, Any]) -> tuple[str, str, str, str | None]:
     if kind == "connection.late":
         late_by = int(data.get("late_by_seconds") or 0)
         why = (
-            f"No delivery for longer than its freshness SLA of {_number(data.get('sla_seconds'))} s"
-            f" (late by {_number(late_by)} s)."
+            "No delivery for longer than its freshness SLA of "
+            f"{wording.span(int(data.get('sla_seconds') or 0))} (late by {wording.span(late_by)})."
         )
         return f"{name} is late", "Fresh → Late", why, data.get("at")
     if kind == "connection.fresh":
@@ -100,10 +108,10 @@ def describe(payload: dict[str, Any]) -> tuple[str, str, str, str | None]:
         )
     if kind == "connection.volume_anomaly":
         verdict = str(data.get("verdict"))
-        band = f"{_number(data.get('lower'))} to {_number(data.get('upper'))}"
+        band = f"{_count(data.get('lower'))} to {_count(data.get('upper'))}"
         why = (
-            f"{_number(data.get('actual'))} events in the hour from {data.get('hour')}; expected "
-            f"{_number(data.get('expected'))} (normal range {band})."
+            f"{_count(data.get('actual'))} events in the hour from {data.get('hour')}; expected "
+            f"{_count(data.get('expected'))} (normal range {band})."
         )
         return f"{name}: volume {verdict}", f"Volume normal → {verdict}", why, data.get("at")
     if kind == TEST_TYPE:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pipepulse.rules import Status
-from pipepulse.schemas import format_timestamp
+from pipepulse.schemas import exact_timestamp, format_timestamp
 
 EventType = Literal[
     "connection.status_changed", "connection.late", "connection.fresh", "connection.volume_anomaly"
@@ -56,7 +56,7 @@ class Event:
 def status_event(old: Status, new: Status, at: datetime, reason: dict[str, Any]) -> Event:
     """``at``: the exact start of the timeline interval in which ``new`` holds."""
     data = {"from": old, "to": new, "reason": reason, "at": format_timestamp(at)}
-    return Event(STATUS_CHANGED, f"{new}@{format_timestamp(at)}", at, data)
+    return Event(STATUS_CHANGED, f"{new}@{exact_timestamp(at)}", at, data)
 
 
 def late_event(*, since: datetime, sla: timedelta, last_delivery_at: datetime | None, now: datetime) -> Event:
@@ -68,7 +68,7 @@ def late_event(*, since: datetime, sla: timedelta, last_delivery_at: datetime | 
         "last_delivery_at": format_timestamp(last_delivery_at) if last_delivery_at else None,
         "late_by_seconds": max(0, int((now - at).total_seconds())),
     }
-    return Event(LATE, format_timestamp(at), at, data)
+    return Event(LATE, exact_timestamp(at), at, data)
 
 
 def fresh_event(*, sla: timedelta, last_delivery_at: datetime | None, now: datetime) -> Event:
@@ -80,7 +80,7 @@ def fresh_event(*, sla: timedelta, last_delivery_at: datetime | None, now: datet
         "sla_seconds": int(sla.total_seconds()),
         "last_delivery_at": format_timestamp(last_delivery_at) if last_delivery_at else None,
     }
-    return Event(FRESH, format_timestamp(at), at, data)
+    return Event(FRESH, exact_timestamp(at), at, data)
 
 
 def volume_event(
@@ -103,7 +103,7 @@ def volume_event(
         "upper": upper,
         "verdict": verdict,
     }
-    return Event(VOLUME_ANOMALY, f"{verdict}@{format_timestamp(hour)}", at, data)
+    return Event(VOLUME_ANOMALY, f"{verdict}@{exact_timestamp(hour)}", at, data)
 
 
 def volume_changed(old_verdict: str, new_verdict: str) -> bool:
