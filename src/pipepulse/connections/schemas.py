@@ -133,5 +133,9 @@ class ConnectionOut(BaseModel):
     freshness_sla_seconds: int | None = Field(
         description="The connection's own freshness SLA in seconds; null: the default."
     )
+    lineage_job: dict[str, str] | None = Field(
+        default=None,
+        description="The OpenLineage job ({namespace, name}) whose run events feed it (SPEC §9).",
+    )
     created_at: Timestamp
     updated_at: Timestamp
