@@ -11,6 +11,9 @@ import pytest
 from pipepulse.auth import service as auth_service
 from pipepulse.db.session import Database
 from tests.conftest import FrozenClock, Tenant, iso
+from tests.lineage.live import live_api, lossy_proxy
+
+__all__ = ["live_api", "lossy_proxy"]
 
 PRODUCER = "https://github.com/pipepulse/tests"
 

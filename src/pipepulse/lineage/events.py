@@ -41,10 +41,18 @@ class LineageEvent:
     nominal_start_at: datetime | None
     nominal_end_at: datetime | None
     parent: tuple[str, str, str] | None
+    # The job's jobType facet: (integration, jobType), e.g. ("DBT", "MODEL").
+    job_type: tuple[str, str] | None = None
 
     @property
     def terminal(self) -> bool:
         return self.event_type in TERMINAL
+
+    @property
+    def statement_level(self) -> bool:
+        """One SQL statement of a dbt model (``dbt-ol --consume-structured-logs``): its model's
+        run carries the outcome, so the statement is not a job of its own to watch."""
+        return self.job_type == ("DBT", "SQL")
 
 
 def _fail(loc: Loc, msg: str) -> Invalid:
@@ -131,6 +139,12 @@ def parse(raw: Any) -> LineageEvent:
     job_raw = _obj(event.get("job"), ("job",))
     namespace = _str(job_raw.get("namespace"), ("job", "namespace"))
     name = _str(job_raw.get("name"), ("job", "name"))
+    job_facets = _obj(job_raw.get("facets"), ("job", "facets"), required=False)
+    job_type = None
+    if isinstance(job_facets.get("jobType"), dict):
+        kind = job_facets["jobType"]
+        if isinstance(kind.get("integration"), str) and isinstance(kind.get("jobType"), str):
+            job_type = (kind["integration"].upper(), kind["jobType"].upper())
     run_id_raw = _str(run_raw.get("runId"), ("run", "runId"), limit=64)
     try:
         run = Run(runId=run_id_raw)
@@ -195,4 +209,5 @@ def parse(raw: Any) -> LineageEvent:
         nominal_start_at=nominal_start,
         nominal_end_at=nominal_end,
         parent=parent,
+        job_type=job_type,
     )

@@ -118,7 +118,7 @@ def _as_event_time(exc: Invalid) -> Invalid:
 async def apply(session: AsyncSession, key: ServicePrincipal, event: LineageEvent, now: datetime) -> Applied:
     """Apply one checked event; raises the 4xx that says why when it cannot be."""
     organisation_of(key)
-    if not event.terminal and event.event_type != "START":
+    if (not event.terminal and event.event_type != "START") or event.statement_level:
         return Applied(None, event.run_id, event.event_type, changed=False)
     connection = await _connection(session, key, event, now)
     run = await runs_repository.get(session, connection.id, event.run_id)
