@@ -114,7 +114,7 @@ def test_demo_command__serves_api_and_dashboard__stops_cleanly_on_ctrl_c(tmp_pat
             headers=headers,
             timeout=10,
         ).json()["items"]
-        assert len(connections) == 4
+        assert len(connections) == 5  # the four loaders' and the OpenLineage-fed one
         # The scheduler ticks at once: /readyz sees its heartbeat, and the healthy connection
         # gets a run the backfill could not have made (the backfill's newest is an hour old).
         healthy = next(c["id"] for c in connections if c["name"] == "Analytics warehouse")

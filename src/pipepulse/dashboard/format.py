@@ -97,6 +97,7 @@ DESTINATIONS = {
     "clickhouse": "ClickHouse",
     "postgres": "PostgreSQL",
     "duckdb": "DuckDB",
+    "openlineage": "OpenLineage",
 }
 
 

@@ -2,7 +2,8 @@
 
 A job maps to the connection of the key's organisation that names it; START seeds the run,
 COMPLETE / FAIL / ABORT complete it (or create and complete it, without a START); RUNNING
-and OTHER change nothing. Parent runs are kept but not linked to their children.
+and OTHER change nothing, as do dbt's statement-level jobs. Parent runs are kept but not
+linked to their children (docs/openlineage.md).
 """
 
 from __future__ import annotations
