@@ -353,3 +353,48 @@ async def test_lineage_batch__each_event_judged_alone__bad_ones_write_nothing(
 
     not_a_list = await client.post(URL + "/batch", json=events[0], headers=lineage_key)
     assert not_a_list.status_code == 422
+
+
+async def test_connection_lineage_job__set_by_the_user__events_feed_it_and_a_second_mapping_is_409(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FrozenClock, db: Database
+) -> None:
+    job = {"namespace": "dagster://analytics", "name": "daily_orders"}
+    created = await client.post(
+        tenant.connections_url(),
+        json={"name": "Daily orders", "type": "openlineage", "state": "connected", "lineage_job": job},
+        headers=tenant.write,
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["lineage_job"] == job
+    key = await bound_key(db, tenant, clock.now, auto_create=False)
+    event = run_event("COMPLETE", clock.now, namespace=job["namespace"], name=job["name"])
+    fed = await client.post(URL, json=event, headers=key)
+    assert fed.status_code == 201, fed.text
+    assert fed.json()["connection_id"] == created.json()["id"]
+
+    twice = await client.post(
+        tenant.connections_url(),
+        json={"name": "Again", "type": "duckdb", "lineage_job": job},
+        headers=tenant.write,
+    )
+    assert twice.status_code == 409
+    assert created.json()["id"] in twice.json()["detail"]
+    other = await client.post(
+        tenant.connections_url(), json={"name": "Other", "type": "duckdb"}, headers=tenant.write
+    )
+    moved = await client.patch(
+        tenant.connection_url(other.json()["id"]), json={"lineage_job": job}, headers=tenant.write
+    )
+    assert moved.status_code == 409
+    unmapped = await client.patch(
+        tenant.connection_url(created.json()["id"]), json={"lineage_job": None}, headers=tenant.write
+    )
+    assert unmapped.status_code == 200, unmapped.text
+    assert unmapped.json()["lineage_job"] is None
+    refused = await client.post(URL, json=run_event("COMPLETE", clock.now, **job), headers=key)
+    assert refused.status_code == 422
+    assert (
+        await client.patch(
+            tenant.connection_url(other.json()["id"]), json={"lineage_job": job}, headers=tenant.write
+        )
+    ).status_code == 200

@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pipepulse.connections import repository as connections_repository
 from pipepulse.db import dialect
 from pipepulse.db.models import LineageRun, WarehouseConnection
 
-
-def job_key(namespace: str, name: str) -> str:
-    return hashlib.sha256(f"{namespace}\x00{name}".encode()).hexdigest()
+job_key = connections_repository.lineage_key
 
 
 async def connection_for_job(
     session: AsyncSession, organisation_id: int, namespace: str, name: str
 ) -> WarehouseConnection | None:
-    return await session.scalar(
-        select(WarehouseConnection).where(
-            WarehouseConnection.organisation_id == organisation_id,
-            WarehouseConnection.lineage_key == job_key(namespace, name),
-        )
-    )
+    return await connections_repository.by_lineage_key(session, organisation_id, job_key(namespace, name))
 
 
 async def insert_connection_if_absent(session: AsyncSession, values: dict[str, Any]) -> None:
