@@ -185,7 +185,7 @@ def test_demo_command__serves_api_and_dashboard__stops_cleanly_on_ctrl_c(tmp_pat
             headers=headers,
             timeout=10,
         ).json()["items"]
-        assert len(connections) == len(CONNECTIONS)
+        assert len(connections) == len(CONNECTIONS) + 1  # and the OpenLineage-fed one
         # The scheduler ticks at once: /readyz sees its heartbeat.
         deadline = time.monotonic() + 60
         while True:

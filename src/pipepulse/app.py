@@ -22,6 +22,7 @@ from pipepulse.db.session import Database
 from pipepulse.deps import Clock
 from pipepulse.errors import install_handlers
 from pipepulse.health import router as health_router
+from pipepulse.lineage import router as lineage_router
 from pipepulse.metrics import router as metrics_router
 from pipepulse.observability import Metrics, MetricsMiddleware
 from pipepulse.observability import router as ops_router
@@ -92,6 +93,7 @@ def create_app(
         organisations_router,
         connections_router,
         runs_router,
+        lineage_router,
         telemetry_router,
         metrics_router,
         health_router,

@@ -256,18 +256,51 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="The id shown by `
 @service_key_app.command("create")
 def service_key_create(
     name: Annotated[str, typer.Option(help="Which loader or scheduler uses it.")],
+    org: Annotated[
+        str | None,
+        typer.Option("--org", help="Organisation slug: the key writes only its runs (and OpenLineage)."),
+    ] = None,
+    auto_create_connections: Annotated[
+        bool,
+        typer.Option(
+            "--auto-create-connections",
+            help="OpenLineage events of an unknown job create its connection (needs --org).",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Create a service key for a loader (printed once; only its hash is stored)."""
+    if auto_create_connections and org is None:
+        raise fail("--auto-create-connections needs --org SLUG", code=2)
     settings = load_settings()
 
     async def work(db: Database) -> dict[str, Any]:
         async with db.session(write=True) as session:
-            issued = await auth_service.create_service_key(session, name=name, now=utc_now())
-            return {"id": issued.id, "name": issued.name, "key": issued.key}
+            organisation_id = None
+            if org is not None:
+                found = await organisations_service.by_slug(session, org)
+                if found is None:
+                    raise AppError(f"no organisation with slug {org!r}")
+                organisation_id = found.id
+            issued = await auth_service.create_service_key(
+                session,
+                name=name,
+                now=utc_now(),
+                organisation_id=organisation_id,
+                auto_create_connections=auto_create_connections,
+            )
+            return {
+                "id": issued.id,
+                "name": issued.name,
+                "key": issued.key,
+                "organisation_id": issued.organisation_id,
+                "organisation": org,
+                "auto_create_connections": issued.auto_create_connections,
+            }
 
     key = with_database(settings, work)
-    emit(as_json, key, f"{key['key']}\n(service key {key['name']!r}; shown once)")
+    who = f" for organisation {org}" if org else ""
+    emit(as_json, key, f"{key['key']}\n(service key {key['name']!r}{who}; shown once)")
 
 
 @service_key_app.command("list")

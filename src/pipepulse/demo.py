@@ -37,6 +37,7 @@ from pipepulse.connections.schemas import ConnectionCreate
 from pipepulse.db.engine import create_engine
 from pipepulse.db.migrate import ensure_schema
 from pipepulse.db.session import Database
+from pipepulse.lineage import demo as lineage_demo
 from pipepulse.organisations import service as organisations_service
 from pipepulse.runs import service as runs_service
 from pipepulse.runs.schemas import RunCreate
@@ -215,6 +216,7 @@ async def build_history(
                 await runs_service.create(session, connection, body, now)
                 if progress is not None:
                     progress(1)
+    await lineage_demo.add_lineage_connection(db, org.id, now)
     return DemoHandles(token.token, key.key, org.id, connection_ids)
 
 

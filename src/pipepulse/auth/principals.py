@@ -21,5 +21,12 @@ class UserPrincipal:
 
 @dataclass(frozen=True)
 class ServicePrincipal:
+    """A service key; bound to one organisation, it writes only that organisation's runs."""
+
     key_id: str
     name: str
+    organisation_id: int | None = None
+    auto_create_connections: bool = False
+
+    def can_write(self, organisation_id: int) -> bool:
+        return self.organisation_id is None or self.organisation_id == organisation_id

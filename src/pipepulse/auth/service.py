@@ -30,6 +30,8 @@ class IssuedServiceKey:
     id: str
     name: str
     key: str
+    organisation_id: int | None = None
+    auto_create_connections: bool = False
 
 
 async def create_token(
@@ -61,11 +63,35 @@ async def create_token(
     return IssuedToken(id=issued.id, token=issued.plaintext, organisation_id=organisation_id, scopes=wanted)
 
 
-async def create_service_key(session: AsyncSession, *, name: str, now: datetime) -> IssuedServiceKey:
+async def create_service_key(
+    session: AsyncSession,
+    *,
+    name: str,
+    now: datetime,
+    organisation_id: int | None = None,
+    auto_create_connections: bool = False,
+) -> IssuedServiceKey:
+    if auto_create_connections and organisation_id is None:
+        raise Invalid("--auto-create-connections needs --org: connections belong to one organisation")
     issued = tokens.new_secret("service")
-    session.add(ServiceKey(id=issued.id, name=name, secret_hash=issued.secret_hash, created_at=now))
+    session.add(
+        ServiceKey(
+            id=issued.id,
+            name=name,
+            secret_hash=issued.secret_hash,
+            created_at=now,
+            organisation_id=organisation_id,
+            auto_create_connections=auto_create_connections,
+        )
+    )
     await session.flush()
-    return IssuedServiceKey(id=issued.id, name=name, key=issued.plaintext)
+    return IssuedServiceKey(
+        id=issued.id,
+        name=name,
+        key=issued.plaintext,
+        organisation_id=organisation_id,
+        auto_create_connections=auto_create_connections,
+    )
 
 
 async def authenticate(
@@ -118,13 +144,22 @@ async def _lookup(
         return token.secret_hash, user
     k = ServiceKey.__table__.c
     key = (
-        await connection.execute(select(k.secret_hash, k.revoked_at, k.name).where(k.id == parsed.id))
+        await connection.execute(
+            select(k.secret_hash, k.revoked_at, k.name, k.organisation_id, k.auto_create_connections).where(
+                k.id == parsed.id
+            )
+        )
     ).first()
     if key is None or key.revoked_at is not None:
         return None
     if not tokens.matches(parsed.secret, key.secret_hash):
         return None
-    return key.secret_hash, ServicePrincipal(key_id=parsed.id, name=key.name)
+    return key.secret_hash, ServicePrincipal(
+        key_id=parsed.id,
+        name=key.name,
+        organisation_id=key.organisation_id,
+        auto_create_connections=bool(key.auto_create_connections),
+    )
 
 
 async def revoke_token(session: AsyncSession, token_id: str, now: datetime) -> bool:

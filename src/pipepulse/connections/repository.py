@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +35,19 @@ async def get(session: AsyncSession, organisation_id: int, connection_id: str) -
         select(WarehouseConnection).where(
             WarehouseConnection.id == connection_id,
             WarehouseConnection.organisation_id == organisation_id,
+        )
+    )
+
+
+def lineage_key(namespace: str, name: str) -> str:
+    """The unique per-organisation digest of an OpenLineage job (namespace, name)."""
+    return hashlib.sha256(f"{namespace}\x00{name}".encode()).hexdigest()
+
+
+async def by_lineage_key(session: AsyncSession, organisation_id: int, key: str) -> WarehouseConnection | None:
+    return await session.scalar(
+        select(WarehouseConnection).where(
+            WarehouseConnection.organisation_id == organisation_id, WarehouseConnection.lineage_key == key
         )
     )
 

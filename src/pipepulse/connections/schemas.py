@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from pipepulse.schemas import JSON_INTEGER, StrictModel, Timestamp
 
 DestinationType = Literal[
-    "snowflake", "bigquery", "redshift", "databricks", "clickhouse", "postgres", "duckdb"
+    "snowflake", "bigquery", "redshift", "databricks", "clickhouse", "postgres", "duckdb", "openlineage"
 ]
 IntegrationType = Literal[
     "warehouse_delivery", "metadata_sync", "quality_check", "profiling", "webhook", "alert"
@@ -113,6 +113,16 @@ FreshnessSla = Annotated[
 ]
 
 
+LineagePart = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+
+
+class LineageJob(StrictModel):
+    """The OpenLineage job whose run events feed a connection (SPEC §9)."""
+
+    namespace: LineagePart
+    name: LineagePart
+
+
 class ConnectionCreate(StrictModel):
     name: Name
     type: DestinationType
@@ -122,6 +132,9 @@ class ConnectionCreate(StrictModel):
     event_types: EventTypes = Field(default_factory=lambda: list(DEFAULT_EVENT_TYPES))
     schedule_interval_seconds: ScheduleInterval = 3600
     freshness_sla_seconds: FreshnessSla | None = None
+    lineage_job: LineageJob | None = Field(
+        default=None, description="The OpenLineage job whose run events feed it; unique per organisation."
+    )
 
 
 class ConnectionUpdate(StrictModel):
@@ -134,6 +147,8 @@ class ConnectionUpdate(StrictModel):
     schedule_interval_seconds: ScheduleInterval | None = None
     # An explicit null goes back to the default SLA.
     freshness_sla_seconds: FreshnessSla | None = None
+    # An explicit null unmaps the OpenLineage job.
+    lineage_job: LineageJob | None = None
 
 
 class ConnectionOut(BaseModel):
@@ -150,6 +165,10 @@ class ConnectionOut(BaseModel):
     schedule_interval_seconds: int
     freshness_sla_seconds: int | None = Field(
         description="The connection's own freshness SLA in seconds; null: the default."
+    )
+    lineage_job: dict[str, str] | None = Field(
+        default=None,
+        description="The OpenLineage job ({namespace, name}) whose run events feed it (SPEC §9).",
     )
     created_at: Timestamp
     updated_at: Timestamp

@@ -10,9 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pipepulse import ids
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.connections import repository
-from pipepulse.connections.schemas import ConnectionCreate, ConnectionUpdate
+from pipepulse.connections.schemas import ConnectionCreate, ConnectionUpdate, LineageJob
 from pipepulse.db.models import WarehouseConnection
-from pipepulse.errors import Invalid, NotFound
+from pipepulse.errors import Conflict, Invalid, NotFound
 from pipepulse.organisations import service as organisations_service
 
 
@@ -40,6 +40,7 @@ async def create(
     now: datetime,
 ) -> WarehouseConnection:
     await organisations_service.get_visible(session, principal, organisation_id)
+    await _check_lineage_job_free(session, organisation_id, body.lineage_job, None)
     connection = WarehouseConnection(
         id=ids.connection_id(),
         organisation_id=organisation_id,
@@ -54,6 +55,7 @@ async def create(
         created_at=now,
         updated_at=now,
     )
+    _set_lineage_job(connection, body.lineage_job)
     session.add(connection)
     await session.flush()
     return connection
@@ -81,9 +83,34 @@ async def update(
             setattr(connection, field, value)
     if "freshness_sla_seconds" in changes:
         connection.freshness_sla_seconds = changes["freshness_sla_seconds"]
+    if "lineage_job" in changes:
+        await _check_lineage_job_free(session, connection.organisation_id, body.lineage_job, connection.id)
+        _set_lineage_job(connection, body.lineage_job)
     connection.updated_at = now
     await session.flush()
     return connection
+
+
+def _set_lineage_job(connection: WarehouseConnection, job: LineageJob | None) -> None:
+    # The digest is unique per organisation: job names are too long for a plain index.
+    connection.lineage_namespace = job.namespace if job else None
+    connection.lineage_name = job.name if job else None
+    connection.lineage_key = repository.lineage_key(job.namespace, job.name) if job else None
+
+
+async def _check_lineage_job_free(
+    session: AsyncSession, organisation_id: int, job: LineageJob | None, connection_id: str | None
+) -> None:
+    if job is None:
+        return
+    holder = await repository.by_lineage_key(
+        session, organisation_id, repository.lineage_key(job.namespace, job.name)
+    )
+    if holder is not None and holder.id != connection_id:
+        raise Conflict(
+            f"connection {holder.id!r} already watches the OpenLineage job {job.namespace}/{job.name}; "
+            "a job feeds one connection of an organisation"
+        )
 
 
 async def remove(session: AsyncSession, connection: WarehouseConnection) -> None:

@@ -72,6 +72,7 @@ DESTINATIONS = {
     "clickhouse": "ClickHouse",
     "postgres": "PostgreSQL",
     "duckdb": "DuckDB",
+    "openlineage": "OpenLineage",
 }
 
 

@@ -13,7 +13,7 @@ from pipepulse.auth.dependencies import Reader, Service, service_key
 from pipepulse.auth.principals import ServicePrincipal
 from pipepulse.connections import service as connections_service
 from pipepulse.deps import AppSettings, Now, ReadSession, StatementSession, WriteSession, statement_session
-from pipepulse.errors import AppError, Invalid
+from pipepulse.errors import AppError, Invalid, NotFound
 from pipepulse.rules import Outcome
 from pipepulse.runs import reports
 from pipepulse.runs import service as runs_service
@@ -56,11 +56,12 @@ async def create_run(
     connection_id: ConnectionId,
     body: RunCreate,
     session: WriteSession,
-    _key: Service,
+    key: Service,
     now: Now,
     settings: AppSettings,
 ) -> JSONResponse:
     """Seed a pending run, or push a finished one in one call (service key)."""
+    _check_writes(key, organisation_pk)
     connection = await connections_service.get(session, organisation_pk, connection_id)
     run, created = await runs_service.create(session, connection, body, now)
     out = runs_service.to_out(run, now, settings.thresholds)
@@ -78,10 +79,11 @@ async def report_run(
     run_id: RunId,
     body: RunReport,
     session: StatementSession,
-    _key: Reporter,
+    key: Reporter,
     now: Now,
 ) -> Response:
     """Report a run's completion (service key). Identical repeats are no-ops."""
+    _check_writes(key, organisation_pk)
     await reports.apply_one(session, reports.Report(0, organisation_pk, connection_id, run_id, body), now)
     return Response(status_code=204)
 
@@ -111,7 +113,7 @@ async def report_runs(
         ),
     ],
     session: StatementSession,
-    _key: Reporter,
+    key: Reporter,
     now: Now,
 ) -> Response:
     """Report up to 1,000 runs at once (service key): one result per item, in order."""
@@ -132,10 +134,23 @@ async def report_runs(
                 ]
                 results[index] = {"index": index, "status": 422, "detail": errors}
     for index, item in valid:
+        if not key.can_write(item.organisation_id):
+            # Another organisation's connection: exactly as if it did not exist.
+            results[index] = {"index": index, "status": 404, "detail": CONNECTION_NOT_FOUND}
+            continue
         to_apply.append(reports.Report(index, item.organisation_id, item.connection_id, item.run_id, item))
     for verdict in await reports.apply(session, to_apply, now):
         results[verdict.index] = _result(verdict.index, verdict.error)
     return Response(json.dumps({"results": results}), media_type="application/json")
+
+
+CONNECTION_NOT_FOUND = "warehouse connection not found"
+
+
+def _check_writes(key: ServicePrincipal, organisation_pk: int) -> None:
+    """A key bound to one organisation sees no other's connections (SPEC §9)."""
+    if not key.can_write(organisation_pk):
+        raise NotFound(CONNECTION_NOT_FOUND)
 
 
 def _result(index: int, error: AppError | None) -> dict[str, Any]:

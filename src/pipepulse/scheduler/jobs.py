@@ -52,6 +52,8 @@ async def seed_due_runs(session: AsyncSession, now: datetime) -> list[SeededRun]
         update(WarehouseConnection)
         .where(
             c.state.in_(SCHEDULED_STATES),
+            # OpenLineage-fed connections run when their orchestrator says (SPEC §9).
+            c.type != "openlineage",
             or_(c.next_run_epoch.is_(None), c.next_run_epoch <= now_epoch),
         )
         .values(next_run_epoch=math.ceil(now.timestamp()) + c.schedule_interval_seconds)

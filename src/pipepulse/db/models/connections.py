@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pipepulse.db.base import Base, UTCDateTime
@@ -16,6 +16,7 @@ class WarehouseConnection(Base):
     __table_args__ = (
         Index("ix_warehouse_connections_org_created", "organisation_id", "created_at"),
         Index("ix_warehouse_connections_due", "state", "next_run_epoch"),
+        Index("ux_warehouse_connections_lineage", "organisation_id", "lineage_key", unique=True),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -34,3 +35,14 @@ class WarehouseConnection(Base):
     # When the scheduler may seed the next run, in Unix seconds (null: due now). Integer
     # seconds keep "now + schedule_interval_seconds" plain arithmetic on both dialects.
     next_run_epoch: Mapped[int | None] = mapped_column(BigInteger)
+    # The OpenLineage job that feeds it (SPEC §9); ``lineage_key`` is a digest of the pair,
+    # unique per organisation, as job names are too long for a plain index.
+    lineage_namespace: Mapped[str | None] = mapped_column(Text)
+    lineage_name: Mapped[str | None] = mapped_column(Text)
+    lineage_key: Mapped[str | None] = mapped_column(String(64))
+
+    @property
+    def lineage_job(self) -> dict[str, str] | None:
+        if self.lineage_namespace is None or self.lineage_name is None:
+            return None
+        return {"namespace": self.lineage_namespace, "name": self.lineage_name}
