@@ -30,6 +30,7 @@ from pipepulse.redaction import install_log_redaction
 from pipepulse.runs import router as runs_router
 from pipepulse.telemetry import router as telemetry_router
 from pipepulse.watch import router as watch_router
+from pipepulse.watch.alerts import groups_router as alert_groups_router
 from pipepulse.watch.alerts import router as alerts_router
 
 log = logging.getLogger("pipepulse")
@@ -97,6 +98,7 @@ def create_app(
         health_router,
         watch_router,
         alerts_router,
+        alert_groups_router,
     ):
         app.include_router(module.router)
     app.include_router(ops_router)

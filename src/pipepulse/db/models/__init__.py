@@ -1,12 +1,16 @@
 """All ORM models; importing this module registers every table on ``Base.metadata``."""
 
 from pipepulse.db.models.alerts import (
+    Alert,
     AlertChannel,
     AlertEvent,
+    AlertGroup,
     AlertRule,
     ConnectionEvaluation,
+    MaintenanceWindow,
     Notification,
     NotificationTally,
+    Silence,
 )
 from pipepulse.db.models.auth import ApiToken, DashboardSession, ServiceKey
 from pipepulse.db.models.connections import WarehouseConnection
@@ -16,14 +20,17 @@ from pipepulse.db.models.runs import Run
 from pipepulse.db.models.scheduler import SchedulerHeartbeat
 
 __all__ = [
+    "Alert",
     "AlertChannel",
     "AlertEvent",
+    "AlertGroup",
     "AlertRule",
     "ApiToken",
     "ConnectionEvaluation",
     "ConnectionRunTimes",
     "DashboardSession",
     "EventHourlyRollup",
+    "MaintenanceWindow",
     "Notification",
     "NotificationTally",
     "Organisation",
@@ -32,5 +39,6 @@ __all__ = [
     "RunHourlyRollup",
     "SchedulerHeartbeat",
     "ServiceKey",
+    "Silence",
     "WarehouseConnection",
 ]

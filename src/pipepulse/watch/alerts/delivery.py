@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pipepulse.db.models import AlertChannel, Notification
 from pipepulse.db.session import Database
 from pipepulse.loader.webhooks import NOTIFICATION_ID_HEADER, SIGNATURE_HEADER, signature_header
-from pipepulse.watch.alerts import backoff, bodies, sender
+from pipepulse.watch.alerts import backoff, bodies, group_bodies, sender
 from pipepulse.watch.alerts import repository as alerts_repository
 
 log = logging.getLogger("pipepulse.watch.alerts")
@@ -70,7 +70,11 @@ async def send(
     """One attempt: the signed JSON body to a webhook, or a message made from it to Slack."""
     headers = {NOTIFICATION_ID_HEADER: str(payload["id"])}
     if kind == "slack":
-        body = bodies.encode(bodies.slack_body(payload))
+        # Group notifications (SPEC §7.4) sum up the group in one message.
+        slack = (
+            group_bodies.slack_body if payload.get("type") == group_bodies.GROUP_TYPE else bodies.slack_body
+        )
+        body = bodies.encode(slack(payload))
     else:
         body = bodies.encode(payload)
         if not signing_secret:

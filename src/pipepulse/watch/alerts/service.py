@@ -168,6 +168,11 @@ async def create_rule(
         connection_ids=connection_ids,
         min_duration_seconds=body.min_duration_seconds,
         created_at=now,
+        severity=body.severity,
+        group_by=list(dict.fromkeys(body.group_by)) if body.group_by is not None else None,
+        group_wait_seconds=body.group_wait_seconds,
+        group_interval_seconds=body.group_interval_seconds,
+        repeat_interval_seconds=body.repeat_interval_seconds,
     )
     session.add(rule)
     await session.flush()
