@@ -217,7 +217,7 @@ async def record(session: AsyncSession, happened: Sequence[Happened], now: datet
     return opened
 
 
-async def _silencers(
+async def silencers(
     session: AsyncSession, organisation_id: int
 ) -> tuple[list[Silence], list[MaintenanceWindow]]:
     s, w = Silence, MaintenanceWindow
@@ -270,7 +270,7 @@ async def notify_due(db: Database, now: datetime, *, public_url: str) -> int:
             if rule is None:
                 continue
             if group.organisation_id not in by_org:
-                by_org[group.organisation_id] = await _silencers(session, group.organisation_id)
+                by_org[group.organisation_id] = await silencers(session, group.organisation_id)
             found, windows = by_org[group.organisation_id]
             alerts = list(
                 (
@@ -301,7 +301,10 @@ async def notify_due(db: Database, now: datetime, *, public_url: str) -> int:
             send = decision.due(now) and bool(current)
             if send:
                 values |= {"notified": sorted([a, f] for a, f in current), "last_notified_at": now}
-            if decision.close and (send or decision.notify_at is None):
+            # A group whose firing alerts are all silenced stays open, told nothing: when the
+            # silence ends, they join it as if they had just fired.
+            still_firing = any(a.ended_at is None for a in alerts)
+            if decision.close and (send or decision.notify_at is None) and not still_firing:
                 values |= {"state": "closed", "closed_at": now}
             if not send and "state" not in values:
                 continue

@@ -12,10 +12,11 @@ from pipepulse.auth import scopes
 from pipepulse.auth.dependencies import user
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.db.models import Alert, AlertGroup
-from pipepulse.deps import ReadSession
+from pipepulse.deps import Now, ReadSession
 from pipepulse.organisations import service as organisations_service
 from pipepulse.schemas import API_PREFIX, OrganisationPk, Page, PageNumber, PageSize, Timestamp
 from pipepulse.watch.alerts import group_bodies
+from pipepulse.watch.alerts import groups as groups_service
 
 router = APIRouter(prefix=API_PREFIX, tags=["alerts"])
 Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]
@@ -39,6 +40,7 @@ class AlertOut(BaseModel):
     ended_at: Timestamp | None
     from_: str | None = Field(alias="from", serialization_alias="from")
     reason: AlertReason | None
+    silenced_by: list[str] = Field(description="Silences and maintenance windows that match the alert now.")
     connection: AlertConnection
 
 
@@ -63,6 +65,7 @@ async def list_groups(
     organisation_pk: OrganisationPk,
     session: ReadSession,
     principal: Reader,
+    now: Now,
     state: Annotated[
         Literal["open", "closed"] | None, Query(description="Only groups in this state.")
     ] = None,
@@ -83,6 +86,7 @@ async def list_groups(
             .limit(size)
         )
     ).scalars()
+    found, windows = await groups_service.silencers(session, organisation_pk)
     items = []
     for group in rows:
         alerts = list(
@@ -101,6 +105,9 @@ async def list_groups(
                     "ended_at": a.ended_at,
                     "from": a.from_status,
                     "reason": a.reason,
+                    "silenced_by": groups_service.silenced_by(a.labels, found, windows, now)
+                    if a.ended_at is None
+                    else [],
                     "connection": a.connection,
                 }
             )
