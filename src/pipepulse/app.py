@@ -31,7 +31,9 @@ from pipepulse.redaction import install_log_redaction
 from pipepulse.runs import router as runs_router
 from pipepulse.telemetry import router as telemetry_router
 from pipepulse.watch import router as watch_router
+from pipepulse.watch.alerts import groups_router as alert_groups_router
 from pipepulse.watch.alerts import router as alerts_router
+from pipepulse.watch.alerts import silences_router as alert_silences_router
 
 log = logging.getLogger("pipepulse")
 
@@ -99,6 +101,8 @@ def create_app(
         health_router,
         watch_router,
         alerts_router,
+        alert_groups_router,
+        alert_silences_router,
     ):
         app.include_router(module.router)
     app.include_router(ops_router)

@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     # Alerts (SPEC §7.3). Webhook and Slack URLs must reach the public internet unless this
     # is set: a receiver on a private network is a way into it (server-side request forgery).
     alerts_allow_private_urls: bool = False
+    # SPEC §7.4: what one organisation may create (over the bound: 422 naming the setting).
+    alerts_max_rules_per_org: int = Field(default=100, ge=1)
+    alerts_max_channels_per_org: int = Field(default=20, ge=1)
+    alerts_max_silences_per_org: int = Field(default=1000, ge=1)
     # Where people reach the dashboard; the links in notifications start with it.
     public_url: str = "http://127.0.0.1:8000"
 

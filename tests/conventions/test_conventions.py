@@ -67,6 +67,10 @@ async def test_paths__with_and_without_trailing_slash__same_answer_no_redirect(
     for path in await api_gets(client, world["values"]):
         declared = await client.get(path, headers=world["headers"])
         other = await client.get(other_slash(path), headers=world["headers"])
+        if path.startswith(f"{API}/platform/"):  # platform scope: an organisation token is refused
+            assert (declared.status_code, other.status_code) == (403, 403), path
+            assert "location" not in other.headers
+            continue
         assert declared.status_code == 200, (path, declared.text)
         assert other.status_code == 200, (other_slash(path), other.text)
         assert "location" not in other.headers

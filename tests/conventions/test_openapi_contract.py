@@ -263,6 +263,11 @@ async def test_generated_client__every_read_endpoint__answers_parse_into_the_doc
                 response = await module.asyncio_detailed(*args, client=api_client, **extra)
                 called.append(operation["operationId"])
                 where = f"GET {path} {extra}"
+                if path.startswith("/api/v1/platform/"):
+                    # Platform scope (SPEC §7.4): an organisation token is refused, documented.
+                    assert response.status_code == 403, where
+                    assert isinstance(response.parsed, generated_client.models.ErrorBody), where
+                    continue
                 if unknown:
                     assert response.status_code == 404, where
                     assert isinstance(response.parsed, generated_client.models.ErrorBody), where

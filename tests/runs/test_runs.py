@@ -291,3 +291,29 @@ async def test_runs__wrong_credential_kind__403(
     assert (await client.get(runs_url, headers=service_key)).status_code == 403
     listed = (await client.get(runs_url, headers=tenant.read)).json()
     assert listed["total"] == 0
+
+
+async def test_runs__failing_runs__error_fingerprint_and_template(
+    client: httpx.AsyncClient, tenant: Tenant, runs_url: str, service_key: dict[str, str], clock: FrozenClock
+) -> None:
+    for run_id, host, ms in (("a", "db-7", 30012), ("b", "db-9", 30001)):
+        body = {
+            "run_id": run_id,
+            "started_at": iso(clock.now - timedelta(minutes=5)),
+            **report(clock, error=f"connection refused to {host}.internal:5432 after {ms} ms"),
+        }
+        assert (await client.post(runs_url, json=body, headers=service_key)).status_code == 201
+    other = {
+        "run_id": "c",
+        "started_at": iso(clock.now - timedelta(minutes=4)),
+        **report(clock, error="disk full"),
+    }
+    await client.post(runs_url, json=other, headers=service_key)
+    ok = {"run_id": "d", "started_at": iso(clock.now - timedelta(minutes=3)), **report(clock)}
+    await client.post(runs_url, json=ok, headers=service_key)
+
+    items = {r["id"]: r for r in (await client.get(runs_url, headers=tenant.read)).json()["items"]}
+    assert items["a"]["error_template"] == "connection refused to <host>:<n> after <n> ms"
+    assert items["a"]["error_fingerprint"] == items["b"]["error_fingerprint"]
+    assert items["c"]["error_fingerprint"] not in (None, items["a"]["error_fingerprint"])
+    assert (items["d"]["error_fingerprint"], items["d"]["error_template"]) == (None, None)

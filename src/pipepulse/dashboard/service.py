@@ -48,6 +48,7 @@ from pipepulse.telemetry import service as telemetry_service
 from pipepulse.telemetry.schemas import RecentError, Telemetry
 from pipepulse.telemetry.service import StatusBasis
 from pipepulse.watch import service as watch_service
+from pipepulse.watch.alerts import fingerprints
 from pipepulse.watch.verdicts import Freshness, Volume
 
 # Problems first: a broken pipeline, then a struggling one, then one that has gone quiet.
@@ -343,16 +344,18 @@ class ErrorGroup:
 
 
 def error_groups(groups: Sequence[FailingGroup], orphan_window: timedelta, limit: int) -> list[ErrorGroup]:
-    """Groups by the ``recent_errors`` message each run has (``rules.error_message``), the most
-    recent first."""
+    """Groups by each run's error fingerprint (SPEC §7.4, the label alerts are grouped by), the
+    most recent first; a group reads as its newest run's ``recent_errors`` message."""
     merged: dict[str, list[FailingGroup]] = {}
     for g in groups:
-        message = error_message(g.outcome, g.error, g.batches_dlq, orphan_window)
-        assert message is not None
-        merged.setdefault(message, []).append(g)
+        found = fingerprints.of_run(g.outcome, g.error)
+        assert found is not None
+        merged.setdefault(found[0], []).append(g)
     out = []
-    for message, parts in merged.items():
+    for parts in merged.values():
         newest = max(parts, key=lambda g: (g.last, g.newest_started_at, g.newest_run_id))
+        message = error_message(newest.outcome, newest.error, newest.batches_dlq, orphan_window)
+        assert message is not None
         out.append(
             ErrorGroup(
                 message=message,

@@ -149,6 +149,14 @@ class RunOut(BaseModel):
     batches_dlq: int
     error: str | None
     message: str | None = Field(description="The recent_errors message for a failing run.")
+    error_fingerprint: str | None = Field(
+        default=None,
+        description="A failing run's error fingerprint (SPEC §7.4): the hash of error_template; "
+        "`dead_letter` for a partial run, `orphaned` for an orphan, null for a run that is not failing.",
+    )
+    error_template: str | None = Field(
+        default=None, description="A failing run's error with its volatile parts replaced (SPEC §7.4)."
+    )
     latency_ms: int | None
     events_pending: int | None
     bytes_delivered: int | None

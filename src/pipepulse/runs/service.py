@@ -28,6 +28,7 @@ from pipepulse.rules import (
 )
 from pipepulse.runs import repository
 from pipepulse.runs.schemas import COMPLETION_FIELDS, MAX_ERROR_LENGTH, RunCreate, RunOut, RunReport
+from pipepulse.watch.alerts import fingerprints
 
 # A loader's clock may run a little ahead of ours; more than this is a bug to report.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
@@ -279,6 +280,7 @@ def to_out(run: Run, now: datetime, thresholds: Thresholds) -> RunOut:
     )
     finished = None if outcome == "pending" else finished_time(run.started_at, run.completed_at, window)
     duration = int((run.completed_at - run.started_at).total_seconds() * 1000) if run.completed_at else None
+    fingerprint = fingerprints.of_run(outcome, run.error)
     return RunOut(
         id=run.id,
         connection_id=run.connection_id,
@@ -293,6 +295,8 @@ def to_out(run: Run, now: datetime, thresholds: Thresholds) -> RunOut:
         batches_dlq=run.batches_dlq,
         error=run.error,
         message=error_message(outcome, run.error, run.batches_dlq, window),
+        error_fingerprint=fingerprint[0] if fingerprint else None,
+        error_template=fingerprint[1] if fingerprint else None,
         latency_ms=run.latency_ms,
         events_pending=run.events_pending,
         bytes_delivered=run.bytes_delivered,

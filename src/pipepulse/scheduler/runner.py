@@ -17,6 +17,7 @@ from pipepulse.runs import service as runs_service
 from pipepulse.scheduler import jobs
 from pipepulse.scheduler.dispatchers import Dispatcher, DispatchFailed
 from pipepulse.watch.alerts import delivery, evaluation
+from pipepulse.watch.alerts import groups as alert_groups
 
 log = logging.getLogger("pipepulse.scheduler")
 
@@ -94,6 +95,8 @@ async def alert_pass(
     """Evaluate every connection (recording events and queueing notifications), then deliver
     the notifications that are due (SPEC §7.3)."""
     evaluated = await evaluation.evaluate(db, now, settings.thresholds, public_url=settings.public_url)
+    # SPEC §7.4: queue what alert groups have to say, then deliver with everything else.
+    await alert_groups.notify_due(db, now, public_url=settings.public_url)
     delivered = await delivery.deliver_due(db, now, allow_private=settings.alerts_allow_private_urls)
     return evaluated, delivered
 

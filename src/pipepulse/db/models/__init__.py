@@ -1,12 +1,16 @@
 """All ORM models; importing this module registers every table on ``Base.metadata``."""
 
 from pipepulse.db.models.alerts import (
+    Alert,
     AlertChannel,
     AlertEvent,
+    AlertGroup,
     AlertRule,
     ConnectionEvaluation,
+    MaintenanceWindow,
     Notification,
     NotificationTally,
+    Silence,
 )
 from pipepulse.db.models.auth import ApiToken, DashboardSession, ServiceKey
 from pipepulse.db.models.connections import WarehouseConnection
@@ -17,8 +21,10 @@ from pipepulse.db.models.runs import Run
 from pipepulse.db.models.scheduler import SchedulerHeartbeat
 
 __all__ = [
+    "Alert",
     "AlertChannel",
     "AlertEvent",
+    "AlertGroup",
     "AlertRule",
     "ApiToken",
     "ConnectionEvaluation",
@@ -26,6 +32,7 @@ __all__ = [
     "DashboardSession",
     "EventHourlyRollup",
     "LineageRun",
+    "MaintenanceWindow",
     "Notification",
     "NotificationTally",
     "Organisation",
@@ -34,5 +41,6 @@ __all__ = [
     "RunHourlyRollup",
     "SchedulerHeartbeat",
     "ServiceKey",
+    "Silence",
     "WarehouseConnection",
 ]

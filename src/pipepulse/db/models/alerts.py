@@ -50,6 +50,108 @@ class AlertRule(Base):
     connection_ids: Mapped[list[str] | None] = mapped_column(JSON)
     min_duration_seconds: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # SPEC §7.4. Null group_by: a rule from before groups, notified per event as §7.3 first said.
+    severity: Mapped[str] = mapped_column(String(16), default="critical", server_default="critical")
+    group_by: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    group_wait_seconds: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
+    group_interval_seconds: Mapped[int] = mapped_column(Integer, default=300, server_default="300")
+    repeat_interval_seconds: Mapped[int] = mapped_column(Integer, default=14_400, server_default="14400")
+
+
+class AlertGroup(Base):
+    """A rule's firing alerts with equal values of its ``group_by`` labels (SPEC §7.4).
+
+    ``id`` is derived from (rule, key), so replicas that form the same group write one row;
+    once closed, the next alert with that key opens a new group (a new ``generation``).
+    """
+
+    __tablename__ = "alert_groups"
+    __table_args__ = (
+        Index("ix_alert_groups_org_state", "organisation_id", "state"),
+        Index("ix_alert_groups_due", "state", "next_notify_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(Integer, ForeignKey("organisations.id", ondelete="CASCADE"))
+    rule_id: Mapped[str] = mapped_column(String(32), ForeignKey("alert_rules.id", ondelete="CASCADE"))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    key: Mapped[dict[str, str]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16))  # open | closed
+    first_fired_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # What the last notification told: [[alert id, firing], …]; null until the first.
+    notified: Mapped[list[Any] | None] = mapped_column(JSON)
+    last_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    next_notify_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    version: Mapped[int] = mapped_column(Integer)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    acknowledge_comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Alert(Base):
+    """A connection in a condition, firing from ``started_at`` until ``ended_at`` (SPEC §7.4),
+    as one group sees it. The key (group, connection, condition, start) is the alert itself,
+    so replicas record it once."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        UniqueConstraint("group_id", "connection_id", "condition", "started_at"),
+        Index("ix_alerts_connection_open", "connection_id", "ended_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(Integer)
+    group_id: Mapped[str] = mapped_column(String(40), ForeignKey("alert_groups.id", ondelete="CASCADE"))
+    connection_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("warehouse_connections.id", ondelete="CASCADE")
+    )
+    condition: Mapped[str] = mapped_column(String(32))
+    labels: Mapped[dict[str, str]] = mapped_column(JSON)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    connection: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Silence(Base):
+    """Alerts matching every matcher between ``starts_at`` and ``ends_at`` are told to no one."""
+
+    __tablename__ = "silences"
+    __table_args__ = (Index("ix_silences_org_ends", "organisation_id", "ends_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # Null: a platform silence, over every organisation.
+    organisation_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("organisations.id", ondelete="CASCADE"), nullable=True
+    )
+    matchers: Mapped[dict[str, str]] = mapped_column(JSON)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    comment: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class MaintenanceWindow(Base):
+    """A silence that recurs on local wall-clock time (SPEC §7.4)."""
+
+    __tablename__ = "maintenance_windows"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    organisation_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("organisations.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    matchers: Mapped[dict[str, str]] = mapped_column(JSON)
+    time_zone: Mapped[str] = mapped_column(String(64))
+    weekdays: Mapped[list[int]] = mapped_column(JSON)
+    start: Mapped[str] = mapped_column(String(5))
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class ConnectionEvaluation(Base):
@@ -110,6 +212,8 @@ class Notification(Base):
         Index("ix_notifications_due", "state", "next_attempt_at"),
         Index("ix_notifications_org_created", "organisation_id", "created_at"),
         Index("ix_notifications_connection_created", "connection_id", "created_at"),
+        # One row per group notification, however many replicas decide to send it.
+        UniqueConstraint("group_id", "group_sequence"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -123,6 +227,9 @@ class Notification(Base):
     )
     # The log outlives a deleted rule, so no foreign key.
     rule_id: Mapped[str | None] = mapped_column(String(32))
+    # A group notification (SPEC §7.4): its group, and which of its notifications this is.
+    group_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    group_sequence: Mapped[int | None] = mapped_column(Integer)
     connection_id: Mapped[str | None] = mapped_column(
         String(64), ForeignKey("warehouse_connections.id", ondelete="CASCADE")
     )

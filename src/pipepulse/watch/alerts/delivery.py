@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pipepulse.db.models import AlertChannel, Notification
 from pipepulse.db.session import Database
 from pipepulse.loader.webhooks import NOTIFICATION_ID_HEADER, SIGNATURE_HEADER, signature_header
-from pipepulse.watch.alerts import backoff, bodies, sender
+from pipepulse.watch.alerts import backoff, bodies, fairness, group_bodies, sender
 from pipepulse.watch.alerts import repository as alerts_repository
 
 log = logging.getLogger("pipepulse.watch.alerts")
@@ -70,7 +70,11 @@ async def send(
     """One attempt: the signed JSON body to a webhook, or a message made from it to Slack."""
     headers = {NOTIFICATION_ID_HEADER: str(payload["id"])}
     if kind == "slack":
-        body = bodies.encode(bodies.slack_body(payload))
+        # Group notifications (SPEC §7.4) sum up the group in one message.
+        slack = (
+            group_bodies.slack_body if payload.get("type") == group_bodies.GROUP_TYPE else bodies.slack_body
+        )
+        body = bodies.encode(slack(payload))
     else:
         body = bodies.encode(payload)
         if not signing_secret:
@@ -82,18 +86,14 @@ async def send(
 async def claim_due(session: AsyncSession, now: datetime, limit: int = BATCH) -> list[Claim]:
     """Take up to ``limit`` due notifications for this pass (see the module's docstring)."""
     n = Notification
-    due = (
-        select(n.id)
-        .where(n.state == "pending", n.next_attempt_at <= now)
-        .order_by(n.next_attempt_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
+    due = fairness.fair_due(now, limit)
     claimed = (
         await session.execute(
             update(n)
-            .where(n.id.in_(due.scalar_subquery()), n.state == "pending", n.next_attempt_at <= now)
+            .where(n.id.in_(due), n.state == "pending", n.next_attempt_at <= now)
             .values(attempts=n.attempts + 1, next_attempt_at=now + LEASE)
+            # ``attempts`` counts the send this claim is for; a claim handed back unsent gives
+            # it back (release).
             .returning(n.id, n.attempts, n.due_at, n.payload, n.channel_id)
             .execution_options(synchronize_session=False)
         )
@@ -162,13 +162,15 @@ async def record(session: AsyncSession, claim: Claim, outcome: sender.Outcome, n
     return state
 
 
-async def release(session: AsyncSession, claim: Claim, now: datetime) -> None:
-    """Hand back a claim whose attempt the pass had to abandon: due again at the next pass."""
+async def release(session: AsyncSession, claim: Claim, now: datetime, *, sent: bool = True) -> None:
+    """Hand back a claim whose attempt the pass had to abandon: due again at the next pass.
+    ``sent``: the request went out (it counts as an attempt); else the claim is not counted."""
     n = Notification
     await session.execute(
         update(n)
         .where(n.id == claim.notification_id, n.attempts == claim.attempts, n.state == "pending")
         .values(
+            attempts=claim.attempts if sent else claim.attempts - 1,
             next_attempt_at=now,
             last_error="the delivery pass ran out of time before the receiver answered",
         )
@@ -194,6 +196,7 @@ async def deliver_due(
     http = client or sender.new_client()
     gate = asyncio.Semaphore(CONCURRENCY)
     per_channel: dict[str, asyncio.Semaphore] = {}
+    started: set[str] = set()
 
     async def attempt(claim: Claim) -> sender.Outcome:
         if not claim.enabled:
@@ -201,6 +204,7 @@ async def deliver_due(
         # One slow receiver holds at most a few of the pass's slots.
         channel_gate = per_channel.setdefault(claim.channel_id, asyncio.Semaphore(CONCURRENCY_PER_CHANNEL))
         async with channel_gate, gate:
+            started.add(claim.notification_id)
             return await send(
                 http,
                 kind=claim.kind,
@@ -226,7 +230,7 @@ async def deliver_due(
     async with db.session(write=True) as session:
         for claim, task in zip(claims, tasks, strict=True):
             if task.cancelled():
-                await release(session, claim, now)
+                await release(session, claim, now, sent=claim.notification_id in started)
                 counts["pending"] += 1
                 continue
             failure = task.exception()

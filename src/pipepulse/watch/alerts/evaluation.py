@@ -32,7 +32,8 @@ from pipepulse.telemetry import service as telemetry_service
 from pipepulse.telemetry.service import ConnectionStatus
 from pipepulse.watch import service as watch_service
 from pipepulse.watch import verdicts
-from pipepulse.watch.alerts import bodies, changes, store
+from pipepulse.watch.alerts import bodies, changes, fingerprints, store
+from pipepulse.watch.alerts import groups as alert_groups
 from pipepulse.watch.alerts.changes import NORMAL, Event, RuleView, Seen
 
 log = logging.getLogger("pipepulse.alerts")
@@ -283,12 +284,35 @@ async def evaluate(db: Database, now: datetime, thresholds: Thresholds, *, publi
             for rule in changes.matching(rules.get(change.watched.ref.organisation_id, []), event, change.id)
         ]
         await store.add_notifications(session, notifications)
+        # SPEC §7.4: the alerts these events open and end, for the rules that group.
+        await alert_groups.record(
+            session,
+            [
+                alert_groups.Happened(
+                    change.watched.ref.organisation_id,
+                    change.id,
+                    change.watched.ref.name,
+                    change.watched.type,
+                    event,
+                    _fingerprint(change),
+                )
+                for change, event, event_id in events
+                if event_id in recorded_ids
+            ],
+            now,
+        )
         queued = len(notifications)
         unchanged = [cid for cid in volumes if cid not in deferred]
         await store.advance_volume_hour(session, unchanged, hour)
     if deferred:
         log.info("evaluation deferred %d status change(s) to the next tick", len(deferred))
     return PassResult(len(connections), recorded, queued, len(deferred))
+
+
+def _fingerprint(change: Change) -> str | None:
+    run = change.status.latest_run
+    found = fingerprints.of_run(run.outcome, run.error) if run is not None else None
+    return found[0] if found is not None else None
 
 
 def _update(change: Change, hour: datetime, judged: bool, now: datetime) -> dict[str, Any]:

@@ -74,7 +74,13 @@ async def create_channel(
 ) -> ChannelCreated:
     """Add a webhook or Slack channel; a webhook's signing secret is in this answer only."""
     channel = await alerts_service.create_channel(
-        session, principal, organisation_pk, body, now, allow_private=settings.alerts_allow_private_urls
+        session,
+        principal,
+        organisation_pk,
+        body,
+        now,
+        allow_private=settings.alerts_allow_private_urls,
+        max_channels=settings.alerts_max_channels_per_org,
     )
     return ChannelCreated(**channel_out(channel).model_dump(), signing_secret=channel.signing_secret)
 
@@ -141,10 +147,18 @@ async def test_channel(
 
 @router.post(RULES + "/", response_model=RuleOut, status_code=201)
 async def create_rule(
-    organisation_pk: OrganisationPk, body: RuleCreate, session: WriteSession, principal: Writer, now: Now
+    organisation_pk: OrganisationPk,
+    body: RuleCreate,
+    session: WriteSession,
+    principal: Writer,
+    now: Now,
+    settings: AppSettings,
 ) -> RuleOut:
     """Send some events of some (or all) connections to a channel."""
-    return rule_out(await alerts_service.create_rule(session, principal, organisation_pk, body, now))
+    rule = await alerts_service.create_rule(
+        session, principal, organisation_pk, body, now, max_rules=settings.alerts_max_rules_per_org
+    )
+    return rule_out(rule)
 
 
 @router.get(RULES + "/", response_model=Page[RuleOut])

@@ -15,7 +15,12 @@ RuleEvent = Literal[
 RULE_EVENTS: tuple[str, ...] = RuleEvent.__args__  # type: ignore[attr-defined]
 NotificationState = Literal["pending", "delivered", "failed", "cancelled"]
 NotificationType = Literal[
-    "connection.status_changed", "connection.late", "connection.fresh", "connection.volume_anomaly", "test"
+    "connection.status_changed",
+    "connection.late",
+    "connection.fresh",
+    "connection.volume_anomaly",
+    "test",
+    "alert_group",
 ]
 # A status event may be held back at most a week: longer is no longer an alert.
 MAX_HOLD_SECONDS = 7 * 24 * 3600
@@ -66,6 +71,12 @@ class TestResult(BaseModel):
     error: str | None
 
 
+GroupLabel = Literal[
+    "organisation", "connection", "type", "integration_type", "condition", "severity", "fingerprint"
+]
+GROUP_LABELS: tuple[str, ...] = GroupLabel.__args__  # type: ignore[attr-defined]
+
+
 class RuleCreate(StrictModel):
     channel_id: ChannelId
     events: Annotated[list[RuleEvent], Field(min_length=1, max_length=len(RULE_EVENTS))]
@@ -73,6 +84,15 @@ class RuleCreate(StrictModel):
         Annotated[list[ResourceId], Field(min_length=1, max_length=MAX_RULE_CONNECTIONS)] | None
     ) = None
     min_duration_seconds: Annotated[int, Field(strict=True, ge=0, le=MAX_HOLD_SECONDS), JSON_INTEGER] = 0
+    severity: Literal["critical", "warning"] = "critical"
+    group_by: Annotated[list[GroupLabel], Field(max_length=len(GROUP_LABELS))] | None = Field(
+        default=None,
+        description="SPEC §7.4: labels whose equal values form one alert group ([] groups everything). "
+        "Omitted: the rule notifies per event as §7.3 first described.",
+    )
+    group_wait_seconds: Annotated[int, Field(strict=True, ge=0, le=86_400), JSON_INTEGER] = 10
+    group_interval_seconds: Annotated[int, Field(strict=True, ge=0, le=86_400), JSON_INTEGER] = 300
+    repeat_interval_seconds: Annotated[int, Field(strict=True, ge=0, le=7 * 86_400), JSON_INTEGER] = 14_400
 
 
 class RuleOut(BaseModel):
@@ -83,11 +103,17 @@ class RuleOut(BaseModel):
     connection_ids: list[str] | None
     min_duration_seconds: int
     created_at: Timestamp
+    severity: str
+    group_by: list[str] | None
+    group_wait_seconds: int
+    group_interval_seconds: int
+    repeat_interval_seconds: int
 
 
 class NotificationOut(BaseModel):
     id: str
     type: NotificationType
+    group_id: str | None = Field(default=None, description="A group notification's alert group (SPEC §7.4).")
     channel_id: str
     connection_id: str | None
     rule_id: str | None

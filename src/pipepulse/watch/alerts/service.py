@@ -11,9 +11,9 @@ from pipepulse import ids
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.db.models import AlertChannel, AlertRule, Notification, Organisation
 from pipepulse.db.session import Database
-from pipepulse.errors import Conflict, Invalid, NotFound
+from pipepulse.errors import Invalid, NotFound
 from pipepulse.organisations import service as organisations_service
-from pipepulse.watch.alerts import bodies, delivery, sender, urls
+from pipepulse.watch.alerts import bodies, bounds, delivery, sender, urls
 from pipepulse.watch.alerts import repository as alerts_repository
 from pipepulse.watch.alerts.schemas import ChannelCreate, RuleCreate
 
@@ -28,8 +28,10 @@ async def create_channel(
     now: datetime,
     *,
     allow_private: bool,
+    max_channels: int = 20,
 ) -> AlertChannel:
     await organisations_service.get_visible(session, principal, organisation_id)
+    await bounds.check_channels(session, organisation_id, max_channels)
     try:
         await urls.check(body.url, allow_private=allow_private)
     except urls.UnsafeURL as exc:
@@ -143,7 +145,13 @@ async def test_channel(
 
 
 async def create_rule(
-    session: AsyncSession, principal: UserPrincipal, organisation_id: int, body: RuleCreate, now: datetime
+    session: AsyncSession,
+    principal: UserPrincipal,
+    organisation_id: int,
+    body: RuleCreate,
+    now: datetime,
+    *,
+    max_rules: int = 100,
 ) -> AlertRule:
     await organisations_service.get_visible(session, principal, organisation_id)
     if await alerts_repository.channel(session, organisation_id, body.channel_id) is None:
@@ -160,26 +168,31 @@ async def create_rule(
                 f"no warehouse connection {', '.join(map(repr, missing[:5]))} in this organisation",
                 loc=("body", "connection_ids"),
             )
-    events = list(dict.fromkeys(body.events))
-    existing, _ = await alerts_repository.rules(session, organisation_id)
-    for other in existing:
-        # The same rule twice would page twice for every event.
-        if (
-            other.channel_id == body.channel_id
-            and set(other.events) == set(events)
-            and (None if other.connection_ids is None else set(other.connection_ids))
-            == (None if connection_ids is None else set(connection_ids))
-            and other.min_duration_seconds == body.min_duration_seconds
-        ):
-            raise Conflict(f"an identical rule already exists ({other.id}); each event would be sent twice")
+    values = {
+        "channel_id": body.channel_id,
+        "events": list(dict.fromkeys(body.events)),
+        "connection_ids": connection_ids,
+        "min_duration_seconds": body.min_duration_seconds,
+        "severity": body.severity,
+        "group_by": list(dict.fromkeys(body.group_by)) if body.group_by is not None else None,
+        "group_wait_seconds": body.group_wait_seconds,
+        "group_interval_seconds": body.group_interval_seconds,
+        "repeat_interval_seconds": body.repeat_interval_seconds,
+    }
+    await bounds.check_rule(session, organisation_id, values, max_rules)
     rule = AlertRule(
         id=ids.alert_rule_id(),
         organisation_id=organisation_id,
         channel_id=body.channel_id,
-        events=events,
+        events=values["events"],
         connection_ids=connection_ids,
         min_duration_seconds=body.min_duration_seconds,
         created_at=now,
+        severity=body.severity,
+        group_by=list(dict.fromkeys(body.group_by)) if body.group_by is not None else None,
+        group_wait_seconds=body.group_wait_seconds,
+        group_interval_seconds=body.group_interval_seconds,
+        repeat_interval_seconds=body.repeat_interval_seconds,
     )
     session.add(rule)
     await session.flush()

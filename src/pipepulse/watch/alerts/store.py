@@ -105,7 +105,8 @@ async def rules_by_organisation(session: AsyncSession, ids: set[int]) -> dict[in
     rows = await session.execute(
         select(r.organisation_id, r.id, r.channel_id, r.events, r.connection_ids, r.min_duration_seconds)
         .join(c, c.id == r.channel_id)
-        .where(r.organisation_id.in_(ids), c.enabled.is_(True))
+        # Grouped rules (SPEC §7.4) notify per group: see groups_service.
+        .where(r.organisation_id.in_(ids), c.enabled.is_(True), r.group_by.is_(None))
         .order_by(r.created_at, r.id)
     )
     out: dict[int, list[RuleView]] = defaultdict(list)

@@ -1,0 +1,120 @@
+"""What a group notification says (SPEC §7.4): the webhook body and the Slack message made
+from it. At most :data:`MAX_LISTED` alerts are listed, firing first; the rest are counted."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from pipepulse.schemas import format_timestamp
+
+GROUP_TYPE = "alert_group"
+MAX_LISTED = 100
+CONDITION_WORDS = {
+    "error": "in Error",
+    "degraded": "Degraded",
+    "late": "late",
+    "volume_anomaly": "off volume",
+}
+
+
+def group_link(public_url: str, organisation_id: int, group_id: str) -> str:
+    return f"{public_url.rstrip('/')}/orgs/{organisation_id}/incidents/{group_id}/"
+
+
+def alert_json(alert: Any, silenced_by: list[str], public_url: str) -> dict[str, Any]:
+    connection = dict(alert.connection)
+    page = f"{public_url.rstrip('/')}/orgs/{alert.organisation_id}/connections/{connection['id']}/"
+    return {
+        "labels": dict(alert.labels),
+        "started_at": format_timestamp(alert.started_at),
+        "ended_at": format_timestamp(alert.ended_at) if alert.ended_at is not None else None,
+        "from": alert.from_status,
+        "reason": alert.reason,
+        "silenced_by": silenced_by,
+        "connection": connection,
+        "links": {"dashboard": page},
+    }
+
+
+def group_payload(
+    *,
+    notification_id: str,
+    status: str,
+    occurred_at: datetime,
+    organisation: dict[str, Any],
+    group: dict[str, Any],
+    alerts: list[dict[str, Any]],
+    dashboard: str,
+) -> dict[str, Any]:
+    """The §7.4 body: the group, its alerts (at most 100, firing first) and the counts."""
+    ordered = sorted(alerts, key=lambda a: (a["ended_at"] is not None, a["started_at"]))
+    firing = sum(1 for a in alerts if a["ended_at"] is None)
+    return {
+        "id": notification_id,
+        "type": GROUP_TYPE,
+        "status": status,
+        "occurred_at": format_timestamp(occurred_at),
+        "organisation": organisation,
+        "group": group,
+        "alerts": ordered[:MAX_LISTED],
+        "counts": {"firing": firing, "resolved": len(alerts) - firing},
+        "truncated_alerts": max(0, len(alerts) - MAX_LISTED),
+        "links": {"dashboard": dashboard},
+    }
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def summary(payload: dict[str, Any]) -> tuple[str, str]:
+    """(headline, detail): how many connections, which condition, the shared error template."""
+    counts = payload.get("counts") or {}
+    alerts = payload.get("alerts") or []
+    conditions = Counter(str((a.get("labels") or {}).get("condition", "")) for a in alerts)
+    condition = conditions.most_common(1)[0][0] if conditions else ""
+    word = CONDITION_WORDS.get(condition, condition)
+    total = int(counts.get("firing", 0)) + int(counts.get("resolved", 0))
+    noun = "connection" if total == 1 else "connections"
+    if payload.get("status") == "resolved":
+        headline = f"Resolved: {total} {noun} no longer {word}"
+    else:
+        headline = (
+            f"{counts.get('firing', 0)} {noun if counts.get('firing', 0) != 1 else 'connection'} {word}"
+        )
+        if counts.get("resolved"):
+            headline += f" ({counts['resolved']} resolved)"
+    reasons = Counter(str((a.get("reason") or {}).get("text") or "") for a in alerts)
+    reason = reasons.most_common(1)[0][0] if reasons else ""
+    key = payload.get("group", {}).get("key") or {}
+    parts = [f"{k}={v}" for k, v in key.items()]
+    detail = (f"Grouped by {', '.join(parts)}. " if parts else "") + (reason or "")
+    return headline, detail.strip()
+
+
+def slack_body(payload: dict[str, Any]) -> dict[str, Any]:
+    """One message summing up the group, with a link to it."""
+    headline, detail = summary(payload)
+    link = (payload.get("links") or {}).get("dashboard")
+    names = [_escape(str((a.get("connection") or {}).get("name", ""))) for a in payload.get("alerts") or []][
+        :10
+    ]
+    more = len(payload.get("alerts") or []) - len(names) + int(payload.get("truncated_alerts") or 0)
+    listing = ", ".join(names) + (f" and {more} more" if more > 0 else "")
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{_escape(headline)}*"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": _escape(detail) or "—"}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": listing or "—"}]},
+    ]
+    if link:
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {"type": "button", "text": {"type": "plain_text", "text": "Open incident"}, "url": link}
+                ],
+            }
+        )
+    return {"text": f"{headline}: {detail}" if detail else headline, "blocks": blocks}

@@ -1,0 +1,360 @@
+"""Alerts and their groups (SPEC §7.4): recorded from the evaluation's status events, notified
+per group by the group pass of every scheduler tick.
+
+Two thin call sites: :func:`record` in the evaluation's write transaction (with the events it
+recorded), and :func:`notify_due` in the scheduler's alert pass, before delivery. A group's
+notification is queued in the outbox (``notifications``, with ``group_id`` and
+``group_sequence``), so delivery, retries and the delivery log work as for every notification.
+
+Replicas: an alert is keyed by (group, connection, condition, start) and a group's id by its
+rule, key and first alert, so both are written once; a group moves only where its ``version``
+is still the one read (compare and set), and its n-th notification is unique, so several
+schedulers queue each group notification once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pipepulse import ids
+from pipepulse.db import dialect
+from pipepulse.db.models import (
+    Alert,
+    AlertChannel,
+    AlertGroup,
+    AlertRule,
+    MaintenanceWindow,
+    Notification,
+    Organisation,
+    Silence,
+    WarehouseConnection,
+)
+from pipepulse.db.session import Database
+from pipepulse.schemas import format_timestamp
+from pipepulse.watch.alerts import group_bodies, grouping, maintenance, silences
+from pipepulse.watch.alerts.changes import STATUS_CHANGED, Event
+
+log = logging.getLogger("pipepulse.alerts")
+
+# The status conditions of SPEC §7.4 (late and volume_anomaly are still notified per event).
+STATUS_CONDITIONS = ("error", "degraded")
+
+
+@dataclass(frozen=True)
+class Happened:
+    """One recorded event of one connection, as the evaluation hands it over."""
+
+    organisation_id: int
+    connection_id: str
+    connection_name: str
+    connection_type: str
+    event: Event
+    fingerprint: str | None
+
+
+@dataclass(frozen=True)
+class GroupedRule:
+    id: str
+    organisation_id: int
+    channel_id: str
+    events: list[str]
+    connection_ids: list[str] | None
+    severity: str
+    group_by: list[str]
+    timing: grouping.Timing
+
+
+async def grouped_rules(session: AsyncSession, organisations: set[int]) -> dict[int, list[GroupedRule]]:
+    if not organisations:
+        return {}
+    r, c = AlertRule, AlertChannel
+    rows = await session.execute(
+        select(r)
+        .join(c, c.id == r.channel_id)
+        .where(r.organisation_id.in_(organisations), c.enabled.is_(True), r.group_by.is_not(None))
+        .order_by(r.created_at, r.id)
+    )
+    out: dict[int, list[GroupedRule]] = defaultdict(list)
+    for rule in rows.scalars():
+        out[rule.organisation_id].append(
+            GroupedRule(
+                rule.id,
+                rule.organisation_id,
+                rule.channel_id,
+                list(rule.events),
+                rule.connection_ids,
+                rule.severity,
+                list(rule.group_by or []),
+                grouping.Timing(
+                    rule.group_wait_seconds, rule.group_interval_seconds, rule.repeat_interval_seconds
+                ),
+            )
+        )
+    return out
+
+
+def labels_of(h: Happened, condition: str, severity: str, slug: str, integration_type: str) -> dict[str, str]:
+    return {
+        "organisation": slug,
+        "connection": h.connection_id,
+        "type": h.connection_type,
+        "integration_type": integration_type,
+        "condition": condition,
+        "severity": severity,
+        "fingerprint": h.fingerprint or "",
+    }
+
+
+async def _open_group(
+    session: AsyncSession, rule: GroupedRule, key: dict[str, str], first: datetime, now: datetime
+) -> str:
+    g = AlertGroup
+    rows = await session.execute(select(g.id, g.key).where(g.rule_id == rule.id, g.state == "open"))
+    for found, found_key in rows:
+        if dict(found_key) == key:
+            return str(found)
+    group_id = grouping.group_id(rule.id, key | {"#": format_timestamp(first)})
+    stmt = dialect.insert(dialect.name_of(session), g).on_conflict_do_nothing(index_elements=["id"])
+    await session.execute(
+        stmt.values(
+            id=group_id,
+            organisation_id=rule.organisation_id,
+            rule_id=rule.id,
+            channel_id=rule.channel_id,
+            key=key,
+            state="open",
+            first_fired_at=first,
+            notified=None,
+            last_notified_at=None,
+            next_notify_at=first,
+            version=0,
+            created_at=now,
+        )
+    )
+    return group_id
+
+
+async def record(session: AsyncSession, happened: Sequence[Happened], now: datetime) -> int:
+    """Open and end the alerts the recorded status events make, for every grouped rule."""
+    status = [h for h in happened if h.event.type == STATUS_CHANGED]
+    if not status:
+        return 0
+    rules = await grouped_rules(session, {h.organisation_id for h in status})
+    if not rules:
+        return 0
+    slugs = dict(
+        (
+            await session.execute(
+                select(Organisation.id, Organisation.slug).where(Organisation.id.in_(rules))
+            )
+        ).all()
+    )
+    integration = dict(
+        (
+            await session.execute(
+                select(WarehouseConnection.id, WarehouseConnection.integration_type).where(
+                    WarehouseConnection.id.in_({h.connection_id for h in status})
+                )
+            )
+        ).all()
+    )
+    opened = 0
+    for h in status:
+        old, new = h.event.data.get("from"), h.event.data.get("to")
+        at = h.event.at
+        if old in STATUS_CONDITIONS:
+            await session.execute(
+                update(Alert)
+                .where(
+                    Alert.connection_id == h.connection_id, Alert.condition == old, Alert.ended_at.is_(None)
+                )
+                .values(ended_at=at)
+                .execution_options(synchronize_session=False)
+            )
+        if new not in STATUS_CONDITIONS:
+            continue
+        for rule in rules.get(h.organisation_id, []):
+            if f"status:{new}" not in rule.events:
+                continue
+            if rule.connection_ids is not None and h.connection_id not in rule.connection_ids:
+                continue
+            labels = labels_of(
+                h,
+                str(new),
+                rule.severity,
+                slugs.get(h.organisation_id, ""),
+                integration.get(h.connection_id, ""),
+            )
+            group_id = await _open_group(session, rule, grouping.key(labels, rule.group_by), at, now)
+            stmt = dialect.insert(dialect.name_of(session), Alert).on_conflict_do_nothing(
+                index_elements=["group_id", "connection_id", "condition", "started_at"]
+            )
+            await session.execute(
+                stmt.values(
+                    id=ids.alert_event_id(now).replace("aev_", "alr_", 1),
+                    organisation_id=h.organisation_id,
+                    group_id=group_id,
+                    connection_id=h.connection_id,
+                    condition=new,
+                    labels=labels,
+                    started_at=at,
+                    ended_at=None,
+                    from_status=old,
+                    reason=h.event.data.get("reason"),
+                    connection={"id": h.connection_id, "name": h.connection_name, "type": h.connection_type},
+                    created_at=now,
+                )
+            )
+            opened += 1
+    return opened
+
+
+async def silencers(
+    session: AsyncSession, organisation_id: int
+) -> tuple[list[Silence], list[MaintenanceWindow]]:
+    s, w = Silence, MaintenanceWindow
+    found = (
+        await session.execute(
+            select(s).where((s.organisation_id == organisation_id) | s.organisation_id.is_(None))
+        )
+    ).scalars()
+    windows = (
+        await session.execute(
+            select(w).where((w.organisation_id == organisation_id) | w.organisation_id.is_(None))
+        )
+    ).scalars()
+    return list(found), list(windows)
+
+
+def silenced_by(
+    labels: dict[str, str], found: list[Silence], windows: list[MaintenanceWindow], now: datetime
+) -> list[str]:
+    live = [x for x in found if dialect.as_utc(x.starts_at) <= now < dialect.as_utc(x.ends_at)]  # type: ignore[operator]
+    return silences.silencing(live, labels, now) + maintenance.silencing(windows, labels, now)
+
+
+async def notify_due(db: Database, now: datetime, *, public_url: str) -> int:
+    """The group pass: queue one notification for each open group that is due (SPEC §7.4)."""
+    queued = 0
+    async with db.session(write=True) as session:
+        g = AlertGroup
+        groups = list((await session.execute(select(g).where(g.state == "open").order_by(g.id))).scalars())
+        if not groups:
+            return 0
+        rules = {
+            r.id: r
+            for r in (
+                await session.execute(select(AlertRule).where(AlertRule.id.in_({x.rule_id for x in groups})))
+            ).scalars()
+        }
+        slugs = dict(
+            (
+                await session.execute(
+                    select(Organisation.id, Organisation.slug).where(
+                        Organisation.id.in_({x.organisation_id for x in groups})
+                    )
+                )
+            ).all()
+        )
+        by_org: dict[int, tuple[list[Silence], list[MaintenanceWindow]]] = {}
+        for group in groups:
+            rule = rules.get(group.rule_id)
+            if rule is None:
+                continue
+            if group.organisation_id not in by_org:
+                by_org[group.organisation_id] = await silencers(session, group.organisation_id)
+            found, windows = by_org[group.organisation_id]
+            alerts = list(
+                (
+                    await session.execute(
+                        select(Alert).where(Alert.group_id == group.id).order_by(Alert.started_at, Alert.id)
+                    )
+                ).scalars()
+            )
+            marks = {a.id: silenced_by(a.labels, found, windows, now) for a in alerts}
+            told = [a for a in alerts if not marks[a.id]]
+            current = frozenset((a.id, a.ended_at is None) for a in told)
+            notified = (
+                frozenset((str(i), bool(f)) for i, f in group.notified)
+                if group.notified is not None
+                else None
+            )
+            last = dialect.as_utc(group.last_notified_at)
+            acked_at = dialect.as_utc(group.acknowledged_at)
+            acked = acked_at is not None and (last is None or acked_at >= last)
+            state = grouping.GroupState(
+                dialect.as_utc(group.first_fired_at) or now, current, notified, last, acknowledged=acked
+            )
+            timing = grouping.Timing(
+                rule.group_wait_seconds, rule.group_interval_seconds, rule.repeat_interval_seconds
+            )
+            decision = grouping.decide(timing, state, now)
+            values: dict[str, Any] = {"version": group.version + 1, "next_notify_at": decision.notify_at}
+            send = decision.due(now) and bool(current)
+            if send:
+                values |= {"notified": sorted([a, f] for a, f in current), "last_notified_at": now}
+            # A group whose firing alerts are all silenced stays open, told nothing: when the
+            # silence ends, they join it as if they had just fired.
+            still_firing = any(a.ended_at is None for a in alerts)
+            if decision.close and (send or decision.notify_at is None) and not still_firing:
+                values |= {"state": "closed", "closed_at": now}
+            if not send and "state" not in values:
+                continue
+            result = await session.execute(
+                update(g)
+                .where(g.id == group.id, g.version == group.version)
+                .values(**values)
+                .returning(g.id)
+                .execution_options(synchronize_session=False)
+            )
+            if result.first() is None or not send:
+                continue  # another replica moved it first
+            notification_id = ids.notification_id(now)
+            firing = any(f for _, f in current)
+            payload = group_bodies.group_payload(
+                notification_id=notification_id,
+                status="firing" if firing else "resolved",
+                occurred_at=now,
+                organisation={"id": group.organisation_id, "slug": slugs.get(group.organisation_id)},
+                group={"rule_id": group.rule_id, "key": group.key, "id": group.id},
+                alerts=[
+                    group_bodies.alert_json(a, marks[a.id], public_url) for a in alerts if not marks[a.id]
+                ],
+                dashboard=group_bodies.group_link(public_url, group.organisation_id, group.id),
+            )
+            stmt = dialect.insert(dialect.name_of(session), Notification).on_conflict_do_nothing(
+                index_elements=["group_id", "group_sequence"]
+            )
+            await session.execute(
+                stmt.values(
+                    id=notification_id,
+                    organisation_id=group.organisation_id,
+                    channel_id=group.channel_id,
+                    event_id=None,
+                    rule_id=group.rule_id,
+                    connection_id=None,
+                    type=group_bodies.GROUP_TYPE,
+                    payload=payload,
+                    state="pending",
+                    attempts=0,
+                    hold_until=None,
+                    due_at=now,
+                    next_attempt_at=now,
+                    last_status_code=None,
+                    last_error=None,
+                    created_at=now,
+                    delivered_at=None,
+                    group_id=group.id,
+                    group_sequence=group.version + 1,
+                )
+            )
+            queued += 1
+    return queued

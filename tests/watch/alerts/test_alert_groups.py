@@ -1,0 +1,134 @@
+"""SPEC §7.4 end to end: 400 connections of one organisation go into error with one shared error
+template; a real receiver on loopback gets one firing and one resolved notification per rule."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from pipepulse.config import Settings
+from pipepulse.db.session import Database
+from pipepulse.scheduler.runner import alert_pass
+from tests.conftest import FrozenClock, Tenant, iso
+from tests.watch.alerts.conftest import add_channel, add_rule, log_url
+from tests.watch.alerts.receiver import Receiver
+
+T0 = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
+N = 400
+
+
+async def seed(client: httpx.AsyncClient, tenant: Tenant, n: int) -> list[str]:
+    made = []
+    for i in range(n):
+        body = {"name": f"Replica {i:03d}", "type": "postgres", "state": "connected"}
+        response = await client.post(tenant.connections_url(), json=body, headers=tenant.write)
+        assert response.status_code == 201, response.text
+        made.append(response.json()["id"])
+    return made
+
+
+async def runs(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    key: dict[str, str],
+    connections: list[str],
+    at: datetime,
+    error: Any,
+) -> None:
+    """A finished run of every connection, pushed as its loader would."""
+    for i, cid in enumerate(connections):
+        body = {
+            "started_at": iso(at - timedelta(seconds=5)),
+            "completed_at": iso(at),
+            "events_delivered": 0 if error else 100,
+            "batches_dlq": 0,
+            "error": error(i) if error else None,
+        }
+        response = await client.post(tenant.connection_url(cid) + "metrics/", json=body, headers=key)
+        assert response.status_code == 201, response.text
+
+
+async def test_groups__400_connections_one_cause__one_firing_one_resolved_per_rule(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    receiver: Receiver,
+    service_key: dict[str, str],
+) -> None:
+    clock.now = T0 - timedelta(hours=2)
+    connections = await seed(client, tenant, N)
+    clock.now = T0 - timedelta(hours=1)
+    await runs(client, tenant, service_key, connections, T0 - timedelta(hours=1), None)
+    channel = await add_channel(client, tenant, receiver)
+    by_fingerprint = await add_rule(
+        client,
+        tenant,
+        channel["id"],
+        ["status:error", "recovered"],
+        group_by=["fingerprint"],
+        group_wait_seconds=30,
+    )
+    everything = await add_rule(client, tenant, channel["id"], ["status:error", "recovered"], group_by=[])
+    clock.now = T0
+    await alert_pass(db, alert_settings, T0)  # first evaluation: all active
+    assert receiver.received() == []
+
+    # Within one minute, every connection fails three times with the same cause.
+    for k in range(3):
+        clock.now = T0 + timedelta(seconds=10 + 10 * k)
+        await runs(
+            client,
+            tenant,
+            service_key,
+            connections,
+            T0 + timedelta(seconds=10 + 10 * k),
+            lambda i: f"connection refused to db-{i}.internal:5432 after {30000 + i} ms",
+        )
+    for seconds in (45, 60, 90, 120):  # several ticks, two replicas each
+        clock.now = T0 + timedelta(seconds=seconds)
+        await alert_pass(db, alert_settings, clock.now)
+        await alert_pass(db, alert_settings, clock.now)
+    firing = receiver.received("alert_group")
+    assert sorted(d.json["group"]["rule_id"] for d in firing) == sorted(
+        [by_fingerprint["id"], everything["id"]]
+    )
+    for d in firing:
+        body = d.json
+        assert body["status"] == "firing"
+        assert body["counts"] == {"firing": N, "resolved": 0}
+        assert len(body["alerts"]) == 100
+        assert body["truncated_alerts"] == N - 100
+        assert body["alerts"][0]["labels"]["condition"] == "error"
+        assert body["alerts"][0]["from"] == "active"
+        assert body["alerts"][0]["silenced_by"] == []
+    keyed = next(d.json for d in firing if d.json["group"]["rule_id"] == by_fingerprint["id"])
+    assert set(keyed["group"]["key"]) == {"fingerprint"}
+    assert keyed["group"]["key"]["fingerprint"] == keyed["alerts"][0]["labels"]["fingerprint"] != ""
+
+    # Recovery: every connection delivers again; after group_interval, one resolved each.
+    clock.now = T0 + timedelta(minutes=10)
+    await runs(client, tenant, service_key, connections, T0 + timedelta(minutes=10), None)
+    for minutes in (11, 20, 30):
+        clock.now = T0 + timedelta(minutes=minutes)
+        await alert_pass(db, alert_settings, clock.now)
+        await alert_pass(db, alert_settings, clock.now)
+    groups = receiver.received("alert_group")
+    resolved = [d.json for d in groups if d.json["status"] == "resolved"]
+    assert len(groups) == 4
+    assert sorted(b["group"]["rule_id"] for b in resolved) == sorted([by_fingerprint["id"], everything["id"]])
+    assert all(b["counts"] == {"firing": 0, "resolved": N} for b in resolved)
+    assert len({d.json["id"] for d in groups}) == 4
+
+    log = (await client.get(log_url(tenant), headers=tenant.read)).json()
+    assert sum(1 for item in log["items"] if item["type"] == "alert_group") == 4
+    listed = await client.get(f"/api/v1/organisations/{tenant.id}/alert-groups/", headers=tenant.read)
+    assert listed.status_code == 200, listed.text
+    items = listed.json()["items"]
+    assert {g["state"] for g in items} == {"closed"}
+    assert [(len(g["alerts"]), g["counts"]) for g in items] == [(100, {"firing": 0, "resolved": N})] * 2
+    assert items[0]["alerts"][0]["from"] == "active"
+    assert items[0]["alerts"][0]["ended_at"] is not None

@@ -1,0 +1,258 @@
+"""The pure rules of SPEC §7.4: label matchers, silences, maintenance windows, group timing."""
+
+from __future__ import annotations
+
+import re
+import string
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipepulse.watch.alerts import grouping, maintenance, matchers, silences
+from pipepulse.watch.alerts.grouping import Decision, GroupState, Timing
+from pipepulse.watch.alerts.maintenance import Window
+
+T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
+LABELS = {"organisation": "acme", "connection": "wc_1", "condition": "error", "fingerprint": "ab12"}
+VALUES = st.text(alphabet=string.ascii_lowercase + string.digits + "_-", max_size=8)
+
+
+# --- matchers ---------------------------------------------------------------------------------
+
+
+def test_matchers__four_operators__as_alertmanager() -> None:
+    assert matchers.matches({"condition": "error"}, LABELS)
+    assert not matchers.matches({"condition": "late"}, LABELS)
+    assert matchers.matches({"condition": "!=late"}, LABELS)
+    assert matchers.matches({"connection": "=~wc_.*"}, LABELS)
+    assert not matchers.matches({"connection": "=~wc"}, LABELS)  # anchored at both ends
+    assert matchers.matches({"connection": "!~x.*"}, LABELS)
+    assert matchers.matches({"condition": "error", "organisation": "acme"}, LABELS)
+    assert not matchers.matches({"condition": "error", "organisation": "other"}, LABELS)
+    # A missing label reads as "", as in Alertmanager.
+    assert matchers.matches({"severity": ""}, LABELS)
+    assert matchers.matches({"severity": "!=critical"}, LABELS)
+    assert matchers.matches({"note": "=!x"}, {"note": "!x"})
+
+
+def test_matchers__bad_input__message_says_what_to_fix() -> None:
+    with pytest.raises(matchers.InvalidMatcher, match="regular expression"):
+        matchers.parse({"connection": "=~("})
+    with pytest.raises(matchers.InvalidMatcher, match="at least one label"):
+        matchers.parse({})
+    with pytest.raises(matchers.InvalidMatcher, match="label name"):
+        matchers.parse({"bad label": "x"})
+
+
+@given(
+    name=st.sampled_from(sorted(LABELS)),
+    value=VALUES,
+    labels=st.dictionaries(st.sampled_from(sorted(LABELS)), VALUES),
+)
+def test_matchers__negation__is_the_complement(name: str, value: str, labels: dict[str, str]) -> None:
+    assert matchers.matches({name: value}, labels) != matchers.matches({name: f"!={value}"}, labels)
+    regex = re.escape(value)
+    assert matchers.matches({name: f"=~{regex}"}, labels) == matchers.matches({name: value}, labels)
+    assert matchers.matches({name: f"=~{regex}"}, labels) != matchers.matches({name: f"!~{regex}"}, labels)
+
+
+# --- silences ---------------------------------------------------------------------------------
+
+
+def test_silences__state_and_matching__over_time() -> None:
+    s = silences.Silence("sil_1", {"fingerprint": "ab12"}, T0, T0 + timedelta(hours=1))
+    assert silences.state(s, T0 - timedelta(seconds=1)) == "pending"
+    assert silences.state(s, T0) == "active"
+    assert silences.state(s, T0 + timedelta(hours=1)) == "expired"
+    assert silences.silencing([s], LABELS, T0) == ["sil_1"]
+    assert silences.silencing([s], {**LABELS, "fingerprint": "other"}, T0) == []
+    assert silences.silencing([s], LABELS, T0 + timedelta(hours=1)) == []
+
+
+# --- maintenance windows ----------------------------------------------------------------------
+
+
+def window(**kw: object) -> Window:
+    base: dict[str, object] = {
+        "id": "mw_1",
+        "matchers": {"organisation": "acme"},
+        "time_zone": "Europe/Berlin",
+        "weekdays": [6],
+        "start": "02:30",
+        "duration_minutes": 60,
+    }
+    return Window(**(base | kw))  # type: ignore[arg-type]
+
+
+def test_maintenance__spring_forward__skipped_start_begins_past_the_jump() -> None:
+    # 2026-03-29 (a Sunday): Berlin jumps from 02:00 CET to 03:00 CEST; 02:30 does not exist.
+    w = window()
+    assert maintenance.occurrence_at(w, datetime(2026, 3, 29, 1, 29, tzinfo=UTC)) is None
+    assert maintenance.occurrence_at(w, datetime(2026, 3, 29, 1, 30, tzinfo=UTC)) == (
+        datetime(2026, 3, 29, 1, 30, tzinfo=UTC),  # 03:30 CEST
+        datetime(2026, 3, 29, 2, 30, tzinfo=UTC),
+    )
+
+
+def test_maintenance__fall_back__repeated_start_begins_at_the_first() -> None:
+    # 2026-10-25 (a Sunday): Berlin goes from 03:00 CEST back to 02:00 CET; 02:30 happens twice.
+    w = window()
+    found = maintenance.occurrence_at(w, datetime(2026, 10, 25, 1, 0, tzinfo=UTC))
+    assert found == (datetime(2026, 10, 25, 0, 30, tzinfo=UTC), datetime(2026, 10, 25, 1, 30, tzinfo=UTC))
+    # 60 real minutes: over at the second 02:30.
+    assert maintenance.occurrence_at(w, datetime(2026, 10, 25, 1, 30, tzinfo=UTC)) is None
+
+
+def test_maintenance__ordinary_weeks__local_time_follows_the_zone() -> None:
+    w = window(start="09:00", weekdays=[0, 2])  # Monday and Wednesday, 09:00 Berlin
+    winter = datetime(2026, 1, 5, 8, 15, tzinfo=UTC)  # Monday 09:15 CET
+    summer = datetime(2026, 7, 6, 7, 15, tzinfo=UTC)  # Monday 09:15 CEST
+    assert maintenance.occurrence_at(w, winter) is not None
+    assert maintenance.occurrence_at(w, summer) is not None
+    assert maintenance.occurrence_at(w, datetime(2026, 7, 6, 8, 15, tzinfo=UTC)) is None  # 10:15
+    assert maintenance.occurrence_at(w, datetime(2026, 7, 7, 7, 15, tzinfo=UTC)) is None  # Tuesday
+    assert maintenance.silencing([w], LABELS, winter) == ["mw_1"]
+    assert maintenance.silencing([w], {**LABELS, "organisation": "else"}, winter) == []
+
+
+def test_maintenance__past_midnight__belongs_to_its_start_day() -> None:
+    w = window(time_zone="America/New_York", weekdays=[4], start="23:00", duration_minutes=180)
+    # Friday 23:00 EST = Saturday 04:00 UTC; Saturday 01:30 EST still inside.
+    assert maintenance.occurrence_at(w, datetime(2026, 1, 10, 6, 30, tzinfo=UTC)) is not None
+    assert maintenance.occurrence_at(w, datetime(2026, 1, 10, 7, 0, tzinfo=UTC)) is None
+
+
+def test_maintenance__bad_input__says_what_to_fix() -> None:
+    with pytest.raises(maintenance.InvalidWindow, match="IANA"):
+        maintenance.validate("Mars/Olympus", [0], "10:00", 60)
+    with pytest.raises(maintenance.InvalidWindow, match="HH:MM"):
+        maintenance.validate("UTC", [0], "24:00", 60)
+    with pytest.raises(maintenance.InvalidWindow, match="weekdays"):
+        maintenance.validate("UTC", [7], "10:00", 60)
+    with pytest.raises(maintenance.InvalidWindow, match="duration_minutes"):
+        maintenance.validate("UTC", [0], "10:00", 0)
+
+
+ZONES = st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"])
+
+
+@settings(max_examples=200)
+@given(
+    zone=ZONES,
+    weekdays=st.lists(st.integers(0, 6), min_size=1, max_size=7, unique=True),
+    hh=st.integers(0, 23),
+    mm=st.integers(0, 59),
+    duration=st.integers(1, 3 * 24 * 60),
+    at=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)),  # noqa: DTZ001
+)
+def test_maintenance__any_window__occurrence_holds_now_and_starts_on_a_chosen_weekday(
+    zone: str, weekdays: list[int], hh: int, mm: int, duration: int, at: datetime
+) -> None:
+    w = window(time_zone=zone, weekdays=weekdays, start=f"{hh:02d}:{mm:02d}", duration_minutes=duration)
+    found = maintenance.occurrence_at(w, at)
+    if found is not None:
+        begin, end = found
+        assert begin <= at < end
+        assert end - begin == timedelta(minutes=duration)
+        assert begin.astimezone(maintenance.zone(zone)).weekday() in weekdays
+    upcoming = maintenance.next_occurrence(w, at)
+    assert upcoming is not None
+    assert upcoming[1] > at
+
+
+# --- grouping ---------------------------------------------------------------------------------
+
+
+def test_grouping__key_and_id__from_group_by_labels() -> None:
+    assert grouping.key(LABELS, ["fingerprint"]) == {"fingerprint": "ab12"}
+    assert grouping.key(LABELS, []) == {}
+    assert grouping.key(LABELS, ["severity"]) == {"severity": ""}
+    one = grouping.group_id("arl_1", {"fingerprint": "ab12"})
+    assert one == grouping.group_id("arl_1", {"fingerprint": "ab12"})
+    assert one != grouping.group_id("arl_2", {"fingerprint": "ab12"})
+    assert one != grouping.group_id("arl_1", {"fingerprint": "cd34"})
+
+
+TIMING = Timing(group_wait_seconds=10, group_interval_seconds=300, repeat_interval_seconds=3600)
+A, B = ("a", True), ("b", True)
+
+
+def test_grouping__new_group__waits_group_wait_then_notifies() -> None:
+    state = GroupState(T0, frozenset({A}), None, None)
+    assert grouping.decide(TIMING, state, T0) == Decision(T0 + timedelta(seconds=10))
+    assert grouping.decide(TIMING, state, T0 + timedelta(seconds=30)).due(T0 + timedelta(seconds=30))
+
+
+def test_grouping__resolved_before_group_wait__closes_silently() -> None:
+    state = GroupState(T0, frozenset({("a", False)}), None, None)
+    assert grouping.decide(TIMING, state, T0) == Decision(None, close=True)
+
+
+def test_grouping__changed__waits_group_interval_after_last_notification() -> None:
+    sent = T0 + timedelta(seconds=10)
+    state = GroupState(T0, frozenset({A, B}), frozenset({A}), sent)
+    assert grouping.decide(TIMING, state, sent + timedelta(seconds=1)).notify_at == sent + timedelta(
+        seconds=300
+    )
+
+
+def test_grouping__unchanged__repeats_unless_acknowledged_or_zero() -> None:
+    sent = T0
+    state = GroupState(T0, frozenset({A}), frozenset({A}), sent)
+    assert grouping.decide(TIMING, state, T0).notify_at == T0 + timedelta(hours=1)
+    acked = GroupState(T0, frozenset({A}), frozenset({A}), sent, acknowledged=True)
+    assert grouping.decide(TIMING, acked, T0).notify_at is None
+    never = Timing(10, 300, 0)
+    assert grouping.decide(never, state, T0).notify_at is None
+
+
+def test_grouping__all_resolved__one_resolved_notification_then_close() -> None:
+    state = GroupState(T0, frozenset({("a", False)}), frozenset({A}), T0)
+    assert grouping.decide(TIMING, state, T0 + timedelta(minutes=10)) == Decision(
+        T0 + timedelta(minutes=10), close=True
+    )
+    told = GroupState(T0, frozenset({("a", False)}), frozenset({("a", False)}), T0 + timedelta(minutes=10))
+    assert grouping.decide(TIMING, told, T0 + timedelta(minutes=11)) == Decision(None, close=True)
+
+
+ALERTS = st.frozensets(st.tuples(st.sampled_from("abcd"), st.booleans()), min_size=1, max_size=4)
+
+
+@settings(max_examples=300)
+@given(
+    wait=st.integers(0, 600),
+    interval=st.integers(0, 600),
+    repeat=st.integers(0, 7200),
+    current=ALERTS,
+    notified=st.one_of(st.none(), ALERTS),
+    since=st.integers(0, 7200),
+    acked=st.booleans(),
+)
+def test_grouping__any_state__never_sooner_than_alertmanager_allows(
+    wait: int,
+    interval: int,
+    repeat: int,
+    current: frozenset[tuple[str, bool]],
+    notified: frozenset[tuple[str, bool]] | None,
+    since: int,
+    acked: bool,
+) -> None:
+    timing = Timing(wait, interval, repeat)
+    last = None if notified is None else T0 + timedelta(seconds=wait)
+    now = T0 + timedelta(seconds=since)
+    if last is not None and now < last:
+        now = last
+    decision = grouping.decide(timing, GroupState(T0, current, notified, last, acked), now)
+    if decision.notify_at is None:
+        return
+    assert decision.notify_at >= now
+    if notified is None:
+        assert decision.notify_at >= T0 + timedelta(seconds=wait)
+    else:
+        assert last is not None
+        assert decision.notify_at >= last + timedelta(seconds=interval if current != notified else repeat)
+        if current == notified:
+            assert not acked
+            assert repeat > 0

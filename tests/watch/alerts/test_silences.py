@@ -1,0 +1,211 @@
+"""SPEC §7.4 silences, maintenance windows (across a DST change) and acknowledgement, end to end
+with a real receiver on loopback."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from pipepulse.config import Settings
+from pipepulse.db.session import Database
+from pipepulse.scheduler.runner import alert_pass
+from tests.conftest import FrozenClock, Tenant, iso
+from tests.watch.alerts.conftest import add_channel, add_rule
+from tests.watch.alerts.receiver import Receiver
+
+
+async def make(client: httpx.AsyncClient, tenant: Tenant) -> str:
+    body = {"name": "Warehouse", "type": "postgres", "state": "connected"}
+    response = await client.post(tenant.connections_url(), json=body, headers=tenant.write)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def push(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    key: dict[str, str],
+    cid: str,
+    at: datetime,
+    error: str | None,
+    clock: FrozenClock,
+) -> None:
+    clock.now = max(clock.now, at)
+    body: dict[str, Any] = {
+        "started_at": iso(at - timedelta(seconds=5)),
+        "completed_at": iso(at),
+        "events_delivered": 0 if error else 10,
+        "batches_dlq": 0,
+        "error": error,
+    }
+    response = await client.post(tenant.connection_url(cid) + "metrics/", json=body, headers=key)
+    assert response.status_code == 201, response.text
+
+
+async def tick(db: Database, settings: Settings, clock: FrozenClock, at: datetime) -> None:
+    clock.now = at
+    await alert_pass(db, settings, at)
+    await alert_pass(db, settings, at)  # a second replica finds nothing more to do
+
+
+async def fail(
+    client: httpx.AsyncClient, tenant: Tenant, key: dict[str, str], cid: str, at: datetime, clock: FrozenClock
+) -> None:
+    for k in range(3):
+        await push(
+            client, tenant, key, cid, at + timedelta(seconds=k), "warehouse maintenance in progress", clock
+        )
+
+
+def groups_url(tenant: Tenant) -> str:
+    return f"/api/v1/organisations/{tenant.id}/alert-groups/"
+
+
+async def test_silence__hides_then_expires__group_notified_once_after(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    receiver: Receiver,
+    service_key: dict[str, str],
+) -> None:
+    t0 = datetime(2026, 4, 20, 12, tzinfo=UTC)
+    clock.now = t0 - timedelta(hours=2)
+    cid = await make(client, tenant)
+    await push(client, tenant, service_key, cid, t0 - timedelta(hours=1), None, clock)
+    channel = await add_channel(client, tenant, receiver)
+    await add_rule(
+        client,
+        tenant,
+        channel["id"],
+        ["status:error", "recovered"],
+        group_by=["connection"],
+        group_wait_seconds=0,
+        repeat_interval_seconds=3600,
+    )
+    await tick(db, alert_settings, clock, t0)
+    silence = await client.post(
+        f"/api/v1/organisations/{tenant.id}/silences/",
+        json={
+            "matchers": {"connection": cid, "condition": "=~error|degraded"},
+            "starts_at": iso(t0 - timedelta(hours=1)),
+            "ends_at": iso(t0 + timedelta(minutes=30)),
+            "comment": "known: warehouse upgrade",
+        },
+        headers=tenant.write,
+    )
+    assert silence.status_code == 201, silence.text
+    assert silence.json()["state"] == "active"
+    assert silence.json()["created_by"] == "w"
+
+    await fail(client, tenant, service_key, cid, t0 + timedelta(minutes=1), clock)
+    await tick(db, alert_settings, clock, t0 + timedelta(minutes=2))
+    await tick(db, alert_settings, clock, t0 + timedelta(minutes=20))
+    assert receiver.received("alert_group") == []
+    [group] = (await client.get(groups_url(tenant), headers=tenant.read)).json()["items"]
+    assert group["state"] == "open"
+    assert group["alerts"][0]["silenced_by"] == [silence.json()["id"]]
+
+    # The silence ends while the alert still fires: it joins its group as if it had just fired.
+    await tick(db, alert_settings, clock, t0 + timedelta(minutes=31))
+    [firing] = receiver.received("alert_group")
+    assert firing.json["status"] == "firing"
+    assert firing.json["alerts"][0]["silenced_by"] == []
+
+    # Acknowledged: no repeat after repeat_interval while it fires unchanged.
+    ack = await client.post(
+        groups_url(tenant) + f"{group['id']}/acknowledge", json={"comment": "on it"}, headers=tenant.write
+    )
+    assert ack.status_code == 200, ack.text
+    await tick(db, alert_settings, clock, t0 + timedelta(hours=3))
+    assert len(receiver.received("alert_group")) == 1
+    [shown] = (await client.get(groups_url(tenant), headers=tenant.read)).json()["items"]
+    assert (shown["acknowledged_by"], shown["acknowledge_comment"]) == ("w", "on it")
+
+    listed = await client.get(
+        f"/api/v1/organisations/{tenant.id}/silences/", params={"state": "expired"}, headers=tenant.read
+    )
+    assert [s["id"] for s in listed.json()] == [silence.json()["id"]]
+
+
+async def test_silence__bad_matcher_and_delete__422_and_expired(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FrozenClock
+) -> None:
+    url = f"/api/v1/organisations/{tenant.id}/silences/"
+    body = {
+        "matchers": {"connection": "=~("},
+        "starts_at": iso(clock.now),
+        "ends_at": iso(clock.now + timedelta(hours=1)),
+    }
+    bad = await client.post(url, json=body, headers=tenant.write)
+    assert bad.status_code == 422
+    assert "regular expression" in bad.text
+    made = await client.post(url, json={**body, "matchers": {"fingerprint": "abc"}}, headers=tenant.write)
+    assert made.status_code == 201
+    assert (await client.delete(url + made.json()["id"] + "/", headers=tenant.write)).status_code == 204
+    [gone] = (await client.get(url, headers=tenant.read)).json()
+    assert gone["state"] == "expired"
+
+
+async def test_maintenance_window__across_spring_forward__silences_only_inside(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    receiver: Receiver,
+    service_key: dict[str, str],
+) -> None:
+    # Sunday 2026-03-29, Berlin skips 02:00-03:00; a window at 02:30 for 60 minutes runs
+    # 03:30-04:30 CEST, i.e. 01:30-02:30 UTC.
+    sunday = datetime(2026, 3, 29, tzinfo=UTC)
+    clock.now = sunday - timedelta(hours=3)
+    cid = await make(client, tenant)
+    await push(client, tenant, service_key, cid, sunday - timedelta(hours=2), None, clock)
+    channel = await add_channel(client, tenant, receiver)
+    await add_rule(
+        client, tenant, channel["id"], ["status:error"], group_by=["connection"], group_wait_seconds=0
+    )
+    window = await client.post(
+        f"/api/v1/organisations/{tenant.id}/maintenance-windows/",
+        json={
+            "matchers": {"organisation": tenant.slug},
+            "time_zone": "Europe/Berlin",
+            "weekdays": [6],
+            "start": "02:30",
+            "duration_minutes": 60,
+            "comment": "weekly warehouse maintenance",
+        },
+        headers=tenant.write,
+    )
+    assert window.status_code == 201, window.text
+    assert window.json()["next_start"] == "2026-03-29T01:30:00Z"
+    await tick(db, alert_settings, clock, sunday)
+
+    await fail(client, tenant, service_key, cid, sunday + timedelta(hours=1, minutes=35), clock)
+    await tick(db, alert_settings, clock, sunday + timedelta(hours=1, minutes=40))  # 03:40 CEST
+    assert receiver.received("alert_group") == []
+    listed = (
+        await client.get(f"/api/v1/organisations/{tenant.id}/maintenance-windows/", headers=tenant.read)
+    ).json()
+    assert listed[0]["active"] is True
+    await tick(db, alert_settings, clock, sunday + timedelta(hours=2, minutes=31))  # 04:31 CEST
+    [notified] = receiver.received("alert_group")
+    assert notified.json["counts"] == {"firing": 1, "resolved": 0}
+
+    bad = await client.post(
+        f"/api/v1/organisations/{tenant.id}/maintenance-windows/",
+        json={
+            "matchers": {"organisation": "x"},
+            "time_zone": "Mars/Base",
+            "weekdays": [1],
+            "start": "10:00",
+            "duration_minutes": 5,
+        },
+        headers=tenant.write,
+    )
+    assert bad.status_code == 422
+    assert "IANA" in bad.text
