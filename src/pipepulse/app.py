@@ -31,6 +31,7 @@ from pipepulse.runs import router as runs_router
 from pipepulse.telemetry import router as telemetry_router
 from pipepulse.watch import router as watch_router
 from pipepulse.watch.alerts import router as alerts_router
+from pipepulse.watch.alerts.channels import keys as channel_keys
 
 log = logging.getLogger("pipepulse")
 
@@ -46,6 +47,7 @@ def create_app(
     settings = settings or Settings()
     metrics = Metrics()
     install_log_redaction()
+    channel_keys.install(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -38,6 +38,7 @@ from pipepulse.organisations import service as organisations_service
 from pipepulse.runs import service as runs_service
 from pipepulse.runs.schemas import RunCreate
 from pipepulse.scheduler import dispatchers, runner
+from pipepulse.watch.alerts.channels import keys as channel_keys
 
 SCHEDULE_SECONDS = 60
 # The backfill is hourly: a delivery up to two hours old is on time.
@@ -246,6 +247,8 @@ async def _main(settings: Settings, host: str, port: int) -> None:
         return datetime.now(UTC)
 
     db = Database(create_engine(settings.resolved_database_url))
+    # No PIPEPULSE_SECRET_KEY needed: the demo's channel secrets use the key in its data directory.
+    channel_keys.install(settings)
     await ensure_schema(db, auto_migrate=settings.auto_migrate)
     total = sum(7 * 24 if c.state != "paused" else 2 * 24 for c in CONNECTIONS)
     typer.echo("pipepulse demo: building a week of history on the embedded SQLite database")

@@ -12,6 +12,7 @@ from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, St
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pipepulse.db.base import Base, UTCDateTime
+from pipepulse.db.sealed import SealedText
 
 
 class AlertChannel(Base):
@@ -25,9 +26,10 @@ class AlertChannel(Base):
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(16))
     # Write-only to users: a webhook URL often carries a credential (Slack's path is one).
-    url: Mapped[str] = mapped_column(Text)
-    # Kept in clear: every delivery signs with it (a hash could not sign). Shown once.
-    signing_secret: Mapped[str | None] = mapped_column(String(100))
+    # Encrypted at rest (SPEC §7.5), like every channel secret.
+    url: Mapped[str] = mapped_column(SealedText())
+    # Encrypted, not hashed: every delivery signs with it (a hash could not sign). Shown once.
+    signing_secret: Mapped[str | None] = mapped_column(SealedText())
     enabled: Mapped[bool] = mapped_column(Boolean)
     disabled_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

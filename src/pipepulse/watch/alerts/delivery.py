@@ -21,8 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db.models import AlertChannel, Notification
 from pipepulse.db.session import Database
-from pipepulse.loader.webhooks import NOTIFICATION_ID_HEADER, SIGNATURE_HEADER, signature_header
-from pipepulse.watch.alerts import backoff, bodies, sender
+from pipepulse.watch.alerts import backoff, channels, sender
 from pipepulse.watch.alerts import repository as alerts_repository
 
 log = logging.getLogger("pipepulse.watch.alerts")
@@ -67,16 +66,9 @@ async def send(
     now: datetime,
     allow_private: bool,
 ) -> sender.Outcome:
-    """One attempt: the signed JSON body to a webhook, or a message made from it to Slack."""
-    headers = {NOTIFICATION_ID_HEADER: str(payload["id"])}
-    if kind == "slack":
-        body = bodies.encode(bodies.slack_body(payload))
-    else:
-        body = bodies.encode(payload)
-        if not signing_secret:
-            return sender.Outcome(False, None, "not sent: the channel has no signing secret")
-        headers[SIGNATURE_HEADER] = signature_header(signing_secret, int(now.timestamp()), body)
-    return await sender.post(client, url, body, headers, allow_private=allow_private)
+    """One attempt through the channel's kind (see :mod:`pipepulse.watch.alerts.channels`)."""
+    target = channels.Target(id="", kind=kind, url=url, signing_secret=signing_secret)
+    return await channels.deliver(client, target, payload, now=now, allow_private=allow_private)
 
 
 async def claim_due(session: AsyncSession, now: datetime, limit: int = BATCH) -> list[Claim]:

@@ -7,15 +7,23 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pipepulse import ids
+from pipepulse import ids, secretbox
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.db.models import AlertChannel, AlertRule, Notification, Organisation
 from pipepulse.db.session import Database
-from pipepulse.errors import Invalid, NotFound
+from pipepulse.errors import Invalid, NotFound, ServiceUnavailable
 from pipepulse.organisations import service as organisations_service
 from pipepulse.watch.alerts import bodies, delivery, sender, urls
 from pipepulse.watch.alerts import repository as alerts_repository
+from pipepulse.watch.alerts.channels import keys
 from pipepulse.watch.alerts.schemas import ChannelCreate, RuleCreate
+
+
+class NoKeyToEncrypt(ServiceUnavailable):
+    """The server has no key to encrypt channel secrets with: its operator must set one."""
+
+    headers = None
+
 
 TEST_MESSAGE = "This is a test notification: the channel is set up and pipepulse can reach it."
 
@@ -30,6 +38,8 @@ async def create_channel(
     allow_private: bool,
 ) -> AlertChannel:
     await organisations_service.get_visible(session, principal, organisation_id)
+    if secretbox.current() is None:
+        raise NoKeyToEncrypt(keys.refusal())
     try:
         await urls.check(body.url, allow_private=allow_private)
     except urls.UnsafeURL as exc:

@@ -1,0 +1,23 @@
+"""``slack``: an incoming-webhook message (``text`` plus ``blocks``) made from the body (SPEC §7.3)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pipepulse.loader.webhooks import NOTIFICATION_ID_HEADER
+from pipepulse.watch.alerts import bodies, sender
+from pipepulse.watch.alerts.channels.target import Target
+
+
+async def deliver(
+    client: sender.Client,
+    channel: Target,
+    payload: dict[str, Any],
+    *,
+    now: datetime,  # noqa: ARG001 - every kind's entry takes the same arguments
+    allow_private: bool,
+) -> sender.Outcome:
+    headers = {NOTIFICATION_ID_HEADER: str(payload["id"])}
+    body = bodies.encode(bodies.slack_body(payload))
+    return await sender.post(client, channel.url, body, headers, allow_private=allow_private)
