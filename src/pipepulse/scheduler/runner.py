@@ -16,7 +16,7 @@ from pipepulse.retention import service as retention
 from pipepulse.runs import service as runs_service
 from pipepulse.scheduler import jobs
 from pipepulse.scheduler.dispatchers import Dispatcher, DispatchFailed
-from pipepulse.watch.alerts import delivery, evaluation
+from pipepulse.watch.alerts import channels, delivery, evaluation
 
 log = logging.getLogger("pipepulse.scheduler")
 
@@ -94,7 +94,12 @@ async def alert_pass(
     """Evaluate every connection (recording events and queueing notifications), then deliver
     the notifications that are due (SPEC §7.3)."""
     evaluated = await evaluation.evaluate(db, now, settings.thresholds, public_url=settings.public_url)
-    delivered = await delivery.deliver_due(db, now, allow_private=settings.alerts_allow_private_urls)
+    delivered = await delivery.deliver_due(
+        db,
+        now,
+        allow_private=settings.alerts_allow_private_urls,
+        options=channels.options_from(settings),
+    )
     return evaluated, delivered
 
 

@@ -16,7 +16,7 @@ from pipepulse.db.sealed import SealedText
 
 
 class AlertChannel(Base):
-    """Where notifications go: a signed JSON webhook or a Slack incoming webhook."""
+    """Where notifications go: a kind of SPEC §7.3 / §7.5 and what that kind needs."""
 
     __tablename__ = "alert_channels"
     __table_args__ = (Index("ix_alert_channels_org_created", "organisation_id", "created_at"),)
@@ -30,6 +30,9 @@ class AlertChannel(Base):
     url: Mapped[str] = mapped_column(SealedText())
     # Encrypted, not hashed: every delivery signs with it (a hash could not sign). Shown once.
     signing_secret: Mapped[str | None] = mapped_column(SealedText())
+    # pagerduty: the Events API v2 integration key (a secret). email: where messages go.
+    routing_key: Mapped[str | None] = mapped_column(SealedText())
+    recipients: Mapped[list[str] | None] = mapped_column(JSON)
     enabled: Mapped[bool] = mapped_column(Boolean)
     disabled_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -115,14 +115,17 @@ async def reseal_channel_secrets(session: AsyncSession, box: secretbox.SecretBox
     no key decrypts is reported, not silently kept. Returns (channels re-encrypted, ids of
     those that could not be decrypted).
     """
-    raw = sa_table("alert_channels", column("id"), column("url"), column("signing_secret"))
-    rows = (await session.execute(select(raw.c.id, raw.c.url, raw.c.signing_secret))).all()
+    raw = sa_table(
+        "alert_channels", column("id"), column("url"), column("signing_secret"), column("routing_key")
+    )
+    rows = (await session.execute(select(raw.c.id, raw.c.url, raw.c.signing_secret, raw.c.routing_key))).all()
     done, stuck = 0, []
-    for channel_id, url, secret in rows:
+    for channel_id, url, secret, routing_key in rows:
         try:
             values = {
                 "url": box.reseal(url),
                 "signing_secret": None if secret is None else box.reseal(secret),
+                "routing_key": None if routing_key is None else box.reseal(routing_key),
             }
         except InvalidToken:
             stuck.append(channel_id)

@@ -29,31 +29,40 @@ _channels = sa.table(
     sa.column("id", sa.String()),
     sa.column("url", sa.Text()),
     sa.column("signing_secret", sa.Text()),
+    sa.column("routing_key", sa.Text()),
 )
 
 
-def _rewrite(change: Callable[[str], str]) -> None:
+def _rewrite(change: Callable[[str], str], *, routing_keys: bool) -> None:
     bind = op.get_bind()
-    rows = bind.execute(sa.select(_channels.c.id, _channels.c.url, _channels.c.signing_secret)).all()
-    for channel_id, url, secret in rows:
-        bind.execute(
-            _channels.update()
-            .where(_channels.c.id == channel_id)
-            .values(url=change(url), signing_secret=None if secret is None else change(secret))
-        )
+    c = _channels.c
+    rows = bind.execute(
+        sa.select(c.id, c.url, c.signing_secret, *([c.routing_key] if routing_keys else []))
+    ).all()
+    for channel_id, url, secret, *key in rows:
+        values = {"url": change(url), "signing_secret": None if secret is None else change(secret)}
+        if key and key[0] is not None:
+            values["routing_key"] = change(key[0])
+        bind.execute(_channels.update().where(c.id == channel_id).values(**values))
 
 
 def upgrade() -> None:
     with op.batch_alter_table("alert_channels") as batch:
         batch.alter_column("signing_secret", existing_type=sa.String(length=100), type_=sa.Text())
+        # The kinds of §7.5: a PagerDuty routing key (a secret) and email recipients.
+        batch.add_column(sa.Column("routing_key", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("recipients", sa.JSON(), nullable=True))
     box = secretbox.current()
     if box is not None:
-        _rewrite(box.reseal)
+        _rewrite(box.reseal, routing_keys=False)
 
 
 def downgrade() -> None:
     box = secretbox.current()
     if box is not None:
-        _rewrite(box.open)
+        _rewrite(box.open, routing_keys=False)
+    op.execute(sa.text("DELETE FROM alert_channels WHERE kind NOT IN ('webhook', 'slack')"))
     with op.batch_alter_table("alert_channels") as batch:
+        batch.drop_column("recipients")
+        batch.drop_column("routing_key")
         batch.alter_column("signing_secret", existing_type=sa.Text(), type_=sa.String(length=100))

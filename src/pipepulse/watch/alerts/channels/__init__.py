@@ -6,21 +6,51 @@ makes what its receiver expects of it. :func:`deliver` picks the kind's module.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
 from pipepulse import secretbox
+from pipepulse.config import Settings
+from pipepulse.db.models import AlertChannel
 from pipepulse.watch.alerts import sender
-from pipepulse.watch.alerts.channels import slack, webhook
-from pipepulse.watch.alerts.channels.target import Target
+from pipepulse.watch.alerts.channels import email, msteams, pagerduty, slack, webhook
+from pipepulse.watch.alerts.channels.target import Options, Target
 
-__all__ = ["KINDS", "Target", "deliver"]
+__all__ = ["KINDS", "Options", "Target", "deliver", "options_from", "target_of"]
 
-KINDS = ("webhook", "slack")
+Deliver = Callable[..., Awaitable[sender.Outcome]]
+KINDS: dict[str, Deliver] = {
+    "webhook": webhook.deliver,
+    "slack": slack.deliver,
+    "msteams": msteams.deliver,
+    "pagerduty": pagerduty.deliver,
+    "email": email.deliver,
+}
+
+
+def options_from(settings: Settings) -> Options:
+    return Options(
+        allow_private=settings.alerts_allow_private_urls,
+        pagerduty_events_url=settings.pagerduty_events_url,
+        smtp_url=settings.smtp_url,
+        smtp_from=settings.smtp_from,
+    )
+
+
+def target_of(channel: AlertChannel) -> Target:
+    return Target(
+        id=channel.id,
+        kind=channel.kind,
+        url=channel.url,
+        signing_secret=channel.signing_secret,
+        routing_key=channel.routing_key,
+        recipients=tuple(channel.recipients or ()),
+    )
 
 
 async def deliver(
-    client: sender.Client, channel: Target, payload: dict[str, Any], *, now: datetime, allow_private: bool
+    client: sender.Client, channel: Target, payload: dict[str, Any], *, now: datetime, options: Options
 ) -> sender.Outcome:
     """One attempt to deliver ``payload`` through ``channel``."""
     if channel.undecryptable:
@@ -30,8 +60,7 @@ async def deliver(
             f"not sent: the channel's secrets cannot be decrypted here; set {secretbox.SETTING}"
             " to the key they were encrypted with",
         )
-    if channel.kind == "slack":
-        return await slack.deliver(client, channel, payload, now=now, allow_private=allow_private)
-    if channel.kind == "webhook":
-        return await webhook.deliver(client, channel, payload, now=now, allow_private=allow_private)
-    return sender.Outcome(False, None, f"not sent: unknown channel kind {channel.kind!r}")
+    kind = KINDS.get(channel.kind)
+    if kind is None:
+        return sender.Outcome(False, None, f"not sent: unknown channel kind {channel.kind!r}")
+    return await kind(client, channel, payload, now=now, options=options)

@@ -7,7 +7,7 @@ from typing import Any
 
 from pipepulse.loader.webhooks import NOTIFICATION_ID_HEADER
 from pipepulse.watch.alerts import bodies, sender
-from pipepulse.watch.alerts.channels.target import Target
+from pipepulse.watch.alerts.channels.target import Options, Target
 
 
 async def deliver(
@@ -16,8 +16,8 @@ async def deliver(
     payload: dict[str, Any],
     *,
     now: datetime,  # noqa: ARG001 - every kind's entry takes the same arguments
-    allow_private: bool,
+    options: Options,
 ) -> sender.Outcome:
     headers = {NOTIFICATION_ID_HEADER: str(payload["id"])}
     body = bodies.encode(bodies.slack_body(payload))
-    return await sender.post(client, channel.url, body, headers, allow_private=allow_private)
+    return await sender.post(client, channel.url, body, headers, allow_private=options.allow_private)

@@ -17,7 +17,7 @@ from typing import Any
 
 from pipepulse.loader.webhooks import NOTIFICATION_ID_HEADER, SIGNATURE_HEADER, signature_header
 from pipepulse.watch.alerts import bodies, sender
-from pipepulse.watch.alerts.channels.target import Target
+from pipepulse.watch.alerts.channels.target import Options, Target
 
 SECRET_PREFIX = "whsec_"
 
@@ -58,9 +58,9 @@ def request(secret: str, payload: dict[str, Any], now: datetime) -> tuple[bytes,
 
 
 async def deliver(
-    client: sender.Client, channel: Target, payload: dict[str, Any], *, now: datetime, allow_private: bool
+    client: sender.Client, channel: Target, payload: dict[str, Any], *, now: datetime, options: Options
 ) -> sender.Outcome:
     if not channel.signing_secret:
         return sender.Outcome(False, None, "not sent: the channel has no signing secret")
     body, headers = request(channel.signing_secret, payload, now)
-    return await sender.post(client, channel.url, body, headers, allow_private=allow_private)
+    return await sender.post(client, channel.url, body, headers, allow_private=options.allow_private)
