@@ -8,9 +8,9 @@ from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from pipepulse.schemas import ResourceId, StrictModel, Timestamp
 
-ChannelKind = Literal["webhook", "slack", "msteams", "pagerduty", "email"]
+ChannelKind = Literal["webhook", "slack", "msteams", "pagerduty", "email", "alertmanager"]
 # The kinds that send to a URL the user gives (checked as SPEC §7.3 and §7.5 require).
-URL_KINDS = ("webhook", "slack", "msteams")
+URL_KINDS = ("webhook", "slack", "msteams", "alertmanager")
 MAX_RECIPIENTS = 50
 _NOT_IN_ADDRESS = r"[^@\s<>,;\\\"]"
 _EMAIL_PATTERN = rf"^{_NOT_IN_ADDRESS}+@{_NOT_IN_ADDRESS}+\.{_NOT_IN_ADDRESS}+$"

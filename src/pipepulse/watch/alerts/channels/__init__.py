@@ -14,7 +14,7 @@ from pipepulse import secretbox
 from pipepulse.config import Settings
 from pipepulse.db.models import AlertChannel
 from pipepulse.watch.alerts import sender
-from pipepulse.watch.alerts.channels import email, msteams, pagerduty, slack, webhook
+from pipepulse.watch.alerts.channels import alertmanager, email, msteams, pagerduty, slack, webhook
 from pipepulse.watch.alerts.channels.target import Options, Target
 
 __all__ = ["KINDS", "Options", "Target", "deliver", "options_from", "target_of"]
@@ -26,6 +26,7 @@ KINDS: dict[str, Deliver] = {
     "msteams": msteams.deliver,
     "pagerduty": pagerduty.deliver,
     "email": email.deliver,
+    "alertmanager": alertmanager.deliver,
 }
 
 
