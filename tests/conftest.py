@@ -32,6 +32,7 @@ from pipepulse.db.base import Base
 from pipepulse.db.engine import create_engine
 from pipepulse.db.session import Database
 from pipepulse.organisations import service as organisations_service
+from pipepulse.watch.alerts.channels import keys as channel_keys
 
 ON_CI = os.environ.get("CI") == "true"
 
@@ -152,7 +153,7 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
     return Settings(
         database_url=database_url,
         data_dir=tmp_path_factory.mktemp("data"),
-        secret_key="test-secret-key",
+        secret_key="test-secret-key-of-at-least-32-characters",
         dispatcher="none",
     )
 
@@ -160,6 +161,7 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
 @pytest.fixture(scope="session")
 async def migrated_db(settings: Settings) -> AsyncIterator[Database]:
     db = Database(create_engine(settings.resolved_database_url))
+    channel_keys.install(settings)
     await migrate.upgrade(db.engine)
     yield db
     await db.dispose()

@@ -34,6 +34,7 @@ from pipepulse.watch import router as watch_router
 from pipepulse.watch.alerts import groups_router as alert_groups_router
 from pipepulse.watch.alerts import router as alerts_router
 from pipepulse.watch.alerts import silences_router as alert_silences_router
+from pipepulse.watch.alerts.channels import keys as channel_keys
 
 log = logging.getLogger("pipepulse")
 
@@ -49,6 +50,7 @@ def create_app(
     settings = settings or Settings()
     metrics = Metrics()
     install_log_redaction()
+    channel_keys.install(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from pipepulse import secretbox
 from pipepulse.auth import scopes as scope_names
 from pipepulse.auth import service as auth_service
 from pipepulse.cli_support import JsonFlag, emit, fail, load_settings, with_database
@@ -23,6 +24,8 @@ from pipepulse.redaction import install_log_redaction
 from pipepulse.retention import cli as retention_cli
 from pipepulse.rollups import cli as rollups_cli
 from pipepulse.schemas import format_timestamp
+from pipepulse.watch.alerts import repository as alerts_repository
+from pipepulse.watch.alerts.channels import keys as channel_keys
 
 app = typer.Typer(
     help="pipepulse: health telemetry for data-delivery pipelines.",
@@ -33,7 +36,9 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 org_app = typer.Typer(help="Organisations (tenants).", no_args_is_help=True)
 token_app = typer.Typer(help="User API tokens.", no_args_is_help=True)
 service_key_app = typer.Typer(help="Service keys for loaders.", no_args_is_help=True)
+secrets_app = typer.Typer(help="Channel secrets encrypted at rest.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(secrets_app, name="secrets")
 app.add_typer(org_app, name="org")
 app.add_typer(token_app, name="token")
 app.add_typer(service_key_app, name="service-key")
@@ -143,6 +148,27 @@ def db_upgrade() -> None:
         typer.echo(f"database already at {after} ({_describe(settings)})")
     else:
         typer.echo(f"database upgraded {before or 'empty'} -> {after} ({_describe(settings)})")
+
+
+@secrets_app.command("rotate")
+def secrets_rotate() -> None:
+    """Re-encrypt every stored channel secret under the first PIPEPULSE_SECRET_KEY secret."""
+    settings = load_settings()
+    box = channel_keys.box_for(settings)
+    if box is None:
+        raise fail(channel_keys.refusal())
+
+    async def work(db: Database) -> tuple[int, list[str]]:
+        async with db.session(write=True) as session:
+            return await alerts_repository.reseal_channel_secrets(session, box)
+
+    done, stuck = with_database(settings, work)
+    typer.echo(f"re-encrypted the secrets of {done} channel(s) under the first key")
+    if stuck:
+        raise fail(
+            f"{len(stuck)} channel(s) could not be decrypted with any {secretbox.SETTING} secret"
+            f" and were left as they are: {', '.join(stuck[:20])}"
+        )
 
 
 @org_app.command("create")

@@ -18,6 +18,7 @@ from pipepulse.db.engine import UnsupportedDatabaseURL, create_engine
 from pipepulse.db.migrate import SchemaOutOfDate, ensure_schema
 from pipepulse.db.session import Database
 from pipepulse.errors import AppError
+from pipepulse.watch.alerts.channels import keys as channel_keys
 
 T = TypeVar("T")
 
@@ -47,6 +48,7 @@ def with_database(
 
     async def run() -> T:
         db = Database(create_engine(settings.resolved_database_url))
+        channel_keys.install(settings)
         try:
             if check_schema:
                 await ensure_schema(db, auto_migrate=settings.auto_migrate)

@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     alerts_max_silences_per_org: int = Field(default=1000, ge=1)
     # Where people reach the dashboard; the links in notifications start with it.
     public_url: str = "http://127.0.0.1:8000"
+    # Channel kinds of SPEC §7.5: PagerDuty's Events API v2 enqueue URL (posted to as is), and
+    # the SMTP server email channels send through (smtp:// or smtps://user:pass@host:port).
+    pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
+    smtp_url: str = ""
+    smtp_from: str = "pipepulse@localhost"
 
     # Dashboard session cookies are signed with this; generated and kept in data_dir if empty.
     secret_key: str = ""

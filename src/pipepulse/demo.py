@@ -43,6 +43,7 @@ from pipepulse.runs import service as runs_service
 from pipepulse.runs.schemas import RunCreate
 from pipepulse.scheduler import dispatchers, runner
 from pipepulse.scheduler.dispatchers import Dispatcher
+from pipepulse.watch.alerts.channels import keys as channel_keys
 
 # One cadence for the whole story: the backfilled week and the live loader both run every
 # five minutes, and every run carries the volume of its five-minute slot (see slot_volume),
@@ -344,6 +345,8 @@ async def _main(settings: Settings, host: str, port: int) -> None:
     clock = utc_now
 
     db = Database(create_engine(settings.resolved_database_url))
+    # No PIPEPULSE_SECRET_KEY needed: the demo's channel secrets use the key in its data directory.
+    channel_keys.install(settings)
     await ensure_schema(db, auto_migrate=settings.auto_migrate)
     typer.echo("pipepulse demo: building a week of history on the embedded SQLite database")
     with typer.progressbar(length=backfill_total(clock()), label="backfilling runs") as bar:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import secrets
 from datetime import UTC, datetime
@@ -48,4 +49,5 @@ def notification_id(now: datetime) -> str:
 
 
 def signing_secret() -> str:
-    return f"whsec_{secrets.token_urlsafe(32)}"
+    # Standard Webhooks (SPEC §7.5): "whsec_" and the key's standard base64.
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode("ascii")

@@ -32,9 +32,9 @@ from pipepulse.deps import AppSettings, Now, ReadSession, get_database
 from pipepulse.errors import AppError, Forbidden
 from pipepulse.organisations import service as organisations_service
 from pipepulse.schemas import OrganisationPk
+from pipepulse.watch.alerts import channels, urls
 from pipepulse.watch.alerts import repository as alerts_repository
 from pipepulse.watch.alerts import service as alerts_service
-from pipepulse.watch.alerts import urls
 from pipepulse.watch.alerts.schemas import RULE_EVENTS, ChannelCreate, RuleCreate
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False, tags=["dashboard"])
@@ -300,7 +300,7 @@ async def test_channel(
         channel,
         now,
         public_url=settings.public_url,
-        allow_private=settings.alerts_allow_private_urls,
+        options=channels.options_from(settings),
     )
     async with db.session() as session:
         if outcome.delivered:

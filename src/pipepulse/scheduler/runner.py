@@ -16,7 +16,7 @@ from pipepulse.retention import service as retention
 from pipepulse.runs import service as runs_service
 from pipepulse.scheduler import jobs
 from pipepulse.scheduler.dispatchers import Dispatcher, DispatchFailed
-from pipepulse.watch.alerts import delivery, evaluation
+from pipepulse.watch.alerts import channels, delivery, evaluation
 from pipepulse.watch.alerts import groups as alert_groups
 
 log = logging.getLogger("pipepulse.scheduler")
@@ -97,7 +97,12 @@ async def alert_pass(
     evaluated = await evaluation.evaluate(db, now, settings.thresholds, public_url=settings.public_url)
     # SPEC §7.4: queue what alert groups have to say, then deliver with everything else.
     await alert_groups.notify_due(db, now, public_url=settings.public_url)
-    delivered = await delivery.deliver_due(db, now, allow_private=settings.alerts_allow_private_urls)
+    delivered = await delivery.deliver_due(
+        db,
+        now,
+        allow_private=settings.alerts_allow_private_urls,
+        options=channels.options_from(settings),
+    )
     return evaluated, delivered
 
 

@@ -12,10 +12,11 @@ from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, St
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pipepulse.db.base import Base, UTCDateTime
+from pipepulse.db.sealed import SealedText
 
 
 class AlertChannel(Base):
-    """Where notifications go: a signed JSON webhook or a Slack incoming webhook."""
+    """Where notifications go: a kind of SPEC §7.3 / §7.5 and what that kind needs."""
 
     __tablename__ = "alert_channels"
     __table_args__ = (Index("ix_alert_channels_org_created", "organisation_id", "created_at"),)
@@ -25,9 +26,13 @@ class AlertChannel(Base):
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(16))
     # Write-only to users: a webhook URL often carries a credential (Slack's path is one).
-    url: Mapped[str] = mapped_column(Text)
-    # Kept in clear: every delivery signs with it (a hash could not sign). Shown once.
-    signing_secret: Mapped[str | None] = mapped_column(String(100))
+    # Encrypted at rest (SPEC §7.5), like every channel secret.
+    url: Mapped[str] = mapped_column(SealedText())
+    # Encrypted, not hashed: every delivery signs with it (a hash could not sign). Shown once.
+    signing_secret: Mapped[str | None] = mapped_column(SealedText())
+    # pagerduty: the Events API v2 integration key (a secret). email: where messages go.
+    routing_key: Mapped[str | None] = mapped_column(SealedText())
+    recipients: Mapped[list[str] | None] = mapped_column(JSON)
     enabled: Mapped[bool] = mapped_column(Boolean)
     disabled_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

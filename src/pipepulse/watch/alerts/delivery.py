@@ -21,8 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db.models import AlertChannel, Notification
 from pipepulse.db.session import Database
-from pipepulse.loader.webhooks import NOTIFICATION_ID_HEADER, SIGNATURE_HEADER, signature_header
-from pipepulse.watch.alerts import backoff, bodies, fairness, group_bodies, sender
+from pipepulse.watch.alerts import backoff, channels, fairness, sender
 from pipepulse.watch.alerts import repository as alerts_repository
 
 log = logging.getLogger("pipepulse.watch.alerts")
@@ -44,9 +43,7 @@ class Claim:
     due_at: datetime
     payload: dict[str, Any]
     channel_id: str
-    kind: str
-    url: str
-    signing_secret: str | None
+    target: channels.Target
     enabled: bool
 
 
@@ -55,32 +52,6 @@ class PassResult:
     delivered: int
     retrying: int
     failed: int
-
-
-async def send(
-    client: sender.Client,
-    *,
-    kind: str,
-    url: str,
-    signing_secret: str | None,
-    payload: dict[str, Any],
-    now: datetime,
-    allow_private: bool,
-) -> sender.Outcome:
-    """One attempt: the signed JSON body to a webhook, or a message made from it to Slack."""
-    headers = {NOTIFICATION_ID_HEADER: str(payload["id"])}
-    if kind == "slack":
-        # Group notifications (SPEC §7.4) sum up the group in one message.
-        slack = (
-            group_bodies.slack_body if payload.get("type") == group_bodies.GROUP_TYPE else bodies.slack_body
-        )
-        body = bodies.encode(slack(payload))
-    else:
-        body = bodies.encode(payload)
-        if not signing_secret:
-            return sender.Outcome(False, None, "not sent: the channel has no signing secret")
-        headers[SIGNATURE_HEADER] = signature_header(signing_secret, int(now.timestamp()), body)
-    return await sender.post(client, url, body, headers, allow_private=allow_private)
 
 
 async def claim_due(session: AsyncSession, now: datetime, limit: int = BATCH) -> list[Claim]:
@@ -101,17 +72,17 @@ async def claim_due(session: AsyncSession, now: datetime, limit: int = BATCH) ->
     if not claimed:
         return []
     c = AlertChannel
-    channels = {
+    by_id = {
         row.id: row
         for row in await session.execute(
-            select(c.id, c.kind, c.url, c.signing_secret, c.enabled).where(
+            select(c.id, c.kind, c.url, c.signing_secret, c.routing_key, c.recipients, c.enabled).where(
                 c.id.in_({row.channel_id for row in claimed})
             )
         )
     }
     out = []
     for row in claimed:
-        channel = channels[row.channel_id]
+        channel = by_id[row.channel_id]
         out.append(
             Claim(
                 notification_id=row.id,
@@ -119,9 +90,14 @@ async def claim_due(session: AsyncSession, now: datetime, limit: int = BATCH) ->
                 due_at=row.due_at,
                 payload=row.payload,
                 channel_id=row.channel_id,
-                kind=channel.kind,
-                url=channel.url,
-                signing_secret=channel.signing_secret,
+                target=channels.Target(
+                    id=channel.id,
+                    kind=channel.kind,
+                    url=channel.url,
+                    signing_secret=channel.signing_secret,
+                    routing_key=channel.routing_key,
+                    recipients=tuple(channel.recipients or ()),
+                ),
                 enabled=channel.enabled,
             )
         )
@@ -183,6 +159,7 @@ async def deliver_due(
     now: datetime,
     *,
     allow_private: bool,
+    options: channels.Options | None = None,
     client: sender.Client | None = None,
     limit: int = BATCH,
     budget_seconds: float = PASS_BUDGET_SECONDS,
@@ -192,6 +169,7 @@ async def deliver_due(
         claims = await claim_due(session, now, limit)
     if not claims:
         return PassResult(0, 0, 0)
+    kinds = options or channels.Options(allow_private=allow_private)
     own_client = client is None
     http = client or sender.new_client()
     gate = asyncio.Semaphore(CONCURRENCY)
@@ -205,15 +183,7 @@ async def deliver_due(
         channel_gate = per_channel.setdefault(claim.channel_id, asyncio.Semaphore(CONCURRENCY_PER_CHANNEL))
         async with channel_gate, gate:
             started.add(claim.notification_id)
-            return await send(
-                http,
-                kind=claim.kind,
-                url=claim.url,
-                signing_secret=claim.signing_secret,
-                payload=claim.payload,
-                now=now,
-                allow_private=allow_private,
-            )
+            return await channels.deliver(http, claim.target, claim.payload, now=now, options=kinds)
 
     tasks = [asyncio.create_task(attempt(claim)) for claim in claims]
     try:

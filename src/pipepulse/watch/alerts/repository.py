@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from cryptography.fernet import InvalidToken
+from sqlalchemy import column, delete, func, select, update
+from sqlalchemy import table as sa_table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pipepulse import secretbox
 from pipepulse.db import tallies
 from pipepulse.db.dialect import one_of
 from pipepulse.db.models import AlertChannel, AlertRule, Notification, WarehouseConnection
@@ -103,3 +106,30 @@ async def disable_channel(session: AsyncSession, channel_id: str, reason: str, n
         .values(state="failed", next_attempt_at=None, last_error=f"not sent: {reason}")
         .execution_options(synchronize_session=False)
     )
+
+
+async def reseal_channel_secrets(session: AsyncSession, box: secretbox.SecretBox) -> tuple[int, list[str]]:
+    """Re-encrypt every channel's secrets under the box's first key (clear ones included).
+
+    The stored values are read and written raw (not through :class:`SealedText`), so a value
+    no key decrypts is reported, not silently kept. Returns (channels re-encrypted, ids of
+    those that could not be decrypted).
+    """
+    raw = sa_table(
+        "alert_channels", column("id"), column("url"), column("signing_secret"), column("routing_key")
+    )
+    rows = (await session.execute(select(raw.c.id, raw.c.url, raw.c.signing_secret, raw.c.routing_key))).all()
+    done, stuck = 0, []
+    for channel_id, url, secret, routing_key in rows:
+        try:
+            values = {
+                "url": box.reseal(url),
+                "signing_secret": None if secret is None else box.reseal(secret),
+                "routing_key": None if routing_key is None else box.reseal(routing_key),
+            }
+        except InvalidToken:
+            stuck.append(channel_id)
+            continue
+        await session.execute(update(raw).where(raw.c.id == channel_id).values(**values))
+        done += 1
+    return done, stuck

@@ -12,8 +12,8 @@ from pipepulse.db.session import Database
 from pipepulse.deps import AppSettings, Now, ReadSession, WriteSession, get_database
 from pipepulse.organisations import service as organisations_service
 from pipepulse.schemas import API_PREFIX, ID_PATTERN, OrganisationPk, Page, PageNumber, PageSize
+from pipepulse.watch.alerts import channels, urls
 from pipepulse.watch.alerts import service as alerts_service
-from pipepulse.watch.alerts import urls
 from pipepulse.watch.alerts.schemas import (
     ChannelCreate,
     ChannelCreated,
@@ -47,7 +47,8 @@ def channel_out(channel: AlertChannel) -> ChannelOut:
         organisation_id=channel.organisation_id,
         name=channel.name,
         kind=channel.kind,
-        url=urls.redact(channel.url),
+        url=urls.redact(channel.url) if channel.url else "",
+        to=channel.recipients,
         enabled=channel.enabled,
         disabled_reason=channel.disabled_reason,
         created_at=channel.created_at,
@@ -140,7 +141,7 @@ async def test_channel(
         channel,
         now,
         public_url=settings.public_url,
-        allow_private=settings.alerts_allow_private_urls,
+        options=channels.options_from(settings),
     )
     return TestResult(delivered=outcome.delivered, status_code=outcome.status_code, error=outcome.error)
 

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from pipepulse.schemas import JSON_INTEGER, ResourceId, StrictModel, Timestamp
 
-ChannelKind = Literal["webhook", "slack"]
+ChannelKind = Literal["webhook", "slack", "msteams", "pagerduty", "email", "alertmanager"]
+# The kinds that send to a URL the user gives (checked as SPEC §7.3 and §7.5 require).
+URL_KINDS = ("webhook", "slack", "msteams", "alertmanager")
+MAX_RECIPIENTS = 50
+_NOT_IN_ADDRESS = r"[^@\s<>,;\\\"]"
+_EMAIL_PATTERN = rf"^{_NOT_IN_ADDRESS}+@{_NOT_IN_ADDRESS}+\.{_NOT_IN_ADDRESS}+$"
+Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=_EMAIL_PATTERN)]
 RuleEvent = Literal[
     "status:error", "status:degraded", "status:idle", "recovered", "late", "fresh", "volume_anomaly"
 ]
@@ -36,15 +42,40 @@ class ChannelCreate(StrictModel):
     name: Name
     kind: ChannelKind
     url: Annotated[
-        str,
+        str | None,
         Field(
             min_length=1,
             max_length=2000,
-            description="https:// (or http://) URL: a host, no spaces or control characters.",
+            description="webhook, slack, msteams, alertmanager: an https:// (or http://) URL: a host, "
+            "no spaces or control characters.",
             # What urls.parse checks first, stated for clients; its messages say more.
             json_schema_extra={"pattern": URL_PATTERN},
         ),
-    ]
+    ] = None
+    routing_key: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=200,
+            pattern=r"^[A-Za-z0-9_-]+$",
+            description="pagerduty: the Events API v2 integration key (write-only).",
+        ),
+    ] = None
+    to: Annotated[
+        list[Email] | None,
+        Field(min_length=1, max_length=MAX_RECIPIENTS, description="email: the addresses to send to."),
+    ] = None
+
+    @model_validator(mode="after")
+    def _fields_of_the_kind(self) -> ChannelCreate:
+        needs = {"pagerduty": "routing_key", "email": "to"}.get(self.kind, "url")
+        given = {name for name in ("url", "routing_key", "to") if getattr(self, name) is not None}
+        if needs not in given:
+            raise ValueError(f"a {self.kind} channel needs {needs!r}")
+        extra = sorted(given - {needs})
+        if extra:
+            raise ValueError(f"a {self.kind} channel takes {needs!r}, not {', '.join(map(repr, extra))}")
+        return self
 
 
 class ChannelOut(BaseModel):
@@ -52,7 +83,11 @@ class ChannelOut(BaseModel):
     organisation_id: int
     name: str
     kind: ChannelKind
-    url: str = Field(description="Scheme and host only: the rest of a webhook URL may be a credential.")
+    url: str = Field(
+        description="Scheme and host only: the rest of a webhook URL may be a credential. Empty for kinds"
+        " without a URL (pagerduty, email)."
+    )
+    to: list[str] | None = Field(default=None, description="email: the addresses messages go to.")
     enabled: bool
     disabled_reason: str | None
     created_at: Timestamp

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
@@ -47,16 +48,34 @@ def new_client() -> Client:
     )
 
 
-def scrub(text: str, url: str) -> str:
-    """``text`` without any secret part of ``url`` (its whole, path, query, credentials)."""
+def _secret_values(url: str) -> list[str]:
+    """What of ``url`` is secret: its whole, path, query, fragment, credentials, and the
+    credentials as a receiver might echo them back (the Basic header's base64)."""
     try:
         parts = urlsplit(url)
-        secrets = [url, parts.path, parts.query, parts.fragment, parts.username, parts.password]
+        found = [url, parts.path, parts.query, parts.fragment, parts.username, parts.password]
+        if parts.username is not None or parts.password is not None:
+            user, password = unquote(parts.username or ""), unquote(parts.password or "")
+            found += [user, password, base64.b64encode(f"{user}:{password}".encode()).decode("ascii")]
     except ValueError:
-        secrets = [url]
-    for secret in sorted((s for s in secrets if s and s != "/"), key=len, reverse=True):
-        text = text.replace(secret, "…")
-    return text
+        found = [url]
+    return sorted({s for s in found if s and s != "/"}, key=len, reverse=True)
+
+
+def _whole(value: str) -> str:
+    """A pattern for ``value`` only where it stands whole: not inside a longer word."""
+    before = r"(?<![\w])" if value[0].isalnum() or value[0] == "_" else ""
+    after = r"(?![\w])" if value[-1].isalnum() or value[-1] == "_" else ""
+    return before + re.escape(value) + after
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` without any secret part of ``url``, each replaced only where it stands whole
+    (a user name ``u`` leaves ``user-agent`` alone)."""
+    secrets = _secret_values(url)
+    if not secrets:
+        return text
+    return re.sub("|".join(_whole(s) for s in secrets), "…", text)
 
 
 def _request(target: urls.Target, body: bytes, headers: dict[str, str]) -> httpx.Request:

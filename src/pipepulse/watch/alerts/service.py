@@ -7,15 +7,23 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pipepulse import ids
+from pipepulse import ids, secretbox
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.db.models import AlertChannel, AlertRule, Notification, Organisation
 from pipepulse.db.session import Database
-from pipepulse.errors import Invalid, NotFound
+from pipepulse.errors import Invalid, NotFound, ServiceUnavailable
 from pipepulse.organisations import service as organisations_service
-from pipepulse.watch.alerts import bodies, bounds, delivery, sender, urls
+from pipepulse.watch.alerts import bodies, bounds, channels, delivery, sender, urls
 from pipepulse.watch.alerts import repository as alerts_repository
+from pipepulse.watch.alerts.channels import keys
 from pipepulse.watch.alerts.schemas import ChannelCreate, RuleCreate
+
+
+class NoKeyToEncrypt(ServiceUnavailable):
+    """The server has no key to encrypt channel secrets with: its operator must set one."""
+
+    headers = None
+
 
 TEST_MESSAGE = "This is a test notification: the channel is set up and pipepulse can reach it."
 
@@ -32,16 +40,21 @@ async def create_channel(
 ) -> AlertChannel:
     await organisations_service.get_visible(session, principal, organisation_id)
     await bounds.check_channels(session, organisation_id, max_channels)
-    try:
-        await urls.check(body.url, allow_private=allow_private)
-    except urls.UnsafeURL as exc:
-        raise Invalid(str(exc), loc=("body", "url")) from None
+    if secretbox.current() is None:
+        raise NoKeyToEncrypt(keys.refusal())
+    if body.url is not None:
+        try:
+            await urls.check(body.url, allow_private=allow_private)
+        except urls.UnsafeURL as exc:
+            raise Invalid(str(exc), loc=("body", "url")) from None
     channel = AlertChannel(
         id=ids.alert_channel_id(),
         organisation_id=organisation_id,
         name=body.name,
         kind=body.kind,
-        url=body.url,
+        url=body.url or "",
+        routing_key=body.routing_key,
+        recipients=body.to,
         # Slack checks nothing we could sign; its URL is the credential.
         signing_secret=ids.signing_secret() if body.kind == "webhook" else None,
         enabled=True,
@@ -84,7 +97,7 @@ async def test_channel(
     now: datetime,
     *,
     public_url: str,
-    allow_private: bool,
+    options: channels.Options,
 ) -> sender.Outcome:
     """Send a ``test`` notification now and log it.
 
@@ -108,14 +121,12 @@ async def test_channel(
         )
     else:
         async with sender.new_client() as client:
-            outcome = await delivery.send(
+            outcome = await channels.deliver(
                 client,
-                kind=channel.kind,
-                url=channel.url,
-                signing_secret=channel.signing_secret,
-                payload=payload,
+                channels.target_of(channel),
+                payload,
                 now=now,
-                allow_private=allow_private,
+                options=options,
             )
     async with db.session(write=True) as session:
         session.add(

@@ -73,19 +73,62 @@ def redact(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{rest}"
 
 
+_IETF_PROTOCOL = ipaddress.IPv4Network("192.0.0.0/24")
+_IETF_GLOBAL = (ipaddress.IPv4Address("192.0.0.9"), ipaddress.IPv4Address("192.0.0.10"))
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, str] | None:
+    """The IPv4 address an IPv6 form carries, and the form's name (None when it carries none)."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped, "IPv4-mapped"
+    if address.sixtofour is not None:
+        return address.sixtofour, "6to4"
+    low = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address in _NAT64:
+        return low, "NAT64"
+    if address in _IPV4_TRANSLATED:
+        return low, "IPv4-translated"
+    if address in _IPV4_COMPATIBLE and int(address) > 1:
+        return low, "IPv4-compatible"
+    return None
+
+
 def non_public_kind(address: Address) -> str | None:
-    """Why an address is not on the public internet (None when it is)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return non_public_kind(address.ipv4_mapped)
-    if address.is_global:
-        return None
+    """Why an address is not on the public internet (None when it is).
+
+    An IPv6 address that embeds an IPv4 one (IPv4-mapped, IPv4-compatible, IPv4-translated,
+    NAT64 ``64:ff9b::/96``, 6to4 ``2002::/16``) is judged by the address it embeds; the
+    deprecated IPv4-compatible and IPv4-translated forms are refused whatever they embed.
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = embedded_ipv4(address)
+        if embedded is not None:
+            inner, form = embedded
+            if form in ("IPv4-compatible", "IPv4-translated"):
+                return f"an {form} IPv6 address (embedding {inner})"
+            kind = non_public_kind(inner)
+            return None if kind is None else f"{kind} embedded in a {form} IPv6 address"
+        if address.is_site_local:
+            return "a site-local address"
+    if address.is_multicast:
+        return "a multicast address"
+    if address in _IETF_PROTOCOL and address not in _IETF_GLOBAL:
+        # IANA: not globally reachable (Python before 3.13 deems some of it global).
+        return "a reserved address"
+    if address.is_unspecified or address.is_reserved:
+        return "a reserved address"
     if address.is_loopback:
         return "a loopback address"
     if address.is_link_local:
         return "a link-local address"
     if address.is_private:
         return "a private address"
-    return "not a public address"
+    if not address.is_global:
+        return "not a public address"
+    return None
 
 
 async def resolve(host: str, port: int) -> list[Address]:

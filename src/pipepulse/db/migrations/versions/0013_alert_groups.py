@@ -1,7 +1,7 @@
 """alert groups: alerts, their groups, silences and maintenance windows (SPEC §7.4)
 
 Revision ID: 0013_alert_groups
-Revises: 0010_notification_tallies
+Revises: 0012_channel_secrets
 Create Date: 2026-12-06
 
 Rules gain severity, group_by and the Alertmanager timings; a notification may belong to a
@@ -16,7 +16,7 @@ from alembic import op
 from pipepulse.db.base import UTCDateTime
 
 revision: str = "0013_alert_groups"
-down_revision: str | None = "0010_notification_tallies"
+down_revision: str | None = "0012_channel_secrets"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,142 @@
+"""SPEC §7.5 ``alertmanager`` channels against Debian's real Prometheus Alertmanager, started
+here on a free loopback port: its API (and amtool) show the alert with the exact start, and a
+silence made in Alertmanager silences it there."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from pipepulse.config import Settings
+from pipepulse.db.session import Database
+from pipepulse.scheduler.runner import alert_pass
+from tests.conftest import FrozenClock, Tenant
+from tests.watch.alerts.conftest import add_rule, channels_url
+from tests.watch.alerts.test_evaluation import make_connection
+from tests.watch.alerts.test_outbox import break_connection
+
+BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+CONFIG = """\
+route:
+  receiver: nowhere
+receivers:
+  - name: nowhere
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def alertmanager(tmp_path: Path) -> Iterator[str]:
+    if BINARY is None:
+        pytest.skip("prometheus-alertmanager is not installed (scripts/setup installs it)")
+    (tmp_path / "alertmanager.yml").write_text(CONFIG)
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            BINARY,
+            f"--config.file={tmp_path / 'alertmanager.yml'}",
+            f"--storage.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"alertmanager did not start: {process.stderr.read() if process.stderr else ''}"
+                )
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _at(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+async def test_alertmanager__connection_in_error__alert_with_exact_start_then_silenced_there(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    service_key: dict[str, str],
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    alertmanager: str,
+) -> None:
+    created = await client.post(
+        channels_url(tenant),
+        json={"name": "am", "kind": "alertmanager", "url": alertmanager},
+        headers=tenant.write,
+    )
+    assert created.status_code == 201, created.text
+    channel = created.json()
+    connection_id = await make_connection(client, tenant)
+    await add_rule(client, tenant, channel["id"], ["status:error", "recovered"])
+    broken_at = await break_connection(client, tenant, service_key, clock, connection_id)
+    await alert_pass(db, alert_settings, clock.now)
+
+    async with httpx.AsyncClient(base_url=alertmanager) as am:
+        [alert] = (await am.get("/api/v2/alerts")).json()
+        assert alert["labels"]["connection"] == connection_id
+        assert alert["labels"]["condition"] == "error"
+        assert alert["labels"]["organisation"] == "acme"
+        assert _at(alert["startsAt"]) == broken_at
+        assert alert["generatorURL"].endswith(f"/connections/{connection_id}/")
+        assert alert["annotations"]["reason"]
+        assert alert["status"]["state"] == "active"
+
+        amtool = await asyncio.create_subprocess_exec(
+            "amtool",
+            "alert",
+            "query",
+            f"--alertmanager.url={alertmanager}",
+            f"connection={connection_id}",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(amtool.communicate(), 30)
+        assert amtool.returncode == 0, err
+        assert b"pipepulse_error" in out
+
+        now = datetime.now(UTC)
+        silence: dict[str, Any] = {
+            "matchers": [{"name": "connection", "value": connection_id, "isRegex": False, "isEqual": True}],
+            "startsAt": now.isoformat(),
+            "endsAt": (now + timedelta(hours=1)).isoformat(),
+            "createdBy": "on-call",
+            "comment": "known outage",
+        }
+        made = await am.post("/api/v2/silences", json=silence)
+        assert made.status_code == 200, made.text
+        silence_id = made.json()["silenceID"]
+        [alert] = (await am.get("/api/v2/alerts")).json()
+        assert alert["status"]["state"] == "suppressed"
+        assert alert["status"]["silencedBy"] == [silence_id]
