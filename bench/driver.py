@@ -43,7 +43,7 @@ from typing import IO, Any
 import asyncpg
 import httpx
 
-from bench import jobs
+from bench import jobs, same_work
 from bench.generate import state_path
 
 HERE = Path(__file__).parent
@@ -106,9 +106,12 @@ def start_pipepulse(database_url: str, port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log_file("pipepulse"))
 
 
-def start_floor(database_url: str, port: int) -> subprocess.Popen[bytes]:
+def start_floor(database_url: str, port: int, same_work: Path | None = None) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "bench.floor", "--database-url", database_url, "--port", str(port)]
-    return subprocess.Popen(command, cwd=HERE.parent, stdout=subprocess.DEVNULL, stderr=log_file("floor"))
+    if same_work is not None:
+        command += ["--same-work", str(same_work)]
+    name = "same-work" if same_work is not None else "floor"
+    return subprocess.Popen(command, cwd=HERE.parent, stdout=subprocess.DEVNULL, stderr=log_file(name))
 
 
 def wait_ready(server: Server, within: float = 120) -> None:
@@ -126,17 +129,22 @@ def wait_ready(server: Server, within: float = 120) -> None:
 
 
 @contextmanager
-def servers(database_url: str) -> Iterator[tuple[Server, Server]]:
-    """The floor app and pipepulse, both on ``database_url``, stopped on the way out."""
-    floor_port, app_port = free_port(), free_port()
+def servers(database_url: str, same_work: Path) -> Iterator[tuple[Server, Server, Server]]:
+    """The minimal floor, the same-work floor (replaying ``same_work``, bench/same_work.py) and
+    pipepulse, all on ``database_url``, stopped on the way out."""
+    floor_port, same_port, app_port = free_port(), free_port(), free_port()
     floor = Server("floor", f"http://127.0.0.1:{floor_port}", start_floor(database_url, floor_port))
+    same = Server(
+        "same-work", f"http://127.0.0.1:{same_port}", start_floor(database_url, same_port, same_work)
+    )
     app = Server("pipepulse", f"http://127.0.0.1:{app_port}", start_pipepulse(database_url, app_port))
     try:
         wait_ready(floor)
+        wait_ready(same)
         wait_ready(app)
-        yield floor, app
+        yield floor, same, app
     finally:
-        for server in (app, floor):
+        for server in (app, same, floor):
             server.process.terminate()
             try:
                 server.process.wait(timeout=30)
@@ -401,8 +409,13 @@ BATCH_ROUTE = "/api/v1/runs/reports/"
 
 
 def measure_reads(
-    wrk: str, floor: Server, app: Server, state: dict[str, Any], args: argparse.Namespace, now: datetime
+    wrk: str,
+    trio: tuple[Server, Server, Server],
+    state: dict[str, Any],
+    args: argparse.Namespace,
+    now: datetime,
 ) -> dict[str, Any]:
+    app = trio[2]
     out: dict[str, Any] = {}
     for row in reads(now):
         if row.key == "status_history_30d" and not has_route(app, STATUS_HISTORY_ROUTE):
@@ -411,14 +424,14 @@ def measure_reads(
             continue
         load = row.load(state, args.seconds)
         result: dict[str, Any] = {}
-        for server in (floor, app):
+        for server in trio:
             if args.warmup:
                 run_wrk(wrk, server.base, row.load(state, args.warmup))
             result[server.name] = run_wrk(wrk, server.base, load)
         out[row.key] = result
         print(
             f"  {row.key}: pipepulse p50 {result['pipepulse']['p50_ms']} ms, "
-            f"floor {result['floor']['p50_ms']} ms",
+            f"floor {result['floor']['p50_ms']} ms, same-work {result['same-work']['p50_ms']} ms",
             flush=True,
         )
     return out
@@ -433,8 +446,13 @@ def brief(result: dict[str, Any]) -> str:
 
 
 def measure_writes(
-    wrk: str, floor: Server, app: Server, state: dict[str, Any], args: argparse.Namespace
+    wrk: str, trio: tuple[Server, Server, Server], state: dict[str, Any], args: argparse.Namespace
 ) -> dict[str, Any]:
+    """PATCH, then batches, each on the two floors and then pipepulse. The same-work floor keeps
+    the rollups as pipepulse does, so the store is cleared before pipepulse's turn and
+    pipepulse's reports are checked (each counted exactly once) after it."""
+    floor, same, app = trio
+    checks: list[dict[str, int]] = []
     dsn = state["database_url"]
     stamp = int(time.time())
     key = state["service_key"]
@@ -446,11 +464,16 @@ def measure_writes(
         state["ingest_connection_id_format"],
         state["ingest_connections"],
     )
-    app_prefixes = []
     try:
         # Single reports: PATCH, a distinct seeded run with every request.
         result: dict[str, Any] = {}
-        for server, cap in ((floor, args.floor_report_cap), (app, args.report_cap)):
+        for server, cap in (
+            (floor, args.floor_report_cap),
+            (same, args.floor_report_cap),
+            (app, args.report_cap),
+        ):
+            if server is app:
+                asyncio.run(clear_ingest(dsn, state))
             prefix = f"{server.name[0]}r{stamp}_"
             count = int(cap * args.write_seconds)
             asyncio.run(seed(dsn, state, prefix, count, started))
@@ -465,7 +488,7 @@ def measure_writes(
             )
             result[server.name] = run_wrk(wrk, server.base, load)
             if server is app:
-                app_prefixes.append(prefix)
+                checks.append(asyncio.run(ingest_counts(dsn, state, [prefix])))
         out["patch"] = result
         print(
             f"  patch: pipepulse {result['pipepulse']['rps']}/s, floor {result['floor']['rps']}/s", flush=True
@@ -476,7 +499,13 @@ def measure_writes(
             out["batch"] = {"skipped": "not built yet (pipepulse has no POST /api/v1/runs/reports/)"}
         else:
             result = {}
-            for server, cap in ((floor, args.floor_batch_cap), (app, args.batch_cap)):
+            for server, cap in (
+                (floor, args.floor_batch_cap),
+                (same, args.floor_batch_cap),
+                (app, args.batch_cap),
+            ):
+                if server is app:
+                    asyncio.run(clear_ingest(dsn, state))
                 prefix = f"{server.name[0]}b{stamp}_"
                 count = int(cap * args.batch_seconds)
                 asyncio.run(seed(dsn, state, prefix, count, started))
@@ -492,10 +521,10 @@ def measure_writes(
                 result[server.name] = run_wrk(wrk, server.base, load)
                 result[server.name]["reports_per_s"] = round(result[server.name]["rps"] * BATCH_SIZE)
                 if server is app:
-                    app_prefixes.append(prefix)
+                    checks.append(asyncio.run(ingest_counts(dsn, state, [prefix])))
             out["batch"] = result
             print(f"  batch: {brief(result)}", flush=True)
-        out["ingest_check"] = asyncio.run(ingest_counts(dsn, state, app_prefixes))
+        out["ingest_check"] = {k: sum(c[k] for c in checks) for k in checks[0]} if checks else {}
     finally:
         if not args.keep_writes:
             asyncio.run(clear_ingest(dsn, state))
@@ -576,15 +605,19 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     phases = set(args.phases.split(","))
     print(f"30-day history ({args.database}):", flush=True)
     results["prewarm"] = asyncio.run(prewarm(state["database_url"]))
-    with servers(state["database_url"]) as (floor, app):
+    print("capturing pipepulse's statements for the same-work floor…", flush=True)
+    captured = Path(tempfile.gettempdir()) / f"pipepulse-same-work-{args.database}.json"
+    captured.write_text(json.dumps(asyncio.run(same_work.capture(state))))
+    with servers(state["database_url"], captured) as trio:
+        app = trio[2]
         rss = RssSampler(app.process.pid)
         rss.start()
         if "reads" in phases:
-            results["reads_30d"] = measure_reads(wrk, floor, app, state, args, now)
+            results["reads_30d"] = measure_reads(wrk, trio, state, args, now)
         if "throughput" in phases:
-            results["telemetry_throughput"] = throughput(wrk, floor, app, state, args)
+            results["telemetry_throughput"] = throughput(wrk, trio, state, args)
         if "writes" in phases:
-            results.update(measure_writes(wrk, floor, app, state, args))
+            results.update(measure_writes(wrk, trio, state, args))
         rss.stopped.set()
         results["rss_peak_mb"] = round(rss.peak_kb / 1024, 1)
     if "jobs" in phases:
@@ -596,19 +629,21 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         results["postgres_60d"] = asyncio.run(postgres_info(state_60d["database_url"]))
         print(f"60-day history ({args.database_60d}):", flush=True)
         results["prewarm_60d"] = asyncio.run(prewarm(state_60d["database_url"]))
-        with servers(state_60d["database_url"]) as (floor, app):
-            results["reads_60d"] = measure_reads(wrk, floor, app, state_60d, args, now)
+        captured_60d = Path(tempfile.gettempdir()) / f"pipepulse-same-work-{args.database_60d}.json"
+        captured_60d.write_text(json.dumps(asyncio.run(same_work.capture(state_60d))))
+        with servers(state_60d["database_url"], captured_60d) as trio:
+            results["reads_60d"] = measure_reads(wrk, trio, state_60d, args, now)
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["arguments"] = " ".join(sys.argv[1:])
     return results
 
 
 def throughput(
-    wrk: str, floor: Server, app: Server, state: dict[str, Any], args: argparse.Namespace
+    wrk: str, trio: tuple[Server, Server, Server], state: dict[str, Any], args: argparse.Namespace
 ) -> dict[str, Any]:
     result = {
         server.name: run_wrk(wrk, server.base, telemetry_throughput(state, args.throughput_seconds))
-        for server in (floor, app)
+        for server in trio
     }
     print(
         f"  telemetry throughput: pipepulse {result['pipepulse']['rps']}/s, floor {result['floor']['rps']}/s",
@@ -630,24 +665,32 @@ def verdict(ok: bool) -> str:
 
 def tables(r: dict[str, Any]) -> str:
     reads30 = r["reads_30d"]
-    rows: list[tuple[str, str, str, str, str, str]] = []
+    rows: list[tuple[str, ...]] = []
 
     def latency_row(key: str, title: str, target: str, check: Callable[[dict[str, Any]], bool]) -> None:
         m = reads30.get(key, {})
         if "skipped" in m:
-            rows.append((title, target, m["skipped"], "—", "—", "—"))
+            rows.append((title, target, m["skipped"], "—", "—", "—", "—", "—"))
             return
-        app, floor = m["pipepulse"], m["floor"]
+        app, floor, same = m["pipepulse"], m["floor"], m.get("same-work")
         rows.append(
             (
                 title,
                 target,
                 f"p50 {app['p50_ms']} ms, p99 {app['p99_ms']} ms",
                 f"p50 {floor['p50_ms']} ms",
+                f"p50 {same['p50_ms']} ms" if same else "—",
                 f"{app['p50_ms'] / floor['p50_ms']:.1f}x",
+                f"{app['p50_ms'] / same['p50_ms']:.1f}x" if same else "—",
                 verdict(check(app)),
             )
         )
+
+    def same_ratio(m: dict[str, Any], key: str = "rps") -> tuple[str, str]:
+        same = m.get("same-work")
+        if not same:
+            return "—", "—"
+        return f"{_fmt(same[key])}/s", f"{m['pipepulse'][key] / same[key]:.2f}"
 
     t, small = reads30["telemetry"]["pipepulse"], reads30["telemetry_small"]["pipepulse"]
     latency_row(
@@ -663,7 +706,9 @@ def tables(r: dict[str, Any]) -> str:
             "≤ 1.5x",
             f"p50 {t['p50_ms']} vs {small['p50_ms']} ms",
             "—",
+            "—",
             f"{history_ratio:.2f}x",
+            "—",
             verdict(history_ratio <= 1.5),
         )
     )
@@ -675,7 +720,9 @@ def tables(r: dict[str, Any]) -> str:
             "≥ ⅓ of the floor",
             f"{_fmt(tp['pipepulse']['rps'])}/s, p99 {tp['pipepulse']['p99_ms']} ms",
             f"{_fmt(tp['floor']['rps'])}/s",
+            same_ratio(tp)[0],
             f"{tp_ratio:.2f}",
+            same_ratio(tp)[1],
             verdict(tp_ratio >= 1 / 3),
         )
     )
@@ -689,13 +736,15 @@ def tables(r: dict[str, Any]) -> str:
             f"{_fmt(app['rps'])}/s, p50 {app['p50_ms']} ms, p99 {app['p99_ms']} ms, {app['errors']} errors"
             + (" (ran out of seeded runs: a lower bound)" if app["exhausted"] else ""),
             f"{_fmt(floor['rps'])}/s (one UPDATE)",
+            same_ratio(p)[0],
             f"{ratio:.2f}",
+            same_ratio(p)[1],
             verdict(app["rps"] >= 1000 and ratio >= 1 / 3 and app["p99_ms"] <= 50 and app["errors"] == 0),
         )
     )
     b = r["batch"]
     if "skipped" in b:
-        rows.append(("batch reports, 500 a request", "≥ 20,000 reports/s", b["skipped"], "—", "—", "—"))
+        rows.append(("batch reports, 500 a request", "≥ 20,000 reports/s", b["skipped"], *["—"] * 5))
     else:
         app, floor = b["pipepulse"], b["floor"]
         rows.append(
@@ -704,7 +753,9 @@ def tables(r: dict[str, Any]) -> str:
                 "≥ 20,000 reports/s",
                 f"{_fmt(app['reports_per_s'])} reports/s, p50 {app['p50_ms']} ms, {app['errors']} errors",
                 f"{_fmt(floor['reports_per_s'])} reports/s (one UPDATE … FROM unnest)",
+                same_ratio(b, "reports_per_s")[0],
                 f"{app['reports_per_s'] / floor['reports_per_s']:.2f}",
+                same_ratio(b, "reports_per_s")[1],
                 verdict(app["reports_per_s"] >= 20_000),
             )
         )
@@ -714,15 +765,14 @@ def tables(r: dict[str, Any]) -> str:
     ):
         job = r[key]
         if "skipped" in job:
-            rows.append((title, "≤ 2 s", job["skipped"], "—", "—", "—"))
+            rows.append((title, "≤ 2 s", job["skipped"], *["—"] * 5))
         else:
             rows.append(
                 (
                     title,
                     "≤ 2 s",
                     f"median {job['median_s']} s (min {job['min_s']}, max {job['max_s']})",
-                    "—",
-                    "—",
+                    *["—"] * 4,
                     verdict(job["median_s"] <= 2),
                 )
             )
@@ -747,14 +797,14 @@ def tables(r: dict[str, Any]) -> str:
             "server memory under that load",
             "≤ 200 MB RSS",
             f"peak {r['rss_peak_mb']} MB",
-            "—",
-            "—",
+            *["—"] * 4,
             verdict(r["rss_peak_mb"] <= 200),
         )
     )
     out = [
-        "| operation | target | pipepulse | floor, same run | ratio to the floor | |",
-        "|---|---|---|---|---|---|",
+        "| operation | target | pipepulse | minimal floor | same-work floor | ratio to minimal | "
+        "ratio to same-work | |",
+        "|---|---|---|---|---|---|---|---|",
         *(f"| {' | '.join(row)} |" for row in rows),
     ]
     if "reads_60d" in r:
@@ -813,7 +863,7 @@ def report(r: dict[str, Any]) -> str:
             "",
             tables(r),
             "",
-            "The wrk commands (pipepulse's port; the floor ran the same against its own):",
+            "The wrk commands (pipepulse's port; both floors ran the same against their own):",
             "",
             "```",
             commands(r),

@@ -113,10 +113,23 @@ def scheduler(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        metrics = runner.SchedulerMetrics()
+        served = ""
+        if settings.scheduler_metrics_port:
+            from prometheus_client import start_http_server
+
+            start_http_server(
+                settings.scheduler_metrics_port,
+                addr=settings.scheduler_metrics_host,
+                registry=metrics.registry,
+            )
+            served = f"; /metrics on {settings.scheduler_metrics_host}:{settings.scheduler_metrics_port}"
         typer.echo(
-            f"pipepulse scheduler: ticking every {settings.scheduler_tick_seconds:g}s ({settings.dispatcher})"
+            f"pipepulse scheduler: seeding at each due slot, alerts every "
+            f"{settings.scheduler_alert_seconds:g}s, housekeeping every "
+            f"{settings.scheduler_tick_seconds:g}s ({settings.dispatcher}){served}"
         )
-        await runner.run_forever(db, settings, dispatcher, utc_now, stop)
+        await runner.run_forever(db, settings, dispatcher, utc_now, stop, metrics=metrics)
 
     with_database(settings, work)
 

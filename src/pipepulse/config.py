@@ -62,7 +62,15 @@ class Settings(BaseSettings):
     rollup_retention_days: int = Field(default=400)
 
     # Scheduler.
+    # Housekeeping cadence (orphan sweep, retention); seeding follows the slots and alerts
+    # have their own cadence.
     scheduler_tick_seconds: float = Field(default=30.0, gt=0)
+    scheduler_alert_seconds: float = Field(default=2.0, gt=0)
+    # A seeding lag past this is logged as a warning (SPEC §6 asks p99 <= 5 s).
+    scheduler_lag_warning_seconds: float = Field(default=5.0, gt=0)
+    # Where `pipepulse scheduler` serves its own /metrics (lag, loop times, backlog); 0 = off.
+    scheduler_metrics_port: int = Field(default=0, ge=0, le=65535)
+    scheduler_metrics_host: str = "127.0.0.1"
     scheduler_heartbeat_stale_seconds: int = Field(default=300, ge=1)
     dispatcher: Literal["local", "http", "lambda", "none"] = "local"
     loader_url: str = ""

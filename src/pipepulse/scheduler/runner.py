@@ -1,4 +1,4 @@
-"""The thin runner around the jobs: one tick, or ticks forever at a cadence."""
+"""The thin runner around the jobs: one tick, or loops on their own cadence until stopped."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
@@ -27,6 +30,11 @@ FAN_OUT_CONCURRENCY = 64
 # Retention batches one tick may run (each its own short transaction): a backlog, e.g. on the
 # first start with retention, is cleared over several ticks without delaying the next seeding.
 RETENTION_BATCHES_PER_TICK = 50
+# The seeding loop wakes at the next due slot, and at least this often (a connection created
+# or resumed meanwhile is due at once).
+SEED_WAKE_SECONDS = 1.0
+# Never spin: rows another replica is claiming stay due until it commits.
+MIN_SEED_WAIT_SECONDS = 0.05
 
 
 def scheduler_id() -> str:
@@ -43,17 +51,32 @@ class TickResult:
     notifications: delivery.PassResult = field(default_factory=lambda: delivery.PassResult(0, 0, 0))
 
 
-async def tick(
-    db: Database, settings: Settings, dispatcher: Dispatcher, now: datetime, *, ident: str | None = None
-) -> TickResult:
-    """Seed due runs (committed before any invocation), sweep orphans, fan out, evaluate every
-    connection (recording events and queueing their notifications), deliver due notifications, beat,
-    apply retention."""
-    async with db.session(write=True) as session:
-        seeded = await jobs.seed_due_runs(session, now)
-        orphaned = await jobs.sweep_orphans(session, now, settings.thresholds.orphan_window)
+async def seed_pass(
+    db: Database, dispatcher: Dispatcher, now: datetime, limit: asyncio.Semaphore
+) -> tuple[list[jobs.SeededRun], list[asyncio.Task[int]]]:
+    """Claim and seed every due connection in batches, each committed before its invocations.
 
-    limit = asyncio.Semaphore(FAN_OUT_CONCURRENCY)
+    The invocations of each batch go on in a task (returned) so a slow loader never holds up
+    the next claim; each task gives the number of failed invocations."""
+    seeded: list[jobs.SeededRun] = []
+    fan_outs: list[asyncio.Task[int]] = []
+    while True:
+        async with db.session(write=True) as session:
+            batch = await jobs.seed_due_runs(session, now, limit=jobs.SEED_BATCH)
+        if not batch:
+            break
+        seeded.extend(batch)
+        fan_outs.append(asyncio.create_task(fan_out(db, dispatcher, batch, now, limit)))
+        if len(batch) < jobs.SEED_BATCH:
+            break
+    return seeded, fan_outs
+
+
+async def fan_out(
+    db: Database, dispatcher: Dispatcher, runs: list[jobs.SeededRun], now: datetime, limit: asyncio.Semaphore
+) -> int:
+    """Invoke the loader for each run (bounded); a failed invocation fails that run only.
+    Returns the number of failed invocations."""
     failures: list[tuple[jobs.SeededRun, str]] = []
 
     async def invoke(run: jobs.SeededRun) -> None:
@@ -65,12 +88,29 @@ async def tick(
             except Exception as exc:  # one broken invocation never stops the rest
                 failures.append((run, f"loader invocation failed: {type(exc).__name__}: {exc}"))
 
-    await asyncio.gather(*(invoke(run) for run in seeded))
+    await asyncio.gather(*(invoke(run) for run in runs))
     if failures:
-        async with db.session(write=True) as session:
-            for run, reason in failures:
-                log.warning("dispatch failed: %s", reason, extra={"run_id": run.run_id})
-                await runs_service.fail_pending(session, run.connection_id, run.run_id, reason, now)
+        try:
+            async with db.session(write=True) as session:
+                for run, reason in failures:
+                    log.warning("dispatch failed: %s", reason, extra={"run_id": run.run_id})
+                    await runs_service.fail_pending(session, run.connection_id, run.run_id, reason, now)
+        except Exception:  # the runs stay pending and are orphaned in time
+            log.exception("recording failed invocations failed")
+    return len(failures)
+
+
+async def tick(
+    db: Database, settings: Settings, dispatcher: Dispatcher, now: datetime, *, ident: str | None = None
+) -> TickResult:
+    """Everything once, in sequence (``pipepulse scheduler --once``): seed due runs (each batch
+    committed before its invocations), fan out, sweep orphans, evaluate every connection
+    (recording events and queueing their notifications), deliver due notifications, beat, apply
+    retention."""
+    seeded, fan_outs = await seed_pass(db, dispatcher, now, asyncio.Semaphore(FAN_OUT_CONCURRENCY))
+    failures = sum(await asyncio.gather(*fan_outs))
+    async with db.session(write=True) as session:
+        orphaned = await jobs.sweep_orphans(session, now, settings.thresholds.orphan_window)
     evaluated, notifications = evaluation.PassResult(0, 0, 0, 0), delivery.PassResult(0, 0, 0)
     try:
         evaluated, notifications = await alert_pass(db, settings, now)
@@ -82,7 +122,7 @@ async def tick(
     return TickResult(
         seeded=len(seeded),
         orphaned=orphaned,
-        dispatch_failures=len(failures),
+        dispatch_failures=failures,
         deleted=deleted,
         evaluation=evaluated,
         notifications=notifications,
@@ -106,6 +146,46 @@ async def alert_pass(
     return evaluated, delivered
 
 
+class SchedulerMetrics:
+    """The scheduler's own series (served on ``PIPEPULSE_SCHEDULER_METRICS_PORT``)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.lag = Histogram(
+            "pipepulse_scheduler_seeding_lag_seconds",
+            "Seeded started_at minus the grid slot the run was due at.",
+            buckets=(0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300),
+            registry=self.registry,
+        )
+        self.loop = Histogram(
+            "pipepulse_scheduler_loop_seconds",
+            "Duration of one pass of a scheduler loop (seeding, alerts, housekeeping).",
+            ["loop"],
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+            registry=self.registry,
+        )
+        self.backlog = Gauge(
+            "pipepulse_scheduler_due_backlog",
+            "Connections due and not yet claimed after this replica's last seeding pass.",
+            registry=self.registry,
+        )
+        self.missed = Counter(
+            "pipepulse_scheduler_missed_slots",
+            "Grid slots that passed entirely without a run (never run afterwards).",
+            registry=self.registry,
+        )
+        self.seeded = Counter(
+            "pipepulse_scheduler_seeded_runs", "Runs this replica seeded.", registry=self.registry
+        )
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=max(0.0, seconds))
+    except TimeoutError:
+        pass
+
+
 async def run_forever(
     db: Database,
     settings: Settings,
@@ -114,18 +194,121 @@ async def run_forever(
     stop: asyncio.Event,
     *,
     on_tick: Callable[[TickResult], None] | None = None,
+    metrics: SchedulerMetrics | None = None,
 ) -> None:
-    """Tick every ``scheduler_tick_seconds`` until ``stop`` is set; a failed tick is logged and retried."""
+    """Three loops on their own cadence until ``stop`` is set, each logging and retrying a
+    failed pass:
+
+    - seeding wakes at the next due slot (at least once a second), claims and seeds what is
+      due and hands the invocations to background tasks, then beats;
+    - alerts evaluate and deliver every ``scheduler_alert_seconds``, so a report that turns a
+      connection to ``error`` reaches a receiver within seconds;
+    - housekeeping sweeps orphans and applies retention every ``scheduler_tick_seconds``.
+    """
     ident = scheduler_id()
-    while not stop.is_set():
-        try:
-            result = await tick(db, settings, dispatcher, clock(), ident=ident)
-            if on_tick is not None:
-                on_tick(result)
-        except Exception:
-            log.exception("scheduler tick failed; retrying next tick")
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=settings.scheduler_tick_seconds)
-        except TimeoutError:
-            pass
-    await dispatcher.close()
+    metrics = metrics or SchedulerMetrics()
+    limit = asyncio.Semaphore(FAN_OUT_CONCURRENCY)
+    in_flight: set[asyncio.Task[int]] = set()
+
+    async def seeding() -> None:
+        while not stop.is_set():
+            started = time.monotonic()
+            wait = SEED_WAKE_SECONDS
+            try:
+                now = clock()
+                seeded, fan_outs = await seed_pass(db, dispatcher, now, limit)
+                for task in fan_outs:
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                async with db.session(write=True) as session:
+                    await jobs.beat(session, ident, now, len(seeded))
+                async with db.session() as session:
+                    backlog, upcoming = await jobs.due_outlook(session, clock())
+                worst = _observe(metrics, seeded, now)
+                metrics.backlog.set(backlog)
+                elapsed = time.monotonic() - started
+                metrics.loop.labels("seeding").observe(elapsed)
+                log.debug(
+                    "seeding pass: %d seeded, lag max %.2fs, backlog %d, %d fan-out(s) in flight, %.3fs",
+                    len(seeded),
+                    worst,
+                    backlog,
+                    len(in_flight),
+                    elapsed,
+                )
+                if worst > settings.scheduler_lag_warning_seconds:
+                    log.warning(
+                        "seeding lag %.1fs is past %gs: the scheduler is not keeping its slots",
+                        worst,
+                        settings.scheduler_lag_warning_seconds,
+                    )
+                if upcoming is not None and not backlog:
+                    wait = min(SEED_WAKE_SECONDS, upcoming - clock().timestamp())
+                if on_tick is not None:
+                    on_tick(TickResult(seeded=len(seeded), orphaned=0, dispatch_failures=0))
+            except Exception:
+                log.exception("seeding pass failed; retrying")
+            await _wait(stop, max(MIN_SEED_WAIT_SECONDS, wait))
+
+    async def alerts() -> None:
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                found, sent = await alert_pass(db, settings, clock())
+                elapsed = time.monotonic() - started
+                metrics.loop.labels("alerts").observe(elapsed)
+                log.debug(
+                    "alert pass: %d event(s), %d notification(s) queued, %d delivered, %.3fs",
+                    found.events,
+                    found.notifications,
+                    sent.delivered,
+                    elapsed,
+                )
+            except Exception:  # alerting trouble never stops runs from being seeded
+                log.exception("alert pass failed; retrying")
+            await _wait(stop, settings.scheduler_alert_seconds)
+
+    async def housekeeping() -> None:
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                now = clock()
+                async with db.session(write=True) as session:
+                    orphaned = await jobs.sweep_orphans(session, now, settings.thresholds.orphan_window)
+                deleted = await retention.apply(
+                    db, settings.thresholds, now, max_batches=RETENTION_BATCHES_PER_TICK
+                )
+                elapsed = time.monotonic() - started
+                metrics.loop.labels("housekeeping").observe(elapsed)
+                log.debug(
+                    "housekeeping pass: %d orphaned, %d row(s) past retention deleted, %.3fs",
+                    orphaned,
+                    deleted.total if deleted is not None else 0,
+                    elapsed,
+                )
+            except Exception:
+                log.exception("housekeeping pass failed; retrying")
+            await _wait(stop, settings.scheduler_tick_seconds)
+
+    try:
+        await asyncio.gather(seeding(), alerts(), housekeeping())
+    finally:
+        if in_flight:
+            await asyncio.gather(*list(in_flight), return_exceptions=True)
+        await dispatcher.close()
+
+
+def _observe(metrics: SchedulerMetrics, seeded: list[jobs.SeededRun], now: datetime) -> float:
+    """Record each run's seeding lag and missed slots; the worst lag of the pass."""
+    worst = 0.0
+    missed = 0
+    for run in seeded:
+        lag = run.lag_seconds(now)
+        metrics.lag.observe(lag)
+        worst = max(worst, lag)
+        missed += run.missed_slots
+    metrics.seeded.inc(len(seeded))
+    if missed:
+        metrics.missed.inc(missed)
+        log.info("%d slot(s) passed without a run and were skipped (never run late)", missed)
+    return worst

@@ -1,0 +1,127 @@
+"""Slots on a fixed grid per connection, replicas sharing the seeding, and the loops keeping
+time (SPEC §2.1, §6): lateness never accumulates, a missed slot is skipped, never run twice."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from pipepulse.config import Settings
+from pipepulse.db.session import Database
+from pipepulse.scheduler import jobs, runner
+from pipepulse.scheduler.dispatchers import NoDispatcher
+from tests.conftest import FrozenClock, Tenant
+from tests.scheduler.test_scheduler import make_connection, runs_of
+
+
+async def started(client: httpx.AsyncClient, tenant: Tenant, connection_id: str) -> list[str]:
+    return sorted(r["started_at"] for r in await runs_of(client, tenant, connection_id))
+
+
+async def seed(db: Database, now: FrozenClock) -> list[jobs.SeededRun]:
+    async with db.session(write=True) as session:
+        return await jobs.seed_due_runs(session, now.now)
+
+
+async def test_grid__run_seeded_late__next_slot_unmoved_no_drift(
+    client: httpx.AsyncClient, tenant: Tenant, db: Database, settings: Settings, clock: FrozenClock
+) -> None:
+    connection_id = await make_connection(client, tenant, "connected", interval=60)
+    anchor = clock.now
+    assert (await runner.tick(db, settings, NoDispatcher(), clock.now)).seeded == 1
+    for slot in range(1, 6):
+        # Each run is seeded 7 s late; the next slot still comes a whole interval after the last.
+        clock.now = anchor + timedelta(seconds=60 * slot - 1)
+        assert (await runner.tick(db, settings, NoDispatcher(), clock.now)).seeded == 0
+        clock.now = anchor + timedelta(seconds=60 * slot + 7)
+        [run] = await seed(db, clock)
+        assert run.slot_epoch == int(anchor.timestamp()) + 60 * slot
+        assert run.lag_seconds(clock.now) == 7.0
+        assert run.missed_slots == 0
+    assert len(await started(client, tenant, connection_id)) == 6
+
+
+async def test_grid__slots_missed_entirely__counted_skipped_never_run_twice(
+    client: httpx.AsyncClient, tenant: Tenant, db: Database, clock: FrozenClock
+) -> None:
+    connection_id = await make_connection(client, tenant, "connected", interval=60)
+    anchor = clock.now
+    assert len(await seed(db, clock)) == 1
+    # The scheduler was away for 3 minutes 20 s: the slots at 60 and 120 s passed without a run.
+    clock.now = anchor + timedelta(seconds=200)
+    [run] = await seed(db, clock)
+    assert run.missed_slots == 2
+    assert run.slot_epoch == int(anchor.timestamp()) + 180
+    assert run.lag_seconds(clock.now) == 20.0
+    assert await seed(db, clock) == []
+    clock.now = anchor + timedelta(seconds=239)
+    assert await seed(db, clock) == []
+    clock.now = anchor + timedelta(seconds=240)
+    [on_time] = await seed(db, clock)
+    assert (on_time.missed_slots, on_time.lag_seconds(clock.now)) == (0, 0.0)
+    assert len(await started(client, tenant, connection_id)) == 3
+
+
+async def test_grid__two_replicas_in_batches__disjoint_shares_one_run_per_slot(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    db: Database,
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(jobs, "SEED_BATCH", 4)
+    ids = [await make_connection(client, tenant, "connected", interval=60) for _ in range(30)]
+    anchor = clock.now
+    shares: list[set[str]] = []
+    for slot in range(3):
+        clock.now = anchor + timedelta(seconds=60 * slot + 2)
+        passes = await asyncio.gather(
+            *[runner.seed_pass(db, NoDispatcher(), clock.now, asyncio.Semaphore(8)) for _ in range(2)]
+        )
+        a, b = ({r.connection_id for r in seeded} for seeded, _ in passes)
+        assert not a & b
+        assert a | b == set(ids)
+        shares += [a, b]
+    for connection_id in ids:
+        assert len(await started(client, tenant, connection_id)) == 3
+
+
+async def test_run_forever__frozen_clock_far_from_wall__seeds_each_slot_and_reports_lag(
+    client: httpx.AsyncClient, tenant: Tenant, db: Database, settings: Settings, clock: FrozenClock
+) -> None:
+    connection_id = await make_connection(client, tenant, "connected", interval=60)
+    anchor = clock.now
+    metrics = runner.SchedulerMetrics()
+    stop = asyncio.Event()
+    loops = asyncio.create_task(
+        runner.run_forever(db, settings, NoDispatcher(), clock, stop, metrics=metrics)
+    )
+
+    async def runs_become(count: int) -> list[str]:
+        for _ in range(100):
+            seen = await started(client, tenant, connection_id)
+            if len(seen) >= count:
+                return seen
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"expected {count} run(s), saw {seen}")
+
+    try:
+        assert len(await runs_become(1)) == 1
+        clock.now = anchor + timedelta(seconds=63)
+        assert len(await runs_become(2)) == 2
+        clock.now = anchor + timedelta(seconds=120)
+        assert len(await runs_become(3)) == 3
+    finally:
+        stop.set()
+        await loops
+    value = metrics.registry.get_sample_value
+    assert value("pipepulse_scheduler_seeding_lag_seconds_count") == 3
+    assert value("pipepulse_scheduler_seeding_lag_seconds_bucket", {"le": "5.0"}) == 3
+    assert value("pipepulse_scheduler_seeding_lag_seconds_bucket", {"le": "2.0"}) == 2
+    assert value("pipepulse_scheduler_due_backlog") == 0
+    assert (value("pipepulse_scheduler_loop_seconds_count", {"loop": "seeding"}) or 0) >= 3
+    assert (value("pipepulse_scheduler_loop_seconds_count", {"loop": "alerts"}) or 0) >= 1
+    assert len(await started(client, tenant, connection_id)) == 3
