@@ -47,6 +47,8 @@ def live_server(settings: Settings, migrated_db: Any) -> Iterator[str]:
     env.update(PIPEPULSE_DATABASE_URL=settings.database_url, PIPEPULSE_DATA_DIR=str(settings.data_dir))
     # Generated channel URLs name made-up hosts: no DNS look-up for them (a rule in x-rules).
     env.update(PIPEPULSE_ALERTS_ALLOW_PRIVATE_URLS="true")
+    # Channel secrets are encrypted at rest; on PostgreSQL that needs a key (SPEC §7.5).
+    env.update(PIPEPULSE_SECRET_KEY="fuzz-secret-key-of-at-least-32-characters")
     process = subprocess.Popen(
         [sys.executable, "-m", "pipepulse", "serve", "--port", str(port)],
         env=env,

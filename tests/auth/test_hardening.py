@@ -41,7 +41,9 @@ def from_address(throttled_app: Any) -> Clients:
     @asynccontextmanager
     async def make(address: str) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=throttled_app, client=(address, 40000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://pipepulse.test") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://pipepulse.test", headers={"Origin": "http://pipepulse.test"}
+        ) as client:
             yield client
 
     return make
@@ -129,7 +131,9 @@ async def test_throttle__zero__turned_off(
 ) -> None:
     app = create_app(settings.model_copy(update={"auth_failures_per_minute": 0}), clock=clock, database=db)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://t", headers={"Origin": "http://t"}
+    ) as client:
         for _ in range(30):
             assert (await client.get(ORGS, headers=bearer(wrong(tenant.reader)))).status_code == 401
 
@@ -159,8 +163,8 @@ async def test_sign_out__old_cookie_replayed__signed_out_for_good(
 async def test_sign_out__one_browser__others_stay_signed_in(app: Any, tenant: Tenant) -> None:
     transport = httpx.ASGITransport(app=app)
     async with (
-        httpx.AsyncClient(transport=transport, base_url="http://t") as laptop,
-        httpx.AsyncClient(transport=transport, base_url="http://t") as phone,
+        httpx.AsyncClient(transport=transport, base_url="http://t", headers={"Origin": "http://t"}) as laptop,
+        httpx.AsyncClient(transport=transport, base_url="http://t", headers={"Origin": "http://t"}) as phone,
     ):
         await sign_in(laptop, tenant.reader)
         await sign_in(phone, tenant.reader)
@@ -249,7 +253,9 @@ async def test_metrics__metrics_token__connection_series_wrong_one_401(
         settings.model_copy(update={"metrics_token": "scrape-secret-1"}), clock=clock, database=db
     )
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://t", headers={"Origin": "http://t"}
+    ) as client:
         connection_id = await connection_with_a_run(client, tenant, service_key, clock)
         good = await client.get("/metrics", headers=bearer("scrape-secret-1"))
         assert f'connection_id="{connection_id}"' in good.text

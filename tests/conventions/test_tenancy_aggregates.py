@@ -69,6 +69,10 @@ READS: dict[str, list[dict[str, str]]] = {
     "/api/v1/organisations/{organisation_pk}/alert-rules/": [{}],
     "/api/v1/organisations/{organisation_pk}/alert-rules/{rule_id}/": [{}],
     "/api/v1/organisations/{organisation_pk}/notifications/": [{}],
+    "/api/v1/organisations/{organisation_pk}/alert-groups/": [{}, {"state": "firing"}, {"state": "resolved"}],
+    "/api/v1/organisations/{organisation_pk}/silences/": [{}],
+    "/api/v1/organisations/{organisation_pk}/maintenance-windows/": [{}],
+    "/api/v1/platform/silences/": [{}],
     "/healthz": [{}],
     "/readyz": [{}],
 }

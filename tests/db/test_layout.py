@@ -34,11 +34,16 @@ def key_could_include_organisation(table_name: str, primary_key: list[str], fore
         # The connection's own id, or a table's generated id: unique by itself, so still unique
         # beside organisation_id.
         return True
+    # Keyed by its connection (directly, or through a run, which is keyed by its connection):
+    # co-located with the connection, whose organisation it shares.
     return (
         any(
-            fk["referred_table"] == CONNECTIONS
-            and fk["referred_columns"] == ["id"]
-            and fk["constrained_columns"] == ["connection_id"]
+            (
+                fk["referred_table"] == CONNECTIONS
+                and fk["referred_columns"] == ["id"]
+                and fk["constrained_columns"] == ["connection_id"]
+            )
+            or (fk["referred_table"] == "runs" and fk["constrained_columns"][:1] == ["connection_id"])
             for fk in foreign_keys
         )
         and "connection_id" in primary_key

@@ -90,7 +90,9 @@ async def dead_database_client(
     # raise_app_exceptions=True: an exception re-raised past the app would fail the request here,
     # as it makes uvicorn log a traceback and drop the keep-alive connection.
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=True)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://t", headers={"Origin": "http://t"}
+    ) as client:
         yield client
     await db.dispose()
 

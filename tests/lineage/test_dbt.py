@@ -164,7 +164,11 @@ async def test_dbt_ol__run_over_dbt_duckdb__row_counts_then_a_failing_model_in_e
         assert "dbt run" in whole["error"]
 
         # The dashboard tells the same story.
-        assert (await api.post("/sign-in", data={"token": tenant.reader, "next": ""})).status_code == 303
+        assert (
+            await api.post(
+                "/sign-in", data={"token": tenant.reader, "next": ""}, headers={"Origin": live_api}
+            )
+        ).status_code == 303
         page = (await api.get(f"/orgs/{tenant.id}/connections/{broken['id']}/")).text
         assert "dbt/model.shop.broken" in page
         assert "Runtime Error in model broken" in page

@@ -32,4 +32,10 @@ PLACEMENT: dict[str, Placement] = {
     "connection_evaluations": "distributed",
     "alert_events": "distributed",
     "notifications": "distributed",
+    "alert_groups": "distributed",
+    "alerts": "distributed",
+    "lineage_runs": "distributed",
+    # Platform silences and maintenance windows belong to no organisation (organisation_id null).
+    "silences": "reference",
+    "maintenance_windows": "reference",
 }

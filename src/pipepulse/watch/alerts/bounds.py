@@ -43,7 +43,8 @@ async def check_rule(session: AsyncSession, organisation_id: int, rule: dict[str
     for other in existing:
         if _shape(other.__dict__) == _shape(rule):
             raise Conflict(
-                f"alert rule {other.id} already sends these events of these connections to this channel"
+                f"an identical rule already exists ({other.id}): it already sends these events of these"
+                " connections to this channel"
             )
 
 
