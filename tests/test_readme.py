@@ -9,6 +9,7 @@ import re
 import shutil
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -30,13 +31,17 @@ def test_readme_walkthrough__names_its_tools() -> None:
         assert tool in section
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(300)
 def test_readme_walkthrough__runs_verbatim__answers_as_shown(tmp_path: Path) -> None:
     for tool in ("jq", "curl", "date"):
         assert shutil.which(tool), f"the walk-through needs {tool}"
-    with socket.socket() as probe:
-        if probe.connect_ex(("127.0.0.1", PORT)) == 0:
+    # The walk-through serves on a fixed port (it is what the README says); another run of this
+    # test (the other database's suite on the same machine) may hold it for a minute.
+    deadline = time.monotonic() + 90
+    while _port_taken():
+        if time.monotonic() > deadline:
             pytest.fail(f"port {PORT} is taken; the walk-through serves there")
+        time.sleep(1)
     blocks = walkthrough_blocks()
     assert len(blocks) >= 6
     patch = next(i for i, b in enumerate(blocks) if "-X PATCH" in b)
@@ -87,3 +92,8 @@ def test_readme_walkthrough__runs_verbatim__answers_as_shown(tmp_path: Path) -> 
     assert [e["message"] for e in telemetry["recent_errors"]] == [
         e["message"] for e in example["recent_errors"]
     ]
+
+
+def _port_taken() -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", PORT)) == 0
