@@ -6,11 +6,7 @@ import json
 import zlib
 from typing import Any
 
-from pipepulse.errors import AppError, Invalid
-
-
-class UnsupportedMediaType(AppError):
-    status_code = 415
+from pipepulse.errors import AppError, Invalid, UnsupportedMediaType
 
 
 class TooLarge(AppError):
