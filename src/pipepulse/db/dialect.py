@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Select, String, any_, bindparam, func, literal, select, true, union_all
 from sqlalchemy.dialects import postgresql, sqlite
@@ -25,6 +25,23 @@ SQLITE_KEYS_PER_STATEMENT = 100
 def name_of(session: AsyncSession) -> str:
     """The dialect's name, for keying statements that are built once per dialect."""
     return session.get_bind().dialect.name
+
+
+T = TypeVar("T")
+
+
+class PerDatabase(Generic[T]):
+    """One implementation of a query for each database, the right one chosen by the session.
+
+    Feature code declares both forms side by side and asks for the session's; it never tests
+    a dialect's name itself (Prefect's ``query_components`` do the same per database class).
+    """
+
+    def __init__(self, *, postgresql: T, sqlite: T) -> None:
+        self._by_dialect = {POSTGRESQL: postgresql, "sqlite": sqlite}
+
+    def of(self, session: AsyncSession) -> T:
+        return self._by_dialect[name_of(session)]
 
 
 def insert(dialect: str, table: Any) -> Any:

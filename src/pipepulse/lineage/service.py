@@ -148,7 +148,10 @@ async def apply(session: AsyncSession, key: ServicePrincipal, event: LineageEven
             )
         else:
             # Identical repeats are no-ops; a different end for a completed run is 409.
-            await runs_service.report(session, connection, event.run_id, _report(event), now)
+            one = runs_service.Report(
+                0, connection.organisation_id, connection.id, event.run_id, _report(event)
+            )
+            await runs_service.report(session, one, now)
             changed = run.completed_at is None
     except Invalid as exc:
         raise _as_event_time(exc) from None

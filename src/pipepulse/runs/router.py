@@ -15,7 +15,6 @@ from pipepulse.connections import service as connections_service
 from pipepulse.deps import AppSettings, Now, ReadSession, StatementSession, WriteSession, statement_session
 from pipepulse.errors import AppError, Invalid, NotFound
 from pipepulse.rules import Outcome
-from pipepulse.runs import reports
 from pipepulse.runs import service as runs_service
 from pipepulse.runs.schemas import (
     MAX_BATCH_REPORTS,
@@ -84,7 +83,9 @@ async def report_run(
 ) -> Response:
     """Report a run's completion (service key). Identical repeats are no-ops."""
     _check_writes(key, organisation_pk)
-    await reports.apply_one(session, reports.Report(0, organisation_pk, connection_id, run_id, body), now)
+    await runs_service.report(
+        session, runs_service.Report(0, organisation_pk, connection_id, run_id, body), now
+    )
     return Response(status_code=204)
 
 
@@ -118,7 +119,7 @@ async def report_runs(
 ) -> Response:
     """Report up to 1,000 runs at once (service key): one result per item, in order."""
     results: list[dict[str, Any] | None] = [None] * len(items)
-    to_apply: list[reports.Report] = []
+    to_apply: list[runs_service.Report] = []
     try:
         valid = list(enumerate(_ITEMS.validate_python(items)))
     except ValidationError:
@@ -138,8 +139,10 @@ async def report_runs(
             # Another organisation's connection: exactly as if it did not exist.
             results[index] = {"index": index, "status": 404, "detail": CONNECTION_NOT_FOUND}
             continue
-        to_apply.append(reports.Report(index, item.organisation_id, item.connection_id, item.run_id, item))
-    for verdict in await reports.apply(session, to_apply, now):
+        to_apply.append(
+            runs_service.Report(index, item.organisation_id, item.connection_id, item.run_id, item)
+        )
+    for verdict in await runs_service.report_all(session, to_apply, now):
         results[verdict.index] = _result(verdict.index, verdict.error)
     return Response(json.dumps({"results": results}), media_type="application/json")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,13 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse import ids
 from pipepulse.connections import repository as connections_repository
-from pipepulse.db import dialect
 from pipepulse.db.models import Run, WarehouseConnection
-from pipepulse.db.rows import RunRow
 from pipepulse.errors import AppError, Conflict, Invalid, NotFound
 from pipepulse.redaction import redact_text
-from pipepulse.rollups import set_based
-from pipepulse.rollups import writer as rollups
+from pipepulse.rollups.set_based import Completion
 from pipepulse.rules import (
     Thresholds,
     completed_outcome,
@@ -59,15 +57,20 @@ def stored_report(run: Run) -> dict[str, Any]:
     return {field: getattr(run, field) for field in COMPLETION_FIELDS}
 
 
-def _check_report(
-    connection: WarehouseConnection, report: RunReport, started_at: datetime | None, now: datetime
-) -> None:
-    if started_at is not None and report.completed_at < started_at:
+def _check_started(report: RunReport, started_at: datetime) -> None:
+    if report.completed_at < started_at:
         raise Invalid(
             f"completed_at ({report.completed_at.isoformat()}) is before the run's started_at "
             f"({started_at.isoformat()})",
             loc=("body", "completed_at"),
         )
+
+
+def _check_report(
+    connection: WarehouseConnection, report: RunReport, started_at: datetime | None, now: datetime
+) -> None:
+    if started_at is not None:
+        _check_started(report, started_at)
     _check_not_future(report.completed_at, now, "completed_at")
     if report.events_by_type:
         unknown = sorted(set(report.events_by_type) - set(connection.event_types))
@@ -102,48 +105,109 @@ async def _complete(
     session: AsyncSession, connection: WarehouseConnection, run_id: str, values: dict[str, Any]
 ) -> bool:
     """Complete a pending run and add it to the rollups, in this transaction; False if not done."""
-    stored = stored_values(values)
-    if dialect.completes_in_one_statement(dialect.name_of(session)):
-        completion = set_based.Completion(0, connection.organisation_id, connection.id, run_id, stored)
-        return bool(await set_based.complete(session, [completion]))
-    outcome = stored["outcome"]
-    started_at = await repository.complete_if_pending(session, connection.id, run_id, stored)
-    if started_at is None:
-        return False
-    run = RunRow(
-        connection_id=connection.id,
-        id=run_id,
-        organisation_id=connection.organisation_id,
-        started_at=started_at,
-        outcome=outcome,
-        **values,
-    )
-    await rollups.add_completed_run(session, run)
-    return True
+    completion = Completion(0, connection.organisation_id, connection.id, run_id, stored_values(values))
+    return bool(await repository.complete(session, [completion]))
 
 
-async def report(
-    session: AsyncSession,
-    connection: WarehouseConnection,
-    run_id: str,
-    body: RunReport,
-    now: datetime,
-) -> None:
-    """Complete a run. Identical repeats are no-ops; a different report for a completed run is 409."""
-    _check_report(connection, body, None, now)
-    values = report_values(body)
-    # The happy path is one conditional UPDATE; only when it changes nothing do we read the
-    # run to say why (unknown, completed before, or completed_at before started_at).
-    for _ in range(2):
-        if await _complete(session, connection, run_id, values):
-            return
-        run = await repository.get(session, connection.id, run_id)
-        verdict = why_unchanged(connection, run_id, body, run, now)
-        if isinstance(verdict, AppError):
-            raise verdict
-        if verdict is None:
-            return
+@dataclass(frozen=True)
+class Report:
+    """One report: the run it names and its body, at its place in the request."""
+
+    index: int
+    organisation_id: int
+    connection_id: str
+    run_id: str
+    body: RunReport
+
+    @property
+    def run_key(self) -> tuple[int, str, str]:
+        return self.organisation_id, self.connection_id, self.run_id
+
+
+@dataclass(slots=True)
+class Verdict:
+    """What the single call would have answered: 204 (``error`` None), or the error."""
+
+    index: int
+    error: AppError | None = None
+
+
+async def report(session: AsyncSession, one: Report, now: datetime) -> None:
+    """Complete one run (``PATCH …/metrics/{run_id}/``, the local loader, a lineage event):
+    raises the error its verdict carries. Identical repeats are no-ops; a different report
+    for a completed run is 409."""
+    verdict = (await report_all(session, [one], now))[0]
+    if verdict.error is not None:
+        raise verdict.error
+
+
+async def report_all(session: AsyncSession, reports: Sequence[Report], now: datetime) -> list[Verdict]:
+    """Judge and apply reports, one or a thousand; the verdicts are in the reports' order.
+
+    The reports that apply are applied together (``repository.complete``), and only those
+    that changed nothing are looked at again, two reads for all of them, to say why: unknown
+    connection or run (404), a rule broken (422), a different report already stored (409) or
+    the same one repeated (204). The verdicts are those the reports would get sent one by one,
+    in order: a run named twice is applied by its first report that can be, and the later
+    ones are judged against what that one stored.
+    """
+    verdicts: dict[int, Verdict] = {}
+    waiting = list(reports)
+    # Each round applies the first report of every run still waiting; a run named again
+    # waits for the next round. A round ends with every report it tried judged, except one
+    # whose run a concurrent writer held and then released unchanged (tried again).
+    for _ in range(len(reports) + 2):
+        if not waiting:
+            return [verdicts[r.index] for r in reports]
+        seen: set[tuple[int, str, str]] = set()
+        now_tried: list[Report] = []
+        later: list[Report] = []
+        for one in waiting:
+            (later if one.run_key in seen else now_tried).append(one)
+            seen.add(one.run_key)
+        completions = [
+            Completion(
+                r.index,
+                r.organisation_id,
+                r.connection_id,
+                r.run_id,
+                stored_values(report_values(r.body)),
+            )
+            for r in now_tried
+            if in_clock(r.body, now)
+        ]
+        completed = await repository.complete(session, completions)
+        verdicts.update((i, Verdict(i)) for i in completed)
+        unchanged = [r for r in now_tried if r.index not in completed]
+        judged, again = await _explain(session, unchanged, now)
+        verdicts.update((v.index, v) for v in judged)
+        waiting = again + later
     raise AssertionError("a pending run that started by completed_at is always completed")
+
+
+async def _explain(
+    session: AsyncSession, reports: Sequence[Report], now: datetime
+) -> tuple[list[Verdict], list[Report]]:
+    """Verdicts of reports that completed nothing, and those to try again."""
+    if not reports:
+        return [], []
+    connections = await repository.connections_by_key(
+        session, {(r.organisation_id, r.connection_id) for r in reports}
+    )
+    runs = await repository.runs_by_key(session, {(r.connection_id, r.run_id) for r in reports})
+    judged, again = [], []
+    for one in reports:
+        connection = connections.get((one.organisation_id, one.connection_id))
+        if connection is None:
+            judged.append(Verdict(one.index, NotFound("warehouse connection not found")))
+            continue
+        run = runs.get((one.connection_id, one.run_id))
+        verdict = why_unchanged(connection, one.run_id, one.body, run, now)
+        if verdict is RETRY:
+            again.append(one)
+        else:
+            judged.append(Verdict(one.index, verdict if isinstance(verdict, AppError) else None))
+    return judged, again
 
 
 class _Retry:
@@ -169,7 +233,7 @@ def why_unchanged(
         return NotFound(f"run {run_id!r} not found for this connection")
     if run.completed_at is None:
         try:
-            _check_report(connection, body, run.started_at, now)
+            _check_started(body, run.started_at)
         except Invalid as exc:
             return exc
         return RETRY

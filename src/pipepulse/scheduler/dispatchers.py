@@ -192,7 +192,8 @@ class LocalDispatcher:
                 async with self.db.session(write=True) as session:
                     if connection is None:
                         return
-                    await runs_service.report(session, connection, run.run_id, body, self.clock())
+                    one = runs_service.Report(0, connection.organisation_id, connection.id, run.run_id, body)
+                    await runs_service.report(session, one, self.clock())
             except Exception as exc:
                 log.warning(
                     "local load failed", extra={"run_id": run.run_id, "connection_id": run.connection_id}
