@@ -45,6 +45,7 @@ import httpx
 
 from bench import jobs, same_work
 from bench.generate import state_path
+from bench.ingest import clear_ingest, seed
 
 HERE = Path(__file__).parent
 WRK_DIR = HERE / "wrk"
@@ -316,29 +317,6 @@ def telemetry_throughput(state: dict[str, Any], seconds: float) -> Load:
     return read(path, state["connection_id_format"], n, state["reader"], seconds, threads=2, connections=32)
 
 
-async def seed(dsn: str, state: dict[str, Any], prefix: str, count: int, started: datetime) -> None:
-    """``count`` pending runs of the ingest organisation: run i is ``prefix + i`` of connection i mod n."""
-    id_prefix = state["ingest_connection_id_format"].removesuffix("%05d")
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(
-            """
-            INSERT INTO runs (connection_id, id, organisation_id, started_at, outcome, events_delivered,
-                              batches_dlq, created_at)
-            SELECT $1 || lpad((i % $2)::text, 5, '0'), $3 || i, $4, $5, 'pending', 0, 0, $5
-            FROM generate_series(0, $6 - 1) AS i
-            """,
-            id_prefix,
-            state["ingest_connections"],
-            prefix,
-            state["ingest_organisation_id"],
-            started,
-            count,
-        )
-    finally:
-        await conn.close()
-
-
 INGEST_COUNTS = """
 SELECT (SELECT count(*) FROM runs
         WHERE organisation_id = $1 AND completed_at IS NOT NULL
@@ -369,26 +347,6 @@ async def ingest_counts(dsn: str, state: dict[str, Any], prefixes: list[str]) ->
             await asyncio.sleep(2)
         names = ("completed_runs", "hourly_runs", "hourly_events", "daily_runs", "typed_events")
         return dict(zip(names, row, strict=True))
-    finally:
-        await conn.close()
-
-
-async def clear_ingest(dsn: str, state: dict[str, Any]) -> None:
-    conn = await asyncpg.connect(dsn)
-    org = state["ingest_organisation_id"]
-    try:
-        for table in (
-            "runs",
-            "run_hourly_rollups",
-            "event_hourly_rollups",
-            "run_daily_rollups",
-            "connection_run_times",
-        ):
-            await conn.execute(f"DELETE FROM {table} WHERE organisation_id = $1", org)
-        await conn.execute(
-            "VACUUM ANALYZE runs, run_hourly_rollups, event_hourly_rollups, run_daily_rollups, "
-            "connection_run_times"
-        )
     finally:
         await conn.close()
 

@@ -88,7 +88,7 @@ async def capture(state: dict[str, Any]) -> dict[str, Any]:
     import httpx
     from sqlalchemy import event
 
-    from bench.driver import clear_ingest, seed
+    from bench.ingest import clear_ingest, seed
     from pipepulse.app import create_app
     from pipepulse.config import Settings
     from pipepulse.db.engine import async_database_url, create_engine

@@ -19,7 +19,7 @@ from fastapi.routing import APIRoute
 from starlette.types import Scope
 
 from pipepulse.config import Settings
-from pipepulse.conventions import docs, openapi, slashes
+from pipepulse.conventions import docs, handlers, openapi, slashes
 from pipepulse.conventions.bodies import json_content_type
 from pipepulse.conventions.body_limit import BodyLimitMiddleware
 from pipepulse.conventions.headers import SecurityHeadersMiddleware
@@ -41,6 +41,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     """Call once every router is included (the middleware added after this wraps these)."""
     from pipepulse.auth.dependencies import MISSING_BEARER
 
+    handlers.install_handlers(app)
     app.include_router(docs.router)
     slashes.install(app.router)
     openapi.install(app)

@@ -11,11 +11,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -23,44 +21,15 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.auth.principals import UserPrincipal
-from pipepulse.config import Settings
 from pipepulse.db.models import ApiToken, DashboardSession
+from pipepulse.secret_key import SECRET_KEY_FILE, secret_key
 
 log = logging.getLogger("pipepulse.dashboard")
 
 COOKIE_NAME = "pipepulse_session"
 SESSION_MAX_AGE_SECONDS = 12 * 3600
-SECRET_KEY_FILE = "secret_key"
 _SALT = "pipepulse.dashboard.session"
-
-
-def secret_key(settings: Settings) -> str:
-    """``settings.secret_key``, or one generated once and kept (mode 0600) in the data directory."""
-    if settings.secret_key:
-        return settings.secret_key
-    path = settings.data_dir / SECRET_KEY_FILE
-    try:
-        return _read_key(path)
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    try:
-        # O_EXCL: when two processes start at once, one writes and the other reads its key.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return _read_key(path)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key + "\n")
-    log.info("generated the dashboard session key", extra={"path": str(path)})
-    return key
-
-
-def _read_key(path: Path) -> str:
-    key = path.read_text().strip()
-    if not key:
-        raise RuntimeError(f"{path} is empty; delete it to generate a new key, or set PIPEPULSE_SECRET_KEY")
-    return key
+__all__ = ["SECRET_KEY_FILE", "secret_key"]  # the key is read below this room; tests reach it here
 
 
 def _serializer(request: Request) -> URLSafeTimedSerializer:

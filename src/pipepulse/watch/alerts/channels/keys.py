@@ -9,14 +9,18 @@ none: creating a channel is refused and the scheduler says why it cannot send.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from pipepulse import secretbox
 from pipepulse.config import Settings
-from pipepulse.dashboard.session import secret_key as data_dir_key
+from pipepulse.secret_key import secret_key as data_dir_key
 
 log = logging.getLogger("pipepulse")
 
 _refusal: str | None = None
+# Data directories already warned about: the demo installs the box before the app it
+# starts installs it again, and one warning is enough.
+_warned: set[Path] = set()
 
 
 def box_for(settings: Settings) -> secretbox.SecretBox | None:
@@ -28,6 +32,9 @@ def box_for(settings: Settings) -> secretbox.SecretBox | None:
             return secretbox.SecretBox(secretbox.parse(settings.secret_key))
         if settings.is_sqlite:
             box = secretbox.SecretBox([data_dir_key(settings)])
+            if settings.data_dir in _warned:
+                return box
+            _warned.add(settings.data_dir)
             log.warning(
                 "%s is not set: channel secrets are encrypted with the key generated in %s,"
                 " which lies beside the data it protects",
