@@ -6,11 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pipepulse.auth import repository, tokens
 from pipepulse.auth import scopes as scope_names
-from pipepulse.auth import tokens
 from pipepulse.auth.cache import PrincipalCache
 from pipepulse.auth.principals import ServicePrincipal, UserPrincipal
 from pipepulse.db.models import ApiToken, ServiceKey
@@ -49,7 +48,8 @@ async def create_token(
     if not wanted:
         raise Invalid("a token needs at least one scope")
     issued = tokens.new_secret("user")
-    session.add(
+    await repository.add(
+        session,
         ApiToken(
             id=issued.id,
             organisation_id=organisation_id,
@@ -57,9 +57,8 @@ async def create_token(
             secret_hash=issued.secret_hash,
             scopes=wanted,
             created_at=now,
-        )
+        ),
     )
-    await session.flush()
     return IssuedToken(id=issued.id, token=issued.plaintext, organisation_id=organisation_id, scopes=wanted)
 
 
@@ -74,7 +73,8 @@ async def create_service_key(
     if auto_create_connections and organisation_id is None:
         raise Invalid("--auto-create-connections needs --org: connections belong to one organisation")
     issued = tokens.new_secret("service")
-    session.add(
+    await repository.add(
+        session,
         ServiceKey(
             id=issued.id,
             name=name,
@@ -82,9 +82,8 @@ async def create_service_key(
             created_at=now,
             organisation_id=organisation_id,
             auto_create_connections=auto_create_connections,
-        )
+        ),
     )
-    await session.flush()
     return IssuedServiceKey(
         id=issued.id,
         name=name,
@@ -125,15 +124,8 @@ async def authenticate(
 async def _lookup(
     session: AsyncSession, parsed: tokens.ParsedSecret
 ) -> tuple[str, UserPrincipal | ServicePrincipal] | None:
-    # Plain column reads on the session's connection: this runs on every request.
-    connection = await session.connection()
     if parsed.kind == "user":
-        t = ApiToken.__table__.c
-        token = (
-            await connection.execute(
-                select(t.secret_hash, t.revoked_at, t.organisation_id, t.scopes).where(t.id == parsed.id)
-            )
-        ).first()
+        token = await repository.token_secret(session, parsed.id)
         if token is None or token.revoked_at is not None:
             return None
         if not tokens.matches(parsed.secret, token.secret_hash):
@@ -142,14 +134,7 @@ async def _lookup(
             token_id=parsed.id, organisation_id=token.organisation_id, scopes=frozenset(token.scopes)
         )
         return token.secret_hash, user
-    k = ServiceKey.__table__.c
-    key = (
-        await connection.execute(
-            select(k.secret_hash, k.revoked_at, k.name, k.organisation_id, k.auto_create_connections).where(
-                k.id == parsed.id
-            )
-        )
-    ).first()
+    key = await repository.service_key_secret(session, parsed.id)
     if key is None or key.revoked_at is not None:
         return None
     if not tokens.matches(parsed.secret, key.secret_hash):
@@ -164,7 +149,7 @@ async def _lookup(
 
 async def revoke_token(session: AsyncSession, token_id: str, now: datetime) -> bool:
     """Revoke a user token by id; False when there is no such live token."""
-    token = await session.get(ApiToken, token_id)
+    token = await repository.get_token(session, token_id)
     if token is None or token.revoked_at is not None:
         return False
     token.revoked_at = now
@@ -173,7 +158,7 @@ async def revoke_token(session: AsyncSession, token_id: str, now: datetime) -> b
 
 
 async def revoke_service_key(session: AsyncSession, key_id: str, now: datetime) -> bool:
-    key = await session.get(ServiceKey, key_id)
+    key = await repository.get_service_key(session, key_id)
     if key is None or key.revoked_at is not None:
         return False
     key.revoked_at = now
@@ -182,8 +167,8 @@ async def revoke_service_key(session: AsyncSession, key_id: str, now: datetime) 
 
 
 async def list_tokens(session: AsyncSession) -> list[ApiToken]:
-    return list((await session.scalars(select(ApiToken).order_by(ApiToken.created_at))).all())
+    return await repository.tokens(session)
 
 
 async def list_service_keys(session: AsyncSession) -> list[ServiceKey]:
-    return list((await session.scalars(select(ServiceKey).order_by(ServiceKey.created_at))).all())
+    return await repository.service_keys(session)

@@ -44,6 +44,15 @@ class PerDatabase(Generic[T]):
         return self._by_dialect[name_of(session)]
 
 
+def claiming(session: AsyncSession, query: Select[Any], of: Any) -> Select[Any]:
+    """``query`` taking row locks on ``of`` and skipping rows another transaction holds
+    (``FOR UPDATE SKIP LOCKED``) where the database has row locks (PostgreSQL); on SQLite a
+    write transaction already serialises every claim, so the query is left as it is."""
+    if name_of(session) == POSTGRESQL:
+        return query.with_for_update(skip_locked=True, of=of)
+    return query
+
+
 def insert(dialect: str, table: Any) -> Any:
     """An INSERT that supports ``on_conflict_do_nothing`` / ``on_conflict_do_update``."""
     return postgresql.insert(table) if dialect == POSTGRESQL else sqlite.insert(table)

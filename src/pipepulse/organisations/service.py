@@ -6,13 +6,13 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.db.models import Organisation
 from pipepulse.errors import Conflict, Invalid, NotFound
+from pipepulse.organisations import repository
 
 SLUG = re.compile(r"^[a-z0-9-]{1,64}$")
 
@@ -24,23 +24,21 @@ async def create(session: AsyncSession, *, slug: str, name: str, now: datetime) 
         raise Invalid("name must be 1 to 200 characters", loc=("body", "name"))
     org = Organisation(slug=slug, name=name.strip(), created_at=now)
     try:
-        async with session.begin_nested():
-            session.add(org)
-            await session.flush()
+        await repository.add(session, org)
     except IntegrityError:
         raise Conflict(f"an organisation with slug {slug!r} already exists") from None
     return org
 
 
 async def by_slug(session: AsyncSession, slug: str) -> Organisation | None:
-    return await session.scalar(select(Organisation).where(Organisation.slug == slug))
+    return await repository.by_slug(session, slug)
 
 
 async def get_visible(session: AsyncSession, principal: UserPrincipal, organisation_id: int) -> Organisation:
     """The organisation, or 404 if it does not exist or the token may not see it."""
     if not principal.can_see(organisation_id):
         raise NotFound("organisation not found")
-    org = await session.get(Organisation, organisation_id)
+    org = await repository.get(session, organisation_id)
     if org is None:
         raise NotFound("organisation not found")
     return org
@@ -56,9 +54,4 @@ async def get_visible_by_slug(session: AsyncSession, principal: UserPrincipal, s
 async def list_visible(
     session: AsyncSession, principal: UserPrincipal, *, offset: int, limit: int
 ) -> tuple[Sequence[Organisation], int]:
-    query = select(Organisation)
-    if principal.organisation_id is not None:
-        query = query.where(Organisation.id == principal.organisation_id)
-    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = (await session.scalars(query.order_by(Organisation.id).offset(offset).limit(limit))).all()
-    return rows, total
+    return await repository.page(session, only=principal.organisation_id, offset=offset, limit=limit)

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pipepulse.db import dialect
 from pipepulse.db.models import Run, WarehouseConnection
 from pipepulse.db.rows import RunRow
+from pipepulse.kit import run_filters
 from pipepulse.rollups import set_based
 from pipepulse.rollups import writer as rollups
 from pipepulse.rollups.set_based import Completion
@@ -148,11 +149,7 @@ async def runs_by_key(session: AsyncSession, keys: set[tuple[str, str]]) -> dict
 
 
 def outcome_filter(outcome: str, orphaned_before: datetime) -> ColumnElement[bool]:
-    if outcome == "pending":
-        return and_(Run.completed_at.is_(None), Run.started_at > orphaned_before)
-    if outcome == "orphaned":
-        return and_(Run.completed_at.is_(None), Run.started_at <= orphaned_before)
-    return and_(Run.completed_at.is_not(None), Run.outcome == outcome)
+    return run_filters.outcome(outcome, orphaned_before)
 
 
 async def page(
@@ -173,10 +170,7 @@ async def page(
 
 def failing_filter(orphaned_before: datetime) -> ColumnElement[bool]:
     """The failing outcomes together: partial, failed, and pending past the orphan window."""
-    return or_(
-        and_(Run.completed_at.is_not(None), Run.outcome.in_(("partial", "failed"))),
-        and_(Run.completed_at.is_(None), Run.started_at <= orphaned_before),
-    )
+    return run_filters.failing(orphaned_before)
 
 
 async def keyset(

@@ -15,19 +15,15 @@ runs for one slot.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse import ids
-from pipepulse.db import dialect
-from pipepulse.db.models import Run, SchedulerHeartbeat, WarehouseConnection
-
-SCHEDULED_STATES = ("connected", "error")
+from pipepulse.rules import orphaned_before
+from pipepulse.scheduler import repository
 
 
 @dataclass(frozen=True)
@@ -65,63 +61,22 @@ def epoch(value: datetime) -> int:
 SEED_BATCH = 500
 
 
-def _due(now_epoch: int) -> ColumnElement[bool]:
-    c = WarehouseConnection.__table__.c
-    return and_(
-        c.state.in_(SCHEDULED_STATES),
-        # OpenLineage-fed connections run when their orchestrator says (SPEC §9).
-        c.type != "openlineage",
-        or_(c.next_run_epoch.is_(None), c.next_run_epoch <= now_epoch),
-    )
-
-
-def _next_slot(now: datetime) -> ColumnElement[int]:
-    """The first slot of the connection's grid after ``now``; a first run anchors the grid at
-    ``now`` rounded up to a whole second."""
-    c = WarehouseConnection.__table__.c
-    now_epoch = epoch(now)
-    interval = c.schedule_interval_seconds
-    passed = (now_epoch - c.next_run_epoch) // interval
-    return case(
-        (c.next_run_epoch.is_(None), math.ceil(now.timestamp()) + interval),
-        else_=c.next_run_epoch + (passed + 1) * interval,
-    )
-
-
 async def seed_due_runs(session: AsyncSession, now: datetime, *, limit: int | None = None) -> list[SeededRun]:
     """Claim due connections (at most ``limit``) and write their pending runs, before anything
     is invoked. The caller commits; a pass repeats this until nothing is left to claim."""
     now_epoch = epoch(now)
-    c = WarehouseConnection.__table__.c
-    pick = (
-        select(c.id, c.organisation_id, c.next_run_epoch, c.schedule_interval_seconds)
-        .where(_due(now_epoch))
-        .order_by(c.next_run_epoch.asc().nulls_first(), c.id)
-    )
-    if limit is not None:
-        pick = pick.limit(limit)
-    if dialect.name_of(session) == "postgresql":
-        # Rows another replica is claiming right now are left to it.
-        pick = pick.with_for_update(skip_locked=True, of=WarehouseConnection.__table__)
-    picked = {row[0]: row for row in (await session.execute(pick)).all()}
+    picked = await repository.pick_due(session, now_epoch, limit)
     if not picked:
         return []
-    claim = (
-        update(WarehouseConnection)
-        .where(c.id.in_(list(picked)), _due(now_epoch))
-        .values(next_run_epoch=_next_slot(now))
-        .returning(c.id)
-        .execution_options(synchronize_session=False)
-    )
-    claimed = sorted(await session.scalars(claim))
+    claimed = await repository.claim(session, list(picked), now, now_epoch)
     seeded = []
     for connection_id in claimed:
         _, org_id, due, interval = picked[connection_id]
         passed = 0 if due is None else (now_epoch - int(due)) // int(interval)
         slot = None if due is None else int(due) + passed * int(interval)
         seeded.append(SeededRun(ids.run_id(now), connection_id, org_id, slot, passed))
-    await session.execute(
-        insert(Run),
+    await repository.insert_pending_runs(
+        session,
         [
             {
                 "connection_id": s.connection_id,
@@ -142,36 +97,14 @@ async def seed_due_runs(session: AsyncSession, now: datetime, *, limit: int | No
 async def due_outlook(session: AsyncSession, now: datetime) -> tuple[int, int | None]:
     """How many connections are due now and not yet claimed (the backlog), and the epoch of
     the earliest slot still to come (None when no connection is scheduled)."""
-    now_epoch = epoch(now)
-    c = WarehouseConnection.__table__.c
-    backlog = await session.scalar(select(func.count()).where(_due(now_epoch)))
-    upcoming = await session.scalar(
-        select(func.min(c.next_run_epoch)).where(c.state.in_(SCHEDULED_STATES), c.next_run_epoch > now_epoch)
-    )
-    return int(backlog or 0), (int(upcoming) if upcoming is not None else None)
+    return await repository.outlook(session, epoch(now))
 
 
 async def sweep_orphans(session: AsyncSession, now: datetime, orphan_window: timedelta) -> int:
     """Store the orphan transition of runs that never reported back (readers derive it anyway)."""
-    result = await session.execute(
-        update(Run)
-        .where(Run.completed_at.is_(None), Run.outcome == "pending", Run.started_at <= now - orphan_window)
-        .values(outcome="orphaned", orphaned_at=now)
-        .returning(Run.id)
-        .execution_options(synchronize_session=False)
-    )
-    return len(result.all())
+    return await repository.mark_orphaned(session, orphaned_before(now, orphan_window), now)
 
 
 async def beat(session: AsyncSession, scheduler_id: str, now: datetime, seeded: int) -> None:
     """Record that this scheduler finished a tick (``/readyz`` reads it)."""
-    stmt = dialect.insert(dialect.name_of(session), SchedulerHeartbeat).values(
-        scheduler_id=scheduler_id, last_tick_at=now, ticks=1, seeded_last_tick=seeded
-    )
-    t = SchedulerHeartbeat.__table__.c
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["scheduler_id"],
-            set_={"last_tick_at": now, "ticks": t.ticks + 1, "seeded_last_tick": seeded},
-        )
-    )
+    await repository.beat(session, scheduler_id, now, seeded)

@@ -16,10 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pipepulse.db.models import AlertChannel, Notification
 from pipepulse.db.session import Database
 from pipepulse.watch.alerts import backoff, channels, fairness, sender
 from pipepulse.watch.alerts import repository as alerts_repository
@@ -56,30 +54,13 @@ class PassResult:
 
 async def claim_due(session: AsyncSession, now: datetime, limit: int = BATCH) -> list[Claim]:
     """Take up to ``limit`` due notifications for this pass (see the module's docstring)."""
-    n = Notification
     due = fairness.fair_due(now, limit)
-    claimed = (
-        await session.execute(
-            update(n)
-            .where(n.id.in_(due), n.state == "pending", n.next_attempt_at <= now)
-            .values(attempts=n.attempts + 1, next_attempt_at=now + LEASE)
-            # ``attempts`` counts the send this claim is for; a claim handed back unsent gives
-            # it back (release).
-            .returning(n.id, n.attempts, n.due_at, n.payload, n.channel_id)
-            .execution_options(synchronize_session=False)
-        )
-    ).all()
+    # ``attempts`` counts the send this claim is for; a claim handed back unsent gives it
+    # back (release).
+    claimed = await alerts_repository.claim_notifications(session, due, now, now + LEASE)
     if not claimed:
         return []
-    c = AlertChannel
-    by_id = {
-        row.id: row
-        for row in await session.execute(
-            select(c.id, c.kind, c.url, c.signing_secret, c.routing_key, c.recipients, c.enabled).where(
-                c.id.in_({row.channel_id for row in claimed})
-            )
-        )
-    }
+    by_id = await alerts_repository.channel_targets(session, {row.channel_id for row in claimed})
     out = []
     for row in claimed:
         channel = by_id[row.channel_id]
@@ -121,16 +102,7 @@ async def record(session: AsyncSession, claim: Claim, outcome: sender.Outcome, n
             }
         else:
             values |= {"state": "pending", "next_attempt_at": following}
-    n = Notification
-    result = await session.execute(
-        update(n)
-        # Only while the claim is still this pass's own (a lease that ran out was re-claimed).
-        .where(n.id == claim.notification_id, n.attempts == claim.attempts, n.state == "pending")
-        .values(**values)
-        .returning(n.id)
-        .execution_options(synchronize_session=False)
-    )
-    if result.first() is None:
+    if not await alerts_repository.update_claimed(session, claim.notification_id, claim.attempts, values):
         return "lost"
     if outcome.gone:
         await alerts_repository.disable_channel(session, claim.channel_id, GONE_REASON, now)
@@ -141,17 +113,12 @@ async def record(session: AsyncSession, claim: Claim, outcome: sender.Outcome, n
 async def release(session: AsyncSession, claim: Claim, now: datetime, *, sent: bool = True) -> None:
     """Hand back a claim whose attempt the pass had to abandon: due again at the next pass.
     ``sent``: the request went out (it counts as an attempt); else the claim is not counted."""
-    n = Notification
-    await session.execute(
-        update(n)
-        .where(n.id == claim.notification_id, n.attempts == claim.attempts, n.state == "pending")
-        .values(
-            attempts=claim.attempts if sent else claim.attempts - 1,
-            next_attempt_at=now,
-            last_error="the delivery pass ran out of time before the receiver answered",
-        )
-        .execution_options(synchronize_session=False)
-    )
+    values = {
+        "attempts": claim.attempts if sent else claim.attempts - 1,
+        "next_attempt_at": now,
+        "last_error": "the delivery pass ran out of time before the receiver answered",
+    }
+    await alerts_repository.update_claimed(session, claim.notification_id, claim.attempts, values)
 
 
 async def deliver_due(

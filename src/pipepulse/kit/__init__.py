@@ -1,0 +1,1 @@
+"""Small pieces every feature repeats: paging, the run predicates, the owned-resource lookup."""
