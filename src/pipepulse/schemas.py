@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -177,6 +178,11 @@ class Page(BaseModel, Generic[T]):
     size: int
     total: int
     has_next: bool
+
+    @classmethod
+    def of(cls, items: Sequence[T], *, page: int, size: int, total: int) -> Page[T]:
+        """Page ``page`` of ``size`` rows out of ``total``; ``has_next`` follows from them."""
+        return cls(items=list(items), page=page, size=size, total=total, has_next=page * size < total)
 
 
 class PageParams(BaseModel):

@@ -51,13 +51,7 @@ async def list_connections(
         state=state,
         integration_type=integration_type,
     )
-    return Page(
-        items=[ConnectionOut.model_validate(r) for r in rows],
-        page=page,
-        size=size,
-        total=total,
-        has_next=page * size < total,
-    )
+    return Page.of([ConnectionOut.model_validate(r) for r in rows], page=page, size=size, total=total)
 
 
 @router.post(CONNECTIONS_PATH + "/", response_model=ConnectionOut, status_code=201)

@@ -13,6 +13,7 @@ from pipepulse.connections import repository
 from pipepulse.connections.schemas import ConnectionCreate, ConnectionUpdate, LineageJob
 from pipepulse.db.models import WarehouseConnection
 from pipepulse.errors import Conflict, Invalid, NotFound
+from pipepulse.kit.lookup import found_or_404
 from pipepulse.organisations import service as organisations_service
 
 
@@ -27,9 +28,7 @@ async def get_visible(
 
 async def get(session: AsyncSession, organisation_id: int, connection_id: str) -> WarehouseConnection:
     connection = await repository.get(session, organisation_id, connection_id)
-    if connection is None:
-        raise NotFound("warehouse connection not found")
-    return connection
+    return found_or_404(connection, "warehouse connection not found")
 
 
 async def create(

@@ -22,13 +22,7 @@ async def list_organisations(
     rows, total = await organisations_service.list_visible(
         session, principal, offset=(page - 1) * size, limit=size
     )
-    return Page(
-        items=[OrganisationOut.model_validate(r) for r in rows],
-        page=page,
-        size=size,
-        total=total,
-        has_next=page * size < total,
-    )
+    return Page.of([OrganisationOut.model_validate(r) for r in rows], page=page, size=size, total=total)
 
 
 @router.get("/{organisation_pk}/", response_model=OrganisationOut)

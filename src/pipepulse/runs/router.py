@@ -189,12 +189,8 @@ async def list_runs(
         now=now,
         thresholds=settings.thresholds,
     )
-    return Page(
-        items=[runs_service.to_out(r, now, settings.thresholds) for r in rows],
-        page=page,
-        size=size,
-        total=total,
-        has_next=page * size < total,
+    return Page.of(
+        [runs_service.to_out(r, now, settings.thresholds) for r in rows], page=page, size=size, total=total
     )
 
 

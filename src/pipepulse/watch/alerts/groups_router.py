@@ -130,4 +130,4 @@ async def list_groups(
                 alerts=ordered[: group_bodies.MAX_LISTED],
             )
         )
-    return Page(items=items, page=page, size=size, total=total, has_next=page * size < total)
+    return Page.of(items, page=page, size=size, total=total)

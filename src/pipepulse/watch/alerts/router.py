@@ -98,9 +98,7 @@ async def list_channels(
     rows, total = await alerts_service.list_channels(
         session, principal, organisation_pk, offset=(page - 1) * size, limit=size
     )
-    return Page(
-        items=[channel_out(r) for r in rows], page=page, size=size, total=total, has_next=page * size < total
-    )
+    return Page.of([channel_out(r) for r in rows], page=page, size=size, total=total)
 
 
 @router.get(CHANNEL + "/", response_model=ChannelOut)
@@ -174,9 +172,7 @@ async def list_rules(
     rows, total = await alerts_service.list_rules(
         session, principal, organisation_pk, offset=(page - 1) * size, limit=size
     )
-    return Page(
-        items=[rule_out(r) for r in rows], page=page, size=size, total=total, has_next=page * size < total
-    )
+    return Page.of([rule_out(r) for r in rows], page=page, size=size, total=total)
 
 
 @router.get(RULE + "/", response_model=RuleOut)
@@ -218,10 +214,4 @@ async def delivery_log(
         offset=(page - 1) * size,
         limit=size,
     )
-    return Page(
-        items=[notification_out(r) for r in rows],
-        page=page,
-        size=size,
-        total=total,
-        has_next=page * size < total,
-    )
+    return Page.of([notification_out(r) for r in rows], page=page, size=size, total=total)

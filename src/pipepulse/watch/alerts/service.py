@@ -11,7 +11,8 @@ from pipepulse import ids, secretbox
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.db.models import AlertChannel, AlertRule, Notification, Organisation
 from pipepulse.db.session import Database
-from pipepulse.errors import Invalid, NotFound, ServiceUnavailable
+from pipepulse.errors import Invalid, ServiceUnavailable
+from pipepulse.kit.lookup import found_or_404
 from pipepulse.organisations import service as organisations_service
 from pipepulse.watch.alerts import bodies, bounds, channels, delivery, sender, urls
 from pipepulse.watch.alerts import repository as alerts_repository
@@ -71,9 +72,7 @@ async def get_channel(
     """The channel, or 404 when it, or its organisation, is not the token's to see."""
     await organisations_service.get_visible(session, principal, organisation_id)
     channel = await alerts_repository.channel(session, organisation_id, channel_id)
-    if channel is None:
-        raise NotFound("alert channel not found")
-    return channel
+    return found_or_404(channel, "alert channel not found")
 
 
 async def list_channels(
@@ -215,9 +214,7 @@ async def get_rule(
 ) -> AlertRule:
     await organisations_service.get_visible(session, principal, organisation_id)
     rule = await alerts_repository.rule(session, organisation_id, rule_id)
-    if rule is None:
-        raise NotFound("alert rule not found")
-    return rule
+    return found_or_404(rule, "alert rule not found")
 
 
 async def list_rules(
