@@ -13,7 +13,7 @@ from sqlalchemy import column, insert, text
 from sqlalchemy import table as sql_table
 from sqlalchemy.engine import Connection
 
-from pipepulse import secretbox
+from pipepulse import secret_key, secretbox
 from pipepulse.app import create_app
 from pipepulse.config import Settings
 from pipepulse.db import migrate
@@ -213,6 +213,22 @@ def test_secrets__sqlite_without_key__data_directory_key_used_with_a_warning(
     assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
     assert "lies beside the data" in caplog.text
     assert box.open(channel_keys.box_for(settings).seal("x")) == "x"  # type: ignore[union-attr]
+
+
+@pytest.mark.only_on("sqlite")
+def test_secrets__box_installed_twice_in_one_process__one_warning_and_the_dashboard_signs_with_the_same_key(
+    alert_settings: Settings, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # `pipepulse demo` installs the box, then the app it starts installs it again.
+    settings = alert_settings.model_copy(update={"secret_key": "", "data_dir": tmp_path})
+    try:
+        channel_keys.install(settings)
+        channel_keys.install(settings)
+    finally:
+        channel_keys.install(alert_settings)  # the box the other tests use
+    assert caplog.text.count("lies beside the data") == 1
+    stored = (tmp_path / "secret_key").read_text().strip()
+    assert secret_key.secret_key(settings) == stored
 
 
 def test_secrets__short_key__refused_with_what_to_fix() -> None:
