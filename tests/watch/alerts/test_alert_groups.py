@@ -132,3 +132,60 @@ async def test_groups__400_connections_one_cause__one_firing_one_resolved_per_ru
     assert [(len(g["alerts"]), g["counts"]) for g in items] == [(100, {"firing": 0, "resolved": N})] * 2
     assert items[0]["alerts"][0]["from"] == "active"
     assert items[0]["alerts"][0]["ended_at"] is not None
+
+
+async def test_groups__min_duration__short_error_never_told_lasting_one_joins_after_the_hold(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    receiver: Receiver,
+    service_key: dict[str, str],
+) -> None:
+    clock.now = T0 - timedelta(hours=2)
+    brief, lasting = await seed(client, tenant, 2)
+    clock.now = T0 - timedelta(hours=1)
+    await runs(client, tenant, service_key, [brief, lasting], T0 - timedelta(hours=1), None)
+    channel = await add_channel(client, tenant, receiver)
+    await add_rule(
+        client,
+        tenant,
+        channel["id"],
+        ["status:error", "recovered"],
+        group_by=[],
+        group_wait_seconds=0,
+        min_duration_seconds=600,
+    )
+    clock.now = T0
+    await alert_pass(db, alert_settings, T0)
+
+    async def tick(at: datetime) -> None:
+        clock.now = at
+        await alert_pass(db, alert_settings, at)
+
+    for k in range(3):  # both in error from T0 + 30 s
+        at = T0 + timedelta(seconds=10 + 10 * k)
+        clock.now = at
+        await runs(client, tenant, service_key, [brief, lasting], at, lambda _: "refused")
+    await tick(T0 + timedelta(minutes=1))
+    clock.now = T0 + timedelta(minutes=3)
+    await runs(client, tenant, service_key, [brief], clock.now, None)  # over in 2.5 minutes
+    await tick(T0 + timedelta(minutes=4))
+    await tick(T0 + timedelta(minutes=10))
+    assert receiver.received("alert_group") == []  # held back: 9.5 minutes of 10
+
+    await tick(T0 + timedelta(minutes=10, seconds=31))
+    [firing] = [d.json for d in receiver.received("alert_group")]
+    assert firing["status"] == "firing"
+    assert [a["connection"]["id"] for a in firing["alerts"]] == [lasting]
+    assert firing["counts"] == {"firing": 1, "resolved": 0}
+    assert firing["alerts"][0]["started_at"] == iso(T0 + timedelta(seconds=30)).replace(".000000", "")
+
+    clock.now = T0 + timedelta(minutes=12)
+    await runs(client, tenant, service_key, [lasting], clock.now, None)
+    await tick(T0 + timedelta(minutes=13))
+    await tick(T0 + timedelta(minutes=20))
+    resolved = [d.json for d in receiver.received("alert_group")][1:]
+    assert [(r["status"], r["counts"]) for r in resolved] == [("resolved", {"firing": 0, "resolved": 1})]
+    assert [a["connection"]["id"] for a in resolved[0]["alerts"]] == [lasting]

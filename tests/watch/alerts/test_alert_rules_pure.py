@@ -256,3 +256,23 @@ def test_grouping__any_state__never_sooner_than_alertmanager_allows(
         if current == notified:
             assert not acked
             assert repeat > 0
+
+
+@given(
+    lasted=st.one_of(st.none(), st.integers(0, 3_600)),
+    hold=st.integers(0, 3_600),
+    elapsed=st.integers(0, 7_200),
+)
+def test_grouping__min_duration__alert_joins_once_its_condition_lasted_that_long(
+    lasted: int | None, hold: int, elapsed: int
+) -> None:
+    started = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
+    ended = None if lasted is None else started + timedelta(seconds=lasted)
+    now = started + timedelta(seconds=elapsed)
+    joined = grouping.joined_at(started, ended, hold, now)
+    if lasted is not None and lasted < hold:
+        assert joined is None  # ended sooner: never told
+    elif elapsed < hold:
+        assert joined is None  # still held back
+    else:
+        assert joined == started + timedelta(seconds=hold)

@@ -280,7 +280,21 @@ async def notify_due(db: Database, now: datetime, *, public_url: str) -> int:
                 ).scalars()
             )
             marks = {a.id: silenced_by(a.labels, found, windows, now) for a in alerts}
-            told = [a for a in alerts if not marks[a.id]]
+            joined = {
+                a.id: at
+                for a in alerts
+                if (
+                    at := grouping.joined_at(
+                        dialect.as_utc(a.started_at) or now,
+                        dialect.as_utc(a.ended_at),
+                        rule.min_duration_seconds,
+                        now,
+                    )
+                )
+                is not None
+            }
+            # Silenced alerts, and those held back by min_duration_seconds, are told nothing.
+            told = [a for a in alerts if not marks[a.id] and a.id in joined]
             current = frozenset((a.id, a.ended_at is None) for a in told)
             notified = (
                 frozenset((str(i), bool(f)) for i, f in group.notified)
@@ -290,8 +304,13 @@ async def notify_due(db: Database, now: datetime, *, public_url: str) -> int:
             last = dialect.as_utc(group.last_notified_at)
             acked_at = dialect.as_utc(group.acknowledged_at)
             acked = acked_at is not None and (last is None or acked_at >= last)
+            first_joined = min((joined[a.id] for a in told), default=None)
             state = grouping.GroupState(
-                dialect.as_utc(group.first_fired_at) or now, current, notified, last, acknowledged=acked
+                first_joined or dialect.as_utc(group.first_fired_at) or now,
+                current,
+                notified,
+                last,
+                acknowledged=acked,
             )
             timing = grouping.Timing(
                 rule.group_wait_seconds, rule.group_interval_seconds, rule.repeat_interval_seconds
@@ -325,9 +344,7 @@ async def notify_due(db: Database, now: datetime, *, public_url: str) -> int:
                 occurred_at=now,
                 organisation={"id": group.organisation_id, "slug": slugs.get(group.organisation_id)},
                 group={"rule_id": group.rule_id, "key": group.key, "id": group.id},
-                alerts=[
-                    group_bodies.alert_json(a, marks[a.id], public_url) for a in alerts if not marks[a.id]
-                ],
+                alerts=[group_bodies.alert_json(a, marks[a.id], public_url) for a in told],
                 dashboard=group_bodies.group_link(public_url, group.organisation_id, group.id),
             )
             stmt = dialect.insert(dialect.name_of(session), Notification).on_conflict_do_nothing(
