@@ -189,3 +189,48 @@ async def test_groups__min_duration__short_error_never_told_lasting_one_joins_af
     resolved = [d.json for d in receiver.received("alert_group")][1:]
     assert [(r["status"], r["counts"]) for r in resolved] == [("resolved", {"firing": 0, "resolved": 1})]
     assert [a["connection"]["id"] for a in resolved[0]["alerts"]] == [lasting]
+
+
+async def test_groups__late_then_fresh__one_firing_and_one_resolved_group_notification(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    receiver: Receiver,
+    service_key: dict[str, str],
+) -> None:
+    clock.now = T0 - timedelta(hours=2)
+    [connection] = await seed(client, tenant, 1)
+    clock.now = T0 - timedelta(minutes=30)
+    await runs(client, tenant, service_key, [connection], clock.now, None)
+    channel = await add_channel(client, tenant, receiver)
+    rule = await add_rule(
+        client, tenant, channel["id"], ["late", "fresh"], group_by=["connection"], group_wait_seconds=0
+    )
+
+    async def tick(at: datetime) -> None:
+        clock.now = at
+        await alert_pass(db, alert_settings, at)
+        await alert_pass(db, alert_settings, at)
+
+    await tick(T0)
+    # Last delivery 11:30, SLA 2 x 1 h + 15 min: late from 13:45.
+    await tick(T0 + timedelta(hours=1, minutes=50))
+    [firing] = [d.json for d in receiver.received("alert_group")]
+    assert firing["status"] == "firing"
+    assert firing["group"]["rule_id"] == rule["id"]
+    assert firing["group"]["key"] == {"connection": connection}
+    [alert] = firing["alerts"]
+    assert alert["labels"]["condition"] == "late"
+    assert alert["started_at"] == "2026-04-20T13:45:00Z"
+    assert alert["from"] is None
+    assert alert["reason"]["code"] == "late"
+
+    clock.now = T0 + timedelta(hours=2)
+    await runs(client, tenant, service_key, [connection], clock.now, None)
+    await tick(T0 + timedelta(hours=2, minutes=1))
+    await tick(T0 + timedelta(hours=2, minutes=10))
+    resolved = [d.json for d in receiver.received("alert_group")][1:]
+    assert [(r["status"], r["counts"]) for r in resolved] == [("resolved", {"firing": 0, "resolved": 1})]
+    assert resolved[0]["alerts"][0]["ended_at"] == "2026-04-20T14:00:00Z"

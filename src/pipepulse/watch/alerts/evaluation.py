@@ -302,7 +302,8 @@ async def evaluate(db: Database, now: datetime, thresholds: Thresholds, *, publi
             for rule in changes.matching(rules.get(change.watched.ref.organisation_id, []), event, change.id)
         ]
         await store.add_notifications(session, notifications)
-        # SPEC §7.4: the alerts these events open and end, for the rules that group.
+        # SPEC §7.4: the alerts these events open and end, for the rules that group; a volume
+        # alert fires until an hour is judged normal again.
         await alert_groups.record(
             session,
             [
@@ -318,6 +319,13 @@ async def evaluate(db: Database, now: datetime, thresholds: Thresholds, *, publi
                 if event_id in recorded_ids
             ],
             now,
+            volume_normal={
+                c.id: c.volume.hour + HOUR
+                for c in owned
+                if c.volume is not None
+                and c.old.volume_verdict in changes.ANOMALIES
+                and c.new.volume_verdict not in changes.ANOMALIES
+            },
         )
         queued = len(notifications)
         unchanged = [cid for cid in volumes if cid not in deferred]
