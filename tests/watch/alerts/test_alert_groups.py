@@ -14,6 +14,7 @@ from pipepulse.scheduler.runner import alert_pass
 from tests.conftest import FrozenClock, Tenant, iso
 from tests.watch.alerts.conftest import add_channel, add_rule, log_url
 from tests.watch.alerts.receiver import Receiver
+from tests.watch.alerts.test_dashboard_alerts import sign_in
 
 T0 = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
 N = 400
@@ -234,3 +235,38 @@ async def test_groups__late_then_fresh__one_firing_and_one_resolved_group_notifi
     resolved = [d.json for d in receiver.received("alert_group")][1:]
     assert [(r["status"], r["counts"]) for r in resolved] == [("resolved", {"firing": 0, "resolved": 1})]
     assert resolved[0]["alerts"][0]["ended_at"] == "2026-04-20T14:00:00Z"
+
+
+async def test_organisation_page__open_groups__own_shown_above_the_cards_others_never(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    other_tenant: Tenant,
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    receiver: Receiver,
+    service_key: dict[str, str],
+) -> None:
+    made = {}
+    for who in (tenant, other_tenant):
+        clock.now = T0 - timedelta(hours=1)
+        [connection] = await seed(client, who, 1)
+        channel = await add_channel(client, who, receiver)
+        await add_rule(client, who, channel["id"], ["status:error"], group_by=[], group_wait_seconds=0)
+        for k in range(3):
+            clock.now = T0 - timedelta(minutes=30 - k)
+            await runs(client, who, service_key, [connection], clock.now, lambda _: "refused")
+        made[who.id] = connection
+    clock.now = T0
+    await alert_pass(db, alert_settings, T0)
+    groups = {d.json["organisation"]["id"]: d.json["group"]["id"] for d in receiver.received("alert_group")}
+    assert set(groups) == {tenant.id, other_tenant.id}
+
+    await sign_in(client, tenant.reader)
+    page = (await client.get(f"/orgs/{tenant.id}/")).text
+    assert f'data-group="{groups[tenant.id]}"' in page
+    assert groups[other_tenant.id] not in page
+    assert page.index('id="open-groups"') < page.index('class="cards"')
+    partial = (await client.get(f"/orgs/{tenant.id}/", params={"partial": "true"})).text
+    assert f'data-group="{groups[tenant.id]}"' in partial
+    assert (await client.get(f"/orgs/{other_tenant.id}/")).status_code == 404
