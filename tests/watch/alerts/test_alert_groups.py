@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
@@ -51,6 +52,7 @@ async def runs(
         assert response.status_code == 201, response.text
 
 
+@pytest.mark.timeout(600)  # 400 connections through the API, on a busy machine
 async def test_groups__400_connections_one_cause__one_firing_one_resolved_per_rule(
     client: httpx.AsyncClient,
     tenant: Tenant,

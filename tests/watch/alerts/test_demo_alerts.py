@@ -4,6 +4,7 @@ is printed, and the Alerts page shows it delivered."""
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from pipepulse.auth import scopes
 from pipepulse.auth.principals import UserPrincipal
@@ -15,6 +16,7 @@ from pipepulse.scheduler.runner import alert_pass
 from tests.conftest import FrozenClock
 
 
+@pytest.mark.timeout(300)  # a week of backfill, then the alert passes, on a busy machine
 async def test_demo_alerts__broken_warehouse__printed_by_the_receiver_and_shown_delivered(
     db: Database, client: httpx.AsyncClient, clock: FrozenClock, settings: Settings
 ) -> None:
