@@ -391,7 +391,8 @@ async def _main(settings: Settings, host: str, port: int) -> None:
     )
     typer.echo(
         f"  Alerts:      {base_url}/orgs/{handles.organisation_id}/alerts/"
-        f" (one rule covers every connection; a webhook receiver on port {receiver.port} prints what it gets)"
+        f" (one rule covers every connection, one groups by condition, degraded alerts are silenced;"
+        f" a webhook receiver on port {receiver.port} prints what it gets)"
     )
     typer.echo(f"  Data:        {settings.data_dir} (reset on every `pipepulse demo`)")
     typer.echo("")

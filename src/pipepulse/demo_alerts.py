@@ -1,5 +1,6 @@
 """The demo's alerting: a webhook receiver on loopback that checks each delivery's signature
-and prints it, and a channel and a rule that send it every connection's changes.
+and prints it, a channel and a rule that send it every connection's changes, a rule that
+groups status alerts by condition (SPEC §7.4) and a silence of the degraded ones.
 
 A real receiver would be a service of its own; this one is the smallest honest one (the
 receiver example of docs/alerts.md, on asyncio so it shares the demo's event loop).
@@ -11,18 +12,21 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.loader.webhooks import NOTIFICATION_ID_HEADER, SIGNATURE_HEADER, WebhookSignatureError, verify
-from pipepulse.watch.alerts import bodies
+from pipepulse.watch.alerts import bodies, group_bodies, silences_router
 from pipepulse.watch.alerts import service as alerts_service
 from pipepulse.watch.alerts.schemas import ChannelCreate, RuleCreate
 
 MAX_BODY = 1 << 20
 RULE_EVENTS = ["status:error", "status:degraded", "recovered", "late", "fresh", "volume_anomaly"]
+GROUPED_EVENTS = ["status:error", "status:degraded", "recovered"]
+SILENCE_COMMENT = "Flaky pipelines are under investigation; page only for errors"
+SILENCE_DAYS = 7
 
 
 @dataclass
@@ -78,10 +82,16 @@ class Receiver:
         notification_id = headers.get(NOTIFICATION_ID_HEADER.lower(), "")
         if notification_id not in self.seen:  # at least once: a repeat is dropped by its id
             self.seen.add(notification_id)
-            headline, change, why, _since = bodies.describe(notification)
-            self.report(
-                f"  Alert received: {headline} ({change}). {why} [{notification_id}, signature verified]"
-            )
+            if notification.get("type") == group_bodies.GROUP_TYPE:
+                headline, detail = group_bodies.summary(notification)
+                self.report(
+                    f"  Alert group received: {headline}. {detail} [{notification_id}, signature verified]"
+                )
+            else:
+                headline, change, why, _since = bodies.describe(notification)
+                self.report(
+                    f"  Alert received: {headline} ({change}). {why} [{notification_id}, signature verified]"
+                )
         return "204 No Content"
 
 
@@ -92,7 +102,8 @@ async def set_up(
     receiver: Receiver,
     now: datetime,
 ) -> None:
-    """A webhook channel to the receiver and a rule sending it every connection's changes."""
+    """A webhook channel to the receiver, a rule sending it every connection's changes, a rule
+    grouping status alerts by condition, and a week's silence of the degraded ones."""
     channel = await alerts_service.create_channel(
         session,
         owner,
@@ -111,4 +122,28 @@ async def set_up(
         organisation_id,
         RuleCreate(channel_id=channel.id, events=RULE_EVENTS, connection_ids=None),
         now,
+    )
+    # One notification per condition, however many connections share it (SPEC §7.4).
+    await alerts_service.create_rule(
+        session,
+        owner,
+        organisation_id,
+        RuleCreate(
+            channel_id=channel.id, events=GROUPED_EVENTS, group_by=["condition"], group_wait_seconds=0
+        ),
+        now,
+    )
+    # Degraded alerts are recorded and shown (marked silenced) but sent nowhere for a week.
+    await silences_router.create_organisation_silence(
+        session,
+        owner,
+        organisation_id,
+        silences_router.SilenceCreate(
+            matchers={"condition": "degraded"},
+            starts_at=now,
+            ends_at=now + timedelta(days=SILENCE_DAYS),
+            comment=SILENCE_COMMENT,
+        ),
+        now,
+        bound=1,
     )

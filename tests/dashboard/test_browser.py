@@ -159,8 +159,14 @@ async def test_browser__connection_page__status_band_incident_and_verdicts_match
     await expect(page.locator('[data-metric="since"]')).to_have_attribute("data-value", health["since"])
     incident = page.locator(".open-incident")
     await expect(incident).to_have_attribute("data-started-at", health["open_incident"]["started_at"])
-    # The third failure in a row opened it (SPEC §7.1: the run that opened the incident).
-    await expect(incident.locator('[data-metric="first_error"]')).to_have_text("boom")
+    # SPEC §7.1: the first run of the failing streak that led into it, and since when it failed.
+    # The three failures in a row began two hours before the third tipped it into error.
+    first = "permission denied for schema analytics"
+    await expect(incident.locator('[data-metric="first_error"]')).to_have_text(first)
+    assert health["open_incident"]["streak_started_at"] < health["open_incident"]["started_at"]
+    await expect(incident.locator(".open-incident-head")).to_contain_text("failing since")
+    await expect(incident.locator(".open-incident-head")).to_contain_text("in error since")
+    await expect(incident.locator(".open-incident-head")).to_contain_text("3 failing runs")
     await expect(page.locator("table.incidents tbody tr")).to_have_count(len(history["incidents"]))
     await expect(page.locator("table.incidents tbody tr").first).to_have_attribute("data-open", "true")
     # Last delivery 12 hours ago against the default SLA of 2 h 15 min.

@@ -83,3 +83,12 @@ def reason_code_at(runs: list[Run], t: datetime, window: timedelta = WINDOW) -> 
 def newest_at(runs: list[Run], t: datetime, window: timedelta = WINDOW) -> Run | None:
     done = [r for r in runs if finished_at(r, window) <= t]
     return max(done, key=lambda r: (finished_at(r, window), r.started_at, r.id), default=None)
+
+
+def streak_into(runs: list[Run], last: Run, window: timedelta = WINDOW) -> list[Run]:
+    """The unbroken failing runs, in time order, that end with ``last`` (SPEC §7.1)."""
+    ordered = sorted(runs, key=lambda r: (finished_at(r, window), r.started_at, r.id))
+    streak: list[Run] = []
+    for r in ordered[: ordered.index(last) + 1]:
+        streak = [*streak, r] if outcome(r) in FAILING else []
+    return streak

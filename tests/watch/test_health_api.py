@@ -13,7 +13,7 @@ from tests.watch.test_status_history_api import NOW, create_connection, failed, 
 HOUR = timedelta(hours=1)
 
 
-async def test_health__broken_connection__error_since_the_third_failure_with_open_incident(
+async def test_health__broken_connection__error_since_the_third_failure_with_its_failing_streak(
     client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str]
 ) -> None:
     url = tenant.connection_url(await create_connection(client, tenant))
@@ -33,13 +33,16 @@ async def test_health__broken_connection__error_since_the_third_failure_with_ope
     }
     third = NOW - 2 * HOUR + timedelta(minutes=1)
     assert parse(body["since"]) == third
+    # SPEC §7.1: the incident carries the failing streak that led into it, from the first failure.
+    first = NOW - 4 * HOUR + timedelta(minutes=1)
     assert body["open_incident"] == {
         "started_at": iso(third).replace(".000000", ""),
         "ended_at": None,
+        "streak_started_at": iso(first).replace(".000000", ""),
         "duration_seconds": (NOW - third).total_seconds(),
-        "first_error": "denied 3",
-        "first_error_run_id": "f3",
-        "failing_runs": 2,
+        "first_error": "denied 1",
+        "first_error_run_id": "f1",
+        "failing_runs": 4,
     }
     assert body["as_of"] == "2026-04-20T12:00:00Z"
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -95,6 +96,7 @@ def histories(draw: st.DrawFn) -> list[Run]:
     return runs
 
 
+@pytest.mark.timeout(300)  # a hundred generated histories through the API, on a busy machine
 @settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -189,6 +191,12 @@ async def test_status_history__random_history__intervals_follow_the_oracle_and_e
     assert [(i["started_at"], i["ended_at"]) for i in body["incidents"]] == [
         (whole(a), b and whole(b)) for a, b in errors
     ]
+    # Each with the failing streak that led into it, however far back it began (SPEC §7.1).
+    for i in exact.incidents:
+        opener = oracle.newest_at(runs, i.started_at)
+        assert opener is not None
+        streak = oracle.streak_into(runs, opener)
+        assert (i.streak_started_at, i.first_error_run_id) == (oracle.finished_at(streak[0]), streak[0].id)
 
 
 async def test_status_history__defaults__the_last_seven_days_up_to_now(
@@ -214,7 +222,7 @@ async def test_status_history__defaults__the_last_seven_days_up_to_now(
     assert body["mttr_seconds"] is None
 
 
-async def test_status_history__incident_across_the_range__listed_whole_with_first_error(
+async def test_status_history__incident_across_the_range__listed_whole_with_its_failing_streak(
     client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str]
 ) -> None:
     url = tenant.connection_url(await create_connection(client, tenant))
@@ -237,9 +245,11 @@ async def test_status_history__incident_across_the_range__listed_whole_with_firs
     assert parse(incident["started_at"]) == t0 + timedelta(hours=3)
     assert parse(incident["ended_at"]) == t0 + timedelta(hours=11)
     assert incident["duration_seconds"] == 8 * 3600
-    assert incident["first_error"] == "timeout 3"
-    assert incident["first_error_run_id"] == "f3"
-    assert incident["failing_runs"] == 8
+    # The failing streak that led into it began at the first failure, two runs before.
+    assert parse(incident["streak_started_at"]) == t0 + timedelta(hours=1)
+    assert incident["first_error"] == "timeout 1"
+    assert incident["first_error_run_id"] == "f1"
+    assert incident["failing_runs"] == 10
     # It did not end inside this range: no MTTR yet.
     assert body["mttr_seconds"] is None
 
@@ -274,6 +284,28 @@ async def test_status_history__open_incident__ended_at_null_duration_until_now(
     assert incident["ended_at"] is None
     assert incident["duration_seconds"] == 3 * 3600
     assert incident["failing_runs"] == 3
+
+
+async def test_status_history__failing_streak_older_than_the_runs_read__read_back_to_its_first_run(
+    client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str]
+) -> None:
+    url = tenant.connection_url(await create_connection(client, tenant))
+    # Nothing succeeded between the two failures: one unbroken failing streak (SPEC §7.1),
+    # though the first failure left the 24-hour window before the second came.
+    await push(client, url, service_key, ok(0, NOW - timedelta(days=5)))
+    await push(client, url, service_key, failed(1, NOW - timedelta(days=3), error="first refusal"))
+    await push(client, url, service_key, failed(2, NOW - timedelta(hours=20), error="second refusal"))
+
+    params = {"from": iso(NOW - timedelta(hours=30)), "to": iso(NOW)}
+    body = (await client.get(url + "status-history/", params=params, headers=tenant.read)).json()
+
+    [incident] = body["incidents"]
+    assert parse(incident["started_at"]) == NOW - timedelta(hours=20)
+    assert incident["ended_at"] is None
+    assert parse(incident["streak_started_at"]) == NOW - timedelta(days=3)
+    assert incident["first_error"] == "first refusal"
+    assert incident["first_error_run_id"] == "f1"
+    assert incident["failing_runs"] == 2
 
 
 async def test_status_history__late_report__rewrites_the_orphan_out_of_history(

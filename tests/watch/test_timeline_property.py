@@ -142,14 +142,19 @@ def test_incidents__random_history__are_the_maximal_error_intervals(
         assert oracle.status_at(runs, incident.started_at) == "error"
         opener = oracle.newest_at(runs, incident.started_at)
         assert opener is not None
-        assert incident.first_error == oracle.message(opener)
-        assert incident.first_error_run_id == opener.id
+        streak = oracle.streak_into(runs, opener)
+        assert incident.streak_started_at == oracle.finished_at(streak[0])
+        assert incident.first_error == oracle.message(streak[0])
+        assert incident.first_error_run_id == streak[0].id
         assert incident.failing_runs == sum(
+            1 for r in streak if oracle.finished_at(r) < incident.started_at
+        ) + sum(
             1
             for r in runs
             if incident.started_at <= oracle.finished_at(r) < incident.ended_at
             and oracle.outcome(r) in oracle.FAILING
         )
+        assert not incident.streak_cut
 
     spent = time_in_status(history.intervals, start, end)
     assert sum(spent.values(), timedelta(0)) == end - start
@@ -216,3 +221,44 @@ def test_timeline__idle_reason__history_says_the_exact_time_of_the_last_delivery
     assert idle.reason.text == (
         "No run finished in the last 24 hours; the last delivery was at 2026-04-01 00:05:00 UTC."
     )
+
+
+def test_incident__failures_before_the_error__carries_the_whole_failing_streak() -> None:
+    # SPEC §7.1: "failing since 12:32, in error since 14:12, 20 failing runs" — with a threshold
+    # of 20 runs, the 20th failure five minutes apart tips the status into error.
+    thresholds = Thresholds(orphan_window=WINDOW, error_status_runs=20)
+    good = Run(id="ok", started_at=BASE, completed_at=BASE + timedelta(hours=12), events_delivered=5)
+    first = BASE + timedelta(hours=12, minutes=32)
+    failures = [
+        Run(
+            id=f"f{i:02d}",
+            started_at=first + timedelta(minutes=5 * i - 1),
+            completed_at=first + timedelta(minutes=5 * i),
+            error=f"refused after {30000 + i} ms",
+        )
+        for i in range(20)
+    ]
+    history = timeline(finished_runs([good, *failures], WINDOW), BASE, first + timedelta(hours=2), thresholds)
+    [incident] = incidents(history, open_at_end=True)
+
+    assert incident.started_at == first + timedelta(minutes=95)
+    assert incident.streak_started_at == first
+    assert incident.first_error == "refused after 30000 ms"
+    assert incident.first_error_run_id == "f00"
+    assert incident.failing_runs == 20
+    assert not incident.streak_cut
+
+
+def test_incident__streak_reaching_the_first_run_handed_in__says_it_is_cut() -> None:
+    run = Run(id="f1", started_at=BASE, completed_at=BASE + timedelta(minutes=1), error="boom")
+    history = timeline(
+        finished_runs([run], WINDOW), BASE, BASE + timedelta(hours=1), THRESHOLDS, Prior(any_finished=True)
+    )
+    [incident] = incidents(history, open_at_end=True)
+    assert incident.streak_cut
+    earlier = finished_runs(
+        [Run(id="f0", started_at=BASE - DAY * 2, completed_at=BASE - DAY * 2, error="older")], WINDOW
+    )
+    whole = incident.extended(earlier)
+    assert (whole.first_error_run_id, whole.first_error, whole.failing_runs) == ("f0", "older", 2)
+    assert not whole.streak_cut

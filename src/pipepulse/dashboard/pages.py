@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pipepulse.dashboard import alerts, params, service
+from pipepulse.dashboard import alerts, incidents, params, service
 from pipepulse.dashboard.params import RunKey
 from pipepulse.dashboard.rendering import HERE, DashboardRoute, render
 from pipepulse.dashboard.sign_in import Viewer, landing
@@ -71,12 +71,16 @@ async def organisation(
         cards_page=page,
     )
     template = "_organisation_live.html" if partial else "organisation.html"
+    # SPEC §7.7: the open alert groups, above the cards (the page above answered 404 already
+    # for an organisation the viewer may not see).
+    open_groups = await incidents.group_rows(session, organisation_pk, now, only_open=True)
     return render(
         request,
         template,
         principal=principal,
         page=view,
         now=now,
+        open_groups=open_groups,
         health_day_labels=service.HEALTH_DAY_LABELS,
     )
 

@@ -23,7 +23,7 @@ from pipepulse.db.dialect import as_utc
 from pipepulse.db.models import Run, RunHourlyRollup
 from pipepulse.db.rows import RUN_COLUMNS, RunRow
 from pipepulse.rollups.plan import HOUR, floor_hour
-from pipepulse.status.timeline import FinishedRun, finished_run
+from pipepulse.status.timeline import TICK, FinishedRun, finished_run, in_order, streak_before
 
 # Literal, so PostgreSQL matches the partial index ix_runs_delivering under any plan.
 DELIVERING = text("runs.events_delivered > 0")
@@ -124,6 +124,40 @@ def _last_delivery() -> Any:
 async def last_delivery(session: AsyncSession, connection_id: str, until: datetime) -> datetime | None:
     """The latest ``completed_at`` at or before ``until`` of a run that delivered events."""
     return as_utc(await session.scalar(_last_delivery(), {"cid": connection_id, "until": until}))
+
+
+@functools.cache
+def _last_success() -> Any:
+    # Only a completed run can be non-failing: no error, nothing dead-lettered.
+    return select(func.max(Run.completed_at)).where(
+        Run.connection_id == bindparam("cid"),
+        Run.error.is_(None),
+        Run.batches_dlq == 0,
+        Run.completed_at.is_not(None),
+        Run.completed_at < _t("before"),
+    )
+
+
+async def failing_streak_before(
+    session: AsyncSession, connection_id: str, before: datetime, orphan_window: timedelta
+) -> list[FinishedRun]:
+    """The unbroken failing runs, oldest first, that finished last before ``before`` (an
+    incident's failing streak, read back beyond the runs already in hand): the runs finished
+    since the latest succeeding run before ``before`` (one index probe), all of them failing but
+    for ties at that run's instant."""
+    succeeded = as_utc(await session.scalar(_last_success(), {"cid": connection_id, "before": before}))
+    if succeeded is not None:
+        after = succeeded - TICK
+    else:
+        found = await bounds(session, connection_id)
+        earliest = found.earliest_finished(orphan_window)
+        if earliest is None or earliest >= before:
+            return []
+        after = earliest - TICK
+    runs = in_order(await finished_between(session, connection_id, after, before - TICK, orphan_window))
+    if not runs or not runs[-1].failing:
+        return []
+    return runs[streak_before(runs, len(runs) - 1) :]
 
 
 @functools.cache

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Protocol
@@ -221,6 +221,14 @@ class Timeline:
     def _times(self) -> list[datetime]:
         return [r.time for r in self.runs]
 
+    @cached_property
+    def _positions(self) -> dict[str, int]:
+        return {r.id: n for n, r in enumerate(self.runs)}
+
+    def index_of(self, run: FinishedRun) -> int:
+        """Where ``run`` (one of this timeline's runs) stands in time order."""
+        return self._positions[run.id]
+
     def failing_between(self, start: datetime, end: datetime) -> int:
         """Failing runs that finished in ``[start, end)``."""
         times = self._times
@@ -372,17 +380,71 @@ def timeline(
 
 @dataclass(frozen=True)
 class Incident:
-    """A maximal interval in which the status is ``error``."""
+    """A maximal interval in which the status is ``error``, with the failing streak that led
+    into it (SPEC §7.1): the unbroken failing runs, in time order, that end with the run whose
+    finish made the status ``error``."""
 
     started_at: datetime
     ended_at: datetime | None  # None while it is still open
-    first_error: str | None  # the message of the run that opened it
+    streak_started_at: datetime | None  # the time of the streak's first run
+    first_error: str | None  # the message of the streak's first run
     first_error_run_id: str | None
-    failing_runs: int  # failing runs that finished inside it
+    failing_runs: int  # failing runs from the streak's first run to the incident's end
+    # The streak reaches the earliest run handed in while earlier runs finished: the caller
+    # reads further back (see ``streak_before``) to find where it began.
+    streak_cut: bool = False
 
     def duration(self, now: datetime) -> timedelta:
         """How long it lasted, or for an open incident how long it has lasted by ``now``."""
         return (self.ended_at or now) - self.started_at
+
+    def extended(self, earlier: Sequence[FinishedRun]) -> Incident:
+        """This incident with ``earlier`` failing runs (oldest first) prepended to its streak."""
+        if not earlier:
+            return self
+        first = earlier[0]
+        return replace(
+            self,
+            streak_started_at=first.time,
+            first_error=first.message,
+            first_error_run_id=first.id,
+            failing_runs=self.failing_runs + len(earlier),
+            streak_cut=False,
+        )
+
+
+def streak_before(runs: Sequence[FinishedRun], last: int) -> int:
+    """The index of the first run of the unbroken failing streak ending at ``runs[last]``
+    (``runs`` in time order; ``runs[last]`` failing)."""
+    first = last
+    while first > 0 and runs[first - 1].failing:
+        first -= 1
+    return first
+
+
+def incident(history: Timeline, interval: Interval, *, is_open: bool) -> Incident:
+    """The incident of one ``error`` interval of ``history``, with its failing streak as far as
+    the runs handed in reach."""
+    inside = history.failing_between(interval.start, interval.end)
+    opener = interval.opened_by
+    if opener is None:
+        return Incident(interval.start, None if is_open else interval.end, None, None, None, inside)
+    runs = history.runs
+    last = history.index_of(opener)
+    first = streak_before(runs, last)
+    streak = runs[first : last + 1]
+    # The streak's runs that finished before the interval began (the opener's time may be
+    # its start, and then it is counted inside).
+    before = sum(1 for r in streak if r.time < interval.start)
+    return Incident(
+        started_at=interval.start,
+        ended_at=None if is_open else interval.end,
+        streak_started_at=streak[0].time,
+        first_error=streak[0].message,
+        first_error_run_id=streak[0].id,
+        failing_runs=before + inside,
+        streak_cut=first == 0 and history.prior.any_finished,
+    )
 
 
 def incidents(history: Timeline, *, open_at_end: bool) -> list[Incident]:
@@ -392,22 +454,11 @@ def incidents(history: Timeline, *, open_at_end: bool) -> list[Incident]:
     is still open. An error interval cut at the timeline's start keeps the cut start: callers
     that need it whole widen the timeline first (see ``held_before``).
     """
-    out = []
-    for i in history.intervals:
-        if i.status != "error":
-            continue
-        is_open = open_at_end and i.end == history.end
-        opener = i.opened_by
-        out.append(
-            Incident(
-                started_at=i.start,
-                ended_at=None if is_open else i.end,
-                first_error=opener.message if opener is not None else None,
-                first_error_run_id=opener.id if opener is not None else None,
-                failing_runs=history.failing_between(i.start, i.end),
-            )
-        )
-    return out
+    return [
+        incident(history, i, is_open=open_at_end and i.end == history.end)
+        for i in history.intervals
+        if i.status == "error"
+    ]
 
 
 def time_in_status(intervals: Iterable[Interval], start: datetime, end: datetime) -> dict[Status, timedelta]:

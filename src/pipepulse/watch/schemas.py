@@ -56,15 +56,22 @@ class IncidentOut(BaseModel):
     started_at: Timestamp
     ended_at: Timestamp | None = Field(description="Null while the incident is still open.")
     duration_seconds: int = Field(description="Until ended_at, or for an open incident until as_of.")
-    first_error: str | None = Field(description="The message of the run that opened the incident.")
-    first_error_run_id: str | None
-    failing_runs: int = Field(description="Failing runs that finished inside the incident.")
+    streak_started_at: Timestamp | None = Field(
+        description="When the failing streak that led into the incident began: the time of its first "
+        "run (the unbroken failing runs ending with the one whose finish made the status error)."
+    )
+    first_error: str | None = Field(description="The message of the failing streak's first run.")
+    first_error_run_id: str | None = Field(description="The id of the failing streak's first run.")
+    failing_runs: int = Field(
+        description="Failing runs from the streak's first run to the incident's end (open: to as_of)."
+    )
 
     @classmethod
     def of(cls, incident: Incident, now: datetime) -> IncidentOut:
         return cls(
             started_at=incident.started_at,
             ended_at=incident.ended_at,
+            streak_started_at=incident.streak_started_at,
             duration_seconds=seconds(incident.duration(now)),
             first_error=incident.first_error,
             first_error_run_id=incident.first_error_run_id,

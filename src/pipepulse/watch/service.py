@@ -85,6 +85,15 @@ class _Runs:
         )
         return timeline(in_order(rows), start, end, self.thresholds, prior), rows
 
+    async def whole_streak(self, history: Timeline, found: Incident) -> Incident:
+        """The incident with its failing streak read back beyond the runs of ``history``."""
+        if not found.streak_cut or not history.runs:
+            return found
+        earlier = await repository.failing_streak_before(
+            self.session, self.connection_id, history.runs[0].time, self.window
+        )
+        return found.extended(earlier)
+
     async def began_before(self, history: Timeline, t: datetime) -> bool:
         """Whether the interval containing ``t`` began before the timeline's start (it is cut)."""
         if history.at(t).start != history.start or not history.held_before:
@@ -112,10 +121,14 @@ class _Runs:
             last = chunk.intervals[-1]
             if last.start != chunk.start or not chunk.held_before:
                 return Reach(
-                    last.start, last.opened_by, last.reason, failing + chunk.failing_between(last.start, edge)
+                    last.start,
+                    last.opened_by,
+                    last.reason,
+                    failing + chunk.failing_between(last.start, edge),
+                    chunk.state(last.start - TICK).status,
                 )
             if earliest is None or lo < earliest:
-                return Reach(None, None, last.reason, failing)
+                return Reach(None, None, last.reason, failing, "idle")
             failing += chunk.failing_between(lo, edge)
             edge = lo
             step *= 2
@@ -153,6 +166,7 @@ class Reach:
     opened_by: FinishedRun | None
     reason: Reason
     failing_before: int  # failing runs finished between ``start`` and the timeline's start
+    previous: Status  # the status of the interval before (idle before any run finished)
 
 
 @dataclass(frozen=True)
@@ -231,14 +245,12 @@ async def status_history(
     found = incidents(history, open_at_end=hi == present)
     if reach is not None and reach.start is not None and found and found[0].started_at == history.start:
         whole = found[0]
-        opener = reach.opened_by
-        found[0] = Incident(
-            started_at=reach.start,
-            ended_at=whole.ended_at,
-            first_error=opener.message if opener is not None else None,
-            first_error_run_id=opener.id if opener is not None else None,
-            failing_runs=whole.failing_runs + reach.failing_before,
+        first = history.intervals[0]
+        inside = history.failing_between(first.start, first.end) + reach.failing_before
+        found[0] = await incident_with_streak(
+            session, connection.id, reach.start, whole.ended_at, reach.opened_by, inside, thresholds
         )
+    found = [await runs.whole_streak(history, i) for i in found]
     found = [i for i in found if i.started_at < end and (i.ended_at is None or i.ended_at > start)]
     return StatusHistory(
         start=start,
@@ -262,6 +274,7 @@ class Current:
     since_reason: Reason  # why the status began to hold then
     opened_by: FinishedRun | None  # the newest finished run when the interval began
     failing_runs_since: int  # failing runs finished since the interval began
+    previous: Status  # the status of the interval before (idle before any run finished)
 
 
 async def current(
@@ -280,12 +293,15 @@ async def current(
     since: datetime | None = interval.start
     since_reason, opened_by = interval.reason, interval.opened_by
     failing = history.failing_between(interval.start, end)
+    previous = history.state(interval.start - TICK).status
     if await runs.began_before(history, now):
         reach = await runs.reach_back(history)
         since, since_reason, opened_by = reach.start, reach.reason, reach.opened_by
         failing += reach.failing_before
+        previous = reach.previous
     elif interval.start == history.start and history.held_before:
         since = None  # idle since before any run finished
+        previous = "idle"
     reason = state.reason(now=now)
     if connection.state == "paused":
         reason = paused(reason)
@@ -296,6 +312,36 @@ async def current(
         since_reason=since_reason,
         opened_by=opened_by,
         failing_runs_since=failing,
+        previous=previous,
+    )
+
+
+async def incident_with_streak(
+    session: AsyncSession,
+    connection_id: str,
+    started_at: datetime,
+    ended_at: datetime | None,
+    opener: FinishedRun | None,
+    inside: int,
+    thresholds: Thresholds,
+) -> Incident:
+    """An incident from ``started_at`` whose status was made ``error`` by ``opener``, with
+    ``inside`` failing runs finished in it, and the failing streak that led into it (SPEC §7.1)."""
+    if opener is None:
+        return Incident(started_at, ended_at, None, None, None, inside)
+    streak = await repository.failing_streak_before(
+        session, connection_id, opener.time + TICK, thresholds.orphan_window
+    )
+    if not streak:
+        streak = [opener]
+    first = streak[0]
+    return Incident(
+        started_at=started_at,
+        ended_at=ended_at,
+        streak_started_at=first.time,
+        first_error=first.message,
+        first_error_run_id=first.id,
+        failing_runs=sum(1 for r in streak if r.time < started_at) + inside,
     )
 
 
@@ -316,20 +362,15 @@ async def health(
     against the SLA and the last complete hour's volume against its baseline."""
     found = await current(session, connection, now, thresholds)
     state = found.state
-    open_incident = None
+    found_incident = None
     if state.status == "error" and found.since is not None:
-        opener = found.opened_by
-        open_incident = Incident(
-            started_at=found.since,
-            ended_at=None,
-            first_error=opener.message if opener is not None else None,
-            first_error_run_id=opener.id if opener is not None else None,
-            failing_runs=found.failing_runs_since,
+        found_incident = await incident_with_streak(
+            session, connection.id, found.since, None, found.opened_by, found.failing_runs_since, thresholds
         )
     return Health(
         current=found,
         since=found.since if found.since is not None else min(connection.created_at, now),
-        open_incident=open_incident,
+        open_incident=found_incident,
         freshness=connection_freshness(connection, state.last_delivery_at, now, thresholds),
         volume=(await volumes(session, [connection.id], now, thresholds))[connection.id],
         as_of=now,

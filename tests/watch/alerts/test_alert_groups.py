@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
@@ -14,6 +15,7 @@ from pipepulse.scheduler.runner import alert_pass
 from tests.conftest import FrozenClock, Tenant, iso
 from tests.watch.alerts.conftest import add_channel, add_rule, log_url
 from tests.watch.alerts.receiver import Receiver
+from tests.watch.alerts.test_dashboard_alerts import sign_in
 
 T0 = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
 N = 400
@@ -50,6 +52,7 @@ async def runs(
         assert response.status_code == 201, response.text
 
 
+@pytest.mark.timeout(600)  # 400 connections through the API, on a busy machine
 async def test_groups__400_connections_one_cause__one_firing_one_resolved_per_rule(
     client: httpx.AsyncClient,
     tenant: Tenant,
@@ -132,3 +135,140 @@ async def test_groups__400_connections_one_cause__one_firing_one_resolved_per_ru
     assert [(len(g["alerts"]), g["counts"]) for g in items] == [(100, {"firing": 0, "resolved": N})] * 2
     assert items[0]["alerts"][0]["from"] == "active"
     assert items[0]["alerts"][0]["ended_at"] is not None
+
+
+async def test_groups__min_duration__short_error_never_told_lasting_one_joins_after_the_hold(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    receiver: Receiver,
+    service_key: dict[str, str],
+) -> None:
+    clock.now = T0 - timedelta(hours=2)
+    brief, lasting = await seed(client, tenant, 2)
+    clock.now = T0 - timedelta(hours=1)
+    await runs(client, tenant, service_key, [brief, lasting], T0 - timedelta(hours=1), None)
+    channel = await add_channel(client, tenant, receiver)
+    await add_rule(
+        client,
+        tenant,
+        channel["id"],
+        ["status:error", "recovered"],
+        group_by=[],
+        group_wait_seconds=0,
+        min_duration_seconds=600,
+    )
+    clock.now = T0
+    await alert_pass(db, alert_settings, T0)
+
+    async def tick(at: datetime) -> None:
+        clock.now = at
+        await alert_pass(db, alert_settings, at)
+
+    for k in range(3):  # both in error from T0 + 30 s
+        at = T0 + timedelta(seconds=10 + 10 * k)
+        clock.now = at
+        await runs(client, tenant, service_key, [brief, lasting], at, lambda _: "refused")
+    await tick(T0 + timedelta(minutes=1))
+    clock.now = T0 + timedelta(minutes=3)
+    await runs(client, tenant, service_key, [brief], clock.now, None)  # over in 2.5 minutes
+    await tick(T0 + timedelta(minutes=4))
+    await tick(T0 + timedelta(minutes=10))
+    assert receiver.received("alert_group") == []  # held back: 9.5 minutes of 10
+
+    await tick(T0 + timedelta(minutes=10, seconds=31))
+    [firing] = [d.json for d in receiver.received("alert_group")]
+    assert firing["status"] == "firing"
+    assert [a["connection"]["id"] for a in firing["alerts"]] == [lasting]
+    assert firing["counts"] == {"firing": 1, "resolved": 0}
+    assert firing["alerts"][0]["started_at"] == iso(T0 + timedelta(seconds=30)).replace(".000000", "")
+
+    clock.now = T0 + timedelta(minutes=12)
+    await runs(client, tenant, service_key, [lasting], clock.now, None)
+    await tick(T0 + timedelta(minutes=13))
+    await tick(T0 + timedelta(minutes=20))
+    resolved = [d.json for d in receiver.received("alert_group")][1:]
+    assert [(r["status"], r["counts"]) for r in resolved] == [("resolved", {"firing": 0, "resolved": 1})]
+    assert [a["connection"]["id"] for a in resolved[0]["alerts"]] == [lasting]
+
+
+async def test_groups__late_then_fresh__one_firing_and_one_resolved_group_notification(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    receiver: Receiver,
+    service_key: dict[str, str],
+) -> None:
+    clock.now = T0 - timedelta(hours=2)
+    [connection] = await seed(client, tenant, 1)
+    clock.now = T0 - timedelta(minutes=30)
+    await runs(client, tenant, service_key, [connection], clock.now, None)
+    channel = await add_channel(client, tenant, receiver)
+    rule = await add_rule(
+        client, tenant, channel["id"], ["late", "fresh"], group_by=["connection"], group_wait_seconds=0
+    )
+
+    async def tick(at: datetime) -> None:
+        clock.now = at
+        await alert_pass(db, alert_settings, at)
+        await alert_pass(db, alert_settings, at)
+
+    await tick(T0)
+    # Last delivery 11:30, SLA 2 x 1 h + 15 min: late from 13:45.
+    await tick(T0 + timedelta(hours=1, minutes=50))
+    [firing] = [d.json for d in receiver.received("alert_group")]
+    assert firing["status"] == "firing"
+    assert firing["group"]["rule_id"] == rule["id"]
+    assert firing["group"]["key"] == {"connection": connection}
+    [alert] = firing["alerts"]
+    assert alert["labels"]["condition"] == "late"
+    assert alert["started_at"] == "2026-04-20T13:45:00Z"
+    assert alert["from"] is None
+    assert alert["reason"]["code"] == "late"
+
+    clock.now = T0 + timedelta(hours=2)
+    await runs(client, tenant, service_key, [connection], clock.now, None)
+    await tick(T0 + timedelta(hours=2, minutes=1))
+    await tick(T0 + timedelta(hours=2, minutes=10))
+    resolved = [d.json for d in receiver.received("alert_group")][1:]
+    assert [(r["status"], r["counts"]) for r in resolved] == [("resolved", {"firing": 0, "resolved": 1})]
+    assert resolved[0]["alerts"][0]["ended_at"] == "2026-04-20T14:00:00Z"
+
+
+async def test_organisation_page__open_groups__own_shown_above_the_cards_others_never(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    other_tenant: Tenant,
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    receiver: Receiver,
+    service_key: dict[str, str],
+) -> None:
+    made = {}
+    for who in (tenant, other_tenant):
+        clock.now = T0 - timedelta(hours=1)
+        [connection] = await seed(client, who, 1)
+        channel = await add_channel(client, who, receiver)
+        await add_rule(client, who, channel["id"], ["status:error"], group_by=[], group_wait_seconds=0)
+        for k in range(3):
+            clock.now = T0 - timedelta(minutes=30 - k)
+            await runs(client, who, service_key, [connection], clock.now, lambda _: "refused")
+        made[who.id] = connection
+    clock.now = T0
+    await alert_pass(db, alert_settings, T0)
+    groups = {d.json["organisation"]["id"]: d.json["group"]["id"] for d in receiver.received("alert_group")}
+    assert set(groups) == {tenant.id, other_tenant.id}
+
+    await sign_in(client, tenant.reader)
+    page = (await client.get(f"/orgs/{tenant.id}/")).text
+    assert f'data-group="{groups[tenant.id]}"' in page
+    assert groups[other_tenant.id] not in page
+    assert page.index('id="open-groups"') < page.index('class="cards"')
+    partial = (await client.get(f"/orgs/{tenant.id}/", params={"partial": "true"})).text
+    assert f'data-group="{groups[tenant.id]}"' in partial
+    assert (await client.get(f"/orgs/{other_tenant.id}/")).status_code == 404

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipepulse.watch.alerts import grouping, maintenance, matchers, silences
+from pipepulse.watch.alerts import changes, grouping, groups, maintenance, matchers, silences
 from pipepulse.watch.alerts.grouping import Decision, GroupState, Timing
 from pipepulse.watch.alerts.maintenance import Window
 
@@ -256,3 +256,49 @@ def test_grouping__any_state__never_sooner_than_alertmanager_allows(
         if current == notified:
             assert not acked
             assert repeat > 0
+
+
+@given(
+    lasted=st.one_of(st.none(), st.integers(0, 3_600)),
+    hold=st.integers(0, 3_600),
+    elapsed=st.integers(0, 7_200),
+)
+def test_grouping__min_duration__alert_joins_once_its_condition_lasted_that_long(
+    lasted: int | None, hold: int, elapsed: int
+) -> None:
+    started = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
+    ended = None if lasted is None else started + timedelta(seconds=lasted)
+    now = started + timedelta(seconds=elapsed)
+    joined = grouping.joined_at(started, ended, hold, now)
+    if lasted is not None and lasted < hold:
+        assert joined is None  # ended sooner: never told
+    elif elapsed < hold:
+        assert joined is None  # still held back
+    else:
+        assert joined == started + timedelta(seconds=hold)
+
+
+def test_grouping__each_event_type__opens_and_ends_its_condition() -> None:
+    at = datetime(2026, 4, 20, 13, 0, tzinfo=UTC)
+    reason = {"code": "latest_runs_failing", "text": "The last 3 finished runs were all failing."}
+    error = changes.status_event("active", "error", at, reason)
+    assert groups.alert_change(error) == groups.AlertChange(None, "error", "active", reason)
+    degraded = changes.status_event("error", "degraded", at, reason)
+    assert groups.alert_change(degraded) == groups.AlertChange("error", "degraded", "error", reason)
+    recovered = changes.status_event("degraded", "active", at, reason)
+    assert groups.alert_change(recovered) == groups.AlertChange("degraded", None, "degraded", reason)
+    late = changes.late_event(
+        since=at, sla=timedelta(hours=2), last_delivery_at=at, now=at + timedelta(hours=3)
+    )
+    found = groups.alert_change(late)
+    assert (found.ends, found.opens, found.from_status) == (None, "late", None)
+    assert found.reason is not None
+    assert found.reason["code"] == "late"
+    fresh = changes.fresh_event(sla=timedelta(hours=2), last_delivery_at=at, now=at)
+    assert groups.alert_change(fresh) == groups.AlertChange("late", None, None, None)
+    drop = changes.volume_event(hour=at, actual=0, expected=1000.0, lower=750.0, upper=1250.0, verdict="drop")
+    found = groups.alert_change(drop)
+    assert (found.ends, found.opens, found.from_status) == ("volume_anomaly", "volume_anomaly", None)
+    assert found.reason is not None
+    assert found.reason["code"] == "drop"
+    assert "0 events delivered" in found.reason["text"]

@@ -106,11 +106,29 @@ async def test_browser__incidents__group_listed_with_alerts_and_acknowledgement(
     await page.reload()
     await expect(page.locator("#incidents")).to_contain_text("“on it”")
 
+    # The organisation page shows the open group above the cards, acknowledged.
+    await page.goto(f"{alerts_live_url}/orgs/{tenant.id}/")
+    opened = page.locator(f"#open-groups li[data-group='{group_id}']")
+    await expect(opened).to_contain_text("3 connections in Error")
+    await expect(opened).to_contain_text("3 firing")
+    await expect(opened).to_contain_text("acknowledged by")
+    above = await page.locator("#open-groups").bounding_box()
+    cards = await page.locator("ul.cards").bounding_box()
+    assert above is not None
+    assert cards is not None
+    assert above["y"] + above["height"] <= cards["y"]
+    await opened.get_by_role("link").click()
+    await expect(page.locator("#incident-alerts tbody tr")).to_have_count(3)
+
     phone = await alerts_browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True)
     small = await phone.new_page()
     await sign_in(small, alerts_live_url, tenant.reader)
     await small.goto(f"{alerts_live_url}/orgs/{tenant.id}/incidents/")
     await expect(small.locator("#incidents")).to_be_visible()
+    width = await small.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375 + 1
+    await small.goto(f"{alerts_live_url}/orgs/{tenant.id}/")
+    await expect(small.locator("#open-groups")).to_be_visible()
     width = await small.evaluate("document.documentElement.scrollWidth")
     assert width <= 375 + 1
     await phone.close()

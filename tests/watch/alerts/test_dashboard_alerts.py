@@ -146,9 +146,10 @@ async def test_connection_page__notifications_sent_for_it__listed(
     assert page.status_code == 200
     assert 'data-type="connection.status_changed"' in page.text
     assert 'data-state="delivered"' in page.text
-    assert "Idle → Error" in page.text
+    # The first evaluation compares with the interval before (SPEC §7.3): degraded by the first failure.
+    assert "Degraded → Error" in page.text
     org_page = await client.get(f"/orgs/{tenant.id}/alerts/")
-    assert "Idle → Error" in org_page.text
+    assert "Degraded → Error" in org_page.text
 
 
 async def test_alerts_page__other_organisation__404_for_pages_and_changes(

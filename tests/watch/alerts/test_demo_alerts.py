@@ -4,17 +4,19 @@ is printed, and the Alerts page shows it delivered."""
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from pipepulse.auth import scopes
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.demo import build_history, demo_settings
-from pipepulse.demo_alerts import Receiver, set_up
+from pipepulse.demo_alerts import SILENCE_COMMENT, Receiver, set_up
 from pipepulse.scheduler.runner import alert_pass
 from tests.conftest import FrozenClock
 
 
+@pytest.mark.timeout(300)  # a week of backfill, then the alert passes, on a busy machine
 async def test_demo_alerts__broken_warehouse__printed_by_the_receiver_and_shown_delivered(
     db: Database, client: httpx.AsyncClient, clock: FrozenClock, settings: Settings
 ) -> None:
@@ -34,9 +36,30 @@ async def test_demo_alerts__broken_warehouse__printed_by_the_receiver_and_shown_
     errors = [line for line in printed if "Finance replica is now Error" in line]
     assert len(errors) == 1, printed
     assert "signature verified" in errors[0]
+    # The grouped rule: one notification for the error condition; degraded alerts are silenced.
+    grouped = [line for line in printed if line.startswith("  Alert group received:")]
+    assert len(grouped) == 1, printed
+    assert "1 connection in Error" in grouped[0]
+    assert "Grouped by condition=error" in grouped[0]
+    assert "signature verified" in grouped[0]
 
     signed_in = await client.post("/sign-in", data={"token": handles.token})
     assert signed_in.status_code == 303
     page = await client.get(f"/orgs/{handles.organisation_id}/alerts/")
     assert 'data-state="delivered" data-type="connection.status_changed"' in page.text
     assert "Demo receiver" in page.text
+    silences = await client.get(
+        f"/api/v1/organisations/{handles.organisation_id}/silences/",
+        headers={"Authorization": f"Bearer {handles.token}"},
+    )
+    [silence] = silences.json()
+    assert (silence["matchers"], silence["state"]) == ({"condition": "degraded"}, "active")
+    assert silence["comment"] == SILENCE_COMMENT
+    groups = await client.get(
+        f"/api/v1/organisations/{handles.organisation_id}/alert-groups/",
+        params={"state": "open"},
+        headers={"Authorization": f"Bearer {handles.token}"},
+    )
+    found = {g["key"]["condition"]: g for g in groups.json()["items"]}
+    assert set(found) == {"error", "degraded"}, found
+    assert [a["silenced_by"] for a in found["degraded"]["alerts"]] == [[silence["id"]]]

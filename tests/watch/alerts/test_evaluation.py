@@ -172,3 +172,31 @@ async def test_alerts__first_evaluation_of_a_long_error__dated_where_it_began(
     [delivery] = receiver.received()
     assert delivery.json["data"]["from"] == "idle"
     assert delivery.json["data"]["at"] == began.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def test_alerts__first_evaluation_of_an_error_since_yesterday__from_the_interval_before(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    service_key: dict[str, str],
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    receiver: Receiver,
+) -> None:
+    connection_id = await make_connection(client, tenant)
+    for quarter in range(12, 3, -1):  # delivering every six hours for two days
+        completed = DAY0 - timedelta(hours=6 * quarter)
+        await push(client, tenant, service_key, clock, connection_id, completed, events=100)
+    third = DAY0 - timedelta(hours=20)
+    for hours in (2, 1, 0):  # then three failures yesterday: error from the third
+        completed = third - timedelta(hours=hours)
+        await push(client, tenant, service_key, clock, connection_id, completed, error="refused")
+    channel = await add_channel(client, tenant, receiver)
+    await add_rule(client, tenant, channel["id"], ["status:error"])
+
+    # The installation starts watching now: the change is dated yesterday, from what it was.
+    await run_pass(db, alert_settings, clock, DAY0)
+    [delivery] = receiver.received()
+    assert delivery.json["data"]["from"] == "degraded"
+    assert delivery.json["data"]["to"] == "error"
+    assert delivery.json["data"]["at"] == third.strftime("%Y-%m-%dT%H:%M:%SZ")

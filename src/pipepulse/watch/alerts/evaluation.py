@@ -14,7 +14,7 @@ several schedulers record each event, and queue each notification, once.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +24,7 @@ from pipepulse import ids
 from pipepulse.db.models import WarehouseConnection
 from pipepulse.db.session import Database
 from pipepulse.rollups.plan import HOUR, TICK, floor_hour
-from pipepulse.rules import DAY, Thresholds
+from pipepulse.rules import DAY, Status, Thresholds
 from pipepulse.status import repository as status_repository
 from pipepulse.status import timeline
 from pipepulse.status.reasons import Reason
@@ -86,18 +86,28 @@ def reason_json(reason: Reason) -> dict[str, Any]:
     return out
 
 
+@dataclass(frozen=True)
+class Dated:
+    """A connection's current timeline interval: its status, exact start, reason, and the
+    status of the interval before it (what a first evaluation compares with, SPEC §7.3)."""
+
+    status: Status
+    start: datetime
+    reason: Reason
+    previous: Status
+
+
 async def _status_starts(
     session: AsyncSession, pending: dict[str, Change], now: datetime, thresholds: Thresholds
-) -> dict[str, tuple[datetime, Reason]]:
-    """Each changed connection's current timeline interval: its exact start and its reason.
-
-    A connection whose runs moved between the two reads (the timeline disagrees with the
-    engine) is left out, and its change waits for the next pass, as are old intervals beyond
-    :data:`OLD_INTERVALS_PER_PASS`.
+) -> dict[str, Dated]:
+    """Each changed connection's current timeline interval, read from the runs by the status
+    timeline, which is the truth: where the runs moved since the batched read, the timeline's
+    status is the one recorded. Old intervals beyond :data:`OLD_INTERVALS_PER_PASS` wait for
+    the next pass.
     """
     window = thresholds.orphan_window
     end = now + TICK
-    out: dict[str, tuple[datetime, Reason]] = {}
+    out: dict[str, Dated] = {}
     for span in LOOKBACKS:
         if not pending:
             break
@@ -118,19 +128,18 @@ async def _status_starts(
                 timeline.finished_runs(runs.get(cid, []), window), start, end, thresholds, prior
             )
             current = history.intervals[-1]
-            if current.status != engine.status:
-                del pending[cid]
-            elif not (len(history.intervals) == 1 and history.held_before):
-                out[cid] = (current.start, current.reason)
+            if not (len(history.intervals) == 1 and history.held_before):
+                # The timeline is exact from one microsecond before its start.
+                previous = history.state(current.start - TICK).status
+                out[cid] = Dated(current.status, current.start, current.reason, previous)
                 del pending[cid]
     for cid in list(pending)[:OLD_INTERVALS_PER_PASS]:
         connection = await session.get(WarehouseConnection, cid)
         if connection is None:
             continue
         found = await watch_service.current(session, connection, now, thresholds)
-        if found.state.status == pending[cid].status.status:
-            since = found.since if found.since is not None else min(connection.created_at, now)
-            out[cid] = (since, found.since_reason)
+        since = found.since if found.since is not None else min(connection.created_at, now)
+        out[cid] = Dated(found.state.status, since, found.since_reason, found.previous)
     return out
 
 
@@ -210,7 +219,7 @@ async def evaluate(db: Database, now: datetime, thresholds: Thresholds, *, publi
         moved = {
             c.id: c
             for c in sorted(
-                (c for c in changed if c.new.status != c.old.status),
+                (c for c in changed if c.new.status != c.old.status or _first_with_history(c)),
                 key=lambda c: changes.notifiable(c.old.status, c.new.status),
                 reverse=True,
             )
@@ -220,12 +229,21 @@ async def evaluate(db: Database, now: datetime, thresholds: Thresholds, *, publi
         ready = [c for c in changed if c.id not in deferred]
         for change in ready:
             change.events = _events(change, now)
-            if change.id in dated:
-                at, reason = dated[change.id]
-                change.status_since = at
-                change.events.insert(
-                    0, changes.status_event(change.old.status, change.new.status, at, reason_json(reason))
-                )
+            interval = dated.get(change.id)
+            if interval is not None:
+                change.new = replace(change.new, status=interval.status)
+                # SPEC §7.3: a first evaluation compares with the interval before the current one.
+                was = change.before.seen.status if change.before is not None else interval.previous
+                if interval.status != was:
+                    change.status_since = interval.start
+                    change.events.insert(
+                        0,
+                        changes.status_event(
+                            was, interval.status, interval.start, reason_json(interval.reason)
+                        ),
+                    )
+                else:
+                    change.status_since = change.before.status_since if change.before else interval.start
             elif change.before is not None:
                 change.status_since = change.before.status_since
 
@@ -284,7 +302,8 @@ async def evaluate(db: Database, now: datetime, thresholds: Thresholds, *, publi
             for rule in changes.matching(rules.get(change.watched.ref.organisation_id, []), event, change.id)
         ]
         await store.add_notifications(session, notifications)
-        # SPEC §7.4: the alerts these events open and end, for the rules that group.
+        # SPEC §7.4: the alerts these events open and end, for the rules that group; a volume
+        # alert fires until an hour is judged normal again.
         await alert_groups.record(
             session,
             [
@@ -300,6 +319,13 @@ async def evaluate(db: Database, now: datetime, thresholds: Thresholds, *, publi
                 if event_id in recorded_ids
             ],
             now,
+            volume_normal={
+                c.id: c.volume.hour + HOUR
+                for c in owned
+                if c.volume is not None
+                and c.old.volume_verdict in changes.ANOMALIES
+                and c.new.volume_verdict not in changes.ANOMALIES
+            },
         )
         queued = len(notifications)
         unchanged = [cid for cid in volumes if cid not in deferred]
@@ -307,6 +333,13 @@ async def evaluate(db: Database, now: datetime, thresholds: Thresholds, *, publi
     if deferred:
         log.info("evaluation deferred %d status change(s) to the next tick", len(deferred))
     return PassResult(len(connections), recorded, queued, len(deferred))
+
+
+def _first_with_history(change: Change) -> bool:
+    """A first evaluation of a connection that has completed a run: the interval before the
+    current one may be another status (an idle connection may have been active yesterday).
+    One that never completed a run has been idle all along."""
+    return change.before is None and change.status.latest_run is not None
 
 
 def _fingerprint(change: Change) -> str | None:

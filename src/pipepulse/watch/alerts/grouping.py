@@ -13,6 +13,9 @@ channel and ``now`` only:
   it was acknowledged since its last change;
 - a group whose alerts have all resolved, once that is notified, closes.
 
+An alert joins its group only once its condition has lasted the rule's
+``min_duration_seconds`` (:func:`joined_at`); its group's wait counts from then.
+
 0 for a wait or interval means the next delivery pass (``now``).
 """
 
@@ -77,6 +80,18 @@ def group_id(rule_id: str, group_key: Mapping[str, str]) -> str:
     """A stable id for (rule, key): replicas that form the same group name it alike."""
     text = json.dumps([rule_id, sorted(group_key.items())], separators=(",", ":"))
     return "agr_" + hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def joined_at(
+    started_at: datetime, ended_at: datetime | None, min_duration_seconds: int, now: datetime
+) -> datetime | None:
+    """When an alert joins its group: once its condition has lasted the rule's
+    ``min_duration_seconds`` (SPEC §7.4). None while it is held back, and for good when its
+    condition ended sooner (nothing is said of it)."""
+    join = started_at + timedelta(seconds=min_duration_seconds)
+    if ended_at is not None and ended_at < join:
+        return None
+    return join if join <= now else None
 
 
 def decide(timing: Timing, state: GroupState, now: datetime) -> Decision:

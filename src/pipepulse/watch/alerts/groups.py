@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -40,11 +40,11 @@ from pipepulse.db.models import (
 from pipepulse.db.session import Database
 from pipepulse.schemas import format_timestamp
 from pipepulse.watch.alerts import group_bodies, grouping, maintenance, silences
-from pipepulse.watch.alerts.changes import STATUS_CHANGED, Event
+from pipepulse.watch.alerts.changes import FRESH, LATE, STATUS_CHANGED, VOLUME_ANOMALY, Event
 
 log = logging.getLogger("pipepulse.alerts")
 
-# The status conditions of SPEC §7.4 (late and volume_anomaly are still notified per event).
+# The status conditions of SPEC §7.4; late and volume_anomaly come from their own events.
 STATUS_CONDITIONS = ("error", "degraded")
 
 
@@ -142,12 +142,84 @@ async def _open_group(
     return group_id
 
 
-async def record(session: AsyncSession, happened: Sequence[Happened], now: datetime) -> int:
-    """Open and end the alerts the recorded status events make, for every grouped rule."""
-    status = [h for h in happened if h.event.type == STATUS_CHANGED]
-    if not status:
+@dataclass(frozen=True)
+class AlertChange:
+    """What one event does to a connection's alerts: the condition it ends and the one it
+    opens (SPEC §7.4), with what the connection was before and why."""
+
+    ends: str | None
+    opens: str | None
+    from_status: str | None
+    reason: dict[str, Any] | None
+
+
+# The rule event that asks for each condition's alerts.
+CONDITION_EVENTS = {
+    "error": "status:error",
+    "degraded": "status:degraded",
+    "late": "late",
+    "volume_anomaly": "volume_anomaly",
+}
+
+
+def alert_change(event: Event) -> AlertChange:
+    """The alerts an event opens and ends. Pure: status changes end the old status condition
+    and open the new one; ``late`` opens and ``fresh`` ends lateness; a volume anomaly opens
+    one for its judged hour (ending one of another verdict still firing)."""
+    data = event.data
+    if event.type == STATUS_CHANGED:
+        old, new = data.get("from"), data.get("to")
+        return AlertChange(
+            old if old in STATUS_CONDITIONS else None,
+            new if new in STATUS_CONDITIONS else None,
+            old,
+            data.get("reason"),
+        )
+    if event.type == LATE:
+        sla, last = data.get("sla_seconds"), data.get("last_delivery_at")
+        since = f"since {last}" if last else "ever"
+        text = f"No delivery {since}: later than the freshness SLA of {sla} seconds."
+        return AlertChange(None, "late", None, {"code": "late", "text": text})
+    if event.type == FRESH:
+        return AlertChange("late", None, None, None)
+    if event.type == VOLUME_ANOMALY:
+        text = (
+            f"{data.get('actual')} events delivered in the hour from {data.get('hour')}, "
+            f"outside the expected band of {data.get('lower')} to {data.get('upper')}."
+        )
+        return AlertChange(
+            "volume_anomaly", "volume_anomaly", None, {"code": data.get("verdict"), "text": text}
+        )
+    return AlertChange(None, None, None, None)
+
+
+async def _end(session: AsyncSession, connection_id: str, condition: str, at: datetime) -> None:
+    await session.execute(
+        update(Alert)
+        .where(Alert.connection_id == connection_id, Alert.condition == condition, Alert.ended_at.is_(None))
+        .values(ended_at=at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def record(
+    session: AsyncSession,
+    happened: Sequence[Happened],
+    now: datetime,
+    volume_normal: Mapping[str, datetime] | None = None,
+) -> int:
+    """Open and end the alerts the recorded events make, for every grouped rule.
+
+    ``volume_normal``: connections whose latest judged hour was not an anomaly, with the end of
+    that hour, where their volume alert (fired for an earlier hour) ends.
+    """
+    for connection_id, at in (volume_normal or {}).items():
+        await _end(session, connection_id, "volume_anomaly", at)
+    changing = [(h, alert_change(h.event)) for h in happened]
+    changing = [(h, c) for h, c in changing if c.ends is not None or c.opens is not None]
+    if not changing:
         return 0
-    rules = await grouped_rules(session, {h.organisation_id for h in status})
+    rules = await grouped_rules(session, {h.organisation_id for h, _ in changing})
     if not rules:
         return 0
     slugs = dict(
@@ -161,34 +233,27 @@ async def record(session: AsyncSession, happened: Sequence[Happened], now: datet
         (
             await session.execute(
                 select(WarehouseConnection.id, WarehouseConnection.integration_type).where(
-                    WarehouseConnection.id.in_({h.connection_id for h in status})
+                    WarehouseConnection.id.in_({h.connection_id for h, _ in changing})
                 )
             )
         ).all()
     )
     opened = 0
-    for h in status:
-        old, new = h.event.data.get("from"), h.event.data.get("to")
+    for h, change in changing:
         at = h.event.at
-        if old in STATUS_CONDITIONS:
-            await session.execute(
-                update(Alert)
-                .where(
-                    Alert.connection_id == h.connection_id, Alert.condition == old, Alert.ended_at.is_(None)
-                )
-                .values(ended_at=at)
-                .execution_options(synchronize_session=False)
-            )
-        if new not in STATUS_CONDITIONS:
+        if change.ends is not None:
+            await _end(session, h.connection_id, change.ends, at)
+        new = change.opens
+        if new is None:
             continue
         for rule in rules.get(h.organisation_id, []):
-            if f"status:{new}" not in rule.events:
+            if CONDITION_EVENTS[new] not in rule.events:
                 continue
             if rule.connection_ids is not None and h.connection_id not in rule.connection_ids:
                 continue
             labels = labels_of(
                 h,
-                str(new),
+                new,
                 rule.severity,
                 slugs.get(h.organisation_id, ""),
                 integration.get(h.connection_id, ""),
@@ -207,8 +272,8 @@ async def record(session: AsyncSession, happened: Sequence[Happened], now: datet
                     labels=labels,
                     started_at=at,
                     ended_at=None,
-                    from_status=old,
-                    reason=h.event.data.get("reason"),
+                    from_status=change.from_status,
+                    reason=change.reason,
                     connection={"id": h.connection_id, "name": h.connection_name, "type": h.connection_type},
                     created_at=now,
                 )
@@ -280,7 +345,21 @@ async def notify_due(db: Database, now: datetime, *, public_url: str) -> int:
                 ).scalars()
             )
             marks = {a.id: silenced_by(a.labels, found, windows, now) for a in alerts}
-            told = [a for a in alerts if not marks[a.id]]
+            joined = {
+                a.id: at
+                for a in alerts
+                if (
+                    at := grouping.joined_at(
+                        dialect.as_utc(a.started_at) or now,
+                        dialect.as_utc(a.ended_at),
+                        rule.min_duration_seconds,
+                        now,
+                    )
+                )
+                is not None
+            }
+            # Silenced alerts, and those held back by min_duration_seconds, are told nothing.
+            told = [a for a in alerts if not marks[a.id] and a.id in joined]
             current = frozenset((a.id, a.ended_at is None) for a in told)
             notified = (
                 frozenset((str(i), bool(f)) for i, f in group.notified)
@@ -290,8 +369,13 @@ async def notify_due(db: Database, now: datetime, *, public_url: str) -> int:
             last = dialect.as_utc(group.last_notified_at)
             acked_at = dialect.as_utc(group.acknowledged_at)
             acked = acked_at is not None and (last is None or acked_at >= last)
+            first_joined = min((joined[a.id] for a in told), default=None)
             state = grouping.GroupState(
-                dialect.as_utc(group.first_fired_at) or now, current, notified, last, acknowledged=acked
+                first_joined or dialect.as_utc(group.first_fired_at) or now,
+                current,
+                notified,
+                last,
+                acknowledged=acked,
             )
             timing = grouping.Timing(
                 rule.group_wait_seconds, rule.group_interval_seconds, rule.repeat_interval_seconds
@@ -325,9 +409,7 @@ async def notify_due(db: Database, now: datetime, *, public_url: str) -> int:
                 occurred_at=now,
                 organisation={"id": group.organisation_id, "slug": slugs.get(group.organisation_id)},
                 group={"rule_id": group.rule_id, "key": group.key, "id": group.id},
-                alerts=[
-                    group_bodies.alert_json(a, marks[a.id], public_url) for a in alerts if not marks[a.id]
-                ],
+                alerts=[group_bodies.alert_json(a, marks[a.id], public_url) for a in told],
                 dashboard=group_bodies.group_link(public_url, group.organisation_id, group.id),
             )
             stmt = dialect.insert(dialect.name_of(session), Notification).on_conflict_do_nothing(
