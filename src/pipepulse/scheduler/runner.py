@@ -19,7 +19,7 @@ from pipepulse.retention import service as retention
 from pipepulse.runs import service as runs_service
 from pipepulse.scheduler import jobs
 from pipepulse.scheduler.dispatchers import Dispatcher, DispatchFailed
-from pipepulse.watch.alerts import channels, delivery, evaluation
+from pipepulse.watch.alerts import channels, delivery, evaluation, reposts
 from pipepulse.watch.alerts import groups as alert_groups
 
 log = logging.getLogger("pipepulse.scheduler")
@@ -143,6 +143,8 @@ async def alert_pass(
         allow_private=settings.alerts_allow_private_urls,
         options=channels.options_from(settings),
     )
+    # SPEC §7.5: Alertmanager resolves what is not posted again before its endsAt.
+    await reposts.repost_due(db, now, options=channels.options_from(settings))
     return evaluated, delivered
 
 

@@ -219,6 +219,7 @@ class Notification(Base):
         Index("ix_notifications_connection_created", "connection_id", "created_at"),
         # One row per group notification, however many replicas decide to send it.
         UniqueConstraint("group_id", "group_sequence"),
+        Index("ix_notifications_repost", "repost_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -252,6 +253,9 @@ class Notification(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A firing group notification delivered to an Alertmanager: when it is posted again (SPEC
+    # §7.5, every minute while its group is open). Null for everything else.
+    repost_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class NotificationTally(Base):

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db.models import AlertChannel, Notification
 from pipepulse.db.session import Database
-from pipepulse.watch.alerts import backoff, channels, fairness, sender
+from pipepulse.watch.alerts import backoff, channels, fairness, reposts, sender
 from pipepulse.watch.alerts import repository as alerts_repository
 
 log = logging.getLogger("pipepulse.watch.alerts")
@@ -109,6 +109,7 @@ async def record(session: AsyncSession, claim: Claim, outcome: sender.Outcome, n
     values: dict[str, Any] = {"last_status_code": outcome.status_code, "last_error": outcome.error}
     if outcome.delivered:
         values |= {"state": "delivered", "delivered_at": now, "next_attempt_at": None}
+        values["repost_at"] = reposts.first_repost(claim.target.kind, claim.payload, now)
     elif outcome.gone or not claim.enabled:
         values |= {"state": "failed", "next_attempt_at": None}
     else:
