@@ -19,7 +19,7 @@ from pipepulse.retention import service as retention
 from pipepulse.runs import service as runs_service
 from pipepulse.scheduler import jobs
 from pipepulse.scheduler.dispatchers import Dispatcher, DispatchFailed
-from pipepulse.watch.alerts import channels, delivery, evaluation, reposts
+from pipepulse.watch.alerts import channels, delivery, evaluation, heartbeats, reposts
 from pipepulse.watch.alerts import groups as alert_groups
 
 log = logging.getLogger("pipepulse.scheduler")
@@ -113,7 +113,7 @@ async def tick(
         orphaned = await jobs.sweep_orphans(session, now, settings.thresholds.orphan_window)
     evaluated, notifications = evaluation.PassResult(0, 0, 0, 0), delivery.PassResult(0, 0, 0)
     try:
-        evaluated, notifications = await alert_pass(db, settings, now)
+        evaluated, notifications = await alert_pass(db, settings, now, scheduler=ident)
     except Exception:  # alerting trouble never stops runs from being seeded, nor the heartbeat
         log.exception("alert pass failed; retrying next tick")
     async with db.session(write=True) as session:
@@ -130,7 +130,7 @@ async def tick(
 
 
 async def alert_pass(
-    db: Database, settings: Settings, now: datetime
+    db: Database, settings: Settings, now: datetime, *, scheduler: str | None = None
 ) -> tuple[evaluation.PassResult, delivery.PassResult]:
     """Evaluate every connection (recording events and queueing notifications), then deliver
     the notifications that are due (SPEC §7.3)."""
@@ -145,6 +145,14 @@ async def alert_pass(
     )
     # SPEC §7.5: Alertmanager resolves what is not posted again before its endsAt.
     await reposts.repost_due(db, now, options=channels.options_from(settings))
+    # SPEC §7.5 watchdog: this scheduler's heartbeats, sent only while its passes run.
+    await heartbeats.send_due(
+        db,
+        now,
+        scheduler=scheduler or scheduler_id(),
+        options=channels.options_from(settings),
+        public_url=settings.public_url,
+    )
     return evaluated, delivered
 
 
@@ -256,7 +264,7 @@ async def run_forever(
         while not stop.is_set():
             started = time.monotonic()
             try:
-                found, sent = await alert_pass(db, settings, clock())
+                found, sent = await alert_pass(db, settings, clock(), scheduler=ident)
                 elapsed = time.monotonic() - started
                 metrics.loop.labels("alerts").observe(elapsed)
                 log.debug(

@@ -203,3 +203,31 @@ async def test_alertmanager__group_still_firing__posted_again_every_minute_until
     clock.advance(minutes=2)  # the group closed: nothing posts the alert as firing again
     await alert_pass(db, alert_settings, clock.now)
     assert await _pipepulse_alerts(alertmanager, connection_id) == []
+
+
+async def test_alertmanager__heartbeats__a_watchdog_alert_that_ends_unless_the_next_one_comes(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    alertmanager: str,
+) -> None:
+    clock.now = datetime.now(UTC).replace(microsecond=0)
+    created = await client.post(
+        channels_url(tenant),
+        json={"name": "am", "kind": "alertmanager", "url": alertmanager},
+        headers=tenant.write,
+    )
+    channel_id = created.json()["id"]
+    set_ = await client.post(
+        channels_url(tenant) + channel_id + "/heartbeat/", json={"interval_seconds": 60}, headers=tenant.write
+    )
+    assert set_.status_code == 200, set_.text
+    await alert_pass(db, alert_settings, clock.now, scheduler="host-a:1")
+    async with httpx.AsyncClient(base_url=alertmanager) as am:
+        [alert] = (await am.get("/api/v2/alerts", params={"filter": "alertname=PipepulseWatchdog"})).json()
+    assert alert["labels"]["scheduler"] == "host-a:1"
+    assert alert["labels"]["organisation"] == "acme"
+    assert alert["status"]["state"] == "active"
+    assert _at(alert["endsAt"]) == clock.now + timedelta(minutes=2)

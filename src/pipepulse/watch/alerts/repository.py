@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pipepulse import secretbox
 from pipepulse.db import tallies
 from pipepulse.db.dialect import one_of
-from pipepulse.db.models import AlertChannel, AlertRule, Notification, WarehouseConnection
+from pipepulse.db.models import AlertChannel, AlertRule, ChannelHeartbeat, Notification, WarehouseConnection
 
 MAX_CHANNELS_LISTED = 500
 
@@ -133,3 +133,12 @@ async def reseal_channel_secrets(session: AsyncSession, box: secretbox.SecretBox
         await session.execute(update(raw).where(raw.c.id == channel_id).values(**values))
         done += 1
     return done, stuck
+
+
+async def forget_heartbeats(session: AsyncSession, channel_id: str) -> None:
+    """Every scheduler's heartbeat schedule for the channel: the next pass starts afresh."""
+    await session.execute(
+        delete(ChannelHeartbeat)
+        .where(ChannelHeartbeat.channel_id == channel_id)
+        .execution_options(synchronize_session=False)
+    )

@@ -18,6 +18,7 @@ from pipepulse.watch.alerts.schemas import (
     ChannelCreate,
     ChannelCreated,
     ChannelOut,
+    HeartbeatSet,
     NotificationOut,
     NotificationState,
     RuleCreate,
@@ -53,6 +54,7 @@ def channel_out(channel: AlertChannel) -> ChannelOut:
         disabled_reason=channel.disabled_reason,
         created_at=channel.created_at,
         disabled_at=channel.disabled_at,
+        heartbeat_interval_seconds=channel.heartbeat_interval_seconds,
     )
 
 
@@ -117,6 +119,30 @@ async def delete_channel(
 ) -> Response:
     """Delete a channel, its rules and its delivery log."""
     await alerts_service.delete_channel(session, principal, organisation_pk, channel_id)
+    return Response(status_code=204)
+
+
+@router.post(CHANNEL + "/heartbeat/", response_model=ChannelOut)
+async def set_heartbeat(
+    organisation_pk: OrganisationPk,
+    channel_id: ChannelId,
+    body: HeartbeatSet,
+    session: WriteSession,
+    principal: Writer,
+) -> ChannelOut:
+    """Watchdog: every healthy scheduler sends a `heartbeat` to this channel on this interval."""
+    channel = await alerts_service.set_heartbeat(
+        session, principal, organisation_pk, channel_id, body.interval_seconds
+    )
+    return channel_out(channel)
+
+
+@router.delete(CHANNEL + "/heartbeat/", status_code=204)
+async def stop_heartbeat(
+    organisation_pk: OrganisationPk, channel_id: ChannelId, session: WriteSession, principal: Writer
+) -> Response:
+    """Stop the channel's heartbeats."""
+    await alerts_service.set_heartbeat(session, principal, organisation_pk, channel_id, None)
     return Response(status_code=204)
 
 

@@ -92,6 +92,17 @@ class ChannelOut(BaseModel):
     disabled_reason: str | None
     created_at: Timestamp
     disabled_at: Timestamp | None
+    heartbeat_interval_seconds: int | None = Field(
+        default=None,
+        description="SPEC §7.5 watchdog: every healthy scheduler sends a heartbeat this often (null: none).",
+    )
+
+
+class HeartbeatSet(StrictModel):
+    interval_seconds: Annotated[int, Field(strict=True, ge=60, le=86_400), JSON_INTEGER] = Field(
+        description="How often every healthy scheduler sends a heartbeat (60 s to a day); the first goes"
+        " out at the next delivery pass."
+    )
 
 
 class ChannelCreated(ChannelOut):

@@ -13,7 +13,7 @@ from pipepulse.db.models import AlertChannel, AlertRule, Notification, Organisat
 from pipepulse.db.session import Database
 from pipepulse.errors import Invalid, NotFound, ServiceUnavailable
 from pipepulse.organisations import service as organisations_service
-from pipepulse.watch.alerts import bodies, bounds, channels, delivery, sender, urls
+from pipepulse.watch.alerts import bodies, bounds, channels, delivery, heartbeats, sender, urls
 from pipepulse.watch.alerts import repository as alerts_repository
 from pipepulse.watch.alerts.channels import keys
 from pipepulse.watch.alerts.schemas import ChannelCreate, RuleCreate
@@ -88,6 +88,24 @@ async def delete_channel(
 ) -> None:
     channel = await get_channel(session, principal, organisation_id, channel_id)
     await alerts_repository.delete_channel(session, channel.id)
+
+
+async def set_heartbeat(
+    session: AsyncSession,
+    principal: UserPrincipal,
+    organisation_id: int,
+    channel_id: str,
+    interval_seconds: int | None,
+) -> AlertChannel:
+    """Start (or change, or with None stop) a channel's heartbeats (SPEC §7.5); the first of a
+    new interval goes out at the next delivery pass."""
+    channel = await get_channel(session, principal, organisation_id, channel_id)
+    if interval_seconds is not None and (why := heartbeats.refusal(channel.kind)) is not None:
+        raise Invalid(why, loc=("path", "channel_id"))
+    channel.heartbeat_interval_seconds = interval_seconds
+    await alerts_repository.forget_heartbeats(session, channel.id)
+    await session.flush()
+    return channel
 
 
 async def test_channel(

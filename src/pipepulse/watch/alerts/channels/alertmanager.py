@@ -27,6 +27,7 @@ RESOLVING_STATUSES = ("active",)
 # Prometheus's resend delay and the four of them it posts ahead as endsAt.
 REPOST_EVERY = timedelta(minutes=1)
 VALIDITY = 4 * REPOST_EVERY
+WATCHDOG = "PipepulseWatchdog"
 
 
 def endpoint(url: str) -> str:
@@ -51,6 +52,30 @@ def _condition(payload: dict[str, Any]) -> tuple[str, bool]:
     if kind == "connection.volume_anomaly":
         return "volume_anomaly", False
     return str(kind), False
+
+
+def _watchdog(
+    payload: dict[str, Any], organisation: str, link: str | None, now: datetime | None
+) -> dict[str, Any]:
+    """A heartbeat as Prometheus's ``Watchdog``: an alert that always fires while pipepulse
+    runs, for Alertmanager to route to a dead man's switch; it ends two intervals on unless
+    the next heartbeat comes."""
+    data = payload.get("data") or {}
+    at = now or datetime.fromisoformat(str(payload["occurred_at"]).replace("Z", "+00:00"))
+    interval = timedelta(seconds=int(data.get("interval_seconds") or 60))
+    headline, _change, why, _since = bodies.describe(payload)
+    return {
+        "labels": {
+            "alertname": WATCHDOG,
+            "organisation": organisation,
+            "scheduler": str(data.get("scheduler") or ""),
+            "severity": "none",
+        },
+        "annotations": {"summary": headline, "description": why},
+        "startsAt": format_timestamp(at),
+        "endsAt": format_timestamp(at + 2 * interval),
+        "generatorURL": link,
+    }
 
 
 def alerts(payload: dict[str, Any], now: datetime | None = None) -> list[dict[str, Any]]:
@@ -79,6 +104,8 @@ def alerts(payload: dict[str, Any], now: datetime | None = None) -> list[dict[st
                 item["endsAt"] = format_timestamp(now + VALIDITY)
             out.append(item)
         return out
+    if payload.get("type") == bodies.HEARTBEAT_TYPE:
+        return [_watchdog(payload, organisation, link, now)]
     connection = payload.get("connection") or {}
     headline, _change, why, since = bodies.describe(payload)
     condition, resolved = _condition(payload)
