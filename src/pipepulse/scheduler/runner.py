@@ -130,7 +130,12 @@ async def tick(
 
 
 async def alert_pass(
-    db: Database, settings: Settings, now: datetime, *, scheduler: str | None = None
+    db: Database,
+    settings: Settings,
+    now: datetime,
+    *,
+    scheduler: str | None = None,
+    metrics: SchedulerMetrics | None = None,
 ) -> tuple[evaluation.PassResult, delivery.PassResult]:
     """Evaluate every connection (recording events and queueing notifications), then deliver
     the notifications that are due (SPEC §7.3)."""
@@ -142,6 +147,7 @@ async def alert_pass(
         now,
         allow_private=settings.alerts_allow_private_urls,
         options=channels.options_from(settings),
+        observe_latency=metrics.detect_to_notify.observe if metrics is not None else None,
     )
     # SPEC §7.5: Alertmanager resolves what is not posted again before its endsAt.
     await reposts.repost_due(db, now, options=channels.options_from(settings))
@@ -182,6 +188,13 @@ class SchedulerMetrics:
         self.missed = Counter(
             "pipepulse_scheduler_missed_slots",
             "Grid slots that passed entirely without a run (never run afterwards).",
+            registry=self.registry,
+        )
+        self.detect_to_notify = Histogram(
+            "pipepulse_alert_detect_to_notify_seconds",
+            "From a change's instant (SPEC §7.3 at; a group's newest start or end) to the receiver's 2xx,"
+            " per notification this replica delivered.",
+            buckets=(1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600, 14400),
             registry=self.registry,
         )
         self.seeded = Counter(
@@ -264,7 +277,7 @@ async def run_forever(
         while not stop.is_set():
             started = time.monotonic()
             try:
-                found, sent = await alert_pass(db, settings, clock(), scheduler=ident)
+                found, sent = await alert_pass(db, settings, clock(), scheduler=ident, metrics=metrics)
                 elapsed = time.monotonic() - started
                 metrics.loop.labels("alerts").observe(elapsed)
                 log.debug(
