@@ -294,6 +294,7 @@ async def test_channel(
     async with db.session() as session:
         organisation = await organisations_service.get_visible(session, principal, organisation_pk)
         channel = await alerts_service.get_channel(session, principal, organisation_pk, channel_id)
+    request.app.state.test_send_limit.take(organisation.id, channel.id, now)
     outcome = await alerts_service.test_channel(
         db,
         organisation,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from pipepulse.auth import scopes
 from pipepulse.auth.dependencies import user
@@ -12,7 +12,7 @@ from pipepulse.db.session import Database
 from pipepulse.deps import AppSettings, Now, ReadSession, WriteSession, get_database
 from pipepulse.organisations import service as organisations_service
 from pipepulse.schemas import API_PREFIX, ID_PATTERN, OrganisationPk, Page, PageNumber, PageSize
-from pipepulse.watch.alerts import channels, urls
+from pipepulse.watch.alerts import channels, send_limit, urls
 from pipepulse.watch.alerts import service as alerts_service
 from pipepulse.watch.alerts.schemas import (
     ChannelCreate,
@@ -155,10 +155,13 @@ async def test_channel(
     db: Db,
     now: Now,
     settings: AppSettings,
+    request: Request,
 ) -> TestResult:
-    """Send a `test` notification now and say whether the receiver took it."""
+    """Send a `test` notification now and say whether the receiver took it (a few a minute)."""
     organisation = await organisations_service.get_visible(session, principal, organisation_pk)
     channel = await alerts_service.get_channel(session, principal, organisation_pk, channel_id)
+    limit: send_limit.TestSendLimit = request.app.state.test_send_limit
+    limit.take(organisation.id, channel.id, now)
     # Release the read transaction before the (slow) send.
     await session.commit()
     outcome = await alerts_service.test_channel(
