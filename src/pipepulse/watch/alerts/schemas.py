@@ -38,6 +38,11 @@ ChannelId = Annotated[str, Field(pattern=r"^ach_[0-9a-f]{16}$", description="An 
 RuleId = Annotated[str, Field(pattern=r"^arl_[0-9a-f]{16}$", description="An alert rule id, arl_….")]
 
 
+def field_of(kind: str) -> str:
+    """The one field a channel of ``kind`` is created with."""
+    return {"pagerduty": "routing_key", "email": "to"}.get(kind, "url")
+
+
 class ChannelCreate(StrictModel):
     name: Name
     kind: ChannelKind
@@ -68,7 +73,7 @@ class ChannelCreate(StrictModel):
 
     @model_validator(mode="after")
     def _fields_of_the_kind(self) -> ChannelCreate:
-        needs = {"pagerduty": "routing_key", "email": "to"}.get(self.kind, "url")
+        needs = field_of(self.kind)
         given = {name for name in ("url", "routing_key", "to") if getattr(self, name) is not None}
         if needs not in given:
             raise ValueError(f"a {self.kind} channel needs {needs!r}")
