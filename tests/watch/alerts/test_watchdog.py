@@ -151,3 +151,21 @@ async def test_heartbeat__scheduler_stopped__heartbeats_stop(
     await alert_pass(db, alert_settings, clock.now, scheduler="host-b:2")
     senders = [d.json["data"]["scheduler"] for d in receiver.received("heartbeat")]
     assert senders == [runner.scheduler_id(), runner.scheduler_id(), "host-b:2"]
+
+
+async def test_heartbeat__slack_channel__a_short_message_naming_the_scheduler(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    receiver: Receiver,
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+) -> None:
+    channel = await add_channel(client, tenant, receiver, kind="slack")
+    await client.post(
+        heartbeat_url(tenant, channel["id"]), json={"interval_seconds": 300}, headers=tenant.write
+    )
+    await alert_pass(db, alert_settings, clock.now, scheduler="host-a:1")
+    [message] = receiver.received()
+    assert message.json["text"].startswith("pipepulse is evaluating (heartbeat): Scheduler host-a:1")
+    assert "it sends one every 5 min." in message.json["text"]
