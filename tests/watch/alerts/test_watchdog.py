@@ -169,3 +169,37 @@ async def test_heartbeat__slack_channel__a_short_message_naming_the_scheduler(
     [message] = receiver.received()
     assert message.json["text"].startswith("pipepulse is evaluating (heartbeat): Scheduler host-a:1")
     assert "it sends one every 5 min." in message.json["text"]
+
+
+async def test_heartbeat__read__each_schedulers_last_heartbeat_and_why_it_failed(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    receiver: Receiver,
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+) -> None:
+    channel = await add_channel(client, tenant, receiver)
+    await client.post(
+        heartbeat_url(tenant, channel["id"]), json={"interval_seconds": 60}, headers=tenant.write
+    )
+    empty = await client.get(heartbeat_url(tenant, channel["id"]), headers=tenant.read)
+    assert empty.json() == {"interval_seconds": 60, "schedulers": []}
+    receiver.statuses = [204, 503]
+    sent_at = clock.now
+    await alert_pass(db, alert_settings, sent_at, scheduler="host-a:1")
+    await alert_pass(db, alert_settings, sent_at, scheduler="host-b:2")
+    read = (await client.get(heartbeat_url(tenant, channel["id"]), headers=tenant.read)).json()
+    stamp = sent_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    a, b = read["schedulers"]
+    assert a == {
+        "scheduler_id": "host-a:1",
+        "next_at": (sent_at + timedelta(seconds=60)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "last_sent_at": stamp,
+        "last_delivered_at": stamp,
+        "last_status_code": 204,
+        "last_error": None,
+    }
+    assert (b["scheduler_id"], b["last_delivered_at"], b["last_status_code"]) == ("host-b:2", None, 503)
+    assert b["last_error"].startswith("HTTP 503")
+    assert "s3cr3t-query" not in str(read)

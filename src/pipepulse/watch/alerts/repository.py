@@ -142,3 +142,9 @@ async def forget_heartbeats(session: AsyncSession, channel_id: str) -> None:
         .where(ChannelHeartbeat.channel_id == channel_id)
         .execution_options(synchronize_session=False)
     )
+
+
+async def heartbeats(session: AsyncSession, channel_id: str) -> Sequence[ChannelHeartbeat]:
+    h = ChannelHeartbeat
+    found = await session.scalars(select(h).where(h.channel_id == channel_id).order_by(h.scheduler_id))
+    return found.all()

@@ -18,11 +18,13 @@ from pipepulse.watch.alerts.schemas import (
     ChannelCreate,
     ChannelCreated,
     ChannelOut,
+    HeartbeatOut,
     HeartbeatSet,
     NotificationOut,
     NotificationState,
     RuleCreate,
     RuleOut,
+    SchedulerHeartbeats,
     TestResult,
 )
 
@@ -135,6 +137,18 @@ async def set_heartbeat(
         session, principal, organisation_pk, channel_id, body.interval_seconds
     )
     return channel_out(channel)
+
+
+@router.get(CHANNEL + "/heartbeat/", response_model=HeartbeatOut)
+async def get_heartbeat(
+    organisation_pk: OrganisationPk, channel_id: ChannelId, session: ReadSession, principal: Reader
+) -> HeartbeatOut:
+    """Watchdog: the channel's heartbeat interval and how each scheduler's last heartbeat went."""
+    channel, rows = await alerts_service.channel_heartbeats(session, principal, organisation_pk, channel_id)
+    return HeartbeatOut(
+        interval_seconds=channel.heartbeat_interval_seconds,
+        schedulers=[SchedulerHeartbeats.model_validate(r, from_attributes=True) for r in rows],
+    )
 
 
 @router.delete(CHANNEL + "/heartbeat/", status_code=204)

@@ -110,6 +110,22 @@ class HeartbeatSet(StrictModel):
     )
 
 
+class SchedulerHeartbeats(BaseModel):
+    scheduler_id: str = Field(description="The scheduler (host:pid) that sends them.")
+    next_at: Timestamp
+    last_sent_at: Timestamp | None
+    last_delivered_at: Timestamp | None = Field(description="When the receiver last took one (a 2xx).")
+    last_status_code: int | None
+    last_error: str | None
+
+
+class HeartbeatOut(BaseModel):
+    interval_seconds: int | None = Field(description="Null: the channel asks for no heartbeats.")
+    schedulers: list[SchedulerHeartbeats] = Field(
+        description="Each scheduler's heartbeats to this channel: when the next is due, how the last went."
+    )
+
+
 class ChannelCreated(ChannelOut):
     signing_secret: str | None = Field(
         description="Webhook channels: the secret that signs every delivery. Shown only in this answer."

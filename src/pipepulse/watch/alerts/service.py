@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse import ids, secretbox
 from pipepulse.auth.principals import UserPrincipal
-from pipepulse.db.models import AlertChannel, AlertRule, Notification, Organisation
+from pipepulse.db.models import AlertChannel, AlertRule, ChannelHeartbeat, Notification, Organisation
 from pipepulse.db.session import Database
 from pipepulse.errors import Invalid, NotFound, ServiceUnavailable, is_database_unavailable
 from pipepulse.organisations import service as organisations_service
@@ -110,6 +110,14 @@ async def set_heartbeat(
     await alerts_repository.forget_heartbeats(session, channel.id)
     await session.flush()
     return channel
+
+
+async def channel_heartbeats(
+    session: AsyncSession, principal: UserPrincipal, organisation_id: int, channel_id: str
+) -> tuple[AlertChannel, Sequence[ChannelHeartbeat]]:
+    """The channel and each scheduler's heartbeats to it."""
+    channel = await get_channel(session, principal, organisation_id, channel_id)
+    return channel, await alerts_repository.heartbeats(session, channel.id)
 
 
 async def test_channel(
