@@ -33,6 +33,7 @@ from pipepulse.telemetry import router as telemetry_router
 from pipepulse.watch import router as watch_router
 from pipepulse.watch.alerts import groups_router as alert_groups_router
 from pipepulse.watch.alerts import router as alerts_router
+from pipepulse.watch.alerts import send_limit
 from pipepulse.watch.alerts import silences_router as alert_silences_router
 from pipepulse.watch.alerts.channels import keys as channel_keys
 
@@ -90,6 +91,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.require_scheduler = require_scheduler
     app.state.auth_throttle = AuthThrottle(settings.auth_failures_per_minute)
+    app.state.test_send_limit = send_limit.TestSendLimit(settings.alerts_test_sends_per_minute)
     if database is not None:
         app.state.database = database
 

@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     alerts_max_rules_per_org: int = Field(default=100, ge=1)
     alerts_max_channels_per_org: int = Field(default=20, ge=1)
     alerts_max_silences_per_org: int = Field(default=1000, ge=1)
+    # Test sends per channel in any minute (over it: 429 with Retry-After).
+    alerts_test_sends_per_minute: int = Field(default=5, ge=1)
     # Where people reach the dashboard; the links in notifications start with it.
     public_url: str = "http://127.0.0.1:8000"
     # Channel kinds of SPEC §7.5: PagerDuty's Events API v2 enqueue URL (posted to as is), and

@@ -160,7 +160,7 @@ async def prometheus_metrics(request: Request) -> Response:
             text_ = await connection_health(
                 session, request.app.state.clock(), request.app.state.settings.thresholds
             )
-            text_ += await alerts_prometheus.exposition(session)
+            text_ += await alerts_prometheus.exposition(session, request.app.state.clock())
         cached = (time.monotonic(), text_)
         request.app.state.health_exposition = cached
     return Response(exposition + cached[1], media_type=CONTENT_TYPE_LATEST)

@@ -66,6 +66,7 @@ READS: dict[str, list[dict[str, str]]] = {
     "/api/v1/spaces/{slug}/integration-health": [{}, {"days": "1"}, {"days": "365"}],
     "/api/v1/organisations/{organisation_pk}/alert-channels/": [{}],
     "/api/v1/organisations/{organisation_pk}/alert-channels/{channel_id}/": [{}],
+    "/api/v1/organisations/{organisation_pk}/alert-channels/{channel_id}/heartbeat/": [{}],
     "/api/v1/organisations/{organisation_pk}/alert-rules/": [{}],
     "/api/v1/organisations/{organisation_pk}/alert-rules/{rule_id}/": [{}],
     "/api/v1/organisations/{organisation_pk}/notifications/": [{}],

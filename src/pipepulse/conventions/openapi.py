@@ -102,6 +102,10 @@ OPERATION_RULES: dict[str, list[str]] = {
         "url's host resolves only to public internet addresses (unless the operator set "
         "PIPEPULSE_ALERTS_ALLOW_PRIVATE_URLS)",
     ],
+    "set_heartbeat": [
+        "the channel's kind takes heartbeats: webhook, slack, msteams or alertmanager (a pagerduty or "
+        "email channel is a 422 saying why)",
+    ],
     "create_rule": [
         "channel_id names an alert channel of this organisation",
         "connection_ids, when given, name connections of this organisation",

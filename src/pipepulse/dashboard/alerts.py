@@ -9,6 +9,7 @@ The pages call the same services as the JSON API.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,7 +36,7 @@ from pipepulse.schemas import OrganisationPk
 from pipepulse.watch.alerts import channels, urls
 from pipepulse.watch.alerts import repository as alerts_repository
 from pipepulse.watch.alerts import service as alerts_service
-from pipepulse.watch.alerts.schemas import RULE_EVENTS, ChannelCreate, RuleCreate
+from pipepulse.watch.alerts.schemas import RULE_EVENTS, ChannelCreate, RuleCreate, field_of
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False, tags=["dashboard"])
 Db = Annotated[Database, Depends(get_database)]
@@ -206,6 +207,20 @@ def _guard(request: Request, principal: UserPrincipal, organisation_id: int) -> 
     return None
 
 
+def channel_fields(form: dict[str, str]) -> dict[str, Any]:
+    """The create-channel body from the form: name, kind and the one field that kind needs (the
+    form holds every kind's field; those of other kinds are left out, filled or not)."""
+    kind = form.get("kind", "")
+    needs = field_of(kind)
+    body: dict[str, Any] = {"name": form.get("name", ""), "kind": kind}
+    value = form.get(needs, "").strip()
+    if needs == "to":
+        body["to"] = [a for a in re.split(r"[\s,;]+", value) if a] if value else None
+    else:
+        body[needs] = value or None
+    return body
+
+
 def _first_error(exc: ValidationError) -> str:
     error = exc.errors()[0]
     field = ".".join(str(part) for part in error.get("loc", ()))
@@ -239,11 +254,11 @@ async def add_channel(
     if refused is not None:
         return refused
     form = await _form(request)
-    fields = {k: (form.get(k) or [""])[0] for k in ("name", "kind", "url")}
+    fields = {k: (form.get(k) or [""])[0] for k in ("name", "kind", "url", "routing_key", "to")}
     message = None
     channel = None
     try:
-        body = ChannelCreate(**fields)
+        body = ChannelCreate(**channel_fields(fields))
         async with db.session(write=True) as session:
             channel = await alerts_service.create_channel(
                 session,
@@ -294,6 +309,7 @@ async def test_channel(
     async with db.session() as session:
         organisation = await organisations_service.get_visible(session, principal, organisation_pk)
         channel = await alerts_service.get_channel(session, principal, organisation_pk, channel_id)
+    request.app.state.test_send_limit.take(organisation.id, channel.id, now)
     outcome = await alerts_service.test_channel(
         db,
         organisation,

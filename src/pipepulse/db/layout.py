@@ -34,6 +34,7 @@ PLACEMENT: dict[str, Placement] = {
     "notifications": "distributed",
     "alert_groups": "distributed",
     "alerts": "distributed",
+    "channel_heartbeats": "distributed",
     "lineage_runs": "distributed",
     # Platform silences and maintenance windows belong to no organisation (organisation_id null).
     "silences": "reference",

@@ -19,7 +19,7 @@ from pipepulse.retention import service as retention
 from pipepulse.runs import service as runs_service
 from pipepulse.scheduler import jobs
 from pipepulse.scheduler.dispatchers import Dispatcher, DispatchFailed
-from pipepulse.watch.alerts import channels, delivery, evaluation
+from pipepulse.watch.alerts import channels, delivery, evaluation, heartbeats, reposts
 from pipepulse.watch.alerts import groups as alert_groups
 
 log = logging.getLogger("pipepulse.scheduler")
@@ -113,7 +113,7 @@ async def tick(
         orphaned = await jobs.sweep_orphans(session, now, settings.thresholds.orphan_window)
     evaluated, notifications = evaluation.PassResult(0, 0, 0, 0), delivery.PassResult(0, 0, 0)
     try:
-        evaluated, notifications = await alert_pass(db, settings, now)
+        evaluated, notifications = await alert_pass(db, settings, now, scheduler=ident)
     except Exception:  # alerting trouble never stops runs from being seeded, nor the heartbeat
         log.exception("alert pass failed; retrying next tick")
     async with db.session(write=True) as session:
@@ -130,7 +130,12 @@ async def tick(
 
 
 async def alert_pass(
-    db: Database, settings: Settings, now: datetime
+    db: Database,
+    settings: Settings,
+    now: datetime,
+    *,
+    scheduler: str | None = None,
+    metrics: SchedulerMetrics | None = None,
 ) -> tuple[evaluation.PassResult, delivery.PassResult]:
     """Evaluate every connection (recording events and queueing notifications), then deliver
     the notifications that are due (SPEC §7.3)."""
@@ -142,6 +147,17 @@ async def alert_pass(
         now,
         allow_private=settings.alerts_allow_private_urls,
         options=channels.options_from(settings),
+        observe_latency=metrics.detect_to_notify.observe if metrics is not None else None,
+    )
+    # SPEC §7.5: Alertmanager resolves what is not posted again before its endsAt.
+    await reposts.repost_due(db, now, options=channels.options_from(settings))
+    # SPEC §7.5 watchdog: this scheduler's heartbeats, sent only while its passes run.
+    await heartbeats.send_due(
+        db,
+        now,
+        scheduler=scheduler or scheduler_id(),
+        options=channels.options_from(settings),
+        public_url=settings.public_url,
     )
     return evaluated, delivered
 
@@ -172,6 +188,13 @@ class SchedulerMetrics:
         self.missed = Counter(
             "pipepulse_scheduler_missed_slots",
             "Grid slots that passed entirely without a run (never run afterwards).",
+            registry=self.registry,
+        )
+        self.detect_to_notify = Histogram(
+            "pipepulse_alert_detect_to_notify_seconds",
+            "From a change's instant (SPEC §7.3 at; a group's newest start or end) to the receiver's 2xx,"
+            " per notification this replica delivered.",
+            buckets=(1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600, 14400),
             registry=self.registry,
         )
         self.seeded = Counter(
@@ -254,7 +277,7 @@ async def run_forever(
         while not stop.is_set():
             started = time.monotonic()
             try:
-                found, sent = await alert_pass(db, settings, clock())
+                found, sent = await alert_pass(db, settings, clock(), scheduler=ident, metrics=metrics)
                 elapsed = time.monotonic() - started
                 metrics.loop.labels("alerts").observe(elapsed)
                 log.debug(

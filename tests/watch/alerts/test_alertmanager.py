@@ -22,7 +22,7 @@ from pipepulse.db.session import Database
 from pipepulse.scheduler.runner import alert_pass
 from tests.conftest import FrozenClock, Tenant
 from tests.watch.alerts.conftest import add_rule, channels_url
-from tests.watch.alerts.test_evaluation import make_connection
+from tests.watch.alerts.test_evaluation import make_connection, push
 from tests.watch.alerts.test_outbox import break_connection
 
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
@@ -140,3 +140,94 @@ async def test_alertmanager__connection_in_error__alert_with_exact_start_then_si
         [alert] = (await am.get("/api/v2/alerts")).json()
         assert alert["status"]["state"] == "suppressed"
         assert alert["status"]["silencedBy"] == [silence_id]
+
+
+async def _pipepulse_alerts(alertmanager: str, connection_id: str) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient(base_url=alertmanager) as am:
+        found: list[dict[str, Any]] = (await am.get("/api/v2/alerts")).json()
+    return [a for a in found if a["labels"].get("connection") == connection_id]
+
+
+async def test_alertmanager__group_still_firing__posted_again_every_minute_until_it_resolves(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    service_key: dict[str, str],
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    alertmanager: str,
+) -> None:
+    # Alertmanager judges endsAt by its own clock: this test's instants lie around the real now.
+    clock.now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=6)
+    created = await client.post(
+        channels_url(tenant),
+        json={"name": "am", "kind": "alertmanager", "url": alertmanager},
+        headers=tenant.write,
+    )
+    assert created.status_code == 201, created.text
+    connection_id = await make_connection(client, tenant)
+    await add_rule(
+        client,
+        tenant,
+        created.json()["id"],
+        ["status:error", "recovered"],
+        group_by=["connection"],
+        group_wait_seconds=0,
+        group_interval_seconds=0,
+    )
+    broken_at = await break_connection(client, tenant, service_key, clock, connection_id)
+    await alert_pass(db, alert_settings, clock.now)
+    [alert] = await _pipepulse_alerts(alertmanager, connection_id)
+    assert _at(alert["startsAt"]) == broken_at
+    assert _at(alert["endsAt"]) == clock.now + timedelta(minutes=4)
+    assert alert["status"]["state"] == "active"
+    first_ends = _at(alert["endsAt"])
+
+    clock.advance(seconds=30)  # not yet a minute: not posted again
+    await alert_pass(db, alert_settings, clock.now)
+    [alert] = await _pipepulse_alerts(alertmanager, connection_id)
+    assert _at(alert["endsAt"]) == first_ends
+
+    clock.advance(seconds=31)  # a minute on: posted again (once, with two schedulers ticking)
+    await alert_pass(db, alert_settings, clock.now)
+    await alert_pass(db, alert_settings, clock.now)
+    [alert] = await _pipepulse_alerts(alertmanager, connection_id)
+    assert _at(alert["startsAt"]) == broken_at
+    assert _at(alert["endsAt"]) == clock.now + timedelta(minutes=4)
+
+    repaired_at = clock.now + timedelta(minutes=1)
+    await push(client, tenant, service_key, clock, connection_id, repaired_at, events=100)
+    await alert_pass(db, alert_settings, clock.now)
+    assert await _pipepulse_alerts(alertmanager, connection_id) == []  # resolved there
+
+    clock.advance(minutes=2)  # the group closed: nothing posts the alert as firing again
+    await alert_pass(db, alert_settings, clock.now)
+    assert await _pipepulse_alerts(alertmanager, connection_id) == []
+
+
+async def test_alertmanager__heartbeats__a_watchdog_alert_that_ends_unless_the_next_one_comes(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    alertmanager: str,
+) -> None:
+    clock.now = datetime.now(UTC).replace(microsecond=0)
+    created = await client.post(
+        channels_url(tenant),
+        json={"name": "am", "kind": "alertmanager", "url": alertmanager},
+        headers=tenant.write,
+    )
+    channel_id = created.json()["id"]
+    set_ = await client.post(
+        channels_url(tenant) + channel_id + "/heartbeat/", json={"interval_seconds": 60}, headers=tenant.write
+    )
+    assert set_.status_code == 200, set_.text
+    await alert_pass(db, alert_settings, clock.now, scheduler="host-a:1")
+    async with httpx.AsyncClient(base_url=alertmanager) as am:
+        [alert] = (await am.get("/api/v2/alerts", params={"filter": "alertname=PipepulseWatchdog"})).json()
+    assert alert["labels"]["scheduler"] == "host-a:1"
+    assert alert["labels"]["organisation"] == "acme"
+    assert alert["status"]["state"] == "active"
+    assert _at(alert["endsAt"]) == clock.now + timedelta(minutes=2)

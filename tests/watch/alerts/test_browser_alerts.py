@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Locator, Page, async_playwright, expect
 
 from pipepulse.app import create_app
 from pipepulse.config import Settings
@@ -134,3 +134,64 @@ async def test_browser__alerts_page__reader_sees_the_log_but_no_forms(
     await expect(page.get_by_text("lacks write:alerts")).to_be_visible()
     await expect(page.locator("form[aria-label]")).to_have_count(0)
     await expect(page.get_by_role("button", name="Send test")).to_have_count(0)
+
+
+async def test_browser__alerts_page__each_kind_shows_its_own_field_and_is_created(
+    page: Page, alerts_live_url: str, tenant: Tenant, receiver: Receiver
+) -> None:
+    await sign_in(page, alerts_live_url, tenant.writer)
+    await page.goto(f"{alerts_live_url}/orgs/{tenant.id}/alerts/")
+    form = page.get_by_role("form", name="Add a channel")
+    url, key, to = form.get_by_label("URL"), form.get_by_label("Routing key"), form.get_by_label("Send to")
+    kind = form.get_by_label("Kind")
+    await expect(url).to_be_visible()
+    await expect(key).to_be_hidden()
+    await expect(to).to_be_hidden()
+
+    await kind.select_option(label="PagerDuty (Events API v2)")
+    await expect(url).to_be_hidden()
+    await expect(key).to_be_visible()
+    await form.get_by_label("Name").fill("Pager")
+    await key.fill("R0123456789abcdefABCDEF")
+    await form.get_by_role("button", name="Add channel").click()
+    await expect(page.get_by_role("status")).to_contain_text("Channel “Pager” added.")
+
+    await kind.select_option(label="Email")
+    await expect(to).to_be_visible()
+    await expect(url).to_be_hidden()
+    await form.get_by_label("Name").fill("Data team")
+    await to.fill("oncall@example.com, data-team@example.com")
+    await form.get_by_role("button", name="Add channel").click()
+    await expect(page.get_by_role("status")).to_contain_text("Channel “Data team” added.")
+
+    for label, name in (("Microsoft Teams (Workflows webhook)", "Teams"), ("Prometheus Alertmanager", "AM")):
+        await kind.select_option(label=label)
+        await expect(url).to_be_visible()
+        await expect(key).to_be_hidden()
+        await form.get_by_label("Name").fill(name)
+        await url.fill(receiver.url)
+        await form.get_by_role("button", name="Add channel").click()
+        await expect(page.get_by_role("status")).to_contain_text(f"Channel “{name}” added.")
+
+    rows = page.locator("table.channels tbody tr")
+    await expect(rows).to_have_count(4)
+
+    def row(name: str) -> Locator:
+        return rows.filter(has=page.get_by_role("rowheader", name=name, exact=True))
+
+    for name, shown in (
+        ("Pager", "PagerDuty"),
+        ("Data team", "Email"),
+        ("Teams", "Microsoft Teams"),
+        ("AM", "Alertmanager"),
+    ):
+        await expect(row(name).locator("td").first).to_have_text(shown)
+    await expect(row("Pager")).not_to_contain_text("R0123456789abcdefABCDEF")  # write-only
+    await expect(row("Data team")).to_contain_text("oncall@example.com, data-team@example.com")
+    await expect(row("Teams").locator("code")).to_have_text(f"http://127.0.0.1:{receiver.port}/…")
+
+    # The server still says what a kind is missing.
+    await kind.select_option(label="Email")
+    await form.get_by_label("Name").fill("Nobody")
+    await form.get_by_role("button", name="Add channel").click()
+    await expect(page.get_by_role("alert")).to_contain_text("a email channel needs 'to'")

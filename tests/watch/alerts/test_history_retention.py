@@ -4,7 +4,7 @@ came from go with the raw runs' cutoff; what is still to be sent stays."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -36,7 +36,7 @@ async def delivered_total(db: Database) -> float:
     """``pipepulse_notifications_total`` for delivered status changes, as a scrape computes it
     (read directly: the endpoint shares one computation between scrapes 15 s apart)."""
     async with db.session() as session:
-        text = (await alerts_prometheus.exposition(session)).decode()
+        text = (await alerts_prometheus.exposition(session, datetime.now(UTC))).decode()
     found = re.search(
         r'^pipepulse_notifications_total\{state="delivered",type="connection.status_changed"\} (\S+)$',
         text,

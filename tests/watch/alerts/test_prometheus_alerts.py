@@ -29,7 +29,7 @@ def test_alert_rules__promtool_check__valid(promtool: str) -> None:
         [promtool, "check", "rules", str(RULES)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 5 rules found" in result.stdout
+    assert "SUCCESS: 6 rules found" in result.stdout
 
 
 def test_alert_rules__promtool_unit_tests__each_alert_fires_when_it_should(

@@ -37,6 +37,31 @@ class AlertChannel(Base):
     disabled_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # SPEC §7.5 watchdog: every healthy scheduler sends a heartbeat this often (null: none).
+    heartbeat_interval_seconds: Mapped[int | None] = mapped_column(Integer)
+
+
+class ChannelHeartbeat(Base):
+    """One scheduler's heartbeats to one channel: when the next is due, what the last came to.
+
+    Each scheduler writes only its own rows, so replicas never contend for them.
+    """
+
+    __tablename__ = "channel_heartbeats"
+
+    channel_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("alert_channels.id", ondelete="CASCADE"), primary_key=True
+    )
+    scheduler_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    # In the key so that the table can be distributed by it (db/layout.py).
+    organisation_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True
+    )
+    next_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 class AlertRule(Base):
@@ -219,6 +244,7 @@ class Notification(Base):
         Index("ix_notifications_connection_created", "connection_id", "created_at"),
         # One row per group notification, however many replicas decide to send it.
         UniqueConstraint("group_id", "group_sequence"),
+        Index("ix_notifications_repost", "repost_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -252,6 +278,9 @@ class Notification(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A firing group notification delivered to an Alertmanager: when it is posted again (SPEC
+    # §7.5, every minute while its group is open). Null for everything else.
+    repost_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class NotificationTally(Base):

@@ -16,6 +16,7 @@ from pipepulse.schemas import format_timestamp
 
 STATUS_WORDS = {"error": "Error", "degraded": "Degraded", "idle": "Idle", "active": "Active"}
 TEST_TYPE = "test"
+HEARTBEAT_TYPE = "heartbeat"
 
 
 def dashboard_link(public_url: str, organisation_id: int, connection_id: str | None) -> str:
@@ -114,6 +115,15 @@ def describe(payload: dict[str, Any]) -> tuple[str, str, str, str | None]:
             f"{_count(data.get('expected'))} (normal range {band})."
         )
         return f"{name}: volume {verdict}", f"Volume normal → {verdict}", why, data.get("at")
+    if kind == HEARTBEAT_TYPE:
+        every = wording.span(int(data.get("interval_seconds") or 0))
+        return (
+            "pipepulse is evaluating (heartbeat)",
+            "Nothing: this is a heartbeat",
+            f"Scheduler {data.get('scheduler')} is evaluating connections; it sends one every {every}."
+            " If they stop, pipepulse has stopped watching.",
+            None,
+        )
     if kind == TEST_TYPE:
         return (
             "Test notification from pipepulse",

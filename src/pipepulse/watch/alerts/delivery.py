@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +21,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db.session import Database
-from pipepulse.watch.alerts import backoff, channels, fairness, sender
+from pipepulse.watch.alerts import backoff, channels, fairness, latency, reposts, sender
 from pipepulse.watch.alerts import repository as alerts_repository
 
 log = logging.getLogger("pipepulse.watch.alerts")
@@ -90,6 +92,7 @@ async def record(session: AsyncSession, claim: Claim, outcome: sender.Outcome, n
     values: dict[str, Any] = {"last_status_code": outcome.status_code, "last_error": outcome.error}
     if outcome.delivered:
         values |= {"state": "delivered", "delivered_at": now, "next_attempt_at": None}
+        values["repost_at"] = reposts.first_repost(claim.target.kind, claim.payload, now)
     elif outcome.gone or not claim.enabled:
         values |= {"state": "failed", "next_attempt_at": None}
     else:
@@ -130,8 +133,10 @@ async def deliver_due(
     client: sender.Client | None = None,
     limit: int = BATCH,
     budget_seconds: float = PASS_BUDGET_SECONDS,
+    observe_latency: Callable[[float], None] | None = None,
 ) -> PassResult:
-    """One delivery pass over the notifications due at ``now``, within ``budget_seconds``."""
+    """One delivery pass over the notifications due at ``now``, within ``budget_seconds``;
+    ``observe_latency`` is told each delivered change's detect-to-notify seconds."""
     async with db.session(write=True) as session:
         claims = await claim_due(session, now, limit)
     if not claims:
@@ -143,6 +148,9 @@ async def deliver_due(
     per_channel: dict[str, asyncio.Semaphore] = {}
     started: set[str] = set()
 
+    # The pass's ``now`` is when it began; the receiver's 2xx comes later by the send's duration.
+    began = time.monotonic()
+
     async def attempt(claim: Claim) -> sender.Outcome:
         if not claim.enabled:
             return sender.Outcome(False, None, "not sent: the channel is disabled")
@@ -150,7 +158,13 @@ async def deliver_due(
         channel_gate = per_channel.setdefault(claim.channel_id, asyncio.Semaphore(CONCURRENCY_PER_CHANNEL))
         async with channel_gate, gate:
             started.add(claim.notification_id)
-            return await channels.deliver(http, claim.target, claim.payload, now=now, options=kinds)
+            outcome = await channels.deliver(http, claim.target, claim.payload, now=now, options=kinds)
+        if outcome.delivered and observe_latency is not None:
+            answered = now + timedelta(seconds=time.monotonic() - began)
+            seconds = latency.detect_to_notify_seconds(claim.payload, answered)
+            if seconds is not None:
+                observe_latency(seconds)
+        return outcome
 
     tasks = [asyncio.create_task(attempt(claim)) for claim in claims]
     try:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pipepulse import secretbox
 from pipepulse.db import tallies
 from pipepulse.db.dialect import one_of
-from pipepulse.db.models import AlertChannel, AlertRule, Notification, WarehouseConnection
+from pipepulse.db.models import AlertChannel, AlertRule, ChannelHeartbeat, Notification, WarehouseConnection
 
 MAX_CHANNELS_LISTED = 500
 
@@ -182,3 +182,18 @@ async def update_claimed(
         .execution_options(synchronize_session=False)
     )
     return result.first() is not None
+
+
+async def forget_heartbeats(session: AsyncSession, channel_id: str) -> None:
+    """Every scheduler's heartbeat schedule for the channel: the next pass starts afresh."""
+    await session.execute(
+        delete(ChannelHeartbeat)
+        .where(ChannelHeartbeat.channel_id == channel_id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def heartbeats(session: AsyncSession, channel_id: str) -> Sequence[ChannelHeartbeat]:
+    h = ChannelHeartbeat
+    found = await session.scalars(select(h).where(h.channel_id == channel_id).order_by(h.scheduler_id))
+    return found.all()

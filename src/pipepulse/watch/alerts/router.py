@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from pipepulse.auth import scopes
 from pipepulse.auth.dependencies import user
@@ -12,16 +12,19 @@ from pipepulse.db.session import Database
 from pipepulse.deps import AppSettings, Now, ReadSession, WriteSession, get_database
 from pipepulse.organisations import service as organisations_service
 from pipepulse.schemas import API_PREFIX, ID_PATTERN, OrganisationPk, Page, PageNumber, PageSize
-from pipepulse.watch.alerts import channels, urls
+from pipepulse.watch.alerts import channels, send_limit, urls
 from pipepulse.watch.alerts import service as alerts_service
 from pipepulse.watch.alerts.schemas import (
     ChannelCreate,
     ChannelCreated,
     ChannelOut,
+    HeartbeatOut,
+    HeartbeatSet,
     NotificationOut,
     NotificationState,
     RuleCreate,
     RuleOut,
+    SchedulerHeartbeats,
     TestResult,
 )
 
@@ -53,6 +56,7 @@ def channel_out(channel: AlertChannel) -> ChannelOut:
         disabled_reason=channel.disabled_reason,
         created_at=channel.created_at,
         disabled_at=channel.disabled_at,
+        heartbeat_interval_seconds=channel.heartbeat_interval_seconds,
     )
 
 
@@ -118,6 +122,42 @@ async def delete_channel(
     return Response(status_code=204)
 
 
+@router.post(CHANNEL + "/heartbeat/", response_model=ChannelOut)
+async def set_heartbeat(
+    organisation_pk: OrganisationPk,
+    channel_id: ChannelId,
+    body: HeartbeatSet,
+    session: WriteSession,
+    principal: Writer,
+) -> ChannelOut:
+    """Watchdog: every healthy scheduler sends a `heartbeat` to this channel on this interval."""
+    channel = await alerts_service.set_heartbeat(
+        session, principal, organisation_pk, channel_id, body.interval_seconds
+    )
+    return channel_out(channel)
+
+
+@router.get(CHANNEL + "/heartbeat/", response_model=HeartbeatOut)
+async def get_heartbeat(
+    organisation_pk: OrganisationPk, channel_id: ChannelId, session: ReadSession, principal: Reader
+) -> HeartbeatOut:
+    """Watchdog: the channel's heartbeat interval and how each scheduler's last heartbeat went."""
+    channel, rows = await alerts_service.channel_heartbeats(session, principal, organisation_pk, channel_id)
+    return HeartbeatOut(
+        interval_seconds=channel.heartbeat_interval_seconds,
+        schedulers=[SchedulerHeartbeats.model_validate(r, from_attributes=True) for r in rows],
+    )
+
+
+@router.delete(CHANNEL + "/heartbeat/", status_code=204)
+async def stop_heartbeat(
+    organisation_pk: OrganisationPk, channel_id: ChannelId, session: WriteSession, principal: Writer
+) -> Response:
+    """Stop the channel's heartbeats."""
+    await alerts_service.set_heartbeat(session, principal, organisation_pk, channel_id, None)
+    return Response(status_code=204)
+
+
 @router.post(CHANNEL + "/test/", response_model=TestResult)
 async def test_channel(
     organisation_pk: OrganisationPk,
@@ -127,10 +167,13 @@ async def test_channel(
     db: Db,
     now: Now,
     settings: AppSettings,
+    request: Request,
 ) -> TestResult:
-    """Send a `test` notification now and say whether the receiver took it."""
+    """Send a `test` notification now and say whether the receiver took it (a few a minute)."""
     organisation = await organisations_service.get_visible(session, principal, organisation_pk)
     channel = await alerts_service.get_channel(session, principal, organisation_pk, channel_id)
+    limit: send_limit.TestSendLimit = request.app.state.test_send_limit
+    limit.take(organisation.id, channel.id, now)
     # Release the read transaction before the (slow) send.
     await session.commit()
     outcome = await alerts_service.test_channel(

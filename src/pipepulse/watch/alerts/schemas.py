@@ -38,6 +38,11 @@ ChannelId = Annotated[str, Field(pattern=r"^ach_[0-9a-f]{16}$", description="An 
 RuleId = Annotated[str, Field(pattern=r"^arl_[0-9a-f]{16}$", description="An alert rule id, arl_….")]
 
 
+def field_of(kind: str) -> str:
+    """The one field a channel of ``kind`` is created with."""
+    return {"pagerduty": "routing_key", "email": "to"}.get(kind, "url")
+
+
 class ChannelCreate(StrictModel):
     name: Name
     kind: ChannelKind
@@ -68,7 +73,7 @@ class ChannelCreate(StrictModel):
 
     @model_validator(mode="after")
     def _fields_of_the_kind(self) -> ChannelCreate:
-        needs = {"pagerduty": "routing_key", "email": "to"}.get(self.kind, "url")
+        needs = field_of(self.kind)
         given = {name for name in ("url", "routing_key", "to") if getattr(self, name) is not None}
         if needs not in given:
             raise ValueError(f"a {self.kind} channel needs {needs!r}")
@@ -92,6 +97,33 @@ class ChannelOut(BaseModel):
     disabled_reason: str | None
     created_at: Timestamp
     disabled_at: Timestamp | None
+    heartbeat_interval_seconds: int | None = Field(
+        default=None,
+        description="SPEC §7.5 watchdog: every healthy scheduler sends a heartbeat this often (null: none).",
+    )
+
+
+class HeartbeatSet(StrictModel):
+    interval_seconds: Annotated[int, Field(strict=True, ge=60, le=86_400), JSON_INTEGER] = Field(
+        description="How often every healthy scheduler sends a heartbeat (60 s to a day); the first goes"
+        " out at the next delivery pass."
+    )
+
+
+class SchedulerHeartbeats(BaseModel):
+    scheduler_id: str = Field(description="The scheduler (host:pid) that sends them.")
+    next_at: Timestamp
+    last_sent_at: Timestamp | None
+    last_delivered_at: Timestamp | None = Field(description="When the receiver last took one (a 2xx).")
+    last_status_code: int | None
+    last_error: str | None
+
+
+class HeartbeatOut(BaseModel):
+    interval_seconds: int | None = Field(description="Null: the channel asks for no heartbeats.")
+    schedulers: list[SchedulerHeartbeats] = Field(
+        description="Each scheduler's heartbeats to this channel: when the next is due, how the last went."
+    )
 
 
 class ChannelCreated(ChannelOut):

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse import ids, secretbox
 from pipepulse.auth.principals import UserPrincipal
-from pipepulse.db.models import AlertChannel, AlertRule, Notification, Organisation
+from pipepulse.db.models import AlertChannel, AlertRule, ChannelHeartbeat, Notification, Organisation
 from pipepulse.db.session import Database
-from pipepulse.errors import Invalid, ServiceUnavailable
+from pipepulse.errors import Invalid, NotFound, ServiceUnavailable, is_database_unavailable
 from pipepulse.kit.lookup import found_or_404
 from pipepulse.organisations import service as organisations_service
-from pipepulse.watch.alerts import bodies, bounds, channels, delivery, sender, urls
+from pipepulse.watch.alerts import bodies, bounds, channels, delivery, heartbeats, sender, urls
 from pipepulse.watch.alerts import repository as alerts_repository
 from pipepulse.watch.alerts.channels import keys
 from pipepulse.watch.alerts.schemas import ChannelCreate, RuleCreate
+
+log = logging.getLogger("pipepulse.watch.alerts")
 
 
 class NoKeyToEncrypt(ServiceUnavailable):
@@ -89,6 +93,32 @@ async def delete_channel(
     await alerts_repository.delete_channel(session, channel.id)
 
 
+async def set_heartbeat(
+    session: AsyncSession,
+    principal: UserPrincipal,
+    organisation_id: int,
+    channel_id: str,
+    interval_seconds: int | None,
+) -> AlertChannel:
+    """Start (or change, or with None stop) a channel's heartbeats (SPEC §7.5); the first of a
+    new interval goes out at the next delivery pass."""
+    channel = await get_channel(session, principal, organisation_id, channel_id)
+    if interval_seconds is not None and (why := heartbeats.refusal(channel.kind)) is not None:
+        raise Invalid(why, loc=("path", "channel_id"))
+    channel.heartbeat_interval_seconds = interval_seconds
+    await alerts_repository.forget_heartbeats(session, channel.id)
+    await session.flush()
+    return channel
+
+
+async def channel_heartbeats(
+    session: AsyncSession, principal: UserPrincipal, organisation_id: int, channel_id: str
+) -> tuple[AlertChannel, Sequence[ChannelHeartbeat]]:
+    """The channel and each scheduler's heartbeats to it."""
+    channel = await get_channel(session, principal, organisation_id, channel_id)
+    return channel, await alerts_repository.heartbeats(session, channel.id)
+
+
 async def test_channel(
     db: Database,
     organisation: Organisation,
@@ -127,6 +157,42 @@ async def test_channel(
                 now=now,
                 options=options,
             )
+    fields = {
+        "notification_id": notification_id,
+        "organisation_id": organisation.id,
+        "channel_id": channel.id,
+        "kind": channel.kind,
+        "status_code": outcome.status_code,
+    }
+    # Logged before the delivery log is written: if the database is down by now, the receiver
+    # may have the test although the answer is a 503, and this line says so.
+    if outcome.delivered:
+        log.info("test notification delivered", extra=fields)
+    else:
+        log.warning("test notification not delivered: %s", outcome.error, extra=fields)
+    try:
+        await _log_test(db, notification_id, organisation, channel, payload, outcome, now)
+    except Exception as exc:
+        if is_database_unavailable(exc):
+            log.warning(
+                "test notification %s: the delivery log entry could not be written (database"
+                " unavailable); the receiver's answer is logged above",
+                notification_id,
+                extra=fields,
+            )
+        raise
+    return outcome
+
+
+async def _log_test(
+    db: Database,
+    notification_id: str,
+    organisation: Organisation,
+    channel: AlertChannel,
+    payload: dict[str, Any],
+    outcome: sender.Outcome,
+    now: datetime,
+) -> None:
     async with db.session(write=True) as session:
         session.add(
             Notification(
@@ -151,7 +217,6 @@ async def test_channel(
         )
         if outcome.gone:
             await alerts_repository.disable_channel(session, channel.id, delivery.GONE_REASON, now)
-    return outcome
 
 
 async def create_rule(

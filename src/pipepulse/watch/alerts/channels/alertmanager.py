@@ -3,20 +3,31 @@
 Each alert carries its labels, ``startsAt`` (the exact start of the condition), ``endsAt``
 when it resolved, annotations (reason, connection name) and ``generatorURL`` (the Streaming
 Status page). Operators route, group, inhibit and silence pipepulse's alerts there.
+
+A firing alert is posted with an ``endsAt`` :data:`VALIDITY` ahead and posted again every
+:data:`REPOST_EVERY` while its group is open (see :mod:`pipepulse.watch.alerts.reposts`), as
+Prometheus does: Alertmanager resolves an alert that is not posted again before its ``endsAt``,
+so when pipepulse stops, its alerts resolve there within minutes instead of firing forever,
+whatever the Alertmanager's own ``resolve_timeout``.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from pipepulse.loader.webhooks import NOTIFICATION_ID_HEADER
+from pipepulse.schemas import format_timestamp
 from pipepulse.watch.alerts import bodies, sender
 from pipepulse.watch.alerts.channels.target import Options, Target
 
 ALERTS_PATH = "/api/v2/alerts"
 RESOLVING_STATUSES = ("active",)
+# Prometheus's resend delay and the four of them it posts ahead as endsAt.
+REPOST_EVERY = timedelta(minutes=1)
+VALIDITY = 4 * REPOST_EVERY
+WATCHDOG = "PipepulseWatchdog"
 
 
 def endpoint(url: str) -> str:
@@ -43,8 +54,33 @@ def _condition(payload: dict[str, Any]) -> tuple[str, bool]:
     return str(kind), False
 
 
-def alerts(payload: dict[str, Any]) -> list[dict[str, Any]]:
-    """The Alertmanager alerts of a notification body."""
+def _watchdog(
+    payload: dict[str, Any], organisation: str, link: str | None, now: datetime | None
+) -> dict[str, Any]:
+    """A heartbeat as Prometheus's ``Watchdog``: an alert that always fires while pipepulse
+    runs, for Alertmanager to route to a dead man's switch; it ends two intervals on unless
+    the next heartbeat comes."""
+    data = payload.get("data") or {}
+    at = now or datetime.fromisoformat(str(payload["occurred_at"]).replace("Z", "+00:00"))
+    interval = timedelta(seconds=int(data.get("interval_seconds") or 60))
+    headline, _change, why, _since = bodies.describe(payload)
+    return {
+        "labels": {
+            "alertname": WATCHDOG,
+            "organisation": organisation,
+            "scheduler": str(data.get("scheduler") or ""),
+            "severity": "none",
+        },
+        "annotations": {"summary": headline, "description": why},
+        "startsAt": format_timestamp(at),
+        "endsAt": format_timestamp(at + 2 * interval),
+        "generatorURL": link,
+    }
+
+
+def alerts(payload: dict[str, Any], now: datetime | None = None) -> list[dict[str, Any]]:
+    """The Alertmanager alerts of a notification body; a firing alert of a group ends
+    :data:`VALIDITY` after ``now`` unless posted again."""
     organisation = str((payload.get("organisation") or {}).get("slug") or "")
     link = (payload.get("links") or {}).get("dashboard")
     grouped = payload.get("alerts")
@@ -64,8 +100,12 @@ def alerts(payload: dict[str, Any]) -> list[dict[str, Any]]:
             }
             if alert.get("ended_at"):
                 item["endsAt"] = alert["ended_at"]
+            elif now is not None:
+                item["endsAt"] = format_timestamp(now + VALIDITY)
             out.append(item)
         return out
+    if payload.get("type") == bodies.HEARTBEAT_TYPE:
+        return [_watchdog(payload, organisation, link, now)]
     connection = payload.get("connection") or {}
     headline, _change, why, since = bodies.describe(payload)
     condition, resolved = _condition(payload)
@@ -97,10 +137,10 @@ async def deliver(
     channel: Target,
     payload: dict[str, Any],
     *,
-    now: datetime,  # noqa: ARG001 - every kind's entry takes the same arguments
+    now: datetime,
     options: Options,
 ) -> sender.Outcome:
-    body = bodies.encode(alerts(payload))  # type: ignore[arg-type]
+    body = bodies.encode(alerts(payload, now))  # type: ignore[arg-type]
     headers = {NOTIFICATION_ID_HEADER: str(payload["id"])}
     return await sender.post(
         client, endpoint(channel.url), body, headers, allow_private=options.allow_private
