@@ -19,7 +19,7 @@ from pipepulse.retention import service as retention
 from pipepulse.runs import service as runs_service
 from pipepulse.scheduler import jobs
 from pipepulse.scheduler.dispatchers import Dispatcher, DispatchFailed
-from pipepulse.watch.alerts import channels, delivery, evaluation
+from pipepulse.watch.alerts import channels, delivery, evaluation, selection, selection_store
 from pipepulse.watch.alerts import groups as alert_groups
 
 log = logging.getLogger("pipepulse.scheduler")
@@ -130,11 +130,25 @@ async def tick(
 
 
 async def alert_pass(
-    db: Database, settings: Settings, now: datetime
+    db: Database,
+    settings: Settings,
+    now: datetime,
+    *,
+    tracker: selection.Tracker | None = None,
+    lease: selection_store.EvaluationLease | None = None,
 ) -> tuple[evaluation.PassResult, delivery.PassResult]:
     """Evaluate every connection (recording events and queueing notifications), then deliver
-    the notifications that are due (SPEC §7.3)."""
-    evaluated = await evaluation.evaluate(db, now, settings.thresholds, public_url=settings.public_url)
+    the notifications that are due (SPEC §7.3).
+
+    With a ``tracker``, only what changed or reached its horizon is evaluated; with a
+    ``lease``, only the replica that holds it evaluates (delivery is shared by claims)."""
+    evaluated = evaluation.PassResult(0, 0, 0, 0)
+    if lease is None or await lease.held():
+        if lease is not None and lease.taken and tracker is not None:
+            tracker.forget()
+        evaluated = await evaluation.evaluate(
+            db, now, settings.thresholds, public_url=settings.public_url, tracker=tracker
+        )
     # SPEC §7.4: queue what alert groups have to say, then deliver with everything else.
     await alert_groups.notify_due(db, now, public_url=settings.public_url)
     delivered = await delivery.deliver_due(
@@ -251,22 +265,30 @@ async def run_forever(
             await _wait(stop, max(MIN_SEED_WAIT_SECONDS, wait))
 
     async def alerts() -> None:
-        while not stop.is_set():
-            started = time.monotonic()
-            try:
-                found, sent = await alert_pass(db, settings, clock())
-                elapsed = time.monotonic() - started
-                metrics.loop.labels("alerts").observe(elapsed)
-                log.debug(
-                    "alert pass: %d event(s), %d notification(s) queued, %d delivered, %.3fs",
-                    found.events,
-                    found.notifications,
-                    sent.delivered,
-                    elapsed,
-                )
-            except Exception:  # alerting trouble never stops runs from being seeded
-                log.exception("alert pass failed; retrying")
-            await _wait(stop, settings.scheduler_alert_seconds)
+        tracker = selection.Tracker()
+        lease = selection_store.EvaluationLease(db)
+        try:
+            while not stop.is_set():
+                started = time.monotonic()
+                try:
+                    found, sent = await alert_pass(db, settings, clock(), tracker=tracker, lease=lease)
+                    elapsed = time.monotonic() - started
+                    metrics.loop.labels("alerts").observe(elapsed)
+                    log.debug(
+                        "alert pass: %d connection(s) evaluated, %d unchanged, %d event(s), "
+                        "%d notification(s) queued, %d delivered, %.3fs",
+                        found.connections,
+                        found.skipped,
+                        found.events,
+                        found.notifications,
+                        sent.delivered,
+                        elapsed,
+                    )
+                except Exception:  # alerting trouble never stops runs from being seeded
+                    log.exception("alert pass failed; retrying")
+                await _wait(stop, settings.scheduler_alert_seconds)
+        finally:
+            await lease.release()
 
     async def housekeeping() -> None:
         while not stop.is_set():
