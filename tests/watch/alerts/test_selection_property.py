@@ -41,7 +41,6 @@ def _edges(runs: list[Run], now: datetime) -> Edges:
 def _inputs(runs: list[Run], created_at: datetime, sla: timedelta) -> Inputs:
     completed = [r for r in runs if r.completed_at is not None]
     return Inputs(
-        signature=None,
         state="connected",
         created_at=created_at,
         sla=sla,

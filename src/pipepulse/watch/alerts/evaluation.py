@@ -322,7 +322,7 @@ async def evaluate(
     skipped = 0
     if tracker is not None and picked is not None:
         tracker.settle(picked, now, deferred)
-        skipped = max(0, len(picked.inputs) - len(connections))
+        skipped = max(0, len(picked.signatures) - len(connections))
     return PassResult(len(connections), recorded, queued, len(deferred), skipped)
 
 
@@ -332,12 +332,16 @@ async def _pick(
     """The connections this pass visits, with their horizons (None: every one, untracked)."""
     if tracker is None:
         return None
-    found = await selection_store.inputs(session, thresholds)
+    found = await selection_store.inputs(session)
     ids = tracker.choose(found, now)
     visit = list(found) if ids is None else ids
     edges = await selection_store.edges(session, visit, now, thresholds)
     horizons = {
-        cid: selection.horizon(found[cid], edge, now, thresholds.orphan_window) for cid, edge in edges.items()
+        cid: selection.horizon(
+            selection_store.inputs_of(found[cid], thresholds), edge, now, thresholds.orphan_window
+        )
+        for cid, edge in edges.items()
+        if cid in found
     }
     return selection.Picked(ids, found, horizons)
 

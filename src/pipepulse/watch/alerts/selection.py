@@ -28,12 +28,9 @@ FULL_PASS_EVERY = timedelta(minutes=10)
 
 @dataclass(frozen=True)
 class Inputs:
-    """One connection's inputs as one small row (``selection_store.inputs``).
+    """What the horizon needs of a connection's small row (``selection_store.inputs``), whose
+    whole value (its signature) changes whenever anything the evaluation reads changes."""
 
-    ``signature`` changes whenever anything the evaluation reads of the connection changes;
-    the other fields are what the horizon needs without reading runs."""
-
-    signature: Hashable
     state: str
     created_at: datetime
     sla: timedelta
@@ -93,9 +90,9 @@ def answer_horizon(inputs: Inputs, edges: Edges, now: datetime, orphan_window: t
     return min((c for c in candidates if c > now), default=None)
 
 
-def changed(before: Mapping[str, Hashable], now_seen: Mapping[str, Inputs]) -> set[str]:
+def changed(before: Mapping[str, Hashable], now_seen: Mapping[str, Hashable]) -> set[str]:
     """Connections that are new or whose signature differs from the last pass's."""
-    return {cid for cid, found in now_seen.items() if before.get(cid) != found.signature}
+    return {cid for cid, found in now_seen.items() if before.get(cid) != found}
 
 
 def due(horizons: Mapping[str, datetime], ids: Iterable[str], now: datetime) -> set[str]:
@@ -108,7 +105,7 @@ class Picked:
     """What one pass visits, and what the tracker learns once the pass has succeeded."""
 
     ids: list[str] | None  # None: every connection (a full pass)
-    inputs: dict[str, Inputs]
+    signatures: dict[str, Hashable]  # every connection that is not paused
     horizons: dict[str, datetime] = field(default_factory=dict)
 
 
@@ -125,24 +122,25 @@ class Tracker:
         """Start again with a full pass (another replica evaluated meanwhile)."""
         self.signatures, self.horizons, self.last_full = {}, {}, None
 
-    def choose(self, inputs: dict[str, Inputs], now: datetime) -> list[str] | None:
+    def choose(self, signatures: Mapping[str, Hashable], now: datetime) -> list[str] | None:
         """The connections to visit at ``now``; None for a full pass."""
         if self.last_full is None or now - self.last_full >= self.full_every or now < self.last_full:
             return None
-        visit = changed(self.signatures, inputs) | due(self.horizons, inputs, now)
+        visit = changed(self.signatures, signatures) | due(self.horizons, signatures, now)
         return sorted(visit)
 
     def settle(self, picked: Picked, now: datetime, deferred: Iterable[str]) -> None:
         """Remember what the pass saw; connections it deferred stay due for the next pass."""
         if picked.ids is None:
             self.signatures, self.horizons, self.last_full = {}, {}, now
-        visited = picked.inputs if picked.ids is None else {c: picked.inputs[c] for c in picked.ids}
-        for cid, found in visited.items():
-            self.signatures[cid] = found.signature
-            self.horizons[cid] = picked.horizons.get(cid, now)
+        seen = picked.signatures
+        for cid in seen if picked.ids is None else picked.ids:
+            if cid in seen:
+                self.signatures[cid] = seen[cid]
+                self.horizons[cid] = picked.horizons.get(cid, now)
         for cid in deferred:
             self.signatures.pop(cid, None)
         # Connections paused or deleted since are forgotten.
-        for gone in [cid for cid in self.signatures if cid not in picked.inputs]:
+        for gone in [cid for cid in self.signatures if cid not in seen]:
             del self.signatures[gone]
             self.horizons.pop(gone, None)

@@ -21,7 +21,7 @@ from pipepulse.watch.alerts.selection import Edges, Inputs
 EVALUATION_LOCK = 0x70702D6576616C
 
 
-async def inputs(session: AsyncSession, thresholds: Thresholds) -> dict[str, Inputs]:
+async def inputs(session: AsyncSession) -> dict[str, Any]:
     """Every connection that is not paused, with what a report, a seed, an edit or another
     replica's recorded change moves: its row's edit time, state and next slot; the latest
     completion times every report keeps; its pending runs (count and newest start, off the
@@ -55,19 +55,22 @@ async def inputs(session: AsyncSession, thresholds: Thresholds) -> dict[str, Inp
         .outerjoin(pending, pending.c.connection_id == c.id)
         .where(c.state != "paused")
     )
+    # The rows are the signatures: compared whole, turned into Inputs only for those visited.
     rows: Sequence[Any] = (await session.execute(query)).all()
-    window = thresholds.orphan_window
-    return {
-        row.id: Inputs(
-            signature=tuple(row[1:]),
-            state=row.state,
-            created_at=row.created_at,
-            sla=verdicts.freshness_sla(row.freshness_sla_seconds, row.schedule_interval_seconds, window),
-            last_failing_at=row.last_failing_at,
-            last_delivery_at=row.last_delivery_at,
-        )
-        for row in rows
-    }
+    return {row[0]: row for row in rows}
+
+
+def inputs_of(row: Any, thresholds: Thresholds) -> Inputs:
+    """What the horizon needs of one row of :func:`inputs`."""
+    return Inputs(
+        state=row.state,
+        created_at=row.created_at,
+        sla=verdicts.freshness_sla(
+            row.freshness_sla_seconds, row.schedule_interval_seconds, thresholds.orphan_window
+        ),
+        last_failing_at=row.last_failing_at,
+        last_delivery_at=row.last_delivery_at,
+    )
 
 
 async def edges(
