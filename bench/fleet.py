@@ -343,11 +343,13 @@ class Receiver:
 # --- Set-up and processes -------------------------------------------------------------------------
 
 
-async def set_up(url: str, n: int, receiver_port: int, first_slot: int) -> dict[str, Any]:
+async def set_up(url: str, n: int, receiver_port: int, first_slot: int, secret_key: str) -> dict[str, Any]:
     """Migrate; organisations, a webhook channel and a status rule each; N connections whose
-    first slots are spread over a minute; the loaders' service key."""
+    first slots are spread over a minute; the loaders' service key. Channel secrets are
+    encrypted with ``secret_key``, which every process of the fleet shares (SPEC §7.5)."""
     from sqlalchemy import insert
 
+    from pipepulse import secretbox
     from pipepulse.auth import scopes
     from pipepulse.auth import service as auth_service
     from pipepulse.auth.principals import UserPrincipal
@@ -360,6 +362,7 @@ async def set_up(url: str, n: int, receiver_port: int, first_slot: int) -> dict[
     from pipepulse.watch.alerts.schemas import ChannelCreate, RuleCreate
 
     now = datetime.now(UTC)
+    secretbox.install(secretbox.SecretBox(secretbox.parse(secret_key)))
     db = Database(create_engine(async_database_url(url)))
     try:
         await migrate.upgrade(db.engine)
@@ -474,7 +477,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     outage_to = outage_from + args.outage_minutes * 60
     end = start + args.minutes * 60
     print(f"setting up {args.connections:,} connections in {ORGANISATIONS} organisations…", flush=True)
-    state = await set_up(url, args.connections, receiver.port, start)
+    secret_key = secrets.token_urlsafe(32)
+    state = await set_up(url, args.connections, receiver.port, start, secret_key)
     serve_port, loader_port = free_port(), free_port()
     signing = secrets.token_hex(16)
     tmp = Path(os.environ.get("TMPDIR", "/tmp"))
@@ -497,6 +501,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "PIPEPULSE_DATABASE_URL": url,
         "PIPEPULSE_LOG_LEVEL": "WARNING",
         "PIPEPULSE_ALERTS_ALLOW_PRIVATE_URLS": "true",
+        "PIPEPULSE_SECRET_KEY": secret_key,
     }
     logs = (tmp / "pipepulse-fleet-logs").resolve()
     logs.mkdir(exist_ok=True)

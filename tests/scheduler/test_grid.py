@@ -4,7 +4,7 @@ time (SPEC §2.1, §6): lateness never accumulates, a missed slot is skipped, ne
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -125,3 +125,18 @@ async def test_run_forever__frozen_clock_far_from_wall__seeds_each_slot_and_repo
     assert (value("pipepulse_scheduler_loop_seconds_count", {"loop": "seeding"}) or 0) >= 3
     assert (value("pipepulse_scheduler_loop_seconds_count", {"loop": "alerts"}) or 0) >= 1
     assert len(await started(client, tenant, connection_id)) == 3
+
+
+def test_observe__slots_due_before_the_scheduler_started__catch_up_not_lag() -> None:
+    """`pipepulse demo` starts its scheduler minutes after the backfill's last slot: the first
+    seeds catch up and are neither lag nor a warning; later slots are measured as ever."""
+    metrics = runner.SchedulerMetrics()
+    started_at = datetime(2031, 4, 21, 12, 0, tzinfo=UTC)
+    before = jobs.SeededRun("run_a", "wc_a", 1, int(started_at.timestamp()) - 121)
+    after = jobs.SeededRun("run_b", "wc_b", 1, int(started_at.timestamp()) + 53)
+    now = started_at + timedelta(seconds=60)
+    assert runner._observe(metrics, [before], now, started_at) == 0.0
+    assert metrics.registry.get_sample_value("pipepulse_scheduler_seeding_lag_seconds_count") == 0
+    assert runner._observe(metrics, [before, after], now, started_at) == 7.0
+    assert metrics.registry.get_sample_value("pipepulse_scheduler_seeding_lag_seconds_count") == 1
+    assert metrics.registry.get_sample_value("pipepulse_scheduler_seeded_runs_total") == 3

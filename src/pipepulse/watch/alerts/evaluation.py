@@ -32,7 +32,7 @@ from pipepulse.telemetry import service as telemetry_service
 from pipepulse.telemetry.service import ConnectionStatus
 from pipepulse.watch import service as watch_service
 from pipepulse.watch import verdicts
-from pipepulse.watch.alerts import bodies, changes, fingerprints, store
+from pipepulse.watch.alerts import bodies, changes, fingerprints, selection, selection_store, store
 from pipepulse.watch.alerts import groups as alert_groups
 from pipepulse.watch.alerts.changes import NORMAL, Event, RuleView, Seen
 
@@ -55,6 +55,8 @@ class PassResult:
     events: int
     notifications: int
     deferred: int
+    # Connections an incremental pass left alone: inputs unchanged, no horizon passed.
+    skipped: int = 0
 
 
 @dataclass
@@ -173,13 +175,24 @@ def _events(change: Change, now: datetime) -> list[Event]:
     return out
 
 
-async def evaluate(db: Database, now: datetime, thresholds: Thresholds, *, public_url: str) -> PassResult:
-    """Evaluate every connection that is not paused at ``now``; record and queue what changed."""
+async def evaluate(
+    db: Database,
+    now: datetime,
+    thresholds: Thresholds,
+    *,
+    public_url: str,
+    tracker: selection.Tracker | None = None,
+) -> PassResult:
+    """Evaluate every connection that is not paused at ``now``; record and queue what changed.
+
+    With a ``tracker`` (the scheduler's alert loop) only the connections whose inputs changed
+    since its last pass, or whose horizon passed, are read (see :mod:`selection`)."""
     hour = floor_hour(now) - HOUR
     baseline = verdicts.baseline_hours(hour)
     async with db.session() as session:
-        connections = await store.watched(session)
-        stored = await store.stored(session)
+        picked = await _pick(session, tracker, now, thresholds)
+        connections = await store.watched(session, picked.ids if picked is not None else None)
+        stored = await store.stored(session, picked.ids if picked is not None else None)
         engine = await telemetry_service.statuses(session, [w.ref for w in connections], now, thresholds)
         judge = [
             w.ref.id for w in connections if (s := stored.get(w.ref.id)) is None or s.volume_hour != hour
@@ -332,7 +345,31 @@ async def evaluate(db: Database, now: datetime, thresholds: Thresholds, *, publi
         await store.advance_volume_hour(session, unchanged, hour)
     if deferred:
         log.info("evaluation deferred %d status change(s) to the next tick", len(deferred))
-    return PassResult(len(connections), recorded, queued, len(deferred))
+    skipped = 0
+    if tracker is not None and picked is not None:
+        tracker.settle(picked, now, deferred)
+        skipped = max(0, len(picked.signatures) - len(connections))
+    return PassResult(len(connections), recorded, queued, len(deferred), skipped)
+
+
+async def _pick(
+    session: AsyncSession, tracker: selection.Tracker | None, now: datetime, thresholds: Thresholds
+) -> selection.Picked | None:
+    """The connections this pass visits, with their horizons (None: every one, untracked)."""
+    if tracker is None:
+        return None
+    found = await selection_store.inputs(session)
+    ids = tracker.choose(found, now)
+    visit = list(found) if ids is None else ids
+    edges = await selection_store.edges(session, visit, now, thresholds)
+    horizons = {
+        cid: selection.horizon(
+            selection_store.inputs_of(found[cid], thresholds), edge, now, thresholds.orphan_window
+        )
+        for cid, edge in edges.items()
+        if cid in found
+    }
+    return selection.Picked(ids, found, horizons)
 
 
 def _first_with_history(change: Change) -> bool:

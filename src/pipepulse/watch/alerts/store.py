@@ -50,8 +50,8 @@ class Stored:
     version: int
 
 
-async def watched(session: AsyncSession) -> list[Watched]:
-    """Every connection that is not paused (SPEC §7.3 evaluates only those)."""
+async def watched(session: AsyncSession, ids: Sequence[str] | None = None) -> list[Watched]:
+    """Every connection that is not paused (SPEC §7.3 evaluates only those), or those of ``ids``."""
     c = WarehouseConnection
     query = select(
         c.id,
@@ -64,7 +64,15 @@ async def watched(session: AsyncSession) -> list[Watched]:
         c.freshness_sla_seconds,
         c.created_at,
     ).where(c.state != "paused")
-    rows: Sequence[Any] = (await session.execute(query)).all()
+    rows: Sequence[Any] = (
+        (await session.execute(query)).all()
+        if ids is None
+        else [
+            row
+            for chunk in dialect.chunks(session, ids)
+            for row in await session.execute(query.where(dialect.one_of(session, c.id, chunk)))
+        ]
+    )
     return [
         Watched(
             ref=ConnectionRef(row.id, row.organisation_id, row.name, list(row.event_types or [])),
@@ -78,14 +86,23 @@ async def watched(session: AsyncSession) -> list[Watched]:
     ]
 
 
-async def stored(session: AsyncSession) -> dict[str, Stored]:
-    """Every stored evaluation (one read of a table with one row per connection)."""
+async def stored(session: AsyncSession, ids: Sequence[str] | None = None) -> dict[str, Stored]:
+    """Every stored evaluation (one read of a table with one row per connection), or those of ``ids``."""
     e = ConnectionEvaluation
-    rows = await session.execute(
-        select(e.connection_id, e.status, e.late, e.volume_verdict, e.status_since, e.volume_hour, e.version)
+    query = select(
+        e.connection_id, e.status, e.late, e.volume_verdict, e.status_since, e.volume_hour, e.version
+    )
+    rows: Sequence[Any] = (
+        (await session.execute(query)).all()
+        if ids is None
+        else [
+            row
+            for chunk in dialect.chunks(session, ids)
+            for row in await session.execute(query.where(dialect.one_of(session, e.connection_id, chunk)))
+        ]
     )
     return {
-        cid: Stored(Seen(status, bool(late), verdict), since, hour, version)  # type: ignore[arg-type]
+        cid: Stored(Seen(status, bool(late), verdict), since, hour, version)
         for cid, status, late, verdict, since, hour, version in rows
     }
 
