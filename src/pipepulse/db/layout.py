@@ -35,6 +35,7 @@ PLACEMENT: dict[str, Placement] = {
     "alert_groups": "distributed",
     "alerts": "distributed",
     "lineage_runs": "distributed",
+    "objectives": "distributed",
     # Platform silences and maintenance windows belong to no organisation (organisation_id null).
     "silences": "reference",
     "maintenance_windows": "reference",
