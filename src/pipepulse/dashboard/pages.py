@@ -14,6 +14,7 @@ from pipepulse.dashboard.params import RunKey
 from pipepulse.dashboard.rendering import HERE, DashboardRoute, render
 from pipepulse.dashboard.sign_in import Viewer, landing
 from pipepulse.deps import AppSettings, Now, ReadSession
+from pipepulse.objectives import view as objectives_view
 from pipepulse.schemas import ConnectionId, OrganisationPk, RunId
 
 STATIC_FILES: Final = {
@@ -138,6 +139,7 @@ async def connection(
         failing_only=failing_only,
     )
     notifications = await alerts.connection_notifications(session, organisation_pk, connection_id)
+    objectives = await objectives_view.views(session, view.connection, now, settings.thresholds)
     template = "_connection_live.html" if partial else "connection.html"
     return render(
         request,
@@ -149,6 +151,7 @@ async def connection(
         run_filters=service.RUN_FILTERS,
         max_chart_days=service.MAX_CHART_DAYS,
         notifications=notifications,
+        objectives=objectives,
     )
 
 
