@@ -63,3 +63,30 @@ async def test_streaming_status__organisation_default__shown_on_every_connection
     await expect(item.locator(".objective-title")).to_contain_text("Freshness 95 % over 7 days")
     await expect(item.locator(".objective-title")).to_contain_text("the organisation's default")
     await expect(item.locator('[data-metric="budget_sentence"]')).to_contain_text("7-day budget")
+
+
+async def test_organisation_page__objectives__each_card_shows_its_budget_sentence(
+    page: Page, live_url: str, live_api: httpx.AsyncClient, tenant: Tenant, live_scenario: Scenario
+) -> None:
+    url = tenant.connection_url(live_scenario.error) + "objectives/"
+    made = await live_api.post(
+        url, json={"indicator": "availability", "target_percent": 99, "window_days": 28}, headers=tenant.write
+    )
+    assert made.status_code == 201, made.text
+    status = (await live_api.get(f"{url}{made.json()['id']}/status/", headers=tenant.read)).json()
+    runs_out = datetime.fromisoformat(status["exhausted_at"].replace("Z", "+00:00"))
+
+    await sign_in(page, live_url, tenant.reader)
+    await page.goto(f"{live_url}/orgs/{tenant.id}/")
+
+    card = page.locator(f'.card[data-connection-id="{live_scenario.error}"]')
+    budget = card.locator(f'[data-objective-id="{made.json()["id"]}"]')
+    await expect(budget.locator('[data-metric="budget_sentence"]')).to_have_text(
+        f"Availability 99 % over 28 days: {round(status['budget_remaining_percent'])} % of the 28-day budget "
+        f"left; at the last day's rate it runs out on {runs_out.day} {runs_out:%b}"
+    )
+    await expect(budget.get_by_role("meter")).to_be_visible()
+    # A connection without objectives shows no budget.
+    await expect(
+        page.locator(f'.card[data-connection-id="{live_scenario.active}"] .card-budget')
+    ).to_have_count(0)

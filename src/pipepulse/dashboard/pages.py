@@ -71,6 +71,10 @@ async def organisation(
         health_days=int(health_days),
         cards_page=page,
     )
+    budgets = {
+        card.connection.id: await objectives_view.views(session, card.connection, now, settings.thresholds)
+        for card in view.cards
+    }
     template = "_organisation_live.html" if partial else "organisation.html"
     return render(
         request,
@@ -79,6 +83,7 @@ async def organisation(
         page=view,
         now=now,
         health_day_labels=service.HEALTH_DAY_LABELS,
+        budgets=budgets,
     )
 
 
