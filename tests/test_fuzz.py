@@ -130,7 +130,7 @@ def obey_rules(case: Any, ids: dict[str, Any]) -> Any:
             body["connection_ids"] = [ids["connection_id"]]
         if "config" in body:
             body["config"] = {}
-        if case.method.upper() == "PATCH" and "warehouse-connections/{connection_id}/" == case.path[-32:]:
+        if case.method.upper() == "PATCH" and case.path.endswith("warehouse-connections/{connection_id}/"):
             body.pop("type", None)  # a connection's type cannot change
     return case
 

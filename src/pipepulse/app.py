@@ -24,6 +24,7 @@ from pipepulse.errors import install_handlers
 from pipepulse.health import router as health_router
 from pipepulse.lineage import router as lineage_router
 from pipepulse.metrics import router as metrics_router
+from pipepulse.objectives import router as objectives_router
 from pipepulse.observability import Metrics, MetricsMiddleware
 from pipepulse.observability import router as ops_router
 from pipepulse.organisations import router as organisations_router
@@ -107,6 +108,7 @@ def create_app(
         alerts_router,
         alert_groups_router,
         alert_silences_router,
+        objectives_router,
     ):
         app.include_router(module.router)
     app.include_router(ops_router)

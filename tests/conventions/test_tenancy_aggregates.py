@@ -74,6 +74,11 @@ READS: dict[str, list[dict[str, str]]] = {
     "/api/v1/organisations/{organisation_pk}/silences/": [{}],
     "/api/v1/organisations/{organisation_pk}/maintenance-windows/": [{}],
     "/api/v1/platform/silences/": [{}],
+    CONN + "objectives/": [{}],
+    CONN + "objectives/{objective_id}/": [{}],
+    CONN + "objectives/{objective_id}/status/": [{}],
+    "/api/v1/organisations/{organisation_pk}/objectives/": [{}],
+    "/api/v1/organisations/{organisation_pk}/objectives/{objective_id}/": [{}],
     "/healthz": [{}],
     "/readyz": [{}],
 }
@@ -100,6 +105,7 @@ class World:
     run_ids: dict[str, str]  # connection id → one of its runs
     channel_id: str
     rule_id: str
+    objective_id: str = ""  # the organisation's default objective, so every connection has it
 
 
 async def populate(
@@ -119,7 +125,13 @@ async def populate(
         run_ids[cid] = listed["items"][0]["id"] if listed["items"] else "nightly-1"
     channel = await add_channel(client, tenant, receiver)
     rule = await add_rule(client, tenant, channel["id"], ["status:error", "recovered"])
-    return World(scenario, run_ids, channel["id"], rule["id"])
+    objective = await client.post(
+        f"/api/v1/organisations/{tenant.id}/objectives/",
+        json={"indicator": "availability", "target_percent": 99.5, "window_days": 7},
+        headers=tenant.write,
+    )
+    assert objective.status_code == 201, objective.text
+    return World(scenario, run_ids, channel["id"], rule["id"], objective.json()["id"])
 
 
 def requests_for(paths: list[str], tenant: Tenant, world: World, now_iso: dict[str, str]) -> list[str]:
@@ -137,6 +149,7 @@ def requests_for(paths: list[str], tenant: Tenant, world: World, now_iso: dict[s
                     "run_id": world.run_ids[cid],
                     "channel_id": world.channel_id,
                     "rule_id": world.rule_id,
+                    "objective_id": world.objective_id,
                 }
                 path = template.format(**fill)
                 query = {k: now_iso.get(v, v.format(**fill)) for k, v in variant.items()}

@@ -14,6 +14,7 @@ from pipepulse.dashboard.params import RunKey
 from pipepulse.dashboard.rendering import HERE, DashboardRoute, render
 from pipepulse.dashboard.sign_in import Viewer, landing
 from pipepulse.deps import AppSettings, Now, ReadSession
+from pipepulse.objectives import view as objectives_view
 from pipepulse.schemas import ConnectionId, OrganisationPk, RunId
 
 STATIC_FILES: Final = {
@@ -70,6 +71,10 @@ async def organisation(
         health_days=int(health_days),
         cards_page=page,
     )
+    budgets = {
+        card.connection.id: await objectives_view.views(session, card.connection, now, settings.thresholds)
+        for card in view.cards
+    }
     template = "_organisation_live.html" if partial else "organisation.html"
     # SPEC §7.7: the open alert groups, above the cards (the page above answered 404 already
     # for an organisation the viewer may not see).
@@ -82,6 +87,7 @@ async def organisation(
         now=now,
         open_groups=open_groups,
         health_day_labels=service.HEALTH_DAY_LABELS,
+        budgets=budgets,
     )
 
 
@@ -142,6 +148,7 @@ async def connection(
         failing_only=failing_only,
     )
     notifications = await alerts.connection_notifications(session, organisation_pk, connection_id)
+    objectives = await objectives_view.views(session, view.connection, now, settings.thresholds)
     template = "_connection_live.html" if partial else "connection.html"
     return render(
         request,
@@ -153,6 +160,7 @@ async def connection(
         run_filters=service.RUN_FILTERS,
         max_chart_days=service.MAX_CHART_DAYS,
         notifications=notifications,
+        objectives=objectives,
     )
 
 

@@ -36,6 +36,7 @@ PLACEMENT: dict[str, Placement] = {
     "alerts": "distributed",
     "channel_heartbeats": "distributed",
     "lineage_runs": "distributed",
+    "objectives": "distributed",
     # Platform silences and maintenance windows belong to no organisation (organisation_id null).
     "silences": "reference",
     "maintenance_windows": "reference",

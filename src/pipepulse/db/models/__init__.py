@@ -16,6 +16,7 @@ from pipepulse.db.models.alerts import (
 from pipepulse.db.models.auth import ApiToken, DashboardSession, ServiceKey
 from pipepulse.db.models.connections import WarehouseConnection
 from pipepulse.db.models.lineage import LineageRun
+from pipepulse.db.models.objectives import Objective
 from pipepulse.db.models.organisations import Organisation
 from pipepulse.db.models.rollups import ConnectionRunTimes, EventHourlyRollup, RunDailyRollup, RunHourlyRollup
 from pipepulse.db.models.runs import Run
@@ -37,6 +38,7 @@ __all__ = [
     "MaintenanceWindow",
     "Notification",
     "NotificationTally",
+    "Objective",
     "Organisation",
     "Run",
     "RunDailyRollup",
