@@ -19,6 +19,7 @@ from pipepulse.db.models.organisations import Organisation
 from pipepulse.db.models.rollups import ConnectionRunTimes, EventHourlyRollup, RunDailyRollup, RunHourlyRollup
 from pipepulse.db.models.runs import Run
 from pipepulse.db.models.scheduler import SchedulerHeartbeat
+from pipepulse.db.models.snapshots import StatusSnapshot
 
 __all__ = [
     "Alert",
@@ -42,5 +43,6 @@ __all__ = [
     "SchedulerHeartbeat",
     "ServiceKey",
     "Silence",
+    "StatusSnapshot",
     "WarehouseConnection",
 ]
