@@ -3,6 +3,7 @@ written or the connection edited, and conditional requests answered with 304."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -209,3 +210,21 @@ def test_basis__thresholds_or_event_types_differ__digests_differ() -> None:
     assert base == horizon.basis(Thresholds(), ["evaluations"])
     assert base != horizon.basis(Thresholds(error_status_runs=4), ["evaluations"])
     assert base != horizon.basis(Thresholds(), ["evaluations", "custom_events"])
+
+
+async def test_telemetry__more_concurrent_first_reads_than_pooled_connections__all_answered(
+    client: httpx.AsyncClient, tenant: Tenant, db: Database
+) -> None:
+    """Each first read computes and stores its answer: it must never hold one pooled
+    connection while waiting for another, or a burst of them waits on itself."""
+    created = [
+        await client.post(
+            tenant.connections_url(), json={"name": f"c{i}", "type": "duckdb"}, headers=tenant.write
+        )
+        for i in range(3 * db.engine.pool.size() if hasattr(db.engine.pool, "size") else 30)
+    ]
+    urls = [tenant.connection_url(c.json()["id"]) + "telemetry/" for c in created]
+    responses = await asyncio.wait_for(
+        asyncio.gather(*(client.get(url, headers=tenant.read) for url in urls)), timeout=60
+    )
+    assert [r.status_code for r in responses] == [200] * len(urls)

@@ -51,6 +51,10 @@ async def telemetry(
     first = await repository.first_after(session, ref.id, now, thresholds.orphan_window)
     body = answer.model_dump_json()
     etag = horizon.etag(body)
+    # The read is over: end its transaction so its connection goes back to the pool before the
+    # store takes one. A request holding one connection while waiting for a second would,
+    # under as many concurrent first reads as the pool has connections, wait on itself.
+    await session.commit()
     await repository.store(
         database,
         found,
