@@ -27,6 +27,7 @@ PLACEMENT: dict[str, Placement] = {
     "run_daily_rollups": "distributed",
     "event_hourly_rollups": "distributed",
     "connection_run_times": "distributed",
+    "status_snapshots": "distributed",
     "alert_channels": "distributed",
     "alert_rules": "distributed",
     "connection_evaluations": "distributed",

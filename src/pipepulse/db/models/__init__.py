@@ -21,6 +21,7 @@ from pipepulse.db.models.organisations import Organisation
 from pipepulse.db.models.rollups import ConnectionRunTimes, EventHourlyRollup, RunDailyRollup, RunHourlyRollup
 from pipepulse.db.models.runs import Run
 from pipepulse.db.models.scheduler import SchedulerHeartbeat
+from pipepulse.db.models.snapshots import StatusSnapshot
 
 __all__ = [
     "Alert",
@@ -46,5 +47,6 @@ __all__ = [
     "SchedulerHeartbeat",
     "ServiceKey",
     "Silence",
+    "StatusSnapshot",
     "WarehouseConnection",
 ]
