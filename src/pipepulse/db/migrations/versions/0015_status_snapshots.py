@@ -1,7 +1,7 @@
 """status snapshots: each connection's stored §3 answer, and a version of its runs kept by triggers
 
 Revision ID: 0015_status_snapshots
-Revises: 0013_alert_groups
+Revises: 0014_objectives
 Create Date: 2026-12-06
 
 A telemetry read of a connection whose runs did not change, before the instant its answer
@@ -20,7 +20,7 @@ from alembic import op
 from pipepulse.db.base import UTCDateTime
 
 revision: str = "0015_status_snapshots"
-down_revision: str | None = "0013_alert_groups"
+down_revision: str | None = "0014_objectives"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """channel watchdog: heartbeats and Alertmanager re-posts (SPEC §7.5)
 
 Revision ID: 0017_channel_watchdog
-Revises: 0013_alert_groups
+Revises: 0015_status_snapshots
 Create Date: 2026-12-06
 
 A firing group notification delivered to an Alertmanager is posted again every minute while
@@ -21,7 +21,7 @@ from alembic import op
 from pipepulse.db.base import UTCDateTime
 
 revision: str = "0017_channel_watchdog"
-down_revision: str | None = "0013_alert_groups"
+down_revision: str | None = "0015_status_snapshots"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
