@@ -175,6 +175,25 @@ def test_grouping__key_and_id__from_group_by_labels() -> None:
     assert one != grouping.group_id("arl_1", {"fingerprint": "cd34"})
 
 
+def test_grouping__group_id__same_across_versions_and_replicas() -> None:
+    # Groups are stored by id: an id that changed between versions would open a second group
+    # (and page again) for alerts already grouped under the old one after an upgrade.
+    assert grouping.group_id("arl_1", {"fingerprint": "ab12"}) == "agr_b4ff106274a7a5047c4994ce"
+    assert (
+        grouping.group_id("arl_1", {"fingerprint": "ab12", "connection": "con_1"})
+        == grouping.group_id("arl_1", {"connection": "con_1", "fingerprint": "ab12"})
+        == "agr_32f335473d953829a724fdab"
+    )
+
+
+def test_grouping__decision__due_from_its_instant_on_never_without_one() -> None:
+    assert not Decision(None).due(T0)
+    assert not Decision(None, close=True).due(T0)
+    assert not Decision(T0).due(T0 - timedelta(seconds=1))
+    assert Decision(T0).due(T0)
+    assert Decision(T0).due(T0 + timedelta(seconds=1))
+
+
 TIMING = Timing(group_wait_seconds=10, group_interval_seconds=300, repeat_interval_seconds=3600)
 A, B = ("a", True), ("b", True)
 
