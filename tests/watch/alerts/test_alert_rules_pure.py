@@ -178,13 +178,14 @@ def test_maintenance__server_local_zone__changes_nothing(
     server_zone: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Windows are read in their own zone and answered in UTC, whatever zone the server runs in.
-    w = window(start="09:00", weekdays=[0], duration_minutes=30)  # Mondays 09:00 Berlin
-    monday = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+    w = window(start="12:00", weekdays=[0], duration_minutes=30)  # Mondays 12:00 Berlin
+    monday = datetime(2026, 1, 5, 11, 0, tzinfo=UTC)
     monkeypatch.setenv("TZ", server_zone)
     time.tzset()
     try:
         inside = maintenance.occurrence_at(w, monday + timedelta(minutes=15))
-        upcoming = maintenance.next_occurrence(w, monday - timedelta(hours=1))
+        # 11:30 in Berlin is already Tuesday on Kiritimati, still Sunday at UTC-12.
+        upcoming = maintenance.next_occurrence(w, monday - timedelta(minutes=30))
     finally:
         monkeypatch.undo()
         time.tzset()
