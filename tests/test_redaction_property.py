@@ -174,6 +174,8 @@ def test_log_record__arguments_without_secrets__kept_as_they_were() -> None:
         # A password holding raw "@" and "/": the userinfo runs to the last "@".
         ("https://u:p@a/ss@host/", f"https://u:{MASK}@host/"),
         ("https://u:p@1/x@host/", f"https://u:{MASK}@host/"),
+        # Secrets before fidelity: "h:1" may be part of the password, so it goes with it.
+        ("https://u:p@h:1/x@host/", f"https://u:{MASK}@host/"),
         ("https://u@a:b@c/x@host/", f"https://u@a:{MASK}@host/"),
         # A password holding ":" keeps only the user name before the first ":".
         ("https://u:p:q/r@host/", f"https://u:{MASK}@host/"),
@@ -185,6 +187,9 @@ def test_log_record__arguments_without_secrets__kept_as_they_were() -> None:
         # Tabs and line breaks (which URL parsing drops) inside a password hide nothing.
         ("https://u:\tp/ss@host", f"https://u:{MASK}@host"),
         ("https://u:p\n/ss@host/x", f"https://u:{MASK}@host/x"),
+        # … and, as URL parsing does, they are dropped wherever they are.
+        ("https://me@ho\rst/a\tb?c=\nd", "https://me@host/ab?c=d"),
+        ("https://u:pw@ho\r\nst/", f"https://u:{MASK}@host/"),
         # No password: a short user name is kept, a long one is taken for a token.
         ("https://me@host/", "https://me@host/"),
         ("https://me@host:8443/path?email=a@b.example", "https://me@host:8443/path?email=a@b.example"),
@@ -233,5 +238,16 @@ def test_install_log_redaction__every_logger_once__records_made_as_before(
         )
         assert (record.name, record.levelno, record.lineno) == ("any.library", logging.WARNING, 7)
         assert record.getMessage() == f"reach https://u:{MASK}@h/"
+        # The factory takes LogRecord's own keywords too, not only the positions logging uses.
+        by_name = logging.getLogRecordFactory()(
+            name="x",
+            level=logging.INFO,
+            pathname=__file__,
+            lineno=1,
+            msg="at https://u:pw@h/",
+            args=(),
+            exc_info=None,
+        )
+        assert by_name.getMessage() == f"at https://u:{MASK}@h/"
     finally:
         logging.setLogRecordFactory(original)

@@ -49,9 +49,9 @@ def _credential(match: re.Match[str]) -> str:
         secret = len(token) >= 16
     else:
         try:
-            secret = ":" in base64.b64decode(token, validate=True).decode("utf-8")
+            secret = ":" in base64.b64decode(token, validate=True).decode()
         except (binascii.Error, UnicodeDecodeError, ValueError):
-            secret = False
+            return match.group(0)  # not base64 of text: not a credential
     return f"{scheme}{space}{MASK}" if secret else match.group(0)
 
 
