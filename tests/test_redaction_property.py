@@ -186,7 +186,8 @@ def test_log_record__arguments_without_secrets__kept_as_they_were() -> None:
         ("https://u:p@a[b@host/", f"https://u:{MASK}@host/"),
         # Tabs and line breaks (which URL parsing drops) inside a password hide nothing.
         ("https://u:\tp/ss@host", f"https://u:{MASK}@host"),
-        ("https://u:p\n/ss@host/x", f"https://u:{MASK}@host/x"),
+        ("https://u:\np/ss@host/x", f"https://u:{MASK}@host/x"),
+        ("https://u:\rp/ss@host", f"https://u:{MASK}@host"),
         # … and, as URL parsing does, they are dropped wherever they are.
         ("https://me@ho\rst/a\tb?c=\nd", "https://me@host/ab?c=d"),
         ("https://u:pw@ho\r\nst/", f"https://u:{MASK}@host/"),
