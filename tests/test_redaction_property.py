@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import base64
 import logging
+import sys
 from urllib.parse import quote
 
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from pipepulse import redaction
 from pipepulse.redaction import MASK, redact_record, redact_text, redact_url
 
 RESERVED = "@:/%#?"
@@ -164,3 +166,89 @@ def test_log_record__arguments_without_secrets__kept_as_they_were() -> None:
     redact_record(record)
     assert record.args == (5, 2.25, "https://a.example/x")
     assert record.getMessage() == "5 runs in 2.2 s at https://a.example/x"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        # A password holding raw "@" and "/": the userinfo runs to the last "@".
+        ("https://u:p@a/ss@host/", f"https://u:{MASK}@host/"),
+        ("https://u:p@1/x@host/", f"https://u:{MASK}@host/"),
+        # Secrets before fidelity: "h:1" may be part of the password, so it goes with it.
+        ("https://u:p@h:1/x@host/", f"https://u:{MASK}@host/"),
+        ("https://u@a:b@c/x@host/", f"https://u@a:{MASK}@host/"),
+        # A password holding ":" keeps only the user name before the first ":".
+        ("https://u:p:q/r@host/", f"https://u:{MASK}@host/"),
+        ("https://u:p:q[x@host/", f"https://u:{MASK}@host/"),
+        # Another URL later in the query does not move where this one's authority is read.
+        ("https://u:pa/ss@host/cb?next=https://other/", f"https://u:{MASK}@host/cb?next=https://other/"),
+        ("https://u:pa[ss@host/?r=https://x", f"https://u:{MASK}@host/?r=https://x"),
+        ("https://u:p@a[b@host/", f"https://u:{MASK}@host/"),
+        # Tabs and line breaks (which URL parsing drops) inside a password hide nothing.
+        ("https://u:\tp/ss@host", f"https://u:{MASK}@host"),
+        ("https://u:\np/ss@host/x", f"https://u:{MASK}@host/x"),
+        ("https://u:\rp/ss@host", f"https://u:{MASK}@host"),
+        # … and, as URL parsing does, they are dropped wherever they are.
+        ("https://me@ho\rst/a\tb?c=\nd", "https://me@host/ab?c=d"),
+        ("https://u:pw@ho\r\nst/", f"https://u:{MASK}@host/"),
+        # No password: a short user name is kept, a long one is taken for a token.
+        ("https://me@host/", "https://me@host/"),
+        ("https://me@host:8443/path?email=a@b.example", "https://me@host:8443/path?email=a@b.example"),
+        ("https://db:5432:5433/x?to=me@example.com", "https://db:5432:5433/x?to=me@example.com"),
+        ("https://aaaaaaaaaaaaaaaa@host/", f"https://{MASK}@host/"),
+    ],
+)
+def test_redact_url__reserved_characters_in_the_authority__password_hidden_whole(
+    url: str, shown: str
+) -> None:
+    assert redact_url(url) == shown
+
+
+def test_redact_text__basic_word_not_base64__kept() -> None:
+    # RFC 7617: a Basic credential is base64 of user:password; "." is not in its alphabet, so
+    # this is text, even though dropping the "." would decode to "user:pass".
+    assert redact_text("Basic dXNlcjpw.YXNz rejected") == "Basic dXNlcjpw.YXNz rejected"
+
+
+def test_log_record__traceback__redacted_and_otherwise_as_logging_prints_it() -> None:
+    formatter = logging.Formatter()
+    for ending in (" ", "X"):
+        try:
+            raise ConnectionError(f"cannot reach https://u:hunter2@db.example/x{ending}")
+        except ConnectionError:
+            exc_info = sys.exc_info()
+        record = logging.LogRecord("pipepulse", logging.ERROR, __file__, 1, "failed", (), exc_info)
+        redact_record(record)
+        expected = formatter.formatException(exc_info).replace("hunter2", MASK)
+        assert record.exc_text == expected
+        assert formatter.format(record).endswith(f"cannot reach https://u:{MASK}@db.example/x{ending}")
+
+
+def test_install_log_redaction__every_logger_once__records_made_as_before(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    original = logging.getLogRecordFactory()
+    monkeypatch.setattr(redaction, "_installed", False)
+    try:
+        redaction.install_log_redaction()
+        installed = logging.getLogRecordFactory()
+        redaction.install_log_redaction()
+        assert logging.getLogRecordFactory() is installed  # not wrapped a second time
+        record = logging.getLogger("any.library").makeRecord(
+            "any.library", logging.WARNING, __file__, 7, "reach %s", ("https://u:hunter2@h/",), None
+        )
+        assert (record.name, record.levelno, record.lineno) == ("any.library", logging.WARNING, 7)
+        assert record.getMessage() == f"reach https://u:{MASK}@h/"
+        # The factory takes LogRecord's own keywords too, not only the positions logging uses.
+        by_name = logging.getLogRecordFactory()(
+            name="x",
+            level=logging.INFO,
+            pathname=__file__,
+            lineno=1,
+            msg="at https://u:pw@h/",
+            args=(),
+            exc_info=None,
+        )
+        assert by_name.getMessage() == f"at https://u:{MASK}@h/"
+    finally:
+        logging.setLogRecordFactory(original)

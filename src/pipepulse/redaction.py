@@ -49,9 +49,9 @@ def _credential(match: re.Match[str]) -> str:
         secret = len(token) >= 16
     else:
         try:
-            secret = ":" in base64.b64decode(token, validate=True).decode("utf-8")
+            secret = ":" in base64.b64decode(token, validate=True).decode()
         except (binascii.Error, UnicodeDecodeError, ValueError):
-            secret = False
+            return match.group(0)  # not base64 of text: not a credential
     return f"{scheme}{space}{MASK}" if secret else match.group(0)
 
 
@@ -96,6 +96,10 @@ def _secret_param(name: str) -> bool:
 
 def redact_url(url: str) -> str:
     """``url`` with its password and secret-looking query values replaced by ``***``."""
+    # urlsplit drops tabs and line breaks anywhere in a URL: drop them first, so that the URL
+    # taken apart below is the one that is shown (a tab inside a password hid it from the check
+    # for a raw "/" in it, and the password was shown).
+    url = url.replace("\t", "").replace("\r", "").replace("\n", "")
     try:
         parts = urlsplit(url)
         netloc = parts.netloc
@@ -110,7 +114,7 @@ def redact_url(url: str) -> str:
             elif user and not parts.password:
                 # A bare userinfo can itself be a token (https://TOKEN@host/).
                 netloc = f"{MASK}@{hostport}" if len(user) >= 16 else netloc
-        query = _redact_query(parts.query) if parts.query else parts.query
+        query = _redact_query(parts.query)
         return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
     except ValueError:
         # Not a URL Python can take apart (a bad port, brackets, characters NFKC turns into

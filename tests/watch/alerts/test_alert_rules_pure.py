@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import string
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -129,10 +130,69 @@ def test_maintenance__bad_input__says_what_to_fix() -> None:
         maintenance.validate("Mars/Olympus", [0], "10:00", 60)
     with pytest.raises(maintenance.InvalidWindow, match="HH:MM"):
         maintenance.validate("UTC", [0], "24:00", 60)
-    with pytest.raises(maintenance.InvalidWindow, match="weekdays"):
-        maintenance.validate("UTC", [7], "10:00", 60)
+    for days in ([7], [], [-1]):
+        with pytest.raises(maintenance.InvalidWindow) as refused:
+            maintenance.validate("UTC", days, "10:00", 60)
+        assert str(refused.value) == "weekdays must list days 0 to 6 (Monday 0), at least one"
     with pytest.raises(maintenance.InvalidWindow, match="duration_minutes"):
         maintenance.validate("UTC", [0], "10:00", 0)
+
+
+@pytest.mark.parametrize(
+    ("minutes", "accepted"),
+    [(0, False), (1, True), (2, True), (10_079, True), (10_080, True), (10_081, False)],
+)
+def test_maintenance__duration_edges__one_minute_to_one_week_inclusive(minutes: int, accepted: bool) -> None:
+    if accepted:
+        maintenance.validate("UTC", [0, 6], "00:00", minutes)
+        return
+    with pytest.raises(maintenance.InvalidWindow) as refused:
+        maintenance.validate("UTC", [0, 6], "00:00", minutes)
+    assert str(refused.value) == "duration_minutes must be between 1 and 10080"
+
+
+def test_maintenance__spring_forward_night__a_long_window_still_holds_two_local_days_later() -> None:
+    # Saturday 2026-03-28 23:59 CET lasts 1439 real minutes; the clocks jump an hour overnight,
+    # so it ends at Monday 00:58 CEST (2026-03-29 22:58 UTC), two local days after it began.
+    w = window(weekdays=[5], start="23:59", duration_minutes=1439)
+    occurrence = (datetime(2026, 3, 28, 22, 59, tzinfo=UTC), datetime(2026, 3, 29, 22, 58, tzinfo=UTC))
+    monday_0030 = datetime(2026, 3, 29, 22, 30, tzinfo=UTC)
+    assert maintenance.occurrence_at(w, monday_0030) == occurrence
+    assert maintenance.next_occurrence(w, monday_0030) == occurrence
+    assert maintenance.occurrence_at(w, occurrence[1]) is None
+
+
+def test_maintenance__next_occurrence__the_one_holding_now_else_the_next_even_later_today() -> None:
+    w = window(start="09:00", weekdays=[0], duration_minutes=30)  # Mondays 09:00 Berlin
+    monday = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)  # 09:00 CET
+    occurrence = (monday, monday + timedelta(minutes=30))
+    assert maintenance.next_occurrence(w, monday - timedelta(seconds=1)) == occurrence
+    assert maintenance.next_occurrence(w, monday) == occurrence
+    assert maintenance.next_occurrence(w, monday + timedelta(minutes=29)) == occurrence
+    week_later = (monday + timedelta(days=7), monday + timedelta(days=7, minutes=30))
+    assert maintenance.next_occurrence(w, monday + timedelta(minutes=30)) == week_later
+
+
+@pytest.mark.parametrize("server_zone", ["Etc/GMT+12", "Pacific/Kiritimati"])
+def test_maintenance__server_local_zone__changes_nothing(
+    server_zone: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Windows are read in their own zone and answered in UTC, whatever zone the server runs in.
+    w = window(start="12:00", weekdays=[0], duration_minutes=30)  # Mondays 12:00 Berlin
+    monday = datetime(2026, 1, 5, 11, 0, tzinfo=UTC)
+    monkeypatch.setenv("TZ", server_zone)
+    time.tzset()
+    try:
+        inside = maintenance.occurrence_at(w, monday + timedelta(minutes=15))
+        # 11:30 in Berlin is already Tuesday on Kiritimati, still Sunday at UTC-12.
+        upcoming = maintenance.next_occurrence(w, monday - timedelta(minutes=30))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    for found in (inside, upcoming):
+        assert found == (monday, monday + timedelta(minutes=30))
+        assert found is not None
+        assert all(t.utcoffset() == timedelta(0) for t in found)
 
 
 ZONES = st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"])
@@ -173,6 +233,25 @@ def test_grouping__key_and_id__from_group_by_labels() -> None:
     assert one == grouping.group_id("arl_1", {"fingerprint": "ab12"})
     assert one != grouping.group_id("arl_2", {"fingerprint": "ab12"})
     assert one != grouping.group_id("arl_1", {"fingerprint": "cd34"})
+
+
+def test_grouping__group_id__same_across_versions_and_replicas() -> None:
+    # Groups are stored by id: an id that changed between versions would open a second group
+    # (and page again) for alerts already grouped under the old one after an upgrade.
+    assert grouping.group_id("arl_1", {"fingerprint": "ab12"}) == "agr_b4ff106274a7a5047c4994ce"
+    assert (
+        grouping.group_id("arl_1", {"fingerprint": "ab12", "connection": "con_1"})
+        == grouping.group_id("arl_1", {"connection": "con_1", "fingerprint": "ab12"})
+        == "agr_32f335473d953829a724fdab"
+    )
+
+
+def test_grouping__decision__due_from_its_instant_on_never_without_one() -> None:
+    assert not Decision(None).due(T0)
+    assert not Decision(None, close=True).due(T0)
+    assert not Decision(T0).due(T0 - timedelta(seconds=1))
+    assert Decision(T0).due(T0)
+    assert Decision(T0).due(T0 + timedelta(seconds=1))
 
 
 TIMING = Timing(group_wait_seconds=10, group_interval_seconds=300, repeat_interval_seconds=3600)

@@ -82,8 +82,10 @@ def occurrence_at(window: Any, now: datetime) -> tuple[datetime, datetime] | Non
     at = start_time(window.start)
     length = timedelta(minutes=window.duration_minutes)
     today = now.astimezone(tz).date()
-    # Occurrences that began up to the duration (plus a day for offsets) ago.
-    for back in range(0, length.days + 2):
+    # Occurrences that began up to the duration ago, plus two local days: one for a start late
+    # in its day, one for the hour a spring-forward adds to the local clock (a 23:59 start
+    # lasting 23 h 59 min ends at 00:58 two local days later).
+    for back in range(length.days + 3):
         day = today - timedelta(days=back)
         if day.weekday() not in window.weekdays:
             continue
@@ -101,7 +103,7 @@ def next_occurrence(window: Any, now: datetime) -> tuple[datetime, datetime] | N
     tz = zone(window.time_zone)
     at = start_time(window.start)
     today = now.astimezone(tz).date()
-    for ahead in range(0, 9):
+    for ahead in range(9):
         day = today + timedelta(days=ahead)
         if day.weekday() in window.weekdays:
             begin = occurrence_start(day, at, tz)

@@ -1,0 +1,228 @@
+"""Edge tables of SPEC §7.4 (the style of tests/edges.py): silences, maintenance windows and
+alert-group timing, each instant exactly on an edge, one second before and one after, through
+the API and the alert pass on the test database (so on SQLite and on PostgreSQL).
+
+- a silence holds ``[starts_at, ends_at)``;
+- a maintenance window's occurrence holds ``[start, start + duration)``;
+- a new group is notified once ``group_wait`` has passed since its first alert fired, and a group
+  still firing unchanged again once ``repeat_interval`` has passed since its last notification
+  (docs/alerts.md: "at least", so exactly on the edge is due).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from pipepulse.config import Settings
+from pipepulse.db.session import Database
+from tests.conftest import FrozenClock, Tenant, iso
+from tests.edges import SECOND, Edge, around, table
+from tests.watch.alerts.conftest import add_channel, add_rule
+from tests.watch.alerts.receiver import Receiver
+from tests.watch.alerts.test_silences import fail, groups_url, make, push, tick
+
+# A Monday, 14:00 in Berlin (CEST): the maintenance window below starts exactly here.
+NOW = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
+MINUTE = timedelta(minutes=1)
+
+
+async def firing_group(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    db: Database,
+    settings: Settings,
+    clock: FrozenClock,
+    receiver: Receiver,
+    key: dict[str, str],
+    **rule: Any,
+) -> str:
+    """A connection failing since ``NOW - 30 min``, its alert in an open group; the connection's id."""
+    clock.now = NOW - timedelta(hours=3)
+    cid = await make(client, tenant)
+    await push(client, tenant, key, cid, NOW - timedelta(hours=2), None, clock)
+    channel = await add_channel(client, tenant, receiver)
+    await add_rule(client, tenant, channel["id"], ["status:error"], group_by=["connection"], **rule)
+    await tick(db, settings, clock, NOW - timedelta(hours=1))
+    await fail(client, tenant, key, cid, NOW - 31 * MINUTE, clock)
+    return cid
+
+
+def shown(at: datetime) -> str:
+    """An instant as the API shows it (whole seconds, Z)."""
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def alert_silenced_by(client: httpx.AsyncClient, tenant: Tenant) -> list[str]:
+    [group] = (await client.get(groups_url(tenant), headers=tenant.read)).json()["items"]
+    [alert] = group["alerts"]
+    return list(alert["silenced_by"])
+
+
+SILENCE_FROM, SILENCE_TO = timedelta(hours=1), timedelta(hours=3)
+SILENCE = [
+    *around("starts_at", SILENCE_FROM, before="pending", on="active", after="active"),
+    *around("ends_at", SILENCE_TO, before="active", on="expired", after="expired"),
+]
+
+
+@table(SILENCE)
+async def test_edges__silence__holds_from_starts_at_inclusive_to_ends_at_exclusive(
+    row: Edge,
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    receiver: Receiver,
+    service_key: dict[str, str],
+) -> None:
+    cid = await firing_group(
+        client, tenant, db, alert_settings, clock, receiver, service_key, group_wait_seconds=3600
+    )
+    await tick(db, alert_settings, clock, NOW)
+    url = f"/api/v1/organisations/{tenant.id}/silences/"
+    created = await client.post(
+        url,
+        json={
+            "matchers": {"connection": cid},
+            "starts_at": iso(NOW + SILENCE_FROM),
+            "ends_at": iso(NOW + SILENCE_TO),
+        },
+        headers=tenant.write,
+    )
+    assert created.status_code == 201, created.text
+    silence_id = created.json()["id"]
+
+    clock.now = NOW + row.instant
+    [listed] = (await client.get(url, headers=tenant.read)).json()
+    assert listed["state"] == row.expected
+    by_state = (await client.get(url, params={"state": row.expected}, headers=tenant.read)).json()
+    assert [s["id"] for s in by_state] == [silence_id]
+    assert await alert_silenced_by(client, tenant) == ([silence_id] if row.expected == "active" else [])
+
+
+WINDOW_LENGTH = timedelta(minutes=30)
+WINDOW = [
+    *around("start", timedelta(0), before=False, on=True, after=True),
+    *around("end", WINDOW_LENGTH, before=True, on=False, after=False),
+]
+
+
+@table(WINDOW)
+async def test_edges__maintenance_window__holds_from_its_start_inclusive_to_its_end_exclusive(
+    row: Edge,
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    receiver: Receiver,
+    service_key: dict[str, str],
+) -> None:
+    await firing_group(
+        client, tenant, db, alert_settings, clock, receiver, service_key, group_wait_seconds=3600
+    )
+    await tick(db, alert_settings, clock, NOW - 10 * MINUTE)
+    url = f"/api/v1/organisations/{tenant.id}/maintenance-windows/"
+    created = await client.post(
+        url,
+        json={
+            "matchers": {"organisation": tenant.slug},
+            "time_zone": "Europe/Berlin",
+            "weekdays": [0],
+            "start": "14:00",
+            "duration_minutes": 30,
+        },
+        headers=tenant.write,
+    )
+    assert created.status_code == 201, created.text
+    window_id = created.json()["id"]
+
+    clock.now = NOW + row.instant
+    [listed] = (await client.get(url, headers=tenant.read)).json()
+    assert listed["active"] is row.expected
+    # Inside, the occurrence holding now; outside, the next one (a week on, once this one ended).
+    next_start = NOW if row.instant < WINDOW_LENGTH else NOW + timedelta(days=7)
+    assert (listed["next_start"], listed["next_end"]) == (
+        shown(next_start),
+        shown(next_start + WINDOW_LENGTH),
+    )
+    assert await alert_silenced_by(client, tenant) == ([window_id] if row.expected else [])
+
+
+GROUP_WAIT = timedelta(seconds=600)
+WAIT = around("group_wait", GROUP_WAIT, before=0, on=1, after=1)
+
+
+@table(WAIT)
+async def test_edges__group_wait__first_notification_once_it_has_passed_since_the_first_alert(
+    row: Edge,
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    receiver: Receiver,
+    service_key: dict[str, str],
+) -> None:
+    await firing_group(
+        client,
+        tenant,
+        db,
+        alert_settings,
+        clock,
+        receiver,
+        service_key,
+        group_wait_seconds=int(GROUP_WAIT.total_seconds()),
+    )
+    await tick(db, alert_settings, clock, NOW - 30 * MINUTE)
+    [group] = (await client.get(groups_url(tenant), headers=tenant.read)).json()["items"]
+    first = datetime.fromisoformat(group["first_fired_at"])
+    assert receiver.received("alert_group") == []
+
+    await tick(db, alert_settings, clock, first + row.instant)
+    assert len(receiver.received("alert_group")) == row.expected
+
+
+REPEAT = timedelta(seconds=3600)
+REPEATS = around("repeat_interval", REPEAT, before=1, on=2, after=2)
+
+
+@table(REPEATS)
+async def test_edges__repeat_interval__unchanged_group_told_again_once_it_has_passed(
+    row: Edge,
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    receiver: Receiver,
+    service_key: dict[str, str],
+) -> None:
+    await firing_group(
+        client,
+        tenant,
+        db,
+        alert_settings,
+        clock,
+        receiver,
+        service_key,
+        group_wait_seconds=0,
+        repeat_interval_seconds=int(REPEAT.total_seconds()),
+    )
+    await tick(db, alert_settings, clock, NOW - 30 * MINUTE)
+    [told] = receiver.received("alert_group")
+    [group] = (await client.get(groups_url(tenant), headers=tenant.read)).json()["items"]
+    last = datetime.fromisoformat(group["last_notified_at"])
+    assert last == NOW - 30 * MINUTE
+
+    # Ticks up to the edge (each one a second apart near it) send nothing more before it.
+    await tick(db, alert_settings, clock, last + REPEAT - 2 * SECOND)
+    await tick(db, alert_settings, clock, last + row.instant)
+    sent = receiver.received("alert_group")
+    assert len(sent) == row.expected
+    assert all(d.json["status"] == "firing" for d in sent)
+    assert sent[0].json["id"] == told.json["id"]
