@@ -13,7 +13,7 @@ from pipepulse import ids, secretbox
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.db.models import AlertChannel, AlertRule, ChannelHeartbeat, Notification, Organisation
 from pipepulse.db.session import Database
-from pipepulse.errors import Invalid, NotFound, ServiceUnavailable, is_database_unavailable
+from pipepulse.errors import Invalid, ServiceUnavailable, is_database_unavailable
 from pipepulse.kit.lookup import found_or_404
 from pipepulse.organisations import service as organisations_service
 from pipepulse.watch.alerts import bodies, bounds, channels, delivery, heartbeats, sender, urls
