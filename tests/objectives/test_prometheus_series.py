@@ -73,3 +73,30 @@ async def test_metrics__objectives__organisation_token__no_objective_series(
         text = (await client.get("/metrics", headers=headers)).text
         assert samples(text, "pipepulse_objective_bad") == []
         assert "Secret name" not in text
+
+
+async def test_metrics__objectives__inside_maintenance__neither_bad_nor_counted(
+    client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str], clock: FrozenClock, db: Database
+) -> None:
+    cid = await add_connection(client, tenant, name="Vacuumed")
+    made = await add_objective(
+        client, conn_objectives(tenant, cid), tenant, indicator="availability", target_percent=99
+    )
+    await fail_three(client, tenant, cid, service_key, clock.now - timedelta(minutes=30))
+    window = {
+        "matchers": {"connection": cid},
+        "time_zone": "UTC",
+        "weekdays": [0, 1, 2, 3, 4, 5, 6],
+        "start": "11:00",  # the clock reads 12:00
+        "duration_minutes": 90,
+        "comment": "nightly vacuum",
+    }
+    made_window = await client.post(
+        f"/api/v1/organisations/{tenant.id}/maintenance-windows/", json=window, headers=tenant.write
+    )
+    assert made_window.status_code == 201, made_window.text
+
+    text = (await client.get("/metrics", headers=await platform_headers(db, clock.now))).text
+
+    assert value(text, "pipepulse_objective_bad", objective_id=made["id"]) == [0.0]
+    assert value(text, "pipepulse_objective_counted", objective_id=made["id"]) == [0.0]
