@@ -91,3 +91,77 @@ async def test_budget_burn_fast__30_minute_outage__fires_and_resolves_at_the_rul
     # Under 43.2 s of the last five minutes bad: just after 12:34:16.8.
     assert alert.ended_at == T0 + timedelta(minutes=34, seconds=16.8) + US
     assert [d.json["status"] for d in receiver.received("alert_group")] == ["firing", "resolved"]
+
+
+async def test_budget_burn__silence_on_one_objective__only_the_other_notified(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    receiver: Receiver,
+    service_key: dict[str, str],
+) -> None:
+    clock.now = T0 - timedelta(days=2)
+    made = await client.post(
+        tenant.connections_url(),
+        json={"name": "Orders", "type": "postgres", "state": "connected"},
+        headers=tenant.write,
+    )
+    cid = made.json()["id"]
+    ids = {}
+    for target in (99, 99.9):
+        created = await client.post(
+            tenant.connection_url(cid) + "objectives/",
+            json={"indicator": "availability", "target_percent": target},
+            headers=tenant.write,
+        )
+        ids[target] = created.json()["id"]
+    channel = await add_channel(client, tenant, receiver)
+    await add_rule(
+        client,
+        tenant,
+        channel["id"],
+        ["budget_burn_fast", "budget_burn_slow"],
+        group_by=["condition"],
+        group_wait_seconds=0,
+    )
+    silence = await client.post(
+        f"/api/v1/organisations/{tenant.id}/silences/",
+        json={
+            "matchers": {"objective": ids[99.9]},
+            "starts_at": iso(T0 - timedelta(hours=1)),
+            "ends_at": iso(T0 + timedelta(hours=5)),
+            "comment": "the strict objective is aspirational",
+        },
+        headers=tenant.write,
+    )
+    assert silence.status_code == 201, silence.text
+    for k in range(3):
+        clock.now = T0 + timedelta(seconds=k)
+        body = {
+            "started_at": iso(clock.now - timedelta(seconds=1)),
+            "completed_at": iso(clock.now),
+            "error": "refused",
+        }
+        pushed = await client.post(tenant.connection_url(cid) + "metrics/", json=body, headers=service_key)
+        assert pushed.status_code == 201, pushed.text
+    for minutes in (1, 12, 13):
+        clock.now = T0 + timedelta(minutes=minutes)
+        await alert_pass(db, alert_settings, clock.now)
+
+    alerts = await burn_alerts(db)
+    assert sorted((a.labels["objective"], a.condition) for a in alerts) == sorted(
+        [(ids[99], "budget_burn_fast"), (ids[99.9], "budget_burn_fast"), (ids[99.9], "budget_burn_slow")]
+    )
+    # The slow burn (only the silenced objective's) notifies nobody; the fast burn's group
+    # carries the unsilenced objective's alert.
+    notified = receiver.received("alert_group")
+    assert [d.json["group"]["key"] for d in notified] == [{"condition": "budget_burn_fast"}]
+    loud = [a for a in notified[0].json["alerts"] if not a["silenced_by"]]
+    assert [a["labels"]["objective"] for a in loud] == [ids[99]]
+    groups = (
+        await client.get(f"/api/v1/organisations/{tenant.id}/alert-groups/", headers=tenant.read)
+    ).json()["items"]
+    slow = next(g for g in groups if g["key"] == {"condition": "budget_burn_slow"})
+    assert [a["silenced_by"] for a in slow["alerts"]] == [[silence.json()["id"]]]
