@@ -19,6 +19,7 @@ from pipepulse.config import Settings
 from pipepulse.db import migrate
 from pipepulse.db.session import Database
 from pipepulse.errors import AppError
+from pipepulse.objectives import cli as objectives_cli
 from pipepulse.organisations import service as organisations_service
 from pipepulse.redaction import install_log_redaction
 from pipepulse.retention import cli as retention_cli
@@ -43,6 +44,7 @@ app.add_typer(org_app, name="org")
 app.add_typer(token_app, name="token")
 app.add_typer(service_key_app, name="service-key")
 app.add_typer(rollups_cli.app, name="rollups")
+app.add_typer(objectives_cli.app, name="objectives")
 app.command("retention")(retention_cli.command)
 
 

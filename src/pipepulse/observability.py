@@ -147,6 +147,7 @@ async def prometheus_metrics(request: Request) -> Response:
     """Process metrics; plus one health series per connection for a platform token or the
     metrics token (connection names and statuses are tenant data)."""
     from pipepulse.metrics.prometheus import connection_health
+    from pipepulse.objectives import prometheus as objectives_prometheus
     from pipepulse.watch.alerts import prometheus as alerts_prometheus
 
     metrics: Metrics = request.app.state.metrics
@@ -161,6 +162,9 @@ async def prometheus_metrics(request: Request) -> Response:
                 session, request.app.state.clock(), request.app.state.settings.thresholds
             )
             text_ += await alerts_prometheus.exposition(session, request.app.state.clock())
+            text_ += await objectives_prometheus.exposition(
+                session, request.app.state.clock(), request.app.state.settings.thresholds
+            )
         cached = (time.monotonic(), text_)
         request.app.state.health_exposition = cached
     return Response(exposition + cached[1], media_type=CONTENT_TYPE_LATEST)

@@ -340,6 +340,10 @@ async def evaluate(
                 and c.new.volume_verdict not in changes.ANOMALIES
             },
         )
+        # SPEC §7.6: objectives' burn conditions open and end alerts the same way.
+        from pipepulse.objectives import alerting as objective_alerts
+
+        await objective_alerts.record(session, now, thresholds)
         queued = len(notifications)
         unchanged = [cid for cid in volumes if cid not in deferred]
         await store.advance_volume_hour(session, unchanged, hour)

@@ -16,7 +16,15 @@ _NOT_IN_ADDRESS = r"[^@\s<>,;\\\"]"
 _EMAIL_PATTERN = rf"^{_NOT_IN_ADDRESS}+@{_NOT_IN_ADDRESS}+\.{_NOT_IN_ADDRESS}+$"
 Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=_EMAIL_PATTERN)]
 RuleEvent = Literal[
-    "status:error", "status:degraded", "status:idle", "recovered", "late", "fresh", "volume_anomaly"
+    "status:error",
+    "status:degraded",
+    "status:idle",
+    "recovered",
+    "late",
+    "fresh",
+    "volume_anomaly",
+    "budget_burn_fast",
+    "budget_burn_slow",
 ]
 RULE_EVENTS: tuple[str, ...] = RuleEvent.__args__  # type: ignore[attr-defined]
 NotificationState = Literal["pending", "delivered", "failed", "cancelled"]
