@@ -10,6 +10,7 @@ from cryptography.fernet import InvalidToken
 from sqlalchemy import Row, Select, column, delete, func, select, update
 from sqlalchemy import table as sa_table
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from pipepulse import secretbox
 from pipepulse.db import tallies
@@ -197,3 +198,53 @@ async def heartbeats(session: AsyncSession, channel_id: str) -> Sequence[Channel
     h = ChannelHeartbeat
     found = await session.scalars(select(h).where(h.channel_id == channel_id).order_by(h.scheduler_id))
     return found.all()
+
+
+async def last_deliveries(
+    session: AsyncSession, organisation_id: int, channel_ids: Sequence[str]
+) -> dict[str, Notification]:
+    """Each channel's newest notification that was sent at least once, in one query.
+
+    A notification that never went out (held back, cancelled, not yet tried) says nothing
+    about the channel, so only attempted ones count. The organisation is in the outer query
+    and the subquery is keyed by the channel, so no other organisation's row can come back.
+    """
+    if not channel_ids:
+        return {}
+    n, newest = Notification, aliased(Notification)
+    newest_id = (
+        select(newest.id)
+        .where(newest.channel_id == AlertChannel.id, newest.attempts > 0)
+        .order_by(newest.created_at.desc(), newest.id.desc())
+        .limit(1)
+        .correlate(AlertChannel)
+        .scalar_subquery()
+    )
+    rows = await session.execute(
+        select(n)
+        .join(AlertChannel, n.id == newest_id)
+        .where(
+            AlertChannel.organisation_id == organisation_id,
+            n.organisation_id == organisation_id,
+            one_of(session, AlertChannel.id, list(channel_ids)),
+        )
+    )
+    return {found.channel_id: found for found in rows.scalars()}
+
+
+async def heartbeats_of(
+    session: AsyncSession, organisation_id: int, channel_ids: Sequence[str]
+) -> dict[str, list[ChannelHeartbeat]]:
+    """Each scheduler's heartbeats to each of the channels, in one query."""
+    if not channel_ids:
+        return {}
+    h = ChannelHeartbeat
+    rows = await session.scalars(
+        select(h)
+        .where(h.organisation_id == organisation_id, one_of(session, h.channel_id, list(channel_ids)))
+        .order_by(h.channel_id, h.scheduler_id)
+    )
+    out: dict[str, list[ChannelHeartbeat]] = {}
+    for row in rows:
+        out.setdefault(row.channel_id, []).append(row)
+    return out

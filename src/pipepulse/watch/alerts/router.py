@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -7,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pipepulse.auth import scopes
 from pipepulse.auth.dependencies import user
 from pipepulse.auth.principals import UserPrincipal
-from pipepulse.db.models import AlertChannel, AlertRule, Notification
+from pipepulse.db.models import AlertChannel, AlertRule, ChannelHeartbeat, Notification
 from pipepulse.db.session import Database
 from pipepulse.deps import AppSettings, Now, ReadSession, WriteSession, get_database
 from pipepulse.organisations import service as organisations_service
@@ -20,6 +21,7 @@ from pipepulse.watch.alerts.schemas import (
     ChannelOut,
     HeartbeatOut,
     HeartbeatSet,
+    LastDelivery,
     NotificationOut,
     NotificationState,
     RuleCreate,
@@ -44,7 +46,31 @@ ChannelId = Annotated[str, Path(pattern=r"^ach_[0-9a-f]{16}$", description="The 
 RuleId = Annotated[str, Path(pattern=r"^arl_[0-9a-f]{16}$", description="The rule id, arl_….")]
 
 
-def channel_out(channel: AlertChannel) -> ChannelOut:
+def last_delivery_out(notification: Notification | None) -> LastDelivery | None:
+    if notification is None:
+        return None
+    return LastDelivery(
+        notification_id=notification.id,
+        type=notification.type,
+        state=notification.state,
+        attempts=notification.attempts,
+        created_at=notification.created_at,
+        delivered_at=notification.delivered_at,
+        next_attempt_at=notification.next_attempt_at,
+        last_status_code=notification.last_status_code,
+        last_error=notification.last_error,
+    )
+
+
+def scheduler_heartbeats_out(row: ChannelHeartbeat) -> SchedulerHeartbeats:
+    return SchedulerHeartbeats.model_validate(row, from_attributes=True)
+
+
+def channel_out(
+    channel: AlertChannel,
+    last: Notification | None = None,
+    heartbeats: Sequence[ChannelHeartbeat] = (),
+) -> ChannelOut:
     return ChannelOut(
         id=channel.id,
         organisation_id=channel.organisation_id,
@@ -57,6 +83,8 @@ def channel_out(channel: AlertChannel) -> ChannelOut:
         created_at=channel.created_at,
         disabled_at=channel.disabled_at,
         heartbeat_interval_seconds=channel.heartbeat_interval_seconds,
+        last_delivery=last_delivery_out(last),
+        heartbeats=[scheduler_heartbeats_out(h) for h in heartbeats],
     )
 
 
@@ -102,15 +130,24 @@ async def list_channels(
     rows, total = await alerts_service.list_channels(
         session, principal, organisation_pk, offset=(page - 1) * size, limit=size
     )
-    return Page.of([channel_out(r) for r in rows], page=page, size=size, total=total)
+    ids = [r.id for r in rows]
+    status = await alerts_service.channel_status(session, organisation_pk, ids)
+    return Page.of(
+        [channel_out(r, status.last.get(r.id), status.heartbeats.get(r.id, ())) for r in rows],
+        page=page,
+        size=size,
+        total=total,
+    )
 
 
 @router.get(CHANNEL + "/", response_model=ChannelOut)
 async def get_channel(
     organisation_pk: OrganisationPk, channel_id: ChannelId, session: ReadSession, principal: Reader
 ) -> ChannelOut:
-    """Read one alert channel."""
-    return channel_out(await alerts_service.get_channel(session, principal, organisation_pk, channel_id))
+    """Read one alert channel, with what it last did (its last delivery and heartbeats)."""
+    channel = await alerts_service.get_channel(session, principal, organisation_pk, channel_id)
+    status = await alerts_service.channel_status(session, organisation_pk, [channel.id])
+    return channel_out(channel, status.last.get(channel.id), status.heartbeats.get(channel.id, ()))
 
 
 @router.delete(CHANNEL + "/", status_code=204)

@@ -91,6 +91,32 @@ class ChannelCreate(StrictModel):
         return self
 
 
+class SchedulerHeartbeats(BaseModel):
+    scheduler_id: str = Field(description="The scheduler (host:pid) that sends them.")
+    next_at: Timestamp
+    last_sent_at: Timestamp | None
+    last_delivered_at: Timestamp | None = Field(description="When the receiver last took one (a 2xx).")
+    last_status_code: int | None
+    last_error: str | None
+
+
+class LastDelivery(BaseModel):
+    """What the channel last did: its newest notification that was sent at least once."""
+
+    notification_id: str
+    type: str = Field(description="The notification's type (`test` for a test send).")
+    state: NotificationState = Field(
+        description="`delivered`, `failed` (given up), or `pending` (failed so far, tried again at"
+        " next_attempt_at)."
+    )
+    attempts: int
+    created_at: Timestamp
+    delivered_at: Timestamp | None
+    next_attempt_at: Timestamp | None
+    last_status_code: int | None = Field(description="The receiver's last HTTP status (null: no answer).")
+    last_error: str | None = Field(description="Why the last attempt failed, with secret values scrubbed.")
+
+
 class ChannelOut(BaseModel):
     id: str
     organisation_id: int
@@ -109,6 +135,13 @@ class ChannelOut(BaseModel):
         default=None,
         description="SPEC §7.5 watchdog: every healthy scheduler sends a heartbeat this often (null: none).",
     )
+    last_delivery: LastDelivery | None = Field(
+        default=None, description="What the channel last did (null: nothing sent to it yet)."
+    )
+    heartbeats: list[SchedulerHeartbeats] = Field(
+        default_factory=list,
+        description="Each scheduler's last heartbeat to the channel (empty: none sent or asked for).",
+    )
 
 
 class HeartbeatSet(StrictModel):
@@ -116,15 +149,6 @@ class HeartbeatSet(StrictModel):
         description="How often every healthy scheduler sends a heartbeat (60 s to a day); the first goes"
         " out at the next delivery pass."
     )
-
-
-class SchedulerHeartbeats(BaseModel):
-    scheduler_id: str = Field(description="The scheduler (host:pid) that sends them.")
-    next_at: Timestamp
-    last_sent_at: Timestamp | None
-    last_delivered_at: Timestamp | None = Field(description="When the receiver last took one (a 2xx).")
-    last_status_code: int | None
-    last_error: str | None
 
 
 class HeartbeatOut(BaseModel):
