@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qs
@@ -88,6 +88,10 @@ class AlertsPage:
     connections: Sequence[WarehouseConnection]
     log: list[LogRow]
     log_total: int
+    # What each channel last did (the "_channel_status.html" panel).
+    channel_status: alerts_service.ChannelStatus = field(
+        default_factory=lambda: alerts_service.ChannelStatus(last={}, heartbeats={})
+    )
 
 
 def summary(notification: Notification) -> str:
@@ -135,6 +139,7 @@ async def alerts_page(session: AsyncSession, principal: UserPrincipal, organisat
     notifications, total = await alerts_repository.notifications(
         session, organisation.id, connection_id=None, state=None, offset=0, limit=LOG_ROWS
     )
+    status = await alerts_service.channel_status(session, organisation.id, [c.id for c in channels])
     return AlertsPage(
         organisation=organisation,
         can_change=scopes.WRITE_ALERTS in principal.scopes,
@@ -144,6 +149,7 @@ async def alerts_page(session: AsyncSession, principal: UserPrincipal, organisat
         connections=sorted(connections, key=lambda c: c.name.lower()),
         log=await log_rows(session, organisation.id, notifications),
         log_total=total,
+        channel_status=status,
     )
 
 
