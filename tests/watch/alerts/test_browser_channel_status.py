@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Locator, Page, expect
 
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
@@ -83,7 +83,7 @@ async def test_browser__alerts_page__each_channel_shows_its_last_delivery_and_he
     await expect(rows).to_have_count(3)
     assert sorted(await rows.locator("th").all_inner_texts()) == ["Broken", "Quiet", "Works"]
 
-    def row(name: str):  # type: ignore[no-untyped-def]
+    def row(name: str) -> Locator:
         return rows.filter(has=page.get_by_role("rowheader", name=name, exact=True))
 
     await expect(row("Works")).to_have_attribute("data-last-state", "delivered")
