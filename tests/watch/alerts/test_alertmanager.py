@@ -231,3 +231,78 @@ async def test_alertmanager__heartbeats__a_watchdog_alert_that_ends_unless_the_n
     assert alert["labels"]["organisation"] == "acme"
     assert alert["status"]["state"] == "active"
     assert _at(alert["endsAt"]) == clock.now + timedelta(minutes=2)
+
+
+async def _amtool(alertmanager: str, *args: str) -> str:
+    process = await asyncio.create_subprocess_exec(
+        "amtool",
+        *args,
+        f"--alertmanager.url={alertmanager}",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err
+    return out.decode()
+
+
+async def test_alertmanager__silenced_with_amtool__stays_silenced_when_posted_again_until_expired(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    service_key: dict[str, str],
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    alertmanager: str,
+) -> None:
+    # Alertmanager judges endsAt by its own clock: this test's instants lie around the real now.
+    clock.now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+    created = await client.post(
+        channels_url(tenant),
+        json={"name": "am", "kind": "alertmanager", "url": alertmanager},
+        headers=tenant.write,
+    )
+    assert created.status_code == 201, created.text
+    connection_id = await make_connection(client, tenant)
+    await add_rule(
+        client,
+        tenant,
+        created.json()["id"],
+        ["status:error", "recovered"],
+        group_by=["connection"],
+        group_wait_seconds=0,
+        group_interval_seconds=0,
+    )
+    await break_connection(client, tenant, service_key, clock, connection_id)
+    await alert_pass(db, alert_settings, clock.now)
+    matcher = f"connection={connection_id}"
+    assert "pipepulse_error" in await _amtool(alertmanager, "alert", "query", matcher)
+
+    silence_id = (
+        await _amtool(
+            alertmanager,
+            "silence",
+            "add",
+            "--author=on-call",
+            "--comment=known outage",
+            "--duration=1h",
+            matcher,
+        )
+    ).strip()
+    [alert] = await _pipepulse_alerts(alertmanager, connection_id)
+    assert alert["status"]["state"] == "suppressed"
+    assert alert["status"]["silencedBy"] == [silence_id]
+
+    # pipepulse posts the still-firing alert again a minute on: the silence made there holds.
+    clock.advance(seconds=61)
+    await alert_pass(db, alert_settings, clock.now)
+    [alert] = await _pipepulse_alerts(alertmanager, connection_id)
+    assert _at(alert["endsAt"]) == clock.now + timedelta(minutes=4)
+    assert alert["status"]["state"] == "suppressed"
+    assert alert["status"]["silencedBy"] == [silence_id]
+    assert "pipepulse_error" not in await _amtool(alertmanager, "alert", "query", matcher)
+    assert "pipepulse_error" in await _amtool(alertmanager, "alert", "query", "--silenced", matcher)
+
+    await _amtool(alertmanager, "silence", "expire", silence_id)
+    [alert] = await _pipepulse_alerts(alertmanager, connection_id)
+    assert alert["status"]["state"] == "active"
