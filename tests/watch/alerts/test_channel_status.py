@@ -78,6 +78,11 @@ async def test_channel_status__delivered_and_failed__each_channel_shows_its_own_
     assert "s3cr3t-query" not in str(listed)
     one = (await client.get(channels_url(tenant) + bad["id"] + "/", headers=tenant.read)).json()
     assert one["last_delivery"] == broken
+    # Every answer that shows the channel says the same, the heartbeat setting's included.
+    set_ = await client.post(
+        channels_url(tenant) + good["id"] + "/heartbeat/", json={"interval_seconds": 60}, headers=tenant.write
+    )
+    assert set_.json()["last_delivery"] == works
 
 
 async def test_channel_status__heartbeats__each_schedulers_last_one_on_the_channel(

@@ -171,7 +171,8 @@ async def set_heartbeat(
     channel = await alerts_service.set_heartbeat(
         session, principal, organisation_pk, channel_id, body.interval_seconds
     )
-    return channel_out(channel)
+    status = await alerts_service.channel_status(session, organisation_pk, [channel.id])
+    return channel_out(channel, status.last.get(channel.id), status.heartbeats.get(channel.id, ()))
 
 
 @router.get(CHANNEL + "/heartbeat/", response_model=HeartbeatOut)
