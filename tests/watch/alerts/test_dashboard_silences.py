@@ -6,6 +6,9 @@ from datetime import timedelta
 
 import httpx
 
+from pipepulse.auth import scopes
+from pipepulse.auth import service as auth_service
+from pipepulse.db.session import Database
 from tests.conftest import FrozenClock, Tenant
 from tests.watch.alerts.test_dashboard_alerts import sign_in
 
@@ -266,3 +269,31 @@ async def test_silence_forms__other_organisation__never_listed_expired_or_delete
     [still] = (await client.get(silences_url(other_tenant), headers=other_tenant.read)).json()
     assert still["state"] == "active"
     assert len((await client.get(windows_url(other_tenant), headers=other_tenant.read)).json()) == 1
+
+
+async def test_silence_form__platform_writer__adds_to_the_organisation_named_by_the_page(
+    client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant, db: Database, clock: FrozenClock
+) -> None:
+    async with db.session(write=True) as session:
+        platform = await auth_service.create_token(
+            session,
+            organisation_id=None,
+            scopes=[scopes.READ_PIPELINE_METRICS, scopes.WRITE_ALERTS],
+            name="platform on-call",
+            now=clock.now,
+        )
+    await sign_in(client, platform.token)
+    added = await client.post(
+        f"/orgs/{tenant.id}/alerts/silences",
+        data={"matchers": "condition=error", "duration": "1h"},
+        headers=ORIGIN,
+    )
+    assert added.status_code == 303, added.text
+    [silence] = (await client.get(silences_url(tenant), headers=tenant.read)).json()
+    assert (silence["organisation_id"], silence["created_by"]) == (tenant.id, "platform on-call")
+    assert "platform on-call" in (await client.get(added.headers["location"])).text
+    assert (await client.get(silences_url(other_tenant), headers=other_tenant.read)).json() == []
+    missing = await client.post(
+        "/orgs/999999/alerts/silences", data={"matchers": "condition=error", "duration": "1h"}, headers=ORIGIN
+    )
+    assert missing.status_code == 404
