@@ -48,7 +48,7 @@ async def panel(session: AsyncSession, organisation_id: int, now: datetime) -> S
 
 
 def parse_matchers(text: str) -> dict[str, str]:
-    """``label=value`` one a line (``!=``, ``=~``, ``!~`` too) as the API's ``{label: value}``."""
+    """``label=value`` one per line (``!=``, ``=~``, ``!~`` too) as the API's ``{label: value}``."""
     found: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():

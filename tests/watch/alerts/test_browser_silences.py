@@ -79,7 +79,7 @@ async def test_browser__maintenance_windows__add_list_delete_and_fit_a_phone(
     await form.get_by_label("Sat").check()
     await form.get_by_label("Sun").check()
     await form.get_by_label("Starts at (local)").fill("02:30")
-    await form.get_by_role("spinbutton", name="For").fill("90")
+    await form.get_by_label("Lasts (minutes)").fill("90")
     await form.get_by_label("Comment").fill("Weekly vacuum")
     await form.get_by_role("button", name="Add maintenance window").click()
     await expect(page.get_by_role("alert")).to_contain_text("not an IANA time zone")
