@@ -25,6 +25,7 @@ from pipepulse import wording
 from pipepulse.auth import scopes
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.connections import repository as connections_repository
+from pipepulse.dashboard import silence_forms
 from pipepulse.dashboard.rendering import DashboardRoute, render, render_error, templates
 from pipepulse.dashboard.sign_in import MAX_FORM_BYTES, Viewer, cross_site
 from pipepulse.db.models import AlertChannel, AlertRule, Notification, Organisation, WarehouseConnection
@@ -67,6 +68,10 @@ NOTICES = {
     "channel-deleted": "The channel, its rules and its delivery log were deleted.",
     "rule-added": "The rule was added.",
     "rule-deleted": "The rule was deleted.",
+    "silence-added": "The silence was added.",
+    "silence-expired": "The silence was expired.",
+    "window-added": "The maintenance window was added.",
+    "window-deleted": "The maintenance window was deleted.",
 }
 
 
@@ -179,8 +184,11 @@ async def _show(
     message: str | None = None,
     secret: str | None = None,
     form: dict[str, Any] | None = None,
+    silence_form: dict[str, str] | None = None,
+    window_form: dict[str, Any] | None = None,
 ) -> HTMLResponse:
     page = await alerts_page(session, principal, organisation_id)
+    silences = await silence_forms.panel(session, page.organisation.id, now)
     return render(
         request,
         "alerts.html",
@@ -194,6 +202,11 @@ async def _show(
         form=form or {},
         event_words=EVENT_WORDS,
         rule_events=RULE_EVENTS,
+        silences=silences,
+        silence_form=silence_form or {},
+        window_form=window_form or {},
+        weekday_names=silence_forms.WEEKDAYS,
+        show_matcher=silence_forms.show_matcher,
     )
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from pipepulse.dashboard import alerts, incidents, pages, sign_in
+from pipepulse.dashboard import alerts, incidents, pages, sign_in, silences
 
 router = APIRouter(include_in_schema=False)
 router.include_router(sign_in.router)
 router.include_router(pages.router)
 router.include_router(alerts.router)
 router.include_router(incidents.router)
+router.include_router(silences.router)

@@ -217,6 +217,20 @@ async def _expire(session: AsyncSession, org: int | None, silence_id: str, now: 
     await session.flush()
 
 
+async def organisation_silences(
+    session: AsyncSession, organisation_id: int, state: str | None, now: datetime
+) -> list[SilenceOut]:
+    """The organisation's silences, newest start first (``GET …/silences/``)."""
+    return await _list_silences(session, organisation_id, state, now)
+
+
+async def expire_organisation_silence(
+    session: AsyncSession, organisation_id: int, silence_id: str, now: datetime
+) -> None:
+    """Expire one of the organisation's silences now; another organisation's is not found."""
+    await _expire(session, organisation_id, silence_id, now)
+
+
 StateQuery = Annotated[Literal["active", "pending", "expired"] | None, Query(description="Only these.")]
 
 
@@ -292,19 +306,18 @@ async def expire_platform_silence(
     return Response(status_code=204)
 
 
-@router.post(ORG + "/maintenance-windows/", response_model=WindowOut, status_code=201)
-async def create_window(
-    organisation_pk: OrganisationPk, body: WindowCreate, session: WriteSession, principal: Writer, now: Now
+async def create_organisation_window(
+    session: AsyncSession, organisation_id: int, body: WindowCreate, now: datetime
 ) -> WindowOut:
-    """Silence matching alerts during every occurrence of a weekly local-time window."""
-    await organisations_service.get_visible(session, principal, organisation_pk)
+    """A maintenance window of one organisation, as ``POST …/maintenance-windows/`` makes it (the
+    dashboard's form makes it the same way)."""
     try:
         maintenance.validate(body.time_zone, body.weekdays, body.start, body.duration_minutes)
     except maintenance.InvalidWindow as exc:
         raise Invalid(str(exc)) from None
     row = MaintenanceWindow(
         id=f"mtw_{secrets.token_hex(8)}",
-        organisation_id=organisation_pk,
+        organisation_id=organisation_id,
         matchers=_matchers(body.matchers),
         time_zone=body.time_zone,
         weekdays=sorted(set(body.weekdays)),
@@ -318,17 +331,40 @@ async def create_window(
     return window_out(row, now)
 
 
+async def organisation_windows(session: AsyncSession, organisation_id: int, now: datetime) -> list[WindowOut]:
+    """The organisation's maintenance windows, oldest id first."""
+    w = MaintenanceWindow
+    rows = (
+        await session.execute(select(w).where(w.organisation_id == organisation_id).order_by(w.id))
+    ).scalars()
+    return [window_out(x, now) for x in rows]
+
+
+async def delete_organisation_window(session: AsyncSession, organisation_id: int, window_id: str) -> None:
+    """Delete one of the organisation's windows; another organisation's is not found."""
+    row = await session.get(MaintenanceWindow, window_id)
+    if row is None or row.organisation_id != organisation_id:
+        raise NotFound("maintenance window not found")
+    await session.delete(row)
+    await session.flush()
+
+
+@router.post(ORG + "/maintenance-windows/", response_model=WindowOut, status_code=201)
+async def create_window(
+    organisation_pk: OrganisationPk, body: WindowCreate, session: WriteSession, principal: Writer, now: Now
+) -> WindowOut:
+    """Silence matching alerts during every occurrence of a weekly local-time window."""
+    await organisations_service.get_visible(session, principal, organisation_pk)
+    return await create_organisation_window(session, organisation_pk, body, now)
+
+
 @router.get(ORG + "/maintenance-windows/", response_model=list[WindowOut])
 async def list_windows(
     organisation_pk: OrganisationPk, session: ReadSession, principal: Reader, now: Now
 ) -> list[WindowOut]:
     """The organisation's maintenance windows, with whether each holds now and its next occurrence."""
     await organisations_service.get_visible(session, principal, organisation_pk)
-    w = MaintenanceWindow
-    rows = (
-        await session.execute(select(w).where(w.organisation_id == organisation_pk).order_by(w.id))
-    ).scalars()
-    return [window_out(x, now) for x in rows]
+    return await organisation_windows(session, organisation_pk, now)
 
 
 @router.delete(ORG + "/maintenance-windows/{window_id}/", status_code=204)
@@ -337,11 +373,7 @@ async def delete_window(
 ) -> Response:
     """Delete a maintenance window."""
     await organisations_service.get_visible(session, principal, organisation_pk)
-    row = await session.get(MaintenanceWindow, window_id)
-    if row is None or row.organisation_id != organisation_pk:
-        raise NotFound("maintenance window not found")
-    await session.delete(row)
-    await session.flush()
+    await delete_organisation_window(session, organisation_pk, window_id)
     return Response(status_code=204)
 
 
