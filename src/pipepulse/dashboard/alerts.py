@@ -168,11 +168,11 @@ async def connection_notifications(
     return await log_rows(session, organisation_id, notifications)
 
 
-def _page_path(organisation_id: int) -> str:
+def page_path(organisation_id: int) -> str:
     return f"/orgs/{organisation_id}/alerts/"
 
 
-async def _show(
+async def show_page(
     request: Request,
     session: AsyncSession,
     principal: UserPrincipal,
@@ -210,12 +210,12 @@ async def _show(
     )
 
 
-async def _form(request: Request) -> dict[str, list[str]]:
+async def read_form(request: Request) -> dict[str, list[str]]:
     body = await request.body()
     return parse_qs(body[:MAX_FORM_BYTES].decode("utf-8", "replace"))
 
 
-def _guard(request: Request, principal: UserPrincipal, organisation_id: int) -> Response | None:
+def guard(request: Request, principal: UserPrincipal, organisation_id: int) -> Response | None:
     """Refuse a change from another site, or from a token that may not make it."""
     if cross_site(request):
         return render_error(
@@ -242,10 +242,21 @@ def channel_fields(form: dict[str, str]) -> dict[str, Any]:
     return body
 
 
-def _first_error(exc: ValidationError) -> str:
+def first_error(exc: ValidationError) -> str:
     error = exc.errors()[0]
     field = ".".join(str(part) for part in error.get("loc", ()))
     return f"{field}: {error.get('msg', 'invalid')}" if field else str(error.get("msg", "invalid"))
+
+
+def refusal(exc: Exception) -> str | None:
+    """The message for a refused field, or None for an error that is not the form's fault."""
+    if isinstance(exc, silence_forms.FormError):
+        return str(exc)
+    if isinstance(exc, ValidationError):
+        return first_error(exc)
+    if isinstance(exc, AppError) and exc.status_code == 422:
+        return exc.detail
+    return None
 
 
 @router.get("/orgs/{organisation_pk}/alerts/", response_class=HTMLResponse)
@@ -258,7 +269,7 @@ async def alerts(
     done: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
     """Channels, rules and the delivery log of an organisation."""
-    return await _show(request, session, principal, organisation_pk, now, notice=NOTICES.get(done or ""))
+    return await show_page(request, session, principal, organisation_pk, now, notice=NOTICES.get(done or ""))
 
 
 @router.post("/orgs/{organisation_pk}/alerts/channels", response_class=HTMLResponse)
@@ -271,10 +282,10 @@ async def add_channel(
     settings: AppSettings,
 ) -> Response:
     """Add a channel; a webhook's signing secret is shown on the page this once."""
-    refused = _guard(request, principal, organisation_pk)
+    refused = guard(request, principal, organisation_pk)
     if refused is not None:
         return refused
-    form = await _form(request)
+    form = await read_form(request)
     fields = {k: (form.get(k) or [""])[0] for k in ("name", "kind", "url", "routing_key", "to")}
     message = None
     channel = None
@@ -290,14 +301,14 @@ async def add_channel(
                 allow_private=settings.alerts_allow_private_urls,
             )
     except ValidationError as exc:
-        message = _first_error(exc)
+        message = first_error(exc)
     except AppError as exc:
         if exc.status_code != 422:
             raise
         message = exc.detail
     async with db.session() as session:
         if channel is None:
-            return await _show(
+            return await show_page(
                 request,
                 session,
                 principal,
@@ -308,7 +319,7 @@ async def add_channel(
                 form=fields,
             )
         notice = f"Channel “{channel.name}” added."
-        return await _show(
+        return await show_page(
             request, session, principal, organisation_pk, now, notice=notice, secret=channel.signing_secret
         )
 
@@ -324,7 +335,7 @@ async def test_channel(
     settings: AppSettings,
 ) -> Response:
     """Send a test notification now and say how it went."""
-    refused = _guard(request, principal, organisation_pk)
+    refused = guard(request, principal, organisation_pk)
     if refused is not None:
         return refused
     async with db.session() as session:
@@ -341,7 +352,7 @@ async def test_channel(
     )
     async with db.session() as session:
         if outcome.delivered:
-            return await _show(
+            return await show_page(
                 request,
                 session,
                 principal,
@@ -349,7 +360,7 @@ async def test_channel(
                 now,
                 notice=f"Test delivered to “{channel.name}” (HTTP {outcome.status_code}).",
             )
-        return await _show(
+        return await show_page(
             request,
             session,
             principal,
@@ -364,12 +375,12 @@ async def delete_channel(
     request: Request, organisation_pk: OrganisationPk, channel_id: str, db: Db, principal: Viewer
 ) -> Response:
     """Delete a channel with its rules and log."""
-    refused = _guard(request, principal, organisation_pk)
+    refused = guard(request, principal, organisation_pk)
     if refused is not None:
         return refused
     async with db.session(write=True) as session:
         await alerts_service.delete_channel(session, principal, organisation_pk, channel_id)
-    return RedirectResponse(_page_path(organisation_pk) + "?done=channel-deleted", status_code=303)
+    return RedirectResponse(page_path(organisation_pk) + "?done=channel-deleted", status_code=303)
 
 
 def _whole_number(text: str) -> int | str:
@@ -382,10 +393,10 @@ async def add_rule(
     request: Request, organisation_pk: OrganisationPk, db: Db, principal: Viewer, now: Now
 ) -> Response:
     """Add a rule."""
-    refused = _guard(request, principal, organisation_pk)
+    refused = guard(request, principal, organisation_pk)
     if refused is not None:
         return refused
-    form = await _form(request)
+    form = await read_form(request)
     chosen = [c for c in form.get("connection_ids", []) if c]
     fields: dict[str, Any] = {
         "channel_id": (form.get("channel_id") or [""])[0],
@@ -398,11 +409,11 @@ async def add_rule(
         async with db.session(write=True) as session:
             await alerts_service.create_rule(session, principal, organisation_pk, body, now)
     except (ValidationError, AppError) as exc:
-        if isinstance(exc, AppError) and exc.status_code != 422:
+        message = refusal(exc)
+        if message is None:
             raise
-        message = _first_error(exc) if isinstance(exc, ValidationError) else exc.detail
         async with db.session() as session:
-            return await _show(
+            return await show_page(
                 request,
                 session,
                 principal,
@@ -412,7 +423,7 @@ async def add_rule(
                 message=message,
                 form=fields,
             )
-    return RedirectResponse(_page_path(organisation_pk) + "?done=rule-added", status_code=303)
+    return RedirectResponse(page_path(organisation_pk) + "?done=rule-added", status_code=303)
 
 
 @router.post("/orgs/{organisation_pk}/alerts/rules/{rule_id}/delete")
@@ -420,9 +431,9 @@ async def delete_rule(
     request: Request, organisation_pk: OrganisationPk, rule_id: str, db: Db, principal: Viewer
 ) -> Response:
     """Delete a rule."""
-    refused = _guard(request, principal, organisation_pk)
+    refused = guard(request, principal, organisation_pk)
     if refused is not None:
         return refused
     async with db.session(write=True) as session:
         await alerts_service.delete_rule(session, principal, organisation_pk, rule_id)
-    return RedirectResponse(_page_path(organisation_pk) + "?done=rule-deleted", status_code=303)
+    return RedirectResponse(page_path(organisation_pk) + "?done=rule-deleted", status_code=303)

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
 from pipepulse.dashboard import silence_forms
-from pipepulse.dashboard.alerts import Db, _first_error, _form, _guard, _page_path, _show
+from pipepulse.dashboard.alerts import Db, guard, page_path, read_form, refusal, show_page
 from pipepulse.dashboard.rendering import DashboardRoute
 from pipepulse.dashboard.sign_in import Viewer
 from pipepulse.deps import AppSettings, Now
@@ -31,17 +31,6 @@ SILENCE_FIELDS = ("matchers", "starts_at", "ends_at", "duration", "comment")
 WINDOW_FIELDS = ("matchers", "time_zone", "start", "duration_minutes", "comment")
 
 
-def _refusal(exc: Exception) -> str | None:
-    """The message for a refused field, or None for an error that is not the form's fault."""
-    if isinstance(exc, silence_forms.FormError):
-        return str(exc)
-    if isinstance(exc, ValidationError):
-        return _first_error(exc)
-    if isinstance(exc, AppError) and exc.status_code == 422:
-        return exc.detail
-    return None
-
-
 @router.post("/orgs/{organisation_pk}/alerts/silences", response_class=HTMLResponse)
 async def add_silence(
     request: Request,
@@ -52,10 +41,10 @@ async def add_silence(
     settings: AppSettings,
 ) -> Response:
     """Add a silence: matchers, a start (blank: now), an end or a duration, a comment."""
-    refused = _guard(request, principal, organisation_pk)
+    refused = guard(request, principal, organisation_pk)
     if refused is not None:
         return refused
-    form = await _form(request)
+    form = await read_form(request)
     fields = {k: (form.get(k) or [""])[0] for k in SILENCE_FIELDS}
     try:
         body = SilenceCreate(**silence_forms.silence_body(fields, now))
@@ -65,11 +54,11 @@ async def add_silence(
                 session, principal, organisation_pk, body, now, settings.alerts_max_silences_per_org
             )
     except (silence_forms.FormError, ValidationError, AppError) as exc:
-        message = _refusal(exc)
+        message = refusal(exc)
         if message is None:
             raise
         async with db.session() as session:
-            return await _show(
+            return await show_page(
                 request,
                 session,
                 principal,
@@ -79,7 +68,7 @@ async def add_silence(
                 message=message,
                 silence_form=fields,
             )
-    return RedirectResponse(_page_path(organisation_pk) + "?done=silence-added", status_code=303)
+    return RedirectResponse(page_path(organisation_pk) + "?done=silence-added", status_code=303)
 
 
 @router.post("/orgs/{organisation_pk}/alerts/silences/{silence_id}/expire")
@@ -92,12 +81,12 @@ async def expire_silence(
     now: Now,
 ) -> Response:
     """Expire a silence now (the API keeps it listed as expired; the page lists live ones)."""
-    refused = _guard(request, principal, organisation_pk)
+    refused = guard(request, principal, organisation_pk)
     if refused is not None:
         return refused
     async with db.session(write=True) as session:
         await silences_router.expire_organisation_silence(session, organisation_pk, silence_id, now)
-    return RedirectResponse(_page_path(organisation_pk) + "?done=silence-expired", status_code=303)
+    return RedirectResponse(page_path(organisation_pk) + "?done=silence-expired", status_code=303)
 
 
 @router.post("/orgs/{organisation_pk}/alerts/maintenance-windows", response_class=HTMLResponse)
@@ -105,10 +94,10 @@ async def add_window(
     request: Request, organisation_pk: OrganisationPk, db: Db, principal: Viewer, now: Now
 ) -> Response:
     """Add a weekly maintenance window: matchers, time zone, weekdays, local start, minutes."""
-    refused = _guard(request, principal, organisation_pk)
+    refused = guard(request, principal, organisation_pk)
     if refused is not None:
         return refused
-    form = await _form(request)
+    form = await read_form(request)
     fields: dict[str, Any] = {k: (form.get(k) or [""])[0] for k in WINDOW_FIELDS}
     weekdays = form.get("weekdays", [])
     try:
@@ -117,11 +106,11 @@ async def add_window(
             await organisations_service.get_visible(session, principal, organisation_pk)
             await silences_router.create_organisation_window(session, organisation_pk, body, now)
     except (silence_forms.FormError, ValidationError, AppError) as exc:
-        message = _refusal(exc)
+        message = refusal(exc)
         if message is None:
             raise
         async with db.session() as session:
-            return await _show(
+            return await show_page(
                 request,
                 session,
                 principal,
@@ -131,7 +120,7 @@ async def add_window(
                 message=message,
                 window_form=fields | {"weekdays": weekdays},
             )
-    return RedirectResponse(_page_path(organisation_pk) + "?done=window-added", status_code=303)
+    return RedirectResponse(page_path(organisation_pk) + "?done=window-added", status_code=303)
 
 
 @router.post("/orgs/{organisation_pk}/alerts/maintenance-windows/{window_id}/delete")
@@ -139,9 +128,9 @@ async def delete_window(
     request: Request, organisation_pk: OrganisationPk, window_id: WindowId, db: Db, principal: Viewer
 ) -> Response:
     """Delete a maintenance window."""
-    refused = _guard(request, principal, organisation_pk)
+    refused = guard(request, principal, organisation_pk)
     if refused is not None:
         return refused
     async with db.session(write=True) as session:
         await silences_router.delete_organisation_window(session, organisation_pk, window_id)
-    return RedirectResponse(_page_path(organisation_pk) + "?done=window-deleted", status_code=303)
+    return RedirectResponse(page_path(organisation_pk) + "?done=window-deleted", status_code=303)
