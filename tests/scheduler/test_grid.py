@@ -12,6 +12,7 @@ import pytest
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.scheduler import jobs, runner
+from pipepulse.scheduler import repository as scheduler_repository
 from pipepulse.scheduler.dispatchers import NoDispatcher
 from tests.conftest import FrozenClock, Tenant
 from tests.scheduler.test_scheduler import make_connection, runs_of
@@ -140,3 +141,33 @@ def test_observe__slots_due_before_the_scheduler_started__catch_up_not_lag() -> 
     assert runner._observe(metrics, [before, after], now, started_at) == 7.0
     assert metrics.registry.get_sample_value("pipepulse_scheduler_seeding_lag_seconds_count") == 1
     assert metrics.registry.get_sample_value("pipepulse_scheduler_seeded_runs_total") == 3
+
+
+@pytest.mark.only_on("postgres")
+async def test_claim__held_by_a_seeding_replica__a_report_of_that_connection_still_lands(
+    client: httpx.AsyncClient, tenant: Tenant, db: Database, clock: FrozenClock, service_key: dict[str, str]
+) -> None:
+    # A seeding transaction holds its claimed connections while it writes their runs; a loader
+    # reporting the previous run of one of them at that moment writes rows that reference the
+    # connection (a new hour's rollups, its stored answer). Those references must not wait for
+    # the claim: when they did, the two transactions could wait on each other (a deadlock seen
+    # with 10,000 connections, two replicas and reports arriving all the time).
+    connection_id = await make_connection(client, tenant, "connected", interval=60)
+    [first] = await seed(db, clock)
+    clock.now += timedelta(seconds=61)
+    async with db.session(write=True) as holding:
+        # The claim of a seeding pass, before it writes the new run.
+        now_epoch = jobs.epoch(clock.now)
+        picked = await scheduler_repository.pick_due(holding, now_epoch, None)
+        assert await scheduler_repository.claim(holding, list(picked), clock.now, now_epoch) == [
+            connection_id
+        ]
+        report = client.patch(
+            tenant.connection_url(connection_id) + f"metrics/{first.run_id}/",
+            json={"completed_at": clock.now.isoformat(), "events_delivered": 5},
+            headers=service_key,
+        )
+        response = await asyncio.wait_for(report, timeout=10)
+    assert response.status_code == 204
+    [run] = await runs_of(client, tenant, connection_id)
+    assert (run["id"], run["events_delivered"]) == (first.run_id, 5)

@@ -46,10 +46,15 @@ class PerDatabase(Generic[T]):
 
 def claiming(session: AsyncSession, query: Select[Any], of: Any) -> Select[Any]:
     """``query`` taking row locks on ``of`` and skipping rows another transaction holds
-    (``FOR UPDATE SKIP LOCKED``) where the database has row locks (PostgreSQL); on SQLite a
-    write transaction already serialises every claim, so the query is left as it is."""
+    (``FOR NO KEY UPDATE SKIP LOCKED``) where the database has row locks (PostgreSQL); on SQLite
+    a write transaction already serialises every claim, so the query is left as it is.
+
+    ``NO KEY``: a claim changes no key, so rows that merely reference a claimed row (a report's
+    new rollup row, a stored answer: their foreign-key checks take ``KEY SHARE``) need not wait
+    for it. A plain ``FOR UPDATE`` made them wait, and a report waiting on a seeding claim while
+    the seeding waited on the report's stored answer was a deadlock."""
     if name_of(session) == POSTGRESQL:
-        return query.with_for_update(skip_locked=True, of=of)
+        return query.with_for_update(skip_locked=True, key_share=True, of=of)
     return query
 
 

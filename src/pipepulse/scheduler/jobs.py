@@ -7,7 +7,7 @@ that passed entirely without a run (the scheduler was down, or the connection pa
 counted as missed and never run afterwards: only the latest slot that has come is seeded.
 
 Replicas coordinate through the database. On PostgreSQL a pass claims due connections in
-batches with ``SELECT … FOR UPDATE SKIP LOCKED``, so two replicas seed disjoint shares at
+batches with ``SELECT … FOR NO KEY UPDATE SKIP LOCKED``, so two replicas seed disjoint shares at
 once; on SQLite a write transaction serialises the claims (one scheduler is the supported
 layout there). Either way the conditional UPDATE re-checks the slot, so no connection gets two
 runs for one slot.
