@@ -4,7 +4,8 @@
 fleet of loaders on loopback (one small server that accepts each signed invocation with 202,
 "loads" for a moment and reports back with ``PATCH …/metrics/{run_id}/``), N connections in
 50 organisations on a 60-second schedule, each organisation with a webhook channel to a
-receiver on loopback and a rule sending it status changes. At ``--outage-start`` minutes a
+receiver on loopback and two grouped rules sending it status changes (one grouping by
+connection, one by error fingerprint). At ``--outage-start`` minutes a
 destination outage makes every connection of one destination type (10 % of them) fail every
 run for ``--outage-minutes``, then recover.
 
@@ -26,8 +27,8 @@ the database, the loaders' log, the receiver's log and each replica's own ``/met
     python -m bench.fleet --connections 1000 --minutes 15               # SPEC §6's run
     python -m bench.fleet --connections 1000 --minutes 6 --outage-start 2 --outage-minutes 2
 
-Alert groups and a platform-wide rule (SPEC §7.4) are not in this build of pipepulse: every
-organisation has one rule, and each connection's change is its own notification.
+A platform-wide rule (SPEC §7.4) is not in the run: pipepulse has no platform rules yet, so
+each organisation carries the per-cause rule itself.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ RAW = Path(os.environ.get("TMPDIR", "/tmp")) / "pipepulse-fleet-raw.json"
 INTERVAL = 60
 ORGANISATIONS = 50
 OUTAGE_TYPE, OTHER_TYPE = "bigquery", "snowflake"
+CAUSE_WAIT, CAUSE_INTERVAL = 120, 240  # the per-cause rule's group_wait and group_interval
 RUNS_TO_ERROR = 3  # PIPEPULSE_ERROR_STATUS_RUNS' default: the failing report that turns it to error
 CONN = "/api/v1/organisations/{org}/integrations/warehouse-connections/{cid}"
 
@@ -145,6 +147,44 @@ def detect_to_notify(turned: dict[str, float], notified: dict[str, list[float]])
         else:
             delays.append(times[i] - at)
     return delays, missing
+
+
+def group_notifications(
+    received: Sequence[tuple[float, int, dict[str, Any]]], rules: dict[str, str], since: float
+) -> tuple[dict[str, list[float]], dict[str, Any]]:
+    """From the receiver's log of §7.4 group notifications: when each connection was named
+    firing in ``error`` by a per-connection rule (for detect-to-notify), and how many firing and
+    resolved notifications each rule's groups got from ``since`` on."""
+    named: dict[str, list[float]] = defaultdict(list)
+    sent: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
+    for at, _org, payload in received:
+        if payload.get("type") != "alert_group" or at < since:
+            continue
+        group = payload.get("group") or {}
+        kind = rules.get(str(group.get("rule_id")), "other")
+        sent[kind][(str(group.get("id")), str(payload.get("status")))] += 1
+        if kind != "connection" or payload.get("status") != "firing":
+            continue
+        for alert in payload.get("alerts") or []:
+            if alert.get("ended_at") is None and (alert.get("labels") or {}).get("condition") == "error":
+                named[str((alert.get("connection") or {}).get("id", ""))].append(at)
+    summary: dict[str, Any] = {}
+    for kind, counts in sorted(sent.items()):
+        groups = {g for g, _ in counts}
+        firing = [counts[(g, "firing")] for g in groups]
+        resolved = [counts[(g, "resolved")] for g in groups]
+        summary[kind] = {
+            "rules": sum(1 for v in rules.values() if v == kind),
+            "groups": len(groups),
+            "firing_per_group_max": max(firing, default=0),
+            "resolved_per_group_max": max(resolved, default=0),
+            "groups_with_one_firing_and_one_resolved": sum(
+                1 for g in groups if counts[(g, "firing")] == 1 and counts[(g, "resolved")] == 1
+            ),
+            "firing_total": sum(firing),
+            "resolved_total": sum(resolved),
+        }
+    return named, summary
 
 
 def parse_exposition(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -367,6 +407,7 @@ async def set_up(url: str, n: int, receiver_port: int, first_slot: int, secret_k
     try:
         await migrate.upgrade(db.engine)
         rows, anchors, outage, orgs = [], {}, [], []
+        rules: dict[str, str] = {}
         async with db.session(write=True) as session:
             key = await auth_service.create_service_key(session, name="fleet", now=now)
             for o in range(ORGANISATIONS):
@@ -385,13 +426,37 @@ async def set_up(url: str, n: int, receiver_port: int, first_slot: int, secret_k
                     now,
                     allow_private=True,
                 )
-                await alerts_service.create_rule(
+                # Per connection: each connection's change reaches the receiver at once
+                # (group_wait 10 s); detect-to-notify is measured on this rule.
+                per_connection = await alerts_service.create_rule(
                     session,
                     owner,
                     org.id,
-                    RuleCreate(channel_id=channel.id, events=["status:error", "recovered"]),
+                    RuleCreate(
+                        channel_id=channel.id, events=["status:error", "recovered"], group_by=["connection"]
+                    ),
                     now,
                 )
+                rules[per_connection.id] = "connection"
+                # Per cause: the outage's alerts share one error fingerprint, so this rule should
+                # send one notification when the outage has spread and one when it is over. The
+                # waits cover how the outage spreads here: connections turn to error over one
+                # schedule interval (60 s), so group_wait holds the first notification 120 s and
+                # group_interval keeps the group quiet until every connection has recovered.
+                per_cause = await alerts_service.create_rule(
+                    session,
+                    owner,
+                    org.id,
+                    RuleCreate(
+                        channel_id=channel.id,
+                        events=["status:error", "recovered"],
+                        group_by=["fingerprint"],
+                        group_wait_seconds=CAUSE_WAIT,
+                        group_interval_seconds=CAUSE_INTERVAL,
+                    ),
+                    now,
+                )
+                rules[per_cause.id] = "fingerprint"
             for i in range(n):
                 cid = f"wc_fleet{i:06d}"
                 anchor = first_slot + (i * INTERVAL) // n
@@ -417,7 +482,7 @@ async def set_up(url: str, n: int, receiver_port: int, first_slot: int, secret_k
                     outage.append(cid)
             for chunk in range(0, len(rows), 1000):
                 await session.execute(insert(WarehouseConnection), rows[chunk : chunk + 1000])
-        return {"service_key": key.key, "anchors": anchors, "outage_connections": outage}
+        return {"service_key": key.key, "anchors": anchors, "outage_connections": outage, "rules": rules}
     finally:
         await db.dispose()
 
@@ -646,20 +711,7 @@ def analyse(
         if was_failed:
             failed[cid].append(at)
     turned = turning_reports(failed, outage_from, runs_to_error)
-    to_error: dict[str, list[float]] = defaultdict(list)
-    per_rule: Counter[int] = Counter()
-    resolutions: Counter[int] = Counter()
-    for at, org, payload in received:
-        if payload.get("type") != "connection.status_changed":
-            continue
-        cid = (payload.get("connection") or {}).get("id", "")
-        data = payload.get("data") or {}
-        if data.get("to") == "error":
-            to_error[cid].append(at)
-            if at >= outage_from:
-                per_rule[org] += 1
-        elif data.get("from") == "error" and at >= outage_from:
-            resolutions[org] += 1
+    to_error, per_rule = group_notifications(received, state.get("rules", {}), outage_from)
     delays, never = detect_to_notify(turned, to_error)
     shares = {
         name: s.get(("pipepulse_scheduler_seeded_runs_total", frozenset()), 0.0)
@@ -673,7 +725,6 @@ def analyse(
         for name, s in scraped.items()
     }
     own_lag = {name: histogram(s, "pipepulse_scheduler_seeding_lag_seconds") for name, s in scraped.items()}
-    rules = sorted(per_rule.values())
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
@@ -707,13 +758,7 @@ def analyse(
             "p50": round(percentile(delays, 50), 3),
             "p99": round(percentile(delays, 99), 3),
         },
-        "notifications_per_rule": {
-            "rules": len(per_rule),
-            "to_error_min": rules[0] if rules else 0,
-            "to_error_max": rules[-1] if rules else 0,
-            "to_error_total": sum(rules),
-            "resolutions_total": sum(resolutions.values()),
-        },
+        "notifications_per_rule": per_rule,
         "seeded_per_replica": shares,
         "replica_lag": own_lag,
         "loop_seconds": loops,

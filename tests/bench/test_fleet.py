@@ -69,3 +69,42 @@ def test_histogram__prometheus_exposition__count_mean_and_quantiles() -> None:
 def test_histogram_quantile__all_in_inf_bucket__lower_bound() -> None:
     assert fleet.histogram_quantile([(1.0, 0.0), (math.inf, 10.0)], 0.5) == 1.0
     assert math.isnan(fleet.histogram_quantile([], 0.5))
+
+
+def _group(rule: str, group: str, status: str, *alerts: tuple[str, str, str | None]) -> dict[str, object]:
+    return {
+        "type": "alert_group",
+        "status": status,
+        "group": {"rule_id": rule, "id": group},
+        "alerts": [
+            {"labels": {"condition": condition}, "ended_at": ended, "connection": {"id": cid}}
+            for cid, condition, ended in alerts
+        ],
+    }
+
+
+def test_group_notifications__per_connection_names_and_per_cause_counts() -> None:
+    rules = {"r_conn": "connection", "r_cause": "fingerprint"}
+    received = [
+        (5.0, 1, _group("r_conn", "g_a", "firing", ("a", "error", None))),  # before the outage
+        (110.0, 1, _group("r_conn", "g_a", "firing", ("a", "error", None))),
+        (112.0, 1, _group("r_conn", "g_b", "firing", ("b", "degraded", None))),
+        (200.0, 1, _group("r_cause", "g_x", "firing", ("a", "error", None), ("b", "error", None))),
+        (300.0, 1, _group("r_conn", "g_a", "resolved", ("a", "error", "2026-01-01T00:05:00Z"))),
+        (400.0, 1, _group("r_cause", "g_x", "resolved", ("a", "error", "t"), ("b", "error", "t"))),
+        (401.0, 1, {"type": "test"}),
+    ]
+    named, summary = fleet.group_notifications(received, rules, since=100.0)
+    # Only firing error alerts of the per-connection rule, from `since` on, name a connection.
+    assert dict(named) == {"a": [110.0]}
+    assert summary["fingerprint"] == {
+        "rules": 1,
+        "groups": 1,
+        "firing_per_group_max": 1,
+        "resolved_per_group_max": 1,
+        "groups_with_one_firing_and_one_resolved": 1,
+        "firing_total": 1,
+        "resolved_total": 1,
+    }
+    assert summary["connection"]["groups"] == 2
+    assert summary["connection"]["groups_with_one_firing_and_one_resolved"] == 1
