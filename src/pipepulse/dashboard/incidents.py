@@ -75,10 +75,7 @@ async def group_rows(
     )
     for alert in alerts.scalars():
         by_group[alert.group_id].append(alert)
-    silencers = {
-        org: await groups_service.silencers(session, org)
-        for org in sorted({x.organisation_id for x in groups})
-    }
+    silencers = await groups_service.silencers_of(session, {x.organisation_id for x in groups})
     out = []
     for group in groups:
         found, windows = silencers[group.organisation_id]

@@ -283,9 +283,23 @@ async def test_acknowledge_form__bad_input_reader_other_site_closed__refused_not
 
 
 async def test_platform_silence_form__added_listed_expired_through_the_platform_api(
-    client: httpx.AsyncClient, tenant: Tenant, fleet: Fleet
+    client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant, fleet: Fleet
 ) -> None:
+    # Globex silences its own alerts: the platform page marks only its group silenced.
+    own = await client.post(
+        f"/api/v1/organisations/{other_tenant.id}/silences/",
+        json={
+            "matchers": {"condition": "error"},
+            "starts_at": "2026-04-20T11:00:00Z",
+            "ends_at": "2026-04-21T00:00:00Z",
+        },
+        headers=other_tenant.write,
+    )
+    assert own.status_code == 201, own.text
     await sign_in(client, fleet.platform_writer)
+    incidents = (await client.get("/platform/incidents/")).text
+    assert "1 silenced" in row(incidents, f'<tr data-group="{fleet.groups[other_tenant.id]}"')
+    assert "silenced" not in row(incidents, f'<tr data-group="{fleet.groups[tenant.id]}"')
     page = await client.get("/platform/alerts/")
     assert page.status_code == 200
     assert 'aria-label="Add a silence"' in page.text
@@ -319,6 +333,9 @@ async def test_platform_silence_form__added_listed_expired_through_the_platform_
     # It silences acme's firing alerts now: the group's page names it.
     group = await group_of(client, tenant, fleet.groups[tenant.id])
     assert all(a["silenced_by"] == [silence["id"]] for a in group["alerts"])
+    incidents = (await client.get("/platform/incidents/")).text
+    assert "2 silenced" in row(incidents, f'<tr data-group="{fleet.groups[tenant.id]}"')
+    assert "1 silenced" in row(incidents, f'<tr data-group="{fleet.groups[other_tenant.id]}"')
     # Never listed as the organisation's own.
     assert (
         await client.get(f"/api/v1/organisations/{tenant.id}/silences/", headers=tenant.read)
