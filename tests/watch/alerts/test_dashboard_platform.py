@@ -16,10 +16,11 @@ from pipepulse.auth import service as auth_service
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.scheduler.runner import alert_pass
-from tests.conftest import FrozenClock, Tenant
+from tests.conftest import FrozenClock, Tenant, make_tenant
 from tests.watch.alerts.conftest import add_channel, add_rule
 from tests.watch.alerts.receiver import Receiver
 from tests.watch.alerts.test_alert_groups import runs
+from tests.watch.alerts.test_channel_status import statements
 from tests.watch.alerts.test_dashboard_alerts import sign_in
 
 T0 = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
@@ -419,3 +420,37 @@ async def test_platform_silence_form__reader_and_other_site__refused(
     ).status_code == 404
     [still] = (await client.get(PLATFORM_SILENCES, headers=fleet.platform_read)).json()
     assert still["state"] == "active"
+
+
+async def test_platform_incidents__more_organisations__same_number_of_statements(
+    client: httpx.AsyncClient,
+    fleet: Fleet,
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    receiver: Receiver,
+    service_key: dict[str, str],
+) -> None:
+    await sign_in(client, fleet.platform_reader)
+    with statements(db) as two:
+        assert (await client.get("/platform/incidents/")).status_code == 200
+    third = await make_tenant(db, "initech", T0)
+    clock.now = T0 + timedelta(minutes=1)
+    made = []
+    for i in range(2):
+        body = {"name": f"initech replica {i}", "type": "bigquery", "state": "connected"}
+        response = await client.post(third.connections_url(), json=body, headers=third.write)
+        made.append(response.json()["id"])
+    channel = await add_channel(client, third, receiver)
+    await add_rule(
+        client, third, channel["id"], ["status:error"], group_by=["connection"], group_wait_seconds=0
+    )
+    await alert_pass(db, alert_settings, clock.now)
+    for k in range(3):
+        clock.now = T0 + timedelta(minutes=2 + k)
+        await runs(client, third, service_key, made, clock.now, lambda i: f"quota exceeded for job {i}")
+    await alert_pass(db, alert_settings, clock.now)
+    with statements(db) as three:
+        page = await client.get("/platform/incidents/")
+    assert 'data-metric="open_groups" data-value="4"' in page.text  # two more: one per connection
+    assert len(three) == len(two)
