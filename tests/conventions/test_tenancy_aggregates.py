@@ -88,6 +88,11 @@ PAGES = [
     "/orgs/{organisation_pk}/connections/{connection_id}/",
     "/orgs/{organisation_pk}/connections/{connection_id}/runs/{run_id}/",
     "/orgs/{organisation_pk}/alerts/",
+    "/orgs/{organisation_pk}/incidents/",
+    "/orgs/{organisation_pk}/incidents/{group_id}/",
+    # Platform pages: an organisation's session is told there is no such page, before and after.
+    "/platform/incidents/",
+    "/platform/alerts/",
 ]
 # Per-response values that differ between two identical requests: a page's CSP nonce and CSRF token.
 VOLATILE = re.compile(rb'(nonce="|nonce-|name="csrf_token" value="|csrf-token" content=")[^"\']+')
@@ -106,6 +111,7 @@ class World:
     channel_id: str
     rule_id: str
     objective_id: str = ""  # the organisation's default objective, so every connection has it
+    group_id: str = ""  # the open alert group of its grouping rule (filled after the alert pass)
 
 
 async def populate(
@@ -125,6 +131,10 @@ async def populate(
         run_ids[cid] = listed["items"][0]["id"] if listed["items"] else "nightly-1"
     channel = await add_channel(client, tenant, receiver)
     rule = await add_rule(client, tenant, channel["id"], ["status:error", "recovered"])
+    # A grouping rule too, so the Incidents pages have an open group to show.
+    await add_rule(
+        client, tenant, channel["id"], ["status:error"], group_by=["condition"], group_wait_seconds=0
+    )
     objective = await client.post(
         f"/api/v1/organisations/{tenant.id}/objectives/",
         json={"indicator": "availability", "target_percent": 99.5, "window_days": 7},
@@ -150,6 +160,7 @@ def requests_for(paths: list[str], tenant: Tenant, world: World, now_iso: dict[s
                     "channel_id": world.channel_id,
                     "rule_id": world.rule_id,
                     "objective_id": world.objective_id,
+                    "group_id": world.group_id,
                 }
                 path = template.format(**fill)
                 query = {k: now_iso.get(v, v.format(**fill)) for k, v in variant.items()}
@@ -205,6 +216,9 @@ async def test_tenancy__every_read_page_and_metric__identical_with_another_organ
 
     mine = await populate(client, tenant, service_key, clock, receiver)
     await alert_pass(db, settings, clock.now)
+    groups = f"/api/v1/organisations/{tenant.id}/alert-groups/"
+    [group] = (await client.get(groups, params={"state": "open"}, headers=tenant.read)).json()["items"]
+    mine.group_id = group["id"]
     now = clock.now
     relative = {
         "-7d": iso(now - timedelta(days=7)),
@@ -239,3 +253,11 @@ async def test_tenancy__every_read_page_and_metric__identical_with_another_organ
         f"/api/v1/spaces/{other_tenant.slug}/integration-health", headers=other_tenant.read
     )
     assert b_health.json()["total_events"] > 0
+    # A's group page is there to compare, and B has an open group of its own that A never sees.
+    assert before[f"page /orgs/{tenant.id}/incidents/{mine.group_id}/"][0] == 200
+    theirs_open = f"/api/v1/organisations/{other_tenant.id}/alert-groups/"
+    [b_group] = (await client.get(theirs_open, params={"state": "open"}, headers=other_tenant.read)).json()[
+        "items"
+    ]
+    assert b_group["id"] != mine.group_id
+    assert before["page /platform/incidents/"][0] == 404

@@ -238,6 +238,11 @@ async def test_tenancy__other_organisations_pages__not_found_pages(
         f"/orgs/{tenant.id}/connections/wc_doesnotexist/",
         f"/orgs/{other_tenant.id}/connections/{scenario.active}/runs/run_anything/",
         "/orgs/999999/",
+        f"/orgs/{other_tenant.id}/incidents/",
+        f"/orgs/{other_tenant.id}/incidents/agr_{'0' * 24}/",
+        # The platform pages: an organisation's token sees none of them.
+        "/platform/incidents/",
+        "/platform/alerts/",
     ]
     for url in urls:
         response = await reader_client.get(url)

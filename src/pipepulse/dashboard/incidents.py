@@ -1,18 +1,22 @@
 """The organisation's Incidents page (SPEC §7.7): open and recent alert groups — what, how many
 connections, since when, acknowledged by whom, silenced — and a page per group listing its
-alerts. Calls the same reads as ``GET …/alert-groups/``."""
+alerts. Calls the same reads as ``GET …/alert-groups/``; the acknowledge form is in
+``dashboard/acknowledgement.py``."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pipepulse.auth import scopes
+from pipepulse.auth.principals import UserPrincipal
 from pipepulse.dashboard.rendering import DashboardRoute, render, render_error
 from pipepulse.dashboard.sign_in import Viewer
 from pipepulse.db.models import Alert, AlertGroup, Organisation
@@ -38,63 +42,112 @@ class GroupRow:
 
 async def group_rows(
     session: AsyncSession,
-    organisation_id: int,
+    organisation_id: int | None,
     now: datetime,
     *,
     only_open: bool = False,
     group_id: str | None = None,
+    limit: int = RECENT,
 ) -> list[GroupRow]:
+    """Groups newest first (open before closed), each with its alerts and which of them are
+    silenced now; ``organisation_id`` None reads every organisation's (the platform page)."""
     g = AlertGroup
-    query = select(g).where(g.organisation_id == organisation_id)
+    query = select(g)
+    if organisation_id is not None:
+        query = query.where(g.organisation_id == organisation_id)
     if only_open:
         query = query.where(g.state == "open")
     if group_id is not None:
         query = query.where(g.id == group_id)
-    groups = (
-        await session.execute(query.order_by(g.state.desc(), g.first_fired_at.desc()).limit(RECENT))
-    ).scalars()
-    found, windows = await groups_service.silencers(session, organisation_id)
+    groups = list(
+        (
+            await session.execute(query.order_by(g.state.desc(), g.first_fired_at.desc(), g.id).limit(limit))
+        ).scalars()
+    )
+    if not groups:
+        return []
+    # One read for every listed group's alerts, however many groups the page lists.
+    by_group: dict[str, list[Alert]] = defaultdict(list)
+    alerts = await session.execute(
+        select(Alert)
+        .where(Alert.group_id.in_([x.id for x in groups]))
+        .order_by(Alert.ended_at.is_not(None), Alert.started_at, Alert.id)
+    )
+    for alert in alerts.scalars():
+        by_group[alert.group_id].append(alert)
+    silencers = await groups_service.silencers_of(session, {x.organisation_id for x in groups})
     out = []
     for group in groups:
-        alerts = list(
-            (
-                await session.execute(
-                    select(Alert)
-                    .where(Alert.group_id == group.id)
-                    .order_by(Alert.ended_at.is_not(None), Alert.started_at)
-                )
-            ).scalars()
-        )
+        found, windows = silencers[group.organisation_id]
+        listed = by_group[group.id]
         marked = [
             (a, groups_service.silenced_by(a.labels, found, windows, now) if a.ended_at is None else [])
-            for a in alerts
+            for a in listed
         ]
-        firing = sum(1 for a in alerts if a.ended_at is None)
+        firing = sum(1 for a in listed if a.ended_at is None)
         payload = {
             "status": "firing" if firing else "resolved",
-            "counts": {"firing": firing, "resolved": len(alerts) - firing},
-            "alerts": [{"labels": a.labels, "reason": a.reason} for a in alerts],
+            "counts": {"firing": firing, "resolved": len(listed) - firing},
+            "alerts": [{"labels": a.labels, "reason": a.reason} for a in listed],
             "group": {"key": group.key},
         }
         headline, _ = group_bodies.summary(payload)
         out.append(
-            GroupRow(group, firing, len(alerts) - firing, sum(1 for _, s in marked if s), headline, marked)
+            GroupRow(group, firing, len(listed) - firing, sum(1 for _, s in marked if s), headline, marked)
         )
     return out
 
 
-@router.get("/orgs/{organisation_pk}/incidents/", response_class=HTMLResponse)
-async def incidents(
-    request: Request, organisation_pk: OrganisationPk, session: ReadSession, principal: Viewer, now: Now
-) -> Response:
-    """Open and recent alert groups of an organisation."""
+NOTICES = {"acknowledged": "The group was acknowledged: no repeat notifications until it changes."}
+
+
+async def show_page(
+    request: Request,
+    session: AsyncSession,
+    principal: UserPrincipal,
+    organisation_pk: int,
+    now: datetime,
+    *,
+    group_id: str | None = None,
+    status_code: int = 200,
+    notice: str | None = None,
+    message: str | None = None,
+    comment: str = "",
+) -> HTMLResponse:
+    """The organisation's Incidents page, or one group's page when ``group_id`` is given."""
     organisation = await session.get(Organisation, organisation_pk)
     if organisation is None or not principal.can_see(organisation_pk):
         return render_error(request, 404, "There is no such page.", principal=principal)
-    rows = await group_rows(session, organisation_pk, now)
+    rows = await group_rows(session, organisation_pk, now, group_id=group_id)
+    if group_id is not None and not rows:
+        return render_error(request, 404, "There is no such incident.", principal=principal)
     return render(
-        request, "incidents.html", principal=principal, org=organisation, rows=rows, group=None, now=now
+        request,
+        "incidents.html",
+        status_code=status_code,
+        principal=principal,
+        org=organisation,
+        rows=rows,
+        group=rows[0] if group_id is not None else None,
+        now=now,
+        can_change=scopes.WRITE_ALERTS in principal.scopes,
+        notice=notice,
+        message=message,
+        comment=comment,
     )
+
+
+@router.get("/orgs/{organisation_pk}/incidents/", response_class=HTMLResponse)
+async def incidents(
+    request: Request,
+    organisation_pk: OrganisationPk,
+    session: ReadSession,
+    principal: Viewer,
+    now: Now,
+    done: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    """Open and recent alert groups of an organisation."""
+    return await show_page(request, session, principal, organisation_pk, now, notice=NOTICES.get(done or ""))
 
 
 @router.get("/orgs/{organisation_pk}/incidents/{group_id}/", response_class=HTMLResponse)
@@ -105,14 +158,9 @@ async def incident(
     session: ReadSession,
     principal: Viewer,
     now: Now,
+    done: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
     """One alert group and its alerts."""
-    organisation = await session.get(Organisation, organisation_pk)
-    if organisation is None or not principal.can_see(organisation_pk):
-        return render_error(request, 404, "There is no such page.", principal=principal)
-    rows = await group_rows(session, organisation_pk, now, group_id=group_id)
-    if not rows:
-        return render_error(request, 404, "There is no such incident.", principal=principal)
-    return render(
-        request, "incidents.html", principal=principal, org=organisation, rows=rows, group=rows[0], now=now
+    return await show_page(
+        request, session, principal, organisation_pk, now, group_id=group_id, notice=NOTICES.get(done or "")
     )

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from pipepulse.dashboard import alerts, incidents, pages, sign_in, silences
+from pipepulse.dashboard import (
+    acknowledgement,
+    alerts,
+    incidents,
+    pages,
+    platform_alerts,
+    platform_incidents,
+    sign_in,
+    silences,
+)
 
 router = APIRouter(include_in_schema=False)
 router.include_router(sign_in.router)
@@ -12,3 +21,6 @@ router.include_router(pages.router)
 router.include_router(alerts.router)
 router.include_router(incidents.router)
 router.include_router(silences.router)
+router.include_router(acknowledgement.router)
+router.include_router(platform_incidents.router)
+router.include_router(platform_alerts.router)

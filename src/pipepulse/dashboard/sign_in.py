@@ -34,6 +34,19 @@ async def signed_in(request: Request, session: ReadSession, now: Now) -> UserPri
 Viewer = Annotated[UserPrincipal, Depends(signed_in)]
 
 
+def platform_only(request: Request, principal: UserPrincipal) -> Response | None:
+    """The platform pages are for platform tokens: an organisation's session is told there is
+    no such page, as for another organisation's pages."""
+    if principal.is_platform:
+        return None
+    return render_error(
+        request,
+        404,
+        "There is no such page for this token: platform pages need a platform token.",
+        principal=principal,
+    )
+
+
 def landing(principal: UserPrincipal) -> str:
     if principal.organisation_id is not None:
         return f"/orgs/{principal.organisation_id}/"

@@ -278,13 +278,37 @@ def _platform(principal: UserPrincipal) -> None:
         raise Forbidden("platform silences need a platform token")
 
 
+async def add_platform_silence(
+    session: AsyncSession, principal: UserPrincipal, body: SilenceCreate, now: datetime, bound: int
+) -> SilenceOut:
+    """A platform silence, over every organisation (``POST /platform/silences/`` and the platform
+    Alerts page make it the same way)."""
+    _platform(principal)
+    return await _create_silence(session, principal, None, body, now, bound)
+
+
+async def platform_silences(
+    session: AsyncSession, principal: UserPrincipal, state: str | None, now: datetime
+) -> list[SilenceOut]:
+    """The platform's silences, newest start first."""
+    _platform(principal)
+    return await _list_silences(session, None, state, now)
+
+
+async def end_platform_silence(
+    session: AsyncSession, principal: UserPrincipal, silence_id: str, now: datetime
+) -> None:
+    """Expire a platform silence now; an organisation's silence is not found here."""
+    _platform(principal)
+    await _expire(session, None, silence_id, now)
+
+
 @router.post("/platform/silences/", response_model=SilenceOut, status_code=201)
 async def create_platform_silence(
     body: SilenceCreate, session: WriteSession, principal: Writer, now: Now, settings: AppSettings
 ) -> SilenceOut:
     """Silence matching alerts of every organisation (platform tokens only)."""
-    _platform(principal)
-    return await _create_silence(session, principal, None, body, now, settings.alerts_max_silences_per_org)
+    return await add_platform_silence(session, principal, body, now, settings.alerts_max_silences_per_org)
 
 
 @router.get("/platform/silences/", response_model=list[SilenceOut])
@@ -292,8 +316,7 @@ async def list_platform_silences(
     session: ReadSession, principal: Reader, now: Now, state: StateQuery = None
 ) -> list[SilenceOut]:
     """The platform's silences."""
-    _platform(principal)
-    return await _list_silences(session, None, state, now)
+    return await platform_silences(session, principal, state, now)
 
 
 @router.delete("/platform/silences/{silence_id}/", status_code=204)
@@ -301,8 +324,7 @@ async def expire_platform_silence(
     silence_id: SilenceId, session: WriteSession, principal: Writer, now: Now
 ) -> Response:
     """Expire a platform silence now."""
-    _platform(principal)
-    await _expire(session, None, silence_id, now)
+    await end_platform_silence(session, principal, silence_id, now)
     return Response(status_code=204)
 
 
@@ -377,6 +399,29 @@ async def delete_window(
     return Response(status_code=204)
 
 
+async def acknowledge_group(
+    session: AsyncSession,
+    principal: UserPrincipal,
+    organisation_id: int,
+    group_id: str,
+    comment: str,
+    now: datetime,
+) -> AlertGroup:
+    """Acknowledge one of the organisation's open groups: no repeat notifications until it
+    changes (``POST …/acknowledge`` and the Incidents page's form make it the same way)."""
+    await organisations_service.get_visible(session, principal, organisation_id)
+    group = await session.get(AlertGroup, group_id)
+    if group is None or group.organisation_id != organisation_id:
+        raise NotFound("alert group not found")
+    if group.state != "open":
+        raise Conflict("the alert group is closed; only an open group can be acknowledged")
+    group.acknowledged_by = await _token_name(session, principal)
+    group.acknowledged_at = now
+    group.acknowledge_comment = comment
+    await session.flush()
+    return group
+
+
 @router.post(ORG + "/alert-groups/{group_id}/acknowledge", response_model=Acknowledged)
 async def acknowledge(
     organisation_pk: OrganisationPk,
@@ -387,19 +432,10 @@ async def acknowledge(
     now: Now,
 ) -> Acknowledged:
     """Acknowledge a firing group: no repeat notifications until it changes."""
-    await organisations_service.get_visible(session, principal, organisation_pk)
-    group = await session.get(AlertGroup, group_id)
-    if group is None or group.organisation_id != organisation_pk:
-        raise NotFound("alert group not found")
-    if group.state != "open":
-        raise Conflict("the alert group is closed; only an open group can be acknowledged")
-    group.acknowledged_by = await _token_name(session, principal)
-    group.acknowledged_at = now
-    group.acknowledge_comment = body.comment
-    await session.flush()
+    group = await acknowledge_group(session, principal, organisation_pk, group_id, body.comment, now)
     return Acknowledged(
         id=group.id,
-        acknowledged_by=group.acknowledged_by,
+        acknowledged_by=group.acknowledged_by or "",
         acknowledged_at=now,
         acknowledge_comment=body.comment,
     )
