@@ -41,19 +41,37 @@ async def test_run_forever__two_replicas__each_evaluates_half__a_stopped_one_han
     monkeypatch.setattr(runner, "scheduler_id", lambda: next(names))
     fast = settings.model_copy(update={"scheduler_alert_seconds": 0.05})
     stops = [asyncio.Event(), asyncio.Event()]
-    first = asyncio.create_task(runner.run_forever(db, fast, NoDispatcher(), clock, stops[0]))
+    metrics = [runner.SchedulerMetrics(), runner.SchedulerMetrics()]
+    first = asyncio.create_task(
+        runner.run_forever(db, fast, NoDispatcher(), clock, stops[0], metrics=metrics[0])
+    )
     await asyncio.sleep(0.5)
-    second = asyncio.create_task(runner.run_forever(db, fast, NoDispatcher(), clock, stops[1]))
+    second = asyncio.create_task(
+        runner.run_forever(db, fast, NoDispatcher(), clock, stops[1], metrics=metrics[1])
+    )
+
+    def held() -> list[float | None]:
+        return [m.registry.get_sample_value("pipepulse_scheduler_evaluation_partitions") for m in metrics]
+
+    async def shown(expected: list[float | None]) -> None:
+        for _ in range(300):  # the gauge is set once a pass has finished
+            if held() == expected:
+                return
+            await asyncio.sleep(0.05)
+        assert held() == expected
+
     half = shares.PARTITIONS // 2
     try:
         if db.dialect != "postgresql":
-            await asyncio.sleep(1)
+            await shown([shares.PARTITIONS, shares.PARTITIONS])
             assert await owners(db) == Counter()  # SQLite: no shares, every connection evaluated
             return
         await becomes(db, Counter({"r1": half, "r2": half}))
+        await shown([half, half])
         stops[1].set()
         await second
         await becomes(db, Counter({"r1": shares.PARTITIONS}))
+        await shown([shares.PARTITIONS, half])  # the stopped one's gauge keeps its last value
     finally:
         for stop in stops:
             stop.set()

@@ -29,6 +29,7 @@ from pipepulse.watch.alerts import (
     shares_store,
 )
 from pipepulse.watch.alerts import groups as alert_groups
+from pipepulse.watch.alerts.shares import PARTITIONS
 
 log = logging.getLogger("pipepulse.scheduler")
 
@@ -202,6 +203,12 @@ class SchedulerMetrics:
             "Connections due and not yet claimed after this replica's last seeding pass.",
             registry=self.registry,
         )
+        self.partitions = Gauge(
+            "pipepulse_scheduler_evaluation_partitions",
+            "Partitions of the connections this replica evaluated in its last alert pass (of 32;"
+            " all of them on SQLite, a single-scheduler layout).",
+            registry=self.registry,
+        )
         self.missed = Counter(
             "pipepulse_scheduler_missed_slots",
             "Grid slots that passed entirely without a run (never run afterwards).",
@@ -318,14 +325,22 @@ async def run_forever(
                     )
                     elapsed = time.monotonic() - started
                     metrics.loop.labels("alerts").observe(elapsed)
+                    share = shares.last if shares is not None else None
+                    held = len(share.held) if share is not None else PARTITIONS
+                    metrics.partitions.set(held)
+                    if share is not None and share.taken:
+                        log.info(
+                            "took over %d evaluation partition(s): %s", len(share.taken), sorted(share.taken)
+                        )
                     log.debug(
                         "alert pass: %d connection(s) evaluated, %d unchanged, %d event(s), "
-                        "%d notification(s) queued, %d delivered, %.3fs",
+                        "%d notification(s) queued, %d delivered, %d partition(s) held, %.3fs",
                         found.connections,
                         found.skipped,
                         found.events,
                         found.notifications,
                         sent.delivered,
+                        held,
                         elapsed,
                     )
                 except Exception:  # alerting trouble never stops runs from being seeded

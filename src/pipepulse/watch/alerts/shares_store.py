@@ -104,6 +104,7 @@ class EvaluationShares:
     def __init__(self, db: Database, owner: str, lease: timedelta, partitions: int = PARTITIONS) -> None:
         self._db, self.owner, self.lease, self.partitions = db, owner, lease, partitions
         self._ensured = False
+        self.last: Share | None = None  # what the last claim gave (logged, on /metrics)
 
     async def claim(self, now: datetime) -> Share:
         async with self._db.session(write=True) as session:
@@ -111,6 +112,7 @@ class EvaluationShares:
                 await ensure_partitions(session, self.partitions)
             found = await claim(session, self.owner, now, self.lease, self.partitions)
         self._ensured = True
+        self.last = found
         return found
 
     async def release(self) -> None:
