@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # have their own cadence.
     scheduler_tick_seconds: float = Field(default=30.0, gt=0)
     scheduler_alert_seconds: float = Field(default=2.0, gt=0)
+    # PostgreSQL replicas divide the evaluation by partitions, each held by a lease renewed
+    # every alert pass: a stopped replica's partitions are taken over once it runs out.
+    scheduler_evaluation_lease_seconds: float = Field(default=30.0, gt=0)
     # A seeding lag past this is logged as a warning (SPEC §6 asks p99 <= 5 s).
     scheduler_lag_warning_seconds: float = Field(default=5.0, gt=0)
     # Where `pipepulse scheduler` serves its own /metrics (lag, loop times, backlog); 0 = off.

@@ -20,6 +20,8 @@ PLACEMENT: dict[str, Placement] = {
     "service_keys": "reference",  # loaders' keys belong to no organisation
     "dashboard_sessions": "reference",  # as api_tokens: a platform token's session has no organisation
     "scheduler_heartbeats": "reference",  # one row per scheduler process
+    "evaluation_shares": "reference",  # one row per partition of the connections, not per tenant
+    "evaluation_replicas": "reference",  # one row per evaluating scheduler process
     "notification_tallies": "reference",  # global counts, one row per notification type and state
     "warehouse_connections": "distributed",
     "runs": "distributed",

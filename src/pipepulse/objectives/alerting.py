@@ -12,6 +12,7 @@ would have been alerted on long before) is dated at its beginning.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -30,8 +31,12 @@ LOOK_BACK = timedelta(hours=7)
 READ_BACK = LOOK_BACK + max(c.long for c in burn.BURN_CONDITIONS)
 
 
-async def record(session: AsyncSession, now: datetime, thresholds: Thresholds) -> int:
-    """Open and end burn alerts at ``now``; returns how many alerts were opened."""
+async def record(
+    session: AsyncSession, now: datetime, thresholds: Thresholds, *, mine: Callable[[str], bool] | None = None
+) -> int:
+    """Open and end burn alerts at ``now``; returns how many alerts were opened.
+
+    ``mine``: the connections this replica evaluates (its share), when replicas divide them."""
     objectives = list((await session.execute(select(Objective))).scalars())
     if not objectives:
         return 0
@@ -63,6 +68,8 @@ async def record(session: AsyncSession, now: datetime, thresholds: Thresholds) -
     ).scalars()
     opened = 0
     for connection in list(connections):
+        if mine is not None and not mine(connection.id):
+            continue
         held = by_organisation[connection.organisation_id]
         applying = [o for o in held if o.connection_id == connection.id] or [
             o for o in held if o.connection_id is None

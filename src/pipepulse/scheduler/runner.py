@@ -9,7 +9,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -26,9 +26,10 @@ from pipepulse.watch.alerts import (
     heartbeats,
     reposts,
     selection,
-    selection_store,
+    shares_store,
 )
 from pipepulse.watch.alerts import groups as alert_groups
+from pipepulse.watch.alerts.shares import PARTITIONS
 
 log = logging.getLogger("pipepulse.scheduler")
 
@@ -145,20 +146,18 @@ async def alert_pass(
     scheduler: str | None = None,
     metrics: SchedulerMetrics | None = None,
     tracker: selection.Tracker | None = None,
-    lease: selection_store.EvaluationLease | None = None,
+    shares: shares_store.EvaluationShares | None = None,
 ) -> tuple[evaluation.PassResult, delivery.PassResult]:
     """Evaluate every connection (recording events and queueing notifications), then deliver
     the notifications that are due (SPEC §7.3).
 
-    With a ``tracker``, only what changed or reached its horizon is evaluated; with a
-    ``lease``, only the replica that holds it evaluates (delivery is shared by claims)."""
-    evaluated = evaluation.PassResult(0, 0, 0, 0)
-    if lease is None or await lease.held():
-        if lease is not None and lease.taken and tracker is not None:
-            tracker.forget()
-        evaluated = await evaluation.evaluate(
-            db, now, settings.thresholds, public_url=settings.public_url, tracker=tracker
-        )
+    With a ``tracker``, only what changed or reached its horizon is evaluated; with
+    ``shares``, only the connections of the partitions this replica holds (delivery is shared
+    by claims)."""
+    share = await shares.claim(now) if shares is not None else None
+    evaluated = await evaluation.evaluate(
+        db, now, settings.thresholds, public_url=settings.public_url, tracker=tracker, share=share
+    )
     # SPEC §7.4: queue what alert groups have to say, then deliver with everything else.
     await alert_groups.notify_due(db, now, public_url=settings.public_url)
     delivered = await delivery.deliver_due(
@@ -202,6 +201,12 @@ class SchedulerMetrics:
         self.backlog = Gauge(
             "pipepulse_scheduler_due_backlog",
             "Connections due and not yet claimed after this replica's last seeding pass.",
+            registry=self.registry,
+        )
+        self.partitions = Gauge(
+            "pipepulse_scheduler_evaluation_partitions",
+            "Partitions of the connections this replica evaluated in its last alert pass (of 32;"
+            " all of them on SQLite, a single-scheduler layout).",
             registry=self.registry,
         )
         self.missed = Counter(
@@ -297,31 +302,56 @@ async def run_forever(
 
     async def alerts() -> None:
         tracker = selection.Tracker()
-        lease = selection_store.EvaluationLease(db)
+        # SQLite is a single-scheduler layout: the one scheduler evaluates every connection.
+        shares = (
+            shares_store.EvaluationShares(
+                db, ident, timedelta(seconds=settings.scheduler_evaluation_lease_seconds)
+            )
+            if db.dialect == "postgresql"
+            else None
+        )
         try:
             while not stop.is_set():
                 started = time.monotonic()
                 try:
                     found, sent = await alert_pass(
-                        db, settings, clock(), scheduler=ident, metrics=metrics, tracker=tracker, lease=lease
+                        db,
+                        settings,
+                        clock(),
+                        scheduler=ident,
+                        metrics=metrics,
+                        tracker=tracker,
+                        shares=shares,
                     )
                     elapsed = time.monotonic() - started
                     metrics.loop.labels("alerts").observe(elapsed)
+                    share = shares.last if shares is not None else None
+                    held = len(share.held) if share is not None else PARTITIONS
+                    metrics.partitions.set(held)
+                    if share is not None and share.taken:
+                        log.info(
+                            "took over %d evaluation partition(s): %s", len(share.taken), sorted(share.taken)
+                        )
                     log.debug(
                         "alert pass: %d connection(s) evaluated, %d unchanged, %d event(s), "
-                        "%d notification(s) queued, %d delivered, %.3fs",
+                        "%d notification(s) queued, %d delivered, %d partition(s) held, %.3fs",
                         found.connections,
                         found.skipped,
                         found.events,
                         found.notifications,
                         sent.delivered,
+                        held,
                         elapsed,
                     )
                 except Exception:  # alerting trouble never stops runs from being seeded
                     log.exception("alert pass failed; retrying")
                 await _wait(stop, settings.scheduler_alert_seconds)
         finally:
-            await lease.release()
+            if shares is not None:
+                try:
+                    await shares.release()
+                except Exception:  # the leases run out by themselves
+                    log.exception("releasing the evaluation shares failed")
 
     async def housekeeping() -> None:
         while not stop.is_set():

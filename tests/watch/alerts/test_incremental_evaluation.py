@@ -14,7 +14,6 @@ from pipepulse.config import Settings
 from pipepulse.db.models import AlertEvent
 from pipepulse.db.session import Database
 from pipepulse.watch.alerts import evaluation, selection
-from pipepulse.watch.alerts.selection_store import EvaluationLease
 from tests.conftest import FrozenClock, Tenant
 from tests.watch.alerts.test_evaluation import make_connection, push
 
@@ -142,20 +141,3 @@ async def test_incremental__a_full_pass__on_its_cadence(
     assert (await evaluate(db, alert_settings, tracker, T0)).connections == 1
     assert (await evaluate(db, alert_settings, tracker, T0 + timedelta(minutes=9))).connections == 0
     assert (await evaluate(db, alert_settings, tracker, T0 + timedelta(minutes=10))).connections == 1
-
-
-async def test_evaluation_lease__one_holder_at_a_time__taken_over_when_released(db: Database) -> None:
-    first, second = EvaluationLease(db), EvaluationLease(db)
-    try:
-        assert await first.held()
-        assert await first.held()  # kept while it lives
-        if db.dialect == "postgresql":
-            assert not await second.held()
-            await first.release()
-            assert await second.held()
-            assert not await first.held()
-        else:  # SQLite runs one scheduler, which always evaluates
-            assert await second.held()
-    finally:
-        await first.release()
-        await second.release()

@@ -20,7 +20,7 @@ from pipepulse.db.models.objectives import Objective
 from pipepulse.db.models.organisations import Organisation
 from pipepulse.db.models.rollups import ConnectionRunTimes, EventHourlyRollup, RunDailyRollup, RunHourlyRollup
 from pipepulse.db.models.runs import Run
-from pipepulse.db.models.scheduler import SchedulerHeartbeat
+from pipepulse.db.models.scheduler import EvaluationReplica, EvaluationShare, SchedulerHeartbeat
 from pipepulse.db.models.snapshots import StatusSnapshot
 
 __all__ = [
@@ -34,6 +34,8 @@ __all__ = [
     "ConnectionEvaluation",
     "ConnectionRunTimes",
     "DashboardSession",
+    "EvaluationReplica",
+    "EvaluationShare",
     "EventHourlyRollup",
     "LineageRun",
     "MaintenanceWindow",

@@ -32,7 +32,7 @@ from pipepulse.telemetry import service as telemetry_service
 from pipepulse.telemetry.service import ConnectionStatus
 from pipepulse.watch import service as watch_service
 from pipepulse.watch import verdicts
-from pipepulse.watch.alerts import bodies, changes, fingerprints, selection, selection_store, store
+from pipepulse.watch.alerts import bodies, changes, fingerprints, selection, selection_store, shares, store
 from pipepulse.watch.alerts import groups as alert_groups
 from pipepulse.watch.alerts.changes import NORMAL, Event, RuleView, Seen
 
@@ -182,17 +182,20 @@ async def evaluate(
     *,
     public_url: str,
     tracker: selection.Tracker | None = None,
+    share: shares.Share | None = None,
 ) -> PassResult:
     """Evaluate every connection that is not paused at ``now``; record and queue what changed.
 
     With a ``tracker`` (the scheduler's alert loop) only the connections whose inputs changed
-    since its last pass, or whose horizon passed, are read (see :mod:`selection`)."""
+    since its last pass, or whose horizon passed, are read (see :mod:`selection`); with a
+    ``share``, only the connections of this replica's partitions (see :mod:`shares`)."""
     hour = floor_hour(now) - HOUR
     baseline = verdicts.baseline_hours(hour)
     async with db.session() as session:
-        picked = await _pick(session, tracker, now, thresholds)
-        connections = await store.watched(session, picked.ids if picked is not None else None)
-        stored = await store.stored(session, picked.ids if picked is not None else None)
+        picked = await _pick(session, tracker, now, thresholds, share)
+        scope = picked.scope if picked is not None else None
+        connections = await store.watched(session, scope)
+        stored = await store.stored(session, scope)
         engine = await telemetry_service.statuses(session, [w.ref for w in connections], now, thresholds)
         judge = [
             w.ref.id for w in connections if (s := stored.get(w.ref.id)) is None or s.volume_hour != hour
@@ -343,7 +346,9 @@ async def evaluate(
         # SPEC §7.6: objectives' burn conditions open and end alerts the same way.
         from pipepulse.objectives import alerting as objective_alerts
 
-        await objective_alerts.record(session, now, thresholds)
+        await objective_alerts.record(
+            session, now, thresholds, mine=share.holds if share is not None else None
+        )
         queued = len(notifications)
         unchanged = [cid for cid in volumes if cid not in deferred]
         await store.advance_volume_hour(session, unchanged, hour)
@@ -357,12 +362,24 @@ async def evaluate(
 
 
 async def _pick(
-    session: AsyncSession, tracker: selection.Tracker | None, now: datetime, thresholds: Thresholds
+    session: AsyncSession,
+    tracker: selection.Tracker | None,
+    now: datetime,
+    thresholds: Thresholds,
+    share: shares.Share | None = None,
 ) -> selection.Picked | None:
     """The connections this pass visits, with their horizons (None: every one, untracked)."""
-    if tracker is None:
+    if tracker is None and share is None:
         return None
     found = await selection_store.inputs(session)
+    if share is not None:
+        found = {cid: row for cid, row in found.items() if share.holds(cid)}
+        if tracker is None:
+            return selection.Picked(None, found, scope=list(found))
+        # What this replica remembers of a partition it has just taken is from before another
+        # replica evaluated it: those connections are visited as new.
+        tracker.forget(share.taken_over)
+    assert tracker is not None
     ids = tracker.choose(found, now)
     visit = list(found) if ids is None else ids
     edges = await selection_store.edges(session, visit, now, thresholds)
@@ -373,7 +390,9 @@ async def _pick(
         for cid, edge in edges.items()
         if cid in found
     }
-    return selection.Picked(ids, found, horizons)
+    return selection.Picked(
+        ids, found, horizons, scope=list(found) if ids is None and share is not None else ids
+    )
 
 
 def _first_with_history(change: Change) -> bool:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse import ids
@@ -113,14 +113,33 @@ def labels_of(h: Happened, condition: str, severity: str, slug: str, integration
     }
 
 
+# The PostgreSQL advisory lock key under which a group is opened ("pp-grp" in ASCII).
+GROUP_OPEN_LOCK = 0x70702D677270
+
+
+async def _open_group_id(session: AsyncSession, rule_id: str, key: dict[str, str]) -> str | None:
+    g = AlertGroup
+    rows = await session.execute(select(g.id, g.key).where(g.rule_id == rule_id, g.state == "open"))
+    for found, found_key in rows:
+        if dict(found_key) == key:
+            return str(found)
+    return None
+
+
 async def _open_group(
     session: AsyncSession, rule: GroupedRule, key: dict[str, str], first: datetime, now: datetime
 ) -> str:
     g = AlertGroup
-    rows = await session.execute(select(g.id, g.key).where(g.rule_id == rule.id, g.state == "open"))
-    for found, found_key in rows:
-        if dict(found_key) == key:
-            return str(found)
+    found = await _open_group_id(session, rule.id, key)
+    if found is None and dialect.name_of(session) == dialect.POSTGRESQL:
+        # Replicas evaluating different connections of one group may both find it missing:
+        # the first to open it holds this lock until it commits, and the other then finds it.
+        # (One key for every group: never two such locks taken in opposite orders. SQLite's
+        # write transactions are serialised already.)
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": GROUP_OPEN_LOCK})
+        found = await _open_group_id(session, rule.id, key)
+    if found is not None:
+        return found
     group_id = grouping.group_id(rule.id, key | {"#": format_timestamp(first)})
     stmt = dialect.insert(dialect.name_of(session), g).on_conflict_do_nothing(index_elements=["id"])
     await session.execute(

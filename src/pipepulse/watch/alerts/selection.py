@@ -8,12 +8,13 @@ freshness deadline, the next complete hour (volume). Everything else is provably
 a pass over a quiet fleet reads one small row per connection and nothing of its runs.
 
 The rules here are pure; ``selection_store`` reads the inputs and edges. The tracker lives in
-the scheduler process: a restart (or a replica taking over evaluation) starts with a full pass.
+the scheduler process: a restart starts with a full pass, and a replica taking over a partition
+of the connections (``shares``) visits its connections as new.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -105,8 +106,11 @@ class Picked:
     """What one pass visits, and what the tracker learns once the pass has succeeded."""
 
     ids: list[str] | None  # None: every connection (a full pass)
-    signatures: dict[str, Hashable]  # every connection that is not paused
+    signatures: dict[str, Hashable]  # every connection that is not paused (of the share)
     horizons: dict[str, datetime] = field(default_factory=dict)
+    # The connections the pass reads: ``ids``, or for a full pass of a share its connections
+    # (None: every connection).
+    scope: list[str] | None = None
 
 
 @dataclass
@@ -118,9 +122,15 @@ class Tracker:
     last_full: datetime | None = None
     full_every: timedelta = FULL_PASS_EVERY
 
-    def forget(self) -> None:
-        """Start again with a full pass (another replica evaluated meanwhile)."""
-        self.signatures, self.horizons, self.last_full = {}, {}, None
+    def forget(self, only: Callable[[str], bool] | None = None) -> None:
+        """Start again with a full pass (another replica evaluated meanwhile); with ``only``,
+        forget just the connections it picks, which the next pass then visits as new."""
+        if only is None:
+            self.signatures, self.horizons, self.last_full = {}, {}, None
+            return
+        for cid in [cid for cid in self.signatures if only(cid)]:
+            del self.signatures[cid]
+            self.horizons.pop(cid, None)
 
     def choose(self, signatures: Mapping[str, Hashable], now: datetime) -> list[str] | None:
         """The connections to visit at ``now``; None for a full pass."""
