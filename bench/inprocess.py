@@ -115,7 +115,7 @@ async def timed(label: str, requests: int, one: Callable[[int], Awaitable[None]]
     }
 
 
-async def run(kind: str, requests: int, batch: int, profile: bool) -> dict[str, Any]:
+async def run(kind: str, requests: int, batch: int, profile: str | None) -> dict[str, Any]:
     async with scratch_database(kind) as url:
         data_dir = Path(tempfile.mkdtemp(prefix="pipepulse-inprocess-"))
         settings = Settings(
@@ -134,7 +134,7 @@ async def run(kind: str, requests: int, batch: int, profile: bool) -> dict[str, 
 
 
 async def measure(
-    db: Database, settings: Settings, requests: int, batch: int, profile: bool
+    db: Database, settings: Settings, requests: int, batch: int, profile: str | None
 ) -> dict[str, Any]:
     async with db.session(write=True) as session:
         org = await organisations_service.create(session, slug="bench", name="Bench", now=NOW)
@@ -201,7 +201,7 @@ async def measure(
                 await telemetry(i)
             profiler.disable()
             out = io.StringIO()
-            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(15)
+            pstats.Stats(profiler, stream=out).sort_stats(profile).print_stats(15)
             profile_text = out.getvalue()
     return {"database": db.dialect, "rows": rows, "profile": profile_text}
 
@@ -213,7 +213,12 @@ def main() -> None:
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=10, help="reports per batch request")
-    parser.add_argument("--profile", action="store_true", help="cProfile 500 telemetry requests")
+    parser.add_argument(
+        "--profile",
+        nargs="?",
+        const="cumulative",
+        help="cProfile 500 telemetry requests; print the top 15 by this key (cumulative, tottime)",
+    )
     args = parser.parse_args()
     result = asyncio.run(run(args.database, args.requests, args.batch, args.profile))
     for row in result["rows"]:
