@@ -115,7 +115,9 @@ async def timed(label: str, requests: int, one: Callable[[int], Awaitable[None]]
     }
 
 
-async def run(kind: str, requests: int, batch: int, profile: str | None) -> dict[str, Any]:
+async def run(
+    kind: str, requests: int, batch: int, batch_requests: int, profile: str | None
+) -> dict[str, Any]:
     async with scratch_database(kind) as url:
         data_dir = Path(tempfile.mkdtemp(prefix="pipepulse-inprocess-"))
         settings = Settings(
@@ -128,13 +130,13 @@ async def run(kind: str, requests: int, batch: int, profile: str | None) -> dict
         channel_keys.install(settings)
         await migrate.upgrade(db.engine)
         try:
-            return await measure(db, settings, requests, batch, profile)
+            return await measure(db, settings, requests, batch, batch_requests, profile)
         finally:
             await db.dispose()
 
 
 async def measure(
-    db: Database, settings: Settings, requests: int, batch: int, profile: str | None
+    db: Database, settings: Settings, requests: int, batch: int, batch_requests: int, profile: str | None
 ) -> dict[str, Any]:
     async with db.session(write=True) as session:
         org = await organisations_service.create(session, slug="bench", name="Bench", now=NOW)
@@ -164,9 +166,8 @@ async def measure(
                 body["error"] = f"timeout after {i} s"
             pushed = await client.post(conn_url + "metrics/", json=body, headers=write)
             assert pushed.status_code == 201, pushed.text
-        total = WARM_UP + requests
-        await seed_pending(db, connection_id, org.id, "p_", total)
-        await seed_pending(db, connection_id, org.id, "b_", total * batch)
+        await seed_pending(db, connection_id, org.id, "p_", WARM_UP + requests)
+        await seed_pending(db, connection_id, org.id, "b_", (WARM_UP + batch_requests) * batch)
 
         async def telemetry(_: int) -> None:
             response = await client.get(conn_url + "telemetry/", headers=read)
@@ -187,11 +188,14 @@ async def measure(
             assert response.status_code == 200, response.text
             assert all(r["status"] == 204 for r in response.json()["results"]), response.text
 
-        rows = [
-            await timed("GET …/telemetry/", requests, telemetry),
-            await timed("PATCH …/metrics/{run_id}/", requests, patch),
-            await timed(f"POST /runs/reports/ ({batch} a request)", requests, batch_reports),
-        ]
+        rows = []
+        for label, count, one in (
+            ("GET …/telemetry/", requests, telemetry),
+            ("PATCH …/metrics/{run_id}/", requests, patch),
+            (f"POST /runs/reports/ ({batch} a request)", batch_requests, batch_reports),
+        ):
+            rows.append(await timed(label, count, one))
+            print(json.dumps({"database": db.dialect, **rows[-1]}), flush=True)
         profile_text = None
         if profile:
             # CPU time, not wall time: on a shared machine waiting would swamp the picture.
@@ -213,6 +217,7 @@ def main() -> None:
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=10, help="reports per batch request")
+    parser.add_argument("--batch-requests", type=int, help="batch requests (default: --requests)")
     parser.add_argument(
         "--profile",
         nargs="?",
@@ -220,9 +225,8 @@ def main() -> None:
         help="cProfile 500 telemetry requests; print the top 15 by this key (cumulative, tottime)",
     )
     args = parser.parse_args()
-    result = asyncio.run(run(args.database, args.requests, args.batch, args.profile))
-    for row in result["rows"]:
-        print(json.dumps({"database": result["database"], **row}))
+    batch_requests = args.batch_requests or args.requests
+    result = asyncio.run(run(args.database, args.requests, args.batch, batch_requests, args.profile))
     if result["profile"]:
         print(result["profile"])
 
