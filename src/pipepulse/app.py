@@ -15,6 +15,7 @@ from pipepulse.auth.throttle import AuthThrottle
 from pipepulse.clock import utc_now
 from pipepulse.config import Settings
 from pipepulse.connections import router as connections_router
+from pipepulse.conventions import lean
 from pipepulse.dashboard import router as dashboard_router
 from pipepulse.db.engine import create_engine
 from pipepulse.db.migrate import ensure_schema
@@ -113,6 +114,13 @@ def create_app(
         app.include_router(module.router)
     app.include_router(ops_router)
     app.include_router(dashboard_router.router)
+    # The hottest operations' ordinary requests skip dependency resolution (same answers).
+    lean.install(app, telemetry_router.router, {"get_telemetry": telemetry_router.lean_get_telemetry})
+    lean.install(
+        app,
+        runs_router.router,
+        {"report_run": runs_router.lean_report_run, "report_runs": runs_router.lean_report_runs},
+    )
     install_handlers(app)
     conventions.install(app, settings)
     # Outermost, so it counts every answer, the conventions' 401/413 included.

@@ -30,7 +30,11 @@ async def bearer_secret(
     request: Request,
     _declared: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
 ) -> str:
-    header = request.headers.get("authorization", "")
+    return secret_from_header(request.headers.get("authorization", ""))
+
+
+def secret_from_header(header: str) -> str:
+    """The bearer secret of an ``Authorization`` header's value (401 saying what to send)."""
     scheme, _, value = header.partition(" ")
     if not header:
         raise NotAuthenticated(MISSING_BEARER)
@@ -70,16 +74,20 @@ def user(scope: str, *, write: bool = False) -> Callable[..., Awaitable[UserPrin
         secret: Annotated[str, Depends(bearer_secret)],
         session: Annotated[AsyncSession, Depends(session_dependency, scope="function")],
     ) -> UserPrincipal:
-        principal = await authenticate(request, session, secret)
-        if principal is None:
-            raise NotAuthenticated("invalid or revoked token")
-        if isinstance(principal, ServicePrincipal):
-            raise Forbidden("service keys may only call the run-writing endpoints; use a user token")
-        if scope not in principal.scopes:
-            raise Forbidden(f"this token lacks the '{scope}' scope")
-        return principal
+        return user_with_scope(await authenticate(request, session, secret), scope)
 
     return dependency
+
+
+def user_with_scope(principal: UserPrincipal | ServicePrincipal | None, scope: str) -> UserPrincipal:
+    """The principal if it is a user token carrying ``scope``; else the 401 or 403 saying why."""
+    if principal is None:
+        raise NotAuthenticated("invalid or revoked token")
+    if isinstance(principal, ServicePrincipal):
+        raise Forbidden("service keys may only call the run-writing endpoints; use a user token")
+    if scope not in principal.scopes:
+        raise Forbidden(f"this token lacks the '{scope}' scope")
+    return principal
 
 
 def service_key(
@@ -92,14 +100,18 @@ def service_key(
         secret: Annotated[str, Depends(bearer_secret)],
         session: Annotated[AsyncSession, Depends(session_dependency, scope="function")],
     ) -> ServicePrincipal:
-        principal = await authenticate(request, session, secret)
-        if principal is None:
-            raise NotAuthenticated("invalid or revoked service key")
-        if isinstance(principal, UserPrincipal):
-            raise Forbidden("run-writing endpoints need a service key, not a user token")
-        return principal
+        return service_principal(await authenticate(request, session, secret))
 
     return dependency
+
+
+def service_principal(principal: UserPrincipal | ServicePrincipal | None) -> ServicePrincipal:
+    """The principal if it is a service key; else the 401 or 403 saying why."""
+    if principal is None:
+        raise NotAuthenticated("invalid or revoked service key")
+    if isinstance(principal, UserPrincipal):
+        raise Forbidden("run-writing endpoints need a service key, not a user token")
+    return principal
 
 
 service = service_key()

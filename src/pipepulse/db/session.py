@@ -28,26 +28,36 @@ class Database:
         )
         # PostgreSQL's own transaction of a single statement: no BEGIN or COMMIT round trip.
         autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        one_statement = dialect.completes_in_one_statement(engine.dialect.name)
         self._statements = (
             async_sessionmaker(autocommit, expire_on_commit=False, autoflush=False)
-            if dialect.completes_in_one_statement(engine.dialect.name)
+            if one_statement
             else self._write
         )
+        # Reads, likewise: at READ COMMITTED each statement sees its own snapshot inside a
+        # transaction too, so BEGIN and COMMIT would be two round trips that change nothing.
+        self._read_statements = self._statements if one_statement else self._read
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
     @asynccontextmanager
-    async def session(self, *, write: bool = False, statements: bool = False) -> AsyncIterator[AsyncSession]:
+    async def session(
+        self, *, write: bool = False, statements: bool = False, read_statements: bool = False
+    ) -> AsyncIterator[AsyncSession]:
         """A session whose transaction commits on success and rolls back on any error.
 
         ``statements=True`` is for work whose every write is one self-contained statement
         (reports on PostgreSQL): each statement then commits on its own, without a
         transaction around them; where that is not how writes are made (SQLite), it is a
-        write transaction like any other.
+        write transaction like any other. ``read_statements=True`` is the same for reads
+        (PostgreSQL: no transaction; SQLite: a plain read).
         """
-        factory = self._statements if statements else self._write if write else self._read
+        if read_statements:
+            factory = self._read_statements
+        else:
+            factory = self._statements if statements else self._write if write else self._read
         async with factory() as session:
             try:
                 yield session

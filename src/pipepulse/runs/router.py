@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Response
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from pipepulse.auth.dependencies import Reader, Service, service_key
+from pipepulse.auth.dependencies import Reader, Service, authenticate, service_key, service_principal
 from pipepulse.auth.principals import ServicePrincipal
 from pipepulse.connections import service as connections_service
+from pipepulse.conventions.lean import LeanCall, resource_id, whole_id
+from pipepulse.db.session import Database
 from pipepulse.deps import AppSettings, Now, ReadSession, StatementSession, WriteSession, statement_session
 from pipepulse.errors import AppError, Invalid, NotFound
 from pipepulse.rules import Outcome
@@ -82,10 +86,39 @@ async def report_run(
     now: Now,
 ) -> Response:
     """Report a run's completion (service key). Identical repeats are no-ops."""
-    _check_writes(key, organisation_pk)
-    await runs_service.report(
-        session, runs_service.Report(0, organisation_pk, connection_id, run_id, body), now
+    return await _report_one(
+        session, key, runs_service.Report(0, organisation_pk, connection_id, run_id, body), now
     )
+
+
+# Built once: the validator FastAPI would run on the body (the same model, the same mode).
+_REPORT = TypeAdapter(RunReport)
+
+
+async def lean_report_run(call: LeanCall) -> Response | None:
+    """``report_run`` on the lean path (conventions/lean.py): one session, no dependencies."""
+    organisation_pk = whole_id(call.params["organisation_pk"])
+    connection_id = resource_id(call.params["connection_id"])
+    run_id = resource_id(call.params["run_id"])
+    if organisation_pk is None or connection_id is None or run_id is None:
+        return None
+    try:
+        body = _REPORT.validate_python(call.body, from_attributes=True)
+    except ValidationError:
+        return None  # the declared route's 422 (after its 401 or 403, if any)
+    state = call.request.app.state
+    database: Database = state.database
+    async with database.session(statements=True) as session:
+        key = service_principal(await authenticate(call.request, session, call.secret))
+        report = runs_service.Report(0, organisation_pk, connection_id, run_id, body)
+        return await _report_one(session, key, report, state.clock())
+
+
+async def _report_one(
+    session: AsyncSession, key: ServicePrincipal, report: runs_service.Report, now: datetime
+) -> Response:
+    _check_writes(key, report.organisation_id)
+    await runs_service.report(session, report, now)
     return Response(status_code=204)
 
 
@@ -118,6 +151,24 @@ async def report_runs(
     now: Now,
 ) -> Response:
     """Report up to 1,000 runs at once (service key): one result per item, in order."""
+    return await _report_batch(session, key, items, now)
+
+
+async def lean_report_runs(call: LeanCall) -> Response | None:
+    """``report_runs`` on the lean path (conventions/lean.py): one session, no dependencies."""
+    items = call.body
+    if not isinstance(items, list) or len(items) > MAX_BATCH_REPORTS:
+        return None  # the declared route's 422
+    state = call.request.app.state
+    database: Database = state.database
+    async with database.session(statements=True) as session:
+        key = service_principal(await authenticate(call.request, session, call.secret))
+        return await _report_batch(session, key, items, state.clock())
+
+
+async def _report_batch(
+    session: AsyncSession, key: ServicePrincipal, items: list[Any], now: datetime
+) -> Response:
     results: list[dict[str, Any] | None] = [None] * len(items)
     to_apply: list[runs_service.Report] = []
     try:

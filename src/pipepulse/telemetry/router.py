@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from pipepulse.auth.dependencies import Reader
+from pipepulse.auth import scopes
+from pipepulse.auth.dependencies import Reader, authenticate, user_with_scope
+from pipepulse.auth.principals import UserPrincipal
+from pipepulse.config import Settings
+from pipepulse.conventions.lean import LeanCall, resource_id, whole_id
 from pipepulse.db.session import Database
 from pipepulse.deps import AppSettings, Now, ReadSession, get_database
 from pipepulse.errors import NotFound
@@ -32,6 +38,43 @@ async def get_telemetry(
     database: Annotated[Database, Depends(get_database)],
 ) -> Response:
     """Is this pipeline delivering, and how much? Status, volumes, failures, recent errors."""
+    return await _answer(request, session, principal, organisation_pk, connection_id, now, settings, database)
+
+
+async def lean_get_telemetry(call: LeanCall) -> Response | None:
+    """``get_telemetry`` on the lean path (conventions/lean.py): one session, no dependencies."""
+    organisation_pk = whole_id(call.params["organisation_pk"])
+    connection_id = resource_id(call.params["connection_id"])
+    if organisation_pk is None or connection_id is None:
+        return None
+    state = call.request.app.state
+    database: Database = state.database
+    # Its one statement (an unchanged connection) runs on its own, without BEGIN and COMMIT.
+    async with database.session(read_statements=True) as session:
+        principal = await authenticate(call.request, session, call.secret)
+        reader = user_with_scope(principal, scopes.READ_PIPELINE_METRICS)
+        return await _answer(
+            call.request,
+            session,
+            reader,
+            organisation_pk,
+            connection_id,
+            state.clock(),
+            state.settings,
+            database,
+        )
+
+
+async def _answer(
+    request: Request,
+    session: AsyncSession,
+    principal: UserPrincipal,
+    organisation_pk: int,
+    connection_id: str,
+    now: datetime,
+    settings: Settings,
+    database: Database,
+) -> Response:
     if not principal.can_see(organisation_pk):
         raise NotFound("warehouse connection not found")
     answer = await snapshots_service.telemetry(
