@@ -257,7 +257,7 @@ def loader_main(args: argparse.Namespace) -> None:
     import httpx
     import uvicorn
 
-    from pipepulse.loader.signature import expected_signature
+    from pipepulse.wire.invocation_signature import expected_signature
 
     plan = json.loads(Path(args.plan).read_text())
     outage = set(plan["outage_connections"])

@@ -39,7 +39,7 @@ from pipepulse.auth import service as auth_service
 from pipepulse.db import migrate
 from pipepulse.db.engine import async_database_url, create_engine
 from pipepulse.db.models import WarehouseConnection
-from pipepulse.db.rows import RunRow
+from pipepulse.db.run_rows import RunRow
 from pipepulse.db.session import Database
 from pipepulse.organisations import service as organisations_service
 from pipepulse.rollups.rebuild import reduce_runs

@@ -33,7 +33,7 @@ from pipepulse.db.models import (
     RunHourlyRollup,
     WarehouseConnection,
 )
-from pipepulse.db.rows import RunRow
+from pipepulse.db.run_rows import RunRow
 from pipepulse.db.session import Database
 from pipepulse.retention import service as retention
 from pipepulse.rollups.rebuild import reduce_runs

@@ -21,7 +21,7 @@ from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.demo import CONNECTIONS, LiveFeed, build_history, demo_settings, step
 from pipepulse.demo_alerts import Receiver, set_up
-from pipepulse.scheduler.dispatchers import LocalDispatcher
+from pipepulse.local_loader import LocalDispatcher
 from tests.conftest import FrozenClock
 
 STORY = {"healthy": "active", "flaky": "degraded", "broken": "error", "paused": "idle"}

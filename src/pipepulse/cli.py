@@ -88,13 +88,14 @@ def scheduler(
     """Seed due runs, invoke loaders, sweep orphans and apply retention, every tick."""
     import signal
 
-    from pipepulse.scheduler import dispatchers, runner
+    from pipepulse import local_loader
+    from pipepulse.scheduler import runner
 
     settings = load_settings()
 
     async def work(db: Database) -> None:
         try:
-            dispatcher = dispatchers.build(settings, db, utc_now)
+            dispatcher = local_loader.build_dispatcher(settings, db, utc_now)
         except ValueError as exc:  # a dispatcher setting is missing: one line, no traceback
             raise fail(str(exc)) from None
         if once:

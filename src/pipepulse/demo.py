@@ -25,7 +25,7 @@ from typing import Any
 import typer
 import uvicorn
 
-from pipepulse import demo_alerts
+from pipepulse import demo_alerts, local_loader
 from pipepulse.app import create_app
 from pipepulse.auth import scopes
 from pipepulse.auth import service as auth_service
@@ -41,7 +41,7 @@ from pipepulse.lineage import demo as lineage_demo
 from pipepulse.organisations import service as organisations_service
 from pipepulse.runs import service as runs_service
 from pipepulse.runs.schemas import RunCreate
-from pipepulse.scheduler import dispatchers, runner
+from pipepulse.scheduler import runner
 from pipepulse.scheduler.dispatchers import Dispatcher
 from pipepulse.watch.alerts.channels import keys as channel_keys
 
@@ -359,7 +359,7 @@ async def _main(settings: Settings, host: str, port: int) -> None:
 
     app = create_app(settings, clock=clock, database=db, require_scheduler=True)
     server = _QuietServer(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
-    dispatcher = dispatchers.build(settings, db, clock)
+    dispatcher = local_loader.build_dispatcher(settings, db, clock)
 
     serving = asyncio.create_task(server.serve())
     # Print the URLs only once they answer (a busy port ends the demo with uvicorn's message).

@@ -17,10 +17,15 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.auth.principals import UserPrincipal
-from pipepulse.loader.webhooks import NOTIFICATION_ID_HEADER, SIGNATURE_HEADER, WebhookSignatureError, verify
 from pipepulse.watch.alerts import bodies, group_bodies, silences_router
 from pipepulse.watch.alerts import service as alerts_service
 from pipepulse.watch.alerts.schemas import ChannelCreate, RuleCreate
+from pipepulse.wire.webhook_signature import (
+    NOTIFICATION_ID_HEADER,
+    SIGNATURE_HEADER,
+    WebhookSignatureError,
+    verify,
+)
 
 MAX_BODY = 1 << 20
 RULE_EVENTS = ["status:error", "status:degraded", "recovered", "late", "fresh", "volume_anomaly"]

@@ -16,7 +16,7 @@ from pipepulse.app import create_app
 from pipepulse.auth import scopes
 from pipepulse.auth import service as auth_service
 from pipepulse.config import Settings
-from pipepulse.dashboard import session as web_session
+from pipepulse.dashboard import cookies as web_session
 from pipepulse.db.models import ApiToken, DashboardSession
 from pipepulse.db.session import Database
 from tests.conftest import FrozenClock, Tenant, iso

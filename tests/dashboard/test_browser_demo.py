@@ -15,7 +15,7 @@ from pipepulse.db.engine import create_engine
 from pipepulse.db.migrate import ensure_schema
 from pipepulse.db.session import Database
 from pipepulse.demo import LiveFeed, build_history, demo_settings, step
-from pipepulse.scheduler.dispatchers import LocalDispatcher
+from pipepulse.local_loader import LocalDispatcher
 from tests.conftest import FrozenClock
 from tests.dashboard.live import NOW, LiveServer, sign_in
 

@@ -334,7 +334,7 @@ async def test_static_files__own_css_and_js__anything_else_not_found(client: htt
 async def test_organisation_page__many_connections__paged_problems_first_counts_cover_all(
     reader_client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str], clock: FrozenClock
 ) -> None:
-    from pipepulse.dashboard.service import CARDS_PER_PAGE
+    from pipepulse.dashboard.organisation_view import CARDS_PER_PAGE
 
     failing = []
     for i in range(CARDS_PER_PAGE + 3):

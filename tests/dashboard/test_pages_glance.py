@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from pipepulse.dashboard import advice
-from pipepulse.dashboard.service import days_words
+from pipepulse.dashboard.chart_range import days_words
 from pipepulse.rules import OUTCOMES
 from pipepulse.status.reasons import REASON_CODES
 from tests.conftest import FrozenClock, Tenant

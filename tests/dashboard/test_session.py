@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import update
 
 from pipepulse.config import Settings
-from pipepulse.dashboard import session as web_session
+from pipepulse.dashboard import cookies as web_session
 from pipepulse.db.models import ApiToken
 from pipepulse.db.session import Database
 from tests.conftest import SITE, FrozenClock, Tenant

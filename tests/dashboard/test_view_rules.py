@@ -11,10 +11,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipepulse.dashboard import charts, format
-from pipepulse.dashboard.service import status_reason
+from pipepulse.rules import Status
+from pipepulse.status import reasons
 from pipepulse.telemetry.service import StatusBasis
 
 NOW = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
+
+
+def status_reason(
+    status: Status, basis: StatusBasis, last_delivery_at: datetime | None, now: datetime
+) -> str:
+    """A reason's text as the pages show it (``status.reasons`` words it for every screen)."""
+    return reasons.status_reason(
+        status, basis, last_delivery_at=last_delivery_at, any_finished=True, now=now
+    ).text
 
 
 @pytest.mark.parametrize(

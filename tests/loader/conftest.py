@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pipepulse.loader.job import LoaderJob
+from pipepulse.wire.invocation import LoaderJob
 from tests.loader.support import ScriptedServer, Warehouse
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"

@@ -27,8 +27,8 @@ from pipepulse.db.session import Database
 from pipepulse.loader.cli import main
 from pipepulse.loader.generator import generate_files
 from pipepulse.loader.handler import handle
-from pipepulse.loader.report import RunReport
-from pipepulse.loader.reporter import ReportConflict, Reporter, ReportRejected
+from pipepulse.reporter.client import ReportConflict, Reporter, ReportRejected
+from pipepulse.reporter.report_body import RunReportBody
 from tests.conftest import FrozenClock, Tenant, iso
 from tests.loader.support import NOW, Warehouse, fixed_clock
 
@@ -118,19 +118,19 @@ async def test_loader__against_the_real_service__reports_accepted_and_refusals_u
     with Reporter(live_api, key) as reporter:
         with pytest.raises(ReportConflict) as conflict:
             reporter.report_run(
-                tenant.id, connection_id, "run_live", RunReport(completed_at=NOW, error="late")
+                tenant.id, connection_id, "run_live", RunReportBody(completed_at=NOW, error="late")
             )
         assert conflict.value.detail == (
             "run 'run_live' was already completed with a different report; "
             "reports are immutable (repeat the identical report, or create a new run)"
         )
         with pytest.raises(ReportRejected) as missing:
-            reporter.report_run(tenant.id, connection_id, "run_nope", RunReport(completed_at=NOW))
+            reporter.report_run(tenant.id, connection_id, "run_nope", RunReportBody(completed_at=NOW))
         assert (missing.value.status_code, missing.value.detail) == (
             404,
             "run 'run_nope' not found for this connection",
         )
-        bad = RunReport(completed_at=NOW, events_delivered=2, events_by_type={"clicks": 2})
+        bad = RunReportBody(completed_at=NOW, events_delivered=2, events_by_type={"clicks": 2})
         with pytest.raises(ReportRejected) as rejected:
             reporter.report_run(tenant.id, connection_id, "run_live", bad)
         assert rejected.value.status_code == 422

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipepulse.loader.config import LoaderConfig, LoaderConfigError, config_from_env
-from pipepulse.loader.job import InvalidJob, LoaderJob
+from pipepulse.wire.invocation import InvalidJob, LoaderJob
 
 JOB = LoaderJob("run_1", "wc_eu", 7)
 

@@ -8,8 +8,8 @@ import pytest
 
 from pipepulse.loader.generator import generate_files
 from pipepulse.loader.handler import handle
-from pipepulse.loader.job import InvalidJob
-from pipepulse.loader.reporter import ReporterError, ReportFailed
+from pipepulse.reporter.client import ReporterError, ReportFailed
+from pipepulse.wire.invocation import InvalidJob
 from tests.loader.support import NOW, ScriptedServer, Warehouse, fixed_clock
 
 EVENT = {"run_id": "run_9", "connection_id": "wc_lambda", "organisation_id": 7}

@@ -17,17 +17,17 @@ import pytest
 
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
-from pipepulse.loader.report import RunReport
-from pipepulse.loader.reporter import Reporter, ReporterError, ReportFailed
-from pipepulse.loader.signature import (
+from pipepulse.reporter.client import Reporter, ReporterError, ReportFailed
+from pipepulse.reporter.report_body import RunReportBody
+from pipepulse.scheduler import runner
+from pipepulse.scheduler.dispatchers import HttpDispatcher, NoDispatcher
+from pipepulse.wire.invocation_signature import (
     EmptySigningSecret,
     InvalidSignature,
     MalformedSignature,
     expected_signature,
     verify,
 )
-from pipepulse.scheduler import runner
-from pipepulse.scheduler.dispatchers import HttpDispatcher, NoDispatcher
 from tests.conftest import FrozenClock, Tenant, iso
 
 BODY = b'{"run_id":"r","connection_id":"wc_1","organisation_id":1}'
@@ -142,7 +142,7 @@ def flaky() -> Iterator[tuple[str, Flaky]]:
     server.server_close()
 
 
-REPORT = RunReport(completed_at=datetime(2026, 4, 20, 12, tzinfo=UTC), events_delivered=1)
+REPORT = RunReportBody(completed_at=datetime(2026, 4, 20, 12, tzinfo=UTC), events_delivered=1)
 
 
 def test_reporter__server_down_for_three_minutes__keeps_retrying_and_succeeds(

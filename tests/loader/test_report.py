@@ -6,12 +6,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from pipepulse.loader.report import RunReport
+from pipepulse.reporter.report_body import RunReportBody
 from tests.loader.support import NOW
 
 
 def test_run_report_to_json__full_report__patch_body_with_z_timestamp() -> None:
-    report = RunReport(
+    report = RunReportBody(
         completed_at=datetime(2026, 4, 20, 13, 0, 12, tzinfo=timezone(timedelta(hours=2))),
         events_delivered=5,
         batches_dlq=1,
@@ -35,7 +35,7 @@ def test_run_report_to_json__full_report__patch_body_with_z_timestamp() -> None:
 
 
 def test_run_report_to_json__minimal_failed_report__only_required_fields() -> None:
-    report = RunReport(completed_at=NOW, error="destination unreachable: x")
+    report = RunReportBody(completed_at=NOW, error="destination unreachable: x")
 
     assert report.to_json() == {
         "completed_at": "2026-04-20T12:00:00Z",
@@ -57,8 +57,8 @@ def test_run_report_to_json__minimal_failed_report__only_required_fields() -> No
 )
 def test_run_report__inconsistent_fields__value_error(fields: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        RunReport(**{"completed_at": NOW, **fields})  # type: ignore[arg-type]
+        RunReportBody(**{"completed_at": NOW, **fields})  # type: ignore[arg-type]
 
 
 def test_run_report__very_long_error__cut_to_what_the_service_keeps() -> None:
-    assert RunReport(completed_at=NOW, error="x" * 5000).error == "x" * 2000
+    assert RunReportBody(completed_at=NOW, error="x" * 5000).error == "x" * 2000

@@ -6,17 +6,17 @@ import socket
 
 import pytest
 
-from pipepulse.loader.backoff import RetryPolicy
-from pipepulse.loader.report import RunReport
-from pipepulse.loader.reporter import (
+from pipepulse.reporter.backoff import RetryPolicy
+from pipepulse.reporter.client import (
     ReportConflict,
     Reporter,
     ReportFailed,
     ReportRejected,
 )
+from pipepulse.reporter.report_body import RunReportBody
 from tests.loader.support import NOW, ScriptedServer
 
-REPORT = RunReport(
+REPORT = RunReportBody(
     completed_at=NOW,
     events_delivered=3,
     events_by_type={"evaluations": 1, "custom_events": 2},

@@ -19,15 +19,15 @@ import uvicorn
 from pipepulse.app import create_app
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
-from pipepulse.loader.backoff import RetryPolicy
 from pipepulse.loader.generator import generate_files
 from pipepulse.loader.handler import handle
-from pipepulse.loader.report import RunReport
-from pipepulse.loader.reporter import Reporter, ReporterError, ReportFailed, ReportRejected
+from pipepulse.reporter.backoff import RetryPolicy
+from pipepulse.reporter.client import Reporter, ReporterError, ReportFailed, ReportRejected
+from pipepulse.reporter.report_body import RunReportBody
 from tests.conftest import FrozenClock, Tenant, iso, make_tenant
 from tests.loader.support import NOW, ScriptedServer, Warehouse, fixed_clock
 
-REPORT = RunReport(
+REPORT = RunReportBody(
     completed_at=NOW, events_delivered=3, events_by_type={"evaluations": 1, "custom_events": 2}
 )
 BATCH_PATH = "/api/v1/runs/reports/"
@@ -222,7 +222,7 @@ def _report_through(
         for i in range(5):
             body = {"run_id": f"r{i}", "started_at": iso(now - timedelta(minutes=5))}
             assert http.post(runs, json=body, headers=service_key).status_code == 201
-        report = RunReport(completed_at=now - timedelta(minutes=1), events_delivered=10)
+        report = RunReportBody(completed_at=now - timedelta(minutes=1), events_delivered=10)
         with Reporter(live_api, key, batch_size=2, batch_linger_s=30) as reporter:
             for i in range(5):
                 reporter.report_run(tenant.id, connection, f"r{i}", report)

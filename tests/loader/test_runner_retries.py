@@ -6,13 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipepulse.loader.backoff import RetryPolicy
 from pipepulse.loader.classify import Event
 from pipepulse.loader.config import LoaderConfig
 from pipepulse.loader.destinations import BatchRejected, DestinationUnavailable
 from pipepulse.loader.generator import generate_files
-from pipepulse.loader.job import LoaderJob
 from pipepulse.loader.runner import deliver
+from pipepulse.reporter.backoff import RetryPolicy
+from pipepulse.wire.invocation import LoaderJob
 from tests.loader.support import NOW, files_under, fixed_clock
 
 LOST = "destination unreachable: duckdb:///w.duckdb: database is gone"

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from pipepulse.loader.backoff import RetryPolicy
 from pipepulse.loader.generator import generate_files
-from pipepulse.loader.job import LoaderJob
-from pipepulse.loader.report import RunReport
 from pipepulse.loader.runner import load_run
+from pipepulse.reporter.backoff import RetryPolicy
+from pipepulse.reporter.report_body import RunReportBody
+from pipepulse.wire.invocation import LoaderJob
 from tests.loader.support import (
     NOW,
     Warehouse,
@@ -258,7 +258,7 @@ def test_load_run__connections_loading_at_once_into_one_duckdb_file__all_deliver
         generate_files(source_root, 7, now=NOW, source_prefix=f"events/7/c{n}", events_per_file=80)
     base = make_config(source_root, duckdb_warehouse, batch_size=30)
 
-    def run(job: LoaderJob) -> RunReport:
+    def run(job: LoaderJob) -> RunReportBody:
         prefix = f"events/7/c{job.connection_id.removeprefix('wc_')}"
         return load_run(job, base.with_connection_config({"source_prefix": prefix}))
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipepulse.db.rows import RunRow
+from pipepulse.db.run_rows import RunRow
 from pipepulse.metrics import values
 from pipepulse.metrics.values import Accumulator
 from pipepulse.rules import Tally

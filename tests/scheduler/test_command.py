@@ -9,7 +9,7 @@ import httpx
 
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
-from pipepulse.loader.signature import verify
+from pipepulse.wire.invocation_signature import verify
 from tests.conftest import Tenant
 from tests.helpers import pipepulse
 from tests.scheduler.conftest import LoaderEndpoint

@@ -18,11 +18,11 @@ from botocore.stub import ANY, Stubber
 
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
+from pipepulse.local_loader import LocalDispatcher, build_dispatcher
 from pipepulse.scheduler import dispatchers, runner
 from pipepulse.scheduler.dispatchers import (
     HttpDispatcher,
     LambdaDispatcher,
-    LocalDispatcher,
     NoDispatcher,
 )
 from tests.conftest import FrozenClock, Tenant
@@ -161,7 +161,7 @@ async def test_build__each_dispatcher_setting__that_dispatcher(
     settings: Settings, db: Database, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def build(**changes: Any) -> dispatchers.Dispatcher:
-        return dispatchers.build(settings.model_copy(update=changes), db, clock)
+        return build_dispatcher(settings.model_copy(update=changes), db, clock)
 
     assert isinstance(build(dispatcher="none"), NoDispatcher)
     assert isinstance(build(dispatcher="local"), LocalDispatcher)
@@ -183,6 +183,6 @@ async def test_build__http_or_lambda_without_their_setting__error_naming_it(
     settings: Settings, db: Database, clock: FrozenClock
 ) -> None:
     with pytest.raises(ValueError, match="PIPEPULSE_LOADER_URL"):
-        dispatchers.build(settings.model_copy(update={"dispatcher": "http"}), db, clock)
+        build_dispatcher(settings.model_copy(update={"dispatcher": "http"}), db, clock)
     with pytest.raises(ValueError, match="PIPEPULSE_LAMBDA_FUNCTION_NAME"):
-        dispatchers.build(settings.model_copy(update={"dispatcher": "lambda"}), db, clock)
+        build_dispatcher(settings.model_copy(update={"dispatcher": "lambda"}), db, clock)

@@ -12,8 +12,8 @@ import httpx
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.loader.generator import generate_files
+from pipepulse.local_loader import LocalDispatcher
 from pipepulse.scheduler import runner
-from pipepulse.scheduler.dispatchers import LocalDispatcher
 from tests.conftest import FrozenClock, Tenant
 
 

@@ -12,11 +12,11 @@ import pytest
 
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
-from pipepulse.loader.signature import InvalidSignature, verify
-from pipepulse.loader.signature import expected_signature as sign
 from pipepulse.scheduler import runner
 from pipepulse.scheduler.dispatchers import HttpDispatcher, NoDispatcher
 from pipepulse.scheduler.jobs import SeededRun
+from pipepulse.wire.invocation_signature import InvalidSignature, verify
+from pipepulse.wire.invocation_signature import expected_signature as sign
 from tests.conftest import FrozenClock, Tenant, iso
 from tests.scheduler.conftest import LoaderEndpoint
 

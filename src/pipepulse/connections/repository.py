@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pipepulse.db import tallies
+from pipepulse.db import notification_tallies
 from pipepulse.db.dialect import one_of
 from pipepulse.db.models import Notification, WarehouseConnection
 
@@ -78,7 +78,7 @@ async def page(
 async def delete_one(session: AsyncSession, connection: WarehouseConnection) -> None:
     # Runs, rollups and its notifications go with it through ON DELETE CASCADE; what the
     # notifications counted stays (pipepulse_notifications_total never goes down).
-    await tallies.retire(session, Notification.connection_id == connection.id)
+    await notification_tallies.retire(session, Notification.connection_id == connection.id)
     await session.execute(delete(WarehouseConnection).where(WarehouseConnection.id == connection.id))
 
 

@@ -1,10 +1,13 @@
-"""Jinja filters: how numbers, instants and durations read on the dashboard."""
+"""Jinja filters: how numbers, instants, durations and statuses read on the dashboard, and the
+order statuses are listed in."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Final
 
 from pipepulse import wording
+from pipepulse.rules import STATUSES, Status, severity
 from pipepulse.schemas import format_timestamp
 from pipepulse.status.reasons import ago
 
@@ -86,3 +89,23 @@ span = wording.span
 def destination(kind: str) -> str:
     """How a destination's vendor writes its own name."""
     return DESTINATIONS.get(kind, label(kind))
+
+
+# Problems first: a broken pipeline, then a struggling one, then one that has gone quiet.
+STATUS_ORDER: Final[tuple[Status, ...]] = tuple(reversed(STATUSES))
+STATUS_WORDS: Final[dict[str, str]] = {
+    "error": "Error",
+    "degraded": "Degraded",
+    "idle": "Idle",
+    "active": "Active",
+}
+
+
+def status_rank(status: str) -> int:
+    """Problems first: the most severe status sorts first."""
+    return -severity(status)
+
+
+def period_words(days: int) -> str:
+    """'last 24 hours' for one day, else 'last 7 days'."""
+    return "last 24 hours" if days == 1 else f"last {days:,} days"

@@ -9,8 +9,16 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pipepulse.dashboard import alerts, incidents, params, service
-from pipepulse.dashboard.params import RunKey
+from pipepulse.dashboard import (
+    alerts_view,
+    chart_range,
+    connection_view,
+    format,
+    incidents,
+    organisation_view,
+    params,
+    run_view,
+)
 from pipepulse.dashboard.rendering import HERE, DashboardRoute, render
 from pipepulse.dashboard.sign_in import Viewer, landing
 from pipepulse.deps import AppSettings, Now, ReadSession
@@ -31,7 +39,7 @@ async def organisations(request: Request, session: ReadSession, principal: Viewe
     """Pick an organisation (platform tokens); others go straight to theirs."""
     if principal.organisation_id is not None:
         return RedirectResponse(landing(principal), status_code=303)
-    orgs = await service.visible_organisations(session, principal)
+    orgs = await organisation_view.visible_organisations(session, principal)
     return render(request, "organisations.html", principal=principal, organisations=orgs)
 
 
@@ -54,14 +62,12 @@ async def organisation(
     partial: Annotated[bool, Query()] = False,
 ) -> Response:
     """The organisation's health summary and one card per connection, problems first."""
-    status_filter = params.choice(
-        "status", status, {s: service.STATUS_WORDS[s] for s in service.STATUS_ORDER}
-    )
+    status_filter = params.choice("status", status, {s: format.STATUS_WORDS[s] for s in format.STATUS_ORDER})
     health_days = params.choice(
-        "days", days, service.HEALTH_DAY_LABELS, default=str(service.DEFAULT_HEALTH_DAYS)
+        "days", days, organisation_view.HEALTH_DAY_LABELS, default=str(organisation_view.DEFAULT_HEALTH_DAYS)
     )
     assert health_days is not None
-    view = await service.organisation_page(
+    view = await organisation_view.organisation_page(
         session,
         principal,
         organisation_pk,
@@ -86,26 +92,9 @@ async def organisation(
         page=view,
         now=now,
         open_groups=open_groups,
-        health_day_labels=service.HEALTH_DAY_LABELS,
+        health_day_labels=organisation_view.HEALTH_DAY_LABELS,
         budgets=budgets,
     )
-
-
-def runs_cursor(before: str | None, after: str | None, from_: str | None) -> tuple[str, RunKey] | None:
-    """Where the runs table starts: at most one of runs_before, runs_after and runs_from."""
-    given = [
-        (name, value)
-        for name, value in (("runs_before", before), ("runs_after", after), ("runs_from", from_))
-        if value
-    ]
-    if len(given) > 1:
-        raise params.BadParameter(given[1][0], "Give at most one of runs_before, runs_after and runs_from.")
-    if not given:
-        return None
-    name, value = given[0]
-    key = params.run_key(name, value)
-    assert key is not None
-    return {"runs_before": "older", "runs_after": "newer", "runs_from": "from"}[name], key
 
 
 @router.get("/orgs/{organisation_pk}/connections/{connection_id}/", response_class=HTMLResponse)
@@ -128,15 +117,15 @@ async def connection(
 ) -> Response:
     """The connection's Streaming Status: why it has its status, since when and what to do;
     its status history, charts and runs."""
-    range_ = service.chart_range(
-        params.choice("period", period, service.PERIOD_LABELS),
+    range_ = chart_range.chart_range(
+        params.choice("period", period, chart_range.PERIOD_LABELS),
         params.day("from", from_),
         params.day("to", to),
         now,
         settings.thresholds,
     )
-    failing_only = params.choice("runs", runs, service.RUN_FILTERS, default="all") == "failing"
-    view = await service.connection_page(
+    failing_only = params.choice("runs", runs, connection_view.RUN_FILTERS, default="all") == "failing"
+    view = await connection_view.connection_page(
         session,
         principal,
         organisation_pk,
@@ -144,10 +133,10 @@ async def connection(
         now=now,
         thresholds=settings.thresholds,
         range_=range_,
-        cursor=runs_cursor(runs_before, runs_after, runs_from),
+        cursor=params.runs_cursor(runs_before, runs_after, runs_from),
         failing_only=failing_only,
     )
-    notifications = await alerts.connection_notifications(session, organisation_pk, connection_id)
+    notifications = await alerts_view.connection_notifications(session, organisation_pk, connection_id)
     objectives = await objectives_view.views(session, view.connection, now, settings.thresholds)
     template = "_connection_live.html" if partial else "connection.html"
     return render(
@@ -156,9 +145,9 @@ async def connection(
         principal=principal,
         view=view,
         now=now,
-        period_labels=service.PERIOD_LABELS,
-        run_filters=service.RUN_FILTERS,
-        max_chart_days=service.MAX_CHART_DAYS,
+        period_labels=chart_range.PERIOD_LABELS,
+        run_filters=connection_view.RUN_FILTERS,
+        max_chart_days=chart_range.MAX_CHART_DAYS,
         notifications=notifications,
         objectives=objectives,
     )
@@ -176,7 +165,7 @@ async def run(
     settings: AppSettings,
 ) -> Response:
     """One run: every field, what its outcome means, and the way back to its connection."""
-    view = await service.run_page(
+    view = await run_view.run_page(
         session,
         principal,
         organisation_pk,

@@ -13,10 +13,10 @@ from datetime import UTC, date, datetime
 from urllib.parse import urlencode
 
 from pipepulse.errors import AppError
+from pipepulse.runs.paging import KEY_SEPARATOR, RunKey
 from pipepulse.schemas import ID_PATTERN
 
 _ID = re.compile(ID_PATTERN)
-KEY_SEPARATOR = "~"  # never in a run id ([A-Za-z0-9_-])
 
 
 class BadParameter(AppError):
@@ -63,15 +63,6 @@ def day(name: str, value: str | None) -> date | None:
         raise BadParameter(name, f"The value {name}={value} is not a date; write it as YYYY-MM-DD.") from None
 
 
-RunKey = tuple[datetime, str]
-
-
-def format_key(started_at: datetime, run_id: str) -> str:
-    """A run's place in the newest-first order, as a URL value: its start (to the
-    microsecond) and its id."""
-    return started_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") + KEY_SEPARATOR + run_id
-
-
 def run_key(name: str, value: str | None) -> RunKey | None:
     if value is None or value == "":
         return None
@@ -86,6 +77,23 @@ def run_key(name: str, value: str | None) -> RunKey | None:
             f"The value of {name} is not a place in the runs list; follow the Newer and Older links instead.",
         )
     return at.astimezone(UTC), run_id
+
+
+def runs_cursor(before: str | None, after: str | None, from_: str | None) -> tuple[str, RunKey] | None:
+    """Where the runs table starts: at most one of runs_before, runs_after and runs_from."""
+    given = [
+        (name, value)
+        for name, value in (("runs_before", before), ("runs_after", after), ("runs_from", from_))
+        if value
+    ]
+    if len(given) > 1:
+        raise BadParameter(given[1][0], "Give at most one of runs_before, runs_after and runs_from.")
+    if not given:
+        return None
+    name, value = given[0]
+    key = run_key(name, value)
+    assert key is not None
+    return {"runs_before": "older", "runs_after": "newer", "runs_from": "from"}[name], key
 
 
 def query(params: Mapping[str, str | None], **changes: str | None) -> str:

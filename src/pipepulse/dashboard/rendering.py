@@ -18,8 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pipepulse import __version__
 from pipepulse.auth import scopes
 from pipepulse.auth.principals import UserPrincipal
-from pipepulse.dashboard import format, params, service
-from pipepulse.dashboard import session as web_session
+from pipepulse.dashboard import cookies, format, params
 from pipepulse.errors import RETRY_AFTER_SECONDS, AppError, is_database_unavailable
 from pipepulse.rules import typed_events
 
@@ -54,12 +53,12 @@ templates.env.globals.update(
     relative=format.relative,
     span=format.span,
     plural=format.plural,
-    status_words=service.STATUS_WORDS,
+    status_words=format.STATUS_WORDS,
     version=__version__,
     refresh_seconds=REFRESH_SECONDS,
     typed_events=typed_events,
     query=params.query,
-    period_words=service.period_words,
+    period_words=format.period_words,
 )
 templates.env.undefined = StrictUndefined
 
@@ -86,12 +85,12 @@ TITLES: Final = {
 async def viewer(request: Request) -> UserPrincipal | None:
     """Who is signed in, for the header of an error page (None when nobody, or when the
     database cannot say)."""
-    data = web_session.read(request)
+    data = cookies.read(request)
     if data is None:
         return None
     try:
         async with request.app.state.database.session() as session:
-            principal = await web_session.principal(session, data, request.app.state.clock())
+            principal = await cookies.principal(session, data, request.app.state.clock())
     except Exception as exc:
         if not is_database_unavailable(exc):
             raise

@@ -12,7 +12,7 @@ from pipepulse.auth import scopes
 from pipepulse.auth.dependencies import authenticate
 from pipepulse.auth.principals import ServicePrincipal, UserPrincipal
 from pipepulse.auth.throttle import TooManyAuthFailures
-from pipepulse.dashboard import session as web_session
+from pipepulse.dashboard import cookies
 from pipepulse.dashboard.rendering import DashboardRoute, SignInRequired, render, render_error
 from pipepulse.deps import Now, ReadSession, WriteSession
 
@@ -22,10 +22,10 @@ router = APIRouter(route_class=DashboardRoute, include_in_schema=False, tags=["d
 
 
 async def signed_in(request: Request, session: ReadSession, now: Now) -> UserPrincipal:
-    data = web_session.read(request)
+    data = cookies.read(request)
     if data is None:
         raise SignInRequired
-    principal = await web_session.principal(session, data, now)
+    principal = await cookies.principal(session, data, now)
     if principal is None or scopes.READ_PIPELINE_METRICS not in principal.scopes:
         raise SignInRequired
     return principal
@@ -100,8 +100,8 @@ async def sign_in_form(
     signed_out: Annotated[bool, Query()] = False,
 ) -> Response:
     """The sign-in form (or straight on to the dashboard when already signed in)."""
-    data = web_session.read(request)
-    principal = await web_session.principal(session, data, now) if data is not None else None
+    data = cookies.read(request)
+    principal = await cookies.principal(session, data, now) if data is not None else None
     if principal is not None and scopes.READ_PIPELINE_METRICS in principal.scopes:
         return RedirectResponse(safe_next(next_path) or landing(principal), status_code=303)
     notice = "You have signed out." if signed_out else None
@@ -154,7 +154,7 @@ async def sign_in(request: Request, session: WriteSession, now: Now) -> Response
     if scopes.READ_PIPELINE_METRICS not in principal.scopes:
         return refuse(f"That token lacks the {scopes.READ_PIPELINE_METRICS} scope the dashboard needs.", 403)
     response = RedirectResponse(next_path or landing(principal), status_code=303)
-    await web_session.start(request, response, session, principal, now)
+    await cookies.start(request, response, session, principal, now)
     return response
 
 
@@ -164,5 +164,5 @@ async def sign_out(request: Request, session: WriteSession, now: Now) -> Respons
     if cross_site(request):
         return render_error(request, 403, "Sign-out must come from this site's own form.")
     response = RedirectResponse("/?signed_out=true", status_code=303)
-    await web_session.end(request, response, session, now)
+    await cookies.end(request, response, session, now)
     return response

@@ -1,10 +1,17 @@
-"""The loader side of pipepulse: the reporter client and the reference loader."""
+"""The reference loader: reads event files, loads them into DuckDB or PostgreSQL, reports the run.
 
-from pipepulse.loader.backoff import RetryPolicy
+It reports through the reporter SDK (``pipepulse.reporter``) and reads its invocation with the
+wire contract (``pipepulse.wire``). The SDK's names are re-exported here, as earlier releases
+documented them (``from pipepulse.loader import Reporter, RunReport``); new code imports them
+from ``pipepulse.reporter``.
+"""
+
 from pipepulse.loader.config import LoaderConfig, LoaderConfigError, config_from_env
-from pipepulse.loader.job import InvalidJob, LoaderJob
-from pipepulse.loader.report import CUSTOM_EVENTS, EVALUATIONS, EVENT_TYPES, RunReport
-from pipepulse.loader.reporter import (
+from pipepulse.loader.runner import load_run
+from pipepulse.reporter import (
+    CUSTOM_EVENTS,
+    EVALUATIONS,
+    EVENT_TYPES,
     CreatedRun,
     ReportConflict,
     Reporter,
@@ -12,8 +19,12 @@ from pipepulse.loader.reporter import (
     ReportFailed,
     ReportOutcome,
     ReportRejected,
+    RetryPolicy,
+    RunReportBody,
 )
-from pipepulse.loader.runner import load_run
+from pipepulse.wire.invocation import InvalidJob, LoaderJob
+
+RunReport = RunReportBody  # the SDK's earlier name for the report body
 
 __all__ = [
     "CUSTOM_EVENTS",
@@ -32,6 +43,7 @@ __all__ = [
     "ReporterError",
     "RetryPolicy",
     "RunReport",
+    "RunReportBody",
     "config_from_env",
     "load_run",
 ]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pipepulse.loader.report import CUSTOM_EVENTS, EVALUATIONS
+from pipepulse.reporter.report_body import CUSTOM_EVENTS, EVALUATIONS
 
 EVALUATION_NAMES = frozenset({"evaluation", "evaluations", "flag_evaluation"})
 TYPE_FIELDS = ("event_type", "type")

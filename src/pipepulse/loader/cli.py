@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import TextIO
 
 from pipepulse.clock import utc_now
-from pipepulse.loader.backoff import RetryPolicy
 from pipepulse.loader.config import DEFAULT_SOURCE_PREFIX, ENV_PREFIX, LoaderConfig
 from pipepulse.loader.generator import generate_files
-from pipepulse.loader.job import InvalidJob, LoaderJob
-from pipepulse.loader.reporter import Reporter, ReporterError, new_run_id
 from pipepulse.loader.runner import load_run
+from pipepulse.reporter.backoff import RetryPolicy
+from pipepulse.reporter.client import Reporter, ReporterError, new_run_id
+from pipepulse.wire.invocation import InvalidJob, LoaderJob
 
 EXIT_OK = 0
 EXIT_RUN_FAILED = 1

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
-from pipepulse.loader.backoff import RetryPolicy
-from pipepulse.loader.job import LoaderJob
+from pipepulse.reporter.backoff import RetryPolicy
+from pipepulse.wire.invocation import LoaderJob
 
 DEFAULT_SOURCE_PREFIX = "events/{organisation_id}"
 ENV_PREFIX = "PIPEPULSE_LOADER_"

@@ -10,8 +10,8 @@ from datetime import datetime
 from pathlib import Path
 
 from pipepulse.loader.archive import StorageError
-from pipepulse.loader.report import isoformat_z
 from pipepulse.loader.source import SourceFile
+from pipepulse.reporter.report_body import isoformat_z
 
 ERROR_SUFFIX = ".error.json"
 

@@ -9,7 +9,7 @@ from typing import Literal, Protocol
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from pipepulse.loader.classify import Event
-from pipepulse.loader.job import LoaderJob
+from pipepulse.wire.invocation import LoaderJob
 
 DEFAULT_TABLE = "pipepulse_events"
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")

@@ -16,7 +16,7 @@ from pipepulse.loader.destinations import (
     short_reason,
     unreachable,
 )
-from pipepulse.loader.job import LoaderJob
+from pipepulse.wire.invocation import LoaderJob
 
 _TYPES = ("BIGINT", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "TIMESTAMPTZ", "JSON", "VARCHAR")
 

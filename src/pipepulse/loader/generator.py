@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pipepulse.loader.report import isoformat_z
+from pipepulse.reporter.report_body import isoformat_z
 
 FLAGS = ("new-checkout", "dark-mode", "pricing-page-v2", "search-ranking", "onboarding-tour")
 VARIATIONS = ("on", "off", "control", "treatment")

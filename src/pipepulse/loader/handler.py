@@ -11,10 +11,10 @@ from typing import Any
 
 from pipepulse.clock import utc_now
 from pipepulse.loader.config import config_from_env
-from pipepulse.loader.job import InvalidJob, LoaderJob
-from pipepulse.loader.report import EVENT_TYPES, RunReport
-from pipepulse.loader.reporter import MAX_BATCH, ReportConflict, Reporter, ReportRejected
 from pipepulse.loader.runner import load_run
+from pipepulse.reporter.client import MAX_BATCH, ReportConflict, Reporter, ReportRejected
+from pipepulse.reporter.report_body import EVENT_TYPES, RunReportBody
+from pipepulse.wire.invocation import InvalidJob, LoaderJob
 
 logger = logging.getLogger(__name__)
 
@@ -47,12 +47,12 @@ def handle(
     return {"run_id": job.run_id, "outcome": report.outcome, **report.to_json()}
 
 
-def _load(job: LoaderJob, environ: Mapping[str, str], now: Callable[[], datetime]) -> RunReport:
+def _load(job: LoaderJob, environ: Mapping[str, str], now: Callable[[], datetime]) -> RunReportBody:
     try:
         config = config_from_env(environ)
     except ValueError as exc:  # a LoaderConfigError, or a retry policy out of range
         # Still report: a misconfigured loader is a failed run people can see and fix.
-        return RunReport(
+        return RunReportBody(
             completed_at=now(),
             error=f"loader misconfigured: {exc}",
             events_by_type=dict.fromkeys(EVENT_TYPES, 0),

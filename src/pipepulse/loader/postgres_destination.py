@@ -15,7 +15,7 @@ from pipepulse.loader.destinations import (
     short_reason,
     unreachable,
 )
-from pipepulse.loader.job import LoaderJob
+from pipepulse.wire.invocation import LoaderJob
 
 _STAGING = "pipepulse_loader_staging"
 

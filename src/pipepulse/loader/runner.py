@@ -23,8 +23,7 @@ from pipepulse.loader.destinations import (
     DestinationUnavailable,
     InvalidDestination,
 )
-from pipepulse.loader.job import LoaderJob
-from pipepulse.loader.report import EVENT_TYPES, RunReport
+from pipepulse.loader.run_tally import RunTally
 from pipepulse.loader.source import (
     FileVanished,
     SourceFile,
@@ -34,7 +33,8 @@ from pipepulse.loader.source import (
     list_source_files,
     read_lines,
 )
-from pipepulse.loader.tally import Tally
+from pipepulse.reporter.report_body import EVENT_TYPES, RunReportBody
+from pipepulse.wire.invocation import LoaderJob
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class _Delivery:
     clock: Clock
     sleep: Callable[[float], None]
     jitter: Callable[[], float]
-    tally: Tally = field(default_factory=Tally)
+    tally: RunTally = field(default_factory=RunTally)
     _current: SourceFile | None = None
     _handled_in_current: int = 0
     _rest: Sequence[SourceFile] = ()
@@ -180,7 +180,7 @@ def deliver(
     now: Clock = utc_now,
     sleep: Callable[[float], None] = time.sleep,
     jitter: Callable[[], float] = random.random,
-) -> RunReport:
+) -> RunReportBody:
     """Deliver the job's waiting files into an open destination and report what happened."""
     delivery = _Delivery(job, config, destination, now, sleep, jitter)
     error: str | None = None
@@ -218,13 +218,13 @@ def _pending_in_source(job: LoaderJob, config: LoaderConfig) -> int:
     return sum(count_events(file) for file in files)
 
 
-def load_run(job: LoaderJob, config: LoaderConfig, *, now: Clock = utc_now) -> RunReport:
+def load_run(job: LoaderJob, config: LoaderConfig, *, now: Clock = utc_now) -> RunReportBody:
     """Run the reference loader for one job; never raises for a failed run, reports it."""
     try:
         destination = open_destination(config.destination_url, connect_timeout_s=config.connect_timeout_s)
     except (DestinationUnavailable, InvalidDestination) as exc:
         pending = _pending_in_source(job, config)
-        return RunReport(
+        return RunReportBody(
             completed_at=now(),
             error=str(exc),
             events_by_type=dict.fromkeys(EVENT_TYPES, 0),

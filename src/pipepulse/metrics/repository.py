@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pipepulse.db import dialect
 from pipepulse.db.dialect import as_utc, one_of
 from pipepulse.db.models import EventHourlyRollup, Run, RunHourlyRollup
-from pipepulse.db.rows import RUN_COLUMNS, RunRow
+from pipepulse.db.run_rows import RUN_COLUMNS, RunRow
 from pipepulse.metrics.values import Accumulator
 from pipepulse.rules import Tally
 

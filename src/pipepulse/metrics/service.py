@@ -21,7 +21,7 @@ from typing import Any, Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.connections.repository import ConnectionRef
-from pipepulse.db.rows import RunRow
+from pipepulse.db.run_rows import RunRow
 from pipepulse.errors import Invalid
 from pipepulse.metrics import buckets
 from pipepulse.metrics import repository as repo

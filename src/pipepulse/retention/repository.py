@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Result, and_, delete, exists, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pipepulse.db import tallies
+from pipepulse.db import notification_tallies
 from pipepulse.db.dialect import as_utc
 from pipepulse.db.models import (
     AlertEvent,
@@ -27,7 +27,7 @@ from pipepulse.db.models import (
     RunHourlyRollup,
     WarehouseConnection,
 )
-from pipepulse.db.tallies import FINISHED
+from pipepulse.db.notification_tallies import FINISHED
 
 
 def _completed_before(connection_id: str, before: datetime) -> list[ColumnElement[bool]]:
@@ -181,7 +181,7 @@ async def delete_notifications(
         session, n, where, key=[n.id], order=[n.created_at], limit=limit, returning=[n.type, n.state]
     )
     gone = Counter((type_, state) for type_, state in result)
-    await tallies.add(session, gone)
+    await notification_tallies.add(session, gone)
     return gone.total()
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db.models import EventHourlyRollup, Run, RunDailyRollup, RunHourlyRollup, WarehouseConnection
-from pipepulse.db.rows import RUN_COLUMNS, RunRow
+from pipepulse.db.run_rows import RUN_COLUMNS, RunRow
 from pipepulse.rollups.plan import KEEP_ALL, Kept, ceil_day
 from pipepulse.rollups.writer import HOURLY_ADDITIVE, RUN_COUNTS, contribution
 

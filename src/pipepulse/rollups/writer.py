@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db import dialect
 from pipepulse.db.models import ConnectionRunTimes, EventHourlyRollup, RunDailyRollup, RunHourlyRollup
-from pipepulse.db.rows import RunRow
+from pipepulse.db.run_rows import RunRow
 from pipepulse.rollups.plan import floor_day, floor_hour
 from pipepulse.rules import run_latency_ms, typed_events
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db import dialect
 from pipepulse.db.models import Run, WarehouseConnection
-from pipepulse.db.rows import RunRow
+from pipepulse.db.run_rows import RunRow
 from pipepulse.kit import run_filters
 from pipepulse.rollups import set_based
 from pipepulse.rollups import writer as rollups

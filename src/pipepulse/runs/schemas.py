@@ -37,6 +37,8 @@ def _check_breakdown(events_delivered: int, events_by_type: dict[str, int] | Non
         )
 
 
+# The report body as the API reads it and the service takes it (OpenAPI `RunReport`: the name
+# is part of the API). The SDK writes the same body with `pipepulse.reporter.RunReportBody`.
 class RunReport(StrictModel):
     """What a loader reports when a run completes (the reference body plus optional fields)."""
 

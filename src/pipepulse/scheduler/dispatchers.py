@@ -1,23 +1,24 @@
-"""How a seeded run reaches its loader: in-process, over HTTP, or as an AWS Lambda event."""
+"""How a seeded run reaches its loader: over HTTP, as an AWS Lambda event, or in-process.
+
+The invocation's body and signature are the wire contract (``pipepulse.wire``); the in-process
+dispatcher lives in ``pipepulse.local_loader`` so the scheduler never imports the loader.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Mapping
-from datetime import datetime
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import httpx
 
 from pipepulse.clock import utc_now
 from pipepulse.config import Settings
-from pipepulse.db.models import WarehouseConnection
-from pipepulse.db.session import Database
-from pipepulse.loader.signature import expected_signature
 from pipepulse.redaction import redact_text, redact_url
 from pipepulse.scheduler.jobs import SeededRun
+from pipepulse.wire.invocation_signature import expected_signature
 
 log = logging.getLogger("pipepulse.scheduler")
 
@@ -66,7 +67,7 @@ class HttpDispatcher:
             # Unsigned invocations would let anyone who can reach the loader start runs.
             raise ValueError(
                 "PIPEPULSE_LOADER_SIGNING_SECRET is required for the http dispatcher: loaders "
-                "verify every invocation with it (pipepulse.loader.signature.verify)"
+                "verify every invocation with it (pipepulse.wire.invocation_signature.verify)"
             )
         self.url = url
         self.shown_url = redact_url(url)
@@ -88,7 +89,7 @@ class HttpDispatcher:
         headers = {
             "content-type": "application/json",
             "x-pipepulse-timestamp": timestamp,
-            # HMAC-SHA256 over timestamp + "." + body; loaders check it with loader.signature.verify.
+            # HMAC-SHA256 over timestamp + "." + body; loaders check it with wire.invocation_signature.verify.
             "x-pipepulse-signature": expected_signature(self.secret, timestamp, body),
         }
         try:
@@ -145,89 +146,14 @@ class LambdaDispatcher:
         return None
 
 
-class LocalDispatcher:
-    """Runs the reference loader in this process (the embedded default) and records its report."""
+def build(settings: Settings, local: Callable[[], Dispatcher]) -> Dispatcher:
+    """The dispatcher ``settings.dispatcher`` names; ``local()`` makes the in-process one.
 
-    def __init__(self, db: Database, settings: Settings, clock: Callable[[], datetime]) -> None:
-        self.db = db
-        self.settings = settings
-        self.clock = clock
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._limit = asyncio.Semaphore(4)
-
-    async def dispatch(self, run: SeededRun) -> None:
-        task = asyncio.create_task(self._load(run))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _load(self, run: SeededRun) -> None:
-        from pipepulse.loader.config import LoaderConfig
-        from pipepulse.loader.job import LoaderJob
-        from pipepulse.loader.runner import load_run
-        from pipepulse.runs import service as runs_service
-        from pipepulse.runs.schemas import RunReport
-
-        async with self._limit:
-            try:
-                async with self.db.session() as session:
-                    connection = await session.get(WarehouseConnection, run.connection_id)
-                    connection_config = dict(connection.config) if connection else {}
-                config = LoaderConfig(
-                    source_root=self.settings.loader_source_root or self.settings.data_dir / "source",
-                    destination_url=self.settings.loader_destination
-                    or f"duckdb:///{self.settings.data_dir / 'warehouse.duckdb'}",
-                ).with_connection_config(connection_config)
-                job = LoaderJob(run.run_id, run.connection_id, run.organisation_id)
-                report = await asyncio.to_thread(load_run, job, config, now=self.clock)
-                body = RunReport(
-                    completed_at=report.completed_at,
-                    events_delivered=report.events_delivered,
-                    batches_dlq=report.batches_dlq,
-                    error=report.error,
-                    events_by_type=_configured_types(report.events_by_type, connection),
-                    latency_ms=report.latency_ms,
-                    events_pending=report.events_pending,
-                    bytes_delivered=report.bytes_delivered,
-                )
-                async with self.db.session(write=True) as session:
-                    if connection is None:
-                        return
-                    one = runs_service.Report(0, connection.organisation_id, connection.id, run.run_id, body)
-                    await runs_service.report(session, one, self.clock())
-            except Exception as exc:
-                log.warning(
-                    "local load failed", extra={"run_id": run.run_id, "connection_id": run.connection_id}
-                )
-                async with self.db.session(write=True) as session:
-                    await runs_service.fail_pending(
-                        session,
-                        run.connection_id,
-                        run.run_id,
-                        f"loader crashed: {type(exc).__name__}: {exc}",
-                        self.clock(),
-                    )
-
-    async def drain(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    async def close(self) -> None:
-        await self.drain()
-
-
-def _configured_types(
-    events_by_type: Mapping[str, int] | None, connection: WarehouseConnection | None
-) -> dict[str, int] | None:
-    """The reference loader always names both of its types; drop empty ones a connection doesn't list."""
-    if events_by_type is None:
-        return None
-    listed = set(connection.event_types) if connection is not None else set()
-    return {k: v for k, v in events_by_type.items() if v or k in listed}
-
-
-def build(settings: Settings, db: Database, clock: Callable[[], datetime]) -> Dispatcher:
+    The in-process dispatcher runs the reference loader, which the scheduler does not import:
+    the top layer (``pipepulse.local_loader``) passes it in.
+    """
     if settings.dispatcher == "local":
-        return LocalDispatcher(db, settings, clock)
+        return local()
     if settings.dispatcher == "http":
         return HttpDispatcher(settings.loader_url, settings.loader_signing_secret)
     if settings.dispatcher == "lambda":

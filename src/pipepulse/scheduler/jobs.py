@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse import ids
 from pipepulse.rules import orphaned_before
 from pipepulse.scheduler import repository
+from pipepulse.wire.invocation import LoaderJob
 
 
 @dataclass(frozen=True)
@@ -44,12 +44,9 @@ class SeededRun:
             return 0.0
         return max(0.0, seeded_at.timestamp() - self.slot_epoch)
 
-    def payload(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "connection_id": self.connection_id,
-            "organisation_id": self.organisation_id,
-        }
+    def payload(self) -> dict[str, object]:
+        """The invocation body, as the wire contract writes it (and loaders read it)."""
+        return LoaderJob(self.run_id, self.connection_id, self.organisation_id).to_event()
 
 
 def epoch(value: datetime) -> int:

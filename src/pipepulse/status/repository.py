@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pipepulse.db import dialect
 from pipepulse.db.dialect import as_utc
 from pipepulse.db.models import Run, RunHourlyRollup
-from pipepulse.db.rows import RUN_COLUMNS, RunRow
+from pipepulse.db.run_rows import RUN_COLUMNS, RunRow
 from pipepulse.rollups.plan import HOUR, floor_hour
 from pipepulse.status.timeline import TICK, FinishedRun, finished_run, in_order, streak_before
 

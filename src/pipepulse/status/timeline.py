@@ -42,7 +42,7 @@ __all__ = ["TICK"]
 
 
 class RunLike(Protocol):
-    """A stored run as the timeline reads it (``db.rows.RunRow`` is one)."""
+    """A stored run as the timeline reads it (``db.run_rows.RunRow`` is one)."""
 
     @property
     def id(self) -> str: ...

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db import dialect
 from pipepulse.db.models import ConnectionRunTimes, EventHourlyRollup, Run, RunHourlyRollup
-from pipepulse.db.rows import RUN_COLUMNS, RunRow
+from pipepulse.db.run_rows import RUN_COLUMNS, RunRow
 from pipepulse.rollups.plan import Plan
 from pipepulse.rollups.writer import RUN_COUNTS
 from pipepulse.rules import OTHER, Tally

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pipepulse.connections.repository import ConnectionRef
 from pipepulse.db import dialect
 from pipepulse.db.models import WarehouseConnection
-from pipepulse.db.rows import RunRow
+from pipepulse.db.run_rows import RunRow
 from pipepulse.rollups import plan as planner
 from pipepulse.rollups.plan import TICK, Plan, rolling
 from pipepulse.rules import (

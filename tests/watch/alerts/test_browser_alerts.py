@@ -17,7 +17,7 @@ from playwright.async_api import Browser, Locator, Page, async_playwright, expec
 from pipepulse.app import create_app
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
-from pipepulse.loader.webhooks import verify
+from pipepulse.wire.webhook_signature import verify
 from tests.conftest import FrozenClock, Tenant
 from tests.watch.alerts.receiver import Receiver
 

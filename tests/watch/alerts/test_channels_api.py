@@ -14,7 +14,7 @@ from pipepulse.auth import scopes
 from pipepulse.auth import service as auth_service
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
-from pipepulse.loader.webhooks import verify
+from pipepulse.wire.webhook_signature import verify
 from tests.conftest import FrozenClock, Tenant
 from tests.watch.alerts.conftest import add_channel, add_rule, channels_url, log_url, rules_url
 from tests.watch.alerts.receiver import Receiver

@@ -11,8 +11,8 @@ import pytest
 
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
-from pipepulse.loader.webhooks import verify
 from pipepulse.scheduler.runner import alert_pass
+from pipepulse.wire.webhook_signature import verify
 from tests.conftest import FrozenClock, Tenant, iso
 from tests.watch.alerts.conftest import add_channel, add_rule, log_url
 from tests.watch.alerts.receiver import Receiver

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipepulse.loader.webhooks import (
+from pipepulse.wire.webhook_signature import (
     InvalidWebhookSignature,
     MalformedSignatureHeader,
     WebhookSignatureError,

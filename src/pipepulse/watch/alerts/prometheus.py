@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pipepulse.db import dialect, tallies
+from pipepulse.db import dialect, notification_tallies
 from pipepulse.db.models import ConnectionEvaluation, Notification, SchedulerHeartbeat, WarehouseConnection
 
 
@@ -70,7 +70,7 @@ async def exposition(session: AsyncSession, now: datetime) -> bytes:
     n, e, c = Notification, ConnectionEvaluation, WarehouseConnection
     # The rows there are, plus those deleted since (retention, a deleted channel or connection):
     # a counter must never go down.
-    totals = Counter(await tallies.deleted(session))
+    totals = Counter(await notification_tallies.deleted(session))
     for type_, state, count in await session.execute(
         select(n.type, n.state, func.count()).group_by(n.type, n.state)
     ):

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from pipepulse import secretbox
-from pipepulse.db import tallies
+from pipepulse.db import notification_tallies
 from pipepulse.db.dialect import one_of
 from pipepulse.db.models import AlertChannel, AlertRule, ChannelHeartbeat, Notification, WarehouseConnection
 
@@ -66,7 +66,7 @@ async def existing_connections(session: AsyncSession, organisation_id: int, ids:
 
 async def delete_channel(session: AsyncSession, channel_id: str) -> None:
     # Its rules and its notifications go with it (ON DELETE CASCADE); what they counted stays.
-    await tallies.retire(session, Notification.channel_id == channel_id)
+    await notification_tallies.retire(session, Notification.channel_id == channel_id)
     await session.execute(delete(AlertChannel).where(AlertChannel.id == channel_id))
 
 

@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from pipepulse.loader.webhooks import NOTIFICATION_ID_HEADER
 from pipepulse.schemas import format_timestamp
 from pipepulse.watch.alerts import bodies, sender
 from pipepulse.watch.alerts.channels.target import Options, Target
+from pipepulse.wire.webhook_signature import NOTIFICATION_ID_HEADER
 
 ALERTS_PATH = "/api/v2/alerts"
 RESOLVING_STATUSES = ("active",)

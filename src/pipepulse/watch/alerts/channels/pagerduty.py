@@ -12,9 +12,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pipepulse.loader.webhooks import NOTIFICATION_ID_HEADER
 from pipepulse.watch.alerts import bodies, sender
 from pipepulse.watch.alerts.channels.target import Options, Target
+from pipepulse.wire.webhook_signature import NOTIFICATION_ID_HEADER
 
 MAX_SUMMARY = 1024
 SOURCE = "pipepulse"

@@ -15,9 +15,9 @@ import hmac
 from datetime import datetime
 from typing import Any
 
-from pipepulse.loader.webhooks import NOTIFICATION_ID_HEADER, SIGNATURE_HEADER, signature_header
 from pipepulse.watch.alerts import bodies, sender
 from pipepulse.watch.alerts.channels.target import Options, Target
+from pipepulse.wire.webhook_signature import NOTIFICATION_ID_HEADER, SIGNATURE_HEADER, signature_header
 
 SECRET_PREFIX = "whsec_"
 

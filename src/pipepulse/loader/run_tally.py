@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from pipepulse.loader.classify import Event
-from pipepulse.loader.report import EVENT_TYPES, RunReport
+from pipepulse.reporter.report_body import EVENT_TYPES, RunReportBody
 
 
 @dataclass
-class Tally:
+class RunTally:
     """What a run has done so far."""
 
     delivered: Counter[str] = field(default_factory=Counter)
@@ -34,14 +34,14 @@ class Tally:
             ):
                 self.oldest_delivered = event.occurred_at
 
-    def report(self, completed_at: datetime, error: str | None) -> RunReport:
+    def report(self, completed_at: datetime, error: str | None) -> RunReportBody:
         """The run's report as of `completed_at`."""
         latency_ms = None
         if self.oldest_delivered is not None:
             age = completed_at - self.oldest_delivered
             latency_ms = max(0, int(age.total_seconds() * 1000))
         by_type = {event_type: self.delivered[event_type] for event_type in EVENT_TYPES}
-        return RunReport(
+        return RunReportBody(
             completed_at=completed_at,
             events_delivered=sum(by_type.values()),
             events_by_type=by_type,

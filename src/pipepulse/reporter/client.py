@@ -24,8 +24,8 @@ import httpx
 
 from pipepulse import __version__
 from pipepulse.clock import utc_now as _utc_now
-from pipepulse.loader.backoff import RetryPolicy, parse_retry_after
-from pipepulse.loader.report import RunReport, isoformat_z
+from pipepulse.reporter.backoff import RetryPolicy, parse_retry_after
+from pipepulse.reporter.report_body import RunReportBody, isoformat_z
 
 __all__ = [
     "MAX_BATCH",
@@ -37,7 +37,7 @@ __all__ = [
     "Reporter",
     "ReporterError",
     "RetryPolicy",
-    "RunReport",
+    "RunReportBody",
 ]
 
 logger = logging.getLogger(__name__)
@@ -250,7 +250,7 @@ class Reporter:
         *,
         started_at: datetime,
         run_id: str | None = None,
-        report: RunReport | None = None,
+        report: RunReportBody | None = None,
     ) -> CreatedRun:
         """Create a pending run, or with `report` a finished one, in one idempotent call."""
         body: dict[str, Any] = {
@@ -262,7 +262,9 @@ class Reporter:
         response = self._send("POST", self._runs_path(organisation_id, connection_id), body)
         return CreatedRun(created=response.status_code == 201, run=response.json())
 
-    def report_run(self, organisation_id: int, connection_id: str, run_id: str, report: RunReport) -> None:
+    def report_run(
+        self, organisation_id: int, connection_id: str, run_id: str, report: RunReportBody
+    ) -> None:
         """Complete a run the scheduler seeded; repeating the same report is harmless.
 
         When batching, the report is queued: refusals surface in :attr:`refused` (and a

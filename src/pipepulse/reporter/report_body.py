@@ -23,7 +23,7 @@ def isoformat_z(moment: datetime) -> str:
 
 
 @dataclass(frozen=True)
-class RunReport:
+class RunReportBody:
     """What one loader run delivered: the body of `PATCH …/metrics/{run_id}/`."""
 
     completed_at: datetime

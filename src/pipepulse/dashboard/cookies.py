@@ -28,6 +28,7 @@ log = logging.getLogger("pipepulse.dashboard")
 
 COOKIE_NAME = "pipepulse_session"
 SESSION_MAX_AGE_SECONDS = 12 * 3600
+# The module's former name; kept, as a new salt would sign every reader out.
 _SALT = "pipepulse.dashboard.session"
 __all__ = ["SECRET_KEY_FILE", "secret_key"]  # the key is read below this room; tests reach it here
 
