@@ -14,6 +14,7 @@ from datetime import datetime
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from pipepulse.config import Settings
+from pipepulse.db.lease import Lease
 from pipepulse.db.session import Database
 from pipepulse.retention import service as retention
 from pipepulse.runs import service as runs_service
@@ -26,7 +27,7 @@ from pipepulse.watch.alerts import (
     heartbeats,
     reposts,
     selection,
-    selection_store,
+    selection_repository,
 )
 from pipepulse.watch.alerts import groups as alert_groups
 
@@ -145,7 +146,7 @@ async def alert_pass(
     scheduler: str | None = None,
     metrics: SchedulerMetrics | None = None,
     tracker: selection.Tracker | None = None,
-    lease: selection_store.EvaluationLease | None = None,
+    lease: Lease | None = None,
 ) -> tuple[evaluation.PassResult, delivery.PassResult]:
     """Evaluate every connection (recording events and queueing notifications), then deliver
     the notifications that are due (SPEC §7.3).
@@ -297,7 +298,7 @@ async def run_forever(
 
     async def alerts() -> None:
         tracker = selection.Tracker()
-        lease = selection_store.EvaluationLease(db)
+        lease = selection_repository.evaluation_lease(db)
         try:
             while not stop.is_set():
                 started = time.monotonic()

@@ -14,7 +14,7 @@ from pipepulse.config import Settings
 from pipepulse.db.models import AlertEvent
 from pipepulse.db.session import Database
 from pipepulse.watch.alerts import evaluation, selection
-from pipepulse.watch.alerts.selection_store import EvaluationLease
+from pipepulse.watch.alerts.selection_repository import evaluation_lease
 from tests.conftest import FrozenClock, Tenant
 from tests.watch.alerts.test_evaluation import make_connection, push
 
@@ -145,7 +145,7 @@ async def test_incremental__a_full_pass__on_its_cadence(
 
 
 async def test_evaluation_lease__one_holder_at_a_time__taken_over_when_released(db: Database) -> None:
-    first, second = EvaluationLease(db), EvaluationLease(db)
+    first, second = evaluation_lease(db), evaluation_lease(db)
     try:
         assert await first.held()
         assert await first.held()  # kept while it lives

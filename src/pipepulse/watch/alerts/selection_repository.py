@@ -7,18 +7,25 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from pipepulse.db import dialect
+from pipepulse.db import dialect, lease
 from pipepulse.db.models import ConnectionRunTimes, Run, WarehouseConnection
 from pipepulse.db.session import Database
+from pipepulse.kit import run_filters
+from pipepulse.rollups.plan import TICK
 from pipepulse.rules import DAY, Thresholds
 from pipepulse.watch import verdicts
 from pipepulse.watch.alerts.selection import Edges, Inputs
 
 # The PostgreSQL advisory lock key of the evaluation lease ("pp-eval" in ASCII).
 EVALUATION_LOCK = 0x70702D6576616C
+
+
+def evaluation_lease(db: Database) -> lease.Lease:
+    """The lease that lets one replica evaluate at a time (see :class:`lease.Lease`)."""
+    return lease.Lease(db, EVALUATION_LOCK)
 
 
 async def inputs(session: AsyncSession) -> dict[str, Any]:
@@ -32,7 +39,7 @@ async def inputs(session: AsyncSession) -> dict[str, Any]:
     c, t, r = WarehouseConnection, ConnectionRunTimes, Run
     pending = (
         select(r.connection_id, func.count().label("n"), func.max(r.started_at).label("newest"))
-        .where(r.completed_at.is_(None))
+        .where(run_filters.unreported())
         .group_by(r.connection_id)
         .subquery()
     )
@@ -96,13 +103,9 @@ async def edges(
         nth,
         first(r.completed_at, r.completed_at > now - DAY, r.completed_at <= now),
         first(r.completed_at, r.completed_at > now),
-        first(r.started_at, r.completed_at.is_(None), r.started_at > now - window),
-        first(
-            r.started_at,
-            r.completed_at.is_(None),
-            r.started_at > now - window - DAY,
-            r.started_at <= now - window,
-        ),
+        first(r.started_at, run_filters.pending(now - window)),
+        # Orphans whose orphan instant is in (now - DAY, now]: still inside the 24 hours.
+        first(r.started_at, run_filters.orphans_finished_in(now - DAY + TICK, now + TICK, window)),
     )
     out: dict[str, Edges] = {}
     for chunk in dialect.chunks(session, list(ids)):
@@ -110,59 +113,3 @@ async def edges(
         for cid, *found in rows:
             out[cid] = Edges(*(dialect.as_utc(value) for value in found))
     return out
-
-
-class EvaluationLease:
-    """One replica evaluates at a time (PostgreSQL): the holder keeps a session-level advisory
-    lock on a connection of its own for as long as it lives; another replica takes over at its
-    next pass once that connection is gone. SQLite runs one scheduler, which always holds it."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-        self._connection: AsyncConnection | None = None
-        # Whether the last :meth:`held` took the lease (rather than kept it): what this replica
-        # remembers of earlier passes is then stale, and the next pass is a full one.
-        self.taken = False
-
-    async def held(self) -> bool:
-        self.taken = False
-        if self._db.dialect != "postgresql":
-            return True
-        if self._connection is not None:
-            try:
-                await self._connection.execute(text("SELECT 1"))
-                await self._connection.commit()
-                return True
-            except Exception:  # the connection (and so the lock) is gone: try to take it again
-                await self._close()
-        connection = await self._db.engine.connect()
-        try:
-            got = bool(
-                await connection.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": EVALUATION_LOCK})
-            )
-            await connection.commit()
-        except BaseException:
-            await connection.close()
-            raise
-        if got:
-            self._connection = connection
-            self.taken = True
-            return True
-        await connection.close()
-        return False
-
-    async def release(self) -> None:
-        if self._connection is not None:
-            try:
-                await self._connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": EVALUATION_LOCK})
-                await self._connection.commit()
-            finally:
-                await self._close()
-
-    async def _close(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            try:
-                await connection.close()
-            except Exception:  # already broken; the lock went with it
-                pass
