@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pipepulse import secretbox
 from pipepulse.config import Settings
+from pipepulse.db.engine import embedded
 from pipepulse.secret_key import secret_key as data_dir_key
 
 log = logging.getLogger("pipepulse")
@@ -30,7 +31,7 @@ def box_for(settings: Settings) -> secretbox.SecretBox | None:
     try:
         if settings.secret_key:
             return secretbox.SecretBox(secretbox.parse(settings.secret_key))
-        if settings.is_sqlite:
+        if embedded(settings.resolved_database_url):
             box = secretbox.SecretBox([data_dir_key(settings)])
             if settings.data_dir in _warned:
                 return box
