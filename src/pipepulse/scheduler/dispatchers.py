@@ -19,7 +19,7 @@ from pipepulse.loader.signature import expected_signature
 from pipepulse.redaction import redact_text, redact_url
 from pipepulse.scheduler.jobs import SeededRun
 
-log = logging.getLogger("pipepulse.scheduler")
+log = logging.getLogger(__name__)
 
 
 class DispatchFailed(Exception):

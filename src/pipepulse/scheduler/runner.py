@@ -31,7 +31,7 @@ from pipepulse.watch.alerts import (
 )
 from pipepulse.watch.alerts import groups as alert_groups
 
-log = logging.getLogger("pipepulse.scheduler")
+log = logging.getLogger(__name__)
 
 # Invocations in flight at once: enough to keep a fan-out of thousands short, few enough
 # not to flood a loader endpoint.

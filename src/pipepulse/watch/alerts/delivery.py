@@ -24,7 +24,7 @@ from pipepulse.db.session import Database
 from pipepulse.watch.alerts import backoff, channels, fairness, latency, outbox_repository, reposts, sender
 from pipepulse.watch.alerts import repository as alerts_repository
 
-log = logging.getLogger("pipepulse.watch.alerts")
+log = logging.getLogger(__name__)
 
 BATCH = 200
 CONCURRENCY = 16

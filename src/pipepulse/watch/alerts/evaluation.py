@@ -43,7 +43,7 @@ from pipepulse.watch.alerts import (
 from pipepulse.watch.alerts import groups as alert_groups
 from pipepulse.watch.alerts.changes import NORMAL, Event, RuleView, Seen
 
-log = logging.getLogger("pipepulse.alerts")
+log = logging.getLogger(__name__)
 
 # Status changes dated per pass; more (a first evaluation of thousands of connections) wait for
 # the next tick, untouched, so a pass stays short.

@@ -16,7 +16,7 @@ from pipepulse.config import Settings
 from pipepulse.db.engine import embedded
 from pipepulse.secret_key import secret_key as data_dir_key
 
-log = logging.getLogger("pipepulse")
+log = logging.getLogger(__name__)
 
 _refusal: str | None = None
 # Data directories already warned about: the demo installs the box before the app it
