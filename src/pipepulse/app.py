@@ -39,7 +39,7 @@ from pipepulse.watch.alerts import send_limit
 from pipepulse.watch.alerts import silences_router as alert_silences_router
 from pipepulse.watch.alerts.channels import keys as channel_keys
 
-log = logging.getLogger("pipepulse")
+log = logging.getLogger(__name__)
 
 
 def create_app(

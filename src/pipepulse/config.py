@@ -164,7 +164,3 @@ class Settings(BaseSettings):
             run_retention=timedelta(days=self.run_retention_days),
             rollup_retention=timedelta(days=self.rollup_retention_days),
         )
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.resolved_database_url.startswith("sqlite")

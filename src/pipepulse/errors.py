@@ -17,7 +17,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from pipepulse.redaction import redact_text
 
-log = logging.getLogger("pipepulse.errors")
+log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
 

@@ -23,7 +23,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-log = logging.getLogger("pipepulse")
+log = logging.getLogger(__name__)
 
 PREFIX = "enc1:"
 MIN_SECRET_LENGTH = 32

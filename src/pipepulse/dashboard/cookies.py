@@ -24,7 +24,7 @@ from pipepulse.auth.principals import UserPrincipal
 from pipepulse.db.models import ApiToken, DashboardSession
 from pipepulse.secret_key import SECRET_KEY_FILE, secret_key
 
-log = logging.getLogger("pipepulse.dashboard")
+log = logging.getLogger(__name__)
 
 COOKIE_NAME = "pipepulse_session"
 SESSION_MAX_AGE_SECONDS = 12 * 3600

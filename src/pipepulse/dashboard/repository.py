@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db.models import Run, RunHourlyRollup
+from pipepulse.kit import run_filters
 
 
 async def events_per_hour(
@@ -68,9 +69,8 @@ async def failing_groups(
             )
             .where(
                 r.connection_id == connection_id,
-                r.outcome.in_(("partial", "failed")),
-                r.completed_at >= start,
-                r.completed_at < end,
+                r.outcome.in_(run_filters.FAILING_OUTCOMES),
+                run_filters.completed_in(start, end),
             )
             .group_by(r.outcome, r.error, r.batches_dlq)
         )
@@ -84,9 +84,7 @@ async def failing_groups(
         await session.execute(
             select(func.count(), func.min(r.started_at), func.max(r.started_at)).where(
                 r.connection_id == connection_id,
-                r.completed_at.is_(None),
-                r.started_at >= start - orphan_window,
-                r.started_at < end - orphan_window,
+                run_filters.orphans_finished_in(start, end, orphan_window),
             )
         )
     ).one()
@@ -118,7 +116,7 @@ async def failing_groups(
     if count and first_start is not None and last_start is not None:
         orphan_id = await session.scalar(
             select(r.id)
-            .where(r.connection_id == connection_id, r.completed_at.is_(None), r.started_at == last_start)
+            .where(r.connection_id == connection_id, run_filters.unreported(), r.started_at == last_start)
             .order_by(r.id.desc())
             .limit(1)
         )

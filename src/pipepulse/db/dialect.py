@@ -75,12 +75,6 @@ def one_of(session: AsyncSession, column: Any, values: Sequence[str]) -> ColumnE
     return column.in_(values)  # type: ignore[no-any-return]
 
 
-def sums_json(dialect: str) -> bool:
-    """Whether the database can sum a JSON breakdown and exact run durations itself
-    (PostgreSQL); elsewhere the rows are summed in Python, to the same result."""
-    return dialect == POSTGRESQL
-
-
 def completes_in_one_statement(dialect: str) -> bool:
     """Whether completing runs and rolling them up is one statement of data-modifying CTEs
     (PostgreSQL: see rollups/set_based.py); elsewhere it is a transaction of several."""

@@ -33,6 +33,12 @@ def async_database_url(url: str) -> str:
     )
 
 
+def embedded(url: str) -> bool:
+    """Whether the database is a file of this installation (SQLite): one machine, whose data
+    directory may hold what the database's data needs (the channel-secret key)."""
+    return make_url(url).get_backend_name() == "sqlite"
+
+
 def sqlite_path(url: str) -> Path | None:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database:

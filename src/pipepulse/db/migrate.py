@@ -20,7 +20,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Any fixed number works; it only has to be the same in every pipepulse process.
 _MIGRATION_LOCK_KEY = 7_202_611
 
-log = logging.getLogger("pipepulse")
+log = logging.getLogger(__name__)
 
 
 def alembic_config(url: str | None = None) -> Config:

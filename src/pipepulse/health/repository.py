@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db.dialect import as_utc, one_of
 from pipepulse.db.models import ConnectionRunTimes, Run, RunDailyRollup, RunHourlyRollup, WarehouseConnection
+from pipepulse.kit import run_filters
 
 Ranges = Sequence[tuple[datetime, datetime]]
 C = WarehouseConnection
@@ -123,9 +124,7 @@ async def orphans(
         .join(C, C.id == Run.connection_id)
         .where(
             C.organisation_id == organisation_id,
-            Run.completed_at.is_(None),
-            Run.started_at >= started_from,
-            Run.started_at < started_to,
+            run_filters.unreported_started_in(started_from, started_to),
         )
     )
     return [(t, s) for t, s in rows]

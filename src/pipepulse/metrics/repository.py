@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +21,7 @@ from pipepulse.db import dialect
 from pipepulse.db.dialect import as_utc, one_of
 from pipepulse.db.models import EventHourlyRollup, Run, RunHourlyRollup
 from pipepulse.db.run_rows import RUN_COLUMNS, RunRow
+from pipepulse.kit import run_filters
 from pipepulse.metrics.values import Accumulator
 from pipepulse.rules import Tally
 
@@ -167,9 +168,7 @@ async def pending_runs(
     rows = await session.execute(
         select(*RUN_COLUMNS).where(
             one_of(session, Run.connection_id, connection_ids),
-            Run.completed_at.is_(None),
-            Run.started_at >= started_from,
-            Run.started_at < started_to,
+            run_filters.unreported_started_in(started_from, started_to),
         )
     )
     return [RunRow.from_row(row) for row in rows]
@@ -225,8 +224,8 @@ async def latest_completed(
     return out
 
 
-# Where the database can (dialect.sums_json): aggregating raw edges there instead of shipping
-# every run (and its JSON breakdown) to Python. Latency matches run_latency_ms bit for bit: the exact
+# PostgreSQL aggregates raw edges where they lie instead of shipping every run (and its JSON
+# breakdown) to Python (see EDGE_SUMS). Latency matches run_latency_ms bit for bit: the exact
 # epoch difference rounded to a double, times 1000 in double precision, truncated.
 EDGE_SUMS_SQL = text(
     """
@@ -264,11 +263,22 @@ async def edge_sums(
     session: AsyncSession, connection_ids: Sequence[str], a: datetime, b: datetime
 ) -> dict[str, Accumulator]:
     """Per connection, the completed runs with ``a <= completed_at < b`` summed."""
-    if not dialect.sums_json(dialect.name_of(session)):
-        accs: dict[str, Accumulator] = defaultdict(Accumulator)
-        for run in await completed_runs(session, connection_ids, [(a, b)]):
-            accs[run.connection_id].add_run(run)
-        return accs
+    return await EDGE_SUMS.of(session)(session, connection_ids, a, b)
+
+
+async def _edge_sums_in_python(
+    session: AsyncSession, connection_ids: Sequence[str], a: datetime, b: datetime
+) -> dict[str, Accumulator]:
+    # SQLite cannot sum a JSON breakdown: the runs are read and added one by one.
+    accs: dict[str, Accumulator] = defaultdict(Accumulator)
+    for run in await completed_runs(session, connection_ids, [(a, b)]):
+        accs[run.connection_id].add_run(run)
+    return accs
+
+
+async def _edge_sums_in_sql(
+    session: AsyncSession, connection_ids: Sequence[str], a: datetime, b: datetime
+) -> dict[str, Accumulator]:
     params = {"ids": list(connection_ids), "a": a, "b": b}
     typed: dict[str, dict[str, int]] = {}
     for cid, key, events in await session.execute(EDGE_TYPES_SQL, params):
@@ -285,3 +295,7 @@ async def edge_sums(
         out[cid] = summed(row[1:9], row[9], row[10], row[11])
         out[cid].add_events(by_type)
     return out
+
+
+EdgeSums = Callable[[AsyncSession, Sequence[str], datetime, datetime], Awaitable[dict[str, Accumulator]]]
+EDGE_SUMS = dialect.PerDatabase[EdgeSums](postgresql=_edge_sums_in_sql, sqlite=_edge_sums_in_python)

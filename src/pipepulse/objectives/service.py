@@ -123,7 +123,7 @@ async def bad_time(
     """The indicator's bad time over ``[start, now)``."""
     lo = start - DAY - TICK  # the timeline at ``start`` rests on the day before it
     runs = in_order(
-        await status_repository.finished_between(session, connection.id, lo, now, thresholds.orphan_window)
+        await status_repository.finished_runs_of(session, connection.id, lo, now, thresholds.orphan_window)
     )
     if indicator == "availability":
         return sli.error_spans(timeline(runs, start, now, thresholds).intervals)

@@ -28,6 +28,7 @@ from pipepulse.db.models import (
     WarehouseConnection,
 )
 from pipepulse.db.notification_tallies import FINISHED
+from pipepulse.kit import run_filters
 
 
 def _completed_before(connection_id: str, before: datetime) -> list[ColumnElement[bool]]:
@@ -37,7 +38,7 @@ def _completed_before(connection_id: str, before: datetime) -> list[ColumnElemen
 
 def _pending_before(connection_id: str, started_before: datetime) -> list[ColumnElement[bool]]:
     # ix_runs_pending (partial: completed_at IS NULL)
-    return [Run.connection_id == connection_id, Run.completed_at.is_(None), Run.started_at < started_before]
+    return [Run.connection_id == connection_id, run_filters.unreported_started_in(None, started_before)]
 
 
 async def connections_with_work(
@@ -51,7 +52,7 @@ async def connections_with_work(
     r, h = Run, RunHourlyRollup
     old_run = exists().where(r.connection_id == c.id, r.completed_at < runs_before)
     old_orphan = exists().where(
-        r.connection_id == c.id, r.completed_at.is_(None), r.started_at < orphans_started_before
+        r.connection_id == c.id, run_filters.unreported_started_in(None, orphans_started_before)
     )
     old_hour = exists().where(h.connection_id == c.id, h.hour < hours_before)
     rows = await session.scalars(select(c.id).where(old_run | old_orphan | old_hour).order_by(c.id))
@@ -205,7 +206,7 @@ async def count_expired(
     counts = {
         "runs": select(func.count()).where(Run.completed_at < runs_before),
         "orphans": select(func.count()).where(
-            and_(Run.completed_at.is_(None), Run.started_at < orphans_started_before)
+            run_filters.unreported_started_in(None, orphans_started_before)
         ),
         "hourly_rollups": select(func.count()).select_from(h).where(h.hour < hours_before),
         "event_rollups": select(func.count()).select_from(e).where(e.hour < hours_before),

@@ -28,7 +28,7 @@ from pipepulse.rollups import writer
 from pipepulse.rollups.plan import floor_hour
 from pipepulse.rules import Thresholds
 
-log = logging.getLogger("pipepulse.retention")
+log = logging.getLogger(__name__)
 
 # Rows one DELETE may remove: enough to clear a backlog quickly, few enough that each
 # statement (and its transaction) holds its locks for milliseconds.

@@ -61,7 +61,7 @@ def _complete_statement() -> Any:
             Run.connection_id == bindparam("p_connection_id"),
             Run.id == bindparam("p_run_id"),
             Run.organisation_id == bindparam("p_organisation_id"),
-            Run.completed_at.is_(None),
+            run_filters.unreported(),
             Run.started_at <= bindparam("p_completed_at", type_=columns.completed_at.type),
             _KNOWN_EVENT_TYPES,
         )

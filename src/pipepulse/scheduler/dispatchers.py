@@ -20,7 +20,7 @@ from pipepulse.redaction import redact_text, redact_url
 from pipepulse.scheduler.jobs import SeededRun
 from pipepulse.wire.invocation_signature import expected_signature
 
-log = logging.getLogger("pipepulse.scheduler")
+log = logging.getLogger(__name__)
 
 
 class DispatchFailed(Exception):

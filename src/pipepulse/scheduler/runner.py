@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from pipepulse.config import Settings
+from pipepulse.db.engine import embedded
 from pipepulse.db.session import Database
 from pipepulse.retention import service as retention
 from pipepulse.runs import service as runs_service
@@ -31,7 +32,7 @@ from pipepulse.watch.alerts import (
 from pipepulse.watch.alerts import groups as alert_groups
 from pipepulse.watch.alerts.shares import PARTITIONS
 
-log = logging.getLogger("pipepulse.scheduler")
+log = logging.getLogger(__name__)
 
 # Invocations in flight at once: enough to keep a fan-out of thousands short, few enough
 # not to flood a loader endpoint.
@@ -302,13 +303,14 @@ async def run_forever(
 
     async def alerts() -> None:
         tracker = selection.Tracker()
-        # SQLite is a single-scheduler layout: the one scheduler evaluates every connection.
+        # An embedded database (SQLite) is a single-scheduler layout: the one scheduler
+        # evaluates every connection.
         shares = (
-            shares_store.EvaluationShares(
+            None
+            if embedded(settings.resolved_database_url)
+            else shares_store.EvaluationShares(
                 db, ident, timedelta(seconds=settings.scheduler_evaluation_lease_seconds)
             )
-            if db.dialect == "postgresql"
-            else None
         )
         try:
             while not stop.is_set():

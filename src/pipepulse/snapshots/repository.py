@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pipepulse.db import dialect
 from pipepulse.db.models import Run, StatusSnapshot, WarehouseConnection
 from pipepulse.db.session import Database
+from pipepulse.kit import run_filters
 from pipepulse.snapshots.horizon import SPANS, FirstAfter
 
 
@@ -83,7 +84,7 @@ def _first_after() -> Any:
     ]
     pending = [
         select(func.min(Run.started_at))
-        .where(here, Run.completed_at.is_(None), Run.started_at > _t(f"pending_{i}"))
+        .where(here, run_filters.pending(_t(f"pending_{i}")))
         .scalar_subquery()
         for i in range(len(SPANS))
     ]

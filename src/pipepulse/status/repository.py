@@ -9,19 +9,18 @@ are single index lookups; the volume comes from the hourly rollups.
 from __future__ import annotations
 
 import functools
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import DateTime, and_, bindparam, func, literal, or_, select, text, type_coerce, union_all
+from sqlalchemy import DateTime, bindparam, func, literal, select, text, type_coerce, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db import dialect
 from pipepulse.db.dialect import as_utc
 from pipepulse.db.models import Run, RunHourlyRollup
-from pipepulse.db.run_rows import RUN_COLUMNS, RunRow
+from pipepulse.kit import run_filters
 from pipepulse.rollups.plan import HOUR, floor_hour
 from pipepulse.status.timeline import TICK, FinishedRun, finished_run, in_order, streak_before
 
@@ -46,35 +45,42 @@ TIMELINE_COLUMNS = (
 
 
 @functools.cache
-def _finished_between() -> Any:
-    completed = select(*TIMELINE_COLUMNS).where(
-        Run.connection_id == bindparam("cid"),
-        Run.completed_at > _t("after"),
-        Run.completed_at <= _t("until"),
+def _finished_between(database: str) -> Any:
+    # Built once per database: ``ids`` is one array parameter on PostgreSQL, a list on SQLite.
+    cid = Run.connection_id.label("cid")
+    completed = select(cid, *TIMELINE_COLUMNS).where(
+        dialect.in_param(database, Run.connection_id, "ids"), run_filters.completed_in(_t("lo"), _t("hi"))
     )
-    # A pending run finishes (as an orphan) at started_at + window.
-    orphans = select(*TIMELINE_COLUMNS).where(
-        Run.connection_id == bindparam("cid"),
-        Run.completed_at.is_(None),
-        Run.started_at > _t("orphans_after"),
-        Run.started_at <= _t("orphans_until"),
+    # A run never reported finishes (as an orphan) at started_at + window.
+    orphans = select(cid, *TIMELINE_COLUMNS).where(
+        dialect.in_param(database, Run.connection_id, "ids"),
+        run_filters.unreported_started_in(_t("orphans_lo"), _t("orphans_hi")),
     )
     return union_all(completed, orphans)
 
 
 async def finished_between(
+    session: AsyncSession, ids: Sequence[str], after: datetime, until: datetime, orphan_window: timedelta
+) -> dict[str, list[FinishedRun]]:
+    """Per connection (each of ``ids`` a key), its runs whose finished time is in ``(after, until]``,
+    as they finish (unordered: see timeline.in_order). The one reader of "runs finished in a
+    range", for one connection (status history, objectives) or thousands (the evaluation)."""
+    # (after, until] is [after + TICK, until + TICK): times are kept to the microsecond.
+    lo, hi = after + TICK, until + TICK
+    params = {"lo": lo, "hi": hi, "orphans_lo": lo - orphan_window, "orphans_hi": hi - orphan_window}
+    statement = _finished_between(dialect.name_of(session))
+    out: dict[str, list[FinishedRun]] = {cid: [] for cid in ids}
+    for chunk in dialect.chunks(session, list(ids)):
+        for cid, i, s, c, e, d, err in await session.execute(statement, params | {"ids": list(chunk)}):
+            out[cid].append(finished_run(i, _utc(s), _utc(c), e, d, err, orphan_window))
+    return out
+
+
+async def finished_runs_of(
     session: AsyncSession, connection_id: str, after: datetime, until: datetime, orphan_window: timedelta
 ) -> list[FinishedRun]:
-    """The connection's runs whose finished time is in ``(after, until]``, as they finish."""
-    params = {
-        "cid": connection_id,
-        "after": after,
-        "until": until,
-        "orphans_after": after - orphan_window,
-        "orphans_until": until - orphan_window,
-    }
-    result = await session.execute(_finished_between(), params)
-    return [finished_run(i, _utc(s), _utc(c), e, d, err, orphan_window) for i, s, c, e, d, err in result]
+    """One connection's runs finished in ``(after, until]`` (see :func:`finished_between`)."""
+    return (await finished_between(session, [connection_id], after, until, orphan_window))[connection_id]
 
 
 def _utc(value: Any) -> Any:
@@ -103,7 +109,7 @@ def _bounds() -> Any:
     completed = select(func.min(Run.completed_at)).where(Run.connection_id == cid).scalar_subquery()
     pending = (
         select(func.min(Run.started_at))
-        .where(Run.connection_id == cid, Run.completed_at.is_(None))
+        .where(Run.connection_id == cid, run_filters.unreported())
         .scalar_subquery()
     )
     return select(completed.label("completed"), pending.label("pending"))
@@ -154,22 +160,26 @@ async def failing_streak_before(
         if earliest is None or earliest >= before:
             return []
         after = earliest - TICK
-    runs = in_order(await finished_between(session, connection_id, after, before - TICK, orphan_window))
+    runs = in_order(await finished_runs_of(session, connection_id, after, before - TICK, orphan_window))
     if not runs or not runs[-1].failing:
         return []
     return runs[streak_before(runs, len(runs) - 1) :]
 
 
 @functools.cache
-def _hour_volumes() -> Any:
+def _hour_volumes(database: str) -> Any:
+    # Built once per database: ``ids`` is one array parameter on PostgreSQL, a list on SQLite.
     r = RunHourlyRollup
-    ids: Any = bindparam("ids", expanding=True)
     rollups = select(
         r.connection_id.label("cid"),
         r.hour.label("hour"),
         r.runs.label("runs"),
         r.events_delivered.label("events"),
-    ).where(r.connection_id.in_(ids), r.hour.in_(bindparam("hours", expanding=True)))
+    ).where(
+        dialect.in_param(database, r.connection_id, "ids"),
+        r.hour.in_(bindparam("hours", expanding=True)),
+        r.runs > 0,
+    )
     # Orphans are never rolled up, but an hour in which one finished did have a finished run.
     orphans = select(
         Run.connection_id.label("cid"),
@@ -177,12 +187,8 @@ def _hour_volumes() -> Any:
         literal(-1).label("runs"),
         literal(0).label("events"),
     ).where(
-        and_(
-            Run.connection_id.in_(bindparam("ids", expanding=True)),
-            Run.completed_at.is_(None),
-            Run.started_at >= _t("orphans_from"),
-            Run.started_at < _t("orphans_to"),
-        )
+        dialect.in_param(database, Run.connection_id, "ids"),
+        run_filters.unreported_started_in(_t("orphans_from"), _t("orphans_to")),
     )
     return union_all(rollups, orphans)
 
@@ -190,27 +196,30 @@ def _hour_volumes() -> Any:
 async def hour_volumes(
     session: AsyncSession, ids: Sequence[str], hours: Sequence[datetime], orphan_window: timedelta
 ) -> dict[str, dict[datetime, int]]:
-    """Per connection, the events delivered by runs finished in each of ``hours`` (UTC hour
-    starts), for the hours in which at least one run finished."""
+    """Per connection (each of ``ids`` a key), the events delivered by runs finished in each of
+    ``hours`` (UTC hour starts), for the hours in which a run finished (as ``GET …/health/``
+    counts them: an hour whose only finished run is an orphan counts, with no events; an hour
+    without any is absent). The one reader of "hour volumes", for one connection or thousands."""
     out: dict[str, dict[datetime, int]] = {cid: {} for cid in ids}
-    if not ids:
+    if not ids or not hours:
         return out
     wanted = set(hours)
     params = {
-        "ids": list(ids),
         "hours": list(hours),
         "orphans_from": min(hours) - orphan_window,
         "orphans_to": max(hours) + HOUR - orphan_window,
     }
-    for cid, hour, runs, events in await session.execute(_hour_volumes(), params):
-        start = as_utc(hour)
-        assert start is not None
-        if runs == -1:
-            start = floor_hour(start + orphan_window)
-            if start in wanted:
-                out[cid].setdefault(start, 0)
-        elif runs:
-            out[cid][start] = int(events or 0)
+    statement = _hour_volumes(dialect.name_of(session))
+    for chunk in dialect.chunks(session, list(ids)):
+        for cid, hour, runs, events in await session.execute(statement, params | {"ids": list(chunk)}):
+            start = as_utc(hour)
+            assert start is not None
+            if runs == -1:
+                start = floor_hour(start + orphan_window)
+                if start in wanted:
+                    out[cid].setdefault(start, 0)
+            else:
+                out[cid][start] = int(events or 0)
     return out
 
 
@@ -239,8 +248,7 @@ def _hourly_counts() -> Any:
         literal(0).label("events"),
     ).where(
         Run.connection_id == bindparam("cid"),
-        Run.completed_at.is_(None),
-        Run.started_at < _t("orphans_until"),
+        run_filters.unreported_started_in(None, _t("orphans_until")),
     )
     return union_all(rollups, orphans)
 
@@ -261,65 +269,4 @@ async def hourly_counts(
         out[start] = HourCounts(
             found.runs + int(runs), found.failing + int(failing), found.events + int(events or 0)
         )
-    return out
-
-
-# Many connections at once (the evaluation pass), a few statements per few thousand ids.
-
-
-async def hourly_volumes(
-    session: AsyncSession, ids: Sequence[str], hours: Sequence[datetime], orphan_window: timedelta
-) -> dict[str, dict[datetime, int]]:
-    """Per connection, the events delivered by runs finished in each of ``hours``, for the
-    hours in which a run finished (as ``GET …/health/`` counts them: an hour whose only
-    finished run is an orphan counts, with no events; an hour without any is absent)."""
-    r = RunHourlyRollup
-    wanted = set(hours)
-    out: dict[str, dict[datetime, int]] = defaultdict(dict)
-    for chunk in dialect.chunks(session, ids):
-        rows = await session.execute(
-            select(r.connection_id, r.hour, r.events_delivered).where(
-                dialect.one_of(session, r.connection_id, chunk), r.hour.in_(list(hours)), r.runs > 0
-            )
-        )
-        for cid, hour, events in rows:
-            out[cid][hour] = int(events or 0)
-        # Orphans are never rolled up; they finish at started_at + the window.
-        orphans = await session.execute(
-            select(Run.connection_id, Run.started_at).where(
-                dialect.one_of(session, Run.connection_id, chunk),
-                Run.completed_at.is_(None),
-                Run.started_at >= min(hours) - orphan_window,
-                Run.started_at < max(hours) + HOUR - orphan_window,
-            )
-        )
-        for cid, started_at in orphans:
-            hour = floor_hour(started_at + orphan_window)
-            if hour in wanted:
-                out[cid].setdefault(hour, 0)
-    return out
-
-
-async def finished_runs_between(
-    session: AsyncSession, ids: Sequence[str], start: datetime, end: datetime, orphan_window: timedelta
-) -> dict[str, list[RunRow]]:
-    """Per connection, the runs whose finished time lies in ``[start, end)``."""
-    out: dict[str, list[RunRow]] = defaultdict(list)
-    for chunk in dialect.chunks(session, ids):
-        rows = await session.execute(
-            select(*RUN_COLUMNS).where(
-                dialect.one_of(session, Run.connection_id, chunk),
-                or_(
-                    and_(Run.completed_at >= start, Run.completed_at < end),
-                    and_(
-                        Run.completed_at.is_(None),
-                        Run.started_at >= start - orphan_window,
-                        Run.started_at < end - orphan_window,
-                    ),
-                ),
-            )
-        )
-        for row in rows:
-            run = RunRow.from_row(row)
-            out[run.connection_id].append(run)
     return out

@@ -10,7 +10,7 @@ orphans, top-N probes from the end of an index, and the raw edges where they wer
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pipepulse.db import dialect
 from pipepulse.db.models import ConnectionRunTimes, EventHourlyRollup, Run, RunHourlyRollup
 from pipepulse.db.run_rows import RUN_COLUMNS, RunRow
+from pipepulse.kit import run_filters
 from pipepulse.rollups.plan import Plan
 from pipepulse.rollups.writer import RUN_COUNTS
 from pipepulse.rules import OTHER, Tally
@@ -114,10 +115,9 @@ def _sums(name: str, edges: int, events: bool) -> Any:
         )
         .group_by(e.connection_id, e.event_type)
     )
-    if not dialect.sums_json(name) or not edges:
+    if not edges:
         return hours.union_all(hour_events) if events else hours
-    # The raw edges, summed where they lie rather than shipped run by run: a status read of
-    # 500 connections would otherwise decode some 12,000 runs in Python.
+    # The raw edges, summed where they lie (see EDGES: only where the database sums JSON).
     done = Run.completed_at
     in_week, in_day_edges = _in(done, "week_edge", WINDOW_EDGES), _in(done, "day_edge", WINDOW_EDGES)
     per_run = {
@@ -179,6 +179,28 @@ def edge_ranges(windows: Windows) -> list[tuple[datetime, datetime]]:
     return merged
 
 
+def _no_edges(_windows: Windows) -> list[tuple[datetime, datetime]]:
+    return []
+
+
+@dataclass(frozen=True)
+class EdgeRuns:
+    """Where the windows' raw edge runs are counted: the ranges :func:`sums` sums in its
+    statement, and those whose runs :func:`runs` ships to be added in Python."""
+
+    summed: Callable[[Windows], list[tuple[datetime, datetime]]]
+    shipped: Callable[[Windows], list[tuple[datetime, datetime]]]
+
+
+# PostgreSQL sums the edges (JSON breakdowns included) where they lie: a status read of 500
+# connections would otherwise decode some 12,000 runs in Python. SQLite has no such sum of a
+# JSON breakdown, so its edge runs are shipped and summed in Python, to the same result.
+EDGES = dialect.PerDatabase(
+    postgresql=EdgeRuns(summed=edge_ranges, shipped=_no_edges),
+    sqlite=EdgeRuns(summed=_no_edges, shipped=edge_ranges),
+)
+
+
 def _range_params(prefix: str, ranges: Sequence[tuple[datetime, datetime]]) -> dict[str, datetime]:
     params = {}
     for i, (a, b) in enumerate(ranges):
@@ -190,15 +212,16 @@ async def sums(
     session: AsyncSession, ids: Sequence[str], windows: Windows, *, events: bool = True
 ) -> tuple[dict[str, Rollups], bool]:
     """Per connection, the sums of the week and the day; and whether they include the raw
-    edges (else :func:`runs` returns those runs, to be added one by one). Without ``events``
-    the per-type breakdowns are not read (a status needs only the counts), and stay empty."""
+    edges (else :func:`runs` returns those runs, to be added one by one: see :data:`EDGES`).
+    Without ``events`` the per-type breakdowns are not read (a status needs only the counts),
+    and stay empty."""
     name = dialect.name_of(session)
     out = {cid: Rollups() for cid in ids}
-    with_edges = dialect.sums_json(name)
+    edges = EDGES.of(session).summed(windows)
     end = windows.day.end
     week, day = windows.week.whole_hours or (end, end), windows.day.whole_hours or (end, end)
-    if week[0] == week[1] and day[0] == day[1] and not with_edges:
-        return out, with_edges
+    if week[0] == week[1] and day[0] == day[1] and not edges:
+        return out, False
     params: dict[str, Any] = {
         "ids": list(ids),
         "hours_from": min(week[0], day[0]),
@@ -206,7 +229,6 @@ async def sums(
         **_range_params("week_hours", [week]),
         **_range_params("day_hours", [day]),
     }
-    edges = edge_ranges(windows) if with_edges else []
     if edges:
         params |= _range_params("edge", edges)
         params |= _range_params("week_edge", _padded(windows.week.raw, WINDOW_EDGES, end))
@@ -237,7 +259,7 @@ async def sums(
             for tally, rest in zip((out[cid].week, out[cid].day), rests, strict=True):
                 if rest > 0:
                     tally.events_by_type[OTHER] += rest
-    return out, with_edges
+    return out, bool(edges)
 
 
 def _newest(*where: Any, limit: str, columns: Sequence[Any] = RUN_COLUMNS) -> Any:
@@ -285,9 +307,7 @@ def _runs(name: str, slots: int, edges: int, events: bool) -> Any:
     ).where(dialect.in_param(name, t.connection_id, "ids"))
     orphans = select(literal("orphan").label("part"), key, *columns).where(
         dialect.in_param(name, Run.connection_id, "ids"),
-        Run.completed_at.is_(None),
-        Run.started_at >= _t("orphans_from"),
-        Run.started_at < _t("orphans_to"),
+        run_filters.unreported_started_in(_t("orphans_from"), _t("orphans_to")),
     )
     extra = [orphans, delivered]
     if edges:
@@ -360,7 +380,7 @@ async def runs(
         "orphans_from": orphans_started[0],
         "orphans_to": orphans_started[1],
     }
-    edges = [] if dialect.sums_json(name) else edge_ranges(windows)
+    edges = EDGES.of(session).shipped(windows)
     params |= _range_params("edge", edges)
     out = {cid: Newest() for cid in ids}
     # The last delivery as every report keeps it answers for the instant asked about unless it

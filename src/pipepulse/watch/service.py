@@ -66,7 +66,7 @@ class _Runs:
         """The runs finished in ``(after, until]``."""
         if after >= until:
             return []
-        return await repository.finished_between(self.session, self.connection_id, after, until, self.window)
+        return await repository.finished_runs_of(self.session, self.connection_id, after, until, self.window)
 
     async def timeline(
         self, start: datetime, end: datetime, rows: list[FinishedRun] | None = None
@@ -397,7 +397,7 @@ async def volumes(
     session: AsyncSession, connection_ids: Sequence[str], now: datetime, thresholds: Thresholds
 ) -> dict[str, Volume]:
     """Per connection, the latest complete UTC hour's events against the same hour on the
-    previous 7 days (one statement for all of them)."""
+    previous 7 days (status/repository.hour_volumes)."""
     hour = floor_hour(now) - HOUR
     previous = baseline_hours(hour)
     found = await repository.hour_volumes(

@@ -2,7 +2,7 @@
 status nor its lateness changes before the horizon the incremental evaluation computes.
 
 Histories come from the timeline's property test (a coarse grid, ties, microsecond wobbles,
-orphans, late reports); the edges are computed from them the way ``selection_store`` reads
+orphans, late reports); the edges are computed from them the way ``selection_repository`` reads
 them, and every instant where something could change is checked against the oracle.
 """
 

@@ -21,10 +21,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db.session import Database
-from pipepulse.watch.alerts import backoff, channels, fairness, latency, reposts, sender
+from pipepulse.watch.alerts import backoff, channels, fairness, latency, outbox_repository, reposts, sender
 from pipepulse.watch.alerts import repository as alerts_repository
 
-log = logging.getLogger("pipepulse.watch.alerts")
+log = logging.getLogger(__name__)
 
 BATCH = 200
 CONCURRENCY = 16
@@ -59,10 +59,10 @@ async def claim_due(session: AsyncSession, now: datetime, limit: int = BATCH) ->
     due = fairness.fair_due(now, limit)
     # ``attempts`` counts the send this claim is for; a claim handed back unsent gives it
     # back (release).
-    claimed = await alerts_repository.claim_notifications(session, due, now, now + LEASE)
+    claimed = await outbox_repository.claim_notifications(session, due, now, now + LEASE)
     if not claimed:
         return []
-    by_id = await alerts_repository.channel_targets(session, {row.channel_id for row in claimed})
+    by_id = await outbox_repository.channel_targets(session, {row.channel_id for row in claimed})
     out = []
     for row in claimed:
         channel = by_id[row.channel_id]
@@ -105,7 +105,7 @@ async def record(session: AsyncSession, claim: Claim, outcome: sender.Outcome, n
             }
         else:
             values |= {"state": "pending", "next_attempt_at": following}
-    if not await alerts_repository.update_claimed(session, claim.notification_id, claim.attempts, values):
+    if not await outbox_repository.update_claimed(session, claim.notification_id, claim.attempts, values):
         return "lost"
     if outcome.gone:
         await alerts_repository.disable_channel(session, claim.channel_id, GONE_REASON, now)
@@ -121,7 +121,7 @@ async def release(session: AsyncSession, claim: Claim, now: datetime, *, sent: b
         "next_attempt_at": now,
         "last_error": "the delivery pass ran out of time before the receiver answered",
     }
-    await alerts_repository.update_claimed(session, claim.notification_id, claim.attempts, values)
+    await outbox_repository.update_claimed(session, claim.notification_id, claim.attempts, values)
 
 
 async def deliver_due(

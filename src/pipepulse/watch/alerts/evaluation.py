@@ -32,11 +32,19 @@ from pipepulse.telemetry import service as telemetry_service
 from pipepulse.telemetry.service import ConnectionStatus
 from pipepulse.watch import service as watch_service
 from pipepulse.watch import verdicts
-from pipepulse.watch.alerts import bodies, changes, fingerprints, selection, selection_store, shares, store
+from pipepulse.watch.alerts import (
+    bodies,
+    changes,
+    evaluation_repository,
+    fingerprints,
+    selection,
+    selection_repository,
+    shares,
+)
 from pipepulse.watch.alerts import groups as alert_groups
 from pipepulse.watch.alerts.changes import NORMAL, Event, RuleView, Seen
 
-log = logging.getLogger("pipepulse.alerts")
+log = logging.getLogger(__name__)
 
 # Status changes dated per pass; more (a first evaluation of thousands of connections) wait for
 # the next tick, untouched, so a pass stays short.
@@ -63,8 +71,8 @@ class PassResult:
 class Change:
     """One connection whose sighting differs from the stored one."""
 
-    watched: store.Watched
-    before: store.Stored | None
+    watched: evaluation_repository.Watched
+    before: evaluation_repository.Stored | None
     new: Seen
     status: ConnectionStatus
     freshness: verdicts.Freshness
@@ -115,7 +123,8 @@ async def _status_starts(
             break
         start = now - span
         floor = start - DAY - TICK
-        runs = await status_repository.finished_runs_between(session, list(pending), floor, end, window)
+        # The runs finished in [floor, end), that is (floor - TICK, now].
+        runs = await status_repository.finished_between(session, list(pending), floor - TICK, now, window)
         for cid, change in list(pending.items()):
             engine = change.status
             delivered, newest = engine.last_delivery_at, engine.latest_run
@@ -126,9 +135,7 @@ async def _status_starts(
                 and newest.completed_at is not None
                 and newest.completed_at < floor,
             )
-            history = timeline.timeline(
-                timeline.finished_runs(runs.get(cid, []), window), start, end, thresholds, prior
-            )
+            history = timeline.timeline(timeline.in_order(runs.get(cid, [])), start, end, thresholds, prior)
             current = history.intervals[-1]
             if not (len(history.intervals) == 1 and history.held_before):
                 # The timeline is exact from one microsecond before its start.
@@ -194,15 +201,15 @@ async def evaluate(
     async with db.session() as session:
         picked = await _pick(session, tracker, now, thresholds, share)
         scope = picked.scope if picked is not None else None
-        connections = await store.watched(session, scope)
-        stored = await store.stored(session, scope)
+        connections = await evaluation_repository.watched(session, scope)
+        stored = await evaluation_repository.stored(session, scope)
         engine = await telemetry_service.statuses(session, [w.ref for w in connections], now, thresholds)
         judge = [
             w.ref.id for w in connections if (s := stored.get(w.ref.id)) is None or s.volume_hour != hour
         ]
         volumes: dict[str, verdicts.Volume] = {}
         if judge:
-            found = await status_repository.hourly_volumes(
+            found = await status_repository.hour_volumes(
                 session, judge, [hour, *baseline], thresholds.orphan_window
             )
             for cid in judge:
@@ -264,7 +271,7 @@ async def evaluate(
                 change.status_since = change.before.status_since
 
         organisations = {c.watched.ref.organisation_id for c in ready if c.events}
-        rules = await store.rules_by_organisation(session, organisations)
+        rules = await evaluation_repository.rules_by_organisation(session, organisations)
         notify = [
             c
             for c in ready
@@ -273,13 +280,14 @@ async def evaluate(
         snapshots = await telemetry_service.snapshots(
             session, [c.watched.ref for c in notify], now, thresholds
         )
-        slugs = await store.organisation_slugs(session, {c.watched.ref.organisation_id for c in notify})
+        notified = {c.watched.ref.organisation_id for c in notify}
+        slugs = await evaluation_repository.organisation_slugs(session, notified)
 
     async with db.session(write=True) as session:
-        inserted = await store.insert_first(
+        inserted = await evaluation_repository.insert_first(
             session, [_row(c, hour, now) | {"version": 0} for c in ready if c.before is None]
         )
-        claimed = await store.claim_changes(
+        claimed = await evaluation_repository.claim_changes(
             session,
             [
                 (change.id, change.before.version, _update(change, hour, change.id in volumes, now))
@@ -289,12 +297,12 @@ async def evaluate(
         )
         # Changes another scheduler wrote first (with their events) are left to it.
         owned = [c for c in ready if (c.id in inserted if c.before is None else c.id in claimed)]
-        await store.cancel_held(
+        await evaluation_repository.cancel_held(
             session,
             {c.id: event.at for c in owned for event in c.events if event.type == changes.STATUS_CHANGED},
         )
         events = [(change, event, ids.alert_event_id(now)) for change in owned for event in change.events]
-        recorded_ids = await store.record_events(
+        recorded_ids = await evaluation_repository.record_events(
             session,
             [
                 {
@@ -317,7 +325,7 @@ async def evaluate(
             if event_id in recorded_ids
             for rule in changes.matching(rules.get(change.watched.ref.organisation_id, []), event, change.id)
         ]
-        await store.add_notifications(session, notifications)
+        await evaluation_repository.add_notifications(session, notifications)
         # SPEC §7.4: the alerts these events open and end, for the rules that group; a volume
         # alert fires until an hour is judged normal again.
         await alert_groups.record(
@@ -351,7 +359,7 @@ async def evaluate(
         )
         queued = len(notifications)
         unchanged = [cid for cid in volumes if cid not in deferred]
-        await store.advance_volume_hour(session, unchanged, hour)
+        await evaluation_repository.advance_volume_hour(session, unchanged, hour)
     if deferred:
         log.info("evaluation deferred %d status change(s) to the next tick", len(deferred))
     skipped = 0
@@ -371,7 +379,7 @@ async def _pick(
     """The connections this pass visits, with their horizons (None: every one, untracked)."""
     if tracker is None and share is None:
         return None
-    found = await selection_store.inputs(session)
+    found = await selection_repository.inputs(session)
     if share is not None:
         found = {cid: row for cid, row in found.items() if share.holds(cid)}
         if tracker is None:
@@ -382,10 +390,10 @@ async def _pick(
     assert tracker is not None
     ids = tracker.choose(found, now)
     visit = list(found) if ids is None else ids
-    edges = await selection_store.edges(session, visit, now, thresholds)
+    edges = await selection_repository.edges(session, visit, now, thresholds)
     horizons = {
         cid: selection.horizon(
-            selection_store.inputs_of(found[cid], thresholds), edge, now, thresholds.orphan_window
+            selection_repository.inputs_of(found[cid], thresholds), edge, now, thresholds.orphan_window
         )
         for cid, edge in edges.items()
         if cid in found

@@ -42,7 +42,7 @@ from pipepulse.schemas import format_timestamp
 from pipepulse.watch.alerts import group_bodies, grouping, maintenance, silences
 from pipepulse.watch.alerts.changes import FRESH, LATE, STATUS_CHANGED, VOLUME_ANOMALY, Event
 
-log = logging.getLogger("pipepulse.alerts")
+log = logging.getLogger(__name__)
 
 # The status conditions of SPEC §7.4; late and volume_anomaly come from their own events.
 STATUS_CONDITIONS = ("error", "degraded")

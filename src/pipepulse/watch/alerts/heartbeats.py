@@ -25,7 +25,7 @@ from pipepulse.db.models import AlertChannel, ChannelHeartbeat, Organisation
 from pipepulse.db.session import Database
 from pipepulse.watch.alerts import bodies, channels, sender
 
-log = logging.getLogger("pipepulse.watch.alerts")
+log = logging.getLogger(__name__)
 
 HEARTBEAT_TYPE = bodies.HEARTBEAT_TYPE
 MIN_INTERVAL_SECONDS = 60

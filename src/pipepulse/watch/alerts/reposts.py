@@ -27,7 +27,7 @@ from pipepulse.watch.alerts import channels, sender
 from pipepulse.watch.alerts.channels import alertmanager
 from pipepulse.watch.alerts.group_bodies import GROUP_TYPE
 
-log = logging.getLogger("pipepulse.watch.alerts")
+log = logging.getLogger(__name__)
 
 BATCH = 200
 CONCURRENCY = 16

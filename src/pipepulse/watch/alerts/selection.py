@@ -7,7 +7,7 @@ a finished run leaving the 24-hour window, a pending run reaching its orphan dea
 freshness deadline, the next complete hour (volume). Everything else is provably unchanged, so
 a pass over a quiet fleet reads one small row per connection and nothing of its runs.
 
-The rules here are pure; ``selection_store`` reads the inputs and edges. The tracker lives in
+The rules here are pure; ``selection_repository`` reads the inputs and edges. The tracker lives in
 the scheduler process: a restart starts with a full pass, and a replica taking over a partition
 of the connections (``shares``) visits its connections as new.
 """
@@ -29,7 +29,7 @@ FULL_PASS_EVERY = timedelta(minutes=10)
 
 @dataclass(frozen=True)
 class Inputs:
-    """What the horizon needs of a connection's small row (``selection_store.inputs``), whose
+    """What the horizon needs of a connection's small row (``selection_repository.inputs``), whose
     whole value (its signature) changes whenever anything the evaluation reads changes."""
 
     state: str

@@ -22,7 +22,7 @@ from pipepulse.watch.alerts import repository as alerts_repository
 from pipepulse.watch.alerts.channels import keys
 from pipepulse.watch.alerts.schemas import ChannelCreate, RuleCreate
 
-log = logging.getLogger("pipepulse.watch.alerts")
+log = logging.getLogger(__name__)
 
 
 class NoKeyToEncrypt(ServiceUnavailable):

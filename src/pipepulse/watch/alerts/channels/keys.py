@@ -13,9 +13,10 @@ from pathlib import Path
 
 from pipepulse import secretbox
 from pipepulse.config import Settings
+from pipepulse.db.engine import embedded
 from pipepulse.secret_key import secret_key as data_dir_key
 
-log = logging.getLogger("pipepulse")
+log = logging.getLogger(__name__)
 
 _refusal: str | None = None
 # Data directories already warned about: the demo installs the box before the app it
@@ -30,7 +31,7 @@ def box_for(settings: Settings) -> secretbox.SecretBox | None:
     try:
         if settings.secret_key:
             return secretbox.SecretBox(secretbox.parse(settings.secret_key))
-        if settings.is_sqlite:
+        if embedded(settings.resolved_database_url):
             box = secretbox.SecretBox([data_dir_key(settings)])
             if settings.data_dir in _warned:
                 return box

@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db import dialect
 from pipepulse.db.models import ConnectionRunTimes, Run, WarehouseConnection
+from pipepulse.kit import run_filters
+from pipepulse.rollups.plan import TICK
 from pipepulse.rules import DAY, Thresholds
 from pipepulse.watch import verdicts
 from pipepulse.watch.alerts.selection import Edges, Inputs
@@ -29,7 +31,7 @@ async def inputs(session: AsyncSession) -> dict[str, Any]:
     c, t, r = WarehouseConnection, ConnectionRunTimes, Run
     pending = (
         select(r.connection_id, func.count().label("n"), func.max(r.started_at).label("newest"))
-        .where(r.completed_at.is_(None))
+        .where(run_filters.unreported())
         .group_by(r.connection_id)
         .subquery()
     )
@@ -93,13 +95,9 @@ async def edges(
         nth,
         first(r.completed_at, r.completed_at > now - DAY, r.completed_at <= now),
         first(r.completed_at, r.completed_at > now),
-        first(r.started_at, r.completed_at.is_(None), r.started_at > now - window),
-        first(
-            r.started_at,
-            r.completed_at.is_(None),
-            r.started_at > now - window - DAY,
-            r.started_at <= now - window,
-        ),
+        first(r.started_at, run_filters.pending(now - window)),
+        # Orphans whose orphan instant is in (now - DAY, now]: still inside the 24 hours.
+        first(r.started_at, run_filters.orphans_finished_in(now - DAY + TICK, now + TICK, window)),
     )
     out: dict[str, Edges] = {}
     for chunk in dialect.chunks(session, list(ids)):
