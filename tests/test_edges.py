@@ -177,7 +177,21 @@ async def test_edges__orphan_window__orphaned_exactly_when_the_window_ends(
     started = NOW - HOUR
     pending = await push(client, tenant, conn, service_key, started_at=started)
     clock.now = started + row.instant
+    # A run that started beside it and already finished is neither pending nor orphaned.
+    done = await push(
+        client, tenant, conn, service_key, started_at=started, completed_at=clock.now, events_delivered=1
+    )
     url = tenant.connection_url(conn)
+    # The runs list's outcome filter draws the same line in SQL.
+    listed = {
+        outcome: [r["id"] for r in (await get(client, url + "metrics/", tenant, outcome=outcome))["items"]]
+        for outcome in ("pending", "orphaned", "succeeded")
+    }
+    assert listed == {
+        "pending": [] if row.expected else [pending["id"]],
+        "orphaned": [pending["id"]] if row.expected else [],
+        "succeeded": [done["id"]],
+    }
     body = await get(client, url + "telemetry/", tenant)
     assert body["failed_deliveries_last_24h"] == (1 if row.expected else 0)
     assert [e["run_id"] for e in body["recent_errors"]] == ([pending["id"]] if row.expected else [])
