@@ -14,6 +14,7 @@ import httpx
 
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
+from pipepulse.retention import service as retention
 from pipepulse.scheduler import runner
 from pipepulse.scheduler.dispatchers import NoDispatcher
 from tests.conftest import FrozenClock, Tenant, iso
@@ -299,9 +300,13 @@ async def test_edges__retention__deletes_strictly_older_than_the_cutoff(
         )
     else:  # an orphan: its orphan time is started_at + window
         run = await push(client, tenant, conn, service_key, started_at=at)
+    # `pipepulse retention --dry-run` counts with its own statements: the same edge.
+    async with db.session() as session:
+        preview = await retention.preview(session, clock.now, settings.thresholds)
     result = await runner.tick(db, settings, NoDispatcher(), clock.now)
     assert result.deleted is not None
     assert result.deleted.total == (1 if row.expected == "deleted" else 0)
+    assert preview.counts() == result.deleted.counts()
     response = await client.get(tenant.connection_url(conn) + f"metrics/{run['id']}/", headers=tenant.read)
     assert response.status_code == (404 if row.expected == "deleted" else 200), response.text
 
