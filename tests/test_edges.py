@@ -156,13 +156,19 @@ async def test_edges__organisation_health__start_exclusive_end_inclusive(
     conn = (await make_connection(client, tenant, integration_type="webhook"))["id"]
     at = NOW + row.instant
     await push(client, tenant, conn, service_key, started_at=at - timedelta(minutes=1), completed_at=at)
+    # An orphan counts (as an error) at started_at + window: here, the same instant.
+    await push(client, tenant, conn, service_key, started_at=at - ORPHAN_WINDOW)
+    when = at.strftime("%Y-%m-%dT%H:%M:%SZ") if row.expected else None
     for url in (
         f"/api/v1/spaces/{tenant.slug}/integration-health",
         f"/api/v1/organisations/{tenant.id}/integration-health/",
     ):
         body = await get(client, url, tenant, days=1)
-        assert (body["total_events"], body["success_count"]) == (row.expected, row.expected), url
-        assert body["by_integration_type"][0]["total"] == row.expected
+        counts = (body["total_events"], body["success_count"], body["error_count"])
+        assert counts == (2 * row.expected, row.expected, row.expected), url
+        assert (body["last_success_at"], body["last_error_at"]) == (when, when)
+        [webhook] = body["by_integration_type"]
+        assert (webhook["total"], webhook["last_event_at"]) == (2 * row.expected, when)
 
 
 # --- SPEC §2: a pending run is orphaned from started_at + orphan window on ----------------------

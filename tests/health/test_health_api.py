@@ -116,5 +116,9 @@ async def test_health__runs_past_run_and_hourly_retention__counted_from_the_dail
 
     assert (body["total_events"], body["success_count"], body["error_count"]) == (2, 1, 1)
     assert body["precision"] == "day"
+    assert (body["last_success_at"], body["last_error_at"]) == (
+        "2026-01-10T12:00:00Z",
+        "2026-01-10T12:00:00Z",
+    )
     [sync_type] = [t for t in body["by_integration_type"] if t["integration_type"] == "metadata_sync"]
     assert (sync_type["total"], sync_type["last_event_at"]) == (2, "2026-01-10T12:00:00Z")
