@@ -306,12 +306,16 @@ async def test_edges__retention__deletes_strictly_older_than_the_cutoff(
         )
     else:  # an orphan: its orphan time is started_at + window
         run = await push(client, tenant, conn, service_key, started_at=at)
+    # A run a day past the cutoff makes the connection due whatever the row: the delete
+    # statements themselves must draw the edge, not only the check for work.
+    older = NOW - 91 * DAY
+    await push(client, tenant, conn, service_key, started_at=older - timedelta(minutes=1), completed_at=older)
     # `pipepulse retention --dry-run` counts with its own statements: the same edge.
     async with db.session() as session:
         preview = await retention.preview(session, clock.now, settings.thresholds)
     result = await runner.tick(db, settings, NoDispatcher(), clock.now)
     assert result.deleted is not None
-    assert result.deleted.total == (1 if row.expected == "deleted" else 0)
+    assert result.deleted.total == 1 + (1 if row.expected == "deleted" else 0)
     assert preview.counts() == result.deleted.counts()
     response = await client.get(tenant.connection_url(conn) + f"metrics/{run['id']}/", headers=tenant.read)
     assert response.status_code == (404 if row.expected == "deleted" else 200), response.text
