@@ -14,6 +14,7 @@ import httpx
 
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
+from pipepulse.retention import service as retention
 from pipepulse.scheduler import runner
 from pipepulse.scheduler.dispatchers import NoDispatcher
 from tests.conftest import FrozenClock, Tenant, iso
@@ -155,13 +156,19 @@ async def test_edges__organisation_health__start_exclusive_end_inclusive(
     conn = (await make_connection(client, tenant, integration_type="webhook"))["id"]
     at = NOW + row.instant
     await push(client, tenant, conn, service_key, started_at=at - timedelta(minutes=1), completed_at=at)
+    # An orphan counts (as an error) at started_at + window: here, the same instant.
+    await push(client, tenant, conn, service_key, started_at=at - ORPHAN_WINDOW)
+    when = at.strftime("%Y-%m-%dT%H:%M:%SZ") if row.expected else None
     for url in (
         f"/api/v1/spaces/{tenant.slug}/integration-health",
         f"/api/v1/organisations/{tenant.id}/integration-health/",
     ):
         body = await get(client, url, tenant, days=1)
-        assert (body["total_events"], body["success_count"]) == (row.expected, row.expected), url
-        assert body["by_integration_type"][0]["total"] == row.expected
+        counts = (body["total_events"], body["success_count"], body["error_count"])
+        assert counts == (2 * row.expected, row.expected, row.expected), url
+        assert (body["last_success_at"], body["last_error_at"]) == (when, when)
+        [webhook] = body["by_integration_type"]
+        assert (webhook["total"], webhook["last_event_at"]) == (2 * row.expected, when)
 
 
 # --- SPEC §2: a pending run is orphaned from started_at + orphan window on ----------------------
@@ -177,7 +184,21 @@ async def test_edges__orphan_window__orphaned_exactly_when_the_window_ends(
     started = NOW - HOUR
     pending = await push(client, tenant, conn, service_key, started_at=started)
     clock.now = started + row.instant
+    # A run that started beside it and already finished is neither pending nor orphaned.
+    done = await push(
+        client, tenant, conn, service_key, started_at=started, completed_at=clock.now, events_delivered=1
+    )
     url = tenant.connection_url(conn)
+    # The runs list's outcome filter draws the same line in SQL.
+    listed = {
+        outcome: [r["id"] for r in (await get(client, url + "metrics/", tenant, outcome=outcome))["items"]]
+        for outcome in ("pending", "orphaned", "succeeded")
+    }
+    assert listed == {
+        "pending": [] if row.expected else [pending["id"]],
+        "orphaned": [pending["id"]] if row.expected else [],
+        "succeeded": [done["id"]],
+    }
     body = await get(client, url + "telemetry/", tenant)
     assert body["failed_deliveries_last_24h"] == (1 if row.expected else 0)
     assert [e["run_id"] for e in body["recent_errors"]] == ([pending["id"]] if row.expected else [])
@@ -285,9 +306,17 @@ async def test_edges__retention__deletes_strictly_older_than_the_cutoff(
         )
     else:  # an orphan: its orphan time is started_at + window
         run = await push(client, tenant, conn, service_key, started_at=at)
+    # A run a day past the cutoff makes the connection due whatever the row: the delete
+    # statements themselves must draw the edge, not only the check for work.
+    older = NOW - 91 * DAY
+    await push(client, tenant, conn, service_key, started_at=older - timedelta(minutes=1), completed_at=older)
+    # `pipepulse retention --dry-run` counts with its own statements: the same edge.
+    async with db.session() as session:
+        preview = await retention.preview(session, clock.now, settings.thresholds)
     result = await runner.tick(db, settings, NoDispatcher(), clock.now)
     assert result.deleted is not None
-    assert result.deleted.total == (1 if row.expected == "deleted" else 0)
+    assert result.deleted.total == 1 + (1 if row.expected == "deleted" else 0)
+    assert preview.counts() == result.deleted.counts()
     response = await client.get(tenant.connection_url(conn) + f"metrics/{run['id']}/", headers=tenant.read)
     assert response.status_code == (404 if row.expected == "deleted" else 200), response.text
 

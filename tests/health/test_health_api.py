@@ -7,6 +7,11 @@ from datetime import timedelta
 import httpx
 import pytest
 
+from pipepulse.app import create_app
+from pipepulse.config import Settings
+from pipepulse.db.session import Database
+from pipepulse.scheduler import runner
+from pipepulse.scheduler.dispatchers import NoDispatcher
 from tests.conftest import FrozenClock, Tenant
 from tests.helpers import make_connection, push
 
@@ -80,3 +85,40 @@ async def test_health__other_organisation__404(
     assert malformed.json()["detail"][0]["loc"] == ["path", "slug"]
     missing = await client.get("/api/v1/spaces/nope/integration-health", headers=tenant.read)
     assert (missing.status_code, missing.json()) == (404, {"detail": "organisation not found"})
+
+
+async def test_health__runs_past_run_and_hourly_retention__counted_from_the_daily_rollups(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    service_key: dict[str, str],
+    clock: FrozenClock,
+    db: Database,
+    settings: Settings,
+) -> None:
+    # Raw runs and hourly rollups kept 8 days: a year's health of a run 100 days ago can only
+    # come from its day's rollup (operations.md: daily rollups outlive both).
+    short = settings.model_copy(update={"run_retention_days": 8, "rollup_retention_days": 8})
+    sync = await make_connection(client, tenant, "sync", integration_type="metadata_sync", state="paused")
+    old = clock.now - timedelta(days=100)
+    await push(client, tenant, sync["id"], service_key, started_at=old, completed_at=old, events_delivered=2)
+    await push(client, tenant, sync["id"], service_key, started_at=old, completed_at=old, error="refused")
+    result = await runner.tick(db, short, NoDispatcher(), clock.now)
+    assert result.deleted is not None
+    assert (result.deleted.counts()["runs"], result.deleted.counts()["hourly_rollups"]) == (2, 1)
+
+    app = create_app(short, clock=clock, database=db)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://pipepulse.test"
+    ) as c:
+        body = (
+            await c.get(f"/api/v1/spaces/{tenant.slug}/integration-health?days=365", headers=tenant.read)
+        ).json()
+
+    assert (body["total_events"], body["success_count"], body["error_count"]) == (2, 1, 1)
+    assert body["precision"] == "day"
+    assert (body["last_success_at"], body["last_error_at"]) == (
+        "2026-01-10T12:00:00Z",
+        "2026-01-10T12:00:00Z",
+    )
+    [sync_type] = [t for t in body["by_integration_type"] if t["integration_type"] == "metadata_sync"]
+    assert (sync_type["total"], sync_type["last_event_at"]) == (2, "2026-01-10T12:00:00Z")

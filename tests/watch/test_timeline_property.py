@@ -10,13 +10,17 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from pipepulse.rules import Thresholds
 from pipepulse.status.timeline import (
     TICK,
+    Incident,
+    Interval,
     Prior,
+    Timeline,
     finished_runs,
     incidents,
     mttr,
@@ -25,6 +29,7 @@ from pipepulse.status.timeline import (
     timeline,
     uptime_percent,
 )
+from pipepulse.status.timeline import incident as incident_of
 from tests.watch import oracle
 from tests.watch.oracle import DAY, WINDOW, Run
 
@@ -247,6 +252,7 @@ def test_incident__failures_before_the_error__carries_the_whole_failing_streak()
     assert incident.first_error_run_id == "f00"
     assert incident.failing_runs == 20
     assert not incident.streak_cut
+    assert incident.ended_at is None  # still open at the timeline's end
 
 
 def test_incident__streak_reaching_the_first_run_handed_in__says_it_is_cut() -> None:
@@ -261,4 +267,42 @@ def test_incident__streak_reaching_the_first_run_handed_in__says_it_is_cut() -> 
     )
     whole = incident.extended(earlier)
     assert (whole.first_error_run_id, whole.first_error, whole.failing_runs) == ("f0", "older", 2)
-    assert not whole.streak_cut
+    assert whole.streak_started_at == BASE - DAY * 2
+    assert whole.streak_cut is False
+    assert incident.extended([]) is incident
+
+
+def test_incident__streak_of_the_first_two_runs_handed_in__starts_at_the_first() -> None:
+    runs = [
+        Run(id=f"f{i}", started_at=BASE + i * WINDOW, completed_at=BASE + i * WINDOW, error=f"boom {i}")
+        for i in range(2)
+    ]
+    history = timeline(finished_runs(runs, WINDOW), BASE, BASE + timedelta(hours=1), THRESHOLDS)
+    [found] = incidents(history, open_at_end=False)
+    assert (found.first_error_run_id, found.streak_started_at, found.failing_runs) == ("f0", BASE, 2)
+    assert found.ended_at == BASE + timedelta(hours=1)
+
+
+def test_incident__error_interval_without_the_run_that_opened_it__times_and_failing_runs_only() -> None:
+    runs = [Run(id="f0", started_at=BASE, completed_at=BASE + timedelta(minutes=10), error="boom")]
+    history = timeline(finished_runs(runs, WINDOW), BASE, BASE + timedelta(hours=1), THRESHOLDS)
+    cut = Interval("error", BASE, BASE + timedelta(hours=1), history.intervals[-1].reason, None)
+    assert incident_of(history, cut, is_open=False) == Incident(
+        BASE, BASE + timedelta(hours=1), None, None, None, 1
+    )
+    assert incident_of(history, cut, is_open=True) == Incident(BASE, None, None, None, None, 1)
+
+
+def test_timeline__clip__keeps_the_run_that_opened_each_interval() -> None:
+    runs = [Run(id="f0", started_at=BASE, completed_at=BASE + timedelta(minutes=10), error="boom")]
+    history = timeline(finished_runs(runs, WINDOW), BASE, BASE + timedelta(hours=1), THRESHOLDS)
+    [_, error] = history.clip(BASE + timedelta(minutes=5), BASE + timedelta(minutes=50))
+    assert (error.start, error.end) == (BASE + timedelta(minutes=10), BASE + timedelta(minutes=50))
+    assert error.opened_by is not None
+    assert error.opened_by.id == "f0"
+
+
+def test_timeline__made_by_hand__state_says_it_needs_its_history() -> None:
+    bare = Timeline(BASE, BASE + DAY, (), held_before=False, runs=())
+    with pytest.raises(ValueError, match=r"^a Timeline made by timeline\(\) carries its history$"):
+        bare.state(BASE)

@@ -4,9 +4,10 @@ the API and the alert pass on the test database (so on SQLite and on PostgreSQL)
 
 - a silence holds ``[starts_at, ends_at)``;
 - a maintenance window's occurrence holds ``[start, start + duration)``;
-- a new group is notified once ``group_wait`` has passed since its first alert fired, and a group
-  still firing unchanged again once ``repeat_interval`` has passed since its last notification
-  (docs/alerts.md: "at least", so exactly on the edge is due).
+- a new group is notified once ``group_wait`` has passed since its first alert fired, a group
+  whose alerts changed again once ``group_interval`` has passed since its last notification, and
+  a group still firing unchanged again once ``repeat_interval`` has passed since its last
+  notification (docs/alerts.md: "at least", so exactly on the edge is due).
 """
 
 from __future__ import annotations
@@ -185,6 +186,50 @@ async def test_edges__group_wait__first_notification_once_it_has_passed_since_th
 
     await tick(db, alert_settings, clock, first + row.instant)
     assert len(receiver.received("alert_group")) == row.expected
+
+
+GROUP_INTERVAL = timedelta(seconds=600)
+CHANGES = around("group_interval", GROUP_INTERVAL, before=1, on=2, after=2)
+
+
+@table(CHANGES)
+async def test_edges__group_interval__changed_group_told_again_once_it_has_passed(
+    row: Edge,
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    receiver: Receiver,
+    service_key: dict[str, str],
+) -> None:
+    cid = await firing_group(
+        client,
+        tenant,
+        db,
+        alert_settings,
+        clock,
+        receiver,
+        service_key,
+        group_wait_seconds=0,
+        group_interval_seconds=int(GROUP_INTERVAL.total_seconds()),
+        repeat_interval_seconds=86_400,
+    )
+    await tick(db, alert_settings, clock, NOW - 30 * MINUTE)
+    [group] = (await client.get(groups_url(tenant), headers=tenant.read)).json()["items"]
+    last = datetime.fromisoformat(group["last_notified_at"])
+    assert len(receiver.received("alert_group")) == 1
+
+    # The group changes at the row's instant (a delivery ends the error: its alert resolves),
+    # and a pass runs at that same instant.
+    await push(client, tenant, service_key, cid, last + row.instant, None, clock)
+    await tick(db, alert_settings, clock, last + row.instant)
+    sent = receiver.received("alert_group")
+    assert len(sent) == row.expected
+    assert sent[-1].json["status"] == ("resolved" if row.expected == 2 else "firing")
+    # A change held back is told exactly at the edge, not dropped.
+    await tick(db, alert_settings, clock, max(last + GROUP_INTERVAL, last + row.instant))
+    assert [d.json["status"] for d in receiver.received("alert_group")] == ["firing", "resolved"]
 
 
 REPEAT = timedelta(seconds=3600)
