@@ -8,7 +8,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -156,11 +156,10 @@ async def alert_pass(
     if lease is None or await lease.held():
         if lease is not None and lease.taken and tracker is not None:
             tracker.forget()
-        evaluated = await evaluation.evaluate(
-            db, now, settings.thresholds, public_url=settings.public_url, tracker=tracker
-        )
+        evaluated = await evaluation.evaluate(db, now, settings.thresholds, tracker=tracker)
     # SPEC §7.4: queue what alert groups have to say, then deliver with everything else.
-    await alert_groups.notify_due(db, now, public_url=settings.public_url)
+    queued = await alert_groups.notify_due(db, now, public_url=settings.public_url)
+    evaluated = replace(evaluated, notifications=queued)
     delivered = await delivery.deliver_due(
         db,
         now,

@@ -255,7 +255,7 @@ async def test_delivery__receiver_slower_than_the_pass_budget__released_for_the_
 ) -> None:
     await setup_error_notification(client, tenant, service_key, clock, receiver)
     receiver.delay_seconds = 2.0
-    await evaluation.evaluate(db, clock.now, alert_settings.thresholds, public_url=alert_settings.public_url)
+    await evaluation.evaluate(db, clock.now, alert_settings.thresholds)
     started = asyncio.get_running_loop().time()
     result = await delivery.deliver_due(db, clock.now, allow_private=True, budget_seconds=0.3)
     assert asyncio.get_running_loop().time() - started < 1.5

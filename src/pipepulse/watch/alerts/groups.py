@@ -358,11 +358,18 @@ async def notify_due(db: Database, now: datetime, *, public_url: str) -> int:
                 )
                 is not None
             }
-            # Silenced alerts, and those held back by min_duration_seconds, are told nothing.
-            told = [a for a in alerts if not marks[a.id] and a.id in joined]
+            # Silenced alerts, and those held back by min_duration_seconds, are told nothing;
+            # nor are resolved ones the rule does not ask for (no `recovered` / `fresh`): they
+            # leave the group unsaid, and a group left with none closes silently.
+            quiet = {
+                a.id
+                for a in alerts
+                if a.ended_at is not None and not grouping.tells_resolved(a.condition, rule.events)
+            }
+            told = [a for a in alerts if not marks[a.id] and a.id in joined and a.id not in quiet]
             current = frozenset((a.id, a.ended_at is None) for a in told)
             notified = (
-                frozenset((str(i), bool(f)) for i, f in group.notified)
+                frozenset((str(i), bool(f)) for i, f in group.notified if str(i) not in quiet)
                 if group.notified is not None
                 else None
             )
