@@ -79,7 +79,7 @@ async def grouped_rules(session: AsyncSession, organisations: set[int]) -> dict[
     rows = await session.execute(
         select(r)
         .join(c, c.id == r.channel_id)
-        .where(r.organisation_id.in_(organisations), c.enabled.is_(True), r.group_by.is_not(None))
+        .where(r.organisation_id.in_(organisations), c.enabled.is_(True))
         .order_by(r.created_at, r.id)
     )
     out: dict[int, list[GroupedRule]] = defaultdict(list)
@@ -92,7 +92,8 @@ async def grouped_rules(session: AsyncSession, organisations: set[int]) -> dict[
                 list(rule.events),
                 rule.connection_ids,
                 rule.severity,
-                list(rule.group_by or []),
+                # SPEC §7.4's default; migration 0020 left no rule without one.
+                list(rule.group_by if rule.group_by is not None else grouping.DEFAULT_GROUP_BY),
                 grouping.Timing(
                     rule.group_wait_seconds, rule.group_interval_seconds, rule.repeat_interval_seconds
                 ),
@@ -429,7 +430,9 @@ async def notify_due(db: Database, now: datetime, *, public_url: str) -> int:
                     channel_id=group.channel_id,
                     event_id=None,
                     rule_id=group.rule_id,
-                    connection_id=None,
+                    # A group of one connection (group_by naming `connection`, the default) is
+                    # about it: the delivery log's connection filter and its page find it.
+                    connection_id=(group.key or {}).get("connection") or None,
                     type=group_bodies.GROUP_TYPE,
                     payload=payload,
                     state="pending",
