@@ -34,7 +34,7 @@ from pipepulse.deps import AppSettings, Now, ReadSession, get_database
 from pipepulse.errors import AppError, Forbidden
 from pipepulse.organisations import service as organisations_service
 from pipepulse.schemas import OrganisationPk
-from pipepulse.watch.alerts import channels, urls
+from pipepulse.watch.alerts import channels, group_bodies, urls
 from pipepulse.watch.alerts import repository as alerts_repository
 from pipepulse.watch.alerts import service as alerts_service
 from pipepulse.watch.alerts.schemas import RULE_EVENTS, ChannelCreate, RuleCreate, field_of
@@ -60,6 +60,7 @@ TYPE_WORDS = {
     "connection.late": "Late",
     "connection.fresh": "Fresh again",
     "connection.volume_anomaly": "Volume anomaly",
+    "alert_group": "Alert group",
     "test": "Test",
 }
 templates.env.globals["type_words"] = TYPE_WORDS
@@ -102,6 +103,9 @@ class AlertsPage:
 def summary(notification: Notification) -> str:
     """One line saying what a notification said."""
     data = (notification.payload or {}).get("data") or {}
+    if notification.type == group_bodies.GROUP_TYPE:
+        headline, change, _why, _since = group_bodies.describe(notification.payload or {})
+        return f"{headline} ({change})"
     if notification.type == "connection.status_changed":
         return f"{str(data.get('from', '')).title()} → {str(data.get('to', '')).title()}"
     if notification.type == "connection.volume_anomaly":

@@ -330,6 +330,17 @@ async def notify_due(db: Database, now: datetime, *, public_url: str) -> int:
                 )
             ).all()
         )
+        # Every open group's alerts in a few statements, not one per group: with group_by
+        # defaulting to one group per connection, a fleet in error holds many open groups.
+        of_group: dict[str, list[Alert]] = defaultdict(list)
+        for chunk in dialect.chunks(session, [x.id for x in groups]):
+            found_alerts = await session.execute(
+                select(Alert)
+                .where(dialect.one_of(session, Alert.group_id, chunk))
+                .order_by(Alert.started_at, Alert.id)
+            )
+            for alert in found_alerts.scalars():
+                of_group[alert.group_id].append(alert)
         by_org: dict[int, tuple[list[Silence], list[MaintenanceWindow]]] = {}
         for group in groups:
             rule = rules.get(group.rule_id)
@@ -338,13 +349,7 @@ async def notify_due(db: Database, now: datetime, *, public_url: str) -> int:
             if group.organisation_id not in by_org:
                 by_org[group.organisation_id] = await silencers(session, group.organisation_id)
             found, windows = by_org[group.organisation_id]
-            alerts = list(
-                (
-                    await session.execute(
-                        select(Alert).where(Alert.group_id == group.id).order_by(Alert.started_at, Alert.id)
-                    )
-                ).scalars()
-            )
+            alerts = of_group.get(group.id, [])
             marks = {a.id: silenced_by(a.labels, found, windows, now) for a in alerts}
             joined = {
                 a.id: at
