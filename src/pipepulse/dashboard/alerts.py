@@ -52,8 +52,8 @@ EVENT_WORDS = {
     "late": "Late (past its freshness SLA)",
     "fresh": "Fresh again",
     "volume_anomaly": "Volume anomaly (drop or spike)",
-    "budget_burn_fast": "Error budget burning fast (grouping rules)",
-    "budget_burn_slow": "Error budget burning slowly (grouping rules)",
+    "budget_burn_fast": "Error budget burning fast",
+    "budget_burn_slow": "Error budget burning slowly",
 }
 TYPE_WORDS = {
     "connection.status_changed": "Status changed",
