@@ -62,14 +62,15 @@ async def test_tick__alert_history_older_than_run_retention__deleted_and_recent_
     old_events = await event_times(db)
     assert len(old_events) >= 2
 
-    # Two months on the connection breaks again: a recent event, notified and delivered.
+    # Two months on the connection breaks again: recent events, notified and delivered.
     clock.now = broken_at + 60 * DAY
     again = await break_connection(client, tenant, service_key, clock, connection_id)
     await alert_pass(db, alert_settings, again + timedelta(minutes=1))
+    await alert_pass(db, alert_settings, again + 2 * DAY)  # idle again: resolved
     recent = [item for item in await log_items(client, tenant) if item not in old]
-    assert [item["state"] for item in recent] == ["delivered"]
+    assert [item["state"] for item in recent] == ["delivered", "delivered"]
 
-    assert await delivered_total(db) == 3
+    assert await delivered_total(db) == 4
 
     now = broken_at + 93 * DAY  # the first break is past the default 90 days, the second is not
     clock.now = now
@@ -79,7 +80,7 @@ async def test_tick__alert_history_older_than_run_retention__deleted_and_recent_
     assert (result.deleted.notifications, result.deleted.alert_events) == (2, len(old_events))
     assert await log_items(client, tenant) == recent
     # The counter counts what was deleted too: a drop would read as a reset, and fire an alert.
-    assert await delivered_total(db) == 3
+    assert await delivered_total(db) == 4
     cutoff = now - alert_settings.thresholds.run_retention
     left = await event_times(db)
     assert left
