@@ -90,9 +90,7 @@ async def timed(
     db: Database, now: datetime, settings: Settings, tracker: selection.Tracker | None = None
 ) -> tuple[float, evaluation.PassResult]:
     started, cpu = time.perf_counter(), time.process_time()
-    result = await evaluation.evaluate(
-        db, now, settings.thresholds, public_url=settings.public_url, tracker=tracker
-    )
+    result = await evaluation.evaluate(db, now, settings.thresholds, tracker=tracker)
     CPU.append(time.process_time() - cpu)
     return time.perf_counter() - started, result
 

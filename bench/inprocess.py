@@ -234,18 +234,14 @@ async def time_passes(db: Database, settings: Settings, now: datetime, passes: i
     limit = evaluation.MAX_STATUS_CHANGES
     evaluation.MAX_STATUS_CHANGES = 1_000_000
     try:
-        while (
-            await evaluation.evaluate(db, now, settings.thresholds, public_url=settings.public_url)
-        ).deferred:
+        while (await evaluation.evaluate(db, now, settings.thresholds)).deferred:
             pass
     finally:
         evaluation.MAX_STATUS_CHANGES = limit
     out = []
     for i in range(passes):
         began = time.perf_counter()
-        await evaluation.evaluate(
-            db, now + timedelta(seconds=30 * (i + 1)), settings.thresholds, public_url=settings.public_url
-        )
+        await evaluation.evaluate(db, now + timedelta(seconds=30 * (i + 1)), settings.thresholds)
         out.append(time.perf_counter() - began)
     return out
 

@@ -133,9 +133,10 @@ async def test_demo_story__an_hour_of_live_runs__each_connection_keeps_its_story
         # the first live run takes the 12:00 and 12:05 files together, then one a slot.
         assert len(live) == 12
         assert all(r["events_delivered"] > 0 for r in live)
-        # One rule covers every connection: the designed changes notified, nothing else did.
-        assert any("Finance replica is now Error" in line for line in printed), printed
-        assert any("Marketing events is now Degraded" in line for line in printed), printed
+        # One rule covers every connection: the designed error notified, nothing else did (the
+        # flaky connection's degraded alert is silenced).
+        assert any("Finance replica is in Error" in line for line in printed), printed
+        assert not any("Marketing events" in line for line in printed), printed
         assert not any("Analytics warehouse" in line for line in printed), printed
     finally:
         await receiver.close()

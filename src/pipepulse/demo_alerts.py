@@ -1,6 +1,7 @@
 """The demo's alerting: a webhook receiver on loopback that checks each delivery's signature
-and prints it, a channel and a rule that send it every connection's changes, a rule that
-groups status alerts by condition (SPEC §7.4) and a silence of the degraded ones.
+and prints it, a channel and a rule that send it every connection's alerts (one group per
+connection, the default), a rule that groups status alerts by condition (SPEC §7.4) and a
+silence of the degraded ones.
 
 A real receiver would be a service of its own; this one is the smallest honest one (the
 receiver example of docs/alerts.md, on asyncio so it shares the demo's event loop).
@@ -107,8 +108,9 @@ async def set_up(
     receiver: Receiver,
     now: datetime,
 ) -> None:
-    """A webhook channel to the receiver, a rule sending it every connection's changes, a rule
-    grouping status alerts by condition, and a week's silence of the degraded ones."""
+    """A webhook channel to the receiver, a rule sending it every connection's alerts (grouped by
+    connection), a rule grouping status alerts by condition, and a week's silence of the
+    degraded ones."""
     channel = await alerts_service.create_channel(
         session,
         owner,

@@ -18,6 +18,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import column, func, insert, inspect, select
 from sqlalchemy import table as sql_table
+from sqlalchemy import types as sql_types
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -259,3 +260,46 @@ async def test_migrations__several_processes_upgrade_at_once__all_succeed_schema
     finally:
         for engine in engines:
             await engine.dispose()
+
+
+async def test_migrations__0020_rules_without_group_by__group_by_connection(empty_db: Database) -> None:
+    """SPEC §7.4: a rule stored before the default without ``group_by`` now groups by connection;
+    a rule that named its grouping keeps it."""
+    await _alembic(empty_db.engine, "upgrade", "0017_channel_watchdog")
+    text, json = sql_types.Text(), sql_types.JSON(none_as_null=True)
+    channels = sql_table(
+        "alert_channels", *(column(n, text) for n in ("id", "name", "kind", "url")),
+        column("organisation_id", sql_types.Integer()), column("enabled", sql_types.Boolean()),
+        column("created_at", Organisation.__table__.c.created_at.type),
+    )  # fmt: skip
+    rules = sql_table(
+        "alert_rules", column("id", text), column("organisation_id", sql_types.Integer()),
+        column("channel_id", text), column("events", json), column("connection_ids", json),
+        column("min_duration_seconds", sql_types.Integer()), column("group_by", json),
+        column("created_at", Organisation.__table__.c.created_at.type),
+    )  # fmt: skip
+    async with empty_db.session(write=True) as session:
+        await session.execute(
+            insert(Organisation.__table__).values(id=1, slug="acme", name="Acme", created_at=NOW)
+        )
+        await session.execute(
+            insert(channels).values(
+                id="ach_1", name="On-call", kind="webhook", url="https://hooks.example.com/x",
+                organisation_id=1, enabled=True, created_at=NOW,
+            )
+        )  # fmt: skip
+        common = {"organisation_id": 1, "channel_id": "ach_1", "events": ["status:error"],
+                  "connection_ids": None, "min_duration_seconds": 0, "created_at": NOW}  # fmt: skip
+        await session.execute(
+            insert(rules),
+            [
+                {**common, "id": "arl_old", "group_by": None},
+                {**common, "id": "arl_fp", "group_by": ["fingerprint"]},
+            ],
+        )
+
+    assert await migrate.upgrade(empty_db.engine) == ("0017_channel_watchdog", migrate.head_revision())
+
+    async with empty_db.engine.connect() as conn:
+        found = dict((await conn.execute(select(rules.c.id, rules.c.group_by).order_by(rules.c.id))).all())
+    assert found == {"arl_fp": ["fingerprint"], "arl_old": ["connection"]}

@@ -19,9 +19,9 @@ from pipepulse.connections import repository as connections_repository
 from pipepulse.dashboard.rendering import templates
 from pipepulse.db.models import AlertChannel, AlertRule, Notification, Organisation, WarehouseConnection
 from pipepulse.organisations import service as organisations_service
+from pipepulse.watch.alerts import group_bodies, urls
 from pipepulse.watch.alerts import repository as alerts_repository
 from pipepulse.watch.alerts import service as alerts_service
-from pipepulse.watch.alerts import urls
 
 LOG_ROWS = 50
 CONNECTION_LOG_ROWS = 10
@@ -33,14 +33,15 @@ EVENT_WORDS = {
     "late": "Late (past its freshness SLA)",
     "fresh": "Fresh again",
     "volume_anomaly": "Volume anomaly (drop or spike)",
-    "budget_burn_fast": "Error budget burning fast (grouping rules)",
-    "budget_burn_slow": "Error budget burning slowly (grouping rules)",
+    "budget_burn_fast": "Error budget burning fast",
+    "budget_burn_slow": "Error budget burning slowly",
 }
 TYPE_WORDS = {
     "connection.status_changed": "Status changed",
     "connection.late": "Late",
     "connection.fresh": "Fresh again",
     "connection.volume_anomaly": "Volume anomaly",
+    "alert_group": "Alert group",
     "test": "Test",
 }
 templates.env.globals["type_words"] = TYPE_WORDS
@@ -73,6 +74,9 @@ class AlertsPage:
 def summary(notification: Notification) -> str:
     """One line saying what a notification said."""
     data = (notification.payload or {}).get("data") or {}
+    if notification.type == group_bodies.GROUP_TYPE:
+        headline, change, _why, _since = group_bodies.describe(notification.payload or {})
+        return f"{headline} ({change})"
     if notification.type == "connection.status_changed":
         return f"{str(data.get('from', '')).title()} → {str(data.get('to', '')).title()}"
     if notification.type == "connection.volume_anomaly":

@@ -8,7 +8,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -156,11 +156,10 @@ async def alert_pass(
     ``shares``, only the connections of the partitions this replica holds (delivery is shared
     by claims)."""
     share = await shares.claim(now) if shares is not None else None
-    evaluated = await evaluation.evaluate(
-        db, now, settings.thresholds, public_url=settings.public_url, tracker=tracker, share=share
-    )
+    evaluated = await evaluation.evaluate(db, now, settings.thresholds, tracker=tracker, share=share)
     # SPEC §7.4: queue what alert groups have to say, then deliver with everything else.
-    await alert_groups.notify_due(db, now, public_url=settings.public_url)
+    queued = await alert_groups.notify_due(db, now, public_url=settings.public_url)
+    evaluated = replace(evaluated, notifications=queued)
     delivered = await delivery.deliver_due(
         db,
         now,

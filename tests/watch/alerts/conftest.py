@@ -57,9 +57,10 @@ async def add_channel(
 async def add_rule(
     client: httpx.AsyncClient, tenant: Tenant, channel_id: str, events: list[str], **extra: Any
 ) -> dict[str, Any]:
-    response = await client.post(
-        rules_url(tenant), json={"channel_id": channel_id, "events": events, **extra}, headers=tenant.write
-    )
+    """A rule told at the next delivery pass (``group_wait_seconds`` 0 unless given): these tests
+    look at one instant at a time; the wait has its own edge tests (test_edges_alerts.py)."""
+    body = {"channel_id": channel_id, "events": events, "group_wait_seconds": 0, **extra}
+    response = await client.post(rules_url(tenant), json=body, headers=tenant.write)
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body

@@ -272,3 +272,60 @@ async def test_organisation_page__open_groups__own_shown_above_the_cards_others_
     partial = (await client.get(f"/orgs/{tenant.id}/", params={"partial": "true"})).text
     assert f'data-group="{groups[tenant.id]}"' in partial
     assert (await client.get(f"/orgs/{other_tenant.id}/")).status_code == 404
+
+
+async def test_groups__recovered_asked_or_not__resolved_told_only_to_rules_that_ask(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    receiver: Receiver,
+    service_key: dict[str, str],
+) -> None:
+    """SPEC §7.4: `recovered` asks for the resolved notifications of the rule's status alerts,
+    whatever the new status; a rule without it closes its group silently."""
+    clock.now = T0 - timedelta(hours=2)
+    [connection] = await seed(client, tenant, 1)
+    for minutes in (30, 20, 10):  # three failures: error from the third
+        clock.now = T0 - timedelta(minutes=minutes)
+        await runs(client, tenant, service_key, [connection], clock.now, lambda _: "connection refused")
+    rules = {}
+    for name, events in (
+        ("asks", ["status:error", "recovered"]),
+        ("silent", ["status:error"]),
+        ("degraded", ["status:error", "status:degraded"]),
+    ):
+        channel = await add_channel(client, tenant, receiver, name=name)
+        rules[name] = (await add_rule(client, tenant, channel["id"], events, group_wait_seconds=0))["id"]
+
+    async def tick(at: datetime) -> None:
+        clock.now = at
+        await alert_pass(db, alert_settings, at)
+        await alert_pass(db, alert_settings, at)
+
+    await tick(T0)
+    # A good run: error → degraded (failures still inside 24 h), which resolves the error alert.
+    clock.now = T0 + timedelta(minutes=5)
+    await runs(client, tenant, service_key, [connection], clock.now, None)
+    await tick(T0 + timedelta(minutes=6))
+    await tick(T0 + timedelta(minutes=30))
+
+    told: dict[str, list[tuple[str, list[tuple[str, str | None]]]]] = {name: [] for name in rules}
+    by_rule = {rule_id: name for name, rule_id in rules.items()}
+    for note in (d.json for d in receiver.received("alert_group")):
+        alerts = [(a["labels"]["condition"], a["ended_at"]) for a in note["alerts"]]
+        told[by_rule[note["group"]["rule_id"]]].append((note["status"], alerts))
+    ended = "2026-04-20T12:05:00Z"
+    assert told == {
+        "asks": [("firing", [("error", None)]), ("resolved", [("error", ended)])],
+        "silent": [("firing", [("error", None)])],
+        # The degraded alert is news; the error alert's end is not told.
+        "degraded": [("firing", [("error", None)]), ("firing", [("degraded", None)])],
+    }
+    groups = await client.get(
+        f"/api/v1/organisations/{tenant.id}/alert-groups/", params={"size": 50}, headers=tenant.read
+    )
+    assert groups.status_code == 200, groups.text
+    states = {by_rule[g["rule_id"]]: g["state"] for g in groups.json()["items"]}
+    assert states == {"asks": "closed", "silent": "closed", "degraded": "open"}

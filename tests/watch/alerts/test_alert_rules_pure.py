@@ -296,6 +296,29 @@ def test_grouping__all_resolved__one_resolved_notification_then_close() -> None:
     assert grouping.decide(TIMING, told, T0 + timedelta(minutes=11)) == Decision(None, close=True)
 
 
+@pytest.mark.parametrize(
+    ("condition", "events", "told"),
+    [
+        ("error", ["status:error"], False),
+        ("error", ["status:error", "recovered"], True),
+        ("degraded", ["status:degraded"], False),
+        # `recovered` asks for the resolution of every status alert, whatever the new status.
+        ("degraded", ["status:degraded", "recovered"], True),
+        ("error", ["status:error", "fresh"], False),
+        ("late", ["late"], False),
+        ("late", ["late", "fresh"], True),
+        ("late", ["late", "recovered"], False),
+        # No rule event names the end of a volume anomaly or of a burn: it is always told.
+        ("volume_anomaly", ["volume_anomaly"], True),
+        ("budget_burn_fast", ["budget_burn_fast"], True),
+    ],
+)
+def test_grouping__resolved_alert__told_only_when_the_rule_asks(
+    condition: str, events: list[str], told: bool
+) -> None:
+    assert grouping.tells_resolved(condition, events) is told
+
+
 ALERTS = st.frozensets(st.tuples(st.sampled_from("abcd"), st.booleans()), min_size=1, max_size=4)
 
 

@@ -11,10 +11,8 @@ from hypothesis import strategies as st
 
 from pipepulse.rules import STATUSES
 from pipepulse.watch.alerts import changes
-from pipepulse.watch.alerts.changes import RuleView
 
 AT = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
-EVERY = ["status:error", "status:degraded", "status:idle", "recovered", "late", "fresh", "volume_anomaly"]
 
 
 @pytest.mark.parametrize(("old", "new"), [(o, n) for o, n in product(STATUSES, STATUSES) if o != n])
@@ -27,34 +25,13 @@ def test_rule_event__every_status_change__named_as_the_rules_name_it(old: str, n
     assert changes.notifiable(old, new) is (expected is not None)  # type: ignore[arg-type]
 
 
-def test_matching__connection_list_and_events__only_rules_that_ask() -> None:
-    rules = [
-        RuleView("a", "c1", ["status:error"], None, 0),
-        RuleView("b", "c2", ["status:error"], ["wc_other"], 0),
-        RuleView("c", "c3", ["late"], ["wc_1"], 0),
-        RuleView("d", "c4", ["status:error", "late"], ["wc_1"], 600),
-    ]
-    error = changes.status_event("active", "error", AT, {})
-    assert [r.id for r in changes.matching(rules, error, "wc_1")] == ["a", "d"]
+def test_late_event__two_hours_after_delivery_with_one_hour_sla__late_since_the_sla_ended() -> None:
     late = changes.late_event(
         since=AT, sla=timedelta(hours=1), last_delivery_at=AT, now=AT + timedelta(hours=2)
     )
-    assert [r.id for r in changes.matching(rules, late, "wc_1")] == ["c", "d"]
+    assert changes.rule_event(late) == "late"
     assert late.data["late_by_seconds"] == 3600
     assert late.at == AT + timedelta(hours=1)
-
-
-def test_hold__status_events_only__due_when_the_hold_ends() -> None:
-    rule = RuleView("r", "c", EVERY, None, 600)
-    error = changes.status_event("active", "error", AT, {})
-    assert changes.hold_until(rule, error) == AT + timedelta(minutes=10)
-    assert changes.due_at(changes.hold_until(rule, error), AT + timedelta(minutes=1)) == AT + timedelta(
-        minutes=10
-    )
-    assert changes.due_at(changes.hold_until(rule, error), AT + timedelta(hours=1)) == AT + timedelta(hours=1)
-    fresh = changes.fresh_event(sla=timedelta(hours=1), last_delivery_at=AT, now=AT + timedelta(minutes=5))
-    assert changes.hold_until(rule, fresh) is None
-    assert changes.hold_until(RuleView("r", "c", EVERY, None, 0), error) is None
 
 
 @given(
@@ -173,19 +150,7 @@ def test_volume_event__body__known_at_the_end_of_its_hour() -> None:
     assert spike.key != event.key
 
 
-def test_hold__one_second__holds_exactly_one_second() -> None:
-    error = changes.status_event("active", "error", AT, {})
-    assert changes.hold_until(RuleView("r", "c", EVERY, None, 1), error) == AT + timedelta(seconds=1)
-    assert changes.hold_until(RuleView("r", "c", EVERY, None, -5), error) is None
-    assert changes.due_at(None, AT) == AT
-    assert changes.due_at(AT, AT) == AT
-    assert changes.due_at(AT - timedelta(seconds=1), AT) == AT
-    assert changes.due_at(AT + timedelta(seconds=1), AT) == AT + timedelta(seconds=1)
-
-
-def test_matching__recovery_to_active_from_idle__no_rule_asks() -> None:
-    rules = [RuleView("a", "c1", EVERY, None, 0)]
-    assert changes.matching(rules, changes.status_event("idle", "active", AT, {}), "wc_1") == []
-    recovered = changes.status_event("error", "active", AT, {})
-    assert [r.id for r in changes.matching(rules, recovered, "wc_1")] == ["a"]
-    assert changes.matching([RuleView("a", "c1", ["late"], None, 0)], recovered, "wc_1") == []
+def test_rule_event__recovery_to_active__recovered_only_from_error_or_degraded() -> None:
+    assert changes.rule_event(changes.status_event("idle", "active", AT, {})) is None
+    assert changes.rule_event(changes.status_event("error", "active", AT, {})) == "recovered"
+    assert changes.rule_event(changes.status_event("degraded", "active", AT, {})) == "recovered"

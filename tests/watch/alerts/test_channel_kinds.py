@@ -140,10 +140,14 @@ async def test_pagerduty__test_send_and_an_error__events_v2_trigger_with_dedup_k
     await alert_pass(db, kinds_settings, clock.now)
     trigger = receiver.received()[-1].json
     assert trigger["event_action"] == "trigger"
-    assert trigger["dedup_key"] == f"{connection_id}:status"
+    # One PagerDuty alert per group: keyed by the group's id, resolved by it later.
+    assert trigger["dedup_key"].startswith("agr_")
     assert trigger["payload"]["severity"] == "critical"
     assert len(trigger["payload"]["summary"]) <= 1024
-    assert trigger["payload"]["custom_details"]["connection"]["id"] == connection_id
+    assert trigger["payload"]["summary"].startswith("Finance replica is in Error")
+    assert trigger["payload"]["component"] == "Finance replica"
+    [alert] = trigger["payload"]["custom_details"]["alerts"]
+    assert alert["connection"]["id"] == connection_id
     assert trigger["links"][0]["href"].startswith("https://pipepulse.example.com/")
 
 
@@ -176,8 +180,14 @@ async def test_msteams__test_send_and_an_error__adaptive_card_valid_against_the_
         errors = sorted(validator.iter_errors(card), key=str)
         assert errors == [], errors[0].message if errors else ""
     card = error_message["attachments"][0]["content"]
-    assert "Error" in card["body"][0]["text"]
-    assert card["actions"][0]["url"].endswith(f"/connections/{connection_id}/")
+    assert card["body"][0]["text"] == "Finance replica is in Error"
+    facts = {f["title"]: f["value"] for f in card["body"][1]["facts"]}
+    assert (facts["Connection"], facts["Change"], facts["Connections affected"]) == (
+        "Finance replica",
+        "Degraded → Error",  # a good run, then three failures
+        "1",
+    )
+    assert "/incidents/agr_" in card["actions"][0]["url"]
     # A card the schema refuses is told apart (the check is not vacuous).
     assert list(validator.iter_errors({**card, "body": [{"type": "TextBlock"}]}))
 

@@ -265,6 +265,36 @@ async def test_rule_create__valid__201_and_listed(
     assert (await client.get(rules_url(tenant) + rule["id"] + "/", headers=tenant.read)).status_code == 404
 
 
+async def test_rule_create__without_grouping__spec_defaults_answered_and_stored(
+    client: httpx.AsyncClient, tenant: Tenant, receiver: Receiver
+) -> None:
+    """SPEC §7.4: group_by defaults to ["connection"], with Alertmanager's default timings."""
+    channel = await add_channel(client, tenant, receiver)
+    body = {"channel_id": channel["id"], "events": ["status:error"]}
+    response = await client.post(rules_url(tenant), json=body, headers=tenant.write)
+    assert response.status_code == 201, response.text
+    expected = {
+        "severity": "critical",
+        "group_by": ["connection"],
+        "group_wait_seconds": 10,
+        "group_interval_seconds": 300,
+        "repeat_interval_seconds": 14_400,
+    }
+    assert {k: response.json()[k] for k in expected} == expected
+    stored = (await client.get(rules_url(tenant) + response.json()["id"] + "/", headers=tenant.read)).json()
+    assert {k: stored[k] for k in expected} == expected
+    # Grouping everything the rule matches is still asked for with [].
+    everything = await add_rule(client, tenant, channel["id"], ["late"], group_by=[])
+    assert everything["group_by"] == []
+    refused = await client.post(
+        rules_url(tenant),
+        json={"channel_id": channel["id"], "events": ["late"], "group_by": None},
+        headers=tenant.write,
+    )
+    assert refused.status_code == 422, refused.text
+    assert "group_by" in str(refused.json()["detail"][0]["loc"])
+
+
 @pytest.mark.parametrize(
     ("body", "loc"),
     [

@@ -144,7 +144,8 @@ async def test_connection_page__notifications_sent_for_it__listed(
     await sign_in(client, tenant.reader)
     page = await client.get(f"/orgs/{tenant.id}/connections/{connection_id}/")
     assert page.status_code == 200
-    assert 'data-type="connection.status_changed"' in page.text
+    # The group of this one connection (the default group_by) is listed on its page.
+    assert 'data-type="alert_group"' in page.text
     assert 'data-state="delivered"' in page.text
     # The first evaluation compares with the interval before (SPEC §7.3): degraded by the first failure.
     assert "Degraded → Error" in page.text

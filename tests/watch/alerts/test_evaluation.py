@@ -1,5 +1,5 @@
 """SPEC §7.3 end to end: runs go in through the API, the scheduler's alert pass evaluates them,
-and a real receiver on loopback gets each notification exactly once, signed."""
+and a real receiver on loopback gets each group notification (§7.4) exactly once, signed."""
 
 from __future__ import annotations
 
@@ -116,37 +116,53 @@ async def test_alerts__error_volume_late_recovery__each_delivered_once_signed_an
 
     got = receiver.received()
     notes = [verify(d.body, d.signature, channel["signing_secret"], now=d.signed_at) for d in got]
-    summary = [(n["type"], n["data"].get("to") or n["data"].get("verdict"), n["occurred_at"]) for n in notes]
-    assert summary == [
-        ("connection.status_changed", "error", "2031-04-21T12:30:00Z"),
-        ("connection.volume_anomaly", "drop", "2031-04-21T13:00:00Z"),
-        ("connection.late", None, "2031-04-21T13:45:00Z"),
-        ("connection.status_changed", "active", "2031-04-22T12:30:00Z"),
+    # One group per connection (the default group_by), told each change of its alerts.
+    summary = [
+        (
+            n["status"],
+            n["occurred_at"],
+            [(a["labels"]["condition"], a["started_at"], a["ended_at"]) for a in n["alerts"]],
+        )
+        for n in notes
     ]
-    error, volume, late, recovered = notes
-    assert error["data"]["from"] == "active"
-    assert error["data"]["reason"]["code"] == "latest_runs_failing"
-    assert error["telemetry"]["status"] == "error"
+    error_alert = ("error", "2031-04-21T12:30:00Z", None)
+    volume_alert = ("volume_anomaly", "2031-04-21T13:00:00Z", None)
+    late_alert = ("late", "2031-04-21T13:45:00Z", None)
+    error_ended = ("error", "2031-04-21T12:30:00Z", "2031-04-21T14:00:00Z")
+    assert summary == [
+        ("firing", "2031-04-21T12:31:00Z", [error_alert]),
+        ("firing", "2031-04-21T13:05:00Z", [error_alert, volume_alert]),
+        ("firing", "2031-04-21T13:50:00Z", [error_alert, volume_alert, late_alert]),
+        # Fresh again is not asked for (no `fresh`): the late alert leaves the group unsaid; the
+        # 13:00 hour, judged at 14:01 against no baseline, ends the volume alert.
+        (
+            "resolved",
+            "2031-04-21T14:01:00Z",
+            [error_ended, ("volume_anomaly", "2031-04-21T13:00:00Z", "2031-04-21T14:00:00Z")],
+        ),
+    ]
+    # Degraded to active a day later: the group closed, and no alert of this rule changed.
+    first, volume, late = notes[0], notes[1]["alerts"][1], notes[2]["alerts"][2]
+    assert {n["group"]["id"] for n in notes} == {first["group"]["id"]}
+    assert first["group"]["key"] == {"connection": connection_id}
+    [error] = first["alerts"]
+    assert error["from"] == "active"
+    assert error["reason"]["code"] == "latest_runs_failing"
     assert error["connection"] == {"id": connection_id, "name": "Finance replica", "type": "postgres"}
-    assert error["organisation"] == {"id": tenant.id, "slug": tenant.slug}
+    assert first["organisation"] == {"id": tenant.id, "slug": tenant.slug}
     assert error["links"]["dashboard"] == (
         f"https://pipepulse.example.com/orgs/{tenant.id}/connections/{connection_id}/"
     )
-    assert volume["data"] | {"expected": 1000.0} == {
-        "at": "2031-04-21T13:00:00Z",
-        "hour": "2031-04-21T12:00:00Z",
-        "actual": 0,
-        "expected": 1000.0,
-        "lower": 750.0,
-        "upper": 1250.0,
-        "verdict": "drop",
+    assert volume["reason"] == {
+        "code": "drop",
+        "text": "0 events delivered in the hour from 2031-04-21T12:00:00Z, "
+        "outside the expected band of 750.0 to 1250.0.",
     }
-    assert late["data"]["sla_seconds"] == 8100
-    assert late["data"]["last_delivery_at"] == "2031-04-21T11:30:00Z"
-    assert recovered["data"]["from"] == "degraded"
+    assert "8100 seconds" in late["reason"]["text"]
+    assert "2031-04-21T11:30:00Z" in late["reason"]["text"]
     assert all(d.headers["Pipepulse-Notification-Id"] == n["id"] for d, n in zip(got, notes, strict=True))
 
-    log = (await client.get(log_url(tenant) + f"?connection_id={connection_id}", headers=tenant.read)).json()
+    log = (await client.get(log_url(tenant), headers=tenant.read)).json()
     assert sorted((n["id"], n["state"], n["attempts"]) for n in log["items"]) == sorted(
         (n["id"], "delivered", 1) for n in notes
     )
@@ -170,8 +186,9 @@ async def test_alerts__first_evaluation_of_a_long_error__dated_where_it_began(
     await add_rule(client, tenant, channel["id"], ["status:error"])
     await run_pass(db, alert_settings, clock, DAY0)
     [delivery] = receiver.received()
-    assert delivery.json["data"]["from"] == "idle"
-    assert delivery.json["data"]["at"] == began.strftime("%Y-%m-%dT%H:%M:%SZ")
+    [alert] = delivery.json["alerts"]
+    assert alert["from"] == "idle"
+    assert alert["started_at"] == began.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 async def test_alerts__first_evaluation_of_an_error_since_yesterday__from_the_interval_before(
@@ -197,6 +214,7 @@ async def test_alerts__first_evaluation_of_an_error_since_yesterday__from_the_in
     # The installation starts watching now: the change is dated yesterday, from what it was.
     await run_pass(db, alert_settings, clock, DAY0)
     [delivery] = receiver.received()
-    assert delivery.json["data"]["from"] == "degraded"
-    assert delivery.json["data"]["to"] == "error"
-    assert delivery.json["data"]["at"] == third.strftime("%Y-%m-%dT%H:%M:%SZ")
+    [alert] = delivery.json["alerts"]
+    assert alert["from"] == "degraded"
+    assert alert["labels"]["condition"] == "error"
+    assert alert["started_at"] == third.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -33,12 +33,12 @@ async def event_times(db: Database) -> list[datetime]:
 
 
 async def delivered_total(db: Database) -> float:
-    """``pipepulse_notifications_total`` for delivered status changes, as a scrape computes it
+    """``pipepulse_notifications_total`` for delivered group notifications, as a scrape computes it
     (read directly: the endpoint shares one computation between scrapes 15 s apart)."""
     async with db.session() as session:
         text = (await alerts_prometheus.exposition(session, datetime.now(UTC))).decode()
     found = re.search(
-        r'^pipepulse_notifications_total\{state="delivered",type="connection.status_changed"\} (\S+)$',
+        r'^pipepulse_notifications_total\{state="delivered",type="alert_group"\} (\S+)$',
         text,
         re.M,
     )
@@ -56,30 +56,31 @@ async def test_tick__alert_history_older_than_run_retention__deleted_and_recent_
 ) -> None:
     _, connection_id, broken_at = await setup_error_notification(client, tenant, service_key, clock, receiver)
     await alert_pass(db, alert_settings, broken_at + timedelta(minutes=1))
-    [old] = await log_items(client, tenant)
-    assert old["state"] == "delivered"
-    await alert_pass(db, alert_settings, broken_at + 2 * DAY)  # idle and late: events no rule asks for
+    await alert_pass(db, alert_settings, broken_at + 2 * DAY)  # idle: the rule asks for `recovered`
+    old = await log_items(client, tenant)
+    assert [item["state"] for item in old] == ["delivered", "delivered"]
     old_events = await event_times(db)
     assert len(old_events) >= 2
 
-    # Two months on the connection breaks again: a recent event, notified and delivered.
+    # Two months on the connection breaks again: recent events, notified and delivered.
     clock.now = broken_at + 60 * DAY
     again = await break_connection(client, tenant, service_key, clock, connection_id)
     await alert_pass(db, alert_settings, again + timedelta(minutes=1))
-    recent = [item for item in await log_items(client, tenant) if item["id"] != old["id"]]
-    assert [item["state"] for item in recent] == ["delivered"]
+    await alert_pass(db, alert_settings, again + 2 * DAY)  # idle again: resolved
+    recent = [item for item in await log_items(client, tenant) if item not in old]
+    assert [item["state"] for item in recent] == ["delivered", "delivered"]
 
-    assert await delivered_total(db) == 2
+    assert await delivered_total(db) == 4
 
     now = broken_at + 93 * DAY  # the first break is past the default 90 days, the second is not
     clock.now = now
     result = await runner.tick(db, alert_settings, NoDispatcher(), now)
 
     assert result.deleted is not None
-    assert (result.deleted.notifications, result.deleted.alert_events) == (1, len(old_events))
+    assert (result.deleted.notifications, result.deleted.alert_events) == (2, len(old_events))
     assert await log_items(client, tenant) == recent
     # The counter counts what was deleted too: a drop would read as a reset, and fire an alert.
-    assert await delivered_total(db) == 2
+    assert await delivered_total(db) == 4
     cutoff = now - alert_settings.thresholds.run_retention
     left = await event_times(db)
     assert left
@@ -89,7 +90,7 @@ async def test_tick__alert_history_older_than_run_retention__deleted_and_recent_
         assert await retention.organisations_due(session, now, alert_settings.thresholds) == []
 
 
-async def test_retention__notification_still_held_back_past_the_cutoff__kept_with_its_event(
+async def test_retention__notification_still_pending_past_the_cutoff__kept(
     client: httpx.AsyncClient,
     tenant: Tenant,
     service_key: dict[str, str],
@@ -98,25 +99,23 @@ async def test_retention__notification_still_held_back_past_the_cutoff__kept_wit
     clock: FrozenClock,
     receiver: Receiver,
 ) -> None:
-    # The shortest retention and the longest hold back, and no delivery pass in between (a
-    # scheduler stopped for a week): the notification is still pending when its day passes.
+    # The shortest retention, a failed first attempt and no delivery pass after it (a scheduler
+    # stopped for a week): the notification is still pending when its day passes.
     settings = alert_settings.model_copy(update={"run_retention_days": 8})
-    _, _, broken_at = await setup_error_notification(
-        client, tenant, service_key, clock, receiver, hold=7 * 24 * 3600
-    )
+    _, _, broken_at = await setup_error_notification(client, tenant, service_key, clock, receiver)
+    receiver.default = 500
     await alert_pass(db, settings, broken_at + timedelta(minutes=1))
-    [held] = await log_items(client, tenant)
-    assert (held["state"], held["attempts"]) == ("pending", 0)
+    [pending] = await log_items(client, tenant)
+    assert (pending["state"], pending["attempts"]) == ("pending", 1)
 
     later = broken_at + 8 * DAY + timedelta(hours=1)
     async with db.session() as session:
         preview = await retention.preview(session, later, settings.thresholds)
-    assert (preview.notifications, preview.alert_events) == (0, 0)
+    assert preview.notifications == 0
     deleted = await retention.apply(db, settings.thresholds, later)
 
-    assert (deleted.notifications, deleted.alert_events) == (0, 0)
-    assert [item["id"] for item in await log_items(client, tenant)] == [held["id"]]
-    assert len(await event_times(db)) == 1
+    assert deleted.notifications == 0
+    assert [item["id"] for item in await log_items(client, tenant)] == [pending["id"]]
 
 
 @pytest.mark.parametrize("deleting", ["channel", "connection"])

@@ -30,9 +30,7 @@ def clock() -> FrozenClock:
 
 
 async def evaluate(db: Database, settings: Settings, tracker: selection.Tracker, at: datetime) -> Any:
-    return await evaluation.evaluate(
-        db, at, settings.thresholds, public_url=settings.public_url, tracker=tracker
-    )
+    return await evaluation.evaluate(db, at, settings.thresholds, tracker=tracker)
 
 
 async def status_events(db: Database, connection_id: str) -> list[tuple[str, datetime]]:

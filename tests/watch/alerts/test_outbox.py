@@ -16,6 +16,7 @@ from pipepulse.scheduler import runner
 from pipepulse.scheduler.dispatchers import NoDispatcher
 from pipepulse.scheduler.runner import alert_pass
 from pipepulse.watch.alerts import delivery, evaluation
+from pipepulse.watch.alerts import groups as alert_groups
 from tests.conftest import FrozenClock, Tenant
 from tests.watch.alerts.conftest import add_channel, add_rule, channels_url, log_url
 from tests.watch.alerts.receiver import Receiver
@@ -179,16 +180,17 @@ async def test_hold_back__status_flaps_back_before_min_duration__nothing_sent(
         client, tenant, service_key, clock, receiver, hold=600
     )
     await alert_pass(db, alert_settings, broken_at + timedelta(minutes=1))
-    [held] = await log_items(client, tenant)
-    assert (held["state"], held["attempts"]) == ("pending", 0)
+    # The alert is recorded in its group, held back from every notification.
+    groups = await client.get(f"/api/v1/organisations/{tenant.id}/alert-groups/", headers=tenant.read)
+    [group] = groups.json()["items"]
+    [alert] = group["alerts"]
+    assert (alert["labels"]["connection"], alert["ended_at"]) == (connection_id, None)
+    assert await log_items(client, tenant) == []
     # Five minutes into the error a run succeeds: degraded, before the ten minutes were up.
     await push(client, tenant, service_key, clock, connection_id, broken_at + timedelta(minutes=5), events=10)
     await alert_pass(db, alert_settings, broken_at + timedelta(minutes=6))
     await alert_pass(db, alert_settings, broken_at + timedelta(minutes=11))
-    [cancelled] = await log_items(client, tenant)
-    assert cancelled["id"] == held["id"]
-    assert cancelled["state"] == "cancelled"
-    assert "min_duration_seconds" in cancelled["last_error"]
+    assert await log_items(client, tenant) == []
     assert receiver.received() == []
 
 
@@ -207,7 +209,8 @@ async def test_hold_back__status_lasts_min_duration__sent_when_it_has(
     assert receiver.received() == []
     await alert_pass(db, alert_settings, broken_at + timedelta(minutes=10))
     [delivered] = receiver.received()
-    assert delivered.json["data"]["at"] == broken_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    [alert] = delivered.json["alerts"]
+    assert alert["started_at"] == broken_at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 async def test_schedulers__two_ticking_at_once__each_event_recorded_and_delivered_once(
@@ -236,8 +239,8 @@ async def test_schedulers__two_ticking_at_once__each_event_recorded_and_delivere
     finally:
         for replica in replicas:
             await replica.dispose()
-    got = receiver.received("connection.status_changed")
-    assert sorted(d.json["connection"]["id"] for d in got) == sorted(ids)
+    got = receiver.received("alert_group")
+    assert sorted(a["connection"]["id"] for d in got for a in d.json["alerts"]) == sorted(ids)
     assert len({d.headers["Pipepulse-Notification-Id"] for d in got}) == 5
     items = await log_items(client, tenant)
     assert len(items) == 5
@@ -255,7 +258,8 @@ async def test_delivery__receiver_slower_than_the_pass_budget__released_for_the_
 ) -> None:
     await setup_error_notification(client, tenant, service_key, clock, receiver)
     receiver.delay_seconds = 2.0
-    await evaluation.evaluate(db, clock.now, alert_settings.thresholds, public_url=alert_settings.public_url)
+    await evaluation.evaluate(db, clock.now, alert_settings.thresholds)
+    await alert_groups.notify_due(db, clock.now, public_url=alert_settings.public_url)
     started = asyncio.get_running_loop().time()
     result = await delivery.deliver_due(db, clock.now, allow_private=True, budget_seconds=0.3)
     assert asyncio.get_running_loop().time() - started < 1.5

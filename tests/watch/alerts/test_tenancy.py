@@ -133,7 +133,7 @@ async def test_metrics__notifications__counted_by_type_and_state(
         )
     # Connection series (lateness among them) are for a platform token's scrape.
     text = (await client.get("/metrics", headers={"Authorization": f"Bearer {platform.token}"})).text
-    assert 'pipepulse_notifications_total{state="delivered",type="connection.status_changed"} 1.0' in text
+    assert 'pipepulse_notifications_total{state="delivered",type="alert_group"} 1.0' in text
     assert "pipepulse_connection_late{" in text
 
 

@@ -80,7 +80,8 @@ class AlertRule(Base):
     connection_ids: Mapped[list[str] | None] = mapped_column(JSON)
     min_duration_seconds: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    # SPEC §7.4. Null group_by: a rule from before groups, notified per event as §7.3 first said.
+    # SPEC §7.4 (group_by defaults to ["connection"]). Nullable for history only: migration 0020
+    # gave the rules stored without one the default, and nothing writes null.
     severity: Mapped[str] = mapped_column(String(16), default="critical", server_default="critical")
     group_by: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     group_wait_seconds: Mapped[int] = mapped_column(Integer, default=10, server_default="10")

@@ -13,6 +13,7 @@ from typing import Any
 
 from pipepulse import wording
 from pipepulse.schemas import format_timestamp
+from pipepulse.watch.alerts import group_bodies
 
 STATUS_WORDS = {"error": "Error", "degraded": "Degraded", "idle": "Idle", "active": "Active"}
 TEST_TYPE = "test"
@@ -84,8 +85,14 @@ def _count(value: Any) -> str:
 
 
 def describe(payload: dict[str, Any]) -> tuple[str, str, str, str | None]:
-    """(headline, what changed, why, since) of a notification, in words."""
+    """(headline, what changed, why, since) of a notification, in words.
+
+    Since SPEC §7.4 every rule notifies per alert group; the per-event wordings remain for
+    test sends, heartbeats and the per-event notifications queued before migration 0020 (still
+    retried for up to a day after an upgrade)."""
     kind = payload.get("type")
+    if kind == group_bodies.GROUP_TYPE:
+        return group_bodies.describe(payload)
     data = payload.get("data") or {}
     connection = payload.get("connection") or {}
     name = str(connection.get("name") or "A connection")

@@ -1,5 +1,5 @@
 """What an evaluation reports (SPEC §7.3), as pure functions: the changes between what was seen
-last and what is seen now, the events they make, which rules they match, and hold-backs.
+last and what is seen now, the events they make, and the rule vocabulary's names for them.
 
 No I/O, no clock. The evaluation hands in both sightings and the instants each change began;
 the tests drive these functions through every combination.
@@ -7,7 +7,6 @@ the tests drive these functions through every combination.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -125,38 +124,3 @@ def rule_event(event: Event) -> str | None:
             return "recovered" if old in ("error", "degraded") else None
         return f"status:{new}"
     return {LATE: "late", FRESH: "fresh", VOLUME_ANOMALY: "volume_anomaly"}[event.type]
-
-
-@dataclass(frozen=True)
-class RuleView:
-    """What matching needs of a rule."""
-
-    id: str
-    channel_id: str
-    events: Sequence[str]
-    connection_ids: Sequence[str] | None
-    min_duration_seconds: int
-
-
-def matching(rules: Iterable[RuleView], event: Event, connection_id: str) -> list[RuleView]:
-    """The rules that ask for ``event`` of ``connection_id``."""
-    name = rule_event(event)
-    if name is None:
-        return []
-    return [
-        r
-        for r in rules
-        if name in r.events and (r.connection_ids is None or connection_id in r.connection_ids)
-    ]
-
-
-def hold_until(rule: RuleView, event: Event) -> datetime | None:
-    """Status events wait until the new status has lasted ``min_duration_seconds``."""
-    if event.type != STATUS_CHANGED or rule.min_duration_seconds <= 0:
-        return None
-    return event.at + timedelta(seconds=rule.min_duration_seconds)
-
-
-def due_at(hold: datetime | None, now: datetime) -> datetime:
-    """When a new notification may first be sent: now, or when its hold-back ends."""
-    return max(now, hold) if hold is not None else now

@@ -6,9 +6,9 @@ lateness from each connection's last delivery and, once per complete hour, the v
 verdict. What differs from the stored sighting is a change; a status change is dated by the
 status timeline (the exact start of the interval that holds now), read only for the few
 connections that changed. Every change is then written in one transaction with its events
-and their notifications (the outbox): the stored row moves only where it is still the version
-that was read, and an event is inserted only if no replica has recorded the same one, so
-several schedulers record each event, and queue each notification, once.
+and the alerts they open and end (SPEC §7.4; the group pass queues the notifications): the
+stored row moves only where it is still the version that was read, and an event is inserted
+only if no replica has recorded the same one, so several schedulers record each event once.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from pipepulse.telemetry.service import ConnectionStatus
 from pipepulse.watch import service as watch_service
 from pipepulse.watch import verdicts
 from pipepulse.watch.alerts import (
-    bodies,
     changes,
     evaluation_repository,
     fingerprints,
@@ -42,7 +41,7 @@ from pipepulse.watch.alerts import (
     shares,
 )
 from pipepulse.watch.alerts import groups as alert_groups
-from pipepulse.watch.alerts.changes import NORMAL, Event, RuleView, Seen
+from pipepulse.watch.alerts.changes import NORMAL, Event, Seen
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +60,7 @@ OLD_INTERVALS_PER_PASS = 25
 class PassResult:
     connections: int
     events: int
+    # Group notifications queued by the group pass that follows (SPEC §7.4).
     notifications: int
     deferred: int
     # Connections an incremental pass left alone: inputs unchanged, no horizon passed.
@@ -187,7 +187,6 @@ async def evaluate(
     now: datetime,
     thresholds: Thresholds,
     *,
-    public_url: str,
     tracker: selection.Tracker | None = None,
     share: shares.Share | None = None,
 ) -> PassResult:
@@ -270,19 +269,6 @@ async def evaluate(
             elif change.before is not None:
                 change.status_since = change.before.status_since
 
-        organisations = {c.watched.ref.organisation_id for c in ready if c.events}
-        rules = await evaluation_repository.rules_by_organisation(session, organisations)
-        notify = [
-            c
-            for c in ready
-            if any(changes.matching(rules.get(c.watched.ref.organisation_id, []), e, c.id) for e in c.events)
-        ]
-        snapshots = await telemetry_service.snapshots(
-            session, [c.watched.ref for c in notify], now, thresholds
-        )
-        notified = {c.watched.ref.organisation_id for c in notify}
-        slugs = await evaluation_repository.organisation_slugs(session, notified)
-
     async with db.session(write=True) as session:
         inserted = await evaluation_repository.insert_first(
             session, [_row(c, hour, now) | {"version": 0} for c in ready if c.before is None]
@@ -297,10 +283,6 @@ async def evaluate(
         )
         # Changes another scheduler wrote first (with their events) are left to it.
         owned = [c for c in ready if (c.id in inserted if c.before is None else c.id in claimed)]
-        await evaluation_repository.cancel_held(
-            session,
-            {c.id: event.at for c in owned for event in c.events if event.type == changes.STATUS_CHANGED},
-        )
         events = [(change, event, ids.alert_event_id(now)) for change in owned for event in change.events]
         recorded_ids = await evaluation_repository.record_events(
             session,
@@ -319,15 +301,9 @@ async def evaluate(
             ],
         )
         recorded = len(recorded_ids)
-        notifications = [
-            _notification(change, event, event_id, rule, now, snapshots, slugs, public_url)
-            for change, event, event_id in events
-            if event_id in recorded_ids
-            for rule in changes.matching(rules.get(change.watched.ref.organisation_id, []), event, change.id)
-        ]
-        await evaluation_repository.add_notifications(session, notifications)
-        # SPEC §7.4: the alerts these events open and end, for the rules that group; a volume
-        # alert fires until an hour is judged normal again.
+        # SPEC §7.4: the alerts these events open and end (every rule groups; notifications are
+        # queued per group by the group pass); a volume alert fires until an hour is judged
+        # normal again.
         await alert_groups.record(
             session,
             [
@@ -357,7 +333,6 @@ async def evaluate(
         await objective_alerts.record(
             session, now, thresholds, mine=share.holds if share is not None else None
         )
-        queued = len(notifications)
         unchanged = [cid for cid in volumes if cid not in deferred]
         await evaluation_repository.advance_volume_hour(session, unchanged, hour)
     if deferred:
@@ -366,7 +341,7 @@ async def evaluate(
     if tracker is not None and picked is not None:
         tracker.settle(picked, now, deferred)
         skipped = max(0, len(picked.signatures) - len(connections))
-    return PassResult(len(connections), recorded, queued, len(deferred), skipped)
+    return PassResult(len(connections), recorded, 0, len(deferred), skipped)
 
 
 async def _pick(
@@ -435,50 +410,4 @@ def _row(change: Change, volume_hour: datetime | None, now: datetime) -> dict[st
         "volume_verdict": change.new.volume_verdict,
         "volume_hour": volume_hour,
         "changed_at": now,
-    }
-
-
-def _notification(
-    change: Change,
-    event: Event,
-    event_id: str,
-    rule: RuleView,
-    now: datetime,
-    snapshots: dict[str, telemetry_service.Snapshot],
-    slugs: dict[int, str],
-    public_url: str,
-) -> dict[str, Any]:
-    ref = change.watched.ref
-    notification_id = ids.notification_id(now)
-    hold = changes.hold_until(rule, event)
-    due = changes.due_at(hold, now)
-    snapshot = snapshots.get(ref.id)
-    payload = bodies.webhook_payload(
-        notification_id=notification_id,
-        type=event.type,
-        occurred_at=event.at,
-        organisation={"id": ref.organisation_id, "slug": slugs.get(ref.organisation_id)},
-        connection={"id": ref.id, "name": ref.name, "type": change.watched.type},
-        data=event.data,
-        telemetry=snapshot.telemetry.model_dump(mode="json") if snapshot is not None else None,
-        dashboard=bodies.dashboard_link(public_url, ref.organisation_id, ref.id),
-    )
-    return {
-        "id": notification_id,
-        "organisation_id": ref.organisation_id,
-        "channel_id": rule.channel_id,
-        "event_id": event_id,
-        "rule_id": rule.id,
-        "connection_id": ref.id,
-        "type": event.type,
-        "payload": payload,
-        "state": "pending",
-        "attempts": 0,
-        "hold_until": hold,
-        "due_at": due,
-        "next_attempt_at": due,
-        "last_status_code": None,
-        "last_error": None,
-        "created_at": now,
-        "delivered_at": None,
     }

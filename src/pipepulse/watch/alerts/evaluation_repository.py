@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.connections.repository import ConnectionRef
 from pipepulse.db import dialect
 from pipepulse.db.models import (
-    AlertChannel,
     AlertEvent,
-    AlertRule,
     ConnectionEvaluation,
-    Notification,
-    Organisation,
     WarehouseConnection,
 )
-from pipepulse.watch.alerts.changes import STATUS_CHANGED, RuleView, Seen
+from pipepulse.watch.alerts.changes import Seen
 
 # Rows per multi-row INSERT.
 CHUNK = 500
@@ -107,31 +102,6 @@ async def stored(session: AsyncSession, ids: Sequence[str] | None = None) -> dic
     }
 
 
-async def organisation_slugs(session: AsyncSession, ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    rows = await session.execute(select(Organisation.id, Organisation.slug).where(Organisation.id.in_(ids)))
-    return {row.id: row.slug for row in rows}
-
-
-async def rules_by_organisation(session: AsyncSession, ids: set[int]) -> dict[int, list[RuleView]]:
-    """The rules of these organisations whose channel is enabled."""
-    if not ids:
-        return {}
-    r, c = AlertRule, AlertChannel
-    rows = await session.execute(
-        select(r.organisation_id, r.id, r.channel_id, r.events, r.connection_ids, r.min_duration_seconds)
-        .join(c, c.id == r.channel_id)
-        # Grouped rules (SPEC §7.4) notify per group: see groups_service.
-        .where(r.organisation_id.in_(ids), c.enabled.is_(True), r.group_by.is_(None))
-        .order_by(r.created_at, r.id)
-    )
-    out: dict[int, list[RuleView]] = defaultdict(list)
-    for org_id, rule_id, channel_id, events, connection_ids, hold in rows:
-        out[org_id].append(RuleView(rule_id, channel_id, list(events), connection_ids, hold))
-    return out
-
-
 async def _insert_new(
     session: AsyncSession, model: Any, rows: Sequence[dict[str, Any]], unique: list[str], returning: Any
 ) -> set[Any]:
@@ -186,45 +156,6 @@ async def record_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -
     """Insert events unless one with the same (connection, type, key) exists; returns the ids
     of those inserted."""
     return await _insert_new(session, AlertEvent, rows, ["connection_id", "type", "key"], AlertEvent.id)
-
-
-async def add_notifications(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(insert(Notification), list(rows))
-
-
-async def cancel_held(session: AsyncSession, changed_at: dict[str, datetime]) -> int:
-    """Status notifications still held back when their connection's status changed again (at
-    ``changed_at[connection]``) are never sent."""
-    n = Notification
-    held: list[str] = []
-    for chunk in dialect.chunks(session, sorted(changed_at)):
-        rows = await session.execute(
-            select(n.id, n.connection_id, n.hold_until).where(
-                dialect.one_of(session, n.connection_id, chunk),
-                n.type == STATUS_CHANGED,
-                n.state == "pending",
-                n.attempts == 0,
-                n.hold_until.is_not(None),
-            )
-        )
-        held += [
-            nid
-            for nid, cid, until in rows
-            if cid is not None and (at := dialect.as_utc(until)) is not None and at > changed_at[cid]
-        ]
-    for chunk in dialect.chunks(session, held):
-        await session.execute(
-            update(n)
-            .where(dialect.one_of(session, n.id, chunk), n.state == "pending", n.attempts == 0)
-            .values(
-                state="cancelled",
-                next_attempt_at=None,
-                last_error="held back, and the status changed again before min_duration_seconds had passed",
-            )
-            .execution_options(synchronize_session=False)
-        )
-    return len(held)
 
 
 async def advance_volume_hour(session: AsyncSession, ids: Sequence[str], hour: datetime) -> None:

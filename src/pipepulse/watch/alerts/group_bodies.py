@@ -69,10 +69,38 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _words(alerts: list[dict[str, Any]]) -> list[str]:
+    conditions = (str((a.get("labels") or {}).get("condition", "")) for a in alerts)
+    return list(dict.fromkeys(CONDITION_WORDS.get(c, c) for c in conditions))
+
+
+def _one_connection(payload: dict[str, Any]) -> str | None:
+    """The connection's name when the group is one connection's (the default ``group_by``)."""
+    key = payload.get("group", {}).get("key") or {}
+    alerts = payload.get("alerts") or []
+    if set(key) != {"connection"} or not alerts:
+        return None
+    return str((alerts[0].get("connection") or {}).get("name") or key["connection"])
+
+
 def summary(payload: dict[str, Any]) -> tuple[str, str]:
-    """(headline, detail): how many connections, which condition, the shared error template."""
+    """(headline, detail): how many connections (or which one), which condition, the shared
+    error template."""
     counts = payload.get("counts") or {}
     alerts = payload.get("alerts") or []
+    key = payload.get("group", {}).get("key") or {}
+    reasons = Counter(str((a.get("reason") or {}).get("text") or "") for a in alerts)
+    reason = reasons.most_common(1)[0][0] if reasons else ""
+    name = _one_connection(payload)
+    if name is not None:
+        firing = [a for a in alerts if a.get("ended_at") is None]
+        ended = [a for a in alerts if a.get("ended_at") is not None]
+        if payload.get("status") == "resolved" or not firing:
+            return f"Resolved: {name} is no longer {' or '.join(_words(alerts))}", reason
+        headline = f"{name} is {' and '.join(_words(firing))}"
+        if ended:
+            headline += f" (no longer {' or '.join(_words(ended))})"
+        return headline, reason
     conditions = Counter(str((a.get("labels") or {}).get("condition", "")) for a in alerts)
     condition = conditions.most_common(1)[0][0] if conditions else ""
     word = CONDITION_WORDS.get(condition, condition)
@@ -86,12 +114,46 @@ def summary(payload: dict[str, Any]) -> tuple[str, str]:
         )
         if counts.get("resolved"):
             headline += f" ({counts['resolved']} resolved)"
-    reasons = Counter(str((a.get("reason") or {}).get("text") or "") for a in alerts)
-    reason = reasons.most_common(1)[0][0] if reasons else ""
-    key = payload.get("group", {}).get("key") or {}
     parts = [f"{k}={v}" for k, v in key.items()]
     detail = (f"Grouped by {', '.join(parts)}. " if parts else "") + (reason or "")
     return headline, detail.strip()
+
+
+CONDITION_TITLES = {"error": "Error", "degraded": "Degraded", "late": "Late", "volume_anomaly": "Off volume"}
+STATUS_TITLES = {"error": "Error", "degraded": "Degraded", "idle": "Idle", "active": "Active"}
+
+
+def affected(payload: dict[str, Any]) -> str:
+    """Who the group is about: the connection's name for one connection's group, else a count."""
+    name = _one_connection(payload)
+    if name is not None:
+        return name
+    counts = payload.get("counts") or {}
+    total = int(counts.get("firing", 0)) + int(counts.get("resolved", 0))
+    return f"{total} connection{'' if total == 1 else 's'}"
+
+
+def describe(payload: dict[str, Any]) -> tuple[str, str, str, str | None]:
+    """(headline, what changed, why, since) of a group notification, for the channels that
+    speak in sentences (Teams, email, PagerDuty)."""
+    headline, detail = summary(payload)
+    alerts = payload.get("alerts") or []
+    firing = [a for a in alerts if a.get("ended_at") is None]
+    counts = payload.get("counts") or {}
+    if len(alerts) == 1:
+        alert = alerts[0]
+        condition = str((alert.get("labels") or {}).get("condition", ""))
+        title = CONDITION_TITLES.get(condition, condition)
+        before = STATUS_TITLES.get(str(alert.get("from")), "Normal")
+        change = f"{before} → {title}" if firing else f"{title} → resolved"
+    else:
+        change = f"{counts.get('firing', 0)} firing, {counts.get('resolved', 0)} resolved"
+    since: str | None
+    if firing:
+        since = min(str(a.get("started_at")) for a in firing)
+    else:
+        since = max((str(a.get("ended_at")) for a in alerts), default=None)
+    return headline, change, detail, since
 
 
 def slack_body(payload: dict[str, Any]) -> dict[str, Any]:

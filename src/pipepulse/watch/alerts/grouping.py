@@ -14,7 +14,9 @@ channel and ``now`` only:
 - a group whose alerts have all resolved, once that is notified, closes.
 
 An alert joins its group only once its condition has lasted the rule's
-``min_duration_seconds`` (:func:`joined_at`); its group's wait counts from then.
+``min_duration_seconds`` (:func:`joined_at`); its group's wait counts from then. A resolved
+alert is told only when the rule asks for it (:func:`tells_resolved`); one it does not ask for
+leaves its group without a word, as Alertmanager's ``send_resolved: false`` does.
 
 0 for a wait or interval means the next delivery pass (``now``).
 """
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -31,6 +33,9 @@ DEFAULT_GROUP_BY = ("connection",)
 DEFAULT_GROUP_WAIT = 10
 DEFAULT_GROUP_INTERVAL = 300
 DEFAULT_REPEAT_INTERVAL = 14_400
+# SPEC §7.3/§7.4: the rule event that asks for the resolved notifications of a condition's
+# alerts. Volume anomalies and objectives' burns have none: their ends are always told.
+RESOLVED_BY = {"error": "recovered", "degraded": "recovered", "late": "fresh"}
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,14 @@ def joined_at(
     if ended_at is not None and ended_at < join:
         return None
     return join if join <= now else None
+
+
+def tells_resolved(condition: str, events: Collection[str]) -> bool:
+    """Whether a rule asking for ``events`` tells its channel that an alert of ``condition``
+    resolved: ``recovered`` asks it of status alerts, whatever the new status; ``fresh`` of
+    lateness."""
+    asked = RESOLVED_BY.get(condition)
+    return asked is None or asked in events
 
 
 def decide(timing: Timing, state: GroupState, now: datetime) -> Decision:

@@ -79,7 +79,7 @@ async def grouped_rules(session: AsyncSession, organisations: set[int]) -> dict[
     rows = await session.execute(
         select(r)
         .join(c, c.id == r.channel_id)
-        .where(r.organisation_id.in_(organisations), c.enabled.is_(True), r.group_by.is_not(None))
+        .where(r.organisation_id.in_(organisations), c.enabled.is_(True))
         .order_by(r.created_at, r.id)
     )
     out: dict[int, list[GroupedRule]] = defaultdict(list)
@@ -92,7 +92,8 @@ async def grouped_rules(session: AsyncSession, organisations: set[int]) -> dict[
                 list(rule.events),
                 rule.connection_ids,
                 rule.severity,
-                list(rule.group_by or []),
+                # SPEC §7.4's default; migration 0020 left no rule without one.
+                list(rule.group_by if rule.group_by is not None else grouping.DEFAULT_GROUP_BY),
                 grouping.Timing(
                     rule.group_wait_seconds, rule.group_interval_seconds, rule.repeat_interval_seconds
                 ),
@@ -374,6 +375,17 @@ async def notify_due(db: Database, now: datetime, *, public_url: str) -> int:
                 )
             ).all()
         )
+        # Every open group's alerts in a few statements, not one per group: with group_by
+        # defaulting to one group per connection, a fleet in error holds many open groups.
+        of_group: dict[str, list[Alert]] = defaultdict(list)
+        for chunk in dialect.chunks(session, [x.id for x in groups]):
+            found_alerts = await session.execute(
+                select(Alert)
+                .where(dialect.one_of(session, Alert.group_id, chunk))
+                .order_by(Alert.started_at, Alert.id)
+            )
+            for alert in found_alerts.scalars():
+                of_group[alert.group_id].append(alert)
         by_org: dict[int, tuple[list[Silence], list[MaintenanceWindow]]] = {}
         for group in groups:
             rule = rules.get(group.rule_id)
@@ -382,13 +394,7 @@ async def notify_due(db: Database, now: datetime, *, public_url: str) -> int:
             if group.organisation_id not in by_org:
                 by_org[group.organisation_id] = await silencers(session, group.organisation_id)
             found, windows = by_org[group.organisation_id]
-            alerts = list(
-                (
-                    await session.execute(
-                        select(Alert).where(Alert.group_id == group.id).order_by(Alert.started_at, Alert.id)
-                    )
-                ).scalars()
-            )
+            alerts = of_group.get(group.id, [])
             marks = {a.id: silenced_by(a.labels, found, windows, now) for a in alerts}
             joined = {
                 a.id: at
@@ -403,11 +409,18 @@ async def notify_due(db: Database, now: datetime, *, public_url: str) -> int:
                 )
                 is not None
             }
-            # Silenced alerts, and those held back by min_duration_seconds, are told nothing.
-            told = [a for a in alerts if not marks[a.id] and a.id in joined]
+            # Silenced alerts, and those held back by min_duration_seconds, are told nothing;
+            # nor are resolved ones the rule does not ask for (no `recovered` / `fresh`): they
+            # leave the group unsaid, and a group left with none closes silently.
+            quiet = {
+                a.id
+                for a in alerts
+                if a.ended_at is not None and not grouping.tells_resolved(a.condition, rule.events)
+            }
+            told = [a for a in alerts if not marks[a.id] and a.id in joined and a.id not in quiet]
             current = frozenset((a.id, a.ended_at is None) for a in told)
             notified = (
-                frozenset((str(i), bool(f)) for i, f in group.notified)
+                frozenset((str(i), bool(f)) for i, f in group.notified if str(i) not in quiet)
                 if group.notified is not None
                 else None
             )
@@ -467,7 +480,9 @@ async def notify_due(db: Database, now: datetime, *, public_url: str) -> int:
                     channel_id=group.channel_id,
                     event_id=None,
                     rule_id=group.rule_id,
-                    connection_id=None,
+                    # A group of one connection (group_by naming `connection`, the default) is
+                    # about it: the delivery log's connection filter and its page find it.
+                    connection_id=(group.key or {}).get("connection") or None,
                     type=group_bodies.GROUP_TYPE,
                     payload=payload,
                     state="pending",

@@ -174,6 +174,7 @@ GroupLabel = Literal[
     "organisation", "connection", "type", "integration_type", "condition", "severity", "fingerprint"
 ]
 GROUP_LABELS: tuple[str, ...] = GroupLabel.__args__  # type: ignore[attr-defined]
+DEFAULT_GROUP_BY: tuple[GroupLabel, ...] = ("connection",)
 
 
 class RuleCreate(StrictModel):
@@ -184,10 +185,10 @@ class RuleCreate(StrictModel):
     ) = None
     min_duration_seconds: Annotated[int, Field(strict=True, ge=0, le=MAX_HOLD_SECONDS), JSON_INTEGER] = 0
     severity: Literal["critical", "warning"] = "critical"
-    group_by: Annotated[list[GroupLabel], Field(max_length=len(GROUP_LABELS))] | None = Field(
-        default=None,
-        description="SPEC §7.4: labels whose equal values form one alert group ([] groups everything). "
-        "Omitted: the rule notifies per event as §7.3 first described.",
+    group_by: Annotated[list[GroupLabel], Field(max_length=len(GROUP_LABELS))] = Field(
+        default_factory=lambda: list(DEFAULT_GROUP_BY),
+        description="SPEC §7.4: labels whose equal values form one alert group ([] groups everything; "
+        'default ["connection"]: one group per connection).',
     )
     group_wait_seconds: Annotated[int, Field(strict=True, ge=0, le=86_400), JSON_INTEGER] = 10
     group_interval_seconds: Annotated[int, Field(strict=True, ge=0, le=86_400), JSON_INTEGER] = 300
@@ -203,7 +204,7 @@ class RuleOut(BaseModel):
     min_duration_seconds: int
     created_at: Timestamp
     severity: str
-    group_by: list[str] | None
+    group_by: list[str]
     group_wait_seconds: int
     group_interval_seconds: int
     repeat_interval_seconds: int

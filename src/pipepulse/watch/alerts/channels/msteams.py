@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pipepulse.watch.alerts import bodies, sender
+from pipepulse.watch.alerts import bodies, group_bodies, sender
 from pipepulse.watch.alerts.channels.target import Options, Target
 from pipepulse.wire.webhook_signature import NOTIFICATION_ID_HEADER
 
@@ -19,8 +19,10 @@ def card(payload: dict[str, Any]) -> dict[str, Any]:
     connection = payload.get("connection") or {}
     counts = payload.get("counts") or {}
     affected = counts.get("firing", 1 if connection else 0)
+    grouped = payload.get("type") == group_bodies.GROUP_TYPE
+    who = group_bodies.affected(payload) if grouped else str(connection.get("name") or "—")
     facts = [
-        {"title": "Connection", "value": str(connection.get("name") or "—")},
+        {"title": "Connection", "value": who},
         {"title": "Change", "value": change},
         {"title": "Connections affected", "value": str(affected)},
         {"title": "Reason", "value": why or "—"},
@@ -36,7 +38,7 @@ def card(payload: dict[str, Any]) -> dict[str, Any]:
         ],
     }
     if link:
-        label = "Open Streaming Status" if connection else "Open Alerts"
+        label = "Open incident" if grouped else "Open Streaming Status" if connection else "Open Alerts"
         content["actions"] = [{"type": "Action.OpenUrl", "title": label, "url": link}]
     return {
         "type": "message",

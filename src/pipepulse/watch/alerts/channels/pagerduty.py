@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pipepulse.watch.alerts import bodies, sender
+from pipepulse.watch.alerts import bodies, group_bodies, sender
 from pipepulse.watch.alerts.channels.target import Options, Target
 from pipepulse.wire.webhook_signature import NOTIFICATION_ID_HEADER
 
@@ -80,7 +80,11 @@ def event(routing_key: str, payload: dict[str, Any]) -> dict[str, Any]:
         "source": SOURCE,
         "severity": severity(payload),
         "timestamp": payload.get("occurred_at"),
-        "component": str((payload.get("connection") or {}).get("name") or "") or None,
+        "component": (
+            group_bodies.affected(payload)
+            if payload.get("type") == group_bodies.GROUP_TYPE
+            else str((payload.get("connection") or {}).get("name") or "") or None
+        ),
         "group": str((payload.get("organisation") or {}).get("slug") or "") or None,
         "class": str(payload.get("type")),
         "custom_details": {
