@@ -29,11 +29,11 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from pipepulse.alerts import evaluation, selection
 from pipepulse.config import Settings
 from pipepulse.db import migrate
 from pipepulse.db.engine import create_engine
 from pipepulse.db.session import Database
-from pipepulse.watch.alerts import evaluation, selection
 
 CONNECTION_COLUMNS = [
     "id",

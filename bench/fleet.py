@@ -390,6 +390,8 @@ async def set_up(url: str, n: int, receiver_port: int, first_slot: int, secret_k
     from sqlalchemy import insert
 
     from pipepulse import secretbox
+    from pipepulse.alerts import service as alerts_service
+    from pipepulse.alerts.schemas import ChannelCreate, RuleCreate
     from pipepulse.auth import scopes
     from pipepulse.auth import service as auth_service
     from pipepulse.auth.principals import UserPrincipal
@@ -398,8 +400,6 @@ async def set_up(url: str, n: int, receiver_port: int, first_slot: int, secret_k
     from pipepulse.db.models import WarehouseConnection
     from pipepulse.db.session import Database
     from pipepulse.organisations import service as organisations_service
-    from pipepulse.watch.alerts import service as alerts_service
-    from pipepulse.watch.alerts.schemas import ChannelCreate, RuleCreate
 
     now = datetime.now(UTC)
     secretbox.install(secretbox.SecretBox(secretbox.parse(secret_key)))

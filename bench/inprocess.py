@@ -43,6 +43,7 @@ import httpx
 from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 
+from pipepulse.alerts import evaluation
 from pipepulse.app import create_app
 from pipepulse.auth import scopes
 from pipepulse.auth import service as auth_service
@@ -54,7 +55,6 @@ from pipepulse.db.session import Database
 from pipepulse.organisations import service as organisations_service
 from pipepulse.runs import service as runs_service
 from pipepulse.runs.schemas import RunReport
-from pipepulse.watch.alerts import evaluation
 
 EVENT_TYPE = "orders"
 BATCH = 500  # reports completed per set-up call

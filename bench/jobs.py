@@ -41,7 +41,7 @@ ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 # Where the evaluation pass of SPEC §7.3 is expected: an async function taking (some of) db,
 # session, now, settings, thresholds, public_url by name, answering something with a
 # ``deferred`` count (evaluations left for a later pass). Change it here if it moves.
-EVALUATION_PASS = "pipepulse.watch.alerts.evaluation:evaluate"
+EVALUATION_PASS = "pipepulse.alerts.evaluation:evaluate"
 
 
 @dataclass(frozen=True)

@@ -44,8 +44,8 @@ from pipepulse.db import migrate
 from pipepulse.db.engine import create_engine
 from pipepulse.db.models import Run
 from pipepulse.db.session import Database
+from pipepulse.delivery.channels import keys as channel_keys
 from pipepulse.organisations import service as organisations_service
-from pipepulse.watch.alerts.channels import keys as channel_keys
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 ADMIN_PG = "postgresql://postgres@127.0.0.1:5432/postgres"

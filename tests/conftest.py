@@ -31,8 +31,8 @@ from pipepulse.db import migrate
 from pipepulse.db.base import Base
 from pipepulse.db.engine import create_engine
 from pipepulse.db.session import Database
+from pipepulse.delivery.channels import keys as channel_keys
 from pipepulse.organisations import service as organisations_service
-from pipepulse.watch.alerts.channels import keys as channel_keys
 
 ON_CI = os.environ.get("CI") == "true"
 

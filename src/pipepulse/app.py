@@ -10,6 +10,9 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from pipepulse import __version__, conventions
+from pipepulse.alerts import groups_router as alert_groups_router
+from pipepulse.alerts import router as alerts_router
+from pipepulse.alerts import silences_router as alert_silences_router
 from pipepulse.auth.cache import PrincipalCache
 from pipepulse.auth.throttle import AuthThrottle
 from pipepulse.clock import utc_now
@@ -20,9 +23,12 @@ from pipepulse.dashboard import router as dashboard_router
 from pipepulse.db.engine import create_engine
 from pipepulse.db.migrate import ensure_schema
 from pipepulse.db.session import Database
+from pipepulse.delivery import send_limit
+from pipepulse.delivery.channels import keys as channel_keys
 from pipepulse.deps import Clock
 from pipepulse.errors import install_handlers
 from pipepulse.health import router as health_router
+from pipepulse.history import router as watch_router
 from pipepulse.lineage import router as lineage_router
 from pipepulse.metrics import router as metrics_router
 from pipepulse.objectives import router as objectives_router
@@ -32,12 +38,6 @@ from pipepulse.organisations import router as organisations_router
 from pipepulse.redaction import install_log_redaction
 from pipepulse.runs import router as runs_router
 from pipepulse.telemetry import router as telemetry_router
-from pipepulse.watch import router as watch_router
-from pipepulse.watch.alerts import groups_router as alert_groups_router
-from pipepulse.watch.alerts import router as alerts_router
-from pipepulse.watch.alerts import send_limit
-from pipepulse.watch.alerts import silences_router as alert_silences_router
-from pipepulse.watch.alerts.channels import keys as channel_keys
 
 log = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from pipepulse import secretbox
+from pipepulse.alerts import repository as alerts_repository
 from pipepulse.auth import scopes as scope_names
 from pipepulse.auth import service as auth_service
 from pipepulse.cli_support import JsonFlag, emit, fail, load_settings, with_database
@@ -18,6 +19,7 @@ from pipepulse.clock import utc_now
 from pipepulse.config import Settings
 from pipepulse.db import migrate
 from pipepulse.db.session import Database
+from pipepulse.delivery.channels import keys as channel_keys
 from pipepulse.errors import AppError
 from pipepulse.objectives import cli as objectives_cli
 from pipepulse.organisations import service as organisations_service
@@ -25,8 +27,6 @@ from pipepulse.redaction import install_log_redaction
 from pipepulse.retention import cli as retention_cli
 from pipepulse.rollups import cli as rollups_cli
 from pipepulse.schemas import format_timestamp
-from pipepulse.watch.alerts import repository as alerts_repository
-from pipepulse.watch.alerts.channels import keys as channel_keys
 
 app = typer.Typer(
     help="pipepulse: health telemetry for data-delivery pipelines.",

@@ -17,8 +17,8 @@ from pipepulse.config import Settings, describe_invalid
 from pipepulse.db.engine import UnsupportedDatabaseURL, create_engine
 from pipepulse.db.migrate import SchemaOutOfDate, ensure_schema
 from pipepulse.db.session import Database
+from pipepulse.delivery.channels import keys as channel_keys
 from pipepulse.errors import AppError
-from pipepulse.watch.alerts.channels import keys as channel_keys
 
 T = TypeVar("T")
 

@@ -37,13 +37,13 @@ from pipepulse.connections.schemas import ConnectionCreate
 from pipepulse.db.engine import create_engine
 from pipepulse.db.migrate import ensure_schema
 from pipepulse.db.session import Database
+from pipepulse.delivery.channels import keys as channel_keys
 from pipepulse.lineage import demo as lineage_demo
 from pipepulse.organisations import service as organisations_service
 from pipepulse.runs import service as runs_service
 from pipepulse.runs.schemas import RunCreate
 from pipepulse.scheduler import runner
 from pipepulse.scheduler.dispatchers import Dispatcher
-from pipepulse.watch.alerts.channels import keys as channel_keys
 
 # One cadence for the whole story: the backfilled week and the live loader both run every
 # five minutes, and every run carries the volume of its five-minute slot (see slot_volume),

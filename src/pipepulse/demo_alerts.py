@@ -17,10 +17,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pipepulse.alerts import service as alerts_service
+from pipepulse.alerts import silences_router
+from pipepulse.alerts.schemas import ChannelCreate, RuleCreate
 from pipepulse.auth.principals import UserPrincipal
-from pipepulse.watch.alerts import bodies, group_bodies, silences_router
-from pipepulse.watch.alerts import service as alerts_service
-from pipepulse.watch.alerts.schemas import ChannelCreate, RuleCreate
+from pipepulse.delivery import bodies, group_bodies
 from pipepulse.wire.webhook_signature import (
     NOTIFICATION_ID_HEADER,
     SIGNATURE_HEADER,

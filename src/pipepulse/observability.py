@@ -146,9 +146,9 @@ HEALTH_CACHE_SECONDS = 15.0
 async def prometheus_metrics(request: Request) -> Response:
     """Process metrics; plus one health series per connection for a platform token or the
     metrics token (connection names and statuses are tenant data)."""
+    from pipepulse.alerts import prometheus as alerts_prometheus
     from pipepulse.metrics.prometheus import connection_health
     from pipepulse.objectives import prometheus as objectives_prometheus
-    from pipepulse.watch.alerts import prometheus as alerts_prometheus
 
     metrics: Metrics = request.app.state.metrics
     exposition = generate_latest(metrics.registry)

@@ -1,7 +1,7 @@
 """The installation's secret key: ``PIPEPULSE_SECRET_KEY``, or one kept in the data directory.
 
 Dashboard sessions sign their cookies with it, and on the embedded SQLite default channel
-secrets are encrypted with it when no key is set (watch/alerts/channels/keys.py). Both read it
+secrets are encrypted with it when no key is set (delivery/channels/keys.py). Both read it
 here, so the key is generated once and a warning about it is given once.
 """
 

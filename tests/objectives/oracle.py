@@ -1,7 +1,7 @@
 """A brute-force reading of SPEC §7.6, written from the spec text and independent of src/.
 
 It walks every second of the window and asks, at the middle of that second, whether the
-connection was in ``error`` (the §3 status, from tests/watch/oracle.py), whether it was late
+connection was in ``error`` (the §3 status, from tests/history/oracle.py), whether it was late
 (§7.2), and whether a maintenance window held; then counts. All of a generated history's
 instants are whole seconds, so the middle of a second stands for the whole second, and an
 open or closed end of a stretch (which is only an instant) makes no difference.

@@ -10,12 +10,12 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
+from pipepulse.alerts import shares
 from pipepulse.config import Settings
 from pipepulse.db.models import EvaluationShare
 from pipepulse.db.session import Database
 from pipepulse.scheduler import runner
 from pipepulse.scheduler.dispatchers import NoDispatcher
-from pipepulse.watch.alerts import shares
 from tests.conftest import FrozenClock
 
 

@@ -12,6 +12,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
+from pipepulse.alerts import silences_router
+from pipepulse.alerts.silences_router import Acknowledge
 from pipepulse.dashboard import incidents, platform_incidents
 from pipepulse.dashboard.alerts import Db, guard, read_form, refusal
 from pipepulse.dashboard.incidents import GroupId
@@ -20,8 +22,6 @@ from pipepulse.dashboard.sign_in import Viewer
 from pipepulse.deps import Now
 from pipepulse.errors import AppError, Conflict
 from pipepulse.schemas import OrganisationPk
-from pipepulse.watch.alerts import silences_router
-from pipepulse.watch.alerts.silences_router import Acknowledge
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False, tags=["dashboard"])
 

@@ -20,6 +20,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pipepulse.alerts import service as alerts_service
+from pipepulse.alerts.schemas import RULE_EVENTS, ChannelCreate, RuleCreate, field_of
 from pipepulse.auth import scopes
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.dashboard import silence_forms
@@ -27,13 +29,11 @@ from pipepulse.dashboard.alerts_view import EVENT_WORDS, alerts_page
 from pipepulse.dashboard.rendering import DashboardRoute, render, render_error
 from pipepulse.dashboard.sign_in import MAX_FORM_BYTES, Viewer, cross_site
 from pipepulse.db.session import Database
+from pipepulse.delivery import channels
 from pipepulse.deps import AppSettings, Now, ReadSession, get_database
 from pipepulse.errors import AppError, Forbidden
 from pipepulse.organisations import service as organisations_service
 from pipepulse.schemas import OrganisationPk
-from pipepulse.watch.alerts import channels
-from pipepulse.watch.alerts import service as alerts_service
-from pipepulse.watch.alerts.schemas import RULE_EVENTS, ChannelCreate, RuleCreate, field_of
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False, tags=["dashboard"])
 Db = Annotated[Database, Depends(get_database)]

@@ -13,15 +13,15 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse import wording
+from pipepulse.alerts import repository as alerts_repository
+from pipepulse.alerts import service as alerts_service
 from pipepulse.auth import scopes
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.connections import repository as connections_repository
 from pipepulse.dashboard.rendering import templates
 from pipepulse.db.models import AlertChannel, AlertRule, Notification, Organisation, WarehouseConnection
+from pipepulse.delivery import group_bodies, urls
 from pipepulse.organisations import service as organisations_service
-from pipepulse.watch.alerts import group_bodies, urls
-from pipepulse.watch.alerts import repository as alerts_repository
-from pipepulse.watch.alerts import service as alerts_service
 
 LOG_ROWS = 50
 CONNECTION_LOG_ROWS = 10

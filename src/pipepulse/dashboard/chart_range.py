@@ -9,9 +9,9 @@ from typing import Final
 
 from pipepulse.dashboard.params import BadParameter
 from pipepulse.errors import Invalid
+from pipepulse.history import service as watch_service
 from pipepulse.rollups.plan import HOUR, floor_hour
 from pipepulse.rules import DAY, Thresholds
-from pipepulse.watch import service as watch_service
 
 PERIODS: Final[dict[str, timedelta]] = {
     "24h": timedelta(hours=24),

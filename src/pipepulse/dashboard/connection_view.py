@@ -14,6 +14,7 @@ from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pipepulse.alerts import fingerprints
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.connections import service as connections_service
 from pipepulse.connections.repository import ConnectionRef
@@ -23,14 +24,13 @@ from pipepulse.dashboard.chart_range import ChartRange
 from pipepulse.dashboard.chart_series import hourly_chart
 from pipepulse.dashboard.repository import FailingGroup
 from pipepulse.db.models import Organisation, WarehouseConnection
+from pipepulse.history import service as watch_service
 from pipepulse.organisations import service as organisations_service
 from pipepulse.rollups.plan import rolling
 from pipepulse.rules import TOTAL, WEEK, Thresholds, error_message
 from pipepulse.runs.paging import RunKey, RunsPage, format_key, runs_page
 from pipepulse.telemetry import service as telemetry_service
 from pipepulse.telemetry.schemas import RecentError, Telemetry
-from pipepulse.watch import service as watch_service
-from pipepulse.watch.alerts import fingerprints
 
 RUN_FILTERS: Final[dict[str, str]] = {"all": "All runs", "failing": "Failing runs only"}
 

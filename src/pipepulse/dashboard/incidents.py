@@ -15,15 +15,15 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pipepulse.alerts import groups as groups_service
 from pipepulse.auth import scopes
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.dashboard.rendering import DashboardRoute, render, render_error
 from pipepulse.dashboard.sign_in import Viewer
 from pipepulse.db.models import Alert, AlertGroup, Organisation
+from pipepulse.delivery import group_bodies
 from pipepulse.deps import Now, ReadSession
 from pipepulse.schemas import OrganisationPk
-from pipepulse.watch.alerts import group_bodies
-from pipepulse.watch.alerts import groups as groups_service
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False, tags=["dashboard"])
 RECENT = 50

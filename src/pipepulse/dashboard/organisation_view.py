@@ -23,15 +23,15 @@ from pipepulse.dashboard.format import STATUS_ORDER, STATUS_WORDS, status_rank
 from pipepulse.db.models import Organisation, WarehouseConnection
 from pipepulse.health import service as health_service
 from pipepulse.health.schemas import OrganisationHealth
+from pipepulse.history import service as watch_service
 from pipepulse.organisations import service as organisations_service
 from pipepulse.rollups.plan import floor_hour
 from pipepulse.rules import Status, Thresholds
 from pipepulse.status import reasons
+from pipepulse.status.verdicts import Freshness, Volume
 from pipepulse.telemetry import service as telemetry_service
 from pipepulse.telemetry.schemas import Telemetry
 from pipepulse.telemetry.service import StatusBasis
-from pipepulse.watch import service as watch_service
-from pipepulse.watch.verdicts import Freshness, Volume
 
 MAX_CARDS = 500  # organisations listed for a platform token
 CARDS_PER_PAGE = 48

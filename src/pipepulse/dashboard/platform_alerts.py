@@ -17,6 +17,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pipepulse.alerts import silences_router
+from pipepulse.alerts.silences_router import SilenceCreate
 from pipepulse.auth import scopes
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.dashboard import silence_forms
@@ -26,8 +28,6 @@ from pipepulse.dashboard.sign_in import Viewer, cross_site, platform_only
 from pipepulse.dashboard.silences import SILENCE_FIELDS
 from pipepulse.deps import AppSettings, Now, ReadSession
 from pipepulse.errors import AppError, Forbidden
-from pipepulse.watch.alerts import silences_router
-from pipepulse.watch.alerts.silences_router import SilenceCreate
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False, tags=["dashboard"])
 PAGE = "/platform/alerts/"

@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pipepulse.watch.alerts import silences_router
-from pipepulse.watch.alerts.silences_router import SilenceOut, WindowOut
+from pipepulse.alerts import silences_router
+from pipepulse.alerts.silences_router import SilenceOut, WindowOut
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 MATCHER_LINE = re.compile(r"\s*([^\s=!~]+)\s*(!=|=~|!~|=)\s*(.*?)\s*")

@@ -13,6 +13,8 @@ from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
+from pipepulse.alerts import silences_router
+from pipepulse.alerts.silences_router import SilenceCreate, WindowCreate
 from pipepulse.dashboard import silence_forms
 from pipepulse.dashboard.alerts import Db, guard, page_path, read_form, refusal, show_page
 from pipepulse.dashboard.rendering import DashboardRoute
@@ -21,8 +23,6 @@ from pipepulse.deps import AppSettings, Now
 from pipepulse.errors import AppError
 from pipepulse.organisations import service as organisations_service
 from pipepulse.schemas import OrganisationPk
-from pipepulse.watch.alerts import silences_router
-from pipepulse.watch.alerts.silences_router import SilenceCreate, WindowCreate
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False, tags=["dashboard"])
 SilenceId = Annotated[str, Path(pattern=r"^sil_[0-9a-f]{16}$")]

@@ -1,5 +1,5 @@
 """A lease one replica holds at a time, kept as long as its holder lives (the evaluation
-pass's, see watch/alerts/selection_repository.py)."""
+pass's, see alerts/selection_repository.py)."""
 
 from __future__ import annotations
 

@@ -19,12 +19,12 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse import ids
+from pipepulse.alerts import grouping
+from pipepulse.alerts import groups as alert_groups
 from pipepulse.db import dialect
 from pipepulse.db.models import Alert, Objective, Organisation, WarehouseConnection
 from pipepulse.objectives import burn, repository, service, sli
 from pipepulse.rules import Thresholds
-from pipepulse.watch.alerts import grouping
-from pipepulse.watch.alerts import groups as alert_groups
 
 LOOK_BACK = timedelta(hours=7)
 # Bad time is read far enough back for the longest look-back at the earliest instant examined.

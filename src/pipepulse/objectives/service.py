@@ -17,7 +17,7 @@ from pipepulse.objectives.spans import Span
 from pipepulse.rules import DAY, Thresholds
 from pipepulse.status import repository as status_repository
 from pipepulse.status.timeline import TICK, in_order, timeline
-from pipepulse.watch.verdicts import freshness_sla
+from pipepulse.status.verdicts import freshness_sla
 
 # Bounds what one connection (or one organisation's defaults) may hold: each is read on every
 # status read and alert pass.

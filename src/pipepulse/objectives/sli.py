@@ -14,9 +14,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from pipepulse.alerts import maintenance, matchers
 from pipepulse.objectives.spans import Span, normalise
 from pipepulse.status.timeline import Interval
-from pipepulse.watch.alerts import maintenance, matchers
 
 Indicator = Literal["availability", "freshness"]
 INDICATORS: tuple[Indicator, ...] = ("availability", "freshness")

@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse import ids
+from pipepulse.alerts import fingerprints
 from pipepulse.connections import repository as connections_repository
 from pipepulse.db.models import Run, WarehouseConnection
 from pipepulse.errors import AppError, Conflict, Invalid, NotFound
@@ -26,7 +27,6 @@ from pipepulse.rules import (
 )
 from pipepulse.runs import repository
 from pipepulse.runs.schemas import COMPLETION_FIELDS, MAX_ERROR_LENGTH, RunCreate, RunOut, RunReport
-from pipepulse.watch.alerts import fingerprints
 
 # A loader's clock may run a little ahead of ours; more than this is a bug to report.
 MAX_CLOCK_SKEW = timedelta(minutes=5)

@@ -13,24 +13,18 @@ from datetime import datetime, timedelta
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from pipepulse.alerts import evaluation, selection, shares_store
+from pipepulse.alerts import groups as alert_groups
+from pipepulse.alerts.shares import PARTITIONS
 from pipepulse.config import Settings
 from pipepulse.db.engine import embedded
 from pipepulse.db.session import Database
+from pipepulse.delivery import channels, heartbeats, reposts
+from pipepulse.delivery import service as delivery
 from pipepulse.retention import service as retention
 from pipepulse.runs import service as runs_service
 from pipepulse.scheduler import jobs
 from pipepulse.scheduler.dispatchers import Dispatcher, DispatchFailed
-from pipepulse.watch.alerts import (
-    channels,
-    delivery,
-    evaluation,
-    heartbeats,
-    reposts,
-    selection,
-    shares_store,
-)
-from pipepulse.watch.alerts import groups as alert_groups
-from pipepulse.watch.alerts.shares import PARTITIONS
 
 log = logging.getLogger(__name__)
 

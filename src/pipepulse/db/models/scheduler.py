@@ -21,7 +21,7 @@ class SchedulerHeartbeat(Base):
 
 class EvaluationShare(Base):
     """One row per partition of the connections (by a hash of their id): which scheduler
-    evaluates it, and until when its lease holds unless renewed (watch/alerts/shares.py)."""
+    evaluates it, and until when its lease holds unless renewed (alerts/shares.py)."""
 
     __tablename__ = "evaluation_shares"
 

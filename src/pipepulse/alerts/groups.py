@@ -1,0 +1,503 @@
+"""Alerts and their groups (SPEC §7.4): recorded from the evaluation's status events, notified
+per group by the group pass of every scheduler tick.
+
+Two thin call sites: :func:`record` in the evaluation's write transaction (with the events it
+recorded), and :func:`notify_due` in the scheduler's alert pass, before delivery. A group's
+notification is queued in the outbox (``notifications``, with ``group_id`` and
+``group_sequence``), so delivery, retries and the delivery log work as for every notification.
+
+Replicas: an alert is keyed by (group, connection, condition, start) and a group's id by its
+rule, key and first alert, so both are written once; a group moves only where its ``version``
+is still the one read (compare and set), and its n-th notification is unique, so several
+schedulers queue each group notification once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pipepulse import ids
+from pipepulse.alerts import grouping, maintenance, silences
+from pipepulse.alerts.changes import FRESH, LATE, STATUS_CHANGED, VOLUME_ANOMALY, Event
+from pipepulse.db import dialect
+from pipepulse.db.models import (
+    Alert,
+    AlertChannel,
+    AlertGroup,
+    AlertRule,
+    MaintenanceWindow,
+    Notification,
+    Organisation,
+    Silence,
+    WarehouseConnection,
+)
+from pipepulse.db.session import Database
+from pipepulse.delivery import group_bodies
+from pipepulse.schemas import format_timestamp
+
+log = logging.getLogger(__name__)
+
+# The status conditions of SPEC §7.4; late and volume_anomaly come from their own events.
+STATUS_CONDITIONS = ("error", "degraded")
+
+
+@dataclass(frozen=True)
+class Happened:
+    """One recorded event of one connection, as the evaluation hands it over."""
+
+    organisation_id: int
+    connection_id: str
+    connection_name: str
+    connection_type: str
+    event: Event
+    fingerprint: str | None
+
+
+@dataclass(frozen=True)
+class GroupedRule:
+    id: str
+    organisation_id: int
+    channel_id: str
+    events: list[str]
+    connection_ids: list[str] | None
+    severity: str
+    group_by: list[str]
+    timing: grouping.Timing
+
+
+async def grouped_rules(session: AsyncSession, organisations: set[int]) -> dict[int, list[GroupedRule]]:
+    if not organisations:
+        return {}
+    r, c = AlertRule, AlertChannel
+    rows = await session.execute(
+        select(r)
+        .join(c, c.id == r.channel_id)
+        .where(r.organisation_id.in_(organisations), c.enabled.is_(True))
+        .order_by(r.created_at, r.id)
+    )
+    out: dict[int, list[GroupedRule]] = defaultdict(list)
+    for rule in rows.scalars():
+        out[rule.organisation_id].append(
+            GroupedRule(
+                rule.id,
+                rule.organisation_id,
+                rule.channel_id,
+                list(rule.events),
+                rule.connection_ids,
+                rule.severity,
+                # SPEC §7.4's default; migration 0020 left no rule without one.
+                list(rule.group_by if rule.group_by is not None else grouping.DEFAULT_GROUP_BY),
+                grouping.Timing(
+                    rule.group_wait_seconds, rule.group_interval_seconds, rule.repeat_interval_seconds
+                ),
+            )
+        )
+    return out
+
+
+def labels_of(h: Happened, condition: str, severity: str, slug: str, integration_type: str) -> dict[str, str]:
+    return {
+        "organisation": slug,
+        "connection": h.connection_id,
+        "type": h.connection_type,
+        "integration_type": integration_type,
+        "condition": condition,
+        "severity": severity,
+        "fingerprint": h.fingerprint or "",
+    }
+
+
+# The PostgreSQL advisory lock key under which a group is opened ("pp-grp" in ASCII).
+GROUP_OPEN_LOCK = 0x70702D677270
+
+
+async def _open_group_id(session: AsyncSession, rule_id: str, key: dict[str, str]) -> str | None:
+    g = AlertGroup
+    rows = await session.execute(select(g.id, g.key).where(g.rule_id == rule_id, g.state == "open"))
+    for found, found_key in rows:
+        if dict(found_key) == key:
+            return str(found)
+    return None
+
+
+async def _open_group(
+    session: AsyncSession, rule: GroupedRule, key: dict[str, str], first: datetime, now: datetime
+) -> str:
+    g = AlertGroup
+    found = await _open_group_id(session, rule.id, key)
+    if found is None and dialect.name_of(session) == dialect.POSTGRESQL:
+        # Replicas evaluating different connections of one group may both find it missing:
+        # the first to open it holds this lock until it commits, and the other then finds it.
+        # (One key for every group: never two such locks taken in opposite orders. SQLite's
+        # write transactions are serialised already.)
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": GROUP_OPEN_LOCK})
+        found = await _open_group_id(session, rule.id, key)
+    if found is not None:
+        return found
+    group_id = grouping.group_id(rule.id, key | {"#": format_timestamp(first)})
+    stmt = dialect.insert(dialect.name_of(session), g).on_conflict_do_nothing(index_elements=["id"])
+    await session.execute(
+        stmt.values(
+            id=group_id,
+            organisation_id=rule.organisation_id,
+            rule_id=rule.id,
+            channel_id=rule.channel_id,
+            key=key,
+            state="open",
+            first_fired_at=first,
+            notified=None,
+            last_notified_at=None,
+            next_notify_at=first,
+            version=0,
+            created_at=now,
+        )
+    )
+    return group_id
+
+
+@dataclass(frozen=True)
+class AlertChange:
+    """What one event does to a connection's alerts: the condition it ends and the one it
+    opens (SPEC §7.4), with what the connection was before and why."""
+
+    ends: str | None
+    opens: str | None
+    from_status: str | None
+    reason: dict[str, Any] | None
+
+
+# The rule event that asks for each condition's alerts.
+CONDITION_EVENTS = {
+    "error": "status:error",
+    "degraded": "status:degraded",
+    "late": "late",
+    "volume_anomaly": "volume_anomaly",
+}
+
+
+def alert_change(event: Event) -> AlertChange:
+    """The alerts an event opens and ends. Pure: status changes end the old status condition
+    and open the new one; ``late`` opens and ``fresh`` ends lateness; a volume anomaly opens
+    one for its judged hour (ending one of another verdict still firing)."""
+    data = event.data
+    if event.type == STATUS_CHANGED:
+        old, new = data.get("from"), data.get("to")
+        return AlertChange(
+            old if old in STATUS_CONDITIONS else None,
+            new if new in STATUS_CONDITIONS else None,
+            old,
+            data.get("reason"),
+        )
+    if event.type == LATE:
+        sla, last = data.get("sla_seconds"), data.get("last_delivery_at")
+        since = f"since {last}" if last else "ever"
+        text = f"No delivery {since}: later than the freshness SLA of {sla} seconds."
+        return AlertChange(None, "late", None, {"code": "late", "text": text})
+    if event.type == FRESH:
+        return AlertChange("late", None, None, None)
+    if event.type == VOLUME_ANOMALY:
+        text = (
+            f"{data.get('actual')} events delivered in the hour from {data.get('hour')}, "
+            f"outside the expected band of {data.get('lower')} to {data.get('upper')}."
+        )
+        return AlertChange(
+            "volume_anomaly", "volume_anomaly", None, {"code": data.get("verdict"), "text": text}
+        )
+    return AlertChange(None, None, None, None)
+
+
+async def _end(session: AsyncSession, connection_id: str, condition: str, at: datetime) -> None:
+    await session.execute(
+        update(Alert)
+        .where(Alert.connection_id == connection_id, Alert.condition == condition, Alert.ended_at.is_(None))
+        .values(ended_at=at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def record(
+    session: AsyncSession,
+    happened: Sequence[Happened],
+    now: datetime,
+    volume_normal: Mapping[str, datetime] | None = None,
+) -> int:
+    """Open and end the alerts the recorded events make, for every grouped rule.
+
+    ``volume_normal``: connections whose latest judged hour was not an anomaly, with the end of
+    that hour, where their volume alert (fired for an earlier hour) ends.
+    """
+    for connection_id, at in (volume_normal or {}).items():
+        await _end(session, connection_id, "volume_anomaly", at)
+    changing = [(h, alert_change(h.event)) for h in happened]
+    changing = [(h, c) for h, c in changing if c.ends is not None or c.opens is not None]
+    if not changing:
+        return 0
+    rules = await grouped_rules(session, {h.organisation_id for h, _ in changing})
+    if not rules:
+        return 0
+    slugs = dict(
+        (
+            await session.execute(
+                select(Organisation.id, Organisation.slug).where(Organisation.id.in_(rules))
+            )
+        ).all()
+    )
+    integration = dict(
+        (
+            await session.execute(
+                select(WarehouseConnection.id, WarehouseConnection.integration_type).where(
+                    WarehouseConnection.id.in_({h.connection_id for h, _ in changing})
+                )
+            )
+        ).all()
+    )
+    opened = 0
+    for h, change in changing:
+        at = h.event.at
+        if change.ends is not None:
+            await _end(session, h.connection_id, change.ends, at)
+        new = change.opens
+        if new is None:
+            continue
+        for rule in rules.get(h.organisation_id, []):
+            if CONDITION_EVENTS[new] not in rule.events:
+                continue
+            if rule.connection_ids is not None and h.connection_id not in rule.connection_ids:
+                continue
+            labels = labels_of(
+                h,
+                new,
+                rule.severity,
+                slugs.get(h.organisation_id, ""),
+                integration.get(h.connection_id, ""),
+            )
+            group_id = await _open_group(session, rule, grouping.key(labels, rule.group_by), at, now)
+            stmt = dialect.insert(dialect.name_of(session), Alert).on_conflict_do_nothing(
+                index_elements=["group_id", "connection_id", "condition", "started_at"]
+            )
+            await session.execute(
+                stmt.values(
+                    id=ids.alert_event_id(now).replace("aev_", "alr_", 1),
+                    organisation_id=h.organisation_id,
+                    group_id=group_id,
+                    connection_id=h.connection_id,
+                    condition=new,
+                    labels=labels,
+                    started_at=at,
+                    ended_at=None,
+                    from_status=change.from_status,
+                    reason=change.reason,
+                    connection={"id": h.connection_id, "name": h.connection_name, "type": h.connection_type},
+                    created_at=now,
+                )
+            )
+            opened += 1
+    return opened
+
+
+async def silencers(
+    session: AsyncSession, organisation_id: int
+) -> tuple[list[Silence], list[MaintenanceWindow]]:
+    s, w = Silence, MaintenanceWindow
+    found = (
+        await session.execute(
+            select(s).where((s.organisation_id == organisation_id) | s.organisation_id.is_(None))
+        )
+    ).scalars()
+    windows = (
+        await session.execute(
+            select(w).where((w.organisation_id == organisation_id) | w.organisation_id.is_(None))
+        )
+    ).scalars()
+    return list(found), list(windows)
+
+
+async def silencers_of(
+    session: AsyncSession, organisation_ids: set[int]
+) -> dict[int, tuple[list[Silence], list[MaintenanceWindow]]]:
+    """``silencers`` for many organisations in two reads (the platform Incidents page lists
+    groups of any number of them)."""
+    s, w = Silence, MaintenanceWindow
+    found = (
+        await session.execute(
+            select(s).where(s.organisation_id.in_(organisation_ids) | s.organisation_id.is_(None))
+        )
+    ).scalars()
+    windows = (
+        await session.execute(
+            select(w).where(w.organisation_id.in_(organisation_ids) | w.organisation_id.is_(None))
+        )
+    ).scalars()
+    out: dict[int, tuple[list[Silence], list[MaintenanceWindow]]] = {o: ([], []) for o in organisation_ids}
+    for x in found:
+        for o in organisation_ids if x.organisation_id is None else [x.organisation_id]:
+            out[o][0].append(x)
+    for y in windows:
+        for o in organisation_ids if y.organisation_id is None else [y.organisation_id]:
+            out[o][1].append(y)
+    return out
+
+
+def silenced_by(
+    labels: dict[str, str], found: list[Silence], windows: list[MaintenanceWindow], now: datetime
+) -> list[str]:
+    live = [x for x in found if dialect.as_utc(x.starts_at) <= now < dialect.as_utc(x.ends_at)]  # type: ignore[operator]
+    return silences.silencing(live, labels, now) + maintenance.silencing(windows, labels, now)
+
+
+async def notify_due(db: Database, now: datetime, *, public_url: str) -> int:
+    """The group pass: queue one notification for each open group that is due (SPEC §7.4)."""
+    queued = 0
+    async with db.session(write=True) as session:
+        g = AlertGroup
+        groups = list((await session.execute(select(g).where(g.state == "open").order_by(g.id))).scalars())
+        if not groups:
+            return 0
+        rules = {
+            r.id: r
+            for r in (
+                await session.execute(select(AlertRule).where(AlertRule.id.in_({x.rule_id for x in groups})))
+            ).scalars()
+        }
+        slugs = dict(
+            (
+                await session.execute(
+                    select(Organisation.id, Organisation.slug).where(
+                        Organisation.id.in_({x.organisation_id for x in groups})
+                    )
+                )
+            ).all()
+        )
+        # Every open group's alerts in a few statements, not one per group: with group_by
+        # defaulting to one group per connection, a fleet in error holds many open groups.
+        of_group: dict[str, list[Alert]] = defaultdict(list)
+        for chunk in dialect.chunks(session, [x.id for x in groups]):
+            found_alerts = await session.execute(
+                select(Alert)
+                .where(dialect.one_of(session, Alert.group_id, chunk))
+                .order_by(Alert.started_at, Alert.id)
+            )
+            for alert in found_alerts.scalars():
+                of_group[alert.group_id].append(alert)
+        by_org: dict[int, tuple[list[Silence], list[MaintenanceWindow]]] = {}
+        for group in groups:
+            rule = rules.get(group.rule_id)
+            if rule is None:
+                continue
+            if group.organisation_id not in by_org:
+                by_org[group.organisation_id] = await silencers(session, group.organisation_id)
+            found, windows = by_org[group.organisation_id]
+            alerts = of_group.get(group.id, [])
+            marks = {a.id: silenced_by(a.labels, found, windows, now) for a in alerts}
+            joined = {
+                a.id: at
+                for a in alerts
+                if (
+                    at := grouping.joined_at(
+                        dialect.as_utc(a.started_at) or now,
+                        dialect.as_utc(a.ended_at),
+                        rule.min_duration_seconds,
+                        now,
+                    )
+                )
+                is not None
+            }
+            # Silenced alerts, and those held back by min_duration_seconds, are told nothing;
+            # nor are resolved ones the rule does not ask for (no `recovered` / `fresh`): they
+            # leave the group unsaid, and a group left with none closes silently.
+            quiet = {
+                a.id
+                for a in alerts
+                if a.ended_at is not None and not grouping.tells_resolved(a.condition, rule.events)
+            }
+            told = [a for a in alerts if not marks[a.id] and a.id in joined and a.id not in quiet]
+            current = frozenset((a.id, a.ended_at is None) for a in told)
+            notified = (
+                frozenset((str(i), bool(f)) for i, f in group.notified if str(i) not in quiet)
+                if group.notified is not None
+                else None
+            )
+            last = dialect.as_utc(group.last_notified_at)
+            acked_at = dialect.as_utc(group.acknowledged_at)
+            acked = acked_at is not None and (last is None or acked_at >= last)
+            first_joined = min((joined[a.id] for a in told), default=None)
+            state = grouping.GroupState(
+                first_joined or dialect.as_utc(group.first_fired_at) or now,
+                current,
+                notified,
+                last,
+                acknowledged=acked,
+            )
+            timing = grouping.Timing(
+                rule.group_wait_seconds, rule.group_interval_seconds, rule.repeat_interval_seconds
+            )
+            decision = grouping.decide(timing, state, now)
+            values: dict[str, Any] = {"version": group.version + 1, "next_notify_at": decision.notify_at}
+            send = decision.due(now) and bool(current)
+            if send:
+                values |= {"notified": sorted([a, f] for a, f in current), "last_notified_at": now}
+            # A group whose firing alerts are all silenced stays open, told nothing: when the
+            # silence ends, they join it as if they had just fired.
+            still_firing = any(a.ended_at is None for a in alerts)
+            if decision.close and (send or decision.notify_at is None) and not still_firing:
+                values |= {"state": "closed", "closed_at": now}
+            if not send and "state" not in values:
+                continue
+            result = await session.execute(
+                update(g)
+                .where(g.id == group.id, g.version == group.version)
+                .values(**values)
+                .returning(g.id)
+                .execution_options(synchronize_session=False)
+            )
+            if result.first() is None or not send:
+                continue  # another replica moved it first
+            notification_id = ids.notification_id(now)
+            firing = any(f for _, f in current)
+            payload = group_bodies.group_payload(
+                notification_id=notification_id,
+                status="firing" if firing else "resolved",
+                occurred_at=now,
+                organisation={"id": group.organisation_id, "slug": slugs.get(group.organisation_id)},
+                group={"rule_id": group.rule_id, "key": group.key, "id": group.id},
+                alerts=[group_bodies.alert_json(a, marks[a.id], public_url) for a in told],
+                dashboard=group_bodies.group_link(public_url, group.organisation_id, group.id),
+            )
+            stmt = dialect.insert(dialect.name_of(session), Notification).on_conflict_do_nothing(
+                index_elements=["group_id", "group_sequence"]
+            )
+            await session.execute(
+                stmt.values(
+                    id=notification_id,
+                    organisation_id=group.organisation_id,
+                    channel_id=group.channel_id,
+                    event_id=None,
+                    rule_id=group.rule_id,
+                    # A group of one connection (group_by naming `connection`, the default) is
+                    # about it: the delivery log's connection filter and its page find it.
+                    connection_id=(group.key or {}).get("connection") or None,
+                    type=group_bodies.GROUP_TYPE,
+                    payload=payload,
+                    state="pending",
+                    attempts=0,
+                    hold_until=None,
+                    due_at=now,
+                    next_attempt_at=now,
+                    last_status_code=None,
+                    last_error=None,
+                    created_at=now,
+                    delivered_at=None,
+                    group_id=group.id,
+                    group_sequence=group.version + 1,
+                )
+            )
+            queued += 1
+    return queued

@@ -1,0 +1,42 @@
+"""Silences (SPEC §7.4) as pure rules: a silence's state at an instant, and which silences hold
+an alert back. A silence covers ``[starts_at, ends_at)``; expiring one (``DELETE``) moves its
+``ends_at`` to now."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pipepulse.alerts import matchers as matchers_rules
+
+State = Literal["pending", "active", "expired"]
+
+
+@dataclass(frozen=True)
+class Silence:
+    id: str
+    matchers: Mapping[str, str]
+    starts_at: datetime
+    ends_at: datetime
+
+
+def state(silence: Silence, now: datetime) -> State:
+    if now < silence.starts_at:
+        return "pending"
+    if now < silence.ends_at:
+        return "active"
+    return "expired"
+
+
+def silencing(silences: Iterable[Any], labels: Mapping[str, str], now: datetime) -> list[str]:
+    """Ids of the active silences whose every matcher matches ``labels``.
+
+    Accepts :class:`Silence` and anything with the same attributes.
+    """
+    return [
+        s.id
+        for s in silences
+        if s.starts_at <= now < s.ends_at and matchers_rules.matches(dict(s.matchers), labels)
+    ]

@@ -1,0 +1,1 @@
+"""Notifications going out: the delivery pass over the outbox, channels, bodies, heartbeats."""

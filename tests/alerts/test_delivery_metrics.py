@@ -1,0 +1,116 @@
+"""SPEC §7.5 delivery figures: ``pipepulse_alert_detect_to_notify_seconds`` (a change's instant to
+the receiver's 2xx, on the scheduler's /metrics) and ``pipepulse_notifications_oldest_due_seconds``
+(on /metrics: how long a due notification has waited, growing while delivery is stalled)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipepulse.alerts import prometheus as alerts_prometheus
+from pipepulse.config import Settings
+from pipepulse.db.session import Database
+from pipepulse.delivery import latency
+from pipepulse.scheduler import runner
+from pipepulse.scheduler.runner import alert_pass
+from tests.conftest import FrozenClock, Tenant
+from tests.watch.alerts.receiver import Receiver
+from tests.watch.alerts.test_outbox import setup_error_notification
+
+T0 = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
+
+
+def iso(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_change_at__per_event_body__its_data_at() -> None:
+    body = {"type": "connection.status_changed", "data": {"at": iso(T0)}}
+    assert latency.change_at(body) == T0
+    assert latency.detect_to_notify_seconds(body, T0 + timedelta(seconds=7)) == 7.0
+
+
+def test_change_at__test_heartbeat_or_no_instant__untimed() -> None:
+    assert latency.change_at({"type": "test", "data": {"at": iso(T0)}}) is None
+    assert latency.change_at({"type": "heartbeat", "data": {}}) is None
+    assert latency.change_at({"type": "connection.late", "data": {"at": "not a time"}}) is None
+
+
+@given(
+    starts=st.lists(st.integers(min_value=0, max_value=10_000), min_size=1, max_size=20),
+    ends=st.lists(st.one_of(st.none(), st.integers(min_value=0, max_value=10_000)), min_size=1, max_size=20),
+)
+def test_change_at__group_body__the_newest_start_or_end_among_its_alerts(
+    starts: list[int], ends: list[int | None]
+) -> None:
+    alerts: list[dict[str, Any]] = []
+    expected = []
+    for start, end in zip(starts, ends, strict=False):
+        begun = T0 + timedelta(seconds=start)
+        ended = None if end is None else begun + timedelta(seconds=end)
+        alerts.append({"started_at": iso(begun), "ended_at": iso(ended) if ended else None})
+        expected.append(ended or begun)
+    body = {"type": "alert_group", "status": "firing", "alerts": alerts}
+    assert latency.change_at(body) == max(expected)
+    assert latency.detect_to_notify_seconds(body, max(expected) - timedelta(seconds=1)) == 0.0
+
+
+async def test_detect_to_notify__error_delivered__observed_from_the_change_to_the_2xx(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    service_key: dict[str, str],
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    receiver: Receiver,
+) -> None:
+    _channel, _connection, broken_at = await setup_error_notification(
+        client, tenant, service_key, clock, receiver
+    )
+    metrics = runner.SchedulerMetrics()
+    receiver.statuses = [500]  # the first attempt fails: the figure counts until the 2xx
+    await alert_pass(db, alert_settings, broken_at + timedelta(seconds=2), metrics=metrics)
+    value = metrics.registry.get_sample_value
+    assert (value("pipepulse_alert_detect_to_notify_seconds_count") or 0) == 0
+    await alert_pass(db, alert_settings, broken_at + timedelta(seconds=62), metrics=metrics)  # the retry
+    assert value("pipepulse_alert_detect_to_notify_seconds_count") == 1
+    total = value("pipepulse_alert_detect_to_notify_seconds_sum")
+    assert total is not None
+    assert 62 <= total < 67  # the retry's pass, plus the send itself
+    assert value("pipepulse_alert_detect_to_notify_seconds_bucket", {"le": "60.0"}) == 0
+    assert value("pipepulse_alert_detect_to_notify_seconds_bucket", {"le": "120.0"}) == 1
+
+
+async def oldest_due(db: Database, now: datetime) -> float:
+    async with db.session() as session:
+        text = (await alerts_prometheus.exposition(session, now)).decode()
+    found = re.search(r"^pipepulse_notifications_oldest_due_seconds (\S+)$", text, re.M)
+    assert found is not None, text
+    return float(found.group(1))
+
+
+async def test_oldest_due__delivery_stalls__grows_until_a_pass_delivers(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    service_key: dict[str, str],
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    receiver: Receiver,
+) -> None:
+    assert await oldest_due(db, clock.now) == 0.0
+    await setup_error_notification(client, tenant, service_key, clock, receiver)
+    receiver.statuses = [503]
+    first = clock.now
+    await alert_pass(db, alert_settings, first)  # fails; the next attempt is due a minute on
+    assert await oldest_due(db, first + timedelta(seconds=30)) == 0.0  # waiting for its backoff
+    # No scheduler delivers: the retry's time passes and the wait grows.
+    assert await oldest_due(db, first + timedelta(minutes=1)) == 0.0
+    assert await oldest_due(db, first + timedelta(minutes=11)) == 600.0
+    await alert_pass(db, alert_settings, first + timedelta(minutes=11))  # delivered
+    assert await oldest_due(db, first + timedelta(minutes=12)) == 0.0

@@ -1,0 +1,147 @@
+"""Alert history under retention (SPEC §8 with §7.3): finished notifications and the events they
+came from go with the raw runs' cutoff; what is still to be sent stays."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from pipepulse.alerts import prometheus as alerts_prometheus
+from pipepulse.config import Settings
+from pipepulse.db.models import AlertEvent
+from pipepulse.db.session import Database
+from pipepulse.retention import service as retention
+from pipepulse.scheduler import runner
+from pipepulse.scheduler.dispatchers import NoDispatcher
+from pipepulse.scheduler.runner import alert_pass
+from tests.conftest import FrozenClock, Tenant
+from tests.watch.alerts.conftest import channels_url
+from tests.watch.alerts.receiver import Receiver
+from tests.watch.alerts.test_outbox import break_connection, log_items, setup_error_notification
+
+DAY = timedelta(days=1)
+
+
+async def event_times(db: Database) -> list[datetime]:
+    async with db.session() as session:
+        found = await session.scalars(select(AlertEvent.created_at).order_by(AlertEvent.created_at))
+        return list(found.all())
+
+
+async def delivered_total(db: Database) -> float:
+    """``pipepulse_notifications_total`` for delivered group notifications, as a scrape computes it
+    (read directly: the endpoint shares one computation between scrapes 15 s apart)."""
+    async with db.session() as session:
+        text = (await alerts_prometheus.exposition(session, datetime.now(UTC))).decode()
+    found = re.search(
+        r'^pipepulse_notifications_total\{state="delivered",type="alert_group"\} (\S+)$',
+        text,
+        re.M,
+    )
+    return float(found.group(1)) if found else 0.0
+
+
+async def test_tick__alert_history_older_than_run_retention__deleted_and_recent_history_kept(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    service_key: dict[str, str],
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    receiver: Receiver,
+) -> None:
+    _, connection_id, broken_at = await setup_error_notification(client, tenant, service_key, clock, receiver)
+    await alert_pass(db, alert_settings, broken_at + timedelta(minutes=1))
+    await alert_pass(db, alert_settings, broken_at + 2 * DAY)  # idle: the rule asks for `recovered`
+    old = await log_items(client, tenant)
+    assert [item["state"] for item in old] == ["delivered", "delivered"]
+    old_events = await event_times(db)
+    assert len(old_events) >= 2
+
+    # Two months on the connection breaks again: recent events, notified and delivered.
+    clock.now = broken_at + 60 * DAY
+    again = await break_connection(client, tenant, service_key, clock, connection_id)
+    await alert_pass(db, alert_settings, again + timedelta(minutes=1))
+    await alert_pass(db, alert_settings, again + 2 * DAY)  # idle again: resolved
+    recent = [item for item in await log_items(client, tenant) if item not in old]
+    assert [item["state"] for item in recent] == ["delivered", "delivered"]
+
+    assert await delivered_total(db) == 4
+
+    now = broken_at + 93 * DAY  # the first break is past the default 90 days, the second is not
+    clock.now = now
+    result = await runner.tick(db, alert_settings, NoDispatcher(), now)
+
+    assert result.deleted is not None
+    assert (result.deleted.notifications, result.deleted.alert_events) == (2, len(old_events))
+    assert await log_items(client, tenant) == recent
+    # The counter counts what was deleted too: a drop would read as a reset, and fire an alert.
+    assert await delivered_total(db) == 4
+    cutoff = now - alert_settings.thresholds.run_retention
+    left = await event_times(db)
+    assert left
+    assert all(created >= cutoff for created in left)
+    # Nothing is left to delete: the next tick's check finds no organisation.
+    async with db.session() as session:
+        assert await retention.organisations_due(session, now, alert_settings.thresholds) == []
+
+
+async def test_retention__notification_still_pending_past_the_cutoff__kept(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    service_key: dict[str, str],
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    receiver: Receiver,
+) -> None:
+    # The shortest retention, a failed first attempt and no delivery pass after it (a scheduler
+    # stopped for a week): the notification is still pending when its day passes.
+    settings = alert_settings.model_copy(update={"run_retention_days": 8})
+    _, _, broken_at = await setup_error_notification(client, tenant, service_key, clock, receiver)
+    receiver.default = 500
+    await alert_pass(db, settings, broken_at + timedelta(minutes=1))
+    [pending] = await log_items(client, tenant)
+    assert (pending["state"], pending["attempts"]) == ("pending", 1)
+
+    later = broken_at + 8 * DAY + timedelta(hours=1)
+    async with db.session() as session:
+        preview = await retention.preview(session, later, settings.thresholds)
+    assert preview.notifications == 0
+    deleted = await retention.apply(db, settings.thresholds, later)
+
+    assert deleted.notifications == 0
+    assert [item["id"] for item in await log_items(client, tenant)] == [pending["id"]]
+
+
+@pytest.mark.parametrize("deleting", ["channel", "connection"])
+async def test_delete_channel_or_connection__its_notifications_go__their_counter_does_not_drop(
+    deleting: str,
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    service_key: dict[str, str],
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    receiver: Receiver,
+) -> None:
+    channel, connection_id, broken_at = await setup_error_notification(
+        client, tenant, service_key, clock, receiver
+    )
+    await alert_pass(db, alert_settings, broken_at + timedelta(minutes=1))
+    assert await delivered_total(db) == 1
+    url = (
+        channels_url(tenant) + f"{channel['id']}/"
+        if deleting == "channel"
+        else tenant.connection_url(connection_id)
+    )
+
+    deleted = await client.delete(url, headers=tenant.write)
+
+    assert deleted.status_code == 204, deleted.text
+    assert await log_items(client, tenant) == []
+    assert await delivered_total(db) == 1
