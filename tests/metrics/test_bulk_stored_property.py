@@ -70,7 +70,7 @@ async def _instants(
     client: httpx.AsyncClient, history: History, db: Database, data: st.DataObject, ids: str, since: datetime
 ) -> None:
     anywhere = st.integers(0, 3 * 24 * 3600).map(lambda s: since + timedelta(seconds=s))
-    for _ in range(data.draw(st.integers(2, 6), label="reads")):
+    for _ in range(data.draw(st.integers(1, 4), label="reads")):
         edges = _edges(history, since)
         at = data.draw(st.one_of(st.sampled_from(edges), anywhere) if edges else anywhere, label="at")
         history.clock.now = at

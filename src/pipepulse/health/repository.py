@@ -151,16 +151,32 @@ async def latest_times(
     kinds = (t.last_completed_at, t.last_succeeded_at, t.last_failing_at)
     # IS NOT NULL first, so a connection with no times is plainly not ahead (never NULL).
     ahead = or_(*(and_(kind.is_not(None), kind >= b) for kind in kinds))
-    mine = (C.organisation_id == organisation_id,)
-    rows = await session.execute(
-        select(C.integration_type, *(func.max(case((kind >= a, kind))) for kind in kinds))
+    # One statement: a row per type for the connections that are not ahead, and a row per
+    # connection (its id) for those that are.
+    # Grouped outside a subquery: PostgreSQL would not match a parameterised CASE in the
+    # select list with the same CASE in GROUP BY.
+    each = (
+        select(
+            C.integration_type,
+            case((ahead, C.id)).label("skewed"),
+            *(case((kind >= a, kind)).label(f"kind_{i}") for i, kind in enumerate(kinds)),
+        )
         .outerjoin(t, t.connection_id == C.id)
-        .where(*mine, ~ahead)
-        .group_by(C.integration_type)
+        .where(C.organisation_id == organisation_id)
+        .subquery()
     )
-    out = [(integration_type, *(as_utc(x) for x in times)) for integration_type, *times in rows]
-    skewed = await session.scalars(select(C.id).join(t, t.connection_id == C.id).where(*mine, ahead))
-    ids = list(skewed)
+    times_of_kinds = [func.max(each.c[f"kind_{i}"]) for i in range(len(kinds))]
+    rows = await session.execute(
+        select(each.c.integration_type, each.c.skewed, *times_of_kinds).group_by(
+            each.c.integration_type, each.c.skewed
+        )
+    )
+    out, ids = [], []
+    for integration_type, skewed_id, *times in rows:
+        if skewed_id is not None:
+            ids.append(skewed_id)
+        else:
+            out.append((integration_type, *(as_utc(x) for x in times)))
     if ids:
         out += await _latest_times_of_runs(session, ids, a, b)
     return out
