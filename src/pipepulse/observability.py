@@ -159,7 +159,7 @@ async def prometheus_metrics(request: Request) -> Response:
         db: Database = request.app.state.database
         async with db.session() as session:
             text_ = await connection_health(
-                session, request.app.state.clock(), request.app.state.settings.thresholds
+                session, db, request.app.state.clock(), request.app.state.settings.thresholds
             )
             text_ += await alerts_prometheus.exposition(session, request.app.state.clock())
             text_ += await objectives_prometheus.exposition(

@@ -8,8 +8,8 @@ import pytest
 from pipepulse.app import create_app
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
+from tests.alerts.receiver import Receiver, receiver
 from tests.conftest import FrozenClock, Tenant
-from tests.watch.alerts.receiver import Receiver, receiver
 
 __all__ = ["receiver"]
 

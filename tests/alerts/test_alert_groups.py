@@ -12,10 +12,10 @@ import pytest
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.scheduler.runner import alert_pass
+from tests.alerts.conftest import add_channel, add_rule, log_url
+from tests.alerts.receiver import Receiver
+from tests.alerts.test_dashboard_alerts import sign_in
 from tests.conftest import FrozenClock, Tenant, iso
-from tests.watch.alerts.conftest import add_channel, add_rule, log_url
-from tests.watch.alerts.receiver import Receiver
-from tests.watch.alerts.test_dashboard_alerts import sign_in
 
 T0 = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
 N = 400

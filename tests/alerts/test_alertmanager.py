@@ -20,10 +20,10 @@ import pytest
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.scheduler.runner import alert_pass
+from tests.alerts.conftest import add_rule, channels_url
+from tests.alerts.test_evaluation import make_connection, push
+from tests.alerts.test_outbox import break_connection
 from tests.conftest import FrozenClock, Tenant
-from tests.watch.alerts.conftest import add_rule, channels_url
-from tests.watch.alerts.test_evaluation import make_connection, push
-from tests.watch.alerts.test_outbox import break_connection
 
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 CONFIG = """\

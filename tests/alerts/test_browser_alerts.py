@@ -18,8 +18,8 @@ from pipepulse.app import create_app
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.wire.webhook_signature import verify
+from tests.alerts.receiver import Receiver
 from tests.conftest import FrozenClock, Tenant
-from tests.watch.alerts.receiver import Receiver
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]

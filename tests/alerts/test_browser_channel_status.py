@@ -10,9 +10,8 @@ from playwright.async_api import Locator, Page, expect
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.scheduler.runner import alert_pass
-from tests.conftest import Tenant
-from tests.watch.alerts.receiver import Receiver
-from tests.watch.alerts.test_browser_alerts import (
+from tests.alerts.receiver import Receiver
+from tests.alerts.test_browser_alerts import (
     NOW,
     alerts_browser,
     alerts_live_url,
@@ -20,6 +19,7 @@ from tests.watch.alerts.test_browser_alerts import (
     page,
     sign_in,
 )
+from tests.conftest import Tenant
 
 __all__ = ["alerts_browser", "alerts_live_url", "chromium_path", "page"]
 

@@ -13,9 +13,8 @@ from playwright.async_api import Browser, Page, expect
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.scheduler.runner import alert_pass
-from tests.conftest import Tenant, iso
-from tests.watch.alerts.receiver import Receiver
-from tests.watch.alerts.test_browser_alerts import (
+from tests.alerts.receiver import Receiver
+from tests.alerts.test_browser_alerts import (
     NOW,
     alerts_browser,
     alerts_live_url,
@@ -23,6 +22,7 @@ from tests.watch.alerts.test_browser_alerts import (
     page,
     sign_in,
 )
+from tests.conftest import Tenant, iso
 
 __all__ = ["alerts_browser", "alerts_live_url", "chromium_path", "page"]
 pytestmark = pytest.mark.browser

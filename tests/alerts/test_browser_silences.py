@@ -6,14 +6,14 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.conftest import Tenant
-from tests.watch.alerts.test_browser_alerts import (
+from tests.alerts.test_browser_alerts import (
     alerts_browser,
     alerts_live_url,
     chromium_path,
     page,
     sign_in,
 )
+from tests.conftest import Tenant
 
 __all__ = ["alerts_browser", "alerts_live_url", "chromium_path", "page"]
 pytestmark = pytest.mark.browser

@@ -13,9 +13,9 @@ from pipepulse.config import Settings
 from pipepulse.db.models import Alert
 from pipepulse.db.session import Database
 from pipepulse.scheduler.runner import alert_pass
+from tests.alerts.conftest import add_channel, add_rule
+from tests.alerts.receiver import Receiver
 from tests.conftest import FrozenClock, Tenant, iso
-from tests.watch.alerts.conftest import add_channel, add_rule
-from tests.watch.alerts.receiver import Receiver
 
 T0 = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
 US = timedelta(microseconds=1)

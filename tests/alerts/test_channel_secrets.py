@@ -20,10 +20,10 @@ from pipepulse.db import migrate
 from pipepulse.db.base import UTCDateTime
 from pipepulse.db.session import Database
 from pipepulse.delivery.channels import keys as channel_keys
+from tests.alerts.conftest import add_channel, channels_url
+from tests.alerts.receiver import Receiver
 from tests.conftest import BACKEND, FrozenClock, Tenant
 from tests.helpers import pipepulse
-from tests.watch.alerts.conftest import add_channel, channels_url
-from tests.watch.alerts.receiver import Receiver
 
 OLD_KEY = "an-older-secret-key-that-is-long-enough-0001"
 NEW_KEY = "a-newer-secret-key-that-is-long-enough-00002"

@@ -15,9 +15,9 @@ from pipepulse.auth import service as auth_service
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.wire.webhook_signature import verify
+from tests.alerts.conftest import add_channel, add_rule, channels_url, log_url, rules_url
+from tests.alerts.receiver import Receiver
 from tests.conftest import FrozenClock, Tenant
-from tests.watch.alerts.conftest import add_channel, add_rule, channels_url, log_url, rules_url
-from tests.watch.alerts.receiver import Receiver
 
 
 async def test_channel_create__webhook__signing_secret_shown_once_and_url_redacted(

@@ -12,7 +12,7 @@ import httpx
 
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
-from tests.watch.alerts.receiver import Receiver
+from tests.alerts.receiver import Receiver
 
 
 def pipepulse(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:

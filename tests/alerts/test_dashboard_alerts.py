@@ -11,10 +11,10 @@ from pipepulse.auth import service as auth_service
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.scheduler.runner import alert_pass
+from tests.alerts.conftest import add_channel, add_rule, channels_url
+from tests.alerts.receiver import Receiver
+from tests.alerts.test_outbox import setup_error_notification
 from tests.conftest import FrozenClock, Tenant
-from tests.watch.alerts.conftest import add_channel, add_rule, channels_url
-from tests.watch.alerts.receiver import Receiver
-from tests.watch.alerts.test_outbox import setup_error_notification
 
 
 async def sign_in(client: httpx.AsyncClient, token: str) -> None:

@@ -7,9 +7,9 @@ import re
 
 import httpx
 
+from tests.alerts.conftest import add_channel
+from tests.alerts.receiver import Receiver
 from tests.conftest import Tenant
-from tests.watch.alerts.conftest import add_channel
-from tests.watch.alerts.receiver import Receiver
 
 ORIGIN = {"Origin": "http://pipepulse.test"}
 

@@ -16,12 +16,12 @@ from pipepulse.auth import service as auth_service
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.scheduler.runner import alert_pass
+from tests.alerts.conftest import add_channel, add_rule
+from tests.alerts.receiver import Receiver
+from tests.alerts.test_alert_groups import runs
+from tests.alerts.test_channel_status import statements
+from tests.alerts.test_dashboard_alerts import sign_in
 from tests.conftest import FrozenClock, Tenant, make_tenant
-from tests.watch.alerts.conftest import add_channel, add_rule
-from tests.watch.alerts.receiver import Receiver
-from tests.watch.alerts.test_alert_groups import runs
-from tests.watch.alerts.test_channel_status import statements
-from tests.watch.alerts.test_dashboard_alerts import sign_in
 
 T0 = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
 ORIGIN = {"Origin": "http://pipepulse.test"}

@@ -9,8 +9,8 @@ import httpx
 from pipepulse.auth import scopes
 from pipepulse.auth import service as auth_service
 from pipepulse.db.session import Database
+from tests.alerts.test_dashboard_alerts import sign_in
 from tests.conftest import FrozenClock, Tenant
-from tests.watch.alerts.test_dashboard_alerts import sign_in
 
 ORIGIN = {"Origin": "http://pipepulse.test"}
 

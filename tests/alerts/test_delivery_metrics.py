@@ -18,9 +18,9 @@ from pipepulse.db.session import Database
 from pipepulse.delivery import latency
 from pipepulse.scheduler import runner
 from pipepulse.scheduler.runner import alert_pass
+from tests.alerts.receiver import Receiver
+from tests.alerts.test_outbox import setup_error_notification
 from tests.conftest import FrozenClock, Tenant
-from tests.watch.alerts.receiver import Receiver
-from tests.watch.alerts.test_outbox import setup_error_notification
 
 T0 = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
 

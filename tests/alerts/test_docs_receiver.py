@@ -16,8 +16,8 @@ from pipepulse.app import create_app
 from pipepulse.clock import utc_now
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
+from tests.alerts.conftest import channels_url
 from tests.conftest import Tenant
-from tests.watch.alerts.conftest import channels_url
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "alerts.md"
 

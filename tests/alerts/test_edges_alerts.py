@@ -19,11 +19,11 @@ import httpx
 
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
+from tests.alerts.conftest import add_channel, add_rule
+from tests.alerts.receiver import Receiver
+from tests.alerts.test_silences import fail, groups_url, make, push, tick
 from tests.conftest import FrozenClock, Tenant, iso
 from tests.edges import SECOND, Edge, around, table
-from tests.watch.alerts.conftest import add_channel, add_rule
-from tests.watch.alerts.receiver import Receiver
-from tests.watch.alerts.test_silences import fail, groups_url, make, push, tick
 
 # A Monday, 14:00 in Berlin (CEST): the maintenance window below starts exactly here.
 NOW = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)

@@ -22,10 +22,10 @@ from pipepulse.config import Settings
 from pipepulse.db.models import Alert, AlertEvent, AlertGroup, EvaluationShare
 from pipepulse.db.session import Database
 from pipepulse.scheduler.runner import alert_pass
+from tests.alerts.conftest import add_channel, add_rule
+from tests.alerts.receiver import Receiver
+from tests.alerts.test_evaluation import make_connection, push
 from tests.conftest import FrozenClock, Tenant
-from tests.watch.alerts.conftest import add_channel, add_rule
-from tests.watch.alerts.receiver import Receiver
-from tests.watch.alerts.test_evaluation import make_connection, push
 
 T0 = datetime(2031, 4, 21, 12, 20, tzinfo=UTC)
 LEASE = timedelta(seconds=30)

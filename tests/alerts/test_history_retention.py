@@ -18,10 +18,10 @@ from pipepulse.retention import service as retention
 from pipepulse.scheduler import runner
 from pipepulse.scheduler.dispatchers import NoDispatcher
 from pipepulse.scheduler.runner import alert_pass
+from tests.alerts.conftest import channels_url
+from tests.alerts.receiver import Receiver
+from tests.alerts.test_outbox import break_connection, log_items, setup_error_notification
 from tests.conftest import FrozenClock, Tenant
-from tests.watch.alerts.conftest import channels_url
-from tests.watch.alerts.receiver import Receiver
-from tests.watch.alerts.test_outbox import break_connection, log_items, setup_error_notification
 
 DAY = timedelta(days=1)
 

@@ -14,8 +14,8 @@ from pipepulse.alerts import evaluation, selection
 from pipepulse.config import Settings
 from pipepulse.db.models import AlertEvent
 from pipepulse.db.session import Database
+from tests.alerts.test_evaluation import make_connection, push
 from tests.conftest import FrozenClock, Tenant
-from tests.watch.alerts.test_evaluation import make_connection, push
 
 # Twenty minutes past the hour, so a 24-hour edge never falls on an hour boundary (where
 # every connection is visited for its volume verdict anyway).

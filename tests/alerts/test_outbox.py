@@ -18,10 +18,10 @@ from pipepulse.delivery import service as delivery
 from pipepulse.scheduler import runner
 from pipepulse.scheduler.dispatchers import NoDispatcher
 from pipepulse.scheduler.runner import alert_pass
+from tests.alerts.conftest import add_channel, add_rule, channels_url, log_url
+from tests.alerts.receiver import Receiver
+from tests.alerts.test_evaluation import make_connection, push
 from tests.conftest import FrozenClock, Tenant
-from tests.watch.alerts.conftest import add_channel, add_rule, channels_url, log_url
-from tests.watch.alerts.receiver import Receiver
-from tests.watch.alerts.test_evaluation import make_connection, push
 
 
 async def break_connection(

@@ -9,10 +9,10 @@ import pytest
 
 from pipepulse.alerts.selection import Picked, Tracker, answer_horizon
 from pipepulse.rollups.plan import TICK
-from tests.watch import oracle
-from tests.watch.alerts.test_selection_property import _edges, _inputs
-from tests.watch.oracle import DAY, WINDOW, Run
-from tests.watch.test_timeline_property import BASE
+from tests.alerts.test_selection_property import _edges, _inputs
+from tests.history import oracle
+from tests.history.oracle import DAY, WINDOW, Run
+from tests.history.test_timeline_property import BASE
 
 H = timedelta(hours=1)
 LONG_SLA = timedelta(days=30)

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 from pipepulse.alerts.selection import Edges, Inputs, answer_horizon, horizon
 from pipepulse.rollups.plan import TICK
-from tests.watch import oracle
-from tests.watch.oracle import DAY, WINDOW, Run
-from tests.watch.test_timeline_property import BASE, _offset, histories
+from tests.history import oracle
+from tests.history.oracle import DAY, WINDOW, Run
+from tests.history.test_timeline_property import BASE, _offset, histories
 
 N = 3  # error_status_runs
 

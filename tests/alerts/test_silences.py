@@ -11,9 +11,9 @@ import httpx
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.scheduler.runner import alert_pass
+from tests.alerts.conftest import add_channel, add_rule
+from tests.alerts.receiver import Receiver
 from tests.conftest import FrozenClock, Tenant, iso
-from tests.watch.alerts.conftest import add_channel, add_rule
-from tests.watch.alerts.receiver import Receiver
 
 
 async def make(client: httpx.AsyncClient, tenant: Tenant) -> str:

@@ -10,9 +10,9 @@ import pytest
 import stripe
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from tests.alerts.conftest import add_channel, channels_url
+from tests.alerts.receiver import Receiver
 from tests.conftest import FrozenClock, Tenant
-from tests.watch.alerts.conftest import add_channel, channels_url
-from tests.watch.alerts.receiver import Receiver
 
 
 async def test_webhook__test_send__standard_webhooks_and_stripe_verifiers_accept_it(

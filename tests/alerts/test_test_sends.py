@@ -15,9 +15,9 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from tests.alerts.conftest import add_channel, channels_url
+from tests.alerts.receiver import Receiver
 from tests.conftest import FrozenClock, Tenant
-from tests.watch.alerts.conftest import add_channel, channels_url
-from tests.watch.alerts.receiver import Receiver
 
 LIMIT = 5  # PIPEPULSE_ALERTS_TEST_SENDS_PER_MINUTE's default
 

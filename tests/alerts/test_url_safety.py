@@ -17,8 +17,8 @@ from pipepulse.app import create_app
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.delivery import sender, urls
+from tests.alerts.conftest import channels_url
 from tests.conftest import EXAMPLES, FrozenClock, Tenant
-from tests.watch.alerts.conftest import channels_url
 
 REFUSED = [
     "http://[::7f00:1]/",

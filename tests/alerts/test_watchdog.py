@@ -14,9 +14,9 @@ from pipepulse.db.session import Database
 from pipepulse.scheduler import runner
 from pipepulse.scheduler.dispatchers import NoDispatcher
 from pipepulse.scheduler.runner import alert_pass
+from tests.alerts.conftest import add_channel, channels_url
+from tests.alerts.receiver import Receiver
 from tests.conftest import FrozenClock, Tenant
-from tests.watch.alerts.conftest import add_channel, channels_url
-from tests.watch.alerts.receiver import Receiver
 
 
 def heartbeat_url(tenant: Tenant, channel_id: str) -> str:

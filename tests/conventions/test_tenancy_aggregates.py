@@ -21,13 +21,13 @@ from pipepulse.app import create_app
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.scheduler.runner import alert_pass
+from tests.alerts.conftest import add_channel, add_rule
+from tests.alerts.receiver import Receiver, receiver
 from tests.conftest import FrozenClock, Tenant, iso
 from tests.dashboard.conftest import sign_in
 from tests.dashboard.seed import Scenario, seed
 from tests.helpers import push
 from tests.metrics.test_prometheus import platform_headers
-from tests.watch.alerts.conftest import add_channel, add_rule
-from tests.watch.alerts.receiver import Receiver, receiver
 
 __all__ = ["receiver"]
 

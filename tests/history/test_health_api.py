@@ -7,8 +7,8 @@ from datetime import timedelta
 import httpx
 
 from tests.conftest import FrozenClock, Tenant, iso
-from tests.watch.oracle import Run
-from tests.watch.test_status_history_api import NOW, create_connection, failed, ok, parse, push
+from tests.history.oracle import Run
+from tests.history.test_status_history_api import NOW, create_connection, failed, ok, parse, push
 
 HOUR = timedelta(hours=1)
 

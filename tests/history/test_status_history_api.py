@@ -20,8 +20,8 @@ from pipepulse.history import service as watch_service
 from pipepulse.rules import Thresholds
 from pipepulse.telemetry import service as telemetry_service
 from tests.conftest import FrozenClock, Tenant, iso
-from tests.watch import oracle
-from tests.watch.oracle import DAY, WINDOW, Run
+from tests.history import oracle
+from tests.history.oracle import DAY, WINDOW, Run
 
 NOW = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
 TICK = timedelta(microseconds=1)

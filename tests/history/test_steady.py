@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipepulse.status.steady import steady_since
-from tests.watch import oracle
-from tests.watch.oracle import DAY, WINDOW, Run
+from tests.history import oracle
+from tests.history.oracle import DAY, WINDOW, Run
 
 BASE = datetime(2026, 4, 1, tzinfo=UTC)
 UNTIL = BASE + timedelta(days=5)

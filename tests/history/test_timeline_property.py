@@ -30,8 +30,8 @@ from pipepulse.status.timeline import (
     uptime_percent,
 )
 from pipepulse.status.timeline import incident as incident_of
-from tests.watch import oracle
-from tests.watch.oracle import DAY, WINDOW, Run
+from tests.history import oracle
+from tests.history.oracle import DAY, WINDOW, Run
 
 BASE = datetime(2026, 4, 1, tzinfo=UTC)
 SPAN = timedelta(days=4)

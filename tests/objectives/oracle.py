@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
 
-from tests.watch import oracle as status_oracle
-from tests.watch.oracle import Run
+from tests.history import oracle as status_oracle
+from tests.history.oracle import Run
 
 HALF = timedelta(milliseconds=500)
 LOOKBACKS = {"1h": 3600, "6h": 6 * 3600, "24h": 24 * 3600, "72h": 72 * 3600}

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import FrozenClock, Tenant
+from tests.history.oracle import WINDOW, Run
+from tests.history.test_status_history_api import push
 from tests.objectives import oracle
-from tests.watch.oracle import WINDOW, Run
-from tests.watch.test_status_history_api import push
 
 NOW = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)

@@ -115,46 +115,70 @@ async def raw_counts(
 
 async def orphans(
     session: AsyncSession, organisation_id: int, started_from: datetime, started_to: datetime
-) -> list[tuple[str, datetime]]:
-    """(integration_type, started_at) of pending runs that started in ``[started_from, started_to)``."""
+) -> list[tuple[str, int, datetime]]:
+    """Per type, (integration_type, how many, latest started_at) of the pending runs that started
+    in ``[started_from, started_to)``: one row a type, however many orphans there are."""
     if started_from >= started_to:
         return []
     rows = await session.execute(
-        select(C.integration_type, Run.started_at)
+        select(C.integration_type, func.count(), func.max(Run.started_at))
         .join(C, C.id == Run.connection_id)
         .where(
             C.organisation_id == organisation_id,
             run_filters.unreported_started_in(started_from, started_to),
         )
+        .group_by(C.integration_type)
     )
-    return [(t, s) for t, s in rows]
+    out = []
+    for t, n, latest in rows:
+        started = as_utc(latest)
+        assert started is not None
+        out.append((t, int(n), started))
+    return out
 
 
 async def latest_times(
     session: AsyncSession, organisation_id: int, a: datetime, b: datetime
 ) -> list[tuple[str, datetime | None, datetime | None, datetime | None]]:
-    """Per connection: (integration_type, latest completion, latest success, latest failure) in [a, b).
+    """Per type: (integration_type, latest completion, latest success, latest failure) in [a, b).
 
-    From the latest times every report keeps; a connection whose latest time of a kind is not
-    before ``b`` (a report from a clock ahead) is looked up in its runs instead.
+    From the latest times every report keeps, the latest per type taken by the database (one
+    row a type, not a connection); a connection whose latest time of a kind is not before ``b``
+    (a report from a clock ahead) is looked up in its runs instead, one row each.
     """
     t = ConnectionRunTimes
     kinds = (t.last_completed_at, t.last_succeeded_at, t.last_failing_at)
-    rows = await session.execute(
-        select(C.id, C.integration_type, *kinds)
+    # IS NOT NULL first, so a connection with no times is plainly not ahead (never NULL).
+    ahead = or_(*(and_(kind.is_not(None), kind >= b) for kind in kinds))
+    # One statement: a row per type for the connections that are not ahead, and a row per
+    # connection (its id) for those that are.
+    # Grouped outside a subquery: PostgreSQL would not match a parameterised CASE in the
+    # select list with the same CASE in GROUP BY.
+    each = (
+        select(
+            C.integration_type,
+            case((ahead, C.id)).label("skewed"),
+            *(case((kind >= a, kind)).label(f"kind_{i}") for i, kind in enumerate(kinds)),
+        )
         .outerjoin(t, t.connection_id == C.id)
         .where(C.organisation_id == organisation_id)
+        .subquery()
     )
-    out, ahead = [], []
-    for cid, integration_type, *times in rows:
-        found = [as_utc(x) for x in times]
-        if any(x is not None and x >= b for x in found):
-            ahead.append(cid)
-            continue
-        out.append((integration_type, *(x if x is not None and x >= a else None for x in found)))
-    if ahead:
-        out += await _latest_times_of_runs(session, ahead, a, b)
-    return out  # type: ignore[return-value]
+    times_of_kinds = [func.max(each.c[f"kind_{i}"]) for i in range(len(kinds))]
+    rows = await session.execute(
+        select(each.c.integration_type, each.c.skewed, *times_of_kinds).group_by(
+            each.c.integration_type, each.c.skewed
+        )
+    )
+    out, ids = [], []
+    for integration_type, skewed_id, *times in rows:
+        if skewed_id is not None:
+            ids.append(skewed_id)
+        else:
+            out.append((integration_type, *(as_utc(x) for x in times)))
+    if ids:
+        out += await _latest_times_of_runs(session, ids, a, b)
+    return out
 
 
 async def _latest_times_of_runs(

@@ -2,7 +2,9 @@
 
 Whole days come from the daily rollups, whole hours at either end of them from the hourly
 rollups, the partial hours at the window's two edges from raw runs, and orphans from the
-pending rows, so the cost does not grow with the history or the window's length.
+pending rows, so the cost does not grow with the history or the window's length; every
+statement is grouped by integration type in the database, so neither does the Python work
+grow with the number of connections or runs.
 
 A window that starts before raw retention (SPEC §8) is counted from the start of that hour
 (before hourly rollup retention, of that day); ``precision`` says so. The latest times come
@@ -54,9 +56,9 @@ async def organisation_health(
         for t, last, last_success, last_failure in await repo.rollup_latest(session, org, table, start, end):
             tallies[t].seen(event=last, success=last_success, error=last_failure)
     # Orphans count at started_at + window; only those orphaned by now exist.
-    for t, started_at in await repo.orphans(session, org, a - window, b - window):
-        tallies[t].add(1, 0, 1)
-        tallies[t].seen(error=finished_time(started_at, None, window))
+    for t, count, latest_start in await repo.orphans(session, org, a - window, b - window):
+        tallies[t].add(count, 0, count)
+        tallies[t].seen(error=finished_time(latest_start, None, window))
 
     types = await repo.integration_types(session, org)
     answer = summarise(organisation.slug, days, types, tallies)

@@ -20,8 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.connections import repository as connections_repository
+from pipepulse.db.session import Database
 from pipepulse.errors import Invalid
 from pipepulse.metrics import service as metrics
+from pipepulse.metrics import stored
 from pipepulse.metrics.service import MetricsQuery
 from pipepulse.metrics.values import SCALAR_METRICS, MetricValues
 from pipepulse.rules import Status, Thresholds, severity
@@ -154,6 +156,7 @@ class BulkPage:
 
 async def bulk_metrics(
     session: AsyncSession,
+    database: Database,
     principal: UserPrincipal,
     query: BulkQuery,
     now: datetime,
@@ -168,7 +171,7 @@ async def bulk_metrics(
     if query.metrics.time_type == "timesummary":
         data = await metrics.summary_values_for(session, refs, query.metrics, now, thresholds)
     else:
-        data = await metrics.latest_values(session, refs, query.metrics, now, thresholds)
+        data = await stored.latest_values(session, database, refs, query.metrics, now, thresholds)
     rows = [BulkRow(id=r.id, organisation_id=r.organisation_id, name=r.name, data=data[r.id]) for r in refs]
     if query.status is not None:
         rows = [r for r in rows if r["data"]["status"] == query.status]

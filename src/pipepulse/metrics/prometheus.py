@@ -1,6 +1,7 @@
 """Pipeline health as Prometheus gauges: one series per connection, for alerting.
 
-Computed on scrape through the same bulk ``latest`` service as ``GET /telemetry/metrics/``,
+Computed on scrape through the same bulk ``latest`` service as ``GET /telemetry/metrics/``
+(stored answers where they hold, see pipepulse.metrics.stored),
 so a Prometheus alert and the API never disagree, and cached briefly so several scrapers
 cost one computation.
 """
@@ -18,7 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.connections import repository as connections_repository
 from pipepulse.connections.repository import ConnectionRef
+from pipepulse.db.session import Database
 from pipepulse.metrics import service as metrics
+from pipepulse.metrics import stored
 from pipepulse.metrics.values import MetricValues
 from pipepulse.rules import STATUSES, Thresholds
 
@@ -74,8 +77,11 @@ class _Snapshot(Collector):
         yield from (status, events, failed, dlq, last, lag)
 
 
-async def connection_health(session: AsyncSession, now: datetime, thresholds: Thresholds) -> bytes:
-    """The exposition text of every connection's health gauges at ``now``."""
+async def connection_health(
+    session: AsyncSession, database: Database, now: datetime, thresholds: Thresholds
+) -> bytes:
+    """The exposition text of every connection's health gauges at ``now``, from the stored
+    answers where they hold (the session's transaction ends where some are stored)."""
     refs = await connections_repository.refs(session, organisation_id=None)
     query, _ = metrics.resolve(
         time_type="latest", time_interval=1, time_unit="hour", timestamp_from=None, timestamp_to=None, now=now
@@ -83,7 +89,7 @@ async def connection_health(session: AsyncSession, now: datetime, thresholds: Th
     rows: list[tuple[ConnectionRef, MetricValues]] = []
     for start in range(0, len(refs), CHUNK):
         chunk = refs[start : start + CHUNK]
-        values = await metrics.latest_values(session, chunk, query, now, thresholds)
+        values = await stored.latest_values(session, database, chunk, query, now, thresholds)
         rows.extend((ref, values[ref.id]) for ref in chunk)
     registry = CollectorRegistry()
     registry.register(_Snapshot(rows))

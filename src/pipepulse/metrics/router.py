@@ -12,7 +12,8 @@ from pipepulse.auth.dependencies import Reader
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.connections import service as connections_service
 from pipepulse.connections.repository import ConnectionRef
-from pipepulse.deps import AppSettings, Now, ReadSession
+from pipepulse.db.session import Database
+from pipepulse.deps import AppSettings, Now, ReadSession, get_database
 from pipepulse.metrics import bulk
 from pipepulse.metrics import service as metrics
 from pipepulse.metrics.buckets import TimeUnit
@@ -125,6 +126,8 @@ class BulkParams:
 
 
 Params = Annotated[BulkParams, Depends()]
+# Stored answers are written in a short transaction of their own (see pipepulse.metrics.stored).
+Db = Annotated[Database, Depends(get_database)]
 
 
 def _wanted_ids(ids: str | list[str] | None, one: str | None) -> list[str] | None:
@@ -136,6 +139,7 @@ def _wanted_ids(ids: str | list[str] | None, one: str | None) -> list[str] | Non
 
 async def _bulk(
     session: ReadSession,
+    database: Database,
     principal: UserPrincipal,
     now: Now,
     settings: AppSettings,
@@ -154,6 +158,7 @@ async def _bulk(
     )
     answer = await bulk.bulk_metrics(
         session,
+        database,
         principal,
         bulk.BulkQuery(
             metrics=query,
@@ -193,17 +198,18 @@ async def _bulk(
 
 @router.get("/telemetry/metrics/", response_model=BulkAnswer)
 async def get_bulk_metrics(
-    session: ReadSession, principal: Reader, now: Now, settings: AppSettings, params: Params
+    session: ReadSession, database: Db, principal: Reader, now: Now, settings: AppSettings, params: Params
 ) -> Response:
     """Metrics of many pipelines at once, filtered, sorted and paged."""
     return await _bulk(
-        session, principal, now, settings, params, ids=params.ids, tenant_ids=params.tenant_ids
+        session, database, principal, now, settings, params, ids=params.ids, tenant_ids=params.tenant_ids
     )
 
 
 @router.post("/telemetry/metrics/", response_model=BulkAnswer)
 async def post_bulk_metrics(
     session: ReadSession,
+    database: Db,
     principal: Reader,
     now: Now,
     settings: AppSettings,
@@ -213,4 +219,4 @@ async def post_bulk_metrics(
     """The same as GET, for id lists too long for a URL: ids in the body win over the query."""
     ids = body.ids if body is not None and body.ids is not None else params.ids
     tenants = body.tenant_ids if body is not None and body.tenant_ids is not None else params.tenant_ids
-    return await _bulk(session, principal, now, settings, params, ids=ids, tenant_ids=tenants)
+    return await _bulk(session, database, principal, now, settings, params, ids=ids, tenant_ids=tenants)

@@ -6,8 +6,9 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from pipepulse.rollups.plan import TICK
 from pipepulse.rules import DAY, WEEK, Thresholds
 
 
@@ -36,9 +37,17 @@ def next_change(first: FirstAfter, thresholds: Thresholds) -> datetime | None:
     still ahead, or at ``T + 24h`` / ``T + 7d`` for the times within that span before ``at``:
     the earliest of those is the earliest run time after ``at - span``, plus the span.
     """
-    window = thresholds.orphan_window
-    candidates = [t + span for t, span in zip(first.completed, SPANS, strict=True) if t is not None]
-    candidates += [t + window + span for t, span in zip(first.pending, SPANS, strict=True) if t is not None]
+    return _earliest(first.completed, first.pending, SPANS, thresholds.orphan_window)
+
+
+def _earliest(
+    completed: Sequence[datetime | None],
+    pending: Sequence[datetime | None],
+    spans: Sequence[timedelta],
+    window: timedelta,
+) -> datetime | None:
+    candidates = [t + span for t, span in zip(completed, spans, strict=True) if t is not None]
+    candidates += [t + window + span for t, span in zip(pending, spans, strict=True) if t is not None]
     return min(candidates, default=None)
 
 
@@ -71,3 +80,30 @@ def not_modified(if_none_match: str | None, current: str) -> bool:
         return False
     tags = [tag.strip() for tag in if_none_match.split(",")]
     return any(tag == "*" or tag.removeprefix("W/") == current for tag in tags)
+
+
+# The spans of bulk ``latest`` over the default range: its status (the 24 hours up to the
+# instant) and its counters (the 24 hours before it); the 7 days play no part.
+DAY_SPANS = (DAY * 0, DAY)
+
+
+@dataclass(frozen=True)
+class DayFirstAfter:
+    """As :class:`FirstAfter` for the spans 0 and 24 hours, probed at ``at - TICK``: the
+    earliest times at or after ``at - span`` (None: no such run)."""
+
+    completed: tuple[datetime | None, datetime | None]
+    pending: tuple[datetime | None, datetime | None]
+
+
+def next_day_change(first: DayFirstAfter, at: datetime, thresholds: Thresholds) -> datetime | None:
+    """The first instant after ``at`` at which bulk ``latest`` over ``[at - 24h, at)`` may differ.
+
+    Its status counts a run time ``T`` in ``(at - 24h, at]`` (it changes at ``T`` and
+    ``T + 24h``), its counters in ``[at - 24h, at)`` (at ``T + TICK`` and ``T + 24h + TICK``).
+    The runs at or after ``at - span`` (probed at ``at - TICK``) give every such instant after
+    ``at``, at the latest: the earliest of them, plus the span, never outlives the answer. One
+    that falls on ``at`` itself (a run at exactly ``at - span``) changes the counters a tick later.
+    """
+    earliest = _earliest(first.completed, first.pending, DAY_SPANS, thresholds.orphan_window)
+    return None if earliest is None else max(earliest, at + TICK)

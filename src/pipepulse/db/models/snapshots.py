@@ -16,6 +16,10 @@ class StatusSnapshot(Base):
     its one statement whether anything changed. The answer (``body``) was computed when the
     version was ``answered_version``; it holds for ``[valid_from, valid_until)`` (no end:
     until an input changes) under the thresholds and event types digested in ``basis``.
+
+    The ``latest_*`` columns hold, the same way, the connection's metric values of bulk
+    ``latest`` over the default 24 hours (migration 0019), which the Prometheus exposition
+    reads too: computed apart from the telemetry answer, so versioned and bounded apart.
     """
 
     __tablename__ = "status_snapshots"
@@ -33,3 +37,8 @@ class StatusSnapshot(Base):
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     etag: Mapped[str | None] = mapped_column(String(64))
     body: Mapped[str | None] = mapped_column(Text)
+    latest_version: Mapped[int | None] = mapped_column(BigInteger)
+    latest_basis: Mapped[str | None] = mapped_column(String(64))
+    latest_valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    latest_valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    latest_body: Mapped[str | None] = mapped_column(Text)

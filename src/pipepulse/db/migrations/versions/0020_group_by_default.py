@@ -1,7 +1,7 @@
 """group_by default: every rule notifies per alert group (SPEC §7.4)
 
 Revision ID: 0020_group_by_default
-Revises: 0018_evaluation_shares
+Revises: 0019_read_shapes
 Create Date: 2026-12-06
 
 SPEC §7.4 makes ``group_by`` default to ``["connection"]`` and §7.3 sends one notification per
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0020_group_by_default"
-down_revision: str | None = "0018_evaluation_shares"
+down_revision: str | None = "0019_read_shapes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
