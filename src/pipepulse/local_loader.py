@@ -25,8 +25,7 @@ from pipepulse.scheduler.dispatchers import Dispatcher
 from pipepulse.scheduler.jobs import SeededRun
 from pipepulse.wire.invocation import LoaderJob
 
-# The scheduler's logger: a failed in-process load is the scheduler's news.
-log = logging.getLogger("pipepulse.scheduler")
+log = logging.getLogger(__name__)
 
 
 class LocalDispatcher:

@@ -19,7 +19,7 @@ from pipepulse.db.session import Database
 from tests.alerts.conftest import channels_url
 from tests.conftest import Tenant
 
-DOCS = Path(__file__).resolve().parents[3] / "docs" / "alerts.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "alerts.md"
 
 
 def test_docs__receiver_example__is_ten_lines() -> None:
@@ -67,4 +67,4 @@ async def _send_test(client: httpx.AsyncClient, tenant: Tenant, tmp_path: Path) 
     finally:
         process.terminate()
         out, _ = await asyncio.wait_for(process.communicate(), timeout=10)
-    assert re.match(r"ntf_[0-9a-f]+ test None", out.decode().strip())
+    assert re.match(r"ntf_[0-9a-f]+ test \[\]", out.decode().strip())

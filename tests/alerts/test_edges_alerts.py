@@ -45,7 +45,9 @@ async def firing_group(
     cid = await make(client, tenant)
     await push(client, tenant, key, cid, NOW - timedelta(hours=2), None, clock)
     channel = await add_channel(client, tenant, receiver)
-    await add_rule(client, tenant, channel["id"], ["status:error"], group_by=["connection"], **rule)
+    # `recovered`: a change that ends the error is told as the group's resolution.
+    events = ["status:error", "recovered"]
+    await add_rule(client, tenant, channel["id"], events, group_by=["connection"], **rule)
     await tick(db, settings, clock, NOW - timedelta(hours=1))
     await fail(client, tenant, key, cid, NOW - 31 * MINUTE, clock)
     return cid

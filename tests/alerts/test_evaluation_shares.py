@@ -145,12 +145,7 @@ async def test_evaluation__two_replicas_each_a_share__every_connection_evaluated
     a, b = EvaluationShares(db, "a", LEASE), EvaluationShares(db, "b", LEASE)
     first, second = await balanced(a, b, T0)
     passes = await asyncio.gather(
-        *(
-            evaluation.evaluate(
-                db, T0, alert_settings.thresholds, public_url=alert_settings.public_url, share=s
-            )
-            for s in (first, second)
-        )
+        *(evaluation.evaluate(db, T0, alert_settings.thresholds, share=s) for s in (first, second))
     )
     mine = [sum(1 for c in made if s.holds(c)) for s in (first, second)]
     assert [p.connections for p in passes] == mine

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "docs" / "prometheus" / "alerts.yml"
 UNIT_TESTS = Path(__file__).parent / "prometheus" / "alerts_test.yml"
 

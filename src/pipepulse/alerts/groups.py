@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse import ids
@@ -133,12 +133,11 @@ async def _open_group(
 ) -> str:
     g = AlertGroup
     found = await _open_group_id(session, rule.id, key)
-    if found is None and dialect.name_of(session) == dialect.POSTGRESQL:
+    if found is None:
         # Replicas evaluating different connections of one group may both find it missing:
         # the first to open it holds this lock until it commits, and the other then finds it.
-        # (One key for every group: never two such locks taken in opposite orders. SQLite's
-        # write transactions are serialised already.)
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": GROUP_OPEN_LOCK})
+        # (One key for every group: never two such locks taken in opposite orders.)
+        await dialect.serialise(session, GROUP_OPEN_LOCK)
         found = await _open_group_id(session, rule.id, key)
     if found is not None:
         return found

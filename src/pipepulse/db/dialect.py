@@ -12,7 +12,19 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, String, any_, bindparam, func, literal, select, true, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    any_,
+    bindparam,
+    func,
+    literal,
+    select,
+    text,
+    true,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
@@ -56,6 +68,14 @@ def claiming(session: AsyncSession, query: Select[Any], of: Any) -> Select[Any]:
     if name_of(session) == POSTGRESQL:
         return query.with_for_update(skip_locked=True, key_share=True, of=of)
     return query
+
+
+async def serialise(session: AsyncSession, key: int) -> None:
+    """Hold a lock named ``key`` until the transaction ends, so that two transactions doing the
+    same check-then-create take turns (PostgreSQL's ``pg_advisory_xact_lock``). SQLite's write
+    transactions are serialised already, so there is nothing to take."""
+    if name_of(session) == POSTGRESQL:
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
 def insert(dialect: str, table: Any) -> Any:
