@@ -20,6 +20,7 @@ import schemathesis
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from schemathesis.checks import negative_data_rejection
 from schemathesis.generation import GenerationMode
 
 from pipepulse.config import Settings
@@ -177,6 +178,14 @@ def _fuzz(operation: Any, credentials: dict[str, Any]) -> None:
         derandomize=True,
     )
     def check(case: Any) -> None:
-        case.call_and_validate(headers=headers, timeout=30)
+        response = case.call(headers=headers, timeout=30)
+        if response.status_code == 413:
+            # A body past PIPEPULSE_MAX_BODY_BYTES is refused before it is read, whatever else is
+            # wrong with it (SPEC §4.6); schemathesis does not count 413 among the refusals of
+            # data the schema forbids, so that one check is left out for it.
+            assert "larger than" in response.json()["detail"]
+            case.validate_response(response, excluded_checks=[negative_data_rejection])
+            return
+        case.validate_response(response)
 
     check()
