@@ -16,6 +16,7 @@ Writes go to a third organisation of empty connections, whose runs and rollups a
 
     python -m bench.driver                              # prints the tables, writes bench/results.json
     python -m bench.driver --write-docs                 # and replaces the results in docs/benchmarks.md
+    python -m bench.driver --render --write-docs        # the last results again, after a target changed
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ from bench.ingest import clear_ingest, seed
 HERE = Path(__file__).parent
 WRK_DIR = HERE / "wrk"
 RESULTS = HERE / "results.json"
+# SPEC §6.
+BATCH_TARGET = "≥ 30,000 reports/s and ≥ ½ of the same-work floor"
 DOCS = HERE.parent / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
 CONN = "/api/v1/organisations/{org}/integrations/warehouse-connections/{cid}"
@@ -644,6 +647,10 @@ def tables(r: dict[str, Any]) -> str:
             )
         )
 
+    def same_fraction(m: dict[str, Any], key: str = "rps") -> float:
+        same = m.get("same-work")
+        return m["pipepulse"][key] / same[key] if same else 0.0
+
     def same_ratio(m: dict[str, Any], key: str = "rps") -> tuple[str, str]:
         same = m.get("same-work")
         if not same:
@@ -654,20 +661,20 @@ def tables(r: dict[str, Any]) -> str:
     latency_row(
         "telemetry",
         "`GET …/telemetry/`, sequential",
-        "p50 ≤ 5 ms, p99 ≤ 20 ms",
-        lambda a: a["p50_ms"] <= 5 and a["p99_ms"] <= 20,
+        "p50 ≤ 2 ms, p99 ≤ 10 ms",
+        lambda a: a["p50_ms"] <= 2 and a["p99_ms"] <= 10,
     )
     history_ratio = t["p50_ms"] / small["p50_ms"]
     rows.append(
         (
             "`GET …/telemetry/`, 8,640 runs vs 10 runs",
-            "≤ 1.5x",
+            "≤ 1.2x",
             f"p50 {t['p50_ms']} vs {small['p50_ms']} ms",
             "—",
             "—",
             f"{history_ratio:.2f}x",
             "—",
-            verdict(history_ratio <= 1.5),
+            verdict(history_ratio <= 1.2),
         )
     )
     tp = r["telemetry_throughput"]
@@ -675,13 +682,13 @@ def tables(r: dict[str, Any]) -> str:
     rows.append(
         (
             "`GET …/telemetry/`, saturated (32 connections)",
-            "≥ ⅓ of the floor",
+            "≥ ½ of the minimal floor",
             f"{_fmt(tp['pipepulse']['rps'])}/s, p99 {tp['pipepulse']['p99_ms']} ms",
             f"{_fmt(tp['floor']['rps'])}/s",
             same_ratio(tp)[0],
             f"{tp_ratio:.2f}",
             same_ratio(tp)[1],
-            verdict(tp_ratio >= 1 / 3),
+            verdict(tp_ratio >= 1 / 2),
         )
     )
     p = r["patch"]
@@ -690,65 +697,73 @@ def tables(r: dict[str, Any]) -> str:
     rows.append(
         (
             "`PATCH …/metrics/{run_id}/` (32 connections)",
-            "≥ 1,000/s and ≥ ⅓ of the floor, p99 ≤ 50 ms, no errors",
+            "≥ 1,500/s, ≥ ⅓ of the minimal and ≥ ½ of the same-work floor, p99 ≤ 50 ms, no errors",
             f"{_fmt(app['rps'])}/s, p50 {app['p50_ms']} ms, p99 {app['p99_ms']} ms, {app['errors']} errors"
             + (" (ran out of seeded runs: a lower bound)" if app["exhausted"] else ""),
             f"{_fmt(floor['rps'])}/s (one UPDATE)",
             same_ratio(p)[0],
             f"{ratio:.2f}",
             same_ratio(p)[1],
-            verdict(app["rps"] >= 1000 and ratio >= 1 / 3 and app["p99_ms"] <= 50 and app["errors"] == 0),
+            verdict(
+                app["rps"] >= 1500
+                and ratio >= 1 / 3
+                and same_fraction(p) >= 1 / 2
+                and app["p99_ms"] <= 50
+                and app["errors"] == 0
+            ),
         )
     )
     b = r["batch"]
     if "skipped" in b:
-        rows.append(("batch reports, 500 a request", "≥ 20,000 reports/s", b["skipped"], *["—"] * 5))
+        rows.append(("batch reports, 500 a request", BATCH_TARGET, b["skipped"], *["—"] * 5))
     else:
         app, floor = b["pipepulse"], b["floor"]
         rows.append(
             (
                 "batch reports, 500 a request (8 connections)",
-                "≥ 20,000 reports/s",
+                BATCH_TARGET,
                 f"{_fmt(app['reports_per_s'])} reports/s, p50 {app['p50_ms']} ms, {app['errors']} errors",
                 f"{_fmt(floor['reports_per_s'])} reports/s (one UPDATE … FROM unnest)",
                 same_ratio(b, "reports_per_s")[0],
                 f"{app['reports_per_s'] / floor['reports_per_s']:.2f}",
                 same_ratio(b, "reports_per_s")[1],
-                verdict(app["reports_per_s"] >= 20_000),
+                verdict(app["reports_per_s"] >= 30_000 and same_fraction(b, "reports_per_s") >= 1 / 2),
             )
         )
-    for key, title in (
-        ("scheduler_tick", "one scheduler tick seeding 10,000 connections"),
-        ("evaluation_pass", "one evaluation pass over 10,000 connections"),
+    for key, title, limit in (
+        ("scheduler_tick", "one scheduler tick seeding 10,000 connections", 1.0),
+        # A full pass (every connection's inputs changed); the incremental pass when nothing
+        # changed (target 0.2 s) is bench/evaluation_pass.py's row.
+        ("evaluation_pass", "one evaluation pass over 10,000 connections, all changed", 2.0),
     ):
         job = r[key]
         if "skipped" in job:
-            rows.append((title, "≤ 2 s", job["skipped"], *["—"] * 5))
+            rows.append((title, f"≤ {limit:g} s", job["skipped"], *["—"] * 5))
         else:
             rows.append(
                 (
                     title,
-                    "≤ 2 s",
+                    f"≤ {limit:g} s",
                     f"median {job['median_s']} s (min {job['min_s']}, max {job['max_s']})",
                     *["—"] * 4,
-                    verdict(job["median_s"] <= 2),
+                    verdict(job["median_s"] <= limit),
                 )
             )
     latency_row(
-        "bulk_latest_500", "bulk `latest`, 500 connections", "p50 ≤ 100 ms", lambda a: a["p50_ms"] <= 100
+        "bulk_latest_500", "bulk `latest`, 500 connections", "p50 ≤ 50 ms", lambda a: a["p50_ms"] <= 50
     )
     latency_row(
         "health_30d",
         "organisation health, 30 days, 1,000 connections",
-        "p50 ≤ 50 ms",
-        lambda a: a["p50_ms"] <= 50,
+        "p50 ≤ 25 ms",
+        lambda a: a["p50_ms"] <= 25,
     )
     latency_row("timeseries_7d", "`timeseries`, 7 days hourly", "p99 ≤ 20 ms", lambda a: a["p99_ms"] <= 20)
     latency_row(
         "status_history_30d",
         "`status-history`, 30 days, one connection",
-        "p50 ≤ 50 ms",
-        lambda a: a["p50_ms"] <= 50,
+        "p50 ≤ 20 ms",
+        lambda a: a["p50_ms"] <= 20,
     )
     rows.append(
         (
@@ -858,10 +873,16 @@ def main() -> None:
     parser.add_argument("--write-docs", action="store_true", help=f"Replace the results in {DOCS.name}.")
     parser.add_argument("--phases", default=ALL_PHASES, help="A subset, for working on one row.")
     parser.add_argument("--keep-writes", action="store_true", help="Leave the reported runs for inspection.")
+    parser.add_argument(
+        "--render", action="store_true", help=f"Measure nothing: report {RESULTS.name} again (after a target changed)."
+    )
     args = parser.parse_args()
 
-    results = measure(args)
-    RESULTS.write_text(json.dumps(results, indent=1))
+    if args.render:
+        results = json.loads(RESULTS.read_text())
+    else:
+        results = measure(args)
+        RESULTS.write_text(json.dumps(results, indent=1))
     if args.phases != ALL_PHASES:
         # A partial run (working on one row): the figures as measured, no report.
         print(json.dumps(results, indent=1))
