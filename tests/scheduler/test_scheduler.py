@@ -202,6 +202,43 @@ async def test_http_dispatcher__loader_answers_500__run_failed_with_reason(
     assert run["error"] == f"loader invocation failed: HTTP 500 from {url}"
 
 
+async def test_invocations_metric__accepted_refused_and_none__counted_by_outcome(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    db: Database,
+    clock: FrozenClock,
+    loader_endpoint: tuple[str, type[LoaderEndpoint]],
+) -> None:
+    """An operator reads `pipepulse_scheduler_invocations_total{outcome}` to see loaders being
+    invoked and refusing; the "none" dispatcher invokes nothing and counts nothing."""
+    url, endpoint = loader_endpoint
+    await make_connection(client, tenant, "connected")
+    await make_connection(client, tenant, "connected")
+    metrics = runner.SchedulerMetrics()
+    value = metrics.registry.get_sample_value
+
+    async def seed(dispatcher: HttpDispatcher | NoDispatcher) -> None:
+        _, fan_outs = await runner.seed_pass(db, dispatcher, clock.now, asyncio.Semaphore(4), metrics)
+        await asyncio.gather(*fan_outs)
+        await dispatcher.close()
+
+    await seed(HttpDispatcher(url, "s3cret"))
+    assert value("pipepulse_scheduler_invocations_total", {"outcome": "sent"}) == 2
+    assert value("pipepulse_scheduler_invocations_total", {"outcome": "failed"}) is None
+
+    endpoint.status = 503
+    clock.advance(minutes=10)
+    await seed(HttpDispatcher(url, "s3cret"))
+    assert value("pipepulse_scheduler_invocations_total", {"outcome": "sent"}) == 2
+    assert value("pipepulse_scheduler_invocations_total", {"outcome": "failed"}) == 2
+
+    clock.advance(minutes=10)
+    await seed(NoDispatcher())
+    assert value("pipepulse_scheduler_invocations_total", {"outcome": "sent"}) == 2
+    assert value("pipepulse_scheduler_invocations_total", {"outcome": "failed"}) == 2
+    assert len(endpoint.received) == 4
+
+
 def test_signature__dispatcher_signed_request__verified_by_loader_helper() -> None:
     body = b'{"run_id":"r","connection_id":"wc_1","organisation_id":1}'
     headers = {

@@ -24,7 +24,7 @@ from pipepulse.delivery import service as delivery
 from pipepulse.retention import service as retention
 from pipepulse.runs import service as runs_service
 from pipepulse.scheduler import jobs
-from pipepulse.scheduler.dispatchers import Dispatcher, DispatchFailed
+from pipepulse.scheduler.dispatchers import Dispatcher, DispatchFailed, NoDispatcher
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,11 @@ class TickResult:
 
 
 async def seed_pass(
-    db: Database, dispatcher: Dispatcher, now: datetime, limit: asyncio.Semaphore
+    db: Database,
+    dispatcher: Dispatcher,
+    now: datetime,
+    limit: asyncio.Semaphore,
+    metrics: SchedulerMetrics | None = None,
 ) -> tuple[list[jobs.SeededRun], list[asyncio.Task[int]]]:
     """Claim and seed every due connection in batches, each committed before its invocations.
 
@@ -70,27 +74,40 @@ async def seed_pass(
         if not batch:
             break
         seeded.extend(batch)
-        fan_outs.append(asyncio.create_task(fan_out(db, dispatcher, batch, now, limit)))
+        fan_outs.append(asyncio.create_task(fan_out(db, dispatcher, batch, now, limit, metrics)))
         if len(batch) < jobs.SEED_BATCH:
             break
     return seeded, fan_outs
 
 
 async def fan_out(
-    db: Database, dispatcher: Dispatcher, runs: list[jobs.SeededRun], now: datetime, limit: asyncio.Semaphore
+    db: Database,
+    dispatcher: Dispatcher,
+    runs: list[jobs.SeededRun],
+    now: datetime,
+    limit: asyncio.Semaphore,
+    metrics: SchedulerMetrics | None = None,
 ) -> int:
     """Invoke the loader for each run (bounded); a failed invocation fails that run only.
     Returns the number of failed invocations."""
     failures: list[tuple[jobs.SeededRun, str]] = []
+    # The "none" dispatcher sends nothing (a loader elsewhere completes the runs): counting its
+    # calls as sent invocations would tell an operator that loaders are being invoked.
+    sends = metrics is not None and not isinstance(dispatcher, NoDispatcher)
+    counted = metrics.invocations if metrics is not None and sends else None
 
     async def invoke(run: jobs.SeededRun) -> None:
         async with limit:
+            outcome = "failed"
             try:
                 await dispatcher.dispatch(run)
+                outcome = "sent"
             except DispatchFailed as exc:
                 failures.append((run, str(exc)))
             except Exception as exc:  # one broken invocation never stops the rest
                 failures.append((run, f"loader invocation failed: {type(exc).__name__}: {exc}"))
+            if counted is not None:
+                counted.labels(outcome).inc()
 
     await asyncio.gather(*(invoke(run) for run in runs))
     if failures:
@@ -218,6 +235,13 @@ class SchedulerMetrics:
         self.seeded = Counter(
             "pipepulse_scheduler_seeded_runs", "Runs this replica seeded.", registry=self.registry
         )
+        self.invocations = Counter(
+            "pipepulse_scheduler_invocations",
+            "Loader invocations this replica made, by outcome: sent (the loader accepted it) or"
+            " failed (refused, timed out or unreachable: the run is recorded as failed).",
+            ["outcome"],
+            registry=self.registry,
+        )
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
@@ -260,7 +284,7 @@ async def run_forever(
             wait = SEED_WAKE_SECONDS
             try:
                 now = clock()
-                seeded, fan_outs = await seed_pass(db, dispatcher, now, limit)
+                seeded, fan_outs = await seed_pass(db, dispatcher, now, limit, metrics)
                 for task in fan_outs:
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)
