@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipepulse.status.steady import steady_since
+from tests.conftest import property_timeout
 from tests.history import oracle
 from tests.history.oracle import DAY, WINDOW, Run
 
@@ -65,6 +66,7 @@ def dense_histories(draw: st.DrawFn) -> list[Run]:
     return runs
 
 
+@property_timeout(seconds_per_example=1.5)  # five dense days per example: ≈ 0.5 s each on a busy machine
 @given(runs=dense_histories(), data=st.data())
 def test_steady_since__dense_history__status_holds_at_every_instant_from_then(
     runs: list[Run], data: st.DataObject
