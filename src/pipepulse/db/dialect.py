@@ -20,6 +20,7 @@ from sqlalchemy import (
     bindparam,
     func,
     literal,
+    literal_column,
     select,
     text,
     true,
@@ -106,6 +107,26 @@ def in_param(dialect: str, column: Any, name: str) -> ColumnElement[bool]:
     if dialect == POSTGRESQL:
         return column == any_(bindparam(name, type_=postgresql.ARRAY(String)))  # type: ignore[no-any-return]
     return column.in_(bindparam(name, expanding=True))  # type: ignore[no-any-return]
+
+
+def plus_seconds(dialect: str, instant: Any, seconds: Any) -> Any:
+    """``instant`` plus a bound number of whole ``seconds``, to the microsecond. SQLite keeps
+    instants as fixed-width text: its ``datetime()`` drops the fraction, which is put back."""
+    if dialect == POSTGRESQL:
+        return instant + seconds * literal_column("interval '1 second'")
+    return func.datetime(instant, func.printf("+%d seconds", seconds)).op("||")(func.substr(instant, 20))
+
+
+def utc_day(dialect: str, instant: Any) -> Any:
+    """The UTC calendar day of an instant (a value to compare, not to read back)."""
+    if dialect == POSTGRESQL:
+        return func.date_trunc("day", func.timezone("UTC", instant))
+    return func.substr(instant, 1, 10)
+
+
+def bytewise(dialect: str, column: Any) -> Any:
+    """``column`` ordered by its bytes, as Python orders strings (SQLite's default already)."""
+    return column.collate("C") if dialect == POSTGRESQL else column
 
 
 def as_utc(value: Any) -> datetime | None:

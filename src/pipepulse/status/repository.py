@@ -14,7 +14,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import DateTime, bindparam, func, literal, select, text, type_coerce, union_all
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db import dialect
@@ -81,6 +94,120 @@ async def finished_runs_of(
 ) -> list[FinishedRun]:
     """One connection's runs finished in ``(after, until]`` (see :func:`finished_between`)."""
     return (await finished_between(session, [connection_id], after, until, orphan_window))[connection_id]
+
+
+@functools.cache
+def _change_points(database: str) -> Any:
+    # Built once per database. The runs finished in the range with their finished time, kind
+    # (timeline.run_kind) and UTC day; then each with its neighbours' kind and day, the
+    # failing runs up to it and its place in its failing streak; kept: timeline.change_points.
+    finished = union_all(
+        select(*TIMELINE_COLUMNS, Run.completed_at.label("time")).where(
+            Run.connection_id == bindparam("cid"), run_filters.completed_in(_t("lo"), _t("hi"))
+        ),
+        select(
+            *TIMELINE_COLUMNS,
+            dialect.plus_seconds(database, Run.started_at, bindparam("window_seconds", type_=Integer)).label(
+                "time"
+            ),
+        ).where(
+            Run.connection_id == bindparam("cid"),
+            run_filters.unreported_started_in(_t("orphans_lo"), _t("orphans_hi")),
+        ),
+    ).subquery("finished")
+    failing = case(
+        (
+            or_(finished.c.completed_at.is_(None), finished.c.error.is_not(None), finished.c.batches_dlq > 0),
+            1,
+        ),
+        else_=0,
+    )
+    delivering = case(
+        (and_(finished.c.completed_at.is_not(None), finished.c.events_delivered > 0), 1), else_=0
+    )
+    kinds = select(
+        *finished.c,
+        failing.label("failing"),
+        (2 * failing + delivering).label("kind"),
+        dialect.utc_day(database, finished.c.time).label("day"),
+    ).subquery("kinds")
+    order = (kinds.c.time, kinds.c.started_at, dialect.bytewise(database, kinds.c.id))
+    marked = select(
+        *kinds.c,
+        func.lag(kinds.c.kind).over(order_by=order).label("kind_before"),
+        func.lead(kinds.c.kind).over(order_by=order).label("kind_after"),
+        func.lag(kinds.c.day).over(order_by=order).label("day_before"),
+        func.lead(kinds.c.day).over(order_by=order).label("day_after"),
+        func.sum(kinds.c.failing).over(order_by=order, rows=(None, 0)).label("failing_upto"),
+        # Streaks are told apart by the succeeding runs before them.
+        func.sum(1 - kinds.c.failing).over(order_by=order, rows=(None, 0)).label("streak"),
+    ).subquery("marked")
+    m = marked.c
+    placed = select(
+        *marked.c,
+        (
+            func.row_number().over(
+                partition_by=m.streak, order_by=(m.time, m.started_at, dialect.bytewise(database, m.id))
+            )
+            - case((m.streak > 0, 1), else_=0)
+        ).label("place"),
+    ).subquery("placed")
+    p = placed.c
+    return (
+        select(p.id, p.started_at, p.completed_at, p.events_delivered, p.batches_dlq, p.error, p.failing_upto)
+        .where(
+            or_(
+                p.kind_before.is_(None),
+                p.kind_after.is_(None),
+                and_(p.failing == 1, p.place <= bindparam("error_runs", type_=Integer)),
+                p.kind != p.kind_before,
+                p.kind != p.kind_after,
+                p.day != p.day_before,
+                p.day != p.day_after,
+            )
+        )
+        .order_by(p.time, p.started_at, dialect.bytewise(database, p.id))
+    )
+
+
+@dataclass(frozen=True)
+class Counted:
+    """A finished run with the failing runs finished up to it (itself included) since the start
+    of the range it was read from."""
+
+    run: FinishedRun
+    failing_upto: int
+
+
+async def change_point_runs(
+    session: AsyncSession,
+    connection_id: str,
+    after: datetime,
+    until: datetime,
+    orphan_window: timedelta,
+    error_runs: int,
+) -> list[Counted]:
+    """Of one connection's runs finished in ``(after, until]``, only those a status timeline
+    needs (``timeline.change_points``, found by the database with window functions over the
+    range), oldest first, each with the failing runs finished up to it in the range."""
+    lo, hi = after + TICK, until + TICK
+    window = orphan_window.total_seconds()
+    if window != int(window):
+        raise ValueError("the orphan window must be whole seconds")
+    params = {
+        "cid": connection_id,
+        "lo": lo,
+        "hi": hi,
+        "orphans_lo": lo - orphan_window,
+        "orphans_hi": hi - orphan_window,
+        "window_seconds": int(window),
+        "error_runs": error_runs,
+    }
+    rows = await session.execute(_change_points(dialect.name_of(session)), params)
+    return [
+        Counted(finished_run(i, _utc(s), _utc(c), e, d, err, orphan_window), int(upto))
+        for i, s, c, e, d, err, upto in rows
+    ]
 
 
 def _utc(value: Any) -> Any:

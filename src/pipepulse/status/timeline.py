@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
+from itertools import accumulate
 from typing import Protocol
 
 from pipepulse.rollups.plan import TICK
@@ -122,6 +123,41 @@ def finished_runs(runs: Iterable[RunLike], orphan_window: timedelta) -> list[Fin
     )
 
 
+def run_kind(run: FinishedRun) -> int:
+    """What §3's rule sees of a run: failing or not, and whether it delivered events."""
+    return 2 * run.failing + (run.completed_at is not None and run.events_delivered > 0)
+
+
+def change_points(runs: Sequence[FinishedRun], error_runs: int) -> list[FinishedRun]:
+    """The runs (oldest first, of ``runs`` in time order) that a timeline needs of them.
+
+    A run is left out when it is of the same kind (:func:`run_kind`) as both its neighbours,
+    finished on the same UTC day as both, and is not among the first ``error_runs`` of a
+    failing streak. The status at every instant is then the same as from every run: each
+    kind stays in the 24-hour window exactly as long (kept neighbours of one kind are less
+    than a day apart, or were neighbours already), the newest run in the window keeps its
+    kind, and a streak reaches ``error_runs`` failing runs at the same run. The first and
+    last run of each kind are kept, so is each streak's first run and the latest delivery.
+    This is the rule ``status.repository.change_point_runs`` applies in SQL.
+    """
+    kept: list[FinishedRun] = []
+    last = len(runs) - 1
+    streak = 0
+    for i, run in enumerate(runs):
+        streak = streak + 1 if run.failing else 0
+        kind, day = run_kind(run), run.time.date()
+        if (
+            i in (0, last)
+            or (run.failing and streak <= error_runs)
+            or kind != run_kind(runs[i - 1])
+            or kind != run_kind(runs[i + 1])
+            or day != runs[i - 1].time.date()
+            or day != runs[i + 1].time.date()
+        ):
+            kept.append(run)
+    return kept
+
+
 @dataclass(frozen=True)
 class Prior:
     """What finished before the runs handed in: only the wording of an idle status needs it."""
@@ -194,6 +230,9 @@ class Timeline:
     runs: tuple[FinishedRun, ...]
     prior: Prior = Prior()  # what finished before the earliest of ``runs``
     history: _History | None = field(default=None, repr=False, compare=False)
+    # Per run, the failing runs finished up to it (itself included) since the earliest of
+    # ``runs``, counting runs left out of ``runs`` too (see :func:`change_points`).
+    failing_upto: tuple[int, ...] = field(default=(), repr=False, compare=False)
 
     def state(self, t: datetime) -> State:
         """§3 at ``t`` from this timeline's runs (exact for ``start - 1µs <= t <= end``)."""
@@ -229,10 +268,19 @@ class Timeline:
         """Where ``run`` (one of this timeline's runs) stands in time order."""
         return self._positions[run.id]
 
+    def count_before(self, t: datetime) -> int:
+        """How many of ``runs`` finished before ``t``."""
+        return bisect_left(self._times, t)
+
+    def failing_before(self, t: datetime) -> int:
+        """Failing runs finished before ``t`` since the earliest of ``runs`` (exact when the
+        newest run finished before ``t`` is one of ``runs``)."""
+        i = self.count_before(t)
+        return self.failing_upto[i - 1] if i > 0 else 0
+
     def failing_between(self, start: datetime, end: datetime) -> int:
         """Failing runs that finished in ``[start, end)``."""
-        times = self._times
-        return sum(1 for r in self.runs[bisect_left(times, start) : bisect_left(times, end)] if r.failing)
+        return self.failing_before(end) - self.failing_before(start)
 
 
 class _History:
@@ -331,6 +379,7 @@ def timeline(
     end: datetime,
     thresholds: Thresholds,
     prior: Prior | None = None,
+    failing_upto: Sequence[int] | None = None,
 ) -> Timeline:
     """The status timeline over ``[start, end)``, exact to the microsecond.
 
@@ -338,9 +387,15 @@ def timeline(
     ``[start - 24h - 1µs, end)``; earlier ones may be there too. ``prior`` describes what
     finished before the earliest run handed in. Each interval's reason is the one that held
     when the interval began (for a first interval cut at ``start``, at ``start``).
+
+    Or ``runs`` holds only the :func:`change_points` of those runs, with every run of the 24
+    hours before each interval's start (and before ``start``), and ``failing_upto`` the failing
+    runs finished up to each of them counting the runs left out: the timeline is the same.
     """
     if not start < end:
         raise ValueError("a timeline needs start < end")
+    if failing_upto is None:
+        failing_upto = list(accumulate(int(r.failing) for r in runs))
     history = _History(runs, thresholds, prior or Prior())
     intervals: list[Interval] = []
 
@@ -374,7 +429,14 @@ def timeline(
             current = now_status
     before = history.status(*history.window(start - TICK))
     return Timeline(
-        start, end, tuple(intervals), before == intervals[0].status, tuple(runs), history.prior, history
+        start,
+        end,
+        tuple(intervals),
+        before == intervals[0].status,
+        tuple(runs),
+        history.prior,
+        history,
+        tuple(failing_upto),
     )
 
 
@@ -434,8 +496,11 @@ def incident(history: Timeline, interval: Interval, *, is_open: bool) -> Inciden
     first = streak_before(runs, last)
     streak = runs[first : last + 1]
     # The streak's runs that finished before the interval began (the opener's time may be
-    # its start, and then it is counted inside).
-    before = sum(1 for r in streak if r.time < interval.start)
+    # its start, and then it is counted inside): all failing, from its first run to the newest
+    # run finished before the start.
+    newest_before = history.count_before(interval.start) - 1
+    upto = history.failing_upto
+    before = upto[newest_before] - upto[first] + 1 if newest_before >= first else 0
     return Incident(
         started_at=interval.start,
         ended_at=None if is_open else interval.end,

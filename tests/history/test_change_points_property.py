@@ -1,0 +1,205 @@
+"""Status history from change points (SPEC §7.1) against every run: the same answer, exactly.
+
+The histories are stretches of one kind of run (delivering, empty, partial, failed, orphaned,
+reported late) at one spacing, so that runs of a kind go on for days (the runs the change
+points leave out), across UTC midnights, with gaps past 24 hours, ties on time and start,
+and run ids that sort differently by bytes and by a locale.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import insert
+
+from pipepulse.connections import repository as connections_repository
+from pipepulse.db.models import Run as RunModel
+from pipepulse.db.session import Database
+from pipepulse.history import service as watch_service
+from pipepulse.history.schemas import StatusHistoryOut
+from pipepulse.rollups.rebuild import rebuild
+from pipepulse.rules import Thresholds
+from pipepulse.status import repository
+from pipepulse.status.timeline import TICK, change_points, finished_runs, timeline
+from tests.conftest import FrozenClock, Tenant, property_timeout
+from tests.history.oracle import DAY, WINDOW, Run
+from tests.history.test_status_history_api import create_connection
+
+NOW = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
+FIRST = NOW - timedelta(days=8)
+THRESHOLDS = Thresholds(orphan_window=WINDOW)
+KINDS = ["ok", "ok", "empty", "partial", "failed", "failed", "orphan", "late"]
+SPACINGS = [
+    timedelta(0),
+    TICK,
+    timedelta(minutes=5),
+    timedelta(hours=1),
+    timedelta(hours=7),
+    timedelta(hours=25),
+]
+
+
+def _run(run_id: str, kind: str, at: datetime, events: int) -> Run:
+    if kind == "orphan":
+        return Run(id=run_id, started_at=at - WINDOW)
+    if kind == "late":
+        return Run(id=run_id, started_at=at - 3 * WINDOW, completed_at=at, events_delivered=events)
+    return Run(
+        id=run_id,
+        started_at=at - timedelta(minutes=1),
+        completed_at=at,
+        events_delivered=0 if kind == "empty" else events,
+        batches_dlq=2 if kind == "partial" else 0,
+        error="boom" if kind == "failed" else None,
+    )
+
+
+@st.composite
+def stretches(draw: st.DrawFn, most: int = 160) -> list[Run]:
+    """Stretches of one kind at one spacing (plus a little jitter), from 8 days before NOW."""
+    runs: list[Run] = []
+    at = FIRST + timedelta(minutes=draw(st.integers(0, 24 * 60)))
+    for s in range(draw(st.integers(1, 7))):
+        kind = draw(st.sampled_from(KINDS))
+        spacing = draw(st.sampled_from(SPACINGS))
+        # Mostly one amount a stretch (runs of one kind), now and then another.
+        amounts = draw(st.sampled_from([[0], [3], [10], [3, 3, 3, 0], [0, 0, 0, 10]]))
+        for i in range(draw(st.integers(1, 60))):
+            if len(runs) >= most or at > NOW:
+                return runs
+            # Ids sort one way by bytes ('B' < '_' < 'a') and another by a locale.
+            prefix = draw(st.sampled_from(["a", "B", "_"]))
+            events = draw(st.sampled_from(amounts)) if kind in ("ok", "partial", "failed") else 3
+            runs.append(_run(f"{prefix}{s}-{i:03d}", kind, at, events))
+            at += spacing + draw(st.sampled_from([timedelta(0), timedelta(0), timedelta(seconds=1)]))
+        at += draw(st.sampled_from([timedelta(0), timedelta(hours=3), timedelta(hours=26)]))
+    return runs
+
+
+def _range(data: st.DataObject) -> tuple[datetime, datetime]:
+    minutes = data.draw(st.one_of(st.just(7 * 24 * 60), st.integers(1, 7 * 24 * 60)))
+    start = NOW - timedelta(minutes=minutes, microseconds=data.draw(st.integers(0, 1)))
+    end = data.draw(st.sampled_from([NOW, NOW, start + (NOW - start) / 2, start + TICK]))
+    return start, end
+
+
+@given(runs=stretches(most=400), data=st.data())
+def test_change_points__random_history__timeline_statuses_are_those_of_every_run(
+    runs: list[Run], data: st.DataObject
+) -> None:
+    # The statuses and where they change; the reasons and counts need the runs of the day
+    # before each change too, which the service reads (tested below on the database).
+    every = finished_runs(runs, WINDOW)
+    start, end = _range(data)
+    points = change_points(every, THRESHOLDS.error_status_runs)
+
+    full = timeline(every, start, end, THRESHOLDS)
+    sparse = timeline(points, start, end, THRESHOLDS)
+
+    assert [(i.status, i.start, i.end) for i in sparse.intervals] == [
+        (i.status, i.start, i.end) for i in full.intervals
+    ]
+    assert sparse.held_before == full.held_before
+
+
+async def _store(db: Database, tenant: Tenant, connection_id: str, runs: list[Run]) -> None:
+    rows = [
+        {
+            "connection_id": connection_id,
+            "id": r.id,
+            "organisation_id": tenant.id,
+            "started_at": r.started_at,
+            "completed_at": r.completed_at,
+            "outcome": "pending"
+            if r.completed_at is None
+            else "failed"
+            if r.error is not None
+            else "partial"
+            if r.batches_dlq
+            else "succeeded",
+            "events_delivered": r.events_delivered,
+            "batches_dlq": r.batches_dlq,
+            "error": r.error,
+            "created_at": r.started_at,
+        }
+        for r in runs
+    ]
+    async with db.session(write=True) as session:
+        if rows:
+            await session.execute(insert(RunModel), rows)
+        await rebuild(session, connection_id)
+
+
+@property_timeout(3)
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(runs=stretches(), data=st.data())
+async def test_status_history__change_points__the_answer_of_every_run_byte_for_byte(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    clock: FrozenClock,
+    db: Database,
+    runs: list[Run],
+    data: st.DataObject,
+) -> None:
+    clock.now = NOW
+    connection_id = await create_connection(client, tenant)
+    await _store(db, tenant, connection_id, runs)
+    start, end = _range(data)
+
+    async with db.session() as session:
+        connection = await connections_repository.get(session, tenant.id, connection_id)
+        assert connection is not None
+        lo, until = start - DAY - 2 * TICK, NOW
+        read = await repository.change_point_runs(
+            session, connection_id, lo, until, WINDOW, THRESHOLDS.error_status_runs
+        )
+        every = sorted(
+            await repository.finished_runs_of(session, connection_id, lo, until, WINDOW),
+            key=lambda r: (r.time, r.started_at, r.id),
+        )
+        sparse = await watch_service.status_history(session, connection, start, end, NOW, THRESHOLDS)
+        full = await watch_service.status_history(
+            session, connection, start, end, NOW, THRESHOLDS, every_run=True
+        )
+
+    # The database picks the runs the pure rule picks, with the failing runs up to each.
+    assert [c.run for c in read] == change_points(every, THRESHOLDS.error_status_runs)
+    for c in read:
+        assert c.failing_upto == sum(
+            1
+            for r in every
+            if r.failing and (r.time, r.started_at, r.id) <= (c.run.time, c.run.started_at, c.run.id)
+        )
+    # Intervals (with reasons and the runs that opened them) and incidents (streaks, first
+    # errors, failing runs) are equal, and so is the response.
+    assert sparse == full
+    assert StatusHistoryOut.of(sparse).model_dump_json(by_alias=True) == StatusHistoryOut.of(
+        full
+    ).model_dump_json(by_alias=True)
+
+
+@pytest.mark.parametrize("spacing", [timedelta(minutes=5), timedelta(hours=23, minutes=59)])
+async def test_status_history__thirty_steady_days__reads_a_few_runs_a_day_not_every_run(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FrozenClock, db: Database, spacing: timedelta
+) -> None:
+    clock.now = NOW
+    connection_id = await create_connection(client, tenant)
+    first = NOW - timedelta(days=31)
+    count = int(timedelta(days=31) / spacing)
+    runs = [_run(f"r{i:05d}", "ok", first + spacing * i, 10) for i in range(count)]
+    await _store(db, tenant, connection_id, runs)
+
+    async with db.session() as session:
+        read = await repository.change_point_runs(
+            session, connection_id, NOW - timedelta(days=31), NOW, WINDOW, THRESHOLDS.error_status_runs
+        )
+    # First and last of each UTC day (and of the whole): kept neighbours are under a day apart.
+    days = {(first + spacing * i).date() for i in range(count)}
+    assert len(read) <= 2 * len(days)
+    times = [c.run.time for c in read]
+    assert all(b - a <= DAY for a, b in itertools.pairwise(times))
