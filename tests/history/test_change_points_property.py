@@ -88,6 +88,7 @@ def _range(data: st.DataObject) -> tuple[datetime, datetime]:
     return start, end
 
 
+@property_timeout(1)
 @given(runs=stretches(most=400), data=st.data())
 def test_change_points__random_history__timeline_statuses_are_those_of_every_run(
     runs: list[Run], data: st.DataObject
