@@ -874,7 +874,9 @@ def main() -> None:
     parser.add_argument("--phases", default=ALL_PHASES, help="A subset, for working on one row.")
     parser.add_argument("--keep-writes", action="store_true", help="Leave the reported runs for inspection.")
     parser.add_argument(
-        "--render", action="store_true", help=f"Measure nothing: report {RESULTS.name} again (after a target changed)."
+        "--render",
+        action="store_true",
+        help=f"Measure nothing: report {RESULTS.name} again (after a target changed).",
     )
     args = parser.parse_args()
 
