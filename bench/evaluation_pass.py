@@ -34,6 +34,7 @@ from pipepulse.config import Settings
 from pipepulse.db import migrate
 from pipepulse.db.engine import create_engine
 from pipepulse.db.session import Database
+from pipepulse.scheduler.runner import EVALUATION_STEPS
 
 CONNECTION_COLUMNS = [
     "id",
@@ -90,7 +91,7 @@ async def timed(
     db: Database, now: datetime, settings: Settings, tracker: selection.Tracker | None = None
 ) -> tuple[float, evaluation.PassResult]:
     started, cpu = time.perf_counter(), time.process_time()
-    result = await evaluation.evaluate(db, now, settings.thresholds, tracker=tracker)
+    result = await evaluation.evaluate(db, now, settings.thresholds, tracker=tracker, steps=EVALUATION_STEPS)
     CPU.append(time.process_time() - cpu)
     return time.perf_counter() - started, result
 

@@ -55,6 +55,7 @@ from pipepulse.db.session import Database
 from pipepulse.organisations import service as organisations_service
 from pipepulse.runs import service as runs_service
 from pipepulse.runs.schemas import RunReport
+from pipepulse.scheduler.runner import EVALUATION_STEPS
 
 EVENT_TYPE = "orders"
 BATCH = 500  # reports completed per set-up call
@@ -234,14 +235,16 @@ async def time_passes(db: Database, settings: Settings, now: datetime, passes: i
     limit = evaluation.MAX_STATUS_CHANGES
     evaluation.MAX_STATUS_CHANGES = 1_000_000
     try:
-        while (await evaluation.evaluate(db, now, settings.thresholds)).deferred:
+        while (await evaluation.evaluate(db, now, settings.thresholds, steps=EVALUATION_STEPS)).deferred:
             pass
     finally:
         evaluation.MAX_STATUS_CHANGES = limit
     out = []
     for i in range(passes):
         began = time.perf_counter()
-        await evaluation.evaluate(db, now + timedelta(seconds=30 * (i + 1)), settings.thresholds)
+        await evaluation.evaluate(
+            db, now + timedelta(seconds=30 * (i + 1)), settings.thresholds, steps=EVALUATION_STEPS
+        )
         out.append(time.perf_counter() - began)
     return out
 

@@ -104,4 +104,4 @@ def _configured_types(
 
 def build_dispatcher(settings: Settings, db: Database, clock: Callable[[], datetime]) -> Dispatcher:
     """The dispatcher the settings name, the in-process one included."""
-    return dispatchers.build(settings, local=lambda: LocalDispatcher(db, settings, clock))
+    return dispatchers.build(settings, local=lambda: LocalDispatcher(db, settings, clock), clock=clock)

@@ -25,7 +25,9 @@ from pipepulse.scheduler.dispatchers import (
     LambdaDispatcher,
     NoDispatcher,
 )
+from pipepulse.wire.invocation_signature import expected_signature
 from tests.conftest import FrozenClock, Tenant
+from tests.scheduler.conftest import LoaderEndpoint
 
 FUNCTION = "pipepulse-loader"
 
@@ -186,3 +188,32 @@ async def test_build__http_or_lambda_without_their_setting__error_naming_it(
         build_dispatcher(settings.model_copy(update={"dispatcher": "http"}), db, clock)
     with pytest.raises(ValueError, match="PIPEPULSE_LAMBDA_FUNCTION_NAME"):
         build_dispatcher(settings.model_copy(update={"dispatcher": "lambda"}), db, clock)
+
+
+async def test_http_dispatcher__built_from_settings__signs_with_the_scheduler_s_clock(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    settings: Settings,
+    db: Database,
+    clock: FrozenClock,
+    loader_endpoint: tuple[str, type[LoaderEndpoint]],
+) -> None:
+    # The invocation's timestamp is the instant the scheduler runs at, not the machine's time:
+    # a scheduler on the test's frozen clock signs with that instant.
+    url, endpoint = loader_endpoint
+    await make_connection(client, tenant)
+    http = build_dispatcher(
+        settings.model_copy(
+            update={"dispatcher": "http", "loader_url": url, "loader_signing_secret": "s3cret"}
+        ),
+        db,
+        clock,
+    )
+    result = await runner.tick(db, settings, http, clock.now)
+    await http.close()
+    assert result.dispatch_failures == 0
+    [(headers, body)] = endpoint.received
+    assert headers["x-pipepulse-timestamp"] == str(int(clock.now.timestamp()))
+    assert headers["x-pipepulse-signature"] == expected_signature(
+        "s3cret", headers["x-pipepulse-timestamp"], body
+    )

@@ -14,9 +14,10 @@ only if no replica has recorded the same one, so several schedulers record each 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,6 +54,21 @@ LOOKBACKS = (timedelta(days=1), timedelta(days=4), timedelta(days=16))
 # Intervals older than the widest look-back (a first evaluation of a long-stable connection)
 # are dated one connection at a time by the status-history service; this many per pass.
 OLD_INTERVALS_PER_PASS = 25
+
+
+class Step(Protocol):
+    """More alerting a pass runs in its own transaction after its events are recorded (the
+    caller passes it in: SPEC §7.6's burn alerts, which live above this room). ``mine``: the
+    connections this replica evaluates, when replicas divide them."""
+
+    async def __call__(
+        self,
+        session: AsyncSession,
+        now: datetime,
+        thresholds: Thresholds,
+        *,
+        mine: Callable[[str], bool] | None = None,
+    ) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -188,12 +204,14 @@ async def evaluate(
     *,
     tracker: selection.Tracker | None = None,
     share: shares.Share | None = None,
+    steps: Sequence[Step] = (),
 ) -> PassResult:
     """Evaluate every connection that is not paused at ``now``; record and queue what changed.
 
     With a ``tracker`` (the scheduler's alert loop) only the connections whose inputs changed
     since its last pass, or whose horizon passed, are read (see :mod:`selection`); with a
-    ``share``, only the connections of this replica's partitions (see :mod:`shares`)."""
+    ``share``, only the connections of this replica's partitions (see :mod:`shares`). Each of
+    ``steps`` runs in the pass's transaction after the status events are recorded."""
     hour = floor_hour(now) - HOUR
     baseline = verdicts.baseline_hours(hour)
     async with db.session() as session:
@@ -327,11 +345,8 @@ async def evaluate(
             },
         )
         # SPEC §7.6: objectives' burn conditions open and end alerts the same way.
-        from pipepulse.objectives import alerting as objective_alerts
-
-        await objective_alerts.record(
-            session, now, thresholds, mine=share.holds if share is not None else None
-        )
+        for step in steps:
+            await step(session, now, thresholds, mine=share.holds if share is not None else None)
         unchanged = [cid for cid in volumes if cid not in deferred]
         await evaluation_repository.advance_volume_hour(session, unchanged, hour)
     if deferred:

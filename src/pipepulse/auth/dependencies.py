@@ -116,5 +116,7 @@ def service_principal(principal: UserPrincipal | ServicePrincipal | None) -> Ser
 
 service = service_key()
 Service = Annotated[ServicePrincipal, Depends(service)]
-# The scope every read endpoint needs.
-Reader = Annotated[UserPrincipal, Depends(user(scopes.READ_PIPELINE_METRICS))]
+# The scope every read endpoint needs. One dependency, so a route and the dependencies it
+# takes (connections/dependencies.py) read the token once.
+reader = user(scopes.READ_PIPELINE_METRICS)
+Reader = Annotated[UserPrincipal, Depends(reader)]

@@ -4,10 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
-from pipepulse.auth import scopes
-from pipepulse.auth.dependencies import Reader, user
+from pipepulse.auth.dependencies import Reader
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.connections import service as connections_service
+from pipepulse.connections.dependencies import VisibleConnection, WritableConnection, connection_writer
 from pipepulse.connections.schemas import (
     ConnectionCreate,
     ConnectionOut,
@@ -20,7 +20,6 @@ from pipepulse.schemas import (
     API_PREFIX,
     CONNECTION_PATH,
     CONNECTIONS_PATH,
-    ConnectionId,
     OrganisationPk,
     Page,
     PageNumber,
@@ -28,7 +27,7 @@ from pipepulse.schemas import (
 )
 
 router = APIRouter(prefix=API_PREFIX, tags=["warehouse connections"])
-Writer = Annotated[UserPrincipal, Depends(user(scopes.WRITE_CONNECTIONS, write=True))]
+Writer = Annotated[UserPrincipal, Depends(connection_writer)]
 
 
 @router.get(CONNECTIONS_PATH + "/", response_model=Page[ConnectionOut])
@@ -69,39 +68,29 @@ async def create_connection(
 
 @router.get(CONNECTION_PATH + "/", response_model=ConnectionOut)
 async def get_connection(
-    organisation_pk: OrganisationPk,
-    connection_id: ConnectionId,
-    session: ReadSession,
-    principal: Reader,
+    connection: VisibleConnection,
 ) -> ConnectionOut:
     """Read one warehouse connection."""
-    connection = await connections_service.get_visible(session, principal, organisation_pk, connection_id)
     return ConnectionOut.model_validate(connection)
 
 
 @router.patch(CONNECTION_PATH + "/", response_model=ConnectionOut)
 async def update_connection(
-    organisation_pk: OrganisationPk,
-    connection_id: ConnectionId,
+    connection: WritableConnection,
     body: ConnectionUpdate,
     session: WriteSession,
-    principal: Writer,
     now: Now,
 ) -> ConnectionOut:
     """Change a connection's name, config, state, event types or schedule (not its type)."""
-    connection = await connections_service.get_visible(session, principal, organisation_pk, connection_id)
     connection = await connections_service.update(session, connection, body, now)
     return ConnectionOut.model_validate(connection)
 
 
 @router.delete(CONNECTION_PATH + "/", status_code=204)
 async def delete_connection(
-    organisation_pk: OrganisationPk,
-    connection_id: ConnectionId,
+    connection: WritableConnection,
     session: WriteSession,
-    principal: Writer,
 ) -> Response:
     """Delete a connection and all of its runs."""
-    connection = await connections_service.get_visible(session, principal, organisation_pk, connection_id)
     await connections_service.remove(session, connection)
     return Response(status_code=204)

@@ -61,7 +61,7 @@ def _raw_count_select(organisation_id: int, a: datetime, b: datetime) -> Any:
             func.sum(case((succeeded, 0), else_=1)),
         )
         .join(C, C.id == Run.connection_id)
-        .where(C.organisation_id == organisation_id, Run.completed_at >= a, Run.completed_at < b)
+        .where(C.organisation_id == organisation_id, run_filters.completed_in(a, b))
         .group_by(C.integration_type)
     )
 

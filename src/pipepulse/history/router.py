@@ -7,12 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from pipepulse.auth.dependencies import Reader
-from pipepulse.connections import service as connections_service
+from pipepulse.connections.dependencies import VisibleConnection
 from pipepulse.deps import AppSettings, Now, ReadSession
 from pipepulse.history import service
 from pipepulse.history.schemas import ConnectionHealthOut, StatusHistoryOut
-from pipepulse.schemas import API_PREFIX, CONNECTION_PATH, ConnectionId, OrganisationPk, Timestamp
+from pipepulse.schemas import API_PREFIX, CONNECTION_PATH, Timestamp
 
 router = APIRouter(prefix=API_PREFIX, tags=["watching"])
 
@@ -25,10 +24,8 @@ To = Annotated[Timestamp | None, Query(description="End (exclusive), at most now
 
 @router.get(CONNECTION_PATH + "/status-history/", response_model=StatusHistoryOut)
 async def get_status_history(
-    organisation_pk: OrganisationPk,
-    connection_id: ConnectionId,
+    connection: VisibleConnection,
     session: ReadSession,
-    principal: Reader,
     now: Now,
     settings: AppSettings,
     start: From = None,
@@ -36,21 +33,17 @@ async def get_status_history(
 ) -> JSONResponse:
     """The status timeline over [from, to) (at most 90 days), its incidents, uptime and MTTR."""
     start, end = service.resolve_range(start, to, now, settings.thresholds)
-    connection = await connections_service.get_visible(session, principal, organisation_pk, connection_id)
     history = await service.status_history(session, connection, start, end, now, settings.thresholds)
     return JSONResponse(StatusHistoryOut.of(history).model_dump(mode="json", by_alias=True))
 
 
 @router.get(CONNECTION_PATH + "/health/", response_model=ConnectionHealthOut)
 async def get_connection_health(
-    organisation_pk: OrganisationPk,
-    connection_id: ConnectionId,
+    connection: VisibleConnection,
     session: ReadSession,
-    principal: Reader,
     now: Now,
     settings: AppSettings,
 ) -> JSONResponse:
     """Health now: status, reason and since when, the open incident, freshness and volume."""
-    connection = await connections_service.get_visible(session, principal, organisation_pk, connection_id)
     health = await service.health(session, connection, now, settings.thresholds)
     return JSONResponse(ConnectionHealthOut.of(health).model_dump(mode="json"))

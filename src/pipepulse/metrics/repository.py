@@ -152,7 +152,7 @@ async def completed_runs(
     """Completed runs whose ``completed_at`` falls in any of the intervals."""
     if not connection_ids or not intervals:
         return []
-    ranges = [and_(Run.completed_at >= a, Run.completed_at < b) for a, b in intervals]
+    ranges = [run_filters.completed_in(a, b) for a, b in intervals]
     rows = await session.execute(
         select(*RUN_COLUMNS).where(one_of(session, Run.connection_id, connection_ids), or_(*ranges))
     )
@@ -197,7 +197,7 @@ def _latest_completed(name: str, slots: int) -> Any:
     def newest(spec: Any) -> Any:
         return (
             select(*RUN_COLUMNS)
-            .where(Run.connection_id == spec.cid, Run.completed_at >= spec.a, Run.completed_at < spec.b)
+            .where(Run.connection_id == spec.cid, run_filters.completed_in(spec.a, spec.b))
             .order_by(Run.completed_at.desc(), Run.started_at.desc(), Run.id.desc())
             .limit(bindparam("n", type_=Integer()))
         )

@@ -10,7 +10,7 @@ from pydantic_core import to_json
 
 from pipepulse.auth.dependencies import Reader
 from pipepulse.auth.principals import UserPrincipal
-from pipepulse.connections import service as connections_service
+from pipepulse.connections.dependencies import VisibleConnection
 from pipepulse.connections.repository import ConnectionRef
 from pipepulse.db.session import Database
 from pipepulse.deps import AppSettings, Now, ReadSession, get_database
@@ -24,8 +24,6 @@ from pipepulse.rules import Status
 from pipepulse.schemas import (
     API_PREFIX,
     CONNECTION_PATH,
-    ConnectionId,
-    OrganisationPk,
     Timestamp,
     format_timestamp,
 )
@@ -42,10 +40,8 @@ To = Annotated[Timestamp | None, Query(description="End (exclusive), ISO 8601 wi
 
 @router.get(CONNECTION_PATH + "/telemetry/metrics/", response_model=MetricsAnswer)
 async def get_connection_metrics(
-    organisation_pk: OrganisationPk,
-    connection_id: ConnectionId,
+    connection: VisibleConnection,
     session: ReadSession,
-    principal: Reader,
     now: Now,
     settings: AppSettings,
     time_type: TimeType = "latest",
@@ -63,7 +59,6 @@ async def get_connection_metrics(
         timestamp_to=timestamp_to,
         now=now,
     )
-    connection = await connections_service.get_visible(session, principal, organisation_pk, connection_id)
     data = await metrics.connection_metrics(
         session, ConnectionRef.of(connection), query, bucket_list, now, settings.thresholds
     )

@@ -65,7 +65,7 @@ async def latest_values(
 ) -> dict[str, MetricValues]:
     """The same values as :func:`metrics.latest_values`; stored ones where they hold.
 
-    Ends the session's transaction when it stores (see pipepulse.snapshots.service): the
+    Ends the session's transaction when it stores (see pipepulse.telemetry.stored): the
     session may be used again afterwards, in a new one.
     """
     if not is_default(query, now):

@@ -11,9 +11,10 @@ from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pipepulse.auth.dependencies import Reader, Service, authenticate, service_key, service_principal
+from pipepulse.auth.dependencies import Service, authenticate, service_key, service_principal
 from pipepulse.auth.principals import ServicePrincipal
 from pipepulse.connections import service as connections_service
+from pipepulse.connections.dependencies import VisibleConnection
 from pipepulse.conventions.lean import LeanCall, resource_id, whole_id
 from pipepulse.db.session import Database
 from pipepulse.deps import AppSettings, Now, ReadSession, StatementSession, WriteSession, statement_session
@@ -219,10 +220,8 @@ def _result(index: int, error: AppError | None) -> dict[str, Any]:
 
 @router.get(RUNS_PATH, response_model=Page[RunOut])
 async def list_runs(
-    organisation_pk: OrganisationPk,
-    connection_id: ConnectionId,
+    connection: VisibleConnection,
     session: ReadSession,
-    principal: Reader,
     now: Now,
     settings: AppSettings,
     page: PageNumber = 1,
@@ -230,7 +229,6 @@ async def list_runs(
     outcome: Outcome | None = None,
 ) -> Page[RunOut]:
     """List the connection's runs, newest first, optionally by outcome."""
-    connection = await connections_service.get_visible(session, principal, organisation_pk, connection_id)
     rows, total = await runs_service.list_page(
         session,
         connection,
@@ -247,16 +245,16 @@ async def list_runs(
 
 @router.get(RUNS_PATH + "{run_id}/", response_model=RunOut)
 async def get_run(
-    organisation_pk: OrganisationPk,
-    connection_id: ConnectionId,
+    # Declared here too so that OpenAPI lists the path's parameters in the path's order.
+    organisation_pk: OrganisationPk,  # noqa: ARG001
+    connection_id: ConnectionId,  # noqa: ARG001
     run_id: RunId,
+    connection: VisibleConnection,
     session: ReadSession,
-    principal: Reader,
     now: Now,
     settings: AppSettings,
 ) -> RunOut:
     """Read one run with its outcome."""
-    connection = await connections_service.get_visible(session, principal, organisation_pk, connection_id)
     run = await runs_service.get(
         session, connection, run_id, now=now, retention=settings.thresholds.run_retention
     )

@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Protocol
 
 import httpx
@@ -60,7 +61,15 @@ class NoDispatcher:
 class HttpDispatcher:
     """POSTs the payload to a loader URL, signed so the loader can verify it came from us."""
 
-    def __init__(self, url: str, secret: str, *, timeout_s: float = 10.0, pool_size: int = 64) -> None:
+    def __init__(
+        self,
+        url: str,
+        secret: str,
+        *,
+        timeout_s: float = 10.0,
+        pool_size: int = 64,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
         if not url:
             raise ValueError("PIPEPULSE_LOADER_URL is required for the http dispatcher")
         if not secret:
@@ -72,6 +81,8 @@ class HttpDispatcher:
         self.url = url
         self.shown_url = redact_url(url)
         self.secret = secret
+        # The signature's timestamp: the scheduler's clock, as every other instant it writes.
+        self.clock = clock
         # One pooled client for every invocation: connections to the loader are kept alive
         # and reused, as many as the fan-out has invocations in flight. An idle connection is
         # dropped after 4 s, before common servers' 5 s idle timeout closes it under a request.
@@ -85,7 +96,7 @@ class HttpDispatcher:
 
     async def dispatch(self, run: SeededRun) -> None:
         body = json.dumps(run.payload(), separators=(",", ":")).encode()
-        timestamp = str(int(utc_now().timestamp()))
+        timestamp = str(int(self.clock().timestamp()))
         headers = {
             "content-type": "application/json",
             "x-pipepulse-timestamp": timestamp,
@@ -146,7 +157,9 @@ class LambdaDispatcher:
         return None
 
 
-def build(settings: Settings, local: Callable[[], Dispatcher]) -> Dispatcher:
+def build(
+    settings: Settings, local: Callable[[], Dispatcher], clock: Callable[[], datetime] = utc_now
+) -> Dispatcher:
     """The dispatcher ``settings.dispatcher`` names; ``local()`` makes the in-process one.
 
     The in-process dispatcher runs the reference loader, which the scheduler does not import:
@@ -155,7 +168,7 @@ def build(settings: Settings, local: Callable[[], Dispatcher]) -> Dispatcher:
     if settings.dispatcher == "local":
         return local()
     if settings.dispatcher == "http":
-        return HttpDispatcher(settings.loader_url, settings.loader_signing_secret)
+        return HttpDispatcher(settings.loader_url, settings.loader_signing_secret, clock=clock)
     if settings.dispatcher == "lambda":
         return LambdaDispatcher(settings.lambda_function_name)
     return NoDispatcher()

@@ -21,6 +21,7 @@ from pipepulse.db.engine import embedded
 from pipepulse.db.session import Database
 from pipepulse.delivery import channels, heartbeats, reposts
 from pipepulse.delivery import service as delivery
+from pipepulse.objectives import alerting as objective_alerts
 from pipepulse.retention import service as retention
 from pipepulse.runs import service as runs_service
 from pipepulse.scheduler import jobs
@@ -39,6 +40,9 @@ RETENTION_BATCHES_PER_TICK = 50
 SEED_WAKE_SECONDS = 1.0
 # Never spin: rows another replica is claiming stay due until it commits.
 MIN_SEED_WAIT_SECONDS = 0.05
+# What every evaluation pass runs after its status events (SPEC §7.6: objectives' burn
+# conditions open and end alerts the same way).
+EVALUATION_STEPS: tuple[evaluation.Step, ...] = (objective_alerts.record,)
 
 
 def scheduler_id() -> str:
@@ -167,7 +171,9 @@ async def alert_pass(
     ``shares``, only the connections of the partitions this replica holds (delivery is shared
     by claims)."""
     share = await shares.claim(now) if shares is not None else None
-    evaluated = await evaluation.evaluate(db, now, settings.thresholds, tracker=tracker, share=share)
+    evaluated = await evaluation.evaluate(
+        db, now, settings.thresholds, tracker=tracker, share=share, steps=EVALUATION_STEPS
+    )
     # SPEC §7.4: queue what alert groups have to say, then deliver with everything else.
     queued = await alert_groups.notify_due(db, now, public_url=settings.public_url)
     evaluated = replace(evaluated, notifications=queued)

@@ -204,7 +204,7 @@ def _day_first_after(name: str) -> Any:
     ]
     pending = [
         select(func.min(Run.started_at))
-        .where(here, Run.completed_at.is_(None), Run.started_at > _t(f"pending_{i}"))
+        .where(here, run_filters.pending(_t(f"pending_{i}")))
         .scalar_subquery()
         for i in range(len(DAY_SPANS))
     ]

@@ -323,8 +323,7 @@ def _runs(name: str, slots: int, edges: int, events: bool) -> Any:
             "latest": _newest(Run.completed_at < _t("until"), limit="latest_limit", columns=columns),
             "failing": _newest(
                 FAILING_COMPLETED,
-                Run.completed_at >= _t("failing_from"),
-                Run.completed_at < _t("until"),
+                run_filters.completed_in(_t("failing_from"), _t("until")),
                 limit="failing_limit",
                 columns=columns,
             ),

@@ -16,7 +16,7 @@ from pipepulse.deps import AppSettings, Now, ReadSession, get_database
 from pipepulse.errors import NotFound
 from pipepulse.schemas import API_PREFIX, CONNECTION_PATH, ConnectionId, OrganisationPk
 from pipepulse.snapshots import horizon
-from pipepulse.snapshots import service as snapshots_service
+from pipepulse.telemetry import stored
 from pipepulse.telemetry.schemas import Telemetry
 
 router = APIRouter(prefix=API_PREFIX, tags=["telemetry"])
@@ -77,7 +77,7 @@ async def _answer(
 ) -> Response:
     if not principal.can_see(organisation_pk):
         raise NotFound("warehouse connection not found")
-    answer = await snapshots_service.telemetry(
+    answer = await stored.telemetry(
         session, database, organisation_pk, connection_id, now, settings.thresholds
     )
     headers = {"ETag": answer.etag}
