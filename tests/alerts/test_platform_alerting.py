@@ -240,6 +240,23 @@ async def test_platform_rule__two_organisations_in_error__one_group_across_them_
         groups = f"/api/v1/organisations/{who.id}/alert-groups/"
         assert (await client.get(groups, headers=who.read)).json()["items"] == []
 
+    # The platform's groups: listed with their alerts, and acknowledged, by platform tokens only.
+    [group] = (await client.get(f"{API}/alert-groups/", params={"state": "open"}, headers=platform)).json()[
+        "items"
+    ]
+    assert (group["id"], group["counts"]) == (body["group"]["id"], {"firing": 3, "resolved": 0})
+    assert {a["labels"]["organisation"] for a in group["alerts"]} == {tenant.slug, other_tenant.slug}
+    assert (await client.get(f"{API}/alert-groups/", headers=tenant.read)).status_code == 403
+    acknowledge = f"{API}/alert-groups/{group['id']}/acknowledge"
+    assert (await client.post(acknowledge, json={}, headers=tenant.write)).status_code == 403
+    theirs_path = f"/api/v1/organisations/{tenant.id}/alert-groups/{group['id']}/acknowledge"
+    assert (await client.post(theirs_path, json={}, headers=tenant.write)).status_code == 404
+    acked = await client.post(acknowledge, json={"comment": "fleet-wide, on it"}, headers=platform)
+    assert acked.status_code == 200, acked.text
+    assert acked.json()["acknowledged_by"] == "platform on-call"
+    [listed] = (await client.get(f"{API}/alert-groups/", headers=platform)).json()["items"]
+    assert listed["acknowledge_comment"] == "fleet-wide, on it"
+
     # Recovered everywhere: one resolved notification for the whole group.
     for cid in ours:
         await push(client, tenant, service_key, cid, T0 + timedelta(minutes=5), None, clock)

@@ -82,6 +82,7 @@ READS: dict[str, list[dict[str, str]]] = {
     "/api/v1/platform/alert-rules/": [{}],
     "/api/v1/platform/alert-rules/{rule_id}/": [{}],
     "/api/v1/platform/notifications/": [{}],
+    "/api/v1/platform/alert-groups/": [{}, {"state": "open"}],
     CONN + "objectives/": [{}],
     CONN + "objectives/{objective_id}/": [{}],
     CONN + "objectives/{objective_id}/status/": [{}],
