@@ -18,6 +18,7 @@ from pipepulse.auth import service as auth_service
 from pipepulse.config import Settings
 from pipepulse.db.models import AlertRule
 from pipepulse.db.session import Database
+from pipepulse.retention import service as retention
 from pipepulse.scheduler.runner import alert_pass
 from tests.alerts.conftest import add_channel, add_rule, channels_url, log_url, rules_url
 from tests.alerts.receiver import Receiver
@@ -469,3 +470,30 @@ async def test_platform_pages__platform_group_and_channels__listed_organisations
         assert channel["id"] not in answer.text
         assert rule["id"] not in answer.text
     assert (await client.get(f"/orgs/{tenant.id}/incidents/{group_id}/")).status_code == 404
+
+
+async def test_retention__platform_delivery_log__old_entries_deleted_recent_kept(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    receiver: Receiver,
+) -> None:
+    platform = await platform_headers(db, clock.now)
+    channel = await platform_channel(client, platform, receiver.url)
+    own = await add_channel(client, tenant, receiver)
+    test = f"{API}/alert-channels/{channel['id']}/test/"
+    assert (await client.post(test, headers=platform)).json()["delivered"] is True
+    old_at = clock.now
+    clock.now = old_at + timedelta(days=alert_settings.run_retention_days + 1)
+    assert (await client.post(test, headers=platform)).json()["delivered"] is True
+    org_test = await client.post(f"{channels_url(tenant)}{own['id']}/test/", headers=tenant.write)
+    assert org_test.json()["delivered"] is True
+
+    deleted = await retention.apply(db, alert_settings.thresholds, clock.now)
+
+    assert deleted.notifications == 1
+    log = (await client.get(f"{API}/notifications/", headers=platform)).json()["items"]
+    assert [n["created_at"] for n in log] == [clock.now.strftime("%Y-%m-%dT%H:%M:%SZ")]
+    assert (await client.get(log_url(tenant), headers=tenant.read)).json()["total"] == 1
