@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from pipepulse import __version__, conventions
 from pipepulse.alerts import groups_router as alert_groups_router
+from pipepulse.alerts import platform_router as platform_alerts_router
 from pipepulse.alerts import router as alerts_router
 from pipepulse.alerts import silences_router as alert_silences_router
 from pipepulse.auth.cache import PrincipalCache
@@ -109,6 +110,7 @@ def create_app(
         alerts_router,
         alert_groups_router,
         alert_silences_router,
+        platform_alerts_router,
         objectives_router,
     ):
         app.include_router(module.router)

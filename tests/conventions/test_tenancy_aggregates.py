@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from pipepulse.app import create_app
+from pipepulse.auth import scopes
+from pipepulse.auth import service as auth_service
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.scheduler.runner import alert_pass
@@ -74,6 +76,13 @@ READS: dict[str, list[dict[str, str]]] = {
     "/api/v1/organisations/{organisation_pk}/silences/": [{}],
     "/api/v1/organisations/{organisation_pk}/maintenance-windows/": [{}],
     "/api/v1/platform/silences/": [{}],
+    # Platform channels, rules and delivery log: refused to an organisation's token, before and after.
+    "/api/v1/platform/alert-channels/": [{}],
+    "/api/v1/platform/alert-channels/{channel_id}/": [{}],
+    "/api/v1/platform/alert-rules/": [{}],
+    "/api/v1/platform/alert-rules/{rule_id}/": [{}],
+    "/api/v1/platform/notifications/": [{}],
+    "/api/v1/platform/alert-groups/": [{}, {"state": "open"}],
     CONN + "objectives/": [{}],
     CONN + "objectives/{objective_id}/": [{}],
     CONN + "objectives/{objective_id}/status/": [{}],
@@ -234,6 +243,26 @@ async def test_tenancy__every_read_page_and_metric__identical_with_another_organ
 
     before = await read_all(client, app, tenant, urls, pages, scrape)
 
+    # A platform rule over every organisation (SPEC §7.4): what it groups and sends is never A's.
+    platform = await platform_write_headers(db, now)
+    made = await client.post(
+        "/api/v1/platform/alert-channels/",
+        json={"name": "Platform", "kind": "webhook", "url": receiver.url},
+        headers=platform,
+    )
+    assert made.status_code == 201, made.text
+    rule = await client.post(
+        "/api/v1/platform/alert-rules/",
+        json={
+            "channel_id": made.json()["id"],
+            "events": ["status:error", "late"],
+            "group_by": [],
+            "group_wait_seconds": 0,
+        },
+        headers=platform,
+    )
+    assert rule.status_code == 201, rule.text
+
     # Organisation B: the same history at the same instants, with the same run ids, and more.
     await populate(client, other_tenant, service_key, clock, receiver)
     theirs = (await client.get(other_tenant.connections_url(), headers=other_tenant.read)).json()
@@ -264,3 +293,13 @@ async def test_tenancy__every_read_page_and_metric__identical_with_another_organ
     assert b_groups
     assert mine.group_id not in {g["id"] for g in b_groups}
     assert before["page /platform/incidents/"][0] == 404
+    platform_groups = (await client.get("/api/v1/platform/notifications/", headers=platform)).json()
+    assert platform_groups["total"] > 0, "the platform rule grouped B's alerts"
+
+
+async def platform_write_headers(db: Database, now: datetime) -> dict[str, str]:
+    async with db.session(write=True) as session:
+        issued = await auth_service.create_token(
+            session, organisation_id=None, scopes=list(scopes.ALL), name="platform", now=now
+        )
+    return {"Authorization": f"Bearer {issued.token}"}

@@ -20,7 +20,7 @@ from sqlalchemy import Integer, inspect
 from sqlalchemy.engine import Connection
 
 from pipepulse.db.base import Base
-from pipepulse.db.layout import DISTRIBUTION_COLUMN, PLACEMENT
+from pipepulse.db.layout import DISTRIBUTION_COLUMN, PLACEMENT, PLATFORM_SCOPED
 from pipepulse.db.session import Database
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
@@ -74,7 +74,7 @@ async def test_layout__migrated_schema__every_tenant_table_distributable_by_orga
             continue
         [column] = [c for c in columns if c["name"] == DISTRIBUTION_COLUMN] or [None]
         assert column is not None, f"{name} has no {DISTRIBUTION_COLUMN}"
-        assert not column["nullable"], f"{name}.{DISTRIBUTION_COLUMN} may be null"
+        assert column["nullable"] == (name in PLATFORM_SCOPED), f"{name}.{DISTRIBUTION_COLUMN} nullable"
         assert isinstance(column["type"], Integer), f"{name}.{DISTRIBUTION_COLUMN} is {column['type']}"
         assert key_could_include_organisation(name, primary_key, foreign_keys), (name, primary_key)
 

@@ -303,3 +303,79 @@ async def test_migrations__0020_rules_without_group_by__group_by_connection(empt
     async with empty_db.engine.connect() as conn:
         found = dict((await conn.execute(select(rules.c.id, rules.c.group_by).order_by(rules.c.id))).all())
     assert found == {"arl_fp": ["fingerprint"], "arl_old": ["connection"]}
+
+
+async def test_migrations__0021_with_alerting_rows__kept_and_platform_rows_dropped_on_downgrade(
+    empty_db: Database,
+) -> None:
+    """Making ``organisation_id`` nullable keeps every organisation's channels, rules and delivery
+    log (no table copy cascading into them); going back deletes only the platform's rows."""
+    await _alembic(empty_db.engine, "upgrade", "0020_group_by_default")
+    text, json, integer = sql_types.Text(), sql_types.JSON(none_as_null=True), sql_types.Integer()
+    at = Organisation.__table__.c.created_at.type
+    channels = sql_table(
+        "alert_channels", *(column(n, text) for n in ("id", "name", "kind", "url")),
+        column("organisation_id", integer), column("enabled", sql_types.Boolean()), column("created_at", at),
+    )  # fmt: skip
+    rules = sql_table(
+        "alert_rules", column("id", text), column("organisation_id", integer), column("channel_id", text),
+        column("events", json), column("min_duration_seconds", integer), column("group_by", json),
+        column("created_at", at),
+    )  # fmt: skip
+    notifications = sql_table(
+        "notifications", *(column(n, text) for n in ("id", "channel_id", "type", "state")),
+        column("organisation_id", integer), column("payload", json), column("attempts", integer),
+        column("due_at", at), column("created_at", at),
+    )  # fmt: skip
+
+    async def add(org: int | None, suffix: str) -> None:
+        async with empty_db.session(write=True) as session:
+            await session.execute(
+                insert(channels).values(
+                    id=f"ach_{suffix}", name="On-call", kind="webhook", url="https://hooks.example.com/x",
+                    organisation_id=org, enabled=True, created_at=NOW,
+                )
+            )  # fmt: skip
+            await session.execute(
+                insert(rules).values(
+                    id=f"arl_{suffix}", organisation_id=org, channel_id=f"ach_{suffix}",
+                    events=["status:error"], min_duration_seconds=0, group_by=["connection"], created_at=NOW,
+                )
+            )  # fmt: skip
+            await session.execute(
+                insert(notifications).values(
+                    id=f"ntf_{suffix}", channel_id=f"ach_{suffix}", type="test", state="delivered",
+                    organisation_id=org, payload={}, attempts=1, due_at=NOW, created_at=NOW,
+                )
+            )  # fmt: skip
+
+    async def ids() -> list[list[str]]:
+        async with empty_db.engine.connect() as conn:
+            return [
+                list((await conn.execute(select(t.c.id).order_by(t.c.id))).scalars())
+                for t in (channels, rules, notifications)
+            ]
+
+    async with empty_db.session(write=True) as session:
+        await session.execute(
+            insert(Organisation.__table__).values(id=1, slug="acme", name="Acme", created_at=NOW)
+        )
+    await add(1, "org")
+
+    assert await migrate.upgrade(empty_db.engine) == ("0020_group_by_default", migrate.head_revision())
+    assert await ids() == [["ach_org"], ["arl_org"], ["ntf_org"]]
+    await add(None, "platform")
+    assert await ids() == [
+        ["ach_org", "ach_platform"],
+        ["arl_org", "arl_platform"],
+        ["ntf_org", "ntf_platform"],
+    ]
+
+    await _alembic(empty_db.engine, "downgrade", "0020_group_by_default")
+    assert await ids() == [["ach_org"], ["arl_org"], ["ntf_org"]]
+    async with empty_db.engine.connect() as conn:
+        nullable = await conn.run_sync(
+            lambda c: {t: [x["nullable"] for x in inspect(c).get_columns(t) if x["name"] == "organisation_id"]
+                       for t in ("alert_channels", "alert_rules", "alert_groups", "notifications")}
+        )  # fmt: skip
+    assert nullable == {t: [False] for t in nullable}

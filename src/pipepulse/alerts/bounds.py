@@ -1,4 +1,8 @@
-"""SPEC §7.4's bounds on what one organisation may create, and the identical-rule check."""
+"""SPEC §7.4's bounds on what one organisation may create, and the identical-rule check.
+
+The platform's channels and rules (scope None) are bounded by the same settings, as a scope of
+their own.
+"""
 
 from __future__ import annotations
 
@@ -7,37 +11,42 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pipepulse.alerts.repository import Scope, in_scope
 from pipepulse.db.models import AlertChannel, AlertRule
 from pipepulse.errors import Conflict, Invalid
 
 
-async def _count(session: AsyncSession, model: Any, organisation_id: int) -> int:
+async def _count(session: AsyncSession, model: Any, scope: Scope) -> int:
     found = await session.scalar(
-        select(func.count()).select_from(model).where(model.organisation_id == organisation_id)
+        select(func.count()).select_from(model).where(in_scope(model.organisation_id, scope))
     )
     return int(found or 0)
 
 
-async def check_channels(session: AsyncSession, organisation_id: int, bound: int) -> None:
-    if await _count(session, AlertChannel, organisation_id) >= bound:
+def _who(scope: Scope) -> str:
+    return "the platform" if scope is None else "this organisation"
+
+
+async def check_channels(session: AsyncSession, scope: Scope, bound: int) -> None:
+    if await _count(session, AlertChannel, scope) >= bound:
         raise Invalid(
-            f"this organisation already has {bound} alert channels, the most "
+            f"{_who(scope)} already has {bound} alert channels, the most "
             "PIPEPULSE_ALERTS_MAX_CHANNELS_PER_ORG allows; delete one first"
         )
 
 
-async def check_rule(session: AsyncSession, organisation_id: int, rule: dict[str, Any], bound: int) -> None:
+async def check_rule(session: AsyncSession, scope: Scope, rule: dict[str, Any], bound: int) -> None:
     """Over the bound: 422 naming the setting. The same channel, events, connections, severity
     and grouping as an existing rule: 409 naming it (it would only send everything twice)."""
-    if await _count(session, AlertRule, organisation_id) >= bound:
+    if await _count(session, AlertRule, scope) >= bound:
         raise Invalid(
-            f"this organisation already has {bound} alert rules, the most "
+            f"{_who(scope)} already has {bound} alert rules, the most "
             "PIPEPULSE_ALERTS_MAX_RULES_PER_ORG allows; delete one first"
         )
     r = AlertRule
     existing = (
         await session.execute(
-            select(r).where(r.organisation_id == organisation_id, r.channel_id == rule["channel_id"])
+            select(r).where(in_scope(r.organisation_id, scope), r.channel_id == rule["channel_id"])
         )
     ).scalars()
     for other in existing:

@@ -64,7 +64,8 @@ class Happened:
 @dataclass(frozen=True)
 class GroupedRule:
     id: str
-    organisation_id: int
+    # None: a platform rule, matching alerts of every organisation.
+    organisation_id: int | None
     channel_id: str
     events: list[str]
     connection_ids: list[str] | None
@@ -74,18 +75,20 @@ class GroupedRule:
 
 
 async def grouped_rules(session: AsyncSession, organisations: set[int]) -> dict[int, list[GroupedRule]]:
+    """The rules that match each organisation's alerts: its own, then the platform's (SPEC §7.4)."""
     if not organisations:
         return {}
     r, c = AlertRule, AlertChannel
     rows = await session.execute(
         select(r)
         .join(c, c.id == r.channel_id)
-        .where(r.organisation_id.in_(organisations), c.enabled.is_(True))
+        .where(r.organisation_id.in_(organisations) | r.organisation_id.is_(None), c.enabled.is_(True))
         .order_by(r.created_at, r.id)
     )
     out: dict[int, list[GroupedRule]] = defaultdict(list)
+    platform: list[GroupedRule] = []
     for rule in rows.scalars():
-        out[rule.organisation_id].append(
+        (platform if rule.organisation_id is None else out[rule.organisation_id]).append(
             GroupedRule(
                 rule.id,
                 rule.organisation_id,
@@ -100,6 +103,9 @@ async def grouped_rules(session: AsyncSession, organisations: set[int]) -> dict[
                 ),
             )
         )
+    if platform:
+        for organisation_id in organisations:
+            out[organisation_id].extend(platform)
     return out
 
 
@@ -366,15 +372,6 @@ async def notify_due(db: Database, now: datetime, *, public_url: str) -> int:
                 await session.execute(select(AlertRule).where(AlertRule.id.in_({x.rule_id for x in groups})))
             ).scalars()
         }
-        slugs = dict(
-            (
-                await session.execute(
-                    select(Organisation.id, Organisation.slug).where(
-                        Organisation.id.in_({x.organisation_id for x in groups})
-                    )
-                )
-            ).all()
-        )
         # Every open group's alerts in a few statements, not one per group: with group_by
         # defaulting to one group per connection, a fleet in error holds many open groups.
         of_group: dict[str, list[Alert]] = defaultdict(list)
@@ -386,16 +383,26 @@ async def notify_due(db: Database, now: datetime, *, public_url: str) -> int:
             )
             for alert in found_alerts.scalars():
                 of_group[alert.group_id].append(alert)
+        slugs = dict(
+            (
+                await session.execute(
+                    select(Organisation.id, Organisation.slug).where(
+                        Organisation.id.in_({a.organisation_id for found in of_group.values() for a in found})
+                    )
+                )
+            ).all()
+        )
         by_org: dict[int, tuple[list[Silence], list[MaintenanceWindow]]] = {}
         for group in groups:
             rule = rules.get(group.rule_id)
             if rule is None:
                 continue
-            if group.organisation_id not in by_org:
-                by_org[group.organisation_id] = await silencers(session, group.organisation_id)
-            found, windows = by_org[group.organisation_id]
             alerts = of_group.get(group.id, [])
-            marks = {a.id: silenced_by(a.labels, found, windows, now) for a in alerts}
+            # An alert is silenced by its own organisation's silences and windows and by the
+            # platform's, in an organisation's group and in a platform group alike (SPEC §7.4).
+            for organisation_id in {a.organisation_id for a in alerts} - set(by_org):
+                by_org[organisation_id] = await silencers(session, organisation_id)
+            marks = {a.id: silenced_by(a.labels, *by_org[a.organisation_id], now) for a in alerts}
             joined = {
                 a.id: at
                 for a in alerts
@@ -465,10 +472,11 @@ async def notify_due(db: Database, now: datetime, *, public_url: str) -> int:
                 notification_id=notification_id,
                 status="firing" if firing else "resolved",
                 occurred_at=now,
-                organisation={"id": group.organisation_id, "slug": slugs.get(group.organisation_id)},
+                organisation=_organisation_of(group, alerts, slugs),
                 group={"rule_id": group.rule_id, "key": group.key, "id": group.id},
                 alerts=[group_bodies.alert_json(a, marks[a.id], public_url) for a in told],
                 dashboard=group_bodies.group_link(public_url, group.organisation_id, group.id),
+                platform=group.organisation_id is None,
             )
             stmt = dialect.insert(dialect.name_of(session), Notification).on_conflict_do_nothing(
                 index_elements=["group_id", "group_sequence"]
@@ -500,3 +508,14 @@ async def notify_due(db: Database, now: datetime, *, public_url: str) -> int:
             )
             queued += 1
     return queued
+
+
+def _organisation_of(group: AlertGroup, alerts: list[Alert], slugs: dict[int, str]) -> dict[str, Any] | None:
+    """The body's ``organisation``: the group's; for a platform group, the one organisation its
+    key names (``group_by`` with ``organisation``), else null (a group across organisations)."""
+    organisation_id = group.organisation_id
+    if organisation_id is None:
+        if "organisation" not in (group.key or {}) or not alerts:
+            return None
+        organisation_id = alerts[0].organisation_id
+    return {"id": organisation_id, "slug": slugs.get(organisation_id)}

@@ -1,18 +1,23 @@
-"""``GET /organisations/{pk}/alert-groups/`` (SPEC §7.4): the groups with their alerts."""
+"""``GET /organisations/{pk}/alert-groups/`` (SPEC §7.4): the groups with their alerts; and
+``GET /platform/alert-groups/``, the platform rules' groups (platform tokens only)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.alerts import groups as groups_service
+from pipepulse.alerts import service as alerts_service
+from pipepulse.alerts.repository import Scope, in_scope
 from pipepulse.auth import scopes
 from pipepulse.auth.dependencies import user
 from pipepulse.auth.principals import UserPrincipal
-from pipepulse.db.models import Alert, AlertGroup
+from pipepulse.db.models import Alert, AlertGroup, MaintenanceWindow, Silence
 from pipepulse.delivery import group_bodies
 from pipepulse.deps import Now, ReadSession
 from pipepulse.organisations import service as organisations_service
@@ -74,8 +79,33 @@ async def list_groups(
 ) -> Page[AlertGroupOut]:
     """The organisation's alert groups, newest first, each with its alerts (at most 100 listed)."""
     await organisations_service.get_visible(session, principal, organisation_pk)
+    return await groups_page(session, organisation_pk, now, state, page, size)
+
+
+StateQuery = Annotated[Literal["open", "closed"] | None, Query(description="Only groups in this state.")]
+
+
+@router.get("/platform/alert-groups/", response_model=Page[AlertGroupOut])
+async def list_platform_groups(
+    session: ReadSession,
+    principal: Reader,
+    now: Now,
+    state: StateQuery = None,
+    page: PageNumber = 1,
+    size: PageSize = 50,
+) -> Page[AlertGroupOut]:
+    """The platform rules' alert groups, newest first, each with its alerts (platform tokens only)."""
+    await alerts_service.check_scope(session, principal, None)
+    return await groups_page(session, None, now, state, page, size)
+
+
+async def groups_page(
+    session: AsyncSession, scope: Scope, now: datetime, state: str | None, page: int, size: int
+) -> Page[AlertGroupOut]:
+    """One page of a scope's groups; each alert's ``silenced_by`` from its own organisation's
+    silences and windows and the platform's (a platform group holds alerts of many)."""
     g = AlertGroup
-    where = [g.organisation_id == organisation_pk] + ([g.state == state] if state else [])
+    where = [in_scope(g.organisation_id, scope)] + ([g.state == state] if state else [])
     total = int(await session.scalar(select(func.count()).select_from(g).where(*where)) or 0)
     rows = (
         await session.execute(
@@ -86,8 +116,8 @@ async def list_groups(
             .limit(size)
         )
     ).scalars()
-    found, windows = await groups_service.silencers(session, organisation_pk)
     items = []
+    silencers: dict[int, tuple[list[Silence], list[MaintenanceWindow]]] = {}
     for group in rows:
         alerts = list(
             (
@@ -96,6 +126,8 @@ async def list_groups(
                 )
             ).scalars()
         )
+        for organisation_id in {a.organisation_id for a in alerts} - set(silencers):
+            silencers[organisation_id] = await groups_service.silencers(session, organisation_id)
         firing = sum(1 for a in alerts if a.ended_at is None)
         ordered = [
             AlertOut.model_validate(
@@ -105,7 +137,7 @@ async def list_groups(
                     "ended_at": a.ended_at,
                     "from": a.from_status,
                     "reason": a.reason,
-                    "silenced_by": groups_service.silenced_by(a.labels, found, windows, now)
+                    "silenced_by": groups_service.silenced_by(a.labels, *silencers[a.organisation_id], now)
                     if a.ended_at is None
                     else [],
                     "connection": a.connection,

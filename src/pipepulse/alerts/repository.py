@@ -1,5 +1,8 @@
 """SQL for channels, rules, the notification log and channel heartbeats.
 
+Channels, rules and notifications belong to a **scope**: an organisation's id, or None for the
+platform's (SPEC §7.4), whose rows have no organisation. Every read here is of one scope.
+
 The evaluation pass has its own (evaluation_repository.py, selection_repository.py), and
 so does sending the outbox (outbox_repository.py).
 """
@@ -7,9 +10,10 @@ so does sending the outbox (outbox_repository.py).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from cryptography.fernet import InvalidToken
-from sqlalchemy import column, delete, func, select, update
+from sqlalchemy import ColumnElement, column, delete, func, select, update
 from sqlalchemy import table as sa_table
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -21,19 +25,27 @@ from pipepulse.db.models import AlertChannel, AlertRule, ChannelHeartbeat, Notif
 
 MAX_CHANNELS_LISTED = 500
 
+Scope = int | None
 
-async def channel(session: AsyncSession, organisation_id: int, channel_id: str) -> AlertChannel | None:
+
+def in_scope(organisation_id: Any, scope: Scope) -> ColumnElement[bool]:
+    """``organisation_id`` is the scope's: the organisation's id, or null for the platform's
+    (``= NULL`` would match nothing, so the platform's is ``IS NULL``)."""
+    return organisation_id.is_(None) if scope is None else organisation_id == scope  # type: ignore[no-any-return]
+
+
+async def channel(session: AsyncSession, scope: Scope, channel_id: str) -> AlertChannel | None:
     return await session.scalar(
         select(AlertChannel).where(
-            AlertChannel.id == channel_id, AlertChannel.organisation_id == organisation_id
+            AlertChannel.id == channel_id, in_scope(AlertChannel.organisation_id, scope)
         )
     )
 
 
 async def channels(
-    session: AsyncSession, organisation_id: int, *, offset: int = 0, limit: int | None = None
+    session: AsyncSession, scope: Scope, *, offset: int = 0, limit: int | None = None
 ) -> tuple[Sequence[AlertChannel], int]:
-    query = select(AlertChannel).where(AlertChannel.organisation_id == organisation_id)
+    query = select(AlertChannel).where(in_scope(AlertChannel.organisation_id, scope))
     total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = await session.scalars(
         query.order_by(AlertChannel.created_at, AlertChannel.id).offset(offset).limit(limit)
@@ -41,16 +53,16 @@ async def channels(
     return rows.all(), total
 
 
-async def rule(session: AsyncSession, organisation_id: int, rule_id: str) -> AlertRule | None:
+async def rule(session: AsyncSession, scope: Scope, rule_id: str) -> AlertRule | None:
     return await session.scalar(
-        select(AlertRule).where(AlertRule.id == rule_id, AlertRule.organisation_id == organisation_id)
+        select(AlertRule).where(AlertRule.id == rule_id, in_scope(AlertRule.organisation_id, scope))
     )
 
 
 async def rules(
-    session: AsyncSession, organisation_id: int, *, offset: int = 0, limit: int | None = None
+    session: AsyncSession, scope: Scope, *, offset: int = 0, limit: int | None = None
 ) -> tuple[Sequence[AlertRule], int]:
-    query = select(AlertRule).where(AlertRule.organisation_id == organisation_id)
+    query = select(AlertRule).where(in_scope(AlertRule.organisation_id, scope))
     total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = await session.scalars(
         query.order_by(AlertRule.created_at, AlertRule.id).offset(offset).limit(limit)
@@ -58,11 +70,13 @@ async def rules(
     return rows.all(), total
 
 
-async def existing_connections(session: AsyncSession, organisation_id: int, ids: Sequence[str]) -> set[str]:
+async def existing_connections(session: AsyncSession, scope: Scope, ids: Sequence[str]) -> set[str]:
+    """Which of the connections exist in the scope (the platform's: in any organisation)."""
     c = WarehouseConnection
-    found = await session.scalars(
-        select(c.id).where(c.organisation_id == organisation_id, one_of(session, c.id, ids))
-    )
+    query = select(c.id).where(one_of(session, c.id, ids))
+    if scope is not None:
+        query = query.where(c.organisation_id == scope)
+    found = await session.scalars(query)
     return set(found.all())
 
 
@@ -78,7 +92,7 @@ async def delete_rule(session: AsyncSession, rule_id: str) -> None:
 
 async def notifications(
     session: AsyncSession,
-    organisation_id: int,
+    scope: Scope,
     *,
     connection_id: str | None,
     state: str | None,
@@ -86,7 +100,7 @@ async def notifications(
     limit: int,
 ) -> tuple[Sequence[Notification], int]:
     n = Notification
-    query = select(n).where(n.organisation_id == organisation_id)
+    query = select(n).where(in_scope(n.organisation_id, scope))
     if connection_id is not None:
         query = query.where(n.connection_id == connection_id)
     if state is not None:
@@ -139,7 +153,7 @@ async def heartbeats(session: AsyncSession, channel_id: str) -> Sequence[Channel
 
 
 async def last_deliveries(
-    session: AsyncSession, organisation_id: int, channel_ids: Sequence[str]
+    session: AsyncSession, scope: Scope, channel_ids: Sequence[str]
 ) -> dict[str, Notification]:
     """Each channel's newest notification that was sent at least once, in one query.
 
@@ -162,8 +176,8 @@ async def last_deliveries(
         select(n)
         .join(AlertChannel, n.id == newest_id)
         .where(
-            AlertChannel.organisation_id == organisation_id,
-            n.organisation_id == organisation_id,
+            in_scope(AlertChannel.organisation_id, scope),
+            in_scope(n.organisation_id, scope),
             one_of(session, AlertChannel.id, list(channel_ids)),
         )
     )
@@ -171,15 +185,16 @@ async def last_deliveries(
 
 
 async def heartbeats_of(
-    session: AsyncSession, organisation_id: int, channel_ids: Sequence[str]
+    session: AsyncSession, scope: Scope, channel_ids: Sequence[str]
 ) -> dict[str, list[ChannelHeartbeat]]:
-    """Each scheduler's heartbeats to each of the channels, in one query."""
-    if not channel_ids:
+    """Each scheduler's heartbeats to each of the channels, in one query (platform channels
+    send none)."""
+    if not channel_ids or scope is None:
         return {}
     h = ChannelHeartbeat
     rows = await session.scalars(
         select(h)
-        .where(h.organisation_id == organisation_id, one_of(session, h.channel_id, list(channel_ids)))
+        .where(h.organisation_id == scope, one_of(session, h.channel_id, list(channel_ids)))
         .order_by(h.channel_id, h.scheduler_id)
     )
     out: dict[str, list[ChannelHeartbeat]] = {}

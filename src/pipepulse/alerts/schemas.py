@@ -119,7 +119,7 @@ class LastDelivery(BaseModel):
 
 class ChannelOut(BaseModel):
     id: str
-    organisation_id: int
+    organisation_id: int | None = Field(description="null: a platform channel (SPEC §7.4).")
     name: str
     kind: ChannelKind
     url: str = Field(
@@ -197,7 +197,7 @@ class RuleCreate(StrictModel):
 
 class RuleOut(BaseModel):
     id: str
-    organisation_id: int
+    organisation_id: int | None = Field(description="null: a platform rule (SPEC §7.4).")
     channel_id: str
     events: list[RuleEvent]
     connection_ids: list[str] | None

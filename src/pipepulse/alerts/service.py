@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pipepulse import ids, secretbox
 from pipepulse.alerts import bounds
 from pipepulse.alerts import repository as alerts_repository
+from pipepulse.alerts.repository import Scope
 from pipepulse.alerts.schemas import ChannelCreate, RuleCreate
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.db.models import AlertChannel, AlertRule, ChannelHeartbeat, Notification, Organisation
@@ -20,7 +21,7 @@ from pipepulse.db.session import Database
 from pipepulse.delivery import bodies, channels, heartbeats, outbox_repository, sender, urls
 from pipepulse.delivery import service as delivery
 from pipepulse.delivery.channels import keys
-from pipepulse.errors import Invalid, ServiceUnavailable, is_database_unavailable
+from pipepulse.errors import Forbidden, Invalid, ServiceUnavailable, is_database_unavailable
 from pipepulse.kit.lookup import found_or_404
 from pipepulse.organisations import service as organisations_service
 
@@ -33,21 +34,39 @@ class NoKeyToEncrypt(ServiceUnavailable):
     headers = None
 
 
+class PlatformOnly(Forbidden):
+    """The platform's channels and rules are for platform tokens only."""
+
+
+async def check_scope(session: AsyncSession, principal: UserPrincipal, scope: Scope) -> None:
+    """The token may see the scope: its organisation (404 as if missing otherwise, SPEC §4.1),
+    or the platform's (a platform token only: 403 for an organisation's token)."""
+    if scope is None:
+        if not principal.is_platform:
+            raise PlatformOnly("the platform's alert channels and rules need a platform token")
+        return
+    await organisations_service.get_visible(session, principal, scope)
+
+
+def _where(scope: Scope) -> str:
+    return "this organisation" if scope is not None else "any organisation"
+
+
 TEST_MESSAGE = "This is a test notification: the channel is set up and pipepulse can reach it."
 
 
 async def create_channel(
     session: AsyncSession,
     principal: UserPrincipal,
-    organisation_id: int,
+    scope: Scope,
     body: ChannelCreate,
     now: datetime,
     *,
     allow_private: bool,
     max_channels: int = 20,
 ) -> AlertChannel:
-    await organisations_service.get_visible(session, principal, organisation_id)
-    await bounds.check_channels(session, organisation_id, max_channels)
+    await check_scope(session, principal, scope)
+    await bounds.check_channels(session, scope, max_channels)
     if secretbox.current() is None:
         raise NoKeyToEncrypt(keys.refusal())
     if body.url is not None:
@@ -57,7 +76,7 @@ async def create_channel(
             raise Invalid(str(exc), loc=("body", "url")) from None
     channel = AlertChannel(
         id=ids.alert_channel_id(),
-        organisation_id=organisation_id,
+        organisation_id=scope,
         name=body.name,
         kind=body.kind,
         url=body.url or "",
@@ -74,38 +93,38 @@ async def create_channel(
 
 
 async def get_channel(
-    session: AsyncSession, principal: UserPrincipal, organisation_id: int, channel_id: str
+    session: AsyncSession, principal: UserPrincipal, scope: Scope, channel_id: str
 ) -> AlertChannel:
     """The channel, or 404 when it, or its organisation, is not the token's to see."""
-    await organisations_service.get_visible(session, principal, organisation_id)
-    channel = await alerts_repository.channel(session, organisation_id, channel_id)
+    await check_scope(session, principal, scope)
+    channel = await alerts_repository.channel(session, scope, channel_id)
     return found_or_404(channel, "alert channel not found")
 
 
 async def list_channels(
-    session: AsyncSession, principal: UserPrincipal, organisation_id: int, *, offset: int, limit: int | None
+    session: AsyncSession, principal: UserPrincipal, scope: Scope, *, offset: int, limit: int | None
 ) -> tuple[Sequence[AlertChannel], int]:
-    await organisations_service.get_visible(session, principal, organisation_id)
-    return await alerts_repository.channels(session, organisation_id, offset=offset, limit=limit)
+    await check_scope(session, principal, scope)
+    return await alerts_repository.channels(session, scope, offset=offset, limit=limit)
 
 
 async def delete_channel(
-    session: AsyncSession, principal: UserPrincipal, organisation_id: int, channel_id: str
+    session: AsyncSession, principal: UserPrincipal, scope: Scope, channel_id: str
 ) -> None:
-    channel = await get_channel(session, principal, organisation_id, channel_id)
+    channel = await get_channel(session, principal, scope, channel_id)
     await alerts_repository.delete_channel(session, channel.id)
 
 
 async def set_heartbeat(
     session: AsyncSession,
     principal: UserPrincipal,
-    organisation_id: int,
+    scope: Scope,
     channel_id: str,
     interval_seconds: int | None,
 ) -> AlertChannel:
     """Start (or change, or with None stop) a channel's heartbeats (SPEC §7.5); the first of a
     new interval goes out at the next delivery pass."""
-    channel = await get_channel(session, principal, organisation_id, channel_id)
+    channel = await get_channel(session, principal, scope, channel_id)
     if interval_seconds is not None and (why := heartbeats.refusal(channel.kind)) is not None:
         raise Invalid(why, loc=("path", "channel_id"))
     channel.heartbeat_interval_seconds = interval_seconds
@@ -115,10 +134,10 @@ async def set_heartbeat(
 
 
 async def channel_heartbeats(
-    session: AsyncSession, principal: UserPrincipal, organisation_id: int, channel_id: str
+    session: AsyncSession, principal: UserPrincipal, scope: Scope, channel_id: str
 ) -> tuple[AlertChannel, Sequence[ChannelHeartbeat]]:
     """The channel and each scheduler's heartbeats to it."""
-    channel = await get_channel(session, principal, organisation_id, channel_id)
+    channel = await get_channel(session, principal, scope, channel_id)
     return channel, await alerts_repository.heartbeats(session, channel.id)
 
 
@@ -130,19 +149,17 @@ class ChannelStatus:
     heartbeats: dict[str, list[ChannelHeartbeat]]
 
 
-async def channel_status(
-    session: AsyncSession, organisation_id: int, channel_ids: Sequence[str]
-) -> ChannelStatus:
+async def channel_status(session: AsyncSession, scope: Scope, channel_ids: Sequence[str]) -> ChannelStatus:
     """For channels already checked to be the organisation's: two queries, however many channels."""
     return ChannelStatus(
-        last=await alerts_repository.last_deliveries(session, organisation_id, channel_ids),
-        heartbeats=await alerts_repository.heartbeats_of(session, organisation_id, channel_ids),
+        last=await alerts_repository.last_deliveries(session, scope, channel_ids),
+        heartbeats=await alerts_repository.heartbeats_of(session, scope, channel_ids),
     )
 
 
 async def test_channel(
     db: Database,
-    organisation: Organisation,
+    organisation: Organisation | None,
     channel: AlertChannel,
     now: datetime,
     *,
@@ -151,6 +168,7 @@ async def test_channel(
 ) -> sender.Outcome:
     """Send a ``test`` notification now and log it.
 
+    ``organisation`` None: a platform channel's test (its body's ``organisation`` is null).
     The send happens with no transaction open (it may take 10 s, and on SQLite an open write
     transaction would hold up every other writer); the log entry is written afterwards.
     """
@@ -159,11 +177,11 @@ async def test_channel(
         notification_id=notification_id,
         type=bodies.TEST_TYPE,
         occurred_at=now,
-        organisation={"id": organisation.id, "slug": organisation.slug},
+        organisation=None if organisation is None else {"id": organisation.id, "slug": organisation.slug},
         connection=None,
         data={"message": TEST_MESSAGE, "channel": {"id": channel.id, "name": channel.name}},
         telemetry=None,
-        dashboard=bodies.dashboard_link(public_url, organisation.id, None),
+        dashboard=bodies.dashboard_link(public_url, channel.organisation_id, None),
     )
     if not channel.enabled:
         outcome = sender.Outcome(
@@ -180,7 +198,7 @@ async def test_channel(
             )
     fields = {
         "notification_id": notification_id,
-        "organisation_id": organisation.id,
+        "organisation_id": channel.organisation_id,
         "channel_id": channel.id,
         "kind": channel.kind,
         "status_code": outcome.status_code,
@@ -192,7 +210,7 @@ async def test_channel(
     else:
         log.warning("test notification not delivered: %s", outcome.error, extra=fields)
     try:
-        await _log_test(db, notification_id, organisation, channel, payload, outcome, now)
+        await _log_test(db, notification_id, channel, payload, outcome, now)
     except Exception as exc:
         if is_database_unavailable(exc):
             log.warning(
@@ -208,7 +226,6 @@ async def test_channel(
 async def _log_test(
     db: Database,
     notification_id: str,
-    organisation: Organisation,
     channel: AlertChannel,
     payload: dict[str, Any],
     outcome: sender.Outcome,
@@ -218,7 +235,7 @@ async def _log_test(
         session.add(
             Notification(
                 id=notification_id,
-                organisation_id=organisation.id,
+                organisation_id=channel.organisation_id,
                 channel_id=channel.id,
                 event_id=None,
                 rule_id=None,
@@ -243,25 +260,25 @@ async def _log_test(
 async def create_rule(
     session: AsyncSession,
     principal: UserPrincipal,
-    organisation_id: int,
+    scope: Scope,
     body: RuleCreate,
     now: datetime,
     *,
     max_rules: int = 100,
 ) -> AlertRule:
-    await organisations_service.get_visible(session, principal, organisation_id)
-    if await alerts_repository.channel(session, organisation_id, body.channel_id) is None:
+    await check_scope(session, principal, scope)
+    if await alerts_repository.channel(session, scope, body.channel_id) is None:
         raise Invalid(
-            f"there is no alert channel {body.channel_id!r} in this organisation", loc=("body", "channel_id")
+            f"there is no alert channel {body.channel_id!r} in {_where(scope)}", loc=("body", "channel_id")
         )
     connection_ids = None
     if body.connection_ids is not None:
         connection_ids = list(dict.fromkeys(body.connection_ids))
-        found = await alerts_repository.existing_connections(session, organisation_id, connection_ids)
+        found = await alerts_repository.existing_connections(session, scope, connection_ids)
         missing = [cid for cid in connection_ids if cid not in found]
         if missing:
             raise Invalid(
-                f"no warehouse connection {', '.join(map(repr, missing[:5]))} in this organisation",
+                f"no warehouse connection {', '.join(map(repr, missing[:5]))} in {_where(scope)}",
                 loc=("body", "connection_ids"),
             )
     values = {
@@ -275,10 +292,10 @@ async def create_rule(
         "group_interval_seconds": body.group_interval_seconds,
         "repeat_interval_seconds": body.repeat_interval_seconds,
     }
-    await bounds.check_rule(session, organisation_id, values, max_rules)
+    await bounds.check_rule(session, scope, values, max_rules)
     rule = AlertRule(
         id=ids.alert_rule_id(),
-        organisation_id=organisation_id,
+        organisation_id=scope,
         channel_id=body.channel_id,
         events=values["events"],
         connection_ids=connection_ids,
@@ -295,39 +312,35 @@ async def create_rule(
     return rule
 
 
-async def get_rule(
-    session: AsyncSession, principal: UserPrincipal, organisation_id: int, rule_id: str
-) -> AlertRule:
-    await organisations_service.get_visible(session, principal, organisation_id)
-    rule = await alerts_repository.rule(session, organisation_id, rule_id)
+async def get_rule(session: AsyncSession, principal: UserPrincipal, scope: Scope, rule_id: str) -> AlertRule:
+    await check_scope(session, principal, scope)
+    rule = await alerts_repository.rule(session, scope, rule_id)
     return found_or_404(rule, "alert rule not found")
 
 
 async def list_rules(
-    session: AsyncSession, principal: UserPrincipal, organisation_id: int, *, offset: int, limit: int | None
+    session: AsyncSession, principal: UserPrincipal, scope: Scope, *, offset: int, limit: int | None
 ) -> tuple[Sequence[AlertRule], int]:
-    await organisations_service.get_visible(session, principal, organisation_id)
-    return await alerts_repository.rules(session, organisation_id, offset=offset, limit=limit)
+    await check_scope(session, principal, scope)
+    return await alerts_repository.rules(session, scope, offset=offset, limit=limit)
 
 
-async def delete_rule(
-    session: AsyncSession, principal: UserPrincipal, organisation_id: int, rule_id: str
-) -> None:
-    rule = await get_rule(session, principal, organisation_id, rule_id)
+async def delete_rule(session: AsyncSession, principal: UserPrincipal, scope: Scope, rule_id: str) -> None:
+    rule = await get_rule(session, principal, scope, rule_id)
     await alerts_repository.delete_rule(session, rule.id)
 
 
 async def delivery_log(
     session: AsyncSession,
     principal: UserPrincipal,
-    organisation_id: int,
+    scope: Scope,
     *,
     connection_id: str | None,
     state: str | None,
     offset: int,
     limit: int,
 ) -> tuple[Sequence[Notification], int]:
-    await organisations_service.get_visible(session, principal, organisation_id)
+    await check_scope(session, principal, scope)
     return await alerts_repository.notifications(
-        session, organisation_id, connection_id=connection_id, state=state, offset=offset, limit=limit
+        session, scope, connection_id=connection_id, state=state, offset=offset, limit=limit
     )

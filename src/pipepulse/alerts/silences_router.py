@@ -275,7 +275,7 @@ async def expire_silence(
 
 def _platform(principal: UserPrincipal) -> None:
     if not principal.is_platform:
-        raise Forbidden("platform silences need a platform token")
+        raise Forbidden("the platform's silences and alert groups need a platform token")
 
 
 async def add_platform_silence(
@@ -402,14 +402,18 @@ async def delete_window(
 async def acknowledge_group(
     session: AsyncSession,
     principal: UserPrincipal,
-    organisation_id: int,
+    organisation_id: int | None,
     group_id: str,
     comment: str,
     now: datetime,
 ) -> AlertGroup:
-    """Acknowledge one of the organisation's open groups: no repeat notifications until it
-    changes (``POST …/acknowledge`` and the Incidents page's form make it the same way)."""
-    await organisations_service.get_visible(session, principal, organisation_id)
+    """Acknowledge one of the organisation's open groups (``organisation_id`` None: one of the
+    platform rules' groups): no repeat notifications until it changes (``POST …/acknowledge``
+    and the Incidents page's form make it the same way)."""
+    if organisation_id is None:
+        _platform(principal)
+    else:
+        await organisations_service.get_visible(session, principal, organisation_id)
     group = await session.get(AlertGroup, group_id)
     if group is None or group.organisation_id != organisation_id:
         raise NotFound("alert group not found")
@@ -433,6 +437,20 @@ async def acknowledge(
 ) -> Acknowledged:
     """Acknowledge a firing group: no repeat notifications until it changes."""
     group = await acknowledge_group(session, principal, organisation_pk, group_id, body.comment, now)
+    return Acknowledged(
+        id=group.id,
+        acknowledged_by=group.acknowledged_by or "",
+        acknowledged_at=now,
+        acknowledge_comment=body.comment,
+    )
+
+
+@router.post("/platform/alert-groups/{group_id}/acknowledge", response_model=Acknowledged)
+async def acknowledge_platform_group(
+    group_id: GroupId, body: Acknowledge, session: WriteSession, principal: Writer, now: Now
+) -> Acknowledged:
+    """Acknowledge a firing group of a platform rule: no repeat notifications until it changes."""
+    group = await acknowledge_group(session, principal, None, group_id, body.comment, now)
     return Acknowledged(
         id=group.id,
         acknowledged_by=group.acknowledged_by or "",

@@ -112,8 +112,15 @@ OPERATION_RULES: dict[str, list[str]] = {
         "no identical rule exists (same channel, events, connections and min_duration_seconds): 409",
     ],
 }
+OPERATION_RULES["platform_create_channel"] = OPERATION_RULES["create_channel"]
+OPERATION_RULES["platform_create_rule"] = [
+    "channel_id names a platform alert channel",
+    "connection_ids, when given, name connections of any organisation",
+    "no identical platform rule exists (same channel, events, connections and grouping): 409",
+]
 EXTRA_ERRORS: dict[str, dict[int, str]] = {
     "create_rule": {409: "An identical rule already exists for this organisation."},
+    "platform_create_rule": {409: "An identical platform rule already exists."},
 }
 
 

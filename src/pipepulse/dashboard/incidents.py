@@ -75,13 +75,20 @@ async def group_rows(
     )
     for alert in alerts.scalars():
         by_group[alert.group_id].append(alert)
-    silencers = await groups_service.silencers_of(session, {x.organisation_id for x in groups})
+    # Each alert's own organisation's silencers (a platform group holds alerts of many).
+    silencers = await groups_service.silencers_of(
+        session, {a.organisation_id for listed in by_group.values() for a in listed}
+    )
     out = []
     for group in groups:
-        found, windows = silencers[group.organisation_id]
         listed = by_group[group.id]
         marked = [
-            (a, groups_service.silenced_by(a.labels, found, windows, now) if a.ended_at is None else [])
+            (
+                a,
+                groups_service.silenced_by(a.labels, *silencers[a.organisation_id], now)
+                if a.ended_at is None
+                else [],
+            )
             for a in listed
         ]
         firing = sum(1 for a in listed if a.ended_at is None)

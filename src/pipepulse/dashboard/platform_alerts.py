@@ -1,4 +1,5 @@
-"""The platform Alerts page: silences over every organisation (SPEC §7.4 platform scope).
+"""The platform Alerts page: silences over every organisation (SPEC §7.4 platform scope), and
+the platform's channels and rules, listed read-only (they are made through the API).
 
 Platform tokens only (an organisation's session is told there is no such page). Listed, added and
 expired through the same service functions as ``/api/v1/platform/silences/``, with the
@@ -17,6 +18,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pipepulse.alerts import router as alerts_router
+from pipepulse.alerts import service as alerts_service
 from pipepulse.alerts import silences_router
 from pipepulse.alerts.silences_router import SilenceCreate
 from pipepulse.auth import scopes
@@ -32,6 +35,8 @@ from pipepulse.errors import AppError, Forbidden
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False, tags=["dashboard"])
 PAGE = "/platform/alerts/"
 SilenceId = Annotated[str, Path(pattern=r"^sil_[0-9a-f]{16}$")]
+# Platform channels and rules listed (the bounds keep them fewer, unless an operator raised them).
+LISTED = 200
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,8 @@ async def show_page(
     if refused is not None:
         return refused
     listed = await silences_router.platform_silences(session, principal, None, now)
+    channels, _ = await alerts_service.list_channels(session, principal, None, offset=0, limit=LISTED)
+    rules, _ = await alerts_service.list_rules(session, principal, None, offset=0, limit=LISTED)
     return render(
         request,
         "platform_alerts.html",
@@ -70,6 +77,9 @@ async def show_page(
         silence_form=silence_form or {},
         silences_path=PAGE.rstrip("/"),
         show_matcher=silence_forms.show_matcher,
+        platform_channels=[alerts_router.channel_out(c) for c in channels],
+        platform_rules=[alerts_router.rule_out(r) for r in rules],
+        platform_channel_names={c.id: c.name for c in channels},
     )
 
 

@@ -29,7 +29,7 @@ OPEN_GROUPS = 200
 def firing_of(rows: list[incidents.GroupRow]) -> list[fleet.Firing]:
     return [
         fleet.Firing(
-            organisation_id=row.group.organisation_id,
+            organisation_id=alert.organisation_id,
             group_id=row.group.id,
             connection_id=alert.connection_id,
             connection_name=str(alert.connection.get("name") or alert.connection_id),
@@ -68,7 +68,7 @@ async def show_page(
         (
             await session.execute(
                 select(Organisation.id, Organisation.name).where(
-                    Organisation.id.in_({r.group.organisation_id for r in rows})
+                    Organisation.id.in_({a.organisation_id for r in rows for a, _ in r.alerts})
                 )
             )
         ).all()
@@ -82,6 +82,7 @@ async def show_page(
         total=total,
         names=names,
         counts=fleet.fleet_counts(firing_of(rows)),
+        platform_groups={r.group.id for r in rows if r.group.organisation_id is None},
         now=now,
         can_change=scopes.WRITE_ALERTS in principal.scopes,
         notice=notice,

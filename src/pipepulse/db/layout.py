@@ -44,3 +44,8 @@ PLACEMENT: dict[str, Placement] = {
     "silences": "reference",
     "maintenance_windows": "reference",
 }
+
+# Distributed tables whose null ``organisation_id`` is the platform's scope (SPEC §7.4: platform
+# channels and rules, their groups and notifications). Citus refuses a null distribution column,
+# so at distribution time their platform rows need a reserved organisation id of their own.
+PLATFORM_SCOPED = frozenset({"alert_channels", "alert_rules", "alert_groups", "notifications"})

@@ -20,9 +20,12 @@ TEST_TYPE = "test"
 HEARTBEAT_TYPE = "heartbeat"
 
 
-def dashboard_link(public_url: str, organisation_id: int, connection_id: str | None) -> str:
-    """The Streaming Status page of a connection (the organisation's Alerts page for a test)."""
+def dashboard_link(public_url: str, organisation_id: int | None, connection_id: str | None) -> str:
+    """The Streaming Status page of a connection (the organisation's Alerts page for a test;
+    the platform Alerts page for a platform channel's)."""
     base = public_url.rstrip("/")
+    if organisation_id is None:
+        return f"{base}/platform/alerts/"
     if connection_id is None:
         return f"{base}/orgs/{organisation_id}/alerts/"
     return f"{base}/orgs/{organisation_id}/connections/{connection_id}/"
@@ -33,7 +36,7 @@ def webhook_payload(
     notification_id: str,
     type: str,
     occurred_at: datetime,
-    organisation: dict[str, Any],
+    organisation: dict[str, Any] | None,
     connection: dict[str, Any] | None,
     data: dict[str, Any],
     telemetry: dict[str, Any] | None,

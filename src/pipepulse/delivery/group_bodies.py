@@ -19,7 +19,10 @@ CONDITION_WORDS = {
 }
 
 
-def group_link(public_url: str, organisation_id: int, group_id: str) -> str:
+def group_link(public_url: str, organisation_id: int | None, group_id: str) -> str:
+    """The group's page; a platform group's is the platform Incidents page (SPEC §7.7)."""
+    if organisation_id is None:
+        return f"{public_url.rstrip('/')}/platform/incidents/#{group_id}"
     return f"{public_url.rstrip('/')}/orgs/{organisation_id}/incidents/{group_id}/"
 
 
@@ -43,14 +46,17 @@ def group_payload(
     notification_id: str,
     status: str,
     occurred_at: datetime,
-    organisation: dict[str, Any],
+    organisation: dict[str, Any] | None,
     group: dict[str, Any],
     alerts: list[dict[str, Any]],
     dashboard: str,
+    platform: bool = False,
 ) -> dict[str, Any]:
     """The §7.4 body: the group, its alerts (at most 100, firing first) and the counts."""
     ordered = sorted(alerts, key=lambda a: (a["ended_at"] is not None, a["started_at"]))
     firing = sum(1 for a in alerts if a["ended_at"] is None)
+    # A platform rule's group (SPEC §7.4) says so; its organisation may be null.
+    scope = {"scope": "platform"} if platform else {}
     return {
         "id": notification_id,
         "type": GROUP_TYPE,
@@ -62,6 +68,7 @@ def group_payload(
         "counts": {"firing": firing, "resolved": len(alerts) - firing},
         "truncated_alerts": max(0, len(alerts) - MAX_LISTED),
         "links": {"dashboard": dashboard},
+        **scope,
     }
 
 

@@ -29,9 +29,9 @@ class TestSendLimit:
 
     def __init__(self, per_minute: int) -> None:
         self.per_minute = per_minute
-        self._sent: dict[tuple[int, str], deque[float]] = {}
+        self._sent: dict[tuple[int | None, str], deque[float]] = {}
 
-    def take(self, organisation_id: int, channel_id: str, now: datetime) -> None:
+    def take(self, organisation_id: int | None, channel_id: str, now: datetime) -> None:
         """Count one test send of the channel at ``now``, or raise 429 when it has had its share."""
         at = now.timestamp()
         # Forget what left the window, for every channel: the map stays as small as the traffic.

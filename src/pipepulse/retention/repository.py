@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Result, and_, delete, exists, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pipepulse.alerts.repository import in_scope
 from pipepulse.db import notification_tallies
 from pipepulse.db.dialect import as_utc
 from pipepulse.db.models import (
@@ -145,9 +146,9 @@ def _events_before(before: datetime) -> list[ColumnElement[bool]]:
     return [e.at < before, e.created_at < before]
 
 
-def _old_notifications(organisation_id: int, before: datetime) -> list[ColumnElement[bool]]:
-    # ix_notifications_org_created
-    return [Notification.organisation_id == organisation_id, *_finished_before(before)]
+def _old_notifications(organisation_id: int | None, before: datetime) -> list[ColumnElement[bool]]:
+    # ix_notifications_org_created; None: the platform's (SPEC §7.4), whose rows have no organisation
+    return [in_scope(Notification.organisation_id, organisation_id), *_finished_before(before)]
 
 
 def _old_events(organisation_id: int, before: datetime) -> list[ColumnElement[bool]]:
@@ -171,11 +172,18 @@ async def organisations_with_old_alerts(session: AsyncSession, before: datetime)
     return list(rows)
 
 
+async def platform_has_old_notifications(session: AsyncSession, before: datetime) -> bool:
+    """Whether the platform's delivery log holds finished notifications created before ``before``."""
+    found = await session.scalar(select(exists().where(*_old_notifications(None, before))))
+    return bool(found)
+
+
 async def delete_notifications(
-    session: AsyncSession, organisation_id: int, before: datetime, limit: int
+    session: AsyncSession, organisation_id: int | None, before: datetime, limit: int
 ) -> int:
-    """Delete up to ``limit`` of the organisation's finished notifications created before
-    ``before`` (notifications still pending or held back are never deleted), tallying them."""
+    """Delete up to ``limit`` of the organisation's (None: the platform's) finished notifications
+    created before ``before`` (notifications still pending or held back are never deleted),
+    tallying them."""
     n = Notification
     where = _old_notifications(organisation_id, before)
     result = await _delete_oldest(

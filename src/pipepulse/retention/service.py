@@ -115,6 +115,15 @@ async def delete_alert_batch(
     )
 
 
+async def delete_platform_alert_batch(
+    session: AsyncSession, now: datetime, thresholds: Thresholds, *, limit: int = BATCH_ROWS
+) -> Deleted:
+    """One batch of the platform's delivery log (SPEC §7.4 platform channels): its events are
+    its organisations', deleted with theirs."""
+    before = Cutoffs.at(now, thresholds).runs_before
+    return Deleted(notifications=await repo.delete_notifications(session, None, before, limit), statements=1)
+
+
 async def delete_batch(
     session: AsyncSession,
     connection_id: str,
@@ -169,6 +178,7 @@ async def apply(
     async with db.session() as session:
         due = await connections_due(session, now, thresholds)
         organisations = await organisations_due(session, now, thresholds)
+        platform = await repo.platform_has_old_notifications(session, Cutoffs.at(now, thresholds).runs_before)
     total = Deleted()
     batches = 0
 
@@ -202,6 +212,8 @@ async def apply(
                 limit=limit,
             )
         )
+    if platform:
+        await drain(partial(delete_platform_alert_batch, now=now, thresholds=thresholds, limit=limit))
     if total.total:
         log.info("retention deleted %s", total.counts())
     return total

@@ -1,6 +1,7 @@
 """Alerts (SPEC §7.3): channels, rules, what the last evaluation saw, events, the outbox.
 
-Every table carries ``organisation_id`` so the store can still be distributed by organisation.
+Every table carries ``organisation_id`` so the store can still be distributed by organisation;
+on channels, rules, groups and notifications a null one is the platform scope (SPEC §7.4).
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ class AlertChannel(Base):
     __table_args__ = (Index("ix_alert_channels_org_created", "organisation_id", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    organisation_id: Mapped[int] = mapped_column(Integer, ForeignKey("organisations.id", ondelete="CASCADE"))
+    # Null: platform scope (SPEC §7.4), over every organisation.
+    organisation_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("organisations.id", ondelete="CASCADE"), nullable=True
+    )
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(16))
     # Write-only to users: a webhook URL often carries a credential (Slack's path is one).
@@ -71,7 +75,10 @@ class AlertRule(Base):
     __table_args__ = (Index("ix_alert_rules_org_created", "organisation_id", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    organisation_id: Mapped[int] = mapped_column(Integer, ForeignKey("organisations.id", ondelete="CASCADE"))
+    # Null: platform scope (SPEC §7.4), over every organisation.
+    organisation_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("organisations.id", ondelete="CASCADE"), nullable=True
+    )
     channel_id: Mapped[str] = mapped_column(
         String(32), ForeignKey("alert_channels.id", ondelete="CASCADE"), index=True
     )
@@ -103,7 +110,10 @@ class AlertGroup(Base):
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    organisation_id: Mapped[int] = mapped_column(Integer, ForeignKey("organisations.id", ondelete="CASCADE"))
+    # Null: platform scope (SPEC §7.4), over every organisation.
+    organisation_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("organisations.id", ondelete="CASCADE"), nullable=True
+    )
     rule_id: Mapped[str] = mapped_column(String(32), ForeignKey("alert_rules.id", ondelete="CASCADE"))
     channel_id: Mapped[str] = mapped_column(String(32))
     key: Mapped[dict[str, str]] = mapped_column(JSON)
@@ -249,7 +259,10 @@ class Notification(Base):
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    organisation_id: Mapped[int] = mapped_column(Integer, ForeignKey("organisations.id", ondelete="CASCADE"))
+    # Null: platform scope (SPEC §7.4), over every organisation.
+    organisation_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("organisations.id", ondelete="CASCADE"), nullable=True
+    )
     channel_id: Mapped[str] = mapped_column(
         String(32), ForeignKey("alert_channels.id", ondelete="CASCADE"), index=True
     )
