@@ -43,7 +43,9 @@ async def check_scope(session: AsyncSession, principal: UserPrincipal, scope: Sc
     or the platform's (a platform token only: 403 for an organisation's token)."""
     if scope is None:
         if not principal.is_platform:
-            raise PlatformOnly("the platform's alert channels and rules need a platform token")
+            raise PlatformOnly(
+                "the platform's alert channels, rules, silences and groups need a platform token"
+            )
         return
     await organisations_service.get_visible(session, principal, scope)
 

@@ -13,13 +13,14 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.alerts import maintenance, matchers, silences
+from pipepulse.alerts import service as alerts_service
 from pipepulse.auth import scopes
 from pipepulse.auth.dependencies import user
 from pipepulse.auth.principals import UserPrincipal
 from pipepulse.db import dialect
 from pipepulse.db.models import AlertGroup, ApiToken, MaintenanceWindow, Silence
 from pipepulse.deps import AppSettings, Now, ReadSession, WriteSession
-from pipepulse.errors import Conflict, Forbidden, Invalid, NotFound
+from pipepulse.errors import Conflict, Invalid, NotFound
 from pipepulse.organisations import service as organisations_service
 from pipepulse.schemas import API_PREFIX, OrganisationPk, StrictModel, Timestamp
 
@@ -273,17 +274,12 @@ async def expire_silence(
     return Response(status_code=204)
 
 
-def _platform(principal: UserPrincipal) -> None:
-    if not principal.is_platform:
-        raise Forbidden("the platform's silences and alert groups need a platform token")
-
-
 async def add_platform_silence(
     session: AsyncSession, principal: UserPrincipal, body: SilenceCreate, now: datetime, bound: int
 ) -> SilenceOut:
     """A platform silence, over every organisation (``POST /platform/silences/`` and the platform
     Alerts page make it the same way)."""
-    _platform(principal)
+    await alerts_service.check_scope(session, principal, None)
     return await _create_silence(session, principal, None, body, now, bound)
 
 
@@ -291,7 +287,7 @@ async def platform_silences(
     session: AsyncSession, principal: UserPrincipal, state: str | None, now: datetime
 ) -> list[SilenceOut]:
     """The platform's silences, newest start first."""
-    _platform(principal)
+    await alerts_service.check_scope(session, principal, None)
     return await _list_silences(session, None, state, now)
 
 
@@ -299,7 +295,7 @@ async def end_platform_silence(
     session: AsyncSession, principal: UserPrincipal, silence_id: str, now: datetime
 ) -> None:
     """Expire a platform silence now; an organisation's silence is not found here."""
-    _platform(principal)
+    await alerts_service.check_scope(session, principal, None)
     await _expire(session, None, silence_id, now)
 
 
@@ -410,10 +406,7 @@ async def acknowledge_group(
     """Acknowledge one of the organisation's open groups (``organisation_id`` None: one of the
     platform rules' groups): no repeat notifications until it changes (``POST …/acknowledge``
     and the Incidents page's form make it the same way)."""
-    if organisation_id is None:
-        _platform(principal)
-    else:
-        await organisations_service.get_visible(session, principal, organisation_id)
+    await alerts_service.check_scope(session, principal, organisation_id)
     group = await session.get(AlertGroup, group_id)
     if group is None or group.organisation_id != organisation_id:
         raise NotFound("alert group not found")
