@@ -5,9 +5,9 @@ fleet of loaders on loopback (one small server that accepts each signed invocati
 "loads" for a moment and reports back with ``PATCH …/metrics/{run_id}/``), N connections in
 50 organisations on a 60-second schedule, each organisation with a webhook channel to a
 receiver on loopback and two grouped rules sending it status changes (one grouping by
-connection, one by error fingerprint). At ``--outage-start`` minutes a
-destination outage makes every connection of one destination type (10 % of them) fail every
-run for ``--outage-minutes``, then recover.
+connection, one by error fingerprint), and one platform rule grouping by fingerprint. At
+``--outage-start`` minutes a destination outage makes every connection of one destination type
+(10 % of them) fail every run for ``--outage-minutes``, then recover.
 
 The connections' first slots are spread evenly over the first minute (a fleet created over
 time, not in one instant); from then on the scheduler keeps each on its grid. Measured, from
@@ -27,8 +27,10 @@ the database, the loaders' log, the receiver's log and each replica's own ``/met
     python -m bench.fleet --connections 1000 --minutes 15               # SPEC §6's run
     python -m bench.fleet --connections 1000 --minutes 6 --outage-start 2 --outage-minutes 2
 
-A platform-wide rule (SPEC §7.4) is not in the run: pipepulse has no platform rules yet, so
-each organisation carries the per-cause rule itself.
+The loaders report in batches (``POST /api/v1/runs/reports/`` every ``--report-batch-seconds``,
+0.5 s by default; 0 reports each run by ``PATCH``). Besides the organisations' rules, one
+platform rule (SPEC §7.4) groups the outage's alerts by error fingerprint across every
+organisation, to a platform channel on the same receiver.
 """
 
 from __future__ import annotations
@@ -253,7 +255,9 @@ def histogram(
 
 
 def loader_main(args: argparse.Namespace) -> None:
-    """Accept each signed invocation with 202, load for a moment, report back by PATCH."""
+    """Accept each signed invocation with 202, load for a moment, report back: in batches
+    (``POST /api/v1/runs/reports/``, every ``--report-batch-seconds``) as a loader fleet that
+    buffers does, or one ``PATCH …/metrics/{run_id}/`` each when that is 0."""
     import httpx
     import uvicorn
 
@@ -262,6 +266,7 @@ def loader_main(args: argparse.Namespace) -> None:
     plan = json.loads(Path(args.plan).read_text())
     outage = set(plan["outage_connections"])
     outage_from, outage_to = plan["outage_from"], plan["outage_to"]
+    batch_seconds: float = plan.get("report_batch_seconds", 0)
     headers = {"authorization": f"Bearer {plan['service_key']}", "content-type": "application/json"}
     # One JSON line per report, written as it happens (run_id, connection_id, invoked_at,
     # reported_at, failed, status), so the log is whole however the process is stopped.
@@ -269,9 +274,29 @@ def loader_main(args: argparse.Namespace) -> None:
     limit = asyncio.Semaphore(64)
     tasks: set[asyncio.Task[None]] = set()
     client: httpx.AsyncClient | None = None
+    # Reports waiting for the next batch: (run, invoked at, failed, body).
+    buffered: list[tuple[dict[str, Any], float, bool, dict[str, Any]]] = []
+
+    def logged(run: dict[str, Any], invoked: float, failed: bool, status: int) -> None:
+        log.write(
+            json.dumps([run["run_id"], run["connection_id"], invoked, time.time(), failed, status]) + "\n"
+        )
+
+    async def sent(method: str, url: str, body: Any) -> httpx.Response | None:
+        """The request, tried three times on a 5xx or a broken connection."""
+        assert client is not None
+        response = None
+        for _ in range(3):
+            try:
+                response = await client.request(method, url, content=json.dumps(body), headers=headers)
+            except httpx.HTTPError:
+                response = None
+            if response is not None and response.status_code < 500:
+                break
+            await asyncio.sleep(1)
+        return response
 
     async def report(run: dict[str, Any], invoked: float) -> None:
-        assert client is not None
         await asyncio.sleep(random.uniform(0.2, 1.0))  # the load itself
         now = time.time()
         failed = run["connection_id"] in outage and outage_from <= now < outage_to
@@ -281,20 +306,38 @@ def loader_main(args: argparse.Namespace) -> None:
         }
         if failed:
             body["error"] = f"destination {OUTAGE_TYPE} unavailable: 503 from the warehouse API"
+        if batch_seconds:
+            buffered.append((run, invoked, failed, body))
+            return
         url = CONN.format(org=run["organisation_id"], cid=run["connection_id"]) + f"/metrics/{run['run_id']}/"
-        status = 0
         async with limit:
-            for _ in range(3):
-                try:
-                    status = (await client.patch(url, content=json.dumps(body), headers=headers)).status_code
-                except httpx.HTTPError:
-                    status = -1
-                if status < 500 and status != -1:
-                    break
-                await asyncio.sleep(1)
-        log.write(
-            json.dumps([run["run_id"], run["connection_id"], invoked, time.time(), failed, status]) + "\n"
-        )
+            response = await sent("PATCH", url, body)
+        logged(run, invoked, failed, response.status_code if response is not None else -1)
+
+    async def flush_batches() -> None:
+        """Every ``batch_seconds``, what has been buffered, 1,000 reports a request (§4.7)."""
+        while True:
+            await asyncio.sleep(batch_seconds)
+            while buffered:
+                chunk = buffered[:1000]
+                del buffered[:1000]
+                items = [
+                    {
+                        "organisation_id": run["organisation_id"],
+                        "connection_id": run["connection_id"],
+                        "run_id": run["run_id"],
+                        **body,
+                    }
+                    for run, _invoked, _failed, body in chunk
+                ]
+                response = await sent("POST", "/api/v1/runs/reports/", items)
+                results: list[dict[str, Any]] = []
+                if response is not None and response.status_code == 200:
+                    results = response.json()["results"]
+                statuses = {r["index"]: r["status"] for r in results}
+                fallback = response.status_code if response is not None else -1
+                for index, (run, invoked, failed, _body) in enumerate(chunk):
+                    logged(run, invoked, failed, statuses.get(index, fallback))
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -330,11 +373,14 @@ def loader_main(args: argparse.Namespace) -> None:
             timeout_keep_alive=30,
         )
         server = uvicorn.Server(config)
+        flusher = asyncio.create_task(flush_batches()) if batch_seconds else None
         try:
             await server.serve()
         finally:
             if tasks:
                 await asyncio.wait(list(tasks), timeout=5)
+            if flusher is not None:
+                flusher.cancel()
             await client.aclose()
 
     asyncio.run(serve())
@@ -457,6 +503,34 @@ async def set_up(url: str, n: int, receiver_port: int, first_slot: int, secret_k
                     now,
                 )
                 rules[per_cause.id] = "fingerprint"
+            # One platform rule (SPEC §7.4) across every organisation, grouped by cause: the
+            # outage should make one platform notification and one resolution, however many
+            # organisations it reaches. Its channel posts to the receiver as organisation 0.
+            platform = UserPrincipal(token_id="bench", organisation_id=None, scopes=frozenset(scopes.ALL))
+            platform_channel = await alerts_service.create_channel(
+                session,
+                platform,
+                None,
+                ChannelCreate(
+                    name="Platform on call", kind="webhook", url=f"http://127.0.0.1:{receiver_port}/o/0"
+                ),
+                now,
+                allow_private=True,
+            )
+            platform_rule = await alerts_service.create_rule(
+                session,
+                platform,
+                None,
+                RuleCreate(
+                    channel_id=platform_channel.id,
+                    events=["status:error", "recovered"],
+                    group_by=["fingerprint"],
+                    group_wait_seconds=CAUSE_WAIT,
+                    group_interval_seconds=CAUSE_INTERVAL,
+                ),
+                now,
+            )
+            rules[platform_rule.id] = "platform"
             for i in range(n):
                 cid = f"wc_fleet{i:06d}"
                 anchor = first_slot + (i * INTERVAL) // n
@@ -557,6 +631,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "service_key": state["service_key"],
                 "signing_secret": signing,
                 "serve_url": f"http://127.0.0.1:{serve_port}",
+                "report_batch_seconds": args.report_batch_seconds,
             }
         )
     )
@@ -781,6 +856,12 @@ def main() -> None:
     parser.add_argument("--outage-start", type=float, default=5, help="minute the outage starts")
     parser.add_argument("--outage-minutes", type=float, default=5)
     parser.add_argument("--replicas", type=int, default=2)
+    parser.add_argument(
+        "--report-batch-seconds",
+        type=float,
+        default=0.5,
+        help="The loaders buffer their reports and send them in batches this often (0: one PATCH each).",
+    )
     parser.add_argument("--warmup", type=int, default=20, help="seconds before the first slot")
     parser.add_argument("--host", default="127.0.0.1:5432", help="PostgreSQL host:port (user postgres).")
     parser.add_argument("--database", default="pipepulse_fleet", help="Dropped and recreated.")
