@@ -88,25 +88,25 @@ async def grouped_rules(session: AsyncSession, organisations: set[int]) -> dict[
     out: dict[int, list[GroupedRule]] = defaultdict(list)
     platform: list[GroupedRule] = []
     for rule in rows.scalars():
-        (platform if rule.organisation_id is None else out[rule.organisation_id]).append(
-            GroupedRule(
-                rule.id,
-                rule.organisation_id,
-                rule.channel_id,
-                list(rule.events),
-                rule.connection_ids,
-                rule.severity,
-                # SPEC §7.4's default; migration 0020 left no rule without one.
-                list(rule.group_by if rule.group_by is not None else grouping.DEFAULT_GROUP_BY),
-                grouping.Timing(
-                    rule.group_wait_seconds, rule.group_interval_seconds, rule.repeat_interval_seconds
-                ),
-            )
-        )
+        (platform if rule.organisation_id is None else out[rule.organisation_id]).append(grouped(rule))
     if platform:
         for organisation_id in organisations:
             out[organisation_id].extend(platform)
     return out
+
+
+def grouped(rule: AlertRule) -> GroupedRule:
+    return GroupedRule(
+        rule.id,
+        rule.organisation_id,
+        rule.channel_id,
+        list(rule.events),
+        rule.connection_ids,
+        rule.severity,
+        # SPEC §7.4's default; migration 0020 left no rule without one.
+        list(rule.group_by if rule.group_by is not None else grouping.DEFAULT_GROUP_BY),
+        grouping.Timing(rule.group_wait_seconds, rule.group_interval_seconds, rule.repeat_interval_seconds),
+    )
 
 
 def labels_of(h: Happened, condition: str, severity: str, slug: str, integration_type: str) -> dict[str, str]:
@@ -233,11 +233,14 @@ async def record(
     happened: Sequence[Happened],
     now: datetime,
     volume_normal: Mapping[str, datetime] | None = None,
+    *,
+    only: GroupedRule | None = None,
 ) -> int:
     """Open and end the alerts the recorded events make, for every grouped rule.
 
     ``volume_normal``: connections whose latest judged hour was not an anomaly, with the end of
-    that hour, where their volume alert (fired for an earlier hour) ends.
+    that hour, where their volume alert (fired for an earlier hour) ends. ``only``: open alerts
+    for this one rule and end nothing (:func:`adopt_firing` replaying what already holds).
     """
     for connection_id, at in (volume_normal or {}).items():
         await _end(session, connection_id, "volume_anomaly", at)
@@ -245,7 +248,10 @@ async def record(
     changing = [(h, c) for h, c in changing if c.ends is not None or c.opens is not None]
     if not changing:
         return 0
-    rules = await grouped_rules(session, {h.organisation_id for h, _ in changing})
+    if only is None:
+        rules = await grouped_rules(session, {h.organisation_id for h, _ in changing})
+    else:
+        rules = {h.organisation_id: [only] for h, _ in changing}
     if not rules:
         return 0
     slugs = dict(
@@ -267,7 +273,7 @@ async def record(
     opened = 0
     for h, change in changing:
         at = h.event.at
-        if change.ends is not None:
+        if change.ends is not None and only is None:
             await _end(session, h.connection_id, change.ends, at)
         new = change.opens
         if new is None:

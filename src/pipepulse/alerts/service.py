@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse import ids, secretbox
-from pipepulse.alerts import bounds
+from pipepulse.alerts import bounds, firing_now
 from pipepulse.alerts import repository as alerts_repository
 from pipepulse.alerts.repository import Scope
 from pipepulse.alerts.schemas import ChannelCreate, RuleCreate
@@ -311,6 +311,8 @@ async def create_rule(
     )
     session.add(rule)
     await session.flush()
+    # What already fires in its scope is news to the new rule, told at the next group pass.
+    await firing_now.adopt_firing(session, rule, now)
     return rule
 
 
