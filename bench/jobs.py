@@ -7,16 +7,24 @@
   while the module is missing. The first evaluations are let settle (untimed), as a running
   scheduler would have, then steady passes are timed.
 
-    python -m bench.jobs [--connections 10000] [--repeat 5]
+With ``--seed-only`` only the seeding phase of the tick is timed (every due connection
+claimed and its pending run written, as the seeding loop does), with the statements it sends
+and the CPU time of this process counted (wall time alone says little on a shared machine)
+and, with ``--profile``, the top of its cProfile.
+
+    python -m bench.jobs [--connections 10000] [--repeat 5] [--seed-only [--profile]]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import importlib
 import inspect
+import io
 import json
+import pstats
 import statistics
 import time
 import uuid
@@ -27,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from bench import generate
@@ -112,6 +121,50 @@ async def scheduler_tick(connections: int, repeat: int, admin_url: str = ADMIN_U
         return Timings(seconds, f"{connections:,} connections due per tick")
 
 
+async def seeding_pass(
+    connections: int, repeat: int, admin_url: str = ADMIN_URL, *, profile: bool = False
+) -> Timings:
+    """Only the seeding phase of a tick: every due connection claimed and seeded (no fan-out:
+    the seed-only dispatcher), with the statements it sends counted and optionally profiled."""
+    async with scratch_database(admin_url, connections) as (db, _):
+        statements = [0]
+
+        def count(*_: Any) -> None:
+            statements[0] += 1
+
+        event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+        now = datetime.now(UTC).replace(microsecond=0)
+        seconds, cpu, per_pass = [], [], []
+        profiler = cProfile.Profile() if profile else None
+        for i in range(repeat):
+            statements[0] = 0
+            started, started_cpu = time.perf_counter(), time.process_time()
+            if profiler is not None:
+                profiler.enable()
+            seeded, fan_outs = await runner.seed_pass(
+                db,
+                NoDispatcher(),
+                now + timedelta(seconds=300 * i),
+                asyncio.Semaphore(runner.FAN_OUT_CONCURRENCY),
+            )
+            if profiler is not None:
+                profiler.disable()
+            seconds.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - started_cpu)
+            per_pass.append(statements[0])
+            await asyncio.gather(*fan_outs)
+            assert len(seeded) == connections, len(seeded)
+        if profiler is not None:
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(30)
+            print(out.getvalue())
+        return Timings(
+            seconds,
+            f"{connections:,} connections due per pass, statements per pass {sorted(set(per_pass))},"
+            f" scheduler CPU per pass median {statistics.median(cpu):.3f} s",
+        )
+
+
 def evaluation_pass() -> Callable[..., Awaitable[Any]] | None:
     module_name, _, attribute = EVALUATION_PASS.partition(":")
     try:
@@ -168,7 +221,13 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--admin-url", default=ADMIN_URL)
+    parser.add_argument("--seed-only", action="store_true", help="time only the seeding phase of the tick")
+    parser.add_argument("--profile", action="store_true", help="with --seed-only: print its cProfile top")
     args = parser.parse_args()
+    if args.seed_only:
+        seeding = seeding_pass(args.connections, args.repeat, args.admin_url, profile=args.profile)
+        print("seeding pass:", asyncio.run(seeding).summary())
+        return
     tick = asyncio.run(scheduler_tick(args.connections, args.repeat, args.admin_url))
     print("scheduler tick:", tick.summary())
     print(

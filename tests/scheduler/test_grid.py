@@ -4,6 +4,7 @@ time (SPEC §2.1, §6): lateness never accumulates, a missed slot is skipped, ne
 from __future__ import annotations
 
 import asyncio
+import math
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -171,3 +172,27 @@ async def test_claim__held_by_a_seeding_replica__a_report_of_that_connection_sti
     assert response.status_code == 204
     [run] = await runs_of(client, tenant, connection_id)
     assert (run["id"], run["events_delivered"]) == (first.run_id, 5)
+
+
+@pytest.mark.only_on("postgres")
+async def test_seed__connection_held_by_another_replica__skipped_then_seeded_once_for_its_slot(
+    client: httpx.AsyncClient, tenant: Tenant, db: Database, clock: FrozenClock
+) -> None:
+    # A batch is picked, claimed and written in one statement: a connection another replica
+    # is claiming is skipped (not waited for), and seeded once that claim has let it go.
+    held_id, free_id = sorted(
+        [await make_connection(client, tenant, "connected", interval=60) for _ in range(2)]
+    )
+    anchor = math.ceil(clock.now.timestamp())
+    await seed(db, clock)
+    clock.now += timedelta(seconds=61)
+    async with db.session(write=True) as holding:
+        # Another replica's claim, earliest slot then id first: it takes held_id.
+        assert list(await scheduler_repository.pick_due(holding, jobs.epoch(clock.now), 1)) == [held_id]
+        [other] = await asyncio.wait_for(seed(db, clock), timeout=10)
+        assert (other.connection_id, other.slot_epoch, other.missed_slots) == (free_id, anchor + 60, 0)
+    [then] = await seed(db, clock)
+    assert (then.connection_id, then.slot_epoch, then.missed_slots) == (held_id, anchor + 60, 0)
+    assert await seed(db, clock) == []
+    for connection_id in (held_id, free_id):
+        assert len(await started(client, tenant, connection_id)) == 2

@@ -102,6 +102,13 @@ def completes_in_one_statement(dialect: str) -> bool:
     return dialect == POSTGRESQL
 
 
+def numbered_strings(name: str) -> Any:
+    """A list of strings bound to ``name`` as rows ``(value, ord)``, ``ord`` counting from 1
+    (``unnest(:name) WITH ORDINALITY``): PostgreSQL only, for statements built for it alone."""
+    array = bindparam(name, type_=postgresql.ARRAY(String))
+    return func.unnest(array).table_valued("value", with_ordinality="ord").render_derived(name=name)
+
+
 def in_param(dialect: str, column: Any, name: str) -> ColumnElement[bool]:
     """``column IN :name`` for a statement built once: bind a list of strings to ``name``."""
     if dialect == POSTGRESQL:

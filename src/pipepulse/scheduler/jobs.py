@@ -60,34 +60,26 @@ SEED_BATCH = 500
 
 async def seed_due_runs(session: AsyncSession, now: datetime, *, limit: int | None = None) -> list[SeededRun]:
     """Claim due connections (at most ``limit``) and write their pending runs, before anything
-    is invoked. The caller commits; a pass repeats this until nothing is left to claim."""
+    is invoked. The caller commits; a pass repeats this until nothing is left to claim.
+
+    Each batch of :data:`SEED_BATCH` is claimed and written together (on PostgreSQL in one
+    statement); without a ``limit`` batches follow in the same transaction until one is short."""
     now_epoch = epoch(now)
-    picked = await repository.pick_due(session, now_epoch, limit)
-    if not picked:
-        return []
-    claimed = await repository.claim(session, list(picked), now, now_epoch)
-    seeded = []
-    for connection_id in claimed:
-        _, org_id, due, interval = picked[connection_id]
-        passed = 0 if due is None else (now_epoch - int(due)) // int(interval)
-        slot = None if due is None else int(due) + passed * int(interval)
-        seeded.append(SeededRun(ids.run_id(now), connection_id, org_id, slot, passed))
-    await repository.insert_pending_runs(
-        session,
-        [
-            {
-                "connection_id": s.connection_id,
-                "id": s.run_id,
-                "organisation_id": s.organisation_id,
-                "started_at": now,
-                "outcome": "pending",
-                "events_delivered": 0,
-                "batches_dlq": 0,
-                "created_at": now,
-            }
-            for s in seeded
-        ],
-    )
+    seed_batch = repository.SEED.of(session)
+
+    def run_ids(count: int) -> list[str]:
+        return [ids.run_id(now) for _ in range(count)]
+
+    seeded: list[SeededRun] = []
+    while limit is None or len(seeded) < limit:
+        size = SEED_BATCH if limit is None else min(SEED_BATCH, limit - len(seeded))
+        batch = await seed_batch(session, now, now_epoch, size, run_ids)
+        for s in batch:
+            passed = 0 if s.due is None else (now_epoch - s.due) // s.interval
+            slot = None if s.due is None else s.due + passed * s.interval
+            seeded.append(SeededRun(s.run_id, s.connection_id, s.organisation_id, slot, passed))
+        if len(batch) < size:
+            break
     return seeded
 
 

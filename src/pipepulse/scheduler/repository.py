@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db import dialect
@@ -71,6 +72,110 @@ async def claim(
 
 async def insert_pending_runs(session: AsyncSession, runs: Sequence[dict[str, Any]]) -> None:
     await session.execute(insert(Run), list(runs))
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """A connection claimed for its slot and the pending run written for it: ``due`` is the
+    slot it was due at before the claim (None for a first run), ``interval`` its grid's."""
+
+    connection_id: str
+    run_id: str
+    organisation_id: int
+    due: int | None
+    interval: int
+
+
+def _pending_run(connection_id: Any, run_id: Any, organisation_id: Any, now: datetime) -> dict[str, Any]:
+    """A pending run's columns: values to bind, or the columns of a SELECT to write from."""
+    return {
+        "connection_id": connection_id,
+        "id": run_id,
+        "organisation_id": organisation_id,
+        "started_at": now,
+        "outcome": "pending",
+        "events_delivered": 0,
+        "batches_dlq": 0,
+        "created_at": now,
+    }
+
+
+async def seed_in_steps(
+    session: AsyncSession, now: datetime, now_epoch: int, limit: int, run_ids: Callable[[int], list[str]]
+) -> list[Seeded]:
+    """Pick, claim and write the runs as three statements (SQLite: its write transaction
+    already serialises claims). ``run_ids(n)`` mints ``n`` run ids."""
+    picked = await pick_due(session, now_epoch, limit)
+    if not picked:
+        return []
+    claimed = await claim(session, list(picked), now, now_epoch)
+    seeded = []
+    for connection_id, run_id in zip(claimed, run_ids(len(claimed)), strict=True):
+        _, org_id, due, interval = picked[connection_id]
+        seeded.append(Seeded(connection_id, run_id, org_id, None if due is None else int(due), int(interval)))
+    if seeded:
+        await insert_pending_runs(
+            session, [_pending_run(s.connection_id, s.run_id, s.organisation_id, now) for s in seeded]
+        )
+    return seeded
+
+
+async def seed_in_one_statement(
+    session: AsyncSession, now: datetime, now_epoch: int, limit: int, run_ids: Callable[[int], list[str]]
+) -> list[Seeded]:
+    """Pick (skipping rows another replica holds), claim and write the runs of up to ``limit``
+    due connections in one statement of data-modifying CTEs: one round trip, and the runs
+    written by one INSERT (the per-statement triggers on runs fire once, not once a row).
+    ``limit`` run ids are minted up front; the claimed rows, numbered, take the first ones."""
+    c = WarehouseConnection.__table__.c
+    runs = Run.__table__
+    picked = dialect.claiming(
+        session,
+        select(c.id, c.next_run_epoch.label("due"), c.schedule_interval_seconds.label("interval"))
+        .where(_due(now_epoch))
+        .order_by(c.next_run_epoch.asc().nulls_first(), c.id)
+        .limit(limit),
+        of=WarehouseConnection.__table__,
+    ).cte("picked")
+    claimed = (
+        update(WarehouseConnection)
+        .where(c.id == picked.c.id, _due(now_epoch))
+        .values(next_run_epoch=_next_slot(now, now_epoch))
+        .returning(c.id, c.organisation_id, picked.c.due, picked.c.interval)
+        .cte("claimed")
+    )
+    numbered = select(claimed, func.row_number().over(order_by=claimed.c.id).label("ord")).cte("numbered")
+    minted = dialect.numbered_strings("run_ids")
+    pending = _pending_run(numbered.c.id, minted.c.value, numbered.c.organisation_id, now)
+    written = (
+        insert(Run)
+        .from_select(
+            list(pending),
+            select(
+                *(
+                    v if isinstance(v, ColumnElement) else literal(v, runs.c[k].type)
+                    for k, v in pending.items()
+                )
+            )
+            .select_from(numbered)
+            .join(minted, minted.c.ord == numbered.c.ord),
+        )
+        .returning(runs.c.connection_id, runs.c.id)
+        .cte("written")
+    )
+    stmt = select(
+        written.c.connection_id, written.c.id, numbered.c.organisation_id, numbered.c.due, numbered.c.interval
+    ).join(numbered, numbered.c.id == written.c.connection_id)
+    rows = (await session.execute(stmt, {"run_ids": run_ids(limit)})).all()
+    return sorted(
+        (Seeded(r[0], r[1], r[2], None if r[3] is None else int(r[3]), int(r[4])) for r in rows),
+        key=lambda s: s.connection_id,
+    )
+
+
+SeedBatch = Callable[[AsyncSession, datetime, int, int, Callable[[int], list[str]]], Awaitable[list[Seeded]]]
+# PostgreSQL claims and writes a batch in one statement; SQLite has no data-modifying CTEs.
+SEED = dialect.PerDatabase[SeedBatch](postgresql=seed_in_one_statement, sqlite=seed_in_steps)
 
 
 async def outlook(session: AsyncSession, now_epoch: int) -> tuple[int, int | None]:

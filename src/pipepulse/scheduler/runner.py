@@ -78,7 +78,9 @@ async def seed_pass(
         if not batch:
             break
         seeded.extend(batch)
-        fan_outs.append(asyncio.create_task(fan_out(db, dispatcher, batch, now, limit, metrics)))
+        # Seed only: nothing to invoke, so no task of one no-op coroutine per run.
+        if not isinstance(dispatcher, NoDispatcher):
+            fan_outs.append(asyncio.create_task(fan_out(db, dispatcher, batch, now, limit, metrics)))
         if len(batch) < jobs.SEED_BATCH:
             break
     return seeded, fan_outs
