@@ -9,18 +9,21 @@ settle (``--first``: as the scheduler would, a few hundred dated per pass), then
 
 - steady passes: every connection read through the status engine, nothing changed;
 - the first pass of a new hour: the same, plus every connection's volume verdict;
-- a pass in which 100 connections break (100 status events dated by the timeline, each with a
+- a pass in which ``--storm`` connections (100) break (status events dated by the timeline, each with a
   notification queued for a webhook rule);
 - incremental passes (the scheduler's alert loop, SPEC §6: <= 0.2 s when nothing changed):
   after the tracker's first full pass, passes with nothing changed, then one in which another
-  100 connections break.
+  ``--storm`` connections break (a destination outage: ``--storm 1000`` is SPEC §6's fleet
+  outage at 10,000 connections; ``--profile`` also prints a profile of that pass).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import os
+import pstats
 import statistics
 import time
 import uuid
@@ -96,7 +99,9 @@ async def timed(
     return time.perf_counter() - started, result
 
 
-async def main(connections: int, hours: int, repeat: int, admin_url: str, profile: bool, first: bool) -> None:
+async def main(
+    connections: int, hours: int, repeat: int, admin_url: str, profile: bool, first: bool, storm: int = 100
+) -> None:
     admin = make_url(admin_url)
     name = f"pipepulse_bench_eval_{uuid.uuid4().hex[:8]}"
     server = {"host": admin.host, "port": admin.port or 5432, "user": admin.username}
@@ -155,9 +160,6 @@ async def main(connections: int, hours: int, repeat: int, admin_url: str, profil
         evaluation.MAX_STATUS_CHANGES = limit
         print(f"first evaluations settled in {passes} passes, {settle:.1f} s")
         if profile:
-            import cProfile
-            import pstats
-
             profiler = cProfile.Profile()
             profiler.enable()
             await timed(db, now + timedelta(seconds=15), settings)
@@ -170,14 +172,15 @@ async def main(connections: int, hours: int, repeat: int, admin_url: str, profil
         new_hour = now.replace(minute=0) + timedelta(hours=1, minutes=1)
         hour_pass, _ = await timed(db, new_hour, settings)
 
-        # 100 connections break: three failing runs each, just before the pass.
+        # `storm` connections break: three failing runs each, just before the pass.
         await raw.execute(
             "INSERT INTO runs (connection_id, id, organisation_id, started_at, completed_at, outcome,"
             " events_delivered, batches_dlq, error, created_at)"
             " SELECT c.id, 'x' || k, 1, $1::timestamptz - (k || ' minutes')::interval - interval '1 minute',"
             " $1::timestamptz - (k || ' minutes')::interval, 'failed', 0, 0, 'boom', $1::timestamptz"
-            " FROM warehouse_connections c, generate_series(1, 3) k WHERE c.id < 'wc_00000100'",
+            " FROM warehouse_connections c, generate_series(1, 3) k WHERE c.id < $2",
             new_hour + timedelta(minutes=4),
+            f"wc_{storm:08d}",
         )
         await raw.execute(RULE)
         change_pass, changed = await timed(db, new_hour + timedelta(minutes=5), settings)
@@ -195,8 +198,10 @@ async def main(connections: int, hours: int, repeat: int, admin_url: str, profil
             " SELECT c.id, 'y' || k, 1, $1::timestamptz - (k || ' seconds')::interval - interval '1 minute',"
             " $1::timestamptz - (k || ' seconds')::interval, 'failed', 0, 0, 'boom', $1::timestamptz"
             " FROM warehouse_connections c, generate_series(1, 3) k"
-            " WHERE c.id >= 'wc_00000100' AND c.id < 'wc_00000200'",
+            " WHERE c.id >= $2 AND c.id < $3",
             at + timedelta(seconds=2 * repeat + 5),
+            f"wc_{storm:08d}",
+            f"wc_{2 * storm:08d}",
         )
         # The report path keeps the latest times; here the rows are written by hand.
         await raw.execute(
@@ -206,7 +211,14 @@ async def main(connections: int, hours: int, repeat: int, admin_url: str, profil
             " last_completed_at = excluded.last_completed_at, last_failing_at = excluded.last_failing_at"
         )
         broke_at = at + timedelta(seconds=2 * repeat + 6)
+        if profile:
+            profiler = cProfile.Profile()
+            profiler.enable()
         broke_pass, broke = await timed(db, broke_at, settings, tracker)
+        if profile:
+            profiler.disable()
+            print(f"profile of the incremental pass with {storm} connections breaking:")
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
         await raw.close()
         print(
             f"steady pass seconds: median {statistics.median(steady):.3f}, min {min(steady):.3f}, "
@@ -218,19 +230,19 @@ async def main(connections: int, hours: int, repeat: int, admin_url: str, profil
             f"first pass of a new hour (volume verdicts for all): {hour_pass:.3f} s (CPU {CPU[repeat]:.3f} s)"
         )
         print(
-            f"pass with 100 connections breaking: {change_pass:.3f} s "
+            f"pass with {storm} connections breaking: {change_pass:.3f} s "
             f"(CPU {CPU[repeat + 1]:.3f} s; {changed.events} events, "
             f"{changed.notifications} notifications queued)"
         )
-        seconds = [q[0] for q in quiet]
+        quiet_seconds = [q[0] for q in quiet]
         print(
             f"incremental: first (full) pass {full_pass:.3f} s; nothing changed: median "
-            f"{statistics.median(seconds):.3f}, max {max(seconds):.3f} s (target <= 0.2), "
+            f"{statistics.median(quiet_seconds):.3f}, max {max(quiet_seconds):.3f} s (target <= 0.2), "
             f"{quiet[-1][1].connections} read, {quiet[-1][1].skipped} left alone; CPU median "
             f"{statistics.median(CPU[repeat + 3 : 2 * repeat + 3]):.3f} s"
         )
         print(
-            f"incremental pass with 100 connections breaking: {broke_pass:.3f} s (CPU {CPU[-1]:.3f} s; "
+            f"incremental pass with {storm} connections breaking: {broke_pass:.3f} s (CPU {CPU[-1]:.3f} s; "
             f"{broke.connections} read, {broke.events} events, {broke.notifications} notifications queued)"
         )
     finally:
@@ -250,5 +262,10 @@ if __name__ == "__main__":
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--profile", action="store_true", help="Print a profile of one steady pass.")
     parser.add_argument("--first", action="store_true", help="Time the first evaluations too (slow).")
+    parser.add_argument(
+        "--storm", type=int, default=100, help="Connections that break at once in the change passes."
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.connections, args.hours, args.repeat, args.admin_url, args.profile, args.first))
+    asyncio.run(
+        main(args.connections, args.hours, args.repeat, args.admin_url, args.profile, args.first, args.storm)
+    )
