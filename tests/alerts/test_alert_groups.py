@@ -14,6 +14,7 @@ from pipepulse.db.session import Database
 from pipepulse.scheduler.runner import alert_pass
 from tests.alerts.conftest import add_channel, add_rule, log_url
 from tests.alerts.receiver import Receiver
+from tests.alerts.test_channel_status import statements
 from tests.alerts.test_dashboard_alerts import sign_in
 from tests.conftest import FrozenClock, Tenant, iso
 
@@ -329,3 +330,38 @@ async def test_groups__recovered_asked_or_not__resolved_told_only_to_rules_that_
     assert groups.status_code == 200, groups.text
     states = {by_rule[g["rule_id"]]: g["state"] for g in groups.json()["items"]}
     assert states == {"asks": "closed", "silent": "closed", "degraded": "open"}
+
+
+async def test_groups__outage_storm__open_groups_read_once_per_pass_however_many_turn(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    receiver: Receiver,
+    service_key: dict[str, str],
+) -> None:
+    """A rule grouping by connection, and 3 then 12 connections turning to error in one pass:
+    the pass reads the rule's open groups the same number of times (it used to read them once
+    per alert, so an outage of n connections cost n² group rows), and every connection still
+    gets its own group, told once."""
+    clock.now = T0 - timedelta(hours=3)
+    small, large = await seed(client, tenant, 3), await seed(client, tenant, 12)
+    channel = await add_channel(client, tenant, receiver)
+    await add_rule(client, tenant, channel["id"], ["status:error"], group_by=["connection"])
+    reads = []
+    for minutes, connections in ((0, small), (60, large)):
+        for back in (30, 20, 10):
+            clock.now = T0 + timedelta(minutes=minutes - back)
+            await runs(client, tenant, service_key, connections, clock.now, lambda _: "connection refused")
+        clock.now = T0 + timedelta(minutes=minutes)
+        with statements(db) as seen:
+            await alert_pass(db, alert_settings, clock.now)
+        reads.append(
+            sum(1 for s in seen if s.lstrip().upper().startswith("SELECT") and "FROM alert_groups" in s)
+        )
+    assert reads[0] == reads[1]
+    notes = [d.json for d in receiver.received("alert_group")]
+    named = [a["connection"]["id"] for n in notes for a in n["alerts"]]
+    assert sorted(named) == sorted(small + large)
+    assert len({n["group"]["id"] for n in notes}) == 15

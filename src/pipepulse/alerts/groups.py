@@ -14,6 +14,7 @@ schedulers queue each group notification once.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -125,29 +126,61 @@ def labels_of(h: Happened, condition: str, severity: str, slug: str, integration
 GROUP_OPEN_LOCK = 0x70702D677270
 
 
-async def _open_group_id(session: AsyncSession, rule_id: str, key: dict[str, str]) -> str | None:
-    g = AlertGroup
-    rows = await session.execute(select(g.id, g.key).where(g.rule_id == rule_id, g.state == "open"))
-    for found, found_key in rows:
-        if dict(found_key) == key:
-            return str(found)
-    return None
+class OpenGroups:
+    """The open groups of the rules one transaction records alerts for, read once per rule.
+
+    Looking a group up row by row made a storm quadratic: with a rule grouping by connection,
+    the n-th connection of an outage to turn read (and decoded) the n - 1 groups opened before
+    it. Here each rule's open groups are read once per transaction. The first time a group is
+    missing, the transaction takes the group-opening lock and reads again: from then on no
+    other replica can open a group until it commits, so what it has read, plus what it opens
+    itself, stays the whole truth.
+    """
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.by_rule: dict[str, dict[str, str]] = {}
+        self.locked = False
+
+    @staticmethod
+    def _text(key: Mapping[str, str]) -> str:
+        return json.dumps(sorted(key.items()))
+
+    async def find(self, rule_id: str, key: Mapping[str, str]) -> str | None:
+        if rule_id not in self.by_rule:
+            g = AlertGroup
+            rows = await self.session.execute(
+                select(g.id, g.key).where(g.rule_id == rule_id, g.state == "open")
+            )
+            self.by_rule[rule_id] = {self._text(found_key): str(found) for found, found_key in rows}
+        return self.by_rule[rule_id].get(self._text(key))
+
+    async def lock(self) -> None:
+        """Take the group-opening lock (held until the transaction ends) and forget what was
+        read before it, so that the next look-ups see groups other replicas have opened."""
+        # One key for every group: never two such locks taken in opposite orders.
+        await dialect.serialise(self.session, GROUP_OPEN_LOCK)
+        self.locked = True
+        self.by_rule.clear()
+
+    def opened(self, rule_id: str, key: Mapping[str, str], group_id: str) -> None:
+        self.by_rule.setdefault(rule_id, {})[self._text(key)] = group_id
 
 
 async def _open_group(
-    session: AsyncSession, rule: GroupedRule, key: dict[str, str], first: datetime, now: datetime
+    groups: OpenGroups, rule: GroupedRule, key: dict[str, str], first: datetime, now: datetime
 ) -> str:
-    g = AlertGroup
-    found = await _open_group_id(session, rule.id, key)
-    if found is None:
+    found = await groups.find(rule.id, key)
+    if found is None and not groups.locked:
         # Replicas evaluating different connections of one group may both find it missing:
         # the first to open it holds this lock until it commits, and the other then finds it.
-        # (One key for every group: never two such locks taken in opposite orders.)
-        await dialect.serialise(session, GROUP_OPEN_LOCK)
-        found = await _open_group_id(session, rule.id, key)
+        await groups.lock()
+        found = await groups.find(rule.id, key)
     if found is not None:
         return found
     group_id = grouping.group_id(rule.id, key | {"#": format_timestamp(first)})
+    g = AlertGroup
+    session = groups.session
     stmt = dialect.insert(dialect.name_of(session), g).on_conflict_do_nothing(index_elements=["id"])
     await session.execute(
         stmt.values(
@@ -165,6 +198,7 @@ async def _open_group(
             created_at=now,
         )
     )
+    groups.opened(rule.id, key, group_id)
     return group_id
 
 
@@ -271,6 +305,7 @@ async def record(
         ).all()
     )
     opened = 0
+    open_groups = OpenGroups(session)
     for h, change in changing:
         at = h.event.at
         if change.ends is not None and only is None:
@@ -290,7 +325,7 @@ async def record(
                 slugs.get(h.organisation_id, ""),
                 integration.get(h.connection_id, ""),
             )
-            group_id = await _open_group(session, rule, grouping.key(labels, rule.group_by), at, now)
+            group_id = await _open_group(open_groups, rule, grouping.key(labels, rule.group_by), at, now)
             stmt = dialect.insert(dialect.name_of(session), Alert).on_conflict_do_nothing(
                 index_elements=["group_id", "connection_id", "condition", "started_at"]
             )
