@@ -7,6 +7,7 @@ Times are half-open ``[a, b)`` unless a name says otherwise.
 
 from __future__ import annotations
 
+import bisect
 import functools
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
@@ -299,3 +300,118 @@ async def _edge_sums_in_sql(
 
 EdgeSums = Callable[[AsyncSession, Sequence[str], datetime, datetime], Awaitable[dict[str, Accumulator]]]
 EDGE_SUMS = dialect.PerDatabase[EdgeSums](postgresql=_edge_sums_in_sql, sqlite=_edge_sums_in_python)
+
+
+# The raw runs of a timeseries summed per bucket where they lie, as EDGE_SUMS does per
+# connection: the Python work of a sub-hour series is then one row per bucket, not one per
+# run. The bucket of a run is the last bucket start at or before its completed_at
+# (width_bucket over the sorted starts), so clipped, snapped and month buckets need no
+# arithmetic of their own. Latency as in EDGE_SUMS_SQL, floored at 0 as run_latency_ms is.
+BUCKET_RUNS_SQL = """
+    WITH picked AS (
+        SELECT r.*, width_bucket(r.completed_at, CAST(:starts AS timestamptz[])) - 1 AS bucket
+        FROM runs r
+        JOIN unnest(CAST(:froms AS timestamptz[]), CAST(:tos AS timestamptz[])) AS g(a, b)
+          ON r.completed_at >= g.a AND r.completed_at < g.b
+        WHERE r.connection_id = :cid
+    )
+"""
+BUCKET_SUMS_SQL = text(
+    BUCKET_RUNS_SQL
+    + """
+    SELECT bucket,
+           count(*),
+           count(*) FILTER (WHERE outcome = 'succeeded'),
+           count(*) FILTER (WHERE outcome = 'partial'),
+           count(*) FILTER (WHERE outcome = 'failed'),
+           sum(events_delivered),
+           sum(batches_dlq),
+           sum(coalesce(latency_ms, greatest(0,
+               trunc(extract(epoch FROM completed_at - started_at)::float8 * 1000)::bigint))),
+           count(*),
+           max(completed_at) FILTER (WHERE events_delivered > 0),
+           max(completed_at) FILTER (WHERE events_pending IS NOT NULL),
+           (array_agg(events_pending ORDER BY completed_at DESC, events_pending DESC)
+               FILTER (WHERE events_pending IS NOT NULL))[1]
+    FROM picked
+    GROUP BY bucket
+    """
+)
+BUCKET_TYPES_SQL = text(
+    BUCKET_RUNS_SQL
+    + """
+    SELECT p.bucket, kv.key, sum(kv.value::bigint)
+    FROM picked p CROSS JOIN LATERAL json_each_text(p.events_by_type) AS kv
+    WHERE json_typeof(p.events_by_type) = 'object'
+    GROUP BY p.bucket, kv.key
+    """
+)
+
+
+async def bucket_sums(
+    session: AsyncSession,
+    connection_id: str,
+    starts: Sequence[datetime],
+    ranges: Sequence[tuple[datetime, datetime]],
+) -> dict[int, Accumulator]:
+    """One connection's completed runs with ``completed_at`` in any of ``ranges``, summed per
+    bucket: the key is the index of the last of the ascending ``starts`` at or before the
+    run's ``completed_at`` (runs before the first start are left out)."""
+    if not ranges or not starts:
+        return {}
+    return await BUCKET_SUMS.of(session)(session, connection_id, starts, ranges)
+
+
+async def bucket_sums_in_python(
+    session: AsyncSession,
+    connection_id: str,
+    starts: Sequence[datetime],
+    ranges: Sequence[tuple[datetime, datetime]],
+) -> dict[int, Accumulator]:
+    """:func:`bucket_sums` from the runs read and added one by one (SQLite cannot sum a JSON
+    breakdown); also the reference the database's sums are tested against."""
+    accs: dict[int, Accumulator] = defaultdict(Accumulator)
+    for run in await completed_runs(session, [connection_id], ranges):
+        assert run.completed_at is not None
+        i = bisect.bisect_right(starts, run.completed_at) - 1
+        if i >= 0:
+            accs[i].add_run(run)
+    return dict(accs)
+
+
+async def _bucket_sums_in_sql(
+    session: AsyncSession,
+    connection_id: str,
+    starts: Sequence[datetime],
+    ranges: Sequence[tuple[datetime, datetime]],
+) -> dict[int, Accumulator]:
+    params = {
+        "cid": connection_id,
+        "starts": list(starts),
+        "froms": [a for a, _ in ranges],
+        "tos": [b for _, b in ranges],
+    }
+    typed: dict[int, dict[str, int]] = {}
+    for i, key, events in await session.execute(BUCKET_TYPES_SQL, params):
+        if events and i >= 0:
+            typed.setdefault(i, {})[key] = int(events)
+    out = {}
+    for row in await session.execute(BUCKET_SUMS_SQL, params):
+        i = row[0]
+        if i < 0:
+            continue
+        by_type = typed.get(i, {})
+        # Events reported without a breakdown are "other", as typed_events() counts them.
+        rest = int(row[5] or 0) - sum(by_type.values())
+        if rest > 0:
+            by_type["other"] = by_type.get("other", 0) + rest
+        out[i] = summed(row[1:9], row[9], row[10], row[11])
+        out[i].add_events(by_type)
+    return out
+
+
+BucketSums = Callable[
+    [AsyncSession, str, Sequence[datetime], Sequence[tuple[datetime, datetime]]],
+    Awaitable[dict[int, Accumulator]],
+]
+BUCKET_SUMS = dialect.PerDatabase[BucketSums](postgresql=_bucket_sums_in_sql, sqlite=bucket_sums_in_python)

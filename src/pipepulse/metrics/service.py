@@ -314,11 +314,10 @@ async def timeseries(
             if i is not None:
                 accs[i] += sums
                 accs[i].add_events(events.get(hour, {}))
-    for run in await repo.completed_runs(session, [connection.id], plan.raw):
-        assert run.completed_at is not None
-        i = buckets.locate(bucket_list, run.completed_at)
-        if i is not None:
-            accs[i].add_run(run)
+    # The raw runs arrive summed per bucket: one row a bucket, however many runs it holds.
+    starts = [b.start for b in bucket_list]
+    for i, sums in (await repo.bucket_sums(session, connection.id, starts, plan.raw)).items():
+        accs[i] += sums
     orphans: dict[int, list[tuple[datetime, RunRow]]] = defaultdict(list)
     for t, run in await _orphans(session, [connection.id], start, end, now, thresholds.orphan_window):
         i = buckets.locate(bucket_list, t)
