@@ -304,11 +304,17 @@ async def record(
             )
         ).all()
     )
-    opened = 0
     open_groups = OpenGroups(session)
+    # The alerts are written together, a few hundred rows a statement (an outage storm opens
+    # hundreds in one pass); an end that concerns a connection with alerts still held back
+    # writes them first, so an alert opened earlier in the pass is ended like one stored before.
+    held: list[dict[str, Any]] = []
+    opened = 0
     for h, change in changing:
         at = h.event.at
         if change.ends is not None and only is None:
+            if any(row["connection_id"] == h.connection_id for row in held):
+                opened += await _write_alerts(session, held)
             await _end(session, h.connection_id, change.ends, at)
         new = change.opens
         if new is None:
@@ -326,27 +332,43 @@ async def record(
                 integration.get(h.connection_id, ""),
             )
             group_id = await _open_group(open_groups, rule, grouping.key(labels, rule.group_by), at, now)
-            stmt = dialect.insert(dialect.name_of(session), Alert).on_conflict_do_nothing(
-                index_elements=["group_id", "connection_id", "condition", "started_at"]
+            held.append(
+                {
+                    "id": ids.alert_event_id(now).replace("aev_", "alr_", 1),
+                    "organisation_id": h.organisation_id,
+                    "group_id": group_id,
+                    "connection_id": h.connection_id,
+                    "condition": new,
+                    "labels": labels,
+                    "started_at": at,
+                    "ended_at": None,
+                    "from_status": change.from_status,
+                    "reason": change.reason,
+                    "connection": {
+                        "id": h.connection_id,
+                        "name": h.connection_name,
+                        "type": h.connection_type,
+                    },
+                    "created_at": now,
+                }
             )
-            await session.execute(
-                stmt.values(
-                    id=ids.alert_event_id(now).replace("aev_", "alr_", 1),
-                    organisation_id=h.organisation_id,
-                    group_id=group_id,
-                    connection_id=h.connection_id,
-                    condition=new,
-                    labels=labels,
-                    started_at=at,
-                    ended_at=None,
-                    from_status=change.from_status,
-                    reason=change.reason,
-                    connection={"id": h.connection_id, "name": h.connection_name, "type": h.connection_type},
-                    created_at=now,
-                )
-            )
-            opened += 1
-    return opened
+    return opened + await _write_alerts(session, held)
+
+
+ALERT_ROWS_PER_STATEMENT = 200
+
+
+async def _write_alerts(session: AsyncSession, held: list[dict[str, Any]]) -> int:
+    """Write the alerts held back (an alert already recorded by another replica is kept as it
+    is) and empty the list; how many were attempted."""
+    count = len(held)
+    for start in range(0, count, ALERT_ROWS_PER_STATEMENT):
+        stmt = dialect.insert(dialect.name_of(session), Alert).on_conflict_do_nothing(
+            index_elements=["group_id", "connection_id", "condition", "started_at"]
+        )
+        await session.execute(stmt.values(held[start : start + ALERT_ROWS_PER_STATEMENT]))
+    held.clear()
+    return count
 
 
 async def silencers(
