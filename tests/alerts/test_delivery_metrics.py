@@ -17,6 +17,7 @@ from pipepulse.alerts import prometheus as alerts_prometheus
 from pipepulse.config import Settings
 from pipepulse.db.models import (
     ConnectionEvaluation,
+    Notification,
     NotificationTally,
     SchedulerHeartbeat,
     WarehouseConnection,
@@ -134,7 +135,7 @@ async def test_exposition__notifications_lateness_and_heartbeats__as_a_scraper_r
     clock: FrozenClock,
     receiver: Receiver,
 ) -> None:
-    _, broken, _ = await setup_error_notification(client, tenant, service_key, clock, receiver)
+    channel, broken, _ = await setup_error_notification(client, tenant, service_key, clock, receiver)
     theirs = await make_connection(client, other_tenant, name="Orders")
     paused = await make_connection(client, tenant, name="Paused")
     await alert_pass(db, alert_settings, clock.now)
@@ -145,6 +146,22 @@ async def test_exposition__notifications_lateness_and_heartbeats__as_a_scraper_r
             [
                 NotificationTally(type="alert_group", state="delivered", deleted=4),
                 NotificationTally(type="test", state="failed", deleted=2),
+                # Beside the delivered alert_group one: another type in its state, another
+                # state of its type (each counted apart).
+                *(
+                    Notification(
+                        id=f"ntf_{type_}_{state}",
+                        organisation_id=tenant.id,
+                        channel_id=channel["id"],
+                        type=type_,
+                        payload={},
+                        state=state,
+                        attempts=1,
+                        due_at=clock.now,
+                        created_at=clock.now,
+                    )
+                    for type_, state in (("test", "delivered"), ("alert_group", "failed"))
+                ),
                 SchedulerHeartbeat(scheduler_id="a", last_tick_at=clock.now - timedelta(seconds=40)),
                 SchedulerHeartbeat(scheduler_id="b", last_tick_at=clock.now - timedelta(seconds=10)),
             ]
@@ -187,7 +204,9 @@ async def test_exposition__notifications_lateness_and_heartbeats__as_a_scraper_r
         (f"# HELP pipepulse_notifications_total {notifications}", None),
         ("# TYPE pipepulse_notifications_total counter", None),
         ('pipepulse_notifications_total{state="delivered",type="alert_group"}', 5.0),  # 1 there, 4 deleted
-        ('pipepulse_notifications_total{state="failed",type="test"}', 2.0),
+        ('pipepulse_notifications_total{state="delivered",type="test"}', 1.0),
+        ('pipepulse_notifications_total{state="failed",type="alert_group"}', 1.0),
+        ('pipepulse_notifications_total{state="failed",type="test"}', 2.0),  # deleted ones only
         (f"# HELP pipepulse_connection_late {late}", None),
         ("# TYPE pipepulse_connection_late gauge", None),
         (

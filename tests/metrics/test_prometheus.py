@@ -11,7 +11,9 @@ import httpx
 from pipepulse.auth import scopes
 from pipepulse.auth import service as auth_service
 from pipepulse.db.session import Database
+from pipepulse.metrics import stored
 from pipepulse.rules import STATUSES
+from pipepulse.snapshots import repository as snapshots
 from tests.conftest import FrozenClock, Tenant, iso
 
 LABEL = re.compile(r'(\w+)="([^"]*)"')
@@ -223,3 +225,13 @@ async def test_metrics__two_organisations__every_connection_series_labelled_and_
         )
     )
     assert health_exposition(text) == expected
+
+    # Computed through the stored bulk ``latest`` answers: the scrape stored the answers of the
+    # connections that ran, so the next scrape (and GET /telemetry/metrics/) reads them.
+    async with db.session() as session:
+        kept = await snapshots.stored_latest(session, [loaded, theirs])
+    assert {cid: stored.decode(kept[cid].body or "null")["events_delivered"] for cid in kept} == {
+        loaded: 120,
+        theirs: 5,
+    }
+    assert all(answer.answered_version == answer.inputs_version for answer in kept.values())
