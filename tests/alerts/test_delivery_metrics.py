@@ -11,14 +11,23 @@ from typing import Any
 import httpx
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import func, select, update
 
 from pipepulse.alerts import prometheus as alerts_prometheus
 from pipepulse.config import Settings
+from pipepulse.db.models import (
+    ConnectionEvaluation,
+    Notification,
+    NotificationTally,
+    SchedulerHeartbeat,
+    WarehouseConnection,
+)
 from pipepulse.db.session import Database
 from pipepulse.delivery import latency
 from pipepulse.scheduler import runner
 from pipepulse.scheduler.runner import alert_pass
 from tests.alerts.receiver import Receiver
+from tests.alerts.test_evaluation import make_connection
 from tests.alerts.test_outbox import setup_error_notification
 from tests.conftest import FrozenClock, Tenant
 
@@ -114,3 +123,109 @@ async def test_oldest_due__delivery_stalls__grows_until_a_pass_delivers(
     assert await oldest_due(db, first + timedelta(minutes=11)) == 600.0
     await alert_pass(db, alert_settings, first + timedelta(minutes=11))  # delivered
     assert await oldest_due(db, first + timedelta(minutes=12)) == 0.0
+
+
+async def test_exposition__notifications_lateness_and_heartbeats__as_a_scraper_reads_them(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    other_tenant: Tenant,
+    service_key: dict[str, str],
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    receiver: Receiver,
+) -> None:
+    channel, broken, _ = await setup_error_notification(client, tenant, service_key, clock, receiver)
+    theirs = await make_connection(client, other_tenant, name="Orders")
+    paused = await make_connection(client, tenant, name="Paused")
+    await alert_pass(db, alert_settings, clock.now)
+    async with db.session(write=True) as session:
+        # Deleted notifications' tallies add to the rows there are; a paused connection's
+        # evaluation is not served; the newest heartbeat of two replicas.
+        session.add_all(
+            [
+                NotificationTally(type="alert_group", state="delivered", deleted=4),
+                NotificationTally(type="test", state="failed", deleted=2),
+                # Beside the delivered alert_group one: another type in its state, another
+                # state of its type (each counted apart).
+                *(
+                    Notification(
+                        id=f"ntf_{type_}_{state}",
+                        organisation_id=tenant.id,
+                        channel_id=channel["id"],
+                        type=type_,
+                        payload={},
+                        state=state,
+                        attempts=1,
+                        due_at=clock.now,
+                        created_at=clock.now,
+                    )
+                    for type_, state in (("test", "delivered"), ("alert_group", "failed"))
+                ),
+                SchedulerHeartbeat(scheduler_id="a", last_tick_at=clock.now - timedelta(seconds=40)),
+                SchedulerHeartbeat(scheduler_id="b", last_tick_at=clock.now - timedelta(seconds=10)),
+            ]
+        )
+        await session.execute(
+            update(ConnectionEvaluation).where(ConnectionEvaluation.connection_id == theirs).values(late=True)
+        )
+        await session.execute(
+            update(WarehouseConnection).where(WarehouseConnection.id == paused).values(state="paused")
+        )
+    async with db.session() as session:
+        evaluated = await session.scalar(
+            select(func.count())
+            .select_from(ConnectionEvaluation)
+            .where(ConnectionEvaluation.connection_id == paused)
+        )
+        assert evaluated == 1  # evaluated before it was paused: its row is there, not served
+        text = (await alerts_prometheus.exposition(session, clock.now)).decode()
+
+    def scraped(text: str) -> set[tuple[str, float | None]]:
+        """Each line as a scraper reads it: comments whole, samples as series and value."""
+        out: set[tuple[str, float | None]] = set()
+        for line in text.splitlines():
+            if line.startswith("#"):
+                out.add((line, None))
+            else:
+                series, number = line.rsplit(" ", 1)
+                out.add((series, float(number)))
+        return out
+
+    notifications = (
+        "Alert notifications by event type and delivery state (pending ones are still being tried)."
+    )
+    late = "1 when the connection was late (past its freshness SLA) at the last evaluation."
+    oldest = (
+        "How long the notification that has waited longest past its attempt time has waited"
+        " (0 when none is due): grows without bound when no scheduler delivers."
+    )
+    assert scraped(text) == {
+        (f"# HELP pipepulse_notifications_total {notifications}", None),
+        ("# TYPE pipepulse_notifications_total counter", None),
+        ('pipepulse_notifications_total{state="delivered",type="alert_group"}', 5.0),  # 1 there, 4 deleted
+        ('pipepulse_notifications_total{state="delivered",type="test"}', 1.0),
+        ('pipepulse_notifications_total{state="failed",type="alert_group"}', 1.0),
+        ('pipepulse_notifications_total{state="failed",type="test"}', 2.0),  # deleted ones only
+        (f"# HELP pipepulse_connection_late {late}", None),
+        ("# TYPE pipepulse_connection_late gauge", None),
+        (
+            f'pipepulse_connection_late{{connection="Orders",connection_id="{theirs}",organisation_id="{other_tenant.id}"}}',
+            1.0,
+        ),
+        (
+            f'pipepulse_connection_late{{connection="Finance replica",connection_id="{broken}",'
+            f'organisation_id="{tenant.id}"}}',
+            0.0,
+        ),
+        (f"# HELP pipepulse_notifications_oldest_due_seconds {oldest}", None),
+        ("# TYPE pipepulse_notifications_oldest_due_seconds gauge", None),
+        ("pipepulse_notifications_oldest_due_seconds", 0.0),
+        (
+            "# HELP pipepulse_scheduler_last_tick_timestamp_seconds"
+            " When the most recent scheduler tick (any replica) finished.",
+            None,
+        ),
+        ("# TYPE pipepulse_scheduler_last_tick_timestamp_seconds gauge", None),
+        ("pipepulse_scheduler_last_tick_timestamp_seconds", (clock.now - timedelta(seconds=10)).timestamp()),
+    }
