@@ -159,6 +159,8 @@ async def test_health__report_from_a_clock_ahead__latest_times_from_the_rollups_
         ).json()
 
     assert (body["total_events"], body["success_count"], body["error_count"]) == (2, 1, 1)
+    # Counted from the start of the day the window starts in (inclusive).
+    assert (body["precision"], body["counted_from"]) == ("day", "2025-04-20T00:00:00Z")
     # The success to its day, the failure to its hour.
     assert (body["last_success_at"], body["last_error_at"]) == (
         "2026-01-10T00:00:00Z",
@@ -166,3 +168,13 @@ async def test_health__report_from_a_clock_ahead__latest_times_from_the_rollups_
     )
     [sync_type] = [t for t in body["by_integration_type"] if t["integration_type"] == "metadata_sync"]
     assert (sync_type["total"], sync_type["last_event_at"]) == (2, "2026-04-15T11:00:00Z")
+
+
+async def test_health__clock_inside_a_second__counted_from_now_minus_days_to_the_second(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FrozenClock
+) -> None:
+    # The window (now - days, now] is exact: it is shown from now - days, cut to the second
+    # as every timestamp is, not from the first microsecond counted (a second later here).
+    clock.now = clock.now.replace(microsecond=999_999)
+    body = (await client.get(f"/api/v1/spaces/{tenant.slug}/integration-health", headers=tenant.read)).json()
+    assert (body["precision"], body["counted_from"]) == ("exact", "2026-03-21T12:00:00Z")
