@@ -337,3 +337,8 @@ def test_timeline__at_its_end__outside_the_half_open_range() -> None:
     assert history.at(BASE + DAY - TICK).status == "idle"
     with pytest.raises(ValueError, match=r"is outside the timeline \["):
         history.at(BASE + DAY)
+
+
+def test_timeline__empty_range__refused_saying_why() -> None:
+    with pytest.raises(ValueError, match=r"^a timeline needs start < end$"):
+        timeline([], BASE, BASE, THRESHOLDS)
