@@ -299,13 +299,16 @@ async def test_edges__retention__deletes_strictly_older_than_the_cutoff(
     row: Edge,
 ) -> None:
     conn = (await make_connection(client, tenant, state="paused"))["id"]  # the tick seeds nothing
+    # A second connection holds the same run alone: it is due only when that run goes.
+    alone = (await make_connection(client, tenant, "alone", state="paused"))["id"]
     at = NOW + row.instant
-    if row.edge == "completed_cutoff":
-        run = await push(
-            client, tenant, conn, service_key, started_at=at - timedelta(minutes=1), completed_at=at
-        )
-    else:  # an orphan: its orphan time is started_at + window
-        run = await push(client, tenant, conn, service_key, started_at=at)
+    for holder in (alone, conn):
+        if row.edge == "completed_cutoff":
+            run = await push(
+                client, tenant, holder, service_key, started_at=at - timedelta(minutes=1), completed_at=at
+            )
+        else:  # an orphan: its orphan time is started_at + window
+            run = await push(client, tenant, holder, service_key, started_at=at)
     # A run a day past the cutoff makes the connection due whatever the row: the delete
     # statements themselves must draw the edge, not only the check for work.
     older = NOW - 91 * DAY
@@ -315,8 +318,11 @@ async def test_edges__retention__deletes_strictly_older_than_the_cutoff(
         preview = await retention.preview(session, clock.now, settings.thresholds)
     result = await runner.tick(db, settings, NoDispatcher(), clock.now)
     assert result.deleted is not None
-    assert result.deleted.total == 1 + (1 if row.expected == "deleted" else 0)
+    assert result.deleted.total == 1 + (2 if row.expected == "deleted" else 0)
     assert preview.counts() == result.deleted.counts()
+    # The connections it reports (`across N connection(s)`), previewed and deleted alike.
+    due = {conn, alone} if row.expected == "deleted" else {conn}
+    assert preview.connections == result.deleted.connections == due
     response = await client.get(tenant.connection_url(conn) + f"metrics/{run['id']}/", headers=tenant.read)
     assert response.status_code == (404 if row.expected == "deleted" else 200), response.text
 

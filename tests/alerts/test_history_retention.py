@@ -74,10 +74,14 @@ async def test_tick__alert_history_older_than_run_retention__deleted_and_recent_
 
     now = broken_at + 93 * DAY  # the first break is past the default 90 days, the second is not
     clock.now = now
+    # `pipepulse retention --dry-run` counts the same history with its own statements.
+    async with db.session() as session:
+        preview = await retention.preview(session, now, alert_settings.thresholds)
     result = await runner.tick(db, alert_settings, NoDispatcher(), now)
 
     assert result.deleted is not None
     assert (result.deleted.notifications, result.deleted.alert_events) == (2, len(old_events))
+    assert preview.counts() == result.deleted.counts()
     assert await log_items(client, tenant) == recent
     # The counter counts what was deleted too: a drop would read as a reset, and fire an alert.
     assert await delivered_total(db) == 4
@@ -115,6 +119,8 @@ async def test_retention__notification_still_pending_past_the_cutoff__kept(
     deleted = await retention.apply(db, settings.thresholds, later)
 
     assert deleted.notifications == 0
+    # Nor its event, which the notification still refers to: the preview counts alike.
+    assert preview.counts() == deleted.counts()
     assert [item["id"] for item in await log_items(client, tenant)] == [pending["id"]]
 
 

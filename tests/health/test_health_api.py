@@ -122,3 +122,59 @@ async def test_health__runs_past_run_and_hourly_retention__counted_from_the_dail
     )
     [sync_type] = [t for t in body["by_integration_type"] if t["integration_type"] == "metadata_sync"]
     assert (sync_type["total"], sync_type["last_event_at"]) == (2, "2026-01-10T12:00:00Z")
+
+
+async def test_health__report_from_a_clock_ahead__latest_times_from_the_rollups_past_raw_retention(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    service_key: dict[str, str],
+    clock: FrozenClock,
+    db: Database,
+    settings: Settings,
+) -> None:
+    # Raw runs kept 3 days, hourly rollups 8: a success 100 days ago is left in its day's
+    # rollup only, a failure 5 days ago in its hour's. A report from a loader whose clock runs
+    # 4 minutes ahead puts the connection's kept latest times past the window, so the health
+    # answer looks them up in what is left of its runs: the rollups.
+    short = settings.model_copy(update={"run_retention_days": 3, "rollup_retention_days": 8})
+    sync = await make_connection(client, tenant, "sync", integration_type="metadata_sync", state="paused")
+    old = clock.now - timedelta(days=100, minutes=30)
+    recent = clock.now - timedelta(days=5, minutes=30)
+    await push(client, tenant, sync["id"], service_key, started_at=old, completed_at=old, events_delivered=2)
+    await push(
+        client, tenant, sync["id"], service_key, started_at=recent, completed_at=recent, error="refused"
+    )
+    result = await runner.tick(db, short, NoDispatcher(), clock.now)
+    assert result.deleted is not None
+    assert result.deleted.counts()["runs"] == 2
+    ahead = clock.now + timedelta(minutes=4)
+    await push(client, tenant, sync["id"], service_key, started_at=ahead, completed_at=ahead)
+
+    app = create_app(short, clock=clock, database=db)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://pipepulse.test"
+    ) as c:
+        body = (
+            await c.get(f"/api/v1/spaces/{tenant.slug}/integration-health?days=365", headers=tenant.read)
+        ).json()
+
+    assert (body["total_events"], body["success_count"], body["error_count"]) == (2, 1, 1)
+    # Counted from the start of the day the window starts in (inclusive).
+    assert (body["precision"], body["counted_from"]) == ("day", "2025-04-20T00:00:00Z")
+    # The success to its day, the failure to its hour.
+    assert (body["last_success_at"], body["last_error_at"]) == (
+        "2026-01-10T00:00:00Z",
+        "2026-04-15T11:00:00Z",
+    )
+    [sync_type] = [t for t in body["by_integration_type"] if t["integration_type"] == "metadata_sync"]
+    assert (sync_type["total"], sync_type["last_event_at"]) == (2, "2026-04-15T11:00:00Z")
+
+
+async def test_health__clock_inside_a_second__counted_from_now_minus_days_to_the_second(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FrozenClock
+) -> None:
+    # The window (now - days, now] is exact: it is shown from now - days, cut to the second
+    # as every timestamp is, not from the first microsecond counted (a second later here).
+    clock.now = clock.now.replace(microsecond=999_999)
+    body = (await client.get(f"/api/v1/spaces/{tenant.slug}/integration-health", headers=tenant.read)).json()
+    assert (body["precision"], body["counted_from"]) == ("exact", "2026-03-21T12:00:00Z")

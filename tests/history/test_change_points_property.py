@@ -32,6 +32,8 @@ from tests.history.test_status_history_api import create_connection
 
 NOW = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
 FIRST = NOW - timedelta(days=8)
+HOUR = timedelta(hours=1)
+TEN_MINUTES = timedelta(minutes=10)
 THRESHOLDS = Thresholds(orphan_window=WINDOW)
 KINDS = ["ok", "ok", "empty", "partial", "failed", "failed", "orphan", "late"]
 SPACINGS = [
@@ -204,3 +206,34 @@ async def test_status_history__thirty_steady_days__reads_a_few_runs_a_day_not_ev
     assert len(read) <= 2 * len(days)
     times = [c.run.time for c in read]
     assert all(b - a <= DAY for a, b in itertools.pairwise(times))
+
+
+def _both(runs: list[Run], start: datetime, end: datetime) -> tuple[list[tuple[str, datetime]], ...]:
+    """(status, start) of each interval from every run and from the change points alone."""
+    every = finished_runs(runs, WINDOW)
+    points = change_points(every, THRESHOLDS.error_status_runs)
+    return tuple(
+        [(i.status, i.start) for i in timeline(of, start, end, THRESHOLDS).intervals]
+        for of in (every, points)
+    )
+
+
+def test_change_points__history_opening_with_a_failing_streak__keeps_its_first_three_runs() -> None:
+    # The first error_status_runs runs of a streak are kept even when it opens the runs read
+    # (the rule the status-history read applies in SQL), then its last.
+    at = NOW - 6 * HOUR
+    runs = [_run(f"f{i}", "failed", at + i * TEN_MINUTES, 0) for i in range(6)]
+    every = finished_runs(runs, WINDOW)
+    assert [r.id for r in change_points(every, THRESHOLDS.error_status_runs)] == ["f0", "f1", "f2", "f5"]
+    full, sparse = _both(runs, at - HOUR, NOW)
+    assert full == [("idle", at - HOUR), ("error", at)]
+    assert sparse == full
+
+
+def test_change_points__one_event_between_runs_that_delivered_none__active_while_it_counts() -> None:
+    at = NOW - 6 * HOUR
+    kinds = [("e0", "empty", 0), ("d", "ok", 1), ("e1", "empty", 0), ("e2", "empty", 0)]
+    runs = [_run(run_id, kind, at + i * TEN_MINUTES, n) for i, (run_id, kind, n) in enumerate(kinds)]
+    full, sparse = _both(runs, at + 5 * TEN_MINUTES, NOW)
+    assert full == [("active", at + 5 * TEN_MINUTES)]
+    assert sparse == full

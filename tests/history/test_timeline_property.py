@@ -306,3 +306,39 @@ def test_timeline__made_by_hand__state_says_it_needs_its_history() -> None:
     bare = Timeline(BASE, BASE + DAY, (), held_before=False, runs=())
     with pytest.raises(ValueError, match=r"^a Timeline made by timeline\(\) carries its history$"):
         bare.state(BASE)
+
+
+def test_incident__failing_run_a_day_after_the_first__its_streak_starts_at_the_first() -> None:
+    # f0 leaves the window (idle), then f1 opens a second incident: no run came between
+    # them, so its failing streak began with f0.
+    runs = [
+        Run(id="f0", started_at=BASE, completed_at=BASE, error="first"),
+        Run(id="f1", started_at=BASE + DAY + WINDOW, completed_at=BASE + DAY + WINDOW, error="second"),
+    ]
+    history = timeline(finished_runs(runs, WINDOW), BASE, BASE + 2 * DAY, THRESHOLDS)
+    [one, two] = incidents(history, open_at_end=True)
+    assert (one.started_at, one.ended_at, one.first_error_run_id) == (BASE, BASE + DAY, "f0")
+    assert (two.started_at, two.ended_at) == (BASE + DAY + WINDOW, None)
+    assert (two.first_error_run_id, two.first_error, two.streak_started_at) == ("f0", "first", BASE)
+    assert two.failing_runs == 2
+
+
+def test_mttr__incident_ended_exactly_at_the_range_start__not_in_the_range() -> None:
+    runs = [Run(id="f0", started_at=BASE, completed_at=BASE, error="boom")]
+    history = timeline(finished_runs(runs, WINDOW), BASE, BASE + 2 * DAY, THRESHOLDS)
+    [found] = incidents(history, open_at_end=True)
+    assert found.ended_at == BASE + DAY
+    assert mttr([found], BASE + DAY, BASE + 2 * DAY) is None
+    assert mttr([found], BASE + DAY - TICK, BASE + 2 * DAY) == DAY
+
+
+def test_timeline__at_its_end__outside_the_half_open_range() -> None:
+    history = timeline([], BASE, BASE + DAY, THRESHOLDS)
+    assert history.at(BASE + DAY - TICK).status == "idle"
+    with pytest.raises(ValueError, match=r"is outside the timeline \["):
+        history.at(BASE + DAY)
+
+
+def test_timeline__empty_range__refused_saying_why() -> None:
+    with pytest.raises(ValueError, match=r"^a timeline needs start < end$"):
+        timeline([], BASE, BASE, THRESHOLDS)

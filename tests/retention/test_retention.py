@@ -325,6 +325,8 @@ async def test_retention__hourly_rollups_past_rollup_retention__deleted_daily_ke
         events_delivered=2, events_by_type={"evaluations": 2},
     )  # fmt: skip
     health = f"/api/v1/spaces/{tenant.slug}/integration-health"
+    async with db.session() as session:
+        preview = await retention.preview(session, clock.now, settings.thresholds)
     result = await runner.tick(db, settings, NoDispatcher(), clock.now)
     assert result.deleted is not None
     assert result.deleted.counts() == {
@@ -335,6 +337,7 @@ async def test_retention__hourly_rollups_past_rollup_retention__deleted_daily_ke
         "notifications": 0,
         "alert_events": 0,
     }
+    assert preview.counts() == result.deleted.counts()  # `pipepulse retention --dry-run`
     async with db.session() as session:
         assert (await session.execute(select(RunDailyRollup.runs))).scalars().all() == [1]
     body = (await client.get(health, params={"days": 365}, headers=tenant.read)).json()
