@@ -167,7 +167,7 @@ class OpenGroups:
         self.by_rule.setdefault(rule_id, {})[self._text(key)] = group_id
 
 
-async def _open_group(
+async def open_group(
     groups: OpenGroups, rule: GroupedRule, key: dict[str, str], first: datetime, now: datetime
 ) -> str:
     found = await groups.find(rule.id, key)
@@ -331,7 +331,7 @@ async def record(
                 slugs.get(h.organisation_id, ""),
                 integration.get(h.connection_id, ""),
             )
-            group_id = await _open_group(open_groups, rule, grouping.key(labels, rule.group_by), at, now)
+            group_id = await open_group(open_groups, rule, grouping.key(labels, rule.group_by), at, now)
             held.append(
                 {
                     "id": ids.alert_event_id(now).replace("aev_", "alr_", 1),

@@ -120,6 +120,7 @@ async def _open(
     now: datetime,
 ) -> int:
     opened = 0
+    groups = alert_groups.OpenGroups(session)
     for rule in rules:
         if condition.name not in rule.events:
             continue
@@ -136,8 +137,8 @@ async def _open(
             "objective": objective.id,
             "indicator": objective.indicator,
         }
-        group_id = await alert_groups._open_group(
-            session, rule, grouping.key(labels, rule.group_by), began, now
+        group_id = await alert_groups.open_group(
+            groups, rule, grouping.key(labels, rule.group_by), began, now
         )
         stmt = dialect.insert(dialect.name_of(session), Alert).on_conflict_do_nothing(
             index_elements=["group_id", "connection_id", "condition", "started_at"]
