@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pipepulse import secretbox
+from pipepulse import log_output, secretbox
 from pipepulse.alerts import repository as alerts_repository
 from pipepulse.auth import scopes as scope_names
 from pipepulse.auth import service as auth_service
@@ -58,6 +58,7 @@ def serve(
     import uvicorn
 
     settings = load_settings()
+    log_output.configure(settings.log_level)
 
     async def ready(_db: Database) -> None:
         return None
@@ -92,6 +93,7 @@ def scheduler(
     from pipepulse.scheduler import runner
 
     settings = load_settings()
+    log_output.configure(settings.log_level)
 
     async def work(db: Database) -> None:
         try:

@@ -91,3 +91,19 @@ def test_scheduler_once__http_dispatcher_without_url__one_line_error(
         == "error: PIPEPULSE_LOADER_URL is required for the http dispatcher"
     )
     assert "Traceback" not in result.stderr
+
+
+def test_scheduler_once__log_level__debug_lines_only_when_asked_and_on_standard_error(
+    settings: Settings, db: Database
+) -> None:
+    """PIPEPULSE_LOG_LEVEL reaches the scheduler's own lines: DEBUG prints where each alert pass
+    spent its time; the default (INFO) does not; stdout keeps only the tick's summary."""
+    asked = pipepulse(settings, "scheduler", "--once", log_level="debug")
+    assert asked.returncode == 0, asked.stderr
+    [phases] = [line for line in asked.stderr.splitlines() if "alert pass phases" in line]
+    assert " DEBUG pipepulse.scheduler.runner: alert pass phases: evaluation " in phases
+    assert asked.stdout.startswith("tick: seeded 0 run(s)")
+    default = pipepulse(settings, "scheduler", "--once")
+    assert default.returncode == 0, default.stderr
+    assert "alert pass phases" not in default.stderr
+    assert "DEBUG" not in default.stderr

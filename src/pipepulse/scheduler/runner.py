@@ -172,13 +172,16 @@ async def alert_pass(
     With a ``tracker``, only what changed or reached its horizon is evaluated; with
     ``shares``, only the connections of the partitions this replica holds (delivery is shared
     by claims)."""
+    started = time.monotonic()
     share = await shares.claim(now) if shares is not None else None
     evaluated = await evaluation.evaluate(
         db, now, settings.thresholds, tracker=tracker, share=share, steps=EVALUATION_STEPS
     )
+    evaluated_at = time.monotonic()
     # SPEC §7.4: queue what alert groups have to say, then deliver with everything else.
     queued = await alert_groups.notify_due(db, now, public_url=settings.public_url)
     evaluated = replace(evaluated, notifications=queued)
+    grouped_at = time.monotonic()
     delivered = await delivery.deliver_due(
         db,
         now,
@@ -195,6 +198,13 @@ async def alert_pass(
         scheduler=scheduler or scheduler_id(),
         options=channels.options_from(settings),
         public_url=settings.public_url,
+    )
+    # Where a slow pass spends its time (evaluation, the group pass, delivery and the rest).
+    log.debug(
+        "alert pass phases: evaluation %.3fs, groups %.3fs, delivery %.3fs",
+        evaluated_at - started,
+        grouped_at - evaluated_at,
+        time.monotonic() - grouped_at,
     )
     return evaluated, delivered
 
