@@ -679,13 +679,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "PIPEPULSE_LOADER_URL": f"http://127.0.0.1:{loader_port}/invoke",
             "PIPEPULSE_LOADER_SIGNING_SECRET": signing,
             "PIPEPULSE_SCHEDULER_METRICS_PORT": str(port),
+            "PIPEPULSE_LOG_LEVEL": args.scheduler_log_level,
         }
-        procs[f"scheduler-{r + 1}"] = spawn(
-            [exe, "scheduler"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=(logs / f"scheduler-{r + 1}.log").open("wb"),
-        )
+        log_file = (logs / f"scheduler-{r + 1}.log").open("wb")
+        procs[f"scheduler-{r + 1}"] = spawn([exe, "scheduler"], env=env, stdout=log_file, stderr=log_file)
     peak: dict[str, int] = defaultdict(int)
     busy0, total0 = cpu_times()
 
@@ -861,6 +858,11 @@ def main() -> None:
         type=float,
         default=0.5,
         help="The loaders buffer their reports and send them in batches this often (0: one PATCH each).",
+    )
+    parser.add_argument(
+        "--scheduler-log-level",
+        default="WARNING",
+        help="The schedulers' PIPEPULSE_LOG_LEVEL (DEBUG: a line a pass, in $TMPDIR/pipepulse-fleet-logs).",
     )
     parser.add_argument("--warmup", type=int, default=20, help="seconds before the first slot")
     parser.add_argument("--host", default="127.0.0.1:5432", help="PostgreSQL host:port (user postgres).")
