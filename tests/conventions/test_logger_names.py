@@ -24,13 +24,21 @@ def named_otherwise(source: str) -> list[int]:
     ]
 
 
+# Modules that configure where lines go rather than write any: they name the root and the
+# package's logger (``pipepulse``) on purpose.
+CONFIGURES = {"log_output.py"}
+
+
 def test_loggers__every_module__logs_on_its_own_name() -> None:
     found = {
         str(path.relative_to(SRC)): lines
         for path in sorted(SRC.rglob("*.py"))
         if (lines := named_otherwise(path.read_text(encoding="utf-8")))
     }
-    assert found == {}
+    assert {name: lines for name, lines in found.items() if name not in CONFIGURES} == {}
+    # The exception is not stale, and it writes no line of its own.
+    assert set(found) >= CONFIGURES
+    assert "log = " not in (SRC / "log_output.py").read_text(encoding="utf-8")
 
 
 def test_loggers__a_hand_written_name__is_found() -> None:
