@@ -63,6 +63,17 @@ def summed(additive: Sequence[Any], last_delivery_at: Any, pending_at: Any, pend
     )
 
 
+def summed_with_types(row: Sequence[Any], by_type: dict[str, int]) -> Accumulator:
+    """A row of raw sums (its key, the :data:`HOUR_COLUMNS` sums, the three gauges) with its
+    typed events; events reported without a breakdown are "other", as typed_events() counts them."""
+    rest = int(row[5] or 0) - sum(by_type.values())
+    if rest > 0:
+        by_type["other"] = by_type.get("other", 0) + rest
+    values = summed(row[1:9], row[9], row[10], row[11])
+    values.add_events(by_type)
+    return values
+
+
 async def hour_rows(
     session: AsyncSession, connection_id: str, hours_from: datetime, hours_to: datetime
 ) -> list[tuple[datetime, Accumulator]]:
@@ -287,14 +298,7 @@ async def _edge_sums_in_sql(
             typed.setdefault(cid, {})[key] = int(events)
     out = {}
     for row in await session.execute(EDGE_SUMS_SQL, params):
-        cid = row[0]
-        by_type = typed.get(cid, {})
-        # Events reported without a breakdown are "other", as typed_events() counts them.
-        rest = int(row[5] or 0) - sum(by_type.values())
-        if rest > 0:
-            by_type["other"] = by_type.get("other", 0) + rest
-        out[cid] = summed(row[1:9], row[9], row[10], row[11])
-        out[cid].add_events(by_type)
+        out[row[0]] = summed_with_types(row, typed.get(row[0], {}))
     return out
 
 
@@ -397,16 +401,8 @@ async def _bucket_sums_in_sql(
             typed.setdefault(i, {})[key] = int(events)
     out = {}
     for row in await session.execute(BUCKET_SUMS_SQL, params):
-        i = row[0]
-        if i < 0:
-            continue
-        by_type = typed.get(i, {})
-        # Events reported without a breakdown are "other", as typed_events() counts them.
-        rest = int(row[5] or 0) - sum(by_type.values())
-        if rest > 0:
-            by_type["other"] = by_type.get("other", 0) + rest
-        out[i] = summed(row[1:9], row[9], row[10], row[11])
-        out[i].add_events(by_type)
+        if row[0] >= 0:  # a run outside every bucket
+            out[row[0]] = summed_with_types(row, typed.get(row[0], {}))
     return out
 
 
