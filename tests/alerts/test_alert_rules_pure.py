@@ -72,6 +72,47 @@ def test_silences__state_and_matching__over_time() -> None:
     assert silences.silencing([s], LABELS, T0 + timedelta(hours=1)) == []
 
 
+def test_silences__next_boundary__the_next_start_or_end_of_a_matching_silence() -> None:
+    hour = timedelta(hours=1)
+    pending = silences.Silence("sil_p", {"fingerprint": "ab12"}, T0 + hour, T0 + 3 * hour)
+    active = silences.Silence("sil_a", {"condition": "error"}, T0 - hour, T0 + 2 * hour)
+    other = silences.Silence("sil_o", {"fingerprint": "zz"}, T0 + timedelta(minutes=1), T0 + hour)
+    assert silences.next_boundary([], LABELS, T0) is None
+    assert silences.next_boundary([pending], LABELS, T0) == T0 + hour
+    assert silences.next_boundary([pending], LABELS, T0 + hour) == T0 + 3 * hour  # begun: its end
+    assert silences.next_boundary([pending], LABELS, T0 + 3 * hour) is None  # expired
+    assert silences.next_boundary([active, pending], LABELS, T0 + hour) == T0 + 2 * hour
+    assert silences.next_boundary([other], LABELS, T0) is None  # does not match
+
+
+@settings(max_examples=200)
+@given(
+    spans=st.lists(st.tuples(st.integers(-120, 120), st.integers(1, 120), st.booleans()), max_size=5),
+    fraction=st.floats(0, 1, exclude_max=True),
+)
+def test_silences__next_boundary__nothing_changes_before_it_and_something_at_it(
+    spans: list[tuple[int, int, bool]], fraction: float
+) -> None:
+    found = [
+        silences.Silence(
+            f"sil_{i}",
+            {"fingerprint": "ab12" if matching else "zz"},
+            T0 + timedelta(minutes=start),
+            T0 + timedelta(minutes=start + length),
+        )
+        for i, (start, length, matching) in enumerate(spans)
+    ]
+    boundary = silences.next_boundary(found, LABELS, T0)
+    now = set(silences.silencing(found, LABELS, T0))
+    if boundary is None:
+        assert set(silences.silencing(found, LABELS, T0 + timedelta(days=1))) == now == set()
+        return
+    assert boundary > T0
+    between = T0 + (boundary - T0) * fraction
+    assert set(silences.silencing(found, LABELS, between)) == now
+    assert set(silences.silencing(found, LABELS, boundary)) != now
+
+
 # --- maintenance windows ----------------------------------------------------------------------
 
 
@@ -195,6 +236,18 @@ def test_maintenance__server_local_zone__changes_nothing(
         assert all(t.utcoffset() == timedelta(0) for t in found)
 
 
+def test_maintenance__next_boundary__its_begin_ahead_else_its_end() -> None:
+    w = window(start="09:00", weekdays=[0], duration_minutes=30, matchers={"organisation": "acme"})
+    monday = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)  # 09:00 CET
+    assert maintenance.next_boundary([w], LABELS, monday - timedelta(hours=1)) == monday
+    assert maintenance.next_boundary([w], LABELS, monday) == monday + timedelta(minutes=30)
+    assert maintenance.next_boundary([w], LABELS, monday + timedelta(minutes=30)) == monday + timedelta(
+        days=7
+    )
+    assert maintenance.next_boundary([w], {**LABELS, "organisation": "other"}, monday) is None
+    assert maintenance.next_boundary([], LABELS, monday) is None
+
+
 ZONES = st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"])
 
 
@@ -220,6 +273,12 @@ def test_maintenance__any_window__occurrence_holds_now_and_starts_on_a_chosen_we
     upcoming = maintenance.next_occurrence(w, at)
     assert upcoming is not None
     assert upcoming[1] > at
+    # Whether it silences cannot change before its next boundary.
+    boundary = maintenance.next_boundary([w], LABELS, at)
+    assert boundary is not None
+    assert boundary > at
+    before = boundary - timedelta(microseconds=1)
+    assert maintenance.silencing([w], LABELS, before) == maintenance.silencing([w], LABELS, at)
 
 
 # --- grouping ---------------------------------------------------------------------------------

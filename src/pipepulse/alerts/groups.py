@@ -17,12 +17,12 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse import ids
@@ -33,6 +33,7 @@ from pipepulse.db.models import (
     Alert,
     AlertChannel,
     AlertGroup,
+    AlertGroupWake,
     AlertRule,
     MaintenanceWindow,
     Notification,
@@ -253,13 +254,34 @@ def alert_change(event: Event) -> AlertChange:
     return AlertChange(None, None, None, None)
 
 
-async def _end(session: AsyncSession, connection_id: str, condition: str, at: datetime) -> None:
-    await session.execute(
+async def _end(session: AsyncSession, connection_id: str, condition: str, at: datetime) -> set[str]:
+    """End a connection's firing alerts of ``condition``; the groups they are in."""
+    ended = await session.execute(
         update(Alert)
         .where(Alert.connection_id == connection_id, Alert.condition == condition, Alert.ended_at.is_(None))
         .values(ended_at=at)
+        .returning(Alert.group_id)
         .execution_options(synchronize_session=False)
     )
+    return {str(group_id) for (group_id,) in ended}
+
+
+async def wake(session: AsyncSession, group_ids: Iterable[str]) -> None:
+    """Ask the next group pass to look at these groups (their answer may have changed)."""
+    rows = [{"group_id": group_id} for group_id in sorted(set(group_ids))]
+    for start in range(0, len(rows), ALERT_ROWS_PER_STATEMENT):
+        await session.execute(insert(AlertGroupWake).values(rows[start : start + ALERT_ROWS_PER_STATEMENT]))
+
+
+async def wake_open(session: AsyncSession, organisation_id: int | None) -> None:
+    """Wake the open groups a silence or maintenance window of an organisation (None: of the
+    platform) can cover: the organisation's own groups and the platform's, which hold alerts
+    of every organisation."""
+    g = AlertGroup
+    scope = g.state == "open"
+    if organisation_id is not None:
+        scope = scope & ((g.organisation_id == organisation_id) | g.organisation_id.is_(None))
+    await session.execute(insert(AlertGroupWake).from_select(["group_id"], select(g.id).where(scope)))
 
 
 async def record(
@@ -276,8 +298,23 @@ async def record(
     that hour, where their volume alert (fired for an earlier hour) ends. ``only``: open alerts
     for this one rule and end nothing (:func:`adopt_firing` replaying what already holds).
     """
+    # Every group an alert opens or ends in is woken for the next group pass, in this
+    # transaction: the pass reads no other group before its due time.
+    touched: set[str] = set()
     for connection_id, at in (volume_normal or {}).items():
-        await _end(session, connection_id, "volume_anomaly", at)
+        touched |= await _end(session, connection_id, "volume_anomaly", at)
+    opened = await _open_and_end(session, happened, now, only, touched)
+    await wake(session, touched)
+    return opened
+
+
+async def _open_and_end(
+    session: AsyncSession,
+    happened: Sequence[Happened],
+    now: datetime,
+    only: GroupedRule | None,
+    touched: set[str],
+) -> int:
     changing = [(h, alert_change(h.event)) for h in happened]
     changing = [(h, c) for h, c in changing if c.ends is not None or c.opens is not None]
     if not changing:
@@ -315,7 +352,7 @@ async def record(
         if change.ends is not None and only is None:
             if any(row["connection_id"] == h.connection_id for row in held):
                 opened += await _write_alerts(session, held)
-            await _end(session, h.connection_id, change.ends, at)
+            touched |= await _end(session, h.connection_id, change.ends, at)
         new = change.opens
         if new is None:
             continue
@@ -332,6 +369,7 @@ async def record(
                 integration.get(h.connection_id, ""),
             )
             group_id = await open_group(open_groups, rule, grouping.key(labels, rule.group_by), at, now)
+            touched.add(group_id)
             held.append(
                 {
                     "id": ids.alert_event_id(now).replace("aev_", "alr_", 1),
@@ -421,156 +459,261 @@ def silenced_by(
     return silences.silencing(live, labels, now) + maintenance.silencing(windows, labels, now)
 
 
-async def notify_due(db: Database, now: datetime, *, public_url: str) -> int:
-    """The group pass: queue one notification for each open group that is due (SPEC §7.4)."""
+class Sweep:
+    """When the group pass looks at every open group instead of the due and woken ones: on its
+    first run (groups made before wake-ups existed, or woken while no scheduler ran) and every
+    ``every`` after — a safety net, so a change no code path woke a group for is told within
+    minutes rather than at the group's next due time."""
+
+    def __init__(self, every: timedelta = timedelta(minutes=5)) -> None:
+        self.every = every
+        self.last: datetime | None = None
+
+    def due(self, now: datetime) -> bool:
+        if self.last is not None and now - self.last < self.every:
+            return False
+        self.last = now
+        return True
+
+
+async def notify_due(db: Database, now: datetime, *, public_url: str, every_group: bool = False) -> int:
+    """The group pass: queue one notification for each open group that is due (SPEC §7.4).
+
+    It looks at the open groups whose ``next_notify_at`` has come and those woken since the
+    last pass (:func:`wake`), not at every open group: in an outage a fleet holds hundreds of
+    open groups with thousands of alerts, and nearly all of them have nothing to say on a
+    given pass. Each group looked at stores when it next needs looking at by the clock alone
+    (:func:`_next_look`). ``every_group``: look at every open group (the scheduler's periodic
+    sweep, a safety net for a change that woke nothing).
+    """
     queued = 0
     async with db.session(write=True) as session:
-        g = AlertGroup
-        groups = list((await session.execute(select(g).where(g.state == "open").order_by(g.id))).scalars())
-        if not groups:
-            return 0
-        rules = {
-            r.id: r
-            for r in (
-                await session.execute(select(AlertRule).where(AlertRule.id.in_({x.rule_id for x in groups})))
-            ).scalars()
-        }
-        # Every open group's alerts in a few statements, not one per group: with group_by
-        # defaulting to one group per connection, a fleet in error holds many open groups.
-        of_group: dict[str, list[Alert]] = defaultdict(list)
-        for chunk in dialect.chunks(session, [x.id for x in groups]):
-            found_alerts = await session.execute(
-                select(Alert)
-                .where(dialect.one_of(session, Alert.group_id, chunk))
-                .order_by(Alert.started_at, Alert.id)
-            )
-            for alert in found_alerts.scalars():
-                of_group[alert.group_id].append(alert)
-        slugs = dict(
-            (
-                await session.execute(
-                    select(Organisation.id, Organisation.slug).where(
-                        Organisation.id.in_({a.organisation_id for found in of_group.values() for a in found})
-                    )
-                )
-            ).all()
-        )
-        by_org: dict[int, tuple[list[Silence], list[MaintenanceWindow]]] = {}
-        for group in groups:
-            rule = rules.get(group.rule_id)
-            if rule is None:
-                continue
-            alerts = of_group.get(group.id, [])
-            # An alert is silenced by its own organisation's silences and windows and by the
-            # platform's, in an organisation's group and in a platform group alike (SPEC §7.4).
-            for organisation_id in {a.organisation_id for a in alerts} - set(by_org):
-                by_org[organisation_id] = await silencers(session, organisation_id)
-            marks = {a.id: silenced_by(a.labels, *by_org[a.organisation_id], now) for a in alerts}
-            joined = {
-                a.id: at
-                for a in alerts
-                if (
-                    at := grouping.joined_at(
-                        dialect.as_utc(a.started_at) or now,
-                        dialect.as_utc(a.ended_at),
-                        rule.min_duration_seconds,
-                        now,
-                    )
-                )
-                is not None
-            }
-            # Silenced alerts, and those held back by min_duration_seconds, are told nothing;
-            # nor are resolved ones the rule does not ask for (no `recovered` / `fresh`): they
-            # leave the group unsaid, and a group left with none closes silently.
-            quiet = {
-                a.id
-                for a in alerts
-                if a.ended_at is not None and not grouping.tells_resolved(a.condition, rule.events)
-            }
-            told = [a for a in alerts if not marks[a.id] and a.id in joined and a.id not in quiet]
-            current = frozenset((a.id, a.ended_at is None) for a in told)
-            notified = (
-                frozenset((str(i), bool(f)) for i, f in group.notified if str(i) not in quiet)
-                if group.notified is not None
-                else None
-            )
-            last = dialect.as_utc(group.last_notified_at)
-            acked_at = dialect.as_utc(group.acknowledged_at)
-            acked = acked_at is not None and (last is None or acked_at >= last)
-            first_joined = min((joined[a.id] for a in told), default=None)
-            state = grouping.GroupState(
-                first_joined or dialect.as_utc(group.first_fired_at) or now,
-                current,
-                notified,
-                last,
-                acknowledged=acked,
-            )
-            timing = grouping.Timing(
-                rule.group_wait_seconds, rule.group_interval_seconds, rule.repeat_interval_seconds
-            )
-            decision = grouping.decide(timing, state, now)
-            values: dict[str, Any] = {"version": group.version + 1, "next_notify_at": decision.notify_at}
-            send = decision.due(now) and bool(current)
-            if send:
-                values |= {"notified": sorted([a, f] for a, f in current), "last_notified_at": now}
-            # A group whose firing alerts are all silenced stays open, told nothing: when the
-            # silence ends, they join it as if they had just fired.
-            still_firing = any(a.ended_at is None for a in alerts)
-            if decision.close and (send or decision.notify_at is None) and not still_firing:
-                values |= {"state": "closed", "closed_at": now}
-            if not send and "state" not in values:
-                continue
-            result = await session.execute(
-                update(g)
-                .where(g.id == group.id, g.version == group.version)
-                .values(**values)
-                .returning(g.id)
-                .execution_options(synchronize_session=False)
-            )
-            if result.first() is None or not send:
-                continue  # another replica moved it first
-            notification_id = ids.notification_id(now)
-            firing = any(f for _, f in current)
-            payload = group_bodies.group_payload(
-                notification_id=notification_id,
-                status="firing" if firing else "resolved",
-                occurred_at=now,
-                organisation=_organisation_of(group, alerts, slugs),
-                group={"rule_id": group.rule_id, "key": group.key, "id": group.id},
-                alerts=[group_bodies.alert_json(a, marks[a.id], public_url) for a in told],
-                dashboard=group_bodies.group_link(public_url, group.organisation_id, group.id),
-                platform=group.organisation_id is None,
-            )
-            stmt = dialect.insert(dialect.name_of(session), Notification).on_conflict_do_nothing(
-                index_elements=["group_id", "group_sequence"]
-            )
+        g, w = AlertGroup, AlertGroupWake
+        woken = [wake_id for (wake_id,) in await session.execute(select(w.id))]
+        looked = g.state == "open"
+        if not every_group:
+            # Wakes written after the read above are looked at too, and kept for the next pass.
+            looked = looked & ((g.next_notify_at <= now) | g.id.in_(select(w.group_id)))
+        groups = list((await session.execute(select(g).where(looked).order_by(g.id))).scalars())
+        if groups:
+            queued = await _notify(session, groups, now, public_url)
+        # Only the wake-ups read: one another transaction wrote since is kept for the next pass.
+        for chunk in dialect.chunks(session, woken):
             await session.execute(
-                stmt.values(
-                    id=notification_id,
-                    organisation_id=group.organisation_id,
-                    channel_id=group.channel_id,
-                    event_id=None,
-                    rule_id=group.rule_id,
-                    # A group of one connection (group_by naming `connection`, the default) is
-                    # about it: the delivery log's connection filter and its page find it.
-                    connection_id=(group.key or {}).get("connection") or None,
-                    type=group_bodies.GROUP_TYPE,
-                    payload=payload,
-                    state="pending",
-                    attempts=0,
-                    hold_until=None,
-                    due_at=now,
-                    next_attempt_at=now,
-                    last_status_code=None,
-                    last_error=None,
-                    created_at=now,
-                    delivered_at=None,
-                    group_id=group.id,
-                    group_sequence=group.version + 1,
+                delete(w).where(w.id.in_(chunk)).execution_options(synchronize_session=False)
+            )
+    if groups:
+        log.debug("group pass looked at %d groups (%d woken), queued %d", len(groups), len(woken), queued)
+    return queued
+
+
+async def _notify(session: AsyncSession, groups: list[AlertGroup], now: datetime, public_url: str) -> int:
+    queued = 0
+    g = AlertGroup
+    rules = {
+        r.id: r
+        for r in (
+            await session.execute(select(AlertRule).where(AlertRule.id.in_({x.rule_id for x in groups})))
+        ).scalars()
+    }
+    # The groups' alerts in a few statements, not one per group: with group_by defaulting to
+    # one group per connection, a fleet in error holds many open groups.
+    of_group: dict[str, list[Alert]] = defaultdict(list)
+    for chunk in dialect.chunks(session, [x.id for x in groups]):
+        found_alerts = await session.execute(
+            select(Alert)
+            .where(dialect.one_of(session, Alert.group_id, chunk))
+            .order_by(Alert.started_at, Alert.id)
+        )
+        for alert in found_alerts.scalars():
+            of_group[alert.group_id].append(alert)
+    slugs = dict(
+        (
+            await session.execute(
+                select(Organisation.id, Organisation.slug).where(
+                    Organisation.id.in_({a.organisation_id for found in of_group.values() for a in found})
                 )
             )
-            queued += 1
+        ).all()
+    )
+    by_org: dict[int, tuple[list[Silence], list[MaintenanceWindow]]] = {}
+    for group in groups:
+        rule = rules.get(group.rule_id)
+        if rule is None:
+            continue
+        alerts = of_group.get(group.id, [])
+        # An alert is silenced by its own organisation's silences and windows and by the
+        # platform's, in an organisation's group and in a platform group alike (SPEC §7.4).
+        for organisation_id in {a.organisation_id for a in alerts} - set(by_org):
+            by_org[organisation_id] = await silencers(session, organisation_id)
+        marks = {a.id: silenced_by(a.labels, *by_org[a.organisation_id], now) for a in alerts}
+        joined = {
+            a.id: at
+            for a in alerts
+            if (
+                at := grouping.joined_at(
+                    dialect.as_utc(a.started_at) or now,
+                    dialect.as_utc(a.ended_at),
+                    rule.min_duration_seconds,
+                    now,
+                )
+            )
+            is not None
+        }
+        # Silenced alerts, and those held back by min_duration_seconds, are told nothing;
+        # nor are resolved ones the rule does not ask for (no `recovered` / `fresh`): they
+        # leave the group unsaid, and a group left with none closes silently.
+        quiet = {
+            a.id
+            for a in alerts
+            if a.ended_at is not None and not grouping.tells_resolved(a.condition, rule.events)
+        }
+        told = [a for a in alerts if not marks[a.id] and a.id in joined and a.id not in quiet]
+        current = frozenset((a.id, a.ended_at is None) for a in told)
+        notified = (
+            frozenset((str(i), bool(f)) for i, f in group.notified if str(i) not in quiet)
+            if group.notified is not None
+            else None
+        )
+        last = dialect.as_utc(group.last_notified_at)
+        acked_at = dialect.as_utc(group.acknowledged_at)
+        acked = acked_at is not None and (last is None or acked_at >= last)
+        first_joined = min((joined[a.id] for a in told), default=None)
+        first = first_joined or dialect.as_utc(group.first_fired_at) or now
+        state = grouping.GroupState(first, current, notified, last, acknowledged=acked)
+        timing = grouping.Timing(
+            rule.group_wait_seconds, rule.group_interval_seconds, rule.repeat_interval_seconds
+        )
+        decision = grouping.decide(timing, state, now)
+        send = decision.due(now) and bool(current)
+        if send:
+            # What the group's timing says once this notification is out.
+            after = grouping.decide(timing, grouping.GroupState(first, current, current, now), now).notify_at
+        else:
+            # Due with nothing to tell (every alert silenced or held back): only a change can
+            # give it something to say, and that change wakes it or is a boundary below.
+            after = (
+                decision.notify_at if decision.notify_at is not None and decision.notify_at > now else None
+            )
+        values: dict[str, Any] = {
+            "version": group.version + 1,
+            "next_notify_at": _next_look(after, alerts, rule, by_org, now),
+        }
+        if send:
+            values |= {"notified": sorted([a, f] for a, f in current), "last_notified_at": now}
+        # A group whose firing alerts are all silenced stays open, told nothing: when the
+        # silence ends, they join it as if they had just fired.
+        still_firing = any(a.ended_at is None for a in alerts)
+        if decision.close and (send or decision.notify_at is None) and not still_firing:
+            values |= {"state": "closed", "closed_at": now}
+        elif not alerts:
+            # Every alert it told of is gone (their connection was deleted) and none fires:
+            # nothing is left to say, and it would otherwise wait open for ever.
+            values |= {"state": "closed", "closed_at": now}
+        if (
+            not send
+            and "state" not in values
+            and values["next_notify_at"] == dialect.as_utc(group.next_notify_at)
+        ):
+            continue
+        result = await session.execute(
+            update(g)
+            .where(g.id == group.id, g.version == group.version)
+            .values(**values)
+            .returning(g.id)
+            .execution_options(synchronize_session=False)
+        )
+        if result.first() is None or not send:
+            continue  # another replica moved it first
+        queued += await _queue(session, group, alerts, told, marks, current, slugs, now, public_url)
     return queued
+
+
+def _next_look(
+    after: datetime | None,
+    alerts: list[Alert],
+    rule: AlertRule,
+    by_org: Mapping[int, tuple[list[Silence], list[MaintenanceWindow]]],
+    now: datetime,
+) -> datetime | None:
+    """When a group next needs looking at if nothing wakes it: its timing's next notification
+    (``after``), an alert held back by ``min_duration_seconds`` joining, or a silence or a
+    maintenance window covering one of its alerts beginning or ending. None: only a wake-up."""
+    ahead = [after] if after is not None else []
+    for a in alerts:
+        started, ended = dialect.as_utc(a.started_at) or now, dialect.as_utc(a.ended_at)
+        join = started + timedelta(seconds=rule.min_duration_seconds)
+        if join > now and (ended is None or ended >= join):
+            ahead.append(join)
+        found, windows = by_org[a.organisation_id]
+        bounds = [
+            silences.Silence(x.id, x.matchers, dialect.as_utc(x.starts_at), dialect.as_utc(x.ends_at))  # type: ignore[arg-type]
+            for x in found
+        ]
+        ahead += [
+            at
+            for at in (
+                silences.next_boundary(bounds, a.labels, now),
+                maintenance.next_boundary(windows, a.labels, now),
+            )
+            if at is not None
+        ]
+    return min(ahead, default=None)
+
+
+async def _queue(
+    session: AsyncSession,
+    group: AlertGroup,
+    alerts: list[Alert],
+    told: list[Alert],
+    marks: Mapping[str, list[str]],
+    current: frozenset[tuple[str, bool]],
+    slugs: Mapping[int, str],
+    now: datetime,
+    public_url: str,
+) -> int:
+    """Queue the group's notification in the outbox; 1 if this replica queued it."""
+    notification_id = ids.notification_id(now)
+    firing = any(f for _, f in current)
+    payload = group_bodies.group_payload(
+        notification_id=notification_id,
+        status="firing" if firing else "resolved",
+        occurred_at=now,
+        organisation=_organisation_of(group, alerts, dict(slugs)),
+        group={"rule_id": group.rule_id, "key": group.key, "id": group.id},
+        alerts=[group_bodies.alert_json(a, marks[a.id], public_url) for a in told],
+        dashboard=group_bodies.group_link(public_url, group.organisation_id, group.id),
+        platform=group.organisation_id is None,
+    )
+    stmt = dialect.insert(dialect.name_of(session), Notification).on_conflict_do_nothing(
+        index_elements=["group_id", "group_sequence"]
+    )
+    await session.execute(
+        stmt.values(
+            id=notification_id,
+            organisation_id=group.organisation_id,
+            channel_id=group.channel_id,
+            event_id=None,
+            rule_id=group.rule_id,
+            # A group of one connection (group_by naming `connection`, the default) is about
+            # it: the delivery log's connection filter and its page find it.
+            connection_id=(group.key or {}).get("connection") or None,
+            type=group_bodies.GROUP_TYPE,
+            payload=payload,
+            state="pending",
+            attempts=0,
+            hold_until=None,
+            due_at=now,
+            next_attempt_at=now,
+            last_status_code=None,
+            last_error=None,
+            created_at=now,
+            delivered_at=None,
+            group_id=group.id,
+            group_sequence=group.version + 1,
+        )
+    )
+    return 1
 
 
 def _organisation_of(group: AlertGroup, alerts: list[Alert], slugs: dict[int, str]) -> dict[str, Any] | None:

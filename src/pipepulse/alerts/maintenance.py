@@ -119,3 +119,17 @@ def silencing(windows: Iterable[Any], labels: Mapping[str, str], now: datetime) 
         for w in windows
         if occurrence_at(w, now) is not None and matchers_rules.matches(dict(w.matchers), labels)
     ]
+
+
+def next_boundary(windows: Iterable[Any], labels: Mapping[str, str], now: datetime) -> datetime | None:
+    """The next instant after ``now`` at which a window matching ``labels`` begins or ends an
+    occurrence (within the next 8 days; a pass looks again by then)."""
+    ahead = []
+    for w in windows:
+        if not matchers_rules.matches(dict(w.matchers), labels):
+            continue
+        occurrence = next_occurrence(w, now)
+        if occurrence is not None:
+            begin, end = occurrence
+            ahead.append(begin if begin > now else end)
+    return min(ahead, default=None)

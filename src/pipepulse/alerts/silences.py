@@ -40,3 +40,14 @@ def silencing(silences: Iterable[Any], labels: Mapping[str, str], now: datetime)
         for s in silences
         if s.starts_at <= now < s.ends_at and matchers_rules.matches(dict(s.matchers), labels)
     ]
+
+
+def next_boundary(silences: Iterable[Any], labels: Mapping[str, str], now: datetime) -> datetime | None:
+    """The next instant after ``now`` at which a silence matching ``labels`` begins or ends:
+    when whether the alert is silenced can next change by the clock alone. None: never."""
+    ahead = [
+        s.starts_at if now < s.starts_at else s.ends_at
+        for s in silences
+        if now < s.ends_at and matchers_rules.matches(dict(s.matchers), labels)
+    ]
+    return min(ahead, default=None)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pipepulse.alerts import groups as alert_groups
 from pipepulse.alerts import maintenance, matchers, silences
 from pipepulse.alerts import service as alerts_service
 from pipepulse.auth import scopes
@@ -177,6 +178,8 @@ async def _create_silence(
     )
     session.add(row)
     await session.flush()
+    # The groups it may cover look again: at once, and when it begins and ends.
+    await alert_groups.wake_open(session, org)
     return silence_out(row, now)
 
 
@@ -215,6 +218,7 @@ async def _expire(session: AsyncSession, org: int | None, silence_id: str, now: 
         row.ends_at = now
         if dialect.as_utc(row.starts_at) > now:  # type: ignore[operator]
             row.starts_at = now
+        await alert_groups.wake_open(session, org)
     await session.flush()
 
 
@@ -346,6 +350,7 @@ async def create_organisation_window(
     )
     session.add(row)
     await session.flush()
+    await alert_groups.wake_open(session, organisation_id)
     return window_out(row, now)
 
 
@@ -365,6 +370,7 @@ async def delete_organisation_window(session: AsyncSession, organisation_id: int
         raise NotFound("maintenance window not found")
     await session.delete(row)
     await session.flush()
+    await alert_groups.wake_open(session, organisation_id)
 
 
 @router.post(ORG + "/maintenance-windows/", response_model=WindowOut, status_code=201)

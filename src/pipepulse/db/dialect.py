@@ -151,7 +151,7 @@ def keys_per_statement(dialect: str) -> int:
     return 5_000 if dialect == POSTGRESQL else SQLITE_KEYS_PER_STATEMENT
 
 
-def chunks(session: AsyncSession, ids: Sequence[str]) -> list[Sequence[str]]:
+def chunks(session: AsyncSession, ids: Sequence[T]) -> list[Sequence[T]]:
     """``ids`` cut into the pieces one statement of this session's database may carry."""
     size = keys_per_statement(name_of(session))
     return [ids[i : i + size] for i in range(0, len(ids), size)]

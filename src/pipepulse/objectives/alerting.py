@@ -91,6 +91,7 @@ async def record(
                         await session.execute(
                             update(a).where(a.id == alert.id, a.ended_at.is_(None)).values(ended_at=ended)
                         )
+                        await alert_groups.wake(session, [alert.group_id])
                     else:
                         break  # still burning: nothing to open
                 else:
@@ -161,5 +162,6 @@ async def _open(
                 created_at=now,
             )
         )
+        await alert_groups.wake(session, [group_id])
         opened += 1
     return opened

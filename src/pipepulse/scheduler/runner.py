@@ -165,6 +165,7 @@ async def alert_pass(
     metrics: SchedulerMetrics | None = None,
     tracker: selection.Tracker | None = None,
     shares: shares_store.EvaluationShares | None = None,
+    sweep: alert_groups.Sweep | None = None,
 ) -> tuple[evaluation.PassResult, delivery.PassResult]:
     """Evaluate every connection (recording events and queueing notifications), then deliver
     the notifications that are due (SPEC §7.3).
@@ -179,7 +180,9 @@ async def alert_pass(
     )
     evaluated_at = time.monotonic()
     # SPEC §7.4: queue what alert groups have to say, then deliver with everything else.
-    queued = await alert_groups.notify_due(db, now, public_url=settings.public_url)
+    queued = await alert_groups.notify_due(
+        db, now, public_url=settings.public_url, every_group=sweep is not None and sweep.due(now)
+    )
     evaluated = replace(evaluated, notifications=queued)
     grouped_at = time.monotonic()
     delivered = await delivery.deliver_due(
@@ -338,6 +341,7 @@ async def run_forever(
 
     async def alerts() -> None:
         tracker = selection.Tracker()
+        sweep = alert_groups.Sweep()
         # An embedded database (SQLite) is a single-scheduler layout: the one scheduler
         # evaluates every connection.
         shares = (
@@ -359,6 +363,7 @@ async def run_forever(
                         metrics=metrics,
                         tracker=tracker,
                         shares=shares,
+                        sweep=sweep,
                     )
                     elapsed = time.monotonic() - started
                     metrics.loop.labels("alerts").observe(elapsed)

@@ -131,6 +131,25 @@ class AlertGroup(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class AlertGroupWake(Base):
+    """A request that the group pass look at a group on its next run (SPEC §7.4): written in the
+    transaction that changes what the group would tell (an alert opening or ending in it, a
+    silence or maintenance window that may cover its alerts), and deleted by the pass that
+    looked. The pass otherwise reads only groups whose ``next_notify_at`` has come, so a fleet's
+    hundreds of quiet open groups cost nothing between their due times.
+
+    A row of its own, not a column of the group: marking the group row would lock it inside the
+    evaluation's transaction, which holds other locks the group pass can wait behind.
+    """
+
+    __tablename__ = "alert_group_wakes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    group_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("alert_groups.id", ondelete="CASCADE"), index=True
+    )
+
+
 class Alert(Base):
     """A connection in a condition, firing from ``started_at`` until ``ended_at`` (SPEC §7.4),
     as one group sees it. The key (group, connection, condition, start) is the alert itself,
