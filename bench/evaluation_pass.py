@@ -14,7 +14,10 @@ settle (``--first``: as the scheduler would, a few hundred dated per pass), then
 - incremental passes (the scheduler's alert loop, SPEC §6: <= 0.2 s when nothing changed):
   after the tracker's first full pass, passes with nothing changed, then one in which another
   ``--storm`` connections break (a destination outage: ``--storm 1000`` is SPEC §6's fleet
-  outage at 10,000 connections; ``--profile`` also prints a profile of that pass).
+  outage at 10,000 connections; ``--profile`` also prints a profile of that pass);
+- the group pass over the groups those storms opened: the one that queues their notifications,
+  one with nothing changed (it reads only groups due or woken), and the periodic sweep that
+  reads every open group, as each pass did before.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from pipepulse.alerts import evaluation, selection
+from pipepulse.alerts import groups as alert_groups
 from pipepulse.config import Settings
 from pipepulse.db import migrate
 from pipepulse.db.engine import create_engine
@@ -219,6 +223,21 @@ async def main(
             profiler.disable()
             print(f"profile of the incremental pass with {storm} connections breaking:")
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+        # The group pass (SPEC §7.4) over the groups the two storms opened (one per connection):
+        # the first reads them all (woken) and queues their notifications; then a pass with
+        # nothing changed, and the periodic sweep, which reads every open group with its alerts
+        # as every pass did before groups were read only when due or woken.
+        group_passes = {}
+        for label, later, every_group in (("queue", 15, False), ("quiet", 17, False), ("sweep", 19, True)):
+            started, cpu = time.perf_counter(), time.process_time()
+            queued = await alert_groups.notify_due(
+                db,
+                broke_at + timedelta(seconds=later),
+                public_url="https://bench.invalid",
+                every_group=every_group,
+            )
+            group_passes[label] = (time.perf_counter() - started, time.process_time() - cpu, queued)
+        open_groups = await raw.fetchval("SELECT count(*) FROM alert_groups WHERE state = 'open'")
         await raw.close()
         print(
             f"steady pass seconds: median {statistics.median(steady):.3f}, min {min(steady):.3f}, "
@@ -244,6 +263,14 @@ async def main(
         print(
             f"incremental pass with {storm} connections breaking: {broke_pass:.3f} s (CPU {CPU[-1]:.3f} s; "
             f"{broke.connections} read, {broke.events} events, {broke.notifications} notifications queued)"
+        )
+        (queue_s, queue_cpu, queued), (quiet_s, quiet_cpu, _), (sweep_s, sweep_cpu, _) = (
+            group_passes[label] for label in ("queue", "quiet", "sweep")
+        )
+        print(
+            f"group pass over {open_groups} open groups: queueing {queued} notifications {queue_s:.3f} s "
+            f"(CPU {queue_cpu:.3f} s); nothing changed {quiet_s:.3f} s (CPU {quiet_cpu:.3f} s); the sweep "
+            f"reading every open group {sweep_s:.3f} s (CPU {sweep_cpu:.3f} s)"
         )
     finally:
         await db.dispose()
