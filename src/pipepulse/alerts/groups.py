@@ -26,7 +26,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse import ids
-from pipepulse.alerts import grouping, maintenance, silences
+from pipepulse.alerts import group_look, grouping
 from pipepulse.alerts.changes import FRESH, LATE, STATUS_CHANGED, VOLUME_ANOMALY, Event
 from pipepulse.db import dialect
 from pipepulse.db.models import (
@@ -452,13 +452,6 @@ async def silencers_of(
     return out
 
 
-def silenced_by(
-    labels: dict[str, str], found: list[Silence], windows: list[MaintenanceWindow], now: datetime
-) -> list[str]:
-    live = [x for x in found if dialect.as_utc(x.starts_at) <= now < dialect.as_utc(x.ends_at)]  # type: ignore[operator]
-    return silences.silencing(live, labels, now) + maintenance.silencing(windows, labels, now)
-
-
 class Sweep:
     """When the group pass looks at every open group instead of the due and woken ones: on its
     first run (groups made before wake-ups existed, or woken while no scheduler ran) and every
@@ -483,7 +476,7 @@ async def notify_due(db: Database, now: datetime, *, public_url: str, every_grou
     last pass (:func:`wake`), not at every open group: in an outage a fleet holds hundreds of
     open groups with thousands of alerts, and nearly all of them have nothing to say on a
     given pass. Each group looked at stores when it next needs looking at by the clock alone
-    (:func:`_next_look`). ``every_group``: look at every open group (the scheduler's periodic
+    (:func:`group_look.look`). ``every_group``: look at every open group (the scheduler's periodic
     sweep, a safety net for a change that woke nothing).
     """
     queued = 0
@@ -542,79 +535,15 @@ async def _notify(session: AsyncSession, groups: list[AlertGroup], now: datetime
         if rule is None:
             continue
         alerts = of_group.get(group.id, [])
-        # An alert is silenced by its own organisation's silences and windows and by the
-        # platform's, in an organisation's group and in a platform group alike (SPEC §7.4).
         for organisation_id in {a.organisation_id for a in alerts} - set(by_org):
             by_org[organisation_id] = await silencers(session, organisation_id)
-        marks = {a.id: silenced_by(a.labels, *by_org[a.organisation_id], now) for a in alerts}
-        joined = {
-            a.id: at
-            for a in alerts
-            if (
-                at := grouping.joined_at(
-                    dialect.as_utc(a.started_at) or now,
-                    dialect.as_utc(a.ended_at),
-                    rule.min_duration_seconds,
-                    now,
-                )
-            )
-            is not None
-        }
-        # Silenced alerts, and those held back by min_duration_seconds, are told nothing;
-        # nor are resolved ones the rule does not ask for (no `recovered` / `fresh`): they
-        # leave the group unsaid, and a group left with none closes silently.
-        quiet = {
-            a.id
-            for a in alerts
-            if a.ended_at is not None and not grouping.tells_resolved(a.condition, rule.events)
-        }
-        told = [a for a in alerts if not marks[a.id] and a.id in joined and a.id not in quiet]
-        current = frozenset((a.id, a.ended_at is None) for a in told)
-        notified = (
-            frozenset((str(i), bool(f)) for i, f in group.notified if str(i) not in quiet)
-            if group.notified is not None
-            else None
-        )
-        last = dialect.as_utc(group.last_notified_at)
-        acked_at = dialect.as_utc(group.acknowledged_at)
-        acked = acked_at is not None and (last is None or acked_at >= last)
-        first_joined = min((joined[a.id] for a in told), default=None)
-        first = first_joined or dialect.as_utc(group.first_fired_at) or now
-        state = grouping.GroupState(first, current, notified, last, acknowledged=acked)
-        timing = grouping.Timing(
-            rule.group_wait_seconds, rule.group_interval_seconds, rule.repeat_interval_seconds
-        )
-        decision = grouping.decide(timing, state, now)
-        send = decision.due(now) and bool(current)
-        if send:
-            # What the group's timing says once this notification is out.
-            after = grouping.decide(timing, grouping.GroupState(first, current, current, now), now).notify_at
-        else:
-            # Due with nothing to tell (every alert silenced or held back): only a change can
-            # give it something to say, and that change wakes it or is a boundary below.
-            after = (
-                decision.notify_at if decision.notify_at is not None and decision.notify_at > now else None
-            )
-        values: dict[str, Any] = {
-            "version": group.version + 1,
-            "next_notify_at": _next_look(after, alerts, rule, by_org, now),
-        }
-        if send:
-            values |= {"notified": sorted([a, f] for a, f in current), "last_notified_at": now}
-        # A group whose firing alerts are all silenced stays open, told nothing: when the
-        # silence ends, they join it as if they had just fired.
-        still_firing = any(a.ended_at is None for a in alerts)
-        if decision.close and (send or decision.notify_at is None) and not still_firing:
+        seen = group_look.look(group, rule, alerts, by_org, now)
+        values: dict[str, Any] = {"version": group.version + 1, "next_notify_at": seen.next_look}
+        if seen.send:
+            values |= {"notified": sorted([a, f] for a, f in seen.current), "last_notified_at": now}
+        if seen.close:
             values |= {"state": "closed", "closed_at": now}
-        elif not alerts:
-            # Every alert it told of is gone (their connection was deleted) and none fires:
-            # nothing is left to say, and it would otherwise wait open for ever.
-            values |= {"state": "closed", "closed_at": now}
-        if (
-            not send
-            and "state" not in values
-            and values["next_notify_at"] == dialect.as_utc(group.next_notify_at)
-        ):
+        if not seen.send and not seen.close and seen.next_look == group.next_notify_at:
             continue
         result = await session.execute(
             update(g)
@@ -623,65 +552,31 @@ async def _notify(session: AsyncSession, groups: list[AlertGroup], now: datetime
             .returning(g.id)
             .execution_options(synchronize_session=False)
         )
-        if result.first() is None or not send:
+        if result.first() is None or not seen.send:
             continue  # another replica moved it first
-        queued += await _queue(session, group, alerts, told, marks, current, slugs, now, public_url)
+        queued += await _queue(session, group, alerts, seen, slugs, now, public_url)
     return queued
-
-
-def _next_look(
-    after: datetime | None,
-    alerts: list[Alert],
-    rule: AlertRule,
-    by_org: Mapping[int, tuple[list[Silence], list[MaintenanceWindow]]],
-    now: datetime,
-) -> datetime | None:
-    """When a group next needs looking at if nothing wakes it: its timing's next notification
-    (``after``), an alert held back by ``min_duration_seconds`` joining, or a silence or a
-    maintenance window covering one of its alerts beginning or ending. None: only a wake-up."""
-    ahead = [after] if after is not None else []
-    for a in alerts:
-        started, ended = dialect.as_utc(a.started_at) or now, dialect.as_utc(a.ended_at)
-        join = started + timedelta(seconds=rule.min_duration_seconds)
-        if join > now and (ended is None or ended >= join):
-            ahead.append(join)
-        found, windows = by_org[a.organisation_id]
-        bounds = [
-            silences.Silence(x.id, x.matchers, dialect.as_utc(x.starts_at), dialect.as_utc(x.ends_at))  # type: ignore[arg-type]
-            for x in found
-        ]
-        ahead += [
-            at
-            for at in (
-                silences.next_boundary(bounds, a.labels, now),
-                maintenance.next_boundary(windows, a.labels, now),
-            )
-            if at is not None
-        ]
-    return min(ahead, default=None)
 
 
 async def _queue(
     session: AsyncSession,
     group: AlertGroup,
     alerts: list[Alert],
-    told: list[Alert],
-    marks: Mapping[str, list[str]],
-    current: frozenset[tuple[str, bool]],
+    seen: group_look.Look,
     slugs: Mapping[int, str],
     now: datetime,
     public_url: str,
 ) -> int:
     """Queue the group's notification in the outbox; 1 if this replica queued it."""
     notification_id = ids.notification_id(now)
-    firing = any(f for _, f in current)
+    firing = any(f for _, f in seen.current)
     payload = group_bodies.group_payload(
         notification_id=notification_id,
         status="firing" if firing else "resolved",
         occurred_at=now,
         organisation=_organisation_of(group, alerts, dict(slugs)),
         group={"rule_id": group.rule_id, "key": group.key, "id": group.id},
-        alerts=[group_bodies.alert_json(a, marks[a.id], public_url) for a in told],
+        alerts=[group_bodies.alert_json(a, seen.marks[a.id], public_url) for a in seen.told],
         dashboard=group_bodies.group_link(public_url, group.organisation_id, group.id),
         platform=group.organisation_id is None,
     )

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pipepulse.alerts import group_look
 from pipepulse.alerts import groups as groups_service
 from pipepulse.alerts import service as alerts_service
 from pipepulse.alerts.repository import Scope, in_scope
@@ -137,7 +138,7 @@ async def groups_page(
                     "ended_at": a.ended_at,
                     "from": a.from_status,
                     "reason": a.reason,
-                    "silenced_by": groups_service.silenced_by(a.labels, *silencers[a.organisation_id], now)
+                    "silenced_by": group_look.silenced_by(a.labels, *silencers[a.organisation_id], now)
                     if a.ended_at is None
                     else [],
                     "connection": a.connection,

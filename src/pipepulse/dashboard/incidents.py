@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pipepulse.alerts import group_look
 from pipepulse.alerts import groups as groups_service
 from pipepulse.auth import scopes
 from pipepulse.auth.principals import UserPrincipal
@@ -85,7 +86,7 @@ async def group_rows(
         marked = [
             (
                 a,
-                groups_service.silenced_by(a.labels, *silencers[a.organisation_id], now)
+                group_look.silenced_by(a.labels, *silencers[a.organisation_id], now)
                 if a.ended_at is None
                 else [],
             )
