@@ -108,7 +108,7 @@ def test_silences__next_boundary__nothing_changes_before_it_and_something_at_it(
         assert set(silences.silencing(found, LABELS, T0 + timedelta(days=1))) == now == set()
         return
     assert boundary > T0
-    between = T0 + (boundary - T0) * fraction
+    between = min(T0 + (boundary - T0) * fraction, boundary - timedelta(microseconds=1))
     assert set(silences.silencing(found, LABELS, between)) == now
     assert set(silences.silencing(found, LABELS, boundary)) != now
 
