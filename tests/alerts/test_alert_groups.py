@@ -4,7 +4,6 @@ template; a real receiver on loopback gets one firing and one resolved notificat
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
@@ -12,45 +11,14 @@ import pytest
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.scheduler.runner import alert_pass
-from tests.alerts.conftest import add_channel, add_rule, log_url
 from tests.alerts.receiver import Receiver
 from tests.alerts.test_channel_status import statements
 from tests.alerts.test_dashboard_alerts import sign_in
+from tests.alerts.world import add_channel, add_rule, log_url, runs, seed
 from tests.conftest import FrozenClock, Tenant, iso
 
 T0 = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
 N = 400
-
-
-async def seed(client: httpx.AsyncClient, tenant: Tenant, n: int) -> list[str]:
-    made = []
-    for i in range(n):
-        body = {"name": f"Replica {i:03d}", "type": "postgres", "state": "connected"}
-        response = await client.post(tenant.connections_url(), json=body, headers=tenant.write)
-        assert response.status_code == 201, response.text
-        made.append(response.json()["id"])
-    return made
-
-
-async def runs(
-    client: httpx.AsyncClient,
-    tenant: Tenant,
-    key: dict[str, str],
-    connections: list[str],
-    at: datetime,
-    error: Any,
-) -> None:
-    """A finished run of every connection, pushed as its loader would."""
-    for i, cid in enumerate(connections):
-        body = {
-            "started_at": iso(at - timedelta(seconds=5)),
-            "completed_at": iso(at),
-            "events_delivered": 0 if error else 100,
-            "batches_dlq": 0,
-            "error": error(i) if error else None,
-        }
-        response = await client.post(tenant.connection_url(cid) + "metrics/", json=body, headers=key)
-        assert response.status_code == 201, response.text
 
 
 @pytest.mark.timeout(600)  # 400 connections through the API, on a busy machine

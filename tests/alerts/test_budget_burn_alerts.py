@@ -13,8 +13,8 @@ from pipepulse.config import Settings
 from pipepulse.db.models import Alert
 from pipepulse.db.session import Database
 from pipepulse.scheduler.runner import alert_pass
-from tests.alerts.conftest import add_channel, add_rule
 from tests.alerts.receiver import Receiver
+from tests.alerts.world import add_channel, add_rule
 from tests.conftest import FrozenClock, Tenant, iso
 
 T0 = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)

@@ -16,11 +16,10 @@ from pipepulse.auth import service as auth_service
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.scheduler.runner import alert_pass
-from tests.alerts.conftest import add_channel, add_rule
 from tests.alerts.receiver import Receiver
-from tests.alerts.test_alert_groups import runs
 from tests.alerts.test_channel_status import statements
 from tests.alerts.test_dashboard_alerts import sign_in
+from tests.alerts.world import add_channel, add_rule, runs
 from tests.conftest import FrozenClock, Tenant, make_tenant
 
 T0 = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)

@@ -19,9 +19,8 @@ import httpx
 
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
-from tests.alerts.conftest import add_channel, add_rule
 from tests.alerts.receiver import Receiver
-from tests.alerts.test_silences import fail, groups_url, make, push, tick
+from tests.alerts.world import add_channel, add_rule, fail, groups_url, make, push, tick
 from tests.conftest import FrozenClock, Tenant, iso
 from tests.edges import SECOND, Edge, around, table
 

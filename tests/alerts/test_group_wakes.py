@@ -22,10 +22,8 @@ from pipepulse.alerts import groups as alert_groups
 from pipepulse.config import Settings
 from pipepulse.db.models import AlertGroup, AlertGroupWake
 from pipepulse.db.session import Database
-from tests.alerts.conftest import add_channel, add_rule
 from tests.alerts.receiver import Receiver
-from tests.alerts.test_alert_groups import runs, seed
-from tests.alerts.test_silences import fail, groups_url, make, push, tick
+from tests.alerts.world import add_channel, add_rule, fail, groups_url, make, push, runs, seed, tick
 from tests.conftest import FrozenClock, Tenant, iso
 
 T0 = datetime(2026, 4, 20, 12, tzinfo=UTC)

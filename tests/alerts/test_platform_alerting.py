@@ -20,10 +20,9 @@ from pipepulse.db.models import AlertRule
 from pipepulse.db.session import Database
 from pipepulse.retention import service as retention
 from pipepulse.scheduler.runner import alert_pass
-from tests.alerts.conftest import add_channel, add_rule, channels_url, log_url, rules_url
 from tests.alerts.receiver import Receiver
 from tests.alerts.test_dashboard_alerts import sign_in
-from tests.alerts.test_silences import fail, make, push, tick
+from tests.alerts.world import add_channel, add_rule, channels_url, fail, log_url, make, push, rules_url, tick
 from tests.conftest import FrozenClock, Tenant, iso
 
 T0 = datetime(2026, 4, 20, 12, tzinfo=UTC)

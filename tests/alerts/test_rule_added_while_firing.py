@@ -12,10 +12,9 @@ import httpx
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.scheduler.runner import alert_pass
-from tests.alerts.conftest import add_channel, add_rule
 from tests.alerts.receiver import Receiver
-from tests.alerts.test_alert_groups import runs, seed
 from tests.alerts.test_platform_alerting import platform_channel, platform_headers, platform_rule
+from tests.alerts.world import add_channel, add_rule, runs, seed
 from tests.conftest import FrozenClock, Tenant
 
 T0 = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)

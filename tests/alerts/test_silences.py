@@ -4,63 +4,14 @@ with a real receiver on loopback."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
-from pipepulse.scheduler.runner import alert_pass
-from tests.alerts.conftest import add_channel, add_rule
 from tests.alerts.receiver import Receiver
+from tests.alerts.world import add_channel, add_rule, fail, groups_url, make, push, tick
 from tests.conftest import FrozenClock, Tenant, iso
-
-
-async def make(client: httpx.AsyncClient, tenant: Tenant) -> str:
-    body = {"name": "Warehouse", "type": "postgres", "state": "connected"}
-    response = await client.post(tenant.connections_url(), json=body, headers=tenant.write)
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
-
-
-async def push(
-    client: httpx.AsyncClient,
-    tenant: Tenant,
-    key: dict[str, str],
-    cid: str,
-    at: datetime,
-    error: str | None,
-    clock: FrozenClock,
-) -> None:
-    clock.now = max(clock.now, at)
-    body: dict[str, Any] = {
-        "started_at": iso(at - timedelta(seconds=5)),
-        "completed_at": iso(at),
-        "events_delivered": 0 if error else 10,
-        "batches_dlq": 0,
-        "error": error,
-    }
-    response = await client.post(tenant.connection_url(cid) + "metrics/", json=body, headers=key)
-    assert response.status_code == 201, response.text
-
-
-async def tick(db: Database, settings: Settings, clock: FrozenClock, at: datetime) -> None:
-    clock.now = at
-    await alert_pass(db, settings, at)
-    await alert_pass(db, settings, at)  # a second replica finds nothing more to do
-
-
-async def fail(
-    client: httpx.AsyncClient, tenant: Tenant, key: dict[str, str], cid: str, at: datetime, clock: FrozenClock
-) -> None:
-    for k in range(3):
-        await push(
-            client, tenant, key, cid, at + timedelta(seconds=k), "warehouse maintenance in progress", clock
-        )
-
-
-def groups_url(tenant: Tenant) -> str:
-    return f"/api/v1/organisations/{tenant.id}/alert-groups/"
 
 
 async def test_silence__hides_then_expires__group_notified_once_after(
