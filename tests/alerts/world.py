@@ -24,6 +24,7 @@ from pipepulse.scheduler.runner import alert_pass
 from tests.alerts.receiver import Receiver
 from tests.conftest import FrozenClock, Tenant, iso
 
+# The error of the runs ``fail`` pushes.
 FAILING = "warehouse maintenance in progress"
 
 
@@ -37,6 +38,10 @@ def rules_url(tenant: Tenant) -> str:
 
 def log_url(tenant: Tenant) -> str:
     return f"/api/v1/organisations/{tenant.id}/notifications/"
+
+
+def groups_url(tenant: Tenant) -> str:
+    return f"/api/v1/organisations/{tenant.id}/alert-groups/"
 
 
 async def add_channel(
@@ -64,10 +69,6 @@ async def add_rule(
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
-
-
-def groups_url(tenant: Tenant) -> str:
-    return f"/api/v1/organisations/{tenant.id}/alert-groups/"
 
 
 async def seed(client: httpx.AsyncClient, tenant: Tenant, n: int) -> list[str]:
@@ -151,6 +152,9 @@ async def tick(db: Database, settings: Settings, clock: FrozenClock, at: datetim
 
 @dataclass
 class AlertWorld:
+    """The fixtures of one alert test, acting for ``tenant``; its methods are the functions
+    above with those fixtures filled in."""
+
     client: httpx.AsyncClient
     tenant: Tenant
     db: Database
