@@ -4,99 +4,49 @@ template; a real receiver on loopback gets one firing and one resolved notificat
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import httpx
 import pytest
 
-from pipepulse.config import Settings
-from pipepulse.db.session import Database
 from pipepulse.scheduler.runner import alert_pass
-from tests.alerts.conftest import add_channel, add_rule, log_url
-from tests.alerts.receiver import Receiver
 from tests.alerts.test_channel_status import statements
 from tests.alerts.test_dashboard_alerts import sign_in
-from tests.conftest import FrozenClock, Tenant, iso
+from tests.alerts.world import AlertWorld, log_url
+from tests.conftest import Tenant, iso
 
 T0 = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
 N = 400
 
 
-async def seed(client: httpx.AsyncClient, tenant: Tenant, n: int) -> list[str]:
-    made = []
-    for i in range(n):
-        body = {"name": f"Replica {i:03d}", "type": "postgres", "state": "connected"}
-        response = await client.post(tenant.connections_url(), json=body, headers=tenant.write)
-        assert response.status_code == 201, response.text
-        made.append(response.json()["id"])
-    return made
-
-
-async def runs(
-    client: httpx.AsyncClient,
-    tenant: Tenant,
-    key: dict[str, str],
-    connections: list[str],
-    at: datetime,
-    error: Any,
-) -> None:
-    """A finished run of every connection, pushed as its loader would."""
-    for i, cid in enumerate(connections):
-        body = {
-            "started_at": iso(at - timedelta(seconds=5)),
-            "completed_at": iso(at),
-            "events_delivered": 0 if error else 100,
-            "batches_dlq": 0,
-            "error": error(i) if error else None,
-        }
-        response = await client.post(tenant.connection_url(cid) + "metrics/", json=body, headers=key)
-        assert response.status_code == 201, response.text
-
-
 @pytest.mark.timeout(600)  # 400 connections through the API, on a busy machine
 async def test_groups__400_connections_one_cause__one_firing_one_resolved_per_rule(
-    client: httpx.AsyncClient,
-    tenant: Tenant,
-    db: Database,
-    alert_settings: Settings,
-    clock: FrozenClock,
-    receiver: Receiver,
-    service_key: dict[str, str],
+    world: AlertWorld,
 ) -> None:
-    clock.now = T0 - timedelta(hours=2)
-    connections = await seed(client, tenant, N)
-    clock.now = T0 - timedelta(hours=1)
-    await runs(client, tenant, service_key, connections, T0 - timedelta(hours=1), None)
-    channel = await add_channel(client, tenant, receiver)
-    by_fingerprint = await add_rule(
-        client,
-        tenant,
+    world.clock.now = T0 - timedelta(hours=2)
+    connections = await world.connections(N)
+    world.clock.now = T0 - timedelta(hours=1)
+    await world.runs(connections, T0 - timedelta(hours=1), None)
+    channel = await world.channel()
+    by_fingerprint = await world.rule(
         channel["id"],
         ["status:error", "recovered"],
         group_by=["fingerprint"],
         group_wait_seconds=30,
     )
-    everything = await add_rule(client, tenant, channel["id"], ["status:error", "recovered"], group_by=[])
-    clock.now = T0
-    await alert_pass(db, alert_settings, T0)  # first evaluation: all active
-    assert receiver.received() == []
+    everything = await world.rule(channel["id"], ["status:error", "recovered"], group_by=[])
+    await world.tick(T0, replicas=1)  # first evaluation: all active
+    assert world.receiver.received() == []
 
     # Within one minute, every connection fails three times with the same cause.
     for k in range(3):
-        clock.now = T0 + timedelta(seconds=10 + 10 * k)
-        await runs(
-            client,
-            tenant,
-            service_key,
+        world.clock.now = T0 + timedelta(seconds=10 + 10 * k)
+        await world.runs(
             connections,
             T0 + timedelta(seconds=10 + 10 * k),
             lambda i: f"connection refused to db-{i}.internal:5432 after {30000 + i} ms",
         )
     for seconds in (45, 60, 90, 120):  # several ticks, two replicas each
-        clock.now = T0 + timedelta(seconds=seconds)
-        await alert_pass(db, alert_settings, clock.now)
-        await alert_pass(db, alert_settings, clock.now)
-    firing = receiver.received("alert_group")
+        await world.tick(T0 + timedelta(seconds=seconds))
+    firing = world.receiver.received("alert_group")
     assert sorted(d.json["group"]["rule_id"] for d in firing) == sorted(
         [by_fingerprint["id"], everything["id"]]
     )
@@ -114,22 +64,22 @@ async def test_groups__400_connections_one_cause__one_firing_one_resolved_per_ru
     assert keyed["group"]["key"]["fingerprint"] == keyed["alerts"][0]["labels"]["fingerprint"] != ""
 
     # Recovery: every connection delivers again; after group_interval, one resolved each.
-    clock.now = T0 + timedelta(minutes=10)
-    await runs(client, tenant, service_key, connections, T0 + timedelta(minutes=10), None)
+    world.clock.now = T0 + timedelta(minutes=10)
+    await world.runs(connections, T0 + timedelta(minutes=10), None)
     for minutes in (11, 20, 30):
-        clock.now = T0 + timedelta(minutes=minutes)
-        await alert_pass(db, alert_settings, clock.now)
-        await alert_pass(db, alert_settings, clock.now)
-    groups = receiver.received("alert_group")
+        await world.tick(T0 + timedelta(minutes=minutes))
+    groups = world.receiver.received("alert_group")
     resolved = [d.json for d in groups if d.json["status"] == "resolved"]
     assert len(groups) == 4
     assert sorted(b["group"]["rule_id"] for b in resolved) == sorted([by_fingerprint["id"], everything["id"]])
     assert all(b["counts"] == {"firing": 0, "resolved": N} for b in resolved)
     assert len({d.json["id"] for d in groups}) == 4
 
-    log = (await client.get(log_url(tenant), headers=tenant.read)).json()
+    log = (await world.client.get(log_url(world.tenant), headers=world.tenant.read)).json()
     assert sum(1 for item in log["items"] if item["type"] == "alert_group") == 4
-    listed = await client.get(f"/api/v1/organisations/{tenant.id}/alert-groups/", headers=tenant.read)
+    listed = await world.client.get(
+        f"/api/v1/organisations/{world.tenant.id}/alert-groups/", headers=world.tenant.read
+    )
     assert listed.status_code == 200, listed.text
     items = listed.json()["items"]
     assert {g["state"] for g in items} == {"closed"}
@@ -139,89 +89,63 @@ async def test_groups__400_connections_one_cause__one_firing_one_resolved_per_ru
 
 
 async def test_groups__min_duration__short_error_never_told_lasting_one_joins_after_the_hold(
-    client: httpx.AsyncClient,
-    tenant: Tenant,
-    db: Database,
-    alert_settings: Settings,
-    clock: FrozenClock,
-    receiver: Receiver,
-    service_key: dict[str, str],
+    world: AlertWorld,
 ) -> None:
-    clock.now = T0 - timedelta(hours=2)
-    brief, lasting = await seed(client, tenant, 2)
-    clock.now = T0 - timedelta(hours=1)
-    await runs(client, tenant, service_key, [brief, lasting], T0 - timedelta(hours=1), None)
-    channel = await add_channel(client, tenant, receiver)
-    await add_rule(
-        client,
-        tenant,
+    world.clock.now = T0 - timedelta(hours=2)
+    brief, lasting = await world.connections(2)
+    world.clock.now = T0 - timedelta(hours=1)
+    await world.runs([brief, lasting], T0 - timedelta(hours=1), None)
+    channel = await world.channel()
+    await world.rule(
         channel["id"],
         ["status:error", "recovered"],
         group_by=[],
         group_wait_seconds=0,
         min_duration_seconds=600,
     )
-    clock.now = T0
-    await alert_pass(db, alert_settings, T0)
-
-    async def tick(at: datetime) -> None:
-        clock.now = at
-        await alert_pass(db, alert_settings, at)
+    await world.tick(T0, replicas=1)
 
     for k in range(3):  # both in error from T0 + 30 s
         at = T0 + timedelta(seconds=10 + 10 * k)
-        clock.now = at
-        await runs(client, tenant, service_key, [brief, lasting], at, lambda _: "refused")
-    await tick(T0 + timedelta(minutes=1))
-    clock.now = T0 + timedelta(minutes=3)
-    await runs(client, tenant, service_key, [brief], clock.now, None)  # over in 2.5 minutes
-    await tick(T0 + timedelta(minutes=4))
-    await tick(T0 + timedelta(minutes=10))
-    assert receiver.received("alert_group") == []  # held back: 9.5 minutes of 10
+        world.clock.now = at
+        await world.runs([brief, lasting], at, lambda _: "refused")
+    await world.tick(T0 + timedelta(minutes=1), replicas=1)
+    world.clock.now = T0 + timedelta(minutes=3)
+    await world.runs([brief], world.clock.now, None)  # over in 2.5 minutes
+    await world.tick(T0 + timedelta(minutes=4), replicas=1)
+    await world.tick(T0 + timedelta(minutes=10), replicas=1)
+    assert world.receiver.received("alert_group") == []  # held back: 9.5 minutes of 10
 
-    await tick(T0 + timedelta(minutes=10, seconds=31))
-    [firing] = [d.json for d in receiver.received("alert_group")]
+    await world.tick(T0 + timedelta(minutes=10, seconds=31), replicas=1)
+    [firing] = [d.json for d in world.receiver.received("alert_group")]
     assert firing["status"] == "firing"
     assert [a["connection"]["id"] for a in firing["alerts"]] == [lasting]
     assert firing["counts"] == {"firing": 1, "resolved": 0}
     assert firing["alerts"][0]["started_at"] == iso(T0 + timedelta(seconds=30)).replace(".000000", "")
 
-    clock.now = T0 + timedelta(minutes=12)
-    await runs(client, tenant, service_key, [lasting], clock.now, None)
-    await tick(T0 + timedelta(minutes=13))
-    await tick(T0 + timedelta(minutes=20))
-    resolved = [d.json for d in receiver.received("alert_group")][1:]
+    world.clock.now = T0 + timedelta(minutes=12)
+    await world.runs([lasting], world.clock.now, None)
+    await world.tick(T0 + timedelta(minutes=13), replicas=1)
+    await world.tick(T0 + timedelta(minutes=20), replicas=1)
+    resolved = [d.json for d in world.receiver.received("alert_group")][1:]
     assert [(r["status"], r["counts"]) for r in resolved] == [("resolved", {"firing": 0, "resolved": 1})]
     assert [a["connection"]["id"] for a in resolved[0]["alerts"]] == [lasting]
 
 
 async def test_groups__late_then_fresh__one_firing_and_one_resolved_group_notification(
-    client: httpx.AsyncClient,
-    tenant: Tenant,
-    db: Database,
-    alert_settings: Settings,
-    clock: FrozenClock,
-    receiver: Receiver,
-    service_key: dict[str, str],
+    world: AlertWorld,
 ) -> None:
-    clock.now = T0 - timedelta(hours=2)
-    [connection] = await seed(client, tenant, 1)
-    clock.now = T0 - timedelta(minutes=30)
-    await runs(client, tenant, service_key, [connection], clock.now, None)
-    channel = await add_channel(client, tenant, receiver)
-    rule = await add_rule(
-        client, tenant, channel["id"], ["late", "fresh"], group_by=["connection"], group_wait_seconds=0
-    )
+    world.clock.now = T0 - timedelta(hours=2)
+    [connection] = await world.connections(1)
+    world.clock.now = T0 - timedelta(minutes=30)
+    await world.runs([connection], world.clock.now, None)
+    channel = await world.channel()
+    rule = await world.rule(channel["id"], ["late", "fresh"], group_by=["connection"], group_wait_seconds=0)
 
-    async def tick(at: datetime) -> None:
-        clock.now = at
-        await alert_pass(db, alert_settings, at)
-        await alert_pass(db, alert_settings, at)
-
-    await tick(T0)
+    await world.tick(T0)
     # Last delivery 11:30, SLA 2 x 1 h + 15 min: late from 13:45.
-    await tick(T0 + timedelta(hours=1, minutes=50))
-    [firing] = [d.json for d in receiver.received("alert_group")]
+    await world.tick(T0 + timedelta(hours=1, minutes=50))
+    [firing] = [d.json for d in world.receiver.received("alert_group")]
     assert firing["status"] == "firing"
     assert firing["group"]["rule_id"] == rule["id"]
     assert firing["group"]["key"] == {"connection": connection}
@@ -231,38 +155,35 @@ async def test_groups__late_then_fresh__one_firing_and_one_resolved_group_notifi
     assert alert["from"] is None
     assert alert["reason"]["code"] == "late"
 
-    clock.now = T0 + timedelta(hours=2)
-    await runs(client, tenant, service_key, [connection], clock.now, None)
-    await tick(T0 + timedelta(hours=2, minutes=1))
-    await tick(T0 + timedelta(hours=2, minutes=10))
-    resolved = [d.json for d in receiver.received("alert_group")][1:]
+    world.clock.now = T0 + timedelta(hours=2)
+    await world.runs([connection], world.clock.now, None)
+    await world.tick(T0 + timedelta(hours=2, minutes=1))
+    await world.tick(T0 + timedelta(hours=2, minutes=10))
+    resolved = [d.json for d in world.receiver.received("alert_group")][1:]
     assert [(r["status"], r["counts"]) for r in resolved] == [("resolved", {"firing": 0, "resolved": 1})]
     assert resolved[0]["alerts"][0]["ended_at"] == "2026-04-20T14:00:00Z"
 
 
 async def test_organisation_page__open_groups__own_shown_above_the_cards_others_never(
-    client: httpx.AsyncClient,
-    tenant: Tenant,
+    world: AlertWorld,
     other_tenant: Tenant,
-    db: Database,
-    alert_settings: Settings,
-    clock: FrozenClock,
-    receiver: Receiver,
-    service_key: dict[str, str],
 ) -> None:
     made = {}
-    for who in (tenant, other_tenant):
-        clock.now = T0 - timedelta(hours=1)
-        [connection] = await seed(client, who, 1)
-        channel = await add_channel(client, who, receiver)
-        await add_rule(client, who, channel["id"], ["status:error"], group_by=[], group_wait_seconds=0)
+    for who in (world.tenant, other_tenant):
+        world.clock.now = T0 - timedelta(hours=1)
+        acting = world.as_tenant(who)
+        [connection] = await acting.connections(1)
+        channel = await acting.channel()
+        await acting.rule(channel["id"], ["status:error"], group_by=[], group_wait_seconds=0)
         for k in range(3):
-            clock.now = T0 - timedelta(minutes=30 - k)
-            await runs(client, who, service_key, [connection], clock.now, lambda _: "refused")
+            world.clock.now = T0 - timedelta(minutes=30 - k)
+            await acting.runs([connection], world.clock.now, lambda _: "refused")
         made[who.id] = connection
-    clock.now = T0
-    await alert_pass(db, alert_settings, T0)
-    groups = {d.json["organisation"]["id"]: d.json["group"]["id"] for d in receiver.received("alert_group")}
+    await world.tick(T0, replicas=1)
+    groups = {
+        d.json["organisation"]["id"]: d.json["group"]["id"] for d in world.receiver.received("alert_group")
+    }
+    tenant, client = world.tenant, world.client
     assert set(groups) == {tenant.id, other_tenant.id}
 
     await sign_in(client, tenant.reader)
@@ -276,45 +197,34 @@ async def test_organisation_page__open_groups__own_shown_above_the_cards_others_
 
 
 async def test_groups__recovered_asked_or_not__resolved_told_only_to_rules_that_ask(
-    client: httpx.AsyncClient,
-    tenant: Tenant,
-    db: Database,
-    alert_settings: Settings,
-    clock: FrozenClock,
-    receiver: Receiver,
-    service_key: dict[str, str],
+    world: AlertWorld,
 ) -> None:
     """SPEC §7.4: `recovered` asks for the resolved notifications of the rule's status alerts,
     whatever the new status; a rule without it closes its group silently."""
-    clock.now = T0 - timedelta(hours=2)
-    [connection] = await seed(client, tenant, 1)
+    world.clock.now = T0 - timedelta(hours=2)
+    [connection] = await world.connections(1)
     for minutes in (30, 20, 10):  # three failures: error from the third
-        clock.now = T0 - timedelta(minutes=minutes)
-        await runs(client, tenant, service_key, [connection], clock.now, lambda _: "connection refused")
+        world.clock.now = T0 - timedelta(minutes=minutes)
+        await world.runs([connection], world.clock.now, lambda _: "connection refused")
     rules = {}
     for name, events in (
         ("asks", ["status:error", "recovered"]),
         ("silent", ["status:error"]),
         ("degraded", ["status:error", "status:degraded"]),
     ):
-        channel = await add_channel(client, tenant, receiver, name=name)
-        rules[name] = (await add_rule(client, tenant, channel["id"], events, group_wait_seconds=0))["id"]
+        channel = await world.channel(name=name)
+        rules[name] = (await world.rule(channel["id"], events, group_wait_seconds=0))["id"]
 
-    async def tick(at: datetime) -> None:
-        clock.now = at
-        await alert_pass(db, alert_settings, at)
-        await alert_pass(db, alert_settings, at)
-
-    await tick(T0)
+    await world.tick(T0)
     # A good run: error → degraded (failures still inside 24 h), which resolves the error alert.
-    clock.now = T0 + timedelta(minutes=5)
-    await runs(client, tenant, service_key, [connection], clock.now, None)
-    await tick(T0 + timedelta(minutes=6))
-    await tick(T0 + timedelta(minutes=30))
+    world.clock.now = T0 + timedelta(minutes=5)
+    await world.runs([connection], world.clock.now, None)
+    await world.tick(T0 + timedelta(minutes=6))
+    await world.tick(T0 + timedelta(minutes=30))
 
     told: dict[str, list[tuple[str, list[tuple[str, str | None]]]]] = {name: [] for name in rules}
     by_rule = {rule_id: name for name, rule_id in rules.items()}
-    for note in (d.json for d in receiver.received("alert_group")):
+    for note in (d.json for d in world.receiver.received("alert_group")):
         alerts = [(a["labels"]["condition"], a["ended_at"]) for a in note["alerts"]]
         told[by_rule[note["group"]["rule_id"]]].append((note["status"], alerts))
     ended = "2026-04-20T12:05:00Z"
@@ -324,8 +234,10 @@ async def test_groups__recovered_asked_or_not__resolved_told_only_to_rules_that_
         # The degraded alert is news; the error alert's end is not told.
         "degraded": [("firing", [("error", None)]), ("firing", [("degraded", None)])],
     }
-    groups = await client.get(
-        f"/api/v1/organisations/{tenant.id}/alert-groups/", params={"size": 50}, headers=tenant.read
+    groups = await world.client.get(
+        f"/api/v1/organisations/{world.tenant.id}/alert-groups/",
+        params={"size": 50},
+        headers=world.tenant.read,
     )
     assert groups.status_code == 200, groups.text
     states = {by_rule[g["rule_id"]]: g["state"] for g in groups.json()["items"]}
@@ -333,35 +245,29 @@ async def test_groups__recovered_asked_or_not__resolved_told_only_to_rules_that_
 
 
 async def test_groups__outage_storm__open_groups_read_once_per_pass_however_many_turn(
-    client: httpx.AsyncClient,
-    tenant: Tenant,
-    db: Database,
-    alert_settings: Settings,
-    clock: FrozenClock,
-    receiver: Receiver,
-    service_key: dict[str, str],
+    world: AlertWorld,
 ) -> None:
     """A rule grouping by connection, and 3 then 12 connections turning to error in one pass:
     the pass reads the rule's open groups the same number of times (it used to read them once
     per alert, so an outage of n connections cost n² group rows), and every connection still
     gets its own group, told once."""
-    clock.now = T0 - timedelta(hours=3)
-    small, large = await seed(client, tenant, 3), await seed(client, tenant, 12)
-    channel = await add_channel(client, tenant, receiver)
-    await add_rule(client, tenant, channel["id"], ["status:error"], group_by=["connection"])
+    world.clock.now = T0 - timedelta(hours=3)
+    small, large = await world.connections(3), await world.connections(12)
+    channel = await world.channel()
+    await world.rule(channel["id"], ["status:error"], group_by=["connection"])
     reads = []
     for minutes, connections in ((0, small), (60, large)):
         for back in (30, 20, 10):
-            clock.now = T0 + timedelta(minutes=minutes - back)
-            await runs(client, tenant, service_key, connections, clock.now, lambda _: "connection refused")
-        clock.now = T0 + timedelta(minutes=minutes)
-        with statements(db) as seen:
-            await alert_pass(db, alert_settings, clock.now)
+            world.clock.now = T0 + timedelta(minutes=minutes - back)
+            await world.runs(connections, world.clock.now, lambda _: "connection refused")
+        world.clock.now = T0 + timedelta(minutes=minutes)
+        with statements(world.db) as seen:
+            await alert_pass(world.db, world.settings, world.clock.now)
         reads.append(
             sum(1 for s in seen if s.lstrip().upper().startswith("SELECT") and "FROM alert_groups" in s)
         )
     assert reads[0] == reads[1]
-    notes = [d.json for d in receiver.received("alert_group")]
+    notes = [d.json for d in world.receiver.received("alert_group")]
     named = [a["connection"]["id"] for n in notes for a in n["alerts"]]
     assert sorted(named) == sorted(small + large)
     assert len({n["group"]["id"] for n in notes}) == 15

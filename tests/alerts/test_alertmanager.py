@@ -20,9 +20,9 @@ import pytest
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.scheduler.runner import alert_pass
-from tests.alerts.conftest import add_rule, channels_url
 from tests.alerts.test_evaluation import make_connection, push
 from tests.alerts.test_outbox import break_connection
+from tests.alerts.world import add_rule, channels_url
 from tests.conftest import FrozenClock, Tenant
 
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")

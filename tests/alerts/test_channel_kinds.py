@@ -24,10 +24,10 @@ from pipepulse.db.session import Database
 from pipepulse.delivery import channels
 from pipepulse.delivery import service as delivery
 from pipepulse.scheduler.runner import alert_pass
-from tests.alerts.conftest import add_rule, channels_url
 from tests.alerts.receiver import Receiver
 from tests.alerts.test_evaluation import make_connection
 from tests.alerts.test_outbox import break_connection, log_items
+from tests.alerts.world import add_rule, channels_url
 from tests.conftest import FrozenClock, Tenant
 
 ROUTING_KEY = "R0UT1NGKEY0000000000000000000042"

@@ -20,8 +20,8 @@ from pipepulse.db import migrate
 from pipepulse.db.base import UTCDateTime
 from pipepulse.db.session import Database
 from pipepulse.delivery.channels import keys as channel_keys
-from tests.alerts.conftest import add_channel, channels_url
 from tests.alerts.receiver import Receiver
+from tests.alerts.world import add_channel, channels_url
 from tests.conftest import BACKEND, FrozenClock, Tenant
 from tests.helpers import pipepulse
 

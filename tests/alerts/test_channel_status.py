@@ -14,8 +14,8 @@ from sqlalchemy import event
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.scheduler.runner import alert_pass
-from tests.alerts.conftest import add_channel, channels_url
 from tests.alerts.receiver import Receiver
+from tests.alerts.world import add_channel, channels_url
 from tests.conftest import FrozenClock, Tenant
 
 

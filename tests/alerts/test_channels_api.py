@@ -15,8 +15,8 @@ from pipepulse.auth import service as auth_service
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.wire.webhook_signature import verify
-from tests.alerts.conftest import add_channel, add_rule, channels_url, log_url, rules_url
 from tests.alerts.receiver import Receiver
+from tests.alerts.world import add_channel, add_rule, channels_url, log_url, rules_url
 from tests.conftest import FrozenClock, Tenant
 
 

@@ -11,9 +11,9 @@ from pipepulse.auth import service as auth_service
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.scheduler.runner import alert_pass
-from tests.alerts.conftest import add_channel, add_rule, channels_url
 from tests.alerts.receiver import Receiver
 from tests.alerts.test_outbox import setup_error_notification
+from tests.alerts.world import add_channel, add_rule, channels_url
 from tests.conftest import FrozenClock, Tenant
 
 

@@ -7,8 +7,8 @@ import re
 
 import httpx
 
-from tests.alerts.conftest import add_channel
 from tests.alerts.receiver import Receiver
+from tests.alerts.world import add_channel
 from tests.conftest import Tenant
 
 ORIGIN = {"Origin": "http://pipepulse.test"}

@@ -16,11 +16,10 @@ from pipepulse.auth import service as auth_service
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.scheduler.runner import alert_pass
-from tests.alerts.conftest import add_channel, add_rule
 from tests.alerts.receiver import Receiver
-from tests.alerts.test_alert_groups import runs
 from tests.alerts.test_channel_status import statements
 from tests.alerts.test_dashboard_alerts import sign_in
+from tests.alerts.world import AlertWorld, add_channel, add_rule, runs
 from tests.conftest import FrozenClock, Tenant, make_tenant
 
 T0 = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
@@ -56,45 +55,32 @@ async def platform_tokens(db: Database, now: datetime) -> tuple[str, str]:
 
 
 @pytest.fixture
-async def fleet(
-    client: httpx.AsyncClient,
-    tenant: Tenant,
-    other_tenant: Tenant,
-    db: Database,
-    alert_settings: Settings,
-    clock: FrozenClock,
-    receiver: Receiver,
-    service_key: dict[str, str],
-) -> Fleet:
+async def fleet(world: AlertWorld, other_tenant: Tenant) -> Fleet:
     """Two PostgreSQL connections of acme and one Snowflake connection of globex in error, each
     organisation's rule grouping everything it matches into one open group."""
+    tenant, clock = world.tenant, world.clock
     made: dict[int, list[str]] = {}
     kinds = {tenant.id: ["postgres", "postgres"], other_tenant.id: ["snowflake"]}
     for who in (tenant, other_tenant):
+        acting = world.as_tenant(who)
         clock.now = T0 - timedelta(hours=1)
         made[who.id] = []
         for i, kind in enumerate(kinds[who.id]):
             body = {"name": f"{who.slug} replica {i}", "type": kind, "state": "connected"}
-            response = await client.post(who.connections_url(), json=body, headers=who.write)
+            response = await world.client.post(who.connections_url(), json=body, headers=who.write)
             assert response.status_code == 201, response.text
             made[who.id].append(response.json()["id"])
-        channel = await add_channel(client, who, receiver)
-        await add_rule(client, who, channel["id"], ["status:error"], group_by=[], group_wait_seconds=0)
+        channel = await acting.channel()
+        await acting.rule(channel["id"], ["status:error"], group_by=[], group_wait_seconds=0)
         for k in range(3):
             clock.now = T0 - timedelta(minutes=30 - k)
-            await runs(
-                client,
-                who,
-                service_key,
-                made[who.id],
-                clock.now,
-                lambda i: f"connection refused to db-{i}:5432",
-            )
-    clock.now = T0
-    await alert_pass(db, alert_settings, T0)
-    groups = {d.json["organisation"]["id"]: d.json["group"]["id"] for d in receiver.received("alert_group")}
+            await acting.runs(made[who.id], clock.now, lambda i: f"connection refused to db-{i}:5432")
+    await world.tick(T0, replicas=1)
+    groups = {
+        d.json["organisation"]["id"]: d.json["group"]["id"] for d in world.receiver.received("alert_group")
+    }
     assert set(groups) == {tenant.id, other_tenant.id}
-    reader, writer = await platform_tokens(db, T0)
+    reader, writer = await platform_tokens(world.db, T0)
     return Fleet(groups, made, reader, writer)
 
 

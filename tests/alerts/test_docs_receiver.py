@@ -16,7 +16,7 @@ from pipepulse.app import create_app
 from pipepulse.clock import utc_now
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
-from tests.alerts.conftest import channels_url
+from tests.alerts.world import channels_url
 from tests.conftest import Tenant
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "alerts.md"

@@ -15,14 +15,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
-
-from pipepulse.config import Settings
-from pipepulse.db.session import Database
-from tests.alerts.conftest import add_channel, add_rule
-from tests.alerts.receiver import Receiver
-from tests.alerts.test_silences import fail, groups_url, make, push, tick
-from tests.conftest import FrozenClock, Tenant, iso
+from tests.alerts.world import AlertWorld
+from tests.conftest import iso
 from tests.edges import SECOND, Edge, around, table
 
 # A Monday, 14:00 in Berlin (CEST): the maintenance window below starts exactly here.
@@ -30,26 +24,17 @@ NOW = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 
 
-async def firing_group(
-    client: httpx.AsyncClient,
-    tenant: Tenant,
-    db: Database,
-    settings: Settings,
-    clock: FrozenClock,
-    receiver: Receiver,
-    key: dict[str, str],
-    **rule: Any,
-) -> str:
+async def firing_group(world: AlertWorld, **rule: Any) -> str:
     """A connection failing since ``NOW - 30 min``, its alert in an open group; the connection's id."""
-    clock.now = NOW - timedelta(hours=3)
-    cid = await make(client, tenant)
-    await push(client, tenant, key, cid, NOW - timedelta(hours=2), None, clock)
-    channel = await add_channel(client, tenant, receiver)
+    world.clock.now = NOW - timedelta(hours=3)
+    cid = await world.connection()
+    await world.push(cid, NOW - timedelta(hours=2), None)
+    channel = await world.channel()
     # `recovered`: a change that ends the error is told as the group's resolution.
     events = ["status:error", "recovered"]
-    await add_rule(client, tenant, channel["id"], events, group_by=["connection"], **rule)
-    await tick(db, settings, clock, NOW - timedelta(hours=1))
-    await fail(client, tenant, key, cid, NOW - 31 * MINUTE, clock)
+    await world.rule(channel["id"], events, group_by=["connection"], **rule)
+    await world.tick(NOW - timedelta(hours=1))
+    await world.fail(cid, NOW - 31 * MINUTE)
     return cid
 
 
@@ -58,8 +43,8 @@ def shown(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-async def alert_silenced_by(client: httpx.AsyncClient, tenant: Tenant) -> list[str]:
-    [group] = (await client.get(groups_url(tenant), headers=tenant.read)).json()["items"]
+async def alert_silenced_by(world: AlertWorld) -> list[str]:
+    [group] = await world.groups()
     [alert] = group["alerts"]
     return list(alert["silenced_by"])
 
@@ -74,37 +59,29 @@ SILENCE = [
 @table(SILENCE)
 async def test_edges__silence__holds_from_starts_at_inclusive_to_ends_at_exclusive(
     row: Edge,
-    client: httpx.AsyncClient,
-    tenant: Tenant,
-    db: Database,
-    alert_settings: Settings,
-    clock: FrozenClock,
-    receiver: Receiver,
-    service_key: dict[str, str],
+    world: AlertWorld,
 ) -> None:
-    cid = await firing_group(
-        client, tenant, db, alert_settings, clock, receiver, service_key, group_wait_seconds=3600
-    )
-    await tick(db, alert_settings, clock, NOW)
-    url = f"/api/v1/organisations/{tenant.id}/silences/"
-    created = await client.post(
+    cid = await firing_group(world, group_wait_seconds=3600)
+    await world.tick(NOW)
+    url = f"/api/v1/organisations/{world.tenant.id}/silences/"
+    created = await world.client.post(
         url,
         json={
             "matchers": {"connection": cid},
             "starts_at": iso(NOW + SILENCE_FROM),
             "ends_at": iso(NOW + SILENCE_TO),
         },
-        headers=tenant.write,
+        headers=world.tenant.write,
     )
     assert created.status_code == 201, created.text
     silence_id = created.json()["id"]
 
-    clock.now = NOW + row.instant
-    [listed] = (await client.get(url, headers=tenant.read)).json()
+    world.clock.now = NOW + row.instant
+    [listed] = (await world.client.get(url, headers=world.tenant.read)).json()
     assert listed["state"] == row.expected
-    by_state = (await client.get(url, params={"state": row.expected}, headers=tenant.read)).json()
+    by_state = (await world.client.get(url, params={"state": row.expected}, headers=world.tenant.read)).json()
     assert [s["id"] for s in by_state] == [silence_id]
-    assert await alert_silenced_by(client, tenant) == ([silence_id] if row.expected == "active" else [])
+    assert await alert_silenced_by(world) == ([silence_id] if row.expected == "active" else [])
 
 
 WINDOW_LENGTH = timedelta(minutes=30)
@@ -117,35 +94,27 @@ WINDOW = [
 @table(WINDOW)
 async def test_edges__maintenance_window__holds_from_its_start_inclusive_to_its_end_exclusive(
     row: Edge,
-    client: httpx.AsyncClient,
-    tenant: Tenant,
-    db: Database,
-    alert_settings: Settings,
-    clock: FrozenClock,
-    receiver: Receiver,
-    service_key: dict[str, str],
+    world: AlertWorld,
 ) -> None:
-    await firing_group(
-        client, tenant, db, alert_settings, clock, receiver, service_key, group_wait_seconds=3600
-    )
-    await tick(db, alert_settings, clock, NOW - 10 * MINUTE)
-    url = f"/api/v1/organisations/{tenant.id}/maintenance-windows/"
-    created = await client.post(
+    await firing_group(world, group_wait_seconds=3600)
+    await world.tick(NOW - 10 * MINUTE)
+    url = f"/api/v1/organisations/{world.tenant.id}/maintenance-windows/"
+    created = await world.client.post(
         url,
         json={
-            "matchers": {"organisation": tenant.slug},
+            "matchers": {"organisation": world.tenant.slug},
             "time_zone": "Europe/Berlin",
             "weekdays": [0],
             "start": "14:00",
             "duration_minutes": 30,
         },
-        headers=tenant.write,
+        headers=world.tenant.write,
     )
     assert created.status_code == 201, created.text
     window_id = created.json()["id"]
 
-    clock.now = NOW + row.instant
-    [listed] = (await client.get(url, headers=tenant.read)).json()
+    world.clock.now = NOW + row.instant
+    [listed] = (await world.client.get(url, headers=world.tenant.read)).json()
     assert listed["active"] is row.expected
     # Inside, the occurrence holding now; outside, the next one (a week on, once this one ended).
     next_start = NOW if row.instant < WINDOW_LENGTH else NOW + timedelta(days=7)
@@ -153,7 +122,7 @@ async def test_edges__maintenance_window__holds_from_its_start_inclusive_to_its_
         shown(next_start),
         shown(next_start + WINDOW_LENGTH),
     )
-    assert await alert_silenced_by(client, tenant) == ([window_id] if row.expected else [])
+    assert await alert_silenced_by(world) == ([window_id] if row.expected else [])
 
 
 GROUP_WAIT = timedelta(seconds=600)
@@ -163,31 +132,19 @@ WAIT = around("group_wait", GROUP_WAIT, before=0, on=1, after=1)
 @table(WAIT)
 async def test_edges__group_wait__first_notification_once_it_has_passed_since_the_first_alert(
     row: Edge,
-    client: httpx.AsyncClient,
-    tenant: Tenant,
-    db: Database,
-    alert_settings: Settings,
-    clock: FrozenClock,
-    receiver: Receiver,
-    service_key: dict[str, str],
+    world: AlertWorld,
 ) -> None:
     await firing_group(
-        client,
-        tenant,
-        db,
-        alert_settings,
-        clock,
-        receiver,
-        service_key,
+        world,
         group_wait_seconds=int(GROUP_WAIT.total_seconds()),
     )
-    await tick(db, alert_settings, clock, NOW - 30 * MINUTE)
-    [group] = (await client.get(groups_url(tenant), headers=tenant.read)).json()["items"]
+    await world.tick(NOW - 30 * MINUTE)
+    [group] = await world.groups()
     first = datetime.fromisoformat(group["first_fired_at"])
-    assert receiver.received("alert_group") == []
+    assert world.receiver.received("alert_group") == []
 
-    await tick(db, alert_settings, clock, first + row.instant)
-    assert len(receiver.received("alert_group")) == row.expected
+    await world.tick(first + row.instant)
+    assert len(world.receiver.received("alert_group")) == row.expected
 
 
 GROUP_INTERVAL = timedelta(seconds=600)
@@ -197,41 +154,29 @@ CHANGES = around("group_interval", GROUP_INTERVAL, before=1, on=2, after=2)
 @table(CHANGES)
 async def test_edges__group_interval__changed_group_told_again_once_it_has_passed(
     row: Edge,
-    client: httpx.AsyncClient,
-    tenant: Tenant,
-    db: Database,
-    alert_settings: Settings,
-    clock: FrozenClock,
-    receiver: Receiver,
-    service_key: dict[str, str],
+    world: AlertWorld,
 ) -> None:
     cid = await firing_group(
-        client,
-        tenant,
-        db,
-        alert_settings,
-        clock,
-        receiver,
-        service_key,
+        world,
         group_wait_seconds=0,
         group_interval_seconds=int(GROUP_INTERVAL.total_seconds()),
         repeat_interval_seconds=86_400,
     )
-    await tick(db, alert_settings, clock, NOW - 30 * MINUTE)
-    [group] = (await client.get(groups_url(tenant), headers=tenant.read)).json()["items"]
+    await world.tick(NOW - 30 * MINUTE)
+    [group] = await world.groups()
     last = datetime.fromisoformat(group["last_notified_at"])
-    assert len(receiver.received("alert_group")) == 1
+    assert len(world.receiver.received("alert_group")) == 1
 
     # The group changes at the row's instant (a delivery ends the error: its alert resolves),
     # and a pass runs at that same instant.
-    await push(client, tenant, service_key, cid, last + row.instant, None, clock)
-    await tick(db, alert_settings, clock, last + row.instant)
-    sent = receiver.received("alert_group")
+    await world.push(cid, last + row.instant, None)
+    await world.tick(last + row.instant)
+    sent = world.receiver.received("alert_group")
     assert len(sent) == row.expected
     assert sent[-1].json["status"] == ("resolved" if row.expected == 2 else "firing")
     # A change held back is told exactly at the edge, not dropped.
-    await tick(db, alert_settings, clock, max(last + GROUP_INTERVAL, last + row.instant))
-    assert [d.json["status"] for d in receiver.received("alert_group")] == ["firing", "resolved"]
+    await world.tick(max(last + GROUP_INTERVAL, last + row.instant))
+    assert [d.json["status"] for d in world.receiver.received("alert_group")] == ["firing", "resolved"]
 
 
 REPEAT = timedelta(seconds=3600)
@@ -241,35 +186,23 @@ REPEATS = around("repeat_interval", REPEAT, before=1, on=2, after=2)
 @table(REPEATS)
 async def test_edges__repeat_interval__unchanged_group_told_again_once_it_has_passed(
     row: Edge,
-    client: httpx.AsyncClient,
-    tenant: Tenant,
-    db: Database,
-    alert_settings: Settings,
-    clock: FrozenClock,
-    receiver: Receiver,
-    service_key: dict[str, str],
+    world: AlertWorld,
 ) -> None:
     await firing_group(
-        client,
-        tenant,
-        db,
-        alert_settings,
-        clock,
-        receiver,
-        service_key,
+        world,
         group_wait_seconds=0,
         repeat_interval_seconds=int(REPEAT.total_seconds()),
     )
-    await tick(db, alert_settings, clock, NOW - 30 * MINUTE)
-    [told] = receiver.received("alert_group")
-    [group] = (await client.get(groups_url(tenant), headers=tenant.read)).json()["items"]
+    await world.tick(NOW - 30 * MINUTE)
+    [told] = world.receiver.received("alert_group")
+    [group] = await world.groups()
     last = datetime.fromisoformat(group["last_notified_at"])
     assert last == NOW - 30 * MINUTE
 
     # Ticks up to the edge (each one a second apart near it) send nothing more before it.
-    await tick(db, alert_settings, clock, last + REPEAT - 2 * SECOND)
-    await tick(db, alert_settings, clock, last + row.instant)
-    sent = receiver.received("alert_group")
+    await world.tick(last + REPEAT - 2 * SECOND)
+    await world.tick(last + row.instant)
+    sent = world.receiver.received("alert_group")
     assert len(sent) == row.expected
     assert all(d.json["status"] == "firing" for d in sent)
     assert sent[0].json["id"] == told.json["id"]

@@ -13,8 +13,8 @@ from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.scheduler.runner import alert_pass
 from pipepulse.wire.webhook_signature import verify
-from tests.alerts.conftest import add_channel, add_rule, log_url
 from tests.alerts.receiver import Receiver
+from tests.alerts.world import add_channel, add_rule, log_url
 from tests.conftest import FrozenClock, Tenant, iso
 
 # Far from the wall clock (a Monday, as the suite's usual instant is): anything in the

@@ -22,9 +22,9 @@ from pipepulse.config import Settings
 from pipepulse.db.models import Alert, AlertEvent, AlertGroup, EvaluationShare
 from pipepulse.db.session import Database
 from pipepulse.scheduler.runner import alert_pass
-from tests.alerts.conftest import add_channel, add_rule
 from tests.alerts.receiver import Receiver
 from tests.alerts.test_evaluation import make_connection, push
+from tests.alerts.world import add_channel, add_rule
 from tests.conftest import FrozenClock, Tenant
 
 T0 = datetime(2031, 4, 21, 12, 20, tzinfo=UTC)

@@ -16,8 +16,8 @@ from pipepulse.config import Settings
 from pipepulse.db.models import AlertRule
 from pipepulse.db.session import Database
 from pipepulse.scheduler.runner import alert_pass
-from tests.alerts.conftest import add_channel, add_rule, channels_url, log_url, rules_url
 from tests.alerts.receiver import Receiver
+from tests.alerts.world import add_channel, add_rule, channels_url, log_url, rules_url
 from tests.conftest import FrozenClock, Tenant, iso
 
 T0 = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)

@@ -18,9 +18,9 @@ from pipepulse.retention import service as retention
 from pipepulse.scheduler import runner
 from pipepulse.scheduler.dispatchers import NoDispatcher
 from pipepulse.scheduler.runner import alert_pass
-from tests.alerts.conftest import channels_url
 from tests.alerts.receiver import Receiver
 from tests.alerts.test_outbox import break_connection, log_items, setup_error_notification
+from tests.alerts.world import channels_url
 from tests.conftest import FrozenClock, Tenant
 
 DAY = timedelta(days=1)

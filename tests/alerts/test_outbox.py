@@ -18,9 +18,9 @@ from pipepulse.delivery import service as delivery
 from pipepulse.scheduler import runner
 from pipepulse.scheduler.dispatchers import NoDispatcher
 from pipepulse.scheduler.runner import alert_pass
-from tests.alerts.conftest import add_channel, add_rule, channels_url, log_url
 from tests.alerts.receiver import Receiver
 from tests.alerts.test_evaluation import make_connection, push
+from tests.alerts.world import add_channel, add_rule, channels_url, log_url
 from tests.conftest import FrozenClock, Tenant
 
 

@@ -20,10 +20,9 @@ from pipepulse.db.models import AlertRule
 from pipepulse.db.session import Database
 from pipepulse.retention import service as retention
 from pipepulse.scheduler.runner import alert_pass
-from tests.alerts.conftest import add_channel, add_rule, channels_url, log_url, rules_url
 from tests.alerts.receiver import Receiver
 from tests.alerts.test_dashboard_alerts import sign_in
-from tests.alerts.test_silences import fail, make, push, tick
+from tests.alerts.world import AlertWorld, add_channel, channels_url, log_url, rules_url
 from tests.conftest import FrozenClock, Tenant, iso
 
 T0 = datetime(2026, 4, 20, 12, tzinfo=UTC)
@@ -60,12 +59,10 @@ async def platform_rule(
     return out
 
 
-async def healthy(
-    client: httpx.AsyncClient, tenant: Tenant, key: dict[str, str], clock: FrozenClock, n: int = 1
-) -> list[str]:
-    made = [await make(client, tenant) for _ in range(n)]
+async def healthy(world: AlertWorld, n: int = 1) -> list[str]:
+    made = [await world.connection() for _ in range(n)]
     for cid in made:
-        await push(client, tenant, key, cid, T0 - timedelta(hours=1), None, clock)
+        await world.push(cid, T0 - timedelta(hours=1), None)
     return made
 
 
@@ -195,38 +192,33 @@ async def test_platform_rules__identical__409_and_bounds_count_the_platform_as_i
 
 
 async def test_platform_rule__two_organisations_in_error__one_group_across_them_org_channels_unchanged(
-    client: httpx.AsyncClient,
-    tenant: Tenant,
+    world: AlertWorld,
     other_tenant: Tenant,
-    db: Database,
-    alert_settings: Settings,
-    clock: FrozenClock,
-    receiver: Receiver,
-    service_key: dict[str, str],
 ) -> None:
-    clock.now = T0 - timedelta(hours=2)
-    platform = await platform_headers(db, clock.now)
-    ours = await healthy(client, tenant, service_key, clock, 2)
-    [theirs] = await healthy(client, other_tenant, service_key, clock)
-    channel = await platform_channel(client, platform, receiver.url)
+    other = world.as_tenant(other_tenant)
+    world.clock.now = T0 - timedelta(hours=2)
+    platform = await platform_headers(world.db, world.clock.now)
+    ours = await healthy(world, 2)
+    [theirs] = await healthy(other)
+    channel = await platform_channel(world.client, platform, world.receiver.url)
     across = await platform_rule(
-        client, platform, channel["id"], ["status:error", "recovered"], group_by=["condition"]
+        world.client, platform, channel["id"], ["status:error", "recovered"], group_by=["condition"]
     )
-    await tick(db, alert_settings, clock, T0)
+    await world.tick(T0)
 
     for cid in ours:
-        await fail(client, tenant, service_key, cid, T0 + timedelta(minutes=1), clock)
-    await fail(client, other_tenant, service_key, theirs, T0 + timedelta(minutes=1), clock)
-    await tick(db, alert_settings, clock, T0 + timedelta(minutes=2))
+        await world.fail(cid, T0 + timedelta(minutes=1))
+    await other.fail(theirs, T0 + timedelta(minutes=1))
+    await world.tick(T0 + timedelta(minutes=2))
 
-    [firing] = receiver.received("alert_group")
+    [firing] = world.receiver.received("alert_group")
     body = firing.json
     assert (body["status"], body["scope"], body["organisation"]) == ("firing", "platform", None)
     assert body["group"]["rule_id"] == across["id"]
     assert body["group"]["key"] == {"condition": "error"}
     assert body["counts"] == {"firing": 3, "resolved": 0}
     assert sorted(a["connection"]["id"] for a in body["alerts"]) == sorted([*ours, theirs])
-    assert {a["labels"]["organisation"] for a in body["alerts"]} == {tenant.slug, other_tenant.slug}
+    assert {a["labels"]["organisation"] for a in body["alerts"]} == {world.tenant.slug, other_tenant.slug}
     assert body["links"]["dashboard"] == (
         f"https://pipepulse.example.com/platform/incidents/#{body['group']['id']}"
     )
@@ -234,71 +226,66 @@ async def test_platform_rule__two_organisations_in_error__one_group_across_them_
     assert links[theirs] == f"https://pipepulse.example.com/orgs/{other_tenant.id}/connections/{theirs}/"
 
     # The platform's delivery log has it; neither organisation's log nor groups do.
-    log = (await client.get(f"{API}/notifications/", headers=platform)).json()["items"]
+    log = (await world.client.get(f"{API}/notifications/", headers=platform)).json()["items"]
     assert [(n["type"], n["group_id"]) for n in log] == [("alert_group", body["group"]["id"])]
-    for who in (tenant, other_tenant):
-        assert (await client.get(log_url(who), headers=who.read)).json()["items"] == []
+    for who in (world.tenant, other_tenant):
+        assert (await world.client.get(log_url(who), headers=who.read)).json()["items"] == []
         groups = f"/api/v1/organisations/{who.id}/alert-groups/"
-        assert (await client.get(groups, headers=who.read)).json()["items"] == []
+        assert (await world.client.get(groups, headers=who.read)).json()["items"] == []
 
     # The platform's groups: listed with their alerts, and acknowledged, by platform tokens only.
-    [group] = (await client.get(f"{API}/alert-groups/", params={"state": "open"}, headers=platform)).json()[
-        "items"
-    ]
+    [group] = (
+        await world.client.get(f"{API}/alert-groups/", params={"state": "open"}, headers=platform)
+    ).json()["items"]
     assert (group["id"], group["counts"]) == (body["group"]["id"], {"firing": 3, "resolved": 0})
-    assert {a["labels"]["organisation"] for a in group["alerts"]} == {tenant.slug, other_tenant.slug}
-    assert (await client.get(f"{API}/alert-groups/", headers=tenant.read)).status_code == 403
+    assert {a["labels"]["organisation"] for a in group["alerts"]} == {world.tenant.slug, other_tenant.slug}
+    assert (await world.client.get(f"{API}/alert-groups/", headers=world.tenant.read)).status_code == 403
     acknowledge = f"{API}/alert-groups/{group['id']}/acknowledge"
-    assert (await client.post(acknowledge, json={}, headers=tenant.write)).status_code == 403
-    theirs_path = f"/api/v1/organisations/{tenant.id}/alert-groups/{group['id']}/acknowledge"
-    assert (await client.post(theirs_path, json={}, headers=tenant.write)).status_code == 404
-    acked = await client.post(acknowledge, json={"comment": "fleet-wide, on it"}, headers=platform)
+    assert (await world.client.post(acknowledge, json={}, headers=world.tenant.write)).status_code == 403
+    theirs_path = f"/api/v1/organisations/{world.tenant.id}/alert-groups/{group['id']}/acknowledge"
+    assert (await world.client.post(theirs_path, json={}, headers=world.tenant.write)).status_code == 404
+    acked = await world.client.post(acknowledge, json={"comment": "fleet-wide, on it"}, headers=platform)
     assert acked.status_code == 200, acked.text
     assert acked.json()["acknowledged_by"] == "platform on-call"
-    [listed] = (await client.get(f"{API}/alert-groups/", headers=platform)).json()["items"]
+    [listed] = (await world.client.get(f"{API}/alert-groups/", headers=platform)).json()["items"]
     assert listed["acknowledge_comment"] == "fleet-wide, on it"
 
     # Recovered everywhere: one resolved notification for the whole group.
     for cid in ours:
-        await push(client, tenant, service_key, cid, T0 + timedelta(minutes=5), None, clock)
-    await push(client, other_tenant, service_key, theirs, T0 + timedelta(minutes=5), None, clock)
-    await tick(db, alert_settings, clock, T0 + timedelta(minutes=6))
-    await tick(db, alert_settings, clock, T0 + timedelta(minutes=12))
-    _, resolved = receiver.received("alert_group")
+        await world.push(cid, T0 + timedelta(minutes=5), None)
+    await other.push(theirs, T0 + timedelta(minutes=5), None)
+    await world.tick(T0 + timedelta(minutes=6))
+    await world.tick(T0 + timedelta(minutes=12))
+    _, resolved = world.receiver.received("alert_group")
     assert (resolved.json["status"], resolved.json["counts"]) == ("resolved", {"firing": 0, "resolved": 3})
 
 
 async def test_platform_rule__group_by_organisation__one_group_each_naming_its_organisation(
-    client: httpx.AsyncClient,
-    tenant: Tenant,
+    world: AlertWorld,
     other_tenant: Tenant,
-    db: Database,
-    alert_settings: Settings,
-    clock: FrozenClock,
-    receiver: Receiver,
-    service_key: dict[str, str],
 ) -> None:
-    clock.now = T0 - timedelta(hours=2)
-    platform = await platform_headers(db, clock.now)
-    [ours] = await healthy(client, tenant, service_key, clock)
-    [theirs] = await healthy(client, other_tenant, service_key, clock)
-    channel = await platform_channel(client, platform, receiver.url)
-    await platform_rule(client, platform, channel["id"], ["status:error"], group_by=["organisation"])
+    other = world.as_tenant(other_tenant)
+    world.clock.now = T0 - timedelta(hours=2)
+    platform = await platform_headers(world.db, world.clock.now)
+    [ours] = await healthy(world)
+    [theirs] = await healthy(other)
+    channel = await platform_channel(world.client, platform, world.receiver.url)
+    await platform_rule(world.client, platform, channel["id"], ["status:error"], group_by=["organisation"])
     # The organisation's own rule still sends to its own channel only.
-    own = await add_channel(client, tenant, receiver, name="Team")
-    await add_rule(client, tenant, own["id"], ["status:error"], group_by=["connection"])
-    await tick(db, alert_settings, clock, T0)
+    own = await world.channel(name="Team")
+    await world.rule(own["id"], ["status:error"], group_by=["connection"])
+    await world.tick(T0)
 
-    await fail(client, tenant, service_key, ours, T0 + timedelta(minutes=1), clock)
-    await fail(client, other_tenant, service_key, theirs, T0 + timedelta(minutes=1), clock)
-    await tick(db, alert_settings, clock, T0 + timedelta(minutes=2))
+    await world.fail(ours, T0 + timedelta(minutes=1))
+    await other.fail(theirs, T0 + timedelta(minutes=1))
+    await world.tick(T0 + timedelta(minutes=2))
 
-    received = [d.json for d in receiver.received("alert_group")]
+    received = [d.json for d in world.receiver.received("alert_group")]
     platform_bodies = sorted(
         (b for b in received if b.get("scope") == "platform"), key=lambda b: b["group"]["key"]["organisation"]
     )
     team = [b for b in received if b.get("scope") is None]
-    expected = sorted([(tenant, ours), (other_tenant, theirs)], key=lambda p: p[0].slug)
+    expected = sorted([(world.tenant, ours), (other_tenant, theirs)], key=lambda p: p[0].slug)
     assert [(b["group"]["key"], b["organisation"]) for b in platform_bodies] == [
         ({"organisation": t.slug}, {"id": t.id, "slug": t.slug}) for t, _ in expected
     ]
@@ -307,84 +294,76 @@ async def test_platform_rule__group_by_organisation__one_group_each_naming_its_o
     ]
     [mine] = team
     assert (mine["organisation"], [a["connection"]["id"] for a in mine["alerts"]]) == (
-        {"id": tenant.id, "slug": tenant.slug},
+        {"id": world.tenant.id, "slug": world.tenant.slug},
         [ours],
     )
     # The organisation's log lists its own notification only.
-    [logged] = (await client.get(log_url(tenant), headers=tenant.read)).json()["items"]
+    [logged] = (await world.client.get(log_url(world.tenant), headers=world.tenant.read)).json()["items"]
     assert logged["channel_id"] == own["id"]
 
 
 async def test_platform_rule__organisation_silence_and_platform_silence__both_quiet_the_platform_group(
-    client: httpx.AsyncClient,
-    tenant: Tenant,
+    world: AlertWorld,
     other_tenant: Tenant,
-    db: Database,
-    alert_settings: Settings,
-    clock: FrozenClock,
-    receiver: Receiver,
-    service_key: dict[str, str],
 ) -> None:
-    clock.now = T0 - timedelta(hours=2)
-    platform = await platform_headers(db, clock.now)
-    [ours] = await healthy(client, tenant, service_key, clock)
-    [theirs] = await healthy(client, other_tenant, service_key, clock)
-    channel = await platform_channel(client, platform, receiver.url)
-    await platform_rule(client, platform, channel["id"], ["status:error"], group_by=[])
-    await tick(db, alert_settings, clock, T0)
+    other = world.as_tenant(other_tenant)
+    world.clock.now = T0 - timedelta(hours=2)
+    platform = await platform_headers(world.db, world.clock.now)
+    [ours] = await healthy(world)
+    [theirs] = await healthy(other)
+    channel = await platform_channel(world.client, platform, world.receiver.url)
+    await platform_rule(world.client, platform, channel["id"], ["status:error"], group_by=[])
+    await world.tick(T0)
     window = {"starts_at": iso(T0), "ends_at": iso(T0 + timedelta(minutes=30)), "comment": "planned"}
     # The tenant silences its own maintenance; the platform silences the other organisation.
-    org_silence = await client.post(
-        f"/api/v1/organisations/{tenant.id}/silences/",
+    org_silence = await world.client.post(
+        f"/api/v1/organisations/{world.tenant.id}/silences/",
         json={"matchers": {"connection": ours}, **window},
-        headers=tenant.write,
+        headers=world.tenant.write,
     )
     assert org_silence.status_code == 201
-    platform_silence = await client.post(
+    platform_silence = await world.client.post(
         f"{API}/silences/", json={"matchers": {"organisation": other_tenant.slug}, **window}, headers=platform
     )
     assert platform_silence.status_code == 201
 
-    await fail(client, tenant, service_key, ours, T0 + timedelta(minutes=1), clock)
-    await fail(client, other_tenant, service_key, theirs, T0 + timedelta(minutes=1), clock)
-    await tick(db, alert_settings, clock, T0 + timedelta(minutes=2))
-    assert receiver.received("alert_group") == []
+    await world.fail(ours, T0 + timedelta(minutes=1))
+    await other.fail(theirs, T0 + timedelta(minutes=1))
+    await world.tick(T0 + timedelta(minutes=2))
+    assert world.receiver.received("alert_group") == []
 
     # Both silences end while both still fail: the group is told once, with both alerts.
-    await tick(db, alert_settings, clock, T0 + timedelta(minutes=31))
-    [told] = receiver.received("alert_group")
+    await world.tick(T0 + timedelta(minutes=31))
+    [told] = world.receiver.received("alert_group")
     assert sorted(a["connection"]["id"] for a in told.json["alerts"]) == sorted([ours, theirs])
     assert all(a["silenced_by"] == [] for a in told.json["alerts"])
 
 
 @pytest.mark.timeout(300)
 async def test_fairness__platform_and_organisation_floods__neither_delays_the_other(
-    client: httpx.AsyncClient,
-    tenant: Tenant,
+    world: AlertWorld,
     other_tenant: Tenant,
-    db: Database,
-    alert_settings: Settings,
-    clock: FrozenClock,
-    receiver: Receiver,
-    service_key: dict[str, str],
 ) -> None:
     """The platform is a fairness key of its own: its flood to a dead channel costs the platform,
     an organisation's flood costs that organisation, and each live channel is served in the pass."""
-    clock.now = T0 - timedelta(hours=2)
-    platform = await platform_headers(db, clock.now)
-    [flooding] = await healthy(client, tenant, service_key, clock)
-    [quiet] = await healthy(client, other_tenant, service_key, clock)
-    dead_platform = await platform_channel(client, platform, DEAD, name="Dead platform")
-    live_platform = await platform_channel(client, platform, receiver.url, name="Live platform")
-    response = await client.post(
-        channels_url(tenant), json={"name": "Dead", "kind": "webhook", "url": DEAD}, headers=tenant.write
+    other = world.as_tenant(other_tenant)
+    world.clock.now = T0 - timedelta(hours=2)
+    platform = await platform_headers(world.db, world.clock.now)
+    [flooding] = await healthy(world)
+    [quiet] = await healthy(other)
+    dead_platform = await platform_channel(world.client, platform, DEAD, name="Dead platform")
+    live_platform = await platform_channel(world.client, platform, world.receiver.url, name="Live platform")
+    response = await world.client.post(
+        channels_url(world.tenant),
+        json={"name": "Dead", "kind": "webhook", "url": DEAD},
+        headers=world.tenant.write,
     )
     assert response.status_code == 201, response.text
     dead_org = response.json()["id"]
-    await platform_rule(client, platform, live_platform["id"], ["status:error"], connection_ids=[quiet])
+    await platform_rule(world.client, platform, live_platform["id"], ["status:error"], connection_ids=[quiet])
     # 150 distinct rules on each dead channel (past the bound, as an installation that raised it):
     # 300 notifications due at once, more than one delivery pass claims (200).
-    async with db.session(write=True) as session:
+    async with world.db.session(write=True) as session:
         await session.execute(
             insert(AlertRule),
             [
@@ -398,78 +377,77 @@ async def test_fairness__platform_and_organisation_floods__neither_delays_the_ot
                     "group_by": [],
                     "group_wait_seconds": 0,
                     "repeat_interval_seconds": 3600 + i,
-                    "created_at": clock.now,
+                    "created_at": world.clock.now,
                 }
-                for organisation_id, channel_id in ((tenant.id, dead_org), (None, dead_platform["id"]))
+                for organisation_id, channel_id in ((world.tenant.id, dead_org), (None, dead_platform["id"]))
                 for i in range(150)
             ],
         )
-    own = await add_channel(client, other_tenant, receiver, name="Team")
-    await add_rule(client, other_tenant, own["id"], ["status:error"])
-    await tick(db, alert_settings, clock, T0)
+    own = await other.channel(name="Team")
+    await other.rule(own["id"], ["status:error"])
+    await world.tick(T0)
 
     # The floods are queued a pass before the quiet organisation's connection fails.
-    await fail(client, tenant, service_key, flooding, T0 + timedelta(minutes=1), clock)
-    await tick(db, alert_settings, clock, T0 + timedelta(minutes=2))
-    assert (await client.get(log_url(tenant), params={"size": 1}, headers=tenant.read)).json()["total"] == 150
-    assert (await client.get(f"{API}/notifications/", params={"size": 1}, headers=platform)).json()[
+    await world.fail(flooding, T0 + timedelta(minutes=1))
+    await world.tick(T0 + timedelta(minutes=2))
+    assert (
+        await world.client.get(log_url(world.tenant), params={"size": 1}, headers=world.tenant.read)
+    ).json()["total"] == 150
+    assert (await world.client.get(f"{API}/notifications/", params={"size": 1}, headers=platform)).json()[
         "total"
     ] == 150
 
-    await fail(client, other_tenant, service_key, quiet, T0 + timedelta(minutes=3), clock)
-    clock.now = T0 + timedelta(minutes=4)
-    await alert_pass(db, alert_settings, clock.now)  # the next delivery pass
+    await other.fail(quiet, T0 + timedelta(minutes=3))
+    world.clock.now = T0 + timedelta(minutes=4)
+    await alert_pass(world.db, world.settings, world.clock.now)  # the next delivery pass
     told = sorted(
         (d.json.get("scope", "organisation"), [a["connection"]["id"] for a in d.json["alerts"]])
-        for d in receiver.received("alert_group")
+        for d in world.receiver.received("alert_group")
     )
     assert told == [("organisation", [quiet]), ("platform", [quiet])]
 
 
 async def test_platform_pages__platform_group_and_channels__listed_organisations_pages_never_show_them(
-    client: httpx.AsyncClient,
-    tenant: Tenant,
+    world: AlertWorld,
     other_tenant: Tenant,
-    db: Database,
-    alert_settings: Settings,
-    clock: FrozenClock,
-    receiver: Receiver,
-    service_key: dict[str, str],
 ) -> None:
-    clock.now = T0 - timedelta(hours=2)
-    platform = await platform_headers(db, clock.now)
-    [ours] = await healthy(client, tenant, service_key, clock)
-    [theirs] = await healthy(client, other_tenant, service_key, clock)
-    channel = await platform_channel(client, platform, receiver.url, name="Fleet pager")
-    rule = await platform_rule(client, platform, channel["id"], ["status:error"], group_by=["fingerprint"])
-    await tick(db, alert_settings, clock, T0)
-    await fail(client, tenant, service_key, ours, T0 + timedelta(minutes=1), clock)
-    await fail(client, other_tenant, service_key, theirs, T0 + timedelta(minutes=1), clock)
-    await tick(db, alert_settings, clock, T0 + timedelta(minutes=2))
-    [told] = receiver.received("alert_group")
+    other = world.as_tenant(other_tenant)
+    world.clock.now = T0 - timedelta(hours=2)
+    platform = await platform_headers(world.db, world.clock.now)
+    [ours] = await healthy(world)
+    [theirs] = await healthy(other)
+    channel = await platform_channel(world.client, platform, world.receiver.url, name="Fleet pager")
+    rule = await platform_rule(
+        world.client, platform, channel["id"], ["status:error"], group_by=["fingerprint"]
+    )
+    await world.tick(T0)
+    await world.fail(ours, T0 + timedelta(minutes=1))
+    await other.fail(theirs, T0 + timedelta(minutes=1))
+    await world.tick(T0 + timedelta(minutes=2))
+    [told] = world.receiver.received("alert_group")
     group_id = told.json["group"]["id"]
 
-    await sign_in(client, platform["Authorization"].removeprefix("Bearer "))
-    incidents = await client.get("/platform/incidents/")
+    await sign_in(world.client, platform["Authorization"].removeprefix("Bearer "))
+    incidents = await world.client.get("/platform/incidents/")
     assert incidents.status_code == 200
     assert f'data-group="{group_id}" data-organisation="platform" id="{group_id}"' in incidents.text
     assert f'href="#{group_id}"' in incidents.text  # its firing alerts link to its row
     assert "/orgs/None/" not in incidents.text
-    alerts_page = await client.get("/platform/alerts/")
+    alerts_page = await world.client.get("/platform/alerts/")
     assert alerts_page.status_code == 200
     assert f'data-channel="{channel["id"]}"' in alerts_page.text
     assert "Fleet pager" in alerts_page.text
     assert f'data-rule="{rule["id"]}"' in alerts_page.text
 
     # An organisation's session: its Incidents and Alerts pages show none of the platform's.
-    await sign_in(client, tenant.reader)
-    for page in (f"/orgs/{tenant.id}/incidents/", f"/orgs/{tenant.id}/alerts/"):
-        answer = await client.get(page)
+    await sign_in(world.client, world.tenant.reader)
+    for page in (f"/orgs/{world.tenant.id}/incidents/", f"/orgs/{world.tenant.id}/alerts/"):
+        answer = await world.client.get(page)
         assert answer.status_code == 200, page
         assert group_id not in answer.text
         assert channel["id"] not in answer.text
         assert rule["id"] not in answer.text
-    assert (await client.get(f"/orgs/{tenant.id}/incidents/{group_id}/")).status_code == 404
+    assert (await world.client.get(f"/orgs/{world.tenant.id}/incidents/{group_id}/")).status_code == 404
 
 
 async def test_retention__platform_delivery_log__old_entries_deleted_recent_kept(

@@ -7,73 +7,50 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import httpx
-
-from pipepulse.config import Settings
-from pipepulse.db.session import Database
-from pipepulse.scheduler.runner import alert_pass
-from tests.alerts.conftest import add_channel, add_rule
-from tests.alerts.receiver import Receiver
-from tests.alerts.test_alert_groups import runs, seed
 from tests.alerts.test_platform_alerting import platform_channel, platform_headers, platform_rule
-from tests.conftest import FrozenClock, Tenant
+from tests.alerts.world import AlertWorld
 
 T0 = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
 FAILING = "connection refused"
 
 
 async def test_rule_added_while_in_error__told_at_next_pass_from_when_it_began_then_resolved(
-    client: httpx.AsyncClient,
-    tenant: Tenant,
-    db: Database,
-    alert_settings: Settings,
-    clock: FrozenClock,
-    receiver: Receiver,
-    service_key: dict[str, str],
+    world: AlertWorld,
 ) -> None:
-    clock.now = T0 - timedelta(hours=2)
-    broken, fine = await seed(client, tenant, 2)
-    clock.now = T0 - timedelta(hours=1)
-    await runs(client, tenant, service_key, [fine], clock.now, None)
+    world.clock.now = T0 - timedelta(hours=2)
+    broken, fine = await world.connections(2)
+    world.clock.now = T0 - timedelta(hours=1)
+    await world.runs([fine], world.clock.now, None)
     for minutes in (30, 20, 10):  # three failures: error by the third
-        clock.now = T0 - timedelta(minutes=minutes)
-        await runs(client, tenant, service_key, [broken], clock.now, lambda _: FAILING)
-    first = await add_rule(
-        client,
-        tenant,
-        (await add_channel(client, tenant, receiver, name="first"))["id"],
+        world.clock.now = T0 - timedelta(minutes=minutes)
+        await world.runs([broken], world.clock.now, lambda _: FAILING)
+    first = await world.rule(
+        (await world.channel(name="first"))["id"],
         ["status:error", "recovered"],
     )
 
-    async def tick(at: datetime) -> None:
-        clock.now = at
-        await alert_pass(db, alert_settings, at)
-        await alert_pass(db, alert_settings, at)
-
-    await tick(T0)
+    await world.tick(T0)
     # Added an hour into the outage, after the change was recorded and told to the first rule.
-    clock.now = T0 + timedelta(hours=1)
-    late_channel = await add_channel(client, tenant, receiver, name="added during the outage")
-    added = await add_rule(client, tenant, late_channel["id"], ["status:error", "recovered"])
-    quiet = await add_rule(
-        client, tenant, late_channel["id"], ["status:degraded", "late"], group_by=["fingerprint"]
-    )
-    platform = await platform_headers(db, clock.now)
+    world.clock.now = T0 + timedelta(hours=1)
+    late_channel = await world.channel(name="added during the outage")
+    added = await world.rule(late_channel["id"], ["status:error", "recovered"])
+    quiet = await world.rule(late_channel["id"], ["status:degraded", "late"], group_by=["fingerprint"])
+    platform = await platform_headers(world.db, world.clock.now)
     platform_added = await platform_rule(
-        client,
+        world.client,
         platform,
-        (await platform_channel(client, platform, receiver.url))["id"],
+        (await platform_channel(world.client, platform, world.receiver.url))["id"],
         ["status:error"],
         group_by=["fingerprint"],
     )
-    await tick(T0 + timedelta(hours=1, minutes=1))
+    await world.tick(T0 + timedelta(hours=1, minutes=1))
     # The recovery: a good run at 13:05 (error → degraded, the failures still inside 24 h).
-    clock.now = T0 + timedelta(hours=1, minutes=5)
-    await runs(client, tenant, service_key, [broken], clock.now, None)
-    await tick(T0 + timedelta(hours=1, minutes=6))
+    world.clock.now = T0 + timedelta(hours=1, minutes=5)
+    await world.runs([broken], world.clock.now, None)
+    await world.tick(T0 + timedelta(hours=1, minutes=6))
 
     by_rule: dict[str, list[tuple[str, list[tuple[str, str, str, str | None]]]]] = {}
-    for note in (d.json for d in receiver.received("alert_group")):
+    for note in (d.json for d in world.receiver.received("alert_group")):
         told = [
             (a["connection"]["id"], a["labels"]["condition"], a["started_at"], a["ended_at"])
             for a in note["alerts"]
@@ -100,29 +77,21 @@ async def test_rule_added_while_in_error__told_at_next_pass_from_when_it_began_t
 
 
 async def test_rule_added_for_other_connections__not_told_of_the_one_in_error(
-    client: httpx.AsyncClient,
-    tenant: Tenant,
-    db: Database,
-    alert_settings: Settings,
-    clock: FrozenClock,
-    receiver: Receiver,
-    service_key: dict[str, str],
+    world: AlertWorld,
 ) -> None:
-    clock.now = T0 - timedelta(hours=2)
-    broken, fine = await seed(client, tenant, 2)
-    clock.now = T0 - timedelta(hours=1)
-    await runs(client, tenant, service_key, [fine], clock.now, None)
+    world.clock.now = T0 - timedelta(hours=2)
+    broken, fine = await world.connections(2)
+    world.clock.now = T0 - timedelta(hours=1)
+    await world.runs([fine], world.clock.now, None)
     for minutes in (30, 20, 10):
-        clock.now = T0 - timedelta(minutes=minutes)
-        await runs(client, tenant, service_key, [broken], clock.now, lambda _: FAILING)
-    clock.now = T0
-    await alert_pass(db, alert_settings, T0)
-    channel = await add_channel(client, tenant, receiver)
-    await add_rule(client, tenant, channel["id"], ["status:error"], connection_ids=[fine])
-    named = await add_rule(client, tenant, channel["id"], ["status:error"], connection_ids=[broken])
-    clock.now = T0 + timedelta(minutes=1)
-    await alert_pass(db, alert_settings, clock.now)
-    notes = [d.json for d in receiver.received("alert_group")]
+        world.clock.now = T0 - timedelta(minutes=minutes)
+        await world.runs([broken], world.clock.now, lambda _: FAILING)
+    await world.tick(T0, replicas=1)
+    channel = await world.channel()
+    await world.rule(channel["id"], ["status:error"], connection_ids=[fine])
+    named = await world.rule(channel["id"], ["status:error"], connection_ids=[broken])
+    await world.tick(T0 + timedelta(minutes=1), replicas=1)
+    notes = [d.json for d in world.receiver.received("alert_group")]
     assert [(n["group"]["rule_id"], [a["connection"]["id"] for a in n["alerts"]]) for n in notes] == [
         (named["id"], [broken])
     ]

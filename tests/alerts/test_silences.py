@@ -4,129 +4,73 @@ with a real receiver on loopback."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 
-from pipepulse.config import Settings
-from pipepulse.db.session import Database
-from pipepulse.scheduler.runner import alert_pass
-from tests.alerts.conftest import add_channel, add_rule
-from tests.alerts.receiver import Receiver
+from tests.alerts.world import AlertWorld, groups_url
 from tests.conftest import FrozenClock, Tenant, iso
 
 
-async def make(client: httpx.AsyncClient, tenant: Tenant) -> str:
-    body = {"name": "Warehouse", "type": "postgres", "state": "connected"}
-    response = await client.post(tenant.connections_url(), json=body, headers=tenant.write)
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
-
-
-async def push(
-    client: httpx.AsyncClient,
-    tenant: Tenant,
-    key: dict[str, str],
-    cid: str,
-    at: datetime,
-    error: str | None,
-    clock: FrozenClock,
-) -> None:
-    clock.now = max(clock.now, at)
-    body: dict[str, Any] = {
-        "started_at": iso(at - timedelta(seconds=5)),
-        "completed_at": iso(at),
-        "events_delivered": 0 if error else 10,
-        "batches_dlq": 0,
-        "error": error,
-    }
-    response = await client.post(tenant.connection_url(cid) + "metrics/", json=body, headers=key)
-    assert response.status_code == 201, response.text
-
-
-async def tick(db: Database, settings: Settings, clock: FrozenClock, at: datetime) -> None:
-    clock.now = at
-    await alert_pass(db, settings, at)
-    await alert_pass(db, settings, at)  # a second replica finds nothing more to do
-
-
-async def fail(
-    client: httpx.AsyncClient, tenant: Tenant, key: dict[str, str], cid: str, at: datetime, clock: FrozenClock
-) -> None:
-    for k in range(3):
-        await push(
-            client, tenant, key, cid, at + timedelta(seconds=k), "warehouse maintenance in progress", clock
-        )
-
-
-def groups_url(tenant: Tenant) -> str:
-    return f"/api/v1/organisations/{tenant.id}/alert-groups/"
-
-
 async def test_silence__hides_then_expires__group_notified_once_after(
-    client: httpx.AsyncClient,
-    tenant: Tenant,
-    db: Database,
-    alert_settings: Settings,
-    clock: FrozenClock,
-    receiver: Receiver,
-    service_key: dict[str, str],
+    world: AlertWorld,
 ) -> None:
     t0 = datetime(2026, 4, 20, 12, tzinfo=UTC)
-    clock.now = t0 - timedelta(hours=2)
-    cid = await make(client, tenant)
-    await push(client, tenant, service_key, cid, t0 - timedelta(hours=1), None, clock)
-    channel = await add_channel(client, tenant, receiver)
-    await add_rule(
-        client,
-        tenant,
+    world.clock.now = t0 - timedelta(hours=2)
+    cid = await world.connection()
+    await world.push(cid, t0 - timedelta(hours=1), None)
+    channel = await world.channel()
+    await world.rule(
         channel["id"],
         ["status:error", "recovered"],
         group_by=["connection"],
         group_wait_seconds=0,
         repeat_interval_seconds=3600,
     )
-    await tick(db, alert_settings, clock, t0)
-    silence = await client.post(
-        f"/api/v1/organisations/{tenant.id}/silences/",
+    await world.tick(t0)
+    silence = await world.client.post(
+        f"/api/v1/organisations/{world.tenant.id}/silences/",
         json={
             "matchers": {"connection": cid, "condition": "=~error|degraded"},
             "starts_at": iso(t0 - timedelta(hours=1)),
             "ends_at": iso(t0 + timedelta(minutes=30)),
             "comment": "known: warehouse upgrade",
         },
-        headers=tenant.write,
+        headers=world.tenant.write,
     )
     assert silence.status_code == 201, silence.text
     assert silence.json()["state"] == "active"
     assert silence.json()["created_by"] == "w"
 
-    await fail(client, tenant, service_key, cid, t0 + timedelta(minutes=1), clock)
-    await tick(db, alert_settings, clock, t0 + timedelta(minutes=2))
-    await tick(db, alert_settings, clock, t0 + timedelta(minutes=20))
-    assert receiver.received("alert_group") == []
-    [group] = (await client.get(groups_url(tenant), headers=tenant.read)).json()["items"]
+    await world.fail(cid, t0 + timedelta(minutes=1))
+    await world.tick(t0 + timedelta(minutes=2))
+    await world.tick(t0 + timedelta(minutes=20))
+    assert world.receiver.received("alert_group") == []
+    [group] = await world.groups()
     assert group["state"] == "open"
     assert group["alerts"][0]["silenced_by"] == [silence.json()["id"]]
 
     # The silence ends while the alert still fires: it joins its group as if it had just fired.
-    await tick(db, alert_settings, clock, t0 + timedelta(minutes=31))
-    [firing] = receiver.received("alert_group")
+    await world.tick(t0 + timedelta(minutes=31))
+    [firing] = world.receiver.received("alert_group")
     assert firing.json["status"] == "firing"
     assert firing.json["alerts"][0]["silenced_by"] == []
 
     # Acknowledged: no repeat after repeat_interval while it fires unchanged.
-    ack = await client.post(
-        groups_url(tenant) + f"{group['id']}/acknowledge", json={"comment": "on it"}, headers=tenant.write
+    ack = await world.client.post(
+        groups_url(world.tenant) + f"{group['id']}/acknowledge",
+        json={"comment": "on it"},
+        headers=world.tenant.write,
     )
     assert ack.status_code == 200, ack.text
-    await tick(db, alert_settings, clock, t0 + timedelta(hours=3))
-    assert len(receiver.received("alert_group")) == 1
-    [shown] = (await client.get(groups_url(tenant), headers=tenant.read)).json()["items"]
+    await world.tick(t0 + timedelta(hours=3))
+    assert len(world.receiver.received("alert_group")) == 1
+    [shown] = await world.groups()
     assert (shown["acknowledged_by"], shown["acknowledge_comment"]) == ("w", "on it")
 
-    listed = await client.get(
-        f"/api/v1/organisations/{tenant.id}/silences/", params={"state": "expired"}, headers=tenant.read
+    listed = await world.client.get(
+        f"/api/v1/organisations/{world.tenant.id}/silences/",
+        params={"state": "expired"},
+        headers=world.tenant.read,
     )
     assert [s["id"] for s in listed.json()] == [silence.json()["id"]]
 
@@ -151,53 +95,47 @@ async def test_silence__bad_matcher_and_delete__422_and_expired(
 
 
 async def test_maintenance_window__across_spring_forward__silences_only_inside(
-    client: httpx.AsyncClient,
-    tenant: Tenant,
-    db: Database,
-    alert_settings: Settings,
-    clock: FrozenClock,
-    receiver: Receiver,
-    service_key: dict[str, str],
+    world: AlertWorld,
 ) -> None:
     # Sunday 2026-03-29, Berlin skips 02:00-03:00; a window at 02:30 for 60 minutes runs
     # 03:30-04:30 CEST, i.e. 01:30-02:30 UTC.
     sunday = datetime(2026, 3, 29, tzinfo=UTC)
-    clock.now = sunday - timedelta(hours=3)
-    cid = await make(client, tenant)
-    await push(client, tenant, service_key, cid, sunday - timedelta(hours=2), None, clock)
-    channel = await add_channel(client, tenant, receiver)
-    await add_rule(
-        client, tenant, channel["id"], ["status:error"], group_by=["connection"], group_wait_seconds=0
-    )
-    window = await client.post(
-        f"/api/v1/organisations/{tenant.id}/maintenance-windows/",
+    world.clock.now = sunday - timedelta(hours=3)
+    cid = await world.connection()
+    await world.push(cid, sunday - timedelta(hours=2), None)
+    channel = await world.channel()
+    await world.rule(channel["id"], ["status:error"], group_by=["connection"], group_wait_seconds=0)
+    window = await world.client.post(
+        f"/api/v1/organisations/{world.tenant.id}/maintenance-windows/",
         json={
-            "matchers": {"organisation": tenant.slug},
+            "matchers": {"organisation": world.tenant.slug},
             "time_zone": "Europe/Berlin",
             "weekdays": [6],
             "start": "02:30",
             "duration_minutes": 60,
             "comment": "weekly warehouse maintenance",
         },
-        headers=tenant.write,
+        headers=world.tenant.write,
     )
     assert window.status_code == 201, window.text
     assert window.json()["next_start"] == "2026-03-29T01:30:00Z"
-    await tick(db, alert_settings, clock, sunday)
+    await world.tick(sunday)
 
-    await fail(client, tenant, service_key, cid, sunday + timedelta(hours=1, minutes=35), clock)
-    await tick(db, alert_settings, clock, sunday + timedelta(hours=1, minutes=40))  # 03:40 CEST
-    assert receiver.received("alert_group") == []
+    await world.fail(cid, sunday + timedelta(hours=1, minutes=35))
+    await world.tick(sunday + timedelta(hours=1, minutes=40))  # 03:40 CEST
+    assert world.receiver.received("alert_group") == []
     listed = (
-        await client.get(f"/api/v1/organisations/{tenant.id}/maintenance-windows/", headers=tenant.read)
+        await world.client.get(
+            f"/api/v1/organisations/{world.tenant.id}/maintenance-windows/", headers=world.tenant.read
+        )
     ).json()
     assert listed[0]["active"] is True
-    await tick(db, alert_settings, clock, sunday + timedelta(hours=2, minutes=31))  # 04:31 CEST
-    [notified] = receiver.received("alert_group")
+    await world.tick(sunday + timedelta(hours=2, minutes=31))  # 04:31 CEST
+    [notified] = world.receiver.received("alert_group")
     assert notified.json["counts"] == {"firing": 1, "resolved": 0}
 
-    bad = await client.post(
-        f"/api/v1/organisations/{tenant.id}/maintenance-windows/",
+    bad = await world.client.post(
+        f"/api/v1/organisations/{world.tenant.id}/maintenance-windows/",
         json={
             "matchers": {"organisation": "x"},
             "time_zone": "Mars/Base",
@@ -205,7 +143,7 @@ async def test_maintenance_window__across_spring_forward__silences_only_inside(
             "start": "10:00",
             "duration_minutes": 5,
         },
-        headers=tenant.write,
+        headers=world.tenant.write,
     )
     assert bad.status_code == 422
     assert "IANA" in bad.text

@@ -10,8 +10,8 @@ import pytest
 import stripe
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from tests.alerts.conftest import add_channel, channels_url
 from tests.alerts.receiver import Receiver
+from tests.alerts.world import add_channel, channels_url
 from tests.conftest import FrozenClock, Tenant
 
 

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.alerts.conftest import add_channel, channels_url
 from tests.alerts.receiver import Receiver
+from tests.alerts.world import add_channel, channels_url
 from tests.conftest import FrozenClock, Tenant
 
 LIMIT = 5  # PIPEPULSE_ALERTS_TEST_SENDS_PER_MINUTE's default

@@ -17,7 +17,7 @@ from pipepulse.app import create_app
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.delivery import sender, urls
-from tests.alerts.conftest import channels_url
+from tests.alerts.world import channels_url
 from tests.conftest import EXAMPLES, FrozenClock, Tenant
 
 REFUSED = [

@@ -23,8 +23,8 @@ from pipepulse.auth import service as auth_service
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.scheduler.runner import alert_pass
-from tests.alerts.conftest import add_channel, add_rule
 from tests.alerts.receiver import Receiver, receiver
+from tests.alerts.world import add_channel, add_rule
 from tests.conftest import FrozenClock, Tenant, iso
 from tests.dashboard.conftest import sign_in
 from tests.dashboard.seed import Scenario, seed
