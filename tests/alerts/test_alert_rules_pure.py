@@ -246,6 +246,8 @@ def test_maintenance__next_boundary__its_begin_ahead_else_its_end() -> None:
     )
     assert maintenance.next_boundary([w], {**LABELS, "organisation": "other"}, monday) is None
     assert maintenance.next_boundary([], LABELS, monday) is None
+    elsewhere = window(start="09:00", weekdays=[0], duration_minutes=30, matchers={"organisation": "other"})
+    assert maintenance.next_boundary([elsewhere, w], LABELS, monday) == monday + timedelta(minutes=30)
 
 
 ZONES = st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"])

@@ -148,3 +148,102 @@ def test_group_look__next_look__the_earliest_of_timing_join_and_silence() -> Non
     assert told.send
     assert told.next_look == T0 + 10 * MINUTE + timedelta(seconds=3600)
     assert group_look.look(group, rule, [], {}, T0).close
+
+
+def rule_of(events: set[str], **timing: int) -> Any:
+    return SimpleNamespace(
+        events=events,
+        min_duration_seconds=0,
+        group_wait_seconds=timing.get("wait", 0),
+        group_interval_seconds=timing.get("interval", 60),
+        repeat_interval_seconds=timing.get("repeat", 3600),
+    )
+
+
+def alert(i: int, ended: datetime | None = None) -> Any:
+    return SimpleNamespace(
+        id=f"alr_{i}",
+        organisation_id=1,
+        condition="error",
+        labels={"connection": f"wc_{i}"},
+        started_at=T0 - 30 * MINUTE,
+        ended_at=ended,
+    )
+
+
+def told(
+    notified: list[list[Any]] | None, last: datetime | None = None, acked: datetime | None = None
+) -> Any:
+    return SimpleNamespace(
+        first_fired_at=T0 - 30 * MINUTE, notified=notified, last_notified_at=last, acknowledged_at=acked
+    )
+
+
+NONE: dict[int, Any] = {1: ([], [])}
+
+
+def test_group_look__resolved_alert__told_only_when_the_rule_asks_then_the_group_closes() -> None:
+    ended = alert(1, ended=T0 - 5 * MINUTE)
+    group = told([["alr_1", True]], last=T0 - 20 * MINUTE)
+    asked = group_look.look(group, rule_of({"status:error", "recovered"}), [ended], NONE, T0)
+    assert (asked.send, asked.close, asked.current) == (True, True, frozenset({("alr_1", False)}))
+    # Not asked: the alert leaves the group unsaid, and the group closes without a word.
+    unasked = group_look.look(group, rule_of({"status:error"}), [ended], NONE, T0)
+    assert (unasked.send, unasked.close, unasked.told) == (False, True, ())
+    # Another alert still firing: the quiet one is dropped from what was told, nothing is due.
+    firing = alert(2)
+    both = told([["alr_1", True], ["alr_2", True]], last=T0 - 20 * MINUTE)
+    kept = group_look.look(both, rule_of({"status:error"}), [ended, firing], NONE, T0)
+    assert (kept.send, kept.close, kept.current) == (False, False, frozenset({("alr_2", True)}))
+    assert kept.next_look == T0 - 20 * MINUTE + timedelta(seconds=3600)
+
+
+def test_group_look__resolved_before_group_wait__closes_without_a_word() -> None:
+    ended = alert(1, ended=T0 - MINUTE)
+    quiet = group_look.look(told(None), rule_of({"status:error", "recovered"}, wait=3600), [ended], NONE, T0)
+    assert (quiet.send, quiet.close) == (False, True)
+
+
+def test_group_look__acknowledged__no_repeat_until_it_changes() -> None:
+    firing = alert(1)
+    last = T0 - 2 * 3600 * timedelta(seconds=1)
+    repeats = group_look.look(
+        told([["alr_1", True]], last=last), rule_of({"status:error"}), [firing], NONE, T0
+    )
+    assert repeats.send
+    for acked in (last, last + MINUTE):  # acknowledged at or after the last notification
+        held = group_look.look(
+            told([["alr_1", True]], last=last, acked=acked), rule_of({"status:error"}), [firing], NONE, T0
+        )
+        assert (held.send, held.next_look) == (False, None)
+    before = told([["alr_1", True]], last=last, acked=last - MINUTE)  # acknowledged before it: repeats
+    assert group_look.look(before, rule_of({"status:error"}), [firing], NONE, T0).send
+
+
+def test_group_look__min_duration__wait_counts_from_the_join_and_a_short_alert_never_joins() -> None:
+    rule = SimpleNamespace(
+        events={"status:error", "recovered"},
+        min_duration_seconds=300,
+        group_wait_seconds=60,
+        group_interval_seconds=60,
+        repeat_interval_seconds=3600,
+    )
+    lasting = SimpleNamespace(
+        id="alr_1", organisation_id=1, condition="error", labels={}, started_at=T0 - 6 * MINUTE, ended_at=None
+    )
+    group = SimpleNamespace(
+        first_fired_at=lasting.started_at, notified=None, last_notified_at=None, acknowledged_at=None
+    )
+    waiting = group_look.look(group, rule, [lasting], NONE, T0 - 30 * timedelta(seconds=1))
+    assert (waiting.send, waiting.next_look) == (False, T0)  # joined at T0 - 1 min, waits 1 min
+    assert group_look.look(group, rule, [lasting], NONE, T0).send
+    short = SimpleNamespace(
+        id="alr_2",
+        organisation_id=1,
+        condition="error",
+        labels={},
+        started_at=T0 - 10 * MINUTE,
+        ended_at=T0 - 8 * MINUTE,
+    )
+    never = group_look.look(group, rule, [short], NONE, T0)
+    assert (never.send, never.close, never.told) == (False, True, ())

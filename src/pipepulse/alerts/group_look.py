@@ -107,8 +107,10 @@ def _next_look(
 ) -> datetime | None:
     ahead = [after] if after is not None else []
     for a in alerts:
+        # Held back by min_duration_seconds: it joins then if it still fires (one that ended
+        # has either joined already or never will).
         join = a.started_at + timedelta(seconds=rule.min_duration_seconds)
-        if join > now and (a.ended_at is None or a.ended_at >= join):
+        if join > now and a.ended_at is None:
             ahead.append(join)
         found, windows = silencers[a.organisation_id]
         for boundary in (
