@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from pipepulse.alerts import prometheus as alerts_prometheus
 from pipepulse.config import Settings
-from pipepulse.db.models import AlertEvent
+from pipepulse.db.models import AlertEvent, Notification
 from pipepulse.db.session import Database
 from pipepulse.retention import service as retention
 from pipepulse.scheduler import runner
@@ -151,3 +151,68 @@ async def test_delete_channel_or_connection__its_notifications_go__their_counter
     assert deleted.status_code == 204, deleted.text
     assert await log_items(client, tenant) == []
     assert await delivered_total(db) == 1
+
+
+async def test_retention__events_named_by_notifications__kept_while_one_is_unfinished(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    service_key: dict[str, str],
+    db: Database,
+    alert_settings: Settings,
+    clock: FrozenClock,
+    receiver: Receiver,
+) -> None:
+    # Notifications written before alert groups name the event they were sent for (group and
+    # test notifications name none): four old events, named by a pending, a delivered and a failed
+    # notification, and by none; and one recorded on the cutoff itself (of a change a minute
+    # before it), and a notification delivered then (of the pending one's event): both kept.
+    channel, connection_id, broken_at = await setup_error_notification(
+        client, tenant, service_key, clock, receiver
+    )
+    await alert_pass(db, alert_settings, broken_at + timedelta(minutes=1))
+    async with db.session(write=True) as session:
+        recorded = list((await session.scalars(select(AlertEvent))).all())
+        first = recorded[0]
+        cutoff = broken_at + 91 * DAY - alert_settings.thresholds.run_retention
+        times = {"edge": (cutoff - timedelta(minutes=1), cutoff)}
+        for name in ("pending", "delivered", "failed", "unnamed", "edge"):
+            at, created_at = times.get(name, (first.at, first.created_at))
+            session.add(
+                AlertEvent(
+                    id=f"aev_{name}", organisation_id=first.organisation_id, connection_id=connection_id,
+                    type=first.type, key=f"{first.key}-{name}", at=at, data=first.data, created_at=created_at,
+                )
+            )  # fmt: skip
+        await session.flush()
+        for state in ("pending", "delivered", "failed", "edge"):
+            created_at = cutoff if state == "edge" else first.created_at
+            event_id = "aev_pending" if state == "edge" else f"aev_{state}"
+            session.add(
+                Notification(
+                    id=f"ntf_{state}", organisation_id=first.organisation_id, channel_id=channel["id"],
+                    event_id=event_id, rule_id=None, connection_id=connection_id, type="status",
+                    payload={}, state="delivered" if state == "edge" else state, attempts=1,
+                    hold_until=None, due_at=created_at,
+                    next_attempt_at=created_at if state == "pending" else None, created_at=created_at,
+                    delivered_at=None if state in ("pending", "failed") else created_at,
+                )
+            )  # fmt: skip
+    now = broken_at + 91 * DAY
+
+    async with db.session() as session:
+        preview = await retention.preview(session, now, alert_settings.thresholds)
+    # A batch deletes at most its limit of each.
+    async with db.session(write=True) as session:
+        batch = await retention.delete_alert_batch(
+            session, first.organisation_id, now, alert_settings.thresholds, limit=1
+        )
+    assert (batch.notifications, batch.alert_events) == (1, 1)
+    deleted = await retention.apply(db, alert_settings.thresholds, now)
+    deleted += batch
+
+    # The finished notifications and the group's go, then every old event but the pending one's.
+    assert (deleted.notifications, deleted.alert_events) == (3, len(recorded) + 3)
+    assert preview.counts() == deleted.counts()
+    async with db.session() as session:
+        assert sorted((await session.scalars(select(AlertEvent.id))).all()) == ["aev_edge", "aev_pending"]
+        assert sorted((await session.scalars(select(Notification.id))).all()) == ["ntf_edge", "ntf_pending"]

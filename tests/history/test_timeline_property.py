@@ -342,3 +342,9 @@ def test_timeline__at_its_end__outside_the_half_open_range() -> None:
 def test_timeline__empty_range__refused_saying_why() -> None:
     with pytest.raises(ValueError, match=r"^a timeline needs start < end$"):
         timeline([], BASE, BASE, THRESHOLDS)
+
+
+def test_timeline__run_leaving_the_window_at_its_end__no_interval_begins_at_the_end() -> None:
+    runs = [Run(id="f0", started_at=BASE, completed_at=BASE, error="boom")]
+    history = timeline(finished_runs(runs, WINDOW), BASE, BASE + DAY, THRESHOLDS)
+    assert [(i.status, i.start, i.end) for i in history.intervals] == [("error", BASE, BASE + DAY)]

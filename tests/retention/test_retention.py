@@ -13,7 +13,8 @@ from sqlalchemy import func, insert, select
 
 from pipepulse import ids
 from pipepulse.config import Settings
-from pipepulse.db.models import Run, RunDailyRollup, RunHourlyRollup
+from pipepulse.db.dialect import as_utc
+from pipepulse.db.models import EventHourlyRollup, Run, RunDailyRollup, RunHourlyRollup
 from pipepulse.db.session import Database
 from pipepulse.retention import service as retention
 from pipepulse.rollups import rebuild
@@ -342,6 +343,73 @@ async def test_retention__hourly_rollups_past_rollup_retention__deleted_daily_ke
         assert (await session.execute(select(RunDailyRollup.runs))).scalars().all() == [1]
     body = (await client.get(health, params={"days": 365}, headers=tenant.read)).json()
     assert body["total_events"] == 0  # 401 days ago is outside every window health answers
+
+
+async def test_retention__each_kind_past_retention_alone__only_the_connections_holding_it_cleared(
+    db: Database,
+    settings: Settings,
+    clock: FrozenClock,
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    service_key: dict[str, str],
+) -> None:
+    """Each connection holds one kind of row past retention and nothing else: the check for work
+    must find it by that kind alone, for that connection alone."""
+    names = ("completed", "orphan", "hours", "edge_hour", "recent")
+    cid = {name: (await make_connection(client, tenant, name, state="paused"))["id"] for name in names}
+    now = clock.now
+    old = now - 91 * DAY
+    await push(client, tenant, cid["completed"], service_key, started_at=old, completed_at=old)
+    await push(client, tenant, cid["orphan"], service_key, started_at=old)  # orphaned 91 days ago
+    # Runs whose hourly rollups outlive them: two past rollup retention, and one on its edge (the
+    # hour of now - 400 days is kept) there and alone on another connection.
+    for name, age in (("hours", 402), ("hours", 401), ("hours", 400), ("edge_hour", 400)):
+        at = now - age * DAY
+        await push(
+            client, tenant, cid[name], service_key, started_at=at, completed_at=at,
+            events_delivered=1, events_by_type={"evaluations": 1},
+        )  # fmt: skip
+    await push(client, tenant, cid["recent"], service_key, started_at=now - DAY, completed_at=now - DAY)
+    await push(client, tenant, cid["recent"], service_key, started_at=now - timedelta(hours=1))
+    # Ten days earlier retention deleted the old runs of the rollup connections, not their hours.
+    earlier = await retention.apply(db, settings.thresholds, now - 10 * DAY)
+    assert (earlier.runs, earlier.hourly_rollups, earlier.connections) == (
+        4, 0, {cid["hours"], cid["edge_hour"]}
+    )  # fmt: skip
+    # A batch deletes at most its limit of each kind, the oldest first.
+    async with db.session(write=True) as session:
+        batch = await retention.delete_batch(session, cid["hours"], now, settings.thresholds, limit=1)
+    assert (batch.hourly_rollups, batch.event_rollups) == (1, 1)
+
+    async with db.session() as session:
+        preview = await retention.preview(session, now, settings.thresholds)
+    result = await runner.tick(db, settings, NoDispatcher(), now)
+
+    assert result.deleted is not None
+    assert result.deleted.counts() == {
+        "runs": 1,
+        "orphans": 1,
+        "hourly_rollups": 1,
+        "event_rollups": 1,
+        "notifications": 0,
+        "alert_events": 0,
+    }
+    assert preview.counts() == result.deleted.counts()
+    # The connections it reports (`across N connection(s)`), previewed and deleted alike.
+    due = {cid["completed"], cid["orphan"], cid["hours"]}
+    assert preview.connections == result.deleted.connections == due
+    kept = {}
+    for name, connection_id in cid.items():
+        listed = await client.get(tenant.connection_url(connection_id) + "metrics/", headers=tenant.read)
+        kept[name] = listed.json()["total"]
+    assert kept == {"completed": 0, "orphan": 0, "hours": 0, "edge_hour": 0, "recent": 2}
+    # Of the rollup connections' hours, those on the edge are kept.
+    edge = now - 400 * DAY
+    async with db.session() as session:
+        for model in (RunHourlyRollup, EventHourlyRollup):
+            rows = await session.execute(select(model.connection_id, model.hour).where(model.hour <= edge))
+            left = sorted((connection_id, as_utc(hour)) for connection_id, hour in rows)
+            assert left == sorted([(cid["hours"], edge), (cid["edge_hour"], edge)]), model
 
 
 async def test_status_history__from_beyond_raw_retention__422_naming_the_setting(
