@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from pipepulse.alerts import prometheus as alerts_prometheus
 from pipepulse.config import Settings
-from pipepulse.db.models import AlertEvent, Notification
+from pipepulse.db.models import AlertChannel, AlertEvent, Notification
 from pipepulse.db.session import Database
 from pipepulse.retention import service as retention
 from pipepulse.scheduler import runner
@@ -216,3 +216,77 @@ async def test_retention__events_named_by_notifications__kept_while_one_is_unfin
     async with db.session() as session:
         assert sorted((await session.scalars(select(AlertEvent.id))).all()) == ["aev_edge", "aev_pending"]
         assert sorted((await session.scalars(select(Notification.id))).all()) == ["ntf_edge", "ntf_pending"]
+
+
+async def test_retention__platform_log_and_organisations_with_one_kind_of_old_history__all_trimmed(
+    client: httpx.AsyncClient, db: Database, tenant: Tenant, other_tenant: Tenant, alert_settings: Settings
+) -> None:
+    """The platform's delivery log (notifications of no organisation) is trimmed like an
+    organisation's, pending ones kept; an organisation whose only old history is alert events
+    has them deleted, and one whose only old history is a delivered notification has it deleted
+    (its recent event stays)."""
+    connections = {}
+    for owner in (tenant, other_tenant):
+        body = {"name": "Warehouse", "type": "postgres", "state": "connected"}
+        made = await client.post(owner.connections_url(), json=body, headers=owner.write)
+        assert made.status_code == 201, made.text
+        connections[owner.id] = made.json()["id"]
+    now = datetime(2026, 9, 1, tzinfo=UTC)
+    cutoff = now - alert_settings.thresholds.run_retention
+    old, recent = cutoff - DAY, cutoff + DAY
+    async with db.session(write=True) as session:
+        session.add(
+            AlertChannel(
+                id="ach_platform", organisation_id=None, name="platform", kind="webhook",
+                url="https://example.com/hook", signing_secret="whsec_x", enabled=True, created_at=old,
+            )
+        )  # fmt: skip
+        await session.flush()
+        session.add(
+            AlertChannel(
+                id="ach_tenant", organisation_id=tenant.id, name="own", kind="webhook",
+                url="https://example.com/own", signing_secret="whsec_y", enabled=True, created_at=old,
+            )
+        )  # fmt: skip
+        await session.flush()
+        session.add(
+            Notification(
+                id="ntf_tenant_old", organisation_id=tenant.id, channel_id="ach_tenant", event_id=None,
+                rule_id=None, connection_id=None, type="alert_group", payload={}, state="delivered",
+                attempts=1, hold_until=None, due_at=old, created_at=old, next_attempt_at=None,
+                delivered_at=old,
+            )
+        )  # fmt: skip
+        for name, created_at, state in (
+            ("old", old, "delivered"),
+            ("stuck", old, "pending"),
+            ("new", recent, "delivered"),
+        ):
+            session.add(
+                Notification(
+                    id=f"ntf_platform_{name}", organisation_id=None, channel_id="ach_platform", event_id=None,
+                    rule_id=None, connection_id=None, type="alert_group", payload={}, state=state, attempts=1,
+                    hold_until=None, due_at=created_at, created_at=created_at,
+                    next_attempt_at=created_at if state == "pending" else None,
+                    delivered_at=created_at if state == "delivered" else None,
+                )
+            )  # fmt: skip
+        for organisation_id, name, at in ((other_tenant.id, "old", old), (tenant.id, "recent", recent)):
+            session.add(
+                AlertEvent(
+                    id=f"aev_{name}", organisation_id=organisation_id,
+                    connection_id=connections[organisation_id], type="status_changed", key=f"k-{name}",
+                    at=at, data={}, created_at=at,
+                )
+            )  # fmt: skip
+    async with db.session() as session:
+        preview = await retention.preview(session, now, alert_settings.thresholds)
+    deleted = await retention.apply(db, alert_settings.thresholds, now)
+    assert (deleted.notifications, deleted.alert_events) == (2, 1)
+    assert preview.counts() == deleted.counts()
+    async with db.session() as session:
+        assert sorted((await session.scalars(select(Notification.id))).all()) == [
+            "ntf_platform_new",
+            "ntf_platform_stuck",
+        ]
+        assert (await session.scalars(select(AlertEvent.id))).all() == ["aev_recent"]
