@@ -268,9 +268,10 @@ async def _end(session: AsyncSession, connection_id: str, condition: str, at: da
 
 async def wake(session: AsyncSession, group_ids: Iterable[str]) -> None:
     """Ask the next group pass to look at these groups (their answer may have changed)."""
-    rows = [{"group_id": group_id} for group_id in sorted(set(group_ids))]
-    for start in range(0, len(rows), ALERT_ROWS_PER_STATEMENT):
-        await session.execute(insert(AlertGroupWake).values(rows[start : start + ALERT_ROWS_PER_STATEMENT]))
+    g = AlertGroup
+    for chunk in dialect.chunks(session, sorted(set(group_ids))):
+        woken = select(g.id, g.organisation_id).where(dialect.one_of(session, g.id, chunk))
+        await session.execute(insert(AlertGroupWake).from_select(["group_id", "organisation_id"], woken))
 
 
 async def wake_open(session: AsyncSession, organisation_id: int | None) -> None:
@@ -281,7 +282,8 @@ async def wake_open(session: AsyncSession, organisation_id: int | None) -> None:
     scope = g.state == "open"
     if organisation_id is not None:
         scope = scope & ((g.organisation_id == organisation_id) | g.organisation_id.is_(None))
-    await session.execute(insert(AlertGroupWake).from_select(["group_id"], select(g.id).where(scope)))
+    woken = select(g.id, g.organisation_id).where(scope)
+    await session.execute(insert(AlertGroupWake).from_select(["group_id", "organisation_id"], woken))
 
 
 async def record(

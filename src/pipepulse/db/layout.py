@@ -37,6 +37,7 @@ PLACEMENT: dict[str, Placement] = {
     "notifications": "distributed",
     "alert_groups": "distributed",
     "alerts": "distributed",
+    "alert_group_wakes": "distributed",
     "channel_heartbeats": "distributed",
     "lineage_runs": "distributed",
     "objectives": "distributed",
@@ -48,4 +49,6 @@ PLACEMENT: dict[str, Placement] = {
 # Distributed tables whose null ``organisation_id`` is the platform's scope (SPEC §7.4: platform
 # channels and rules, their groups and notifications). Citus refuses a null distribution column,
 # so at distribution time their platform rows need a reserved organisation id of their own.
-PLATFORM_SCOPED = frozenset({"alert_channels", "alert_rules", "alert_groups", "notifications"})
+PLATFORM_SCOPED = frozenset(
+    {"alert_channels", "alert_rules", "alert_groups", "alert_group_wakes", "notifications"}
+)

@@ -145,6 +145,10 @@ class AlertGroupWake(Base):
     __tablename__ = "alert_group_wakes"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # The group's (null: a platform group's), so the table is distributed with its groups.
+    organisation_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("organisations.id", ondelete="CASCADE"), nullable=True
+    )
     group_id: Mapped[str] = mapped_column(
         String(40), ForeignKey("alert_groups.id", ondelete="CASCADE"), index=True
     )

@@ -31,7 +31,9 @@ def upgrade() -> None:
     op.create_table(
         "alert_group_wakes",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("organisation_id", sa.Integer(), nullable=True),
         sa.Column("group_id", sa.String(length=40), nullable=False),
+        sa.ForeignKeyConstraint(["organisation_id"], ["organisations.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["group_id"], ["alert_groups.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
