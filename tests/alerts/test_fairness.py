@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
@@ -17,8 +16,8 @@ from pipepulse.db.models import AlertRule
 from pipepulse.db.session import Database
 from pipepulse.scheduler.runner import alert_pass
 from tests.alerts.receiver import Receiver
-from tests.alerts.world import add_channel, add_rule, channels_url, log_url, rules_url
-from tests.conftest import FrozenClock, Tenant, iso
+from tests.alerts.world import add_channel, add_rule, channels_url, log_url, push, rules_url
+from tests.conftest import FrozenClock, Tenant
 
 T0 = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
 # Nothing listens here: every attempt is refused at once.
@@ -34,27 +33,6 @@ async def connections(client: httpx.AsyncClient, tenant: Tenant, n: int) -> list
         assert response.status_code == 201, response.text
         made.append(response.json()["id"])
     return made
-
-
-async def push(
-    client: httpx.AsyncClient,
-    tenant: Tenant,
-    key: dict[str, str],
-    cid: str,
-    at: datetime,
-    error: str | None,
-    clock: FrozenClock,
-) -> None:
-    clock.now = max(clock.now, at)
-    body: dict[str, Any] = {
-        "started_at": iso(at - timedelta(seconds=5)),
-        "completed_at": iso(at),
-        "events_delivered": 0 if error else 10,
-        "batches_dlq": 0,
-        "error": error,
-    }
-    response = await client.post(tenant.connection_url(cid) + "metrics/", json=body, headers=key)
-    assert response.status_code == 201, response.text
 
 
 # The group pass writes each of the 30,000 alerts with its own statements: minutes on a busy machine.
