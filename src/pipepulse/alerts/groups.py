@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import ColumnElement, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse import ids
@@ -268,10 +268,8 @@ async def _end(session: AsyncSession, connection_id: str, condition: str, at: da
 
 async def wake(session: AsyncSession, group_ids: Iterable[str]) -> None:
     """Ask the next group pass to look at these groups (their answer may have changed)."""
-    g = AlertGroup
     for chunk in dialect.chunks(session, sorted(set(group_ids))):
-        woken = select(g.id, g.organisation_id).where(dialect.one_of(session, g.id, chunk))
-        await session.execute(insert(AlertGroupWake).from_select(["group_id", "organisation_id"], woken))
+        await _wake_where(session, dialect.one_of(session, AlertGroup.id, chunk))
 
 
 async def wake_open(session: AsyncSession, organisation_id: int | None) -> None:
@@ -282,7 +280,13 @@ async def wake_open(session: AsyncSession, organisation_id: int | None) -> None:
     scope = g.state == "open"
     if organisation_id is not None:
         scope = scope & ((g.organisation_id == organisation_id) | g.organisation_id.is_(None))
-    woken = select(g.id, g.organisation_id).where(scope)
+    await _wake_where(session, scope)
+
+
+async def _wake_where(session: AsyncSession, which: ColumnElement[bool]) -> None:
+    """One wake-up row for each group ``which`` selects, carrying the group's organisation."""
+    g = AlertGroup
+    woken = select(g.id, g.organisation_id).where(which)
     await session.execute(insert(AlertGroupWake).from_select(["group_id", "organisation_id"], woken))
 
 
@@ -522,23 +526,21 @@ async def _notify(session: AsyncSession, groups: list[AlertGroup], now: datetime
         )
         for alert in found_alerts.scalars():
             of_group[alert.group_id].append(alert)
+    organisations = {a.organisation_id for found in of_group.values() for a in found}
     slugs = dict(
         (
             await session.execute(
-                select(Organisation.id, Organisation.slug).where(
-                    Organisation.id.in_({a.organisation_id for found in of_group.values() for a in found})
-                )
+                select(Organisation.id, Organisation.slug).where(Organisation.id.in_(organisations))
             )
         ).all()
     )
-    by_org: dict[int, tuple[list[Silence], list[MaintenanceWindow]]] = {}
+    # Their organisations' silences and windows (the platform's with each) in two reads.
+    by_org = await silencers_of(session, organisations)
     for group in groups:
         rule = rules.get(group.rule_id)
         if rule is None:
             continue
         alerts = of_group.get(group.id, [])
-        for organisation_id in {a.organisation_id for a in alerts} - set(by_org):
-            by_org[organisation_id] = await silencers(session, organisation_id)
         seen = group_look.look(group, rule, alerts, by_org, now)
         values: dict[str, Any] = {"version": group.version + 1, "next_notify_at": seen.next_look}
         if seen.send:
@@ -556,7 +558,8 @@ async def _notify(session: AsyncSession, groups: list[AlertGroup], now: datetime
         )
         if result.first() is None or not seen.send:
             continue  # another replica moved it first
-        queued += await _queue(session, group, alerts, seen, slugs, now, public_url)
+        await _queue(session, group, alerts, seen, slugs, now, public_url)
+        queued += 1
     return queued
 
 
@@ -568,15 +571,15 @@ async def _queue(
     slugs: Mapping[int, str],
     now: datetime,
     public_url: str,
-) -> int:
-    """Queue the group's notification in the outbox; 1 if this replica queued it."""
+) -> None:
+    """Queue the group's notification in the outbox (once: its sequence in the group is unique)."""
     notification_id = ids.notification_id(now)
     firing = any(f for _, f in seen.current)
     payload = group_bodies.group_payload(
         notification_id=notification_id,
         status="firing" if firing else "resolved",
         occurred_at=now,
-        organisation=_organisation_of(group, alerts, dict(slugs)),
+        organisation=_organisation_of(group, alerts, slugs),
         group={"rule_id": group.rule_id, "key": group.key, "id": group.id},
         alerts=[group_bodies.alert_json(a, seen.marks[a.id], public_url) for a in seen.told],
         dashboard=group_bodies.group_link(public_url, group.organisation_id, group.id),
@@ -610,10 +613,11 @@ async def _queue(
             group_sequence=group.version + 1,
         )
     )
-    return 1
 
 
-def _organisation_of(group: AlertGroup, alerts: list[Alert], slugs: dict[int, str]) -> dict[str, Any] | None:
+def _organisation_of(
+    group: AlertGroup, alerts: list[Alert], slugs: Mapping[int, str]
+) -> dict[str, Any] | None:
     """The body's ``organisation``: the group's; for a platform group, the one organisation its
     key names (``group_by`` with ``organisation``), else null (a group across organisations)."""
     organisation_id = group.organisation_id
