@@ -39,6 +39,9 @@ def describe_invalid(exc: ValidationError) -> str:
     return "invalid settings: " + "; ".join(parts)
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PIPEPULSE_", extra="ignore")
 
@@ -125,6 +128,14 @@ class Settings(BaseSettings):
     @classmethod
     def _strip(cls, value: str) -> str:
         return value.strip()
+
+    @field_validator("log_level")
+    @classmethod
+    def _a_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)} (any case), not {value!r}")
+        return level
 
     @field_validator("run_retention_days", "rollup_retention_days")
     @classmethod

@@ -14,17 +14,11 @@ import logging
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def level_of(name: str) -> int:
-    """The level a ``PIPEPULSE_LOG_LEVEL`` value names (DEBUG, INFO, WARNING, ERROR, CRITICAL,
-    any case); an unknown name is INFO."""
-    level = logging.getLevelName(name.strip().upper())
-    return level if isinstance(level, int) else logging.INFO
-
-
 def configure(level_name: str) -> None:
+    """``level_name``: one of the levels settings accept (DEBUG, INFO, WARNING, ERROR, CRITICAL)."""
     root = logging.getLogger()
     if not root.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter(FORMAT))
         root.addHandler(handler)
-    logging.getLogger("pipepulse").setLevel(level_of(level_name))
+    logging.getLogger("pipepulse").setLevel(level_name)

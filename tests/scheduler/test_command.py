@@ -107,3 +107,9 @@ def test_scheduler_once__log_level__debug_lines_only_when_asked_and_on_standard_
     assert default.returncode == 0, default.stderr
     assert "alert pass phases" not in default.stderr
     assert "DEBUG" not in default.stderr
+    unknown = pipepulse(settings, "scheduler", "--once", log_level="loud")
+    assert unknown.returncode != 0
+    assert unknown.stderr.strip() == (
+        "error: invalid settings: PIPEPULSE_LOG_LEVEL=loud: must be one of DEBUG, INFO, WARNING, ERROR, "
+        "CRITICAL (any case), not 'loud'"
+    )
