@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, String, and_, bindparam, func, or_, select, text
+from sqlalchemy import DateTime, Integer, String, TextClause, and_, bindparam, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db import dialect
@@ -311,18 +311,7 @@ EDGE_SUMS = dialect.PerDatabase[EdgeSums](postgresql=_edge_sums_in_sql, sqlite=_
 # run. The bucket of a run is the last bucket start at or before its completed_at
 # (width_bucket over the sorted starts), so clipped, snapped and month buckets need no
 # arithmetic of their own. Latency as in EDGE_SUMS_SQL, floored at 0 as run_latency_ms is.
-BUCKET_RUNS_SQL = """
-    WITH picked AS (
-        SELECT r.*, width_bucket(r.completed_at, CAST(:starts AS timestamptz[])) - 1 AS bucket
-        FROM runs r
-        JOIN unnest(CAST(:froms AS timestamptz[]), CAST(:tos AS timestamptz[])) AS g(a, b)
-          ON r.completed_at >= g.a AND r.completed_at < g.b
-        WHERE r.connection_id = :cid
-    )
-"""
-BUCKET_SUMS_SQL = text(
-    BUCKET_RUNS_SQL
-    + """
+_BUCKET_SUMS = """
     SELECT bucket,
            count(*),
            count(*) FILTER (WHERE outcome = 'succeeded'),
@@ -339,17 +328,33 @@ BUCKET_SUMS_SQL = text(
                FILTER (WHERE events_pending IS NOT NULL))[1]
     FROM picked
     GROUP BY bucket
-    """
-)
-BUCKET_TYPES_SQL = text(
-    BUCKET_RUNS_SQL
-    + """
+"""
+_BUCKET_TYPES = """
     SELECT p.bucket, kv.key, sum(kv.value::bigint)
     FROM picked p CROSS JOIN LATERAL json_each_text(p.events_by_type) AS kv
     WHERE json_typeof(p.events_by_type) = 'object'
     GROUP BY p.bucket, kv.key
+"""
+
+
+@functools.cache
+def bucket_statements(ranges: int) -> tuple[TextClause, TextClause]:
+    """The sums and the per-type sums of :func:`bucket_sums` over ``ranges`` ranges (bound as
+    ``a0``, ``b0``, …): each range its own arm, so each is one index range of the connection's
+    runs. (The ranges as arrays joined to the runs let a prepared statement's plan read every
+    run the connection ever had and filter them: 13 ms a statement on a month of five-minute
+    runs, growing with the history.)"""
+    arms = " UNION ALL ".join(
+        f"SELECT * FROM runs WHERE connection_id = :cid AND completed_at >= :a{i} AND completed_at < :b{i}"
+        for i in range(ranges)
+    )
+    picked = f"""
+    WITH picked AS (
+        SELECT r.*, width_bucket(r.completed_at, CAST(:starts AS timestamptz[])) - 1 AS bucket
+        FROM ({arms}) AS r
+    )
     """
-)
+    return text(picked + _BUCKET_SUMS), text(picked + _BUCKET_TYPES)
 
 
 async def bucket_sums(
@@ -389,18 +394,16 @@ async def _bucket_sums_in_sql(
     starts: Sequence[datetime],
     ranges: Sequence[tuple[datetime, datetime]],
 ) -> dict[int, Accumulator]:
-    params = {
-        "cid": connection_id,
-        "starts": list(starts),
-        "froms": [a for a, _ in ranges],
-        "tos": [b for _, b in ranges],
-    }
+    params: dict[str, Any] = {"cid": connection_id, "starts": list(starts)}
+    for i, (a, b) in enumerate(ranges):
+        params |= {f"a{i}": a, f"b{i}": b}
+    sums, types = bucket_statements(len(ranges))
     typed: dict[int, dict[str, int]] = {}
-    for i, key, events in await session.execute(BUCKET_TYPES_SQL, params):
+    for i, key, events in await session.execute(types, params):
         if events and i >= 0:
             typed.setdefault(i, {})[key] = int(events)
     out = {}
-    for row in await session.execute(BUCKET_SUMS_SQL, params):
+    for row in await session.execute(sums, params):
         if row[0] >= 0:  # a run outside every bucket
             out[row[0]] = summed_with_types(row, typed.get(row[0], {}))
     return out
