@@ -104,7 +104,9 @@ async def capture(state: dict[str, Any]) -> dict[str, Any]:
     event.listen(engine.sync_engine, "before_cursor_execute", record)
     now = datetime.now(UTC).replace(microsecond=0)
     db = Database(engine)
-    settings = Settings(database_url=url, secret_key="same-work-capture", dispatcher="none")
+    settings = Settings(
+        database_url=url, secret_key="same-work-capture-secret-key-of-32-characters", dispatcher="none"
+    )
     app = create_app(settings, clock=lambda: now, database=db)
     reader = {"Authorization": f"Bearer {state['reader']}"}
     key = {"Authorization": f"Bearer {state['service_key']}"}
