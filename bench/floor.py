@@ -27,6 +27,7 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 
 from bench import same_work
+from pipepulse.db import engine
 
 CONN = "/api/v1/organisations/{org}/integrations/warehouse-connections/{cid}"
 
@@ -120,8 +121,11 @@ def create_app(database_url: str, pool_size: int, captured: dict[str, Any] | Non
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # The same-work floor runs pipepulse's statements in sessions set up as pipepulse's
+        # are (generic plans, no JIT, no parallel workers); the minimal floor as a plain client.
+        settings = dict(engine.POSTGRES_SESSION) if captured is not None else {}
         state["pool"] = await asyncpg.create_pool(
-            database_url, min_size=pool_size, max_size=pool_size, init=_codecs
+            database_url, min_size=pool_size, max_size=pool_size, init=_codecs, server_settings=settings
         )
         try:
             yield

@@ -48,6 +48,24 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+# How pipepulse's PostgreSQL sessions plan and run its statements (bench/floor.py's same-work
+# floor runs them the same way).
+POSTGRES_SESSION = {
+    # Every statement is prepared once per connection and reused with parameters. PostgreSQL
+    # would otherwise re-plan some of them on every execution (a custom plan for each set of
+    # values); the report statement's plan costs five times its execution. Every read is
+    # bounded by an index whatever the values, so a plan made once serves them all.
+    "plan_cache_mode": "force_generic_plan",
+    # Every read is bounded by an index; worker processes only add their start-up to answers of
+    # a few milliseconds (a parallel plan doubled organisation health).
+    "max_parallel_workers_per_gather": "0",
+    # Nor does compiling a statement to machine code pay: a generic plan's cost estimate
+    # passes jit_above_cost on reads that run for milliseconds, and the compilation took
+    # 14-19 ms of each organisation-health answer.
+    "jit": "off",
+}
+
+
 def create_engine(
     url: str, *, pool_size: int = 10, connect_timeout_s: float = 5.0, pool_timeout_s: float = 10.0
 ) -> AsyncEngine:
@@ -75,18 +93,7 @@ def create_engine(
         pool_timeout=pool_timeout_s,
         connect_args={
             "timeout": connect_timeout_s,
-            "server_settings": {
-                "application_name": "pipepulse",
-                # Every statement is prepared once per connection and reused with parameters.
-                # PostgreSQL would otherwise re-plan some of them on every execution (a custom
-                # plan for each set of values); the report statement's plan costs five times
-                # its execution. Every read is bounded by an index whatever the values, so a
-                # plan made once serves them all.
-                "plan_cache_mode": "force_generic_plan",
-                # Every read is bounded by an index; worker processes only add their start-up
-                # to answers of a few milliseconds (a parallel plan doubled organisation health).
-                "max_parallel_workers_per_gather": "0",
-            },
+            "server_settings": {"application_name": "pipepulse", **POSTGRES_SESSION},
         },
     )
 
