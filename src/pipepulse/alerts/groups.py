@@ -26,7 +26,7 @@ from sqlalchemy import ColumnElement, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse import ids
-from pipepulse.alerts import group_look, grouping
+from pipepulse.alerts import group_look, group_moves, grouping
 from pipepulse.alerts.changes import FRESH, LATE, STATUS_CHANGED, VOLUME_ANOMALY, Event
 from pipepulse.db import dialect
 from pipepulse.db.models import (
@@ -46,6 +46,10 @@ from pipepulse.delivery import group_bodies
 from pipepulse.schemas import format_timestamp
 
 log = logging.getLogger(__name__)
+
+# Notifications a statement of the group pass queues (21 columns each: within both databases'
+# limits on bound parameters).
+NOTIFICATIONS_PER_STATEMENT = 500
 
 # The status conditions of SPEC §7.4; late and volume_anomaly come from their own events.
 STATUS_CONDITIONS = ("error", "degraded")
@@ -507,8 +511,6 @@ async def notify_due(db: Database, now: datetime, *, public_url: str, every_grou
 
 
 async def _notify(session: AsyncSession, groups: list[AlertGroup], now: datetime, public_url: str) -> int:
-    queued = 0
-    g = AlertGroup
     rules = {
         r.id: r
         for r in (
@@ -536,43 +538,42 @@ async def _notify(session: AsyncSession, groups: list[AlertGroup], now: datetime
     )
     # Their organisations' silences and windows (the platform's with each) in two reads.
     by_org = await silencers_of(session, organisations)
+    moves: list[tuple[AlertGroup, list[Alert], group_look.Look, group_moves.Move]] = []
     for group in groups:
         rule = rules.get(group.rule_id)
         if rule is None:
             continue
         alerts = of_group.get(group.id, [])
         seen = group_look.look(group, rule, alerts, by_org, now)
-        values: dict[str, Any] = {"version": group.version + 1, "next_notify_at": seen.next_look}
-        if seen.send:
-            values |= {"notified": sorted([a, f] for a, f in seen.current), "last_notified_at": now}
-        if seen.close:
-            values |= {"state": "closed", "closed_at": now}
         if not seen.send and not seen.close and seen.next_look == group.next_notify_at:
             continue
-        result = await session.execute(
-            update(g)
-            .where(g.id == group.id, g.version == group.version)
-            .values(**values)
-            .returning(g.id)
-            .execution_options(synchronize_session=False)
-        )
-        if result.first() is None or not seen.send:
-            continue  # another replica moved it first
-        await _queue(session, group, alerts, seen, slugs, now, public_url)
-        queued += 1
-    return queued
+        told = sorted([a, f] for a, f in seen.current) if seen.send else None
+        to = group_moves.Move(group.id, group.version, seen.next_look, told, seen.close)
+        moves.append((group, alerts, seen, to))
+    moved = await group_moves.move(session, [m for *_, m in moves], now)
+    # Only the groups this transaction moved are told: another replica moved the rest first.
+    rows = [
+        _notification(group, alerts, seen, slugs, now, public_url)
+        for group, alerts, seen, _ in moves
+        if seen.send and group.id in moved
+    ]
+    stmt = dialect.insert(dialect.name_of(session), Notification).on_conflict_do_nothing(
+        index_elements=["group_id", "group_sequence"]
+    )
+    for i in range(0, len(rows), NOTIFICATIONS_PER_STATEMENT):
+        await session.execute(stmt.values(rows[i : i + NOTIFICATIONS_PER_STATEMENT]))
+    return len(rows)
 
 
-async def _queue(
-    session: AsyncSession,
+def _notification(
     group: AlertGroup,
     alerts: list[Alert],
     seen: group_look.Look,
     slugs: Mapping[int, str],
     now: datetime,
     public_url: str,
-) -> None:
-    """Queue the group's notification in the outbox (once: its sequence in the group is unique)."""
+) -> dict[str, Any]:
+    """The group's notification for the outbox (queued once: its sequence in the group is unique)."""
     notification_id = ids.notification_id(now)
     firing = any(f for _, f in seen.current)
     payload = group_bodies.group_payload(
@@ -585,34 +586,29 @@ async def _queue(
         dashboard=group_bodies.group_link(public_url, group.organisation_id, group.id),
         platform=group.organisation_id is None,
     )
-    stmt = dialect.insert(dialect.name_of(session), Notification).on_conflict_do_nothing(
-        index_elements=["group_id", "group_sequence"]
-    )
-    await session.execute(
-        stmt.values(
-            id=notification_id,
-            organisation_id=group.organisation_id,
-            channel_id=group.channel_id,
-            event_id=None,
-            rule_id=group.rule_id,
-            # A group of one connection (group_by naming `connection`, the default) is about
-            # it: the delivery log's connection filter and its page find it.
-            connection_id=(group.key or {}).get("connection") or None,
-            type=group_bodies.GROUP_TYPE,
-            payload=payload,
-            state="pending",
-            attempts=0,
-            hold_until=None,
-            due_at=now,
-            next_attempt_at=now,
-            last_status_code=None,
-            last_error=None,
-            created_at=now,
-            delivered_at=None,
-            group_id=group.id,
-            group_sequence=group.version + 1,
-        )
-    )
+    return {
+        "id": notification_id,
+        "organisation_id": group.organisation_id,
+        "channel_id": group.channel_id,
+        "event_id": None,
+        "rule_id": group.rule_id,
+        # A group of one connection (group_by naming `connection`, the default) is about
+        # it: the delivery log's connection filter and its page find it.
+        "connection_id": (group.key or {}).get("connection") or None,
+        "type": group_bodies.GROUP_TYPE,
+        "payload": payload,
+        "state": "pending",
+        "attempts": 0,
+        "hold_until": None,
+        "due_at": now,
+        "next_attempt_at": now,
+        "last_status_code": None,
+        "last_error": None,
+        "created_at": now,
+        "delivered_at": None,
+        "group_id": group.id,
+        "group_sequence": group.version + 1,
+    }
 
 
 def _organisation_of(
