@@ -263,7 +263,9 @@ def main() -> None:
     parser.add_argument("--database-url", required=True, help="postgresql://… (asyncpg's form)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=18801)
-    parser.add_argument("--pool-size", type=int, default=20, help="As pipepulse's pool (10 + 10 overflow).")
+    parser.add_argument(
+        "--pool-size", type=int, default=20, help="As pipepulse's pool (PIPEPULSE_DB_POOL_SIZE, no overflow)."
+    )
     parser.add_argument(
         "--same-work",
         default=None,

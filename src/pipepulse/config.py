@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     # working for at most this long in each API process (0: look up every request).
     auth_cache_seconds: float = Field(default=5.0, ge=0, le=300)
 
-    db_pool_size: int = Field(default=10, ge=1)
+    db_pool_size: int = Field(default=20, ge=1)
     # A dead or hung server must turn into a 503 in seconds, not hold requests for a minute.
     db_connect_timeout_seconds: float = Field(default=5.0, gt=0)
     db_pool_timeout_seconds: float = Field(default=10.0, gt=0)

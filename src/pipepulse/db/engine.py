@@ -67,7 +67,7 @@ POSTGRES_SESSION = {
 
 
 def create_engine(
-    url: str, *, pool_size: int = 10, connect_timeout_s: float = 5.0, pool_timeout_s: float = 10.0
+    url: str, *, pool_size: int = 20, connect_timeout_s: float = 5.0, pool_timeout_s: float = 10.0
 ) -> AsyncEngine:
     """Create the async engine; SQLite gets WAL, foreign keys and a busy timeout."""
     if url.startswith("sqlite"):
@@ -87,7 +87,12 @@ def create_engine(
     return create_async_engine(
         url,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        # No overflow: a connection opened past the pool's size was closed again when handed
+        # back, so under a burst every request paid a new connection (a backend started, types
+        # looked up, every statement prepared again) — 360 telemetry reads a second at 32
+        # clients with 10 + 10, 1,100 with 10 + 0, 1,160 with 20 + 0. A request waits for a
+        # pooled connection instead (up to the pool timeout, then 503).
+        max_overflow=0,
         pool_pre_ping=False,
         pool_recycle=1800,
         pool_timeout=pool_timeout_s,
