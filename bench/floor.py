@@ -122,8 +122,15 @@ def create_app(database_url: str, pool_size: int, captured: dict[str, Any] | Non
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # The same-work floor runs pipepulse's statements in sessions set up as pipepulse's
-        # are (generic plans, no JIT, no parallel workers); the minimal floor as a plain client.
-        settings = dict(engine.POSTGRES_SESSION) if captured is not None else {}
+        # are (no JIT, no parallel workers) but for the forced generic plans: the replay binds
+        # the captured values with the types asyncpg infers, not the ones pipepulse declares,
+        # and a generic plan of those is not pipepulse's plan (a batch replayed 2.4/s against
+        # 21/s). The minimal floor is a plain client.
+        settings = (
+            {k: v for k, v in engine.POSTGRES_SESSION.items() if k != "plan_cache_mode"}
+            if captured is not None
+            else {}
+        )
         state["pool"] = await asyncpg.create_pool(
             database_url, min_size=pool_size, max_size=pool_size, init=_codecs, server_settings=settings
         )
