@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -178,3 +179,87 @@ async def test_health__clock_inside_a_second__counted_from_now_minus_days_to_the
     clock.now = clock.now.replace(microsecond=999_999)
     body = (await client.get(f"/api/v1/spaces/{tenant.slug}/integration-health", headers=tenant.read)).json()
     assert (body["precision"], body["counted_from"]) == ("exact", "2026-03-21T12:00:00Z")
+
+
+async def test_health__clock_ahead_connection_with_runs_in_the_window__latest_times_from_those_runs(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    other_tenant: Tenant,
+    service_key: dict[str, str],
+    clock: FrozenClock,
+) -> None:
+    # A loader whose clock runs ahead reports a run completed a microsecond after now, so its
+    # connection's kept latest times are not before the window's end: its latest times are read
+    # from its runs completed in the window [now - days + 1 µs, now + 1 µs) instead, each kind
+    # its own — a failure exactly at the window's start counts, the run at its end does not.
+    now = clock.now
+    start = now - timedelta(days=1) + timedelta(microseconds=1)
+    minute = timedelta(minutes=1)
+    sync = (await make_connection(client, tenant, "sync", integration_type="metadata_sync"))["id"]
+    hook = (await make_connection(client, tenant, "hook", integration_type="webhook"))["id"]
+    theirs = (await make_connection(client, other_tenant, "sync", integration_type="metadata_sync"))["id"]
+    await push(
+        client, tenant, sync, service_key, started_at=start - minute, completed_at=start, error="refused"
+    )
+    hour_ago = now - timedelta(hours=1)
+    await push(client, tenant, sync, service_key, started_at=hour_ago - minute, completed_at=hour_ago)
+    ahead = now + timedelta(microseconds=1)
+    await push(client, tenant, sync, service_key, started_at=now - minute, completed_at=ahead)
+    # A connection whose kept times are not ahead: its latest time exactly at the window's start.
+    await push(client, tenant, hook, service_key, started_at=start - minute, completed_at=start)
+    # Another organisation's later runs of the same type are not this one's; it has a connection
+    # ahead too, beside one that is not, both of that type.
+    their_ahead = (await make_connection(client, other_tenant, "ahead", integration_type="metadata_sync"))[
+        "id"
+    ]
+    four_ahead = now + timedelta(minutes=4)
+    await push(
+        client, other_tenant, their_ahead, service_key, started_at=now - minute, completed_at=four_ahead
+    )
+    for at, error in ((now - timedelta(minutes=30), None), (now - timedelta(minutes=40), "x")):
+        await push(
+            client, other_tenant, theirs, service_key, started_at=at - minute, completed_at=at, error=error
+        )
+    url = f"/api/v1/spaces/{tenant.slug}/integration-health"
+
+    def seen(body: dict[str, Any]) -> tuple[Any, ...]:
+        types = [
+            (t["integration_type"], t["total"], t["errors"], t["last_event_at"])
+            for t in body["by_integration_type"]
+        ]
+        counts = (body["total_events"], body["success_count"], body["error_count"])
+        return (counts, body["last_success_at"], body["last_error_at"], types)
+
+    first = (await client.get(url, params={"days": 1}, headers=tenant.read)).json()
+    assert seen(first) == (
+        (3, 2, 1),
+        "2026-04-20T11:00:00Z",
+        "2026-04-19T12:00:00Z",
+        [("metadata_sync", 2, 1, "2026-04-20T11:00:00Z"), ("webhook", 1, 0, "2026-04-19T12:00:00Z")],
+    )
+
+    theirs_now = (
+        await client.get(
+            f"/api/v1/spaces/{other_tenant.slug}/integration-health",
+            params={"days": 1},
+            headers=other_tenant.read,
+        )
+    ).json()
+    assert seen(theirs_now) == (
+        (2, 1, 1),
+        "2026-04-20T11:30:00Z",
+        "2026-04-20T11:20:00Z",
+        [("metadata_sync", 2, 1, "2026-04-20T11:30:00Z")],
+    )
+
+    # The loader reports again, four minutes ahead; a microsecond later the window has moved
+    # past the failure and the first run of the hook, and takes in the run a microsecond ahead.
+    await push(client, tenant, sync, service_key, started_at=now - minute, completed_at=four_ahead)
+    clock.now = now + timedelta(microseconds=1)
+    second = (await client.get(url, params={"days": 1}, headers=tenant.read)).json()
+    assert seen(second) == (
+        (2, 2, 0),
+        "2026-04-20T12:00:00Z",
+        None,
+        [("metadata_sync", 2, 0, "2026-04-20T12:00:00Z"), ("webhook", 0, 0, None)],
+    )
