@@ -378,22 +378,22 @@ async def test_status_history__streak_through_a_partial_run__read_back_to_its_fi
     # A partial run (dead-lettered batches, no error) is failing too: the streak that leads into
     # the incident is unbroken from the first failure, whatever another connection did meanwhile.
     await push(client, url, service_key, ok(0, NOW - timedelta(days=5)))
-    await push(client, url, service_key, failed(1, NOW - timedelta(days=3), error="first refusal"))
-    partial = NOW - timedelta(days=2)
+    await push(client, url, service_key, failed(1, NOW - timedelta(days=4), error="first refusal"))
+    partial = NOW - timedelta(days=3)
     await push(
         client,
         url,
         service_key,
-        Run(id="p", started_at=partial - timedelta(minutes=1), completed_at=partial, batches_dlq=2),
+        Run(id="p", started_at=partial - timedelta(minutes=1), completed_at=partial, batches_dlq=1),
     )
     await push(client, url, service_key, failed(2, NOW - timedelta(hours=20), error="second refusal"))
-    await push(client, other, service_key, ok(9, NOW - timedelta(days=2, hours=12)))
+    await push(client, other, service_key, ok(9, NOW - timedelta(days=3, hours=12)))
 
     params = {"from": iso(NOW - timedelta(hours=30)), "to": iso(NOW)}
     body = (await client.get(url + "status-history/", params=params, headers=tenant.read)).json()
 
-    # Two incidents: the first run failing alone, then, after a day without runs, the second
-    # failure, which continues the same streak through the partial run.
+    # The second failure opens the incident, after two days without runs: its streak goes back
+    # through the partial run, older than the runs read for the range, to the first failure.
     incidents = [
         (
             i["started_at"],
@@ -406,6 +406,5 @@ async def test_status_history__streak_through_a_partial_run__read_back_to_its_fi
         for i in body["incidents"]
     ]
     assert incidents == [
-        ("2026-04-17T12:00:00Z", "2026-04-19T12:00:00Z", "2026-04-17T12:00:00Z", "first refusal", "f1", 2),
-        ("2026-04-19T16:00:00Z", None, "2026-04-17T12:00:00Z", "first refusal", "f1", 3),
+        ("2026-04-19T16:00:00Z", None, "2026-04-16T12:00:00Z", "first refusal", "f1", 3),
     ]
