@@ -21,7 +21,7 @@ from pipepulse.scheduler.runner import alert_pass
 from tests.alerts.receiver import Receiver
 from tests.alerts.test_outbox import break_connection, log_items, setup_error_notification
 from tests.alerts.world import channels_url
-from tests.conftest import FrozenClock, Tenant
+from tests.conftest import FrozenClock, Tenant, make_tenant
 
 DAY = timedelta(days=1)
 
@@ -218,15 +218,22 @@ async def test_retention__events_named_by_notifications__kept_while_one_is_unfin
         assert sorted((await session.scalars(select(Notification.id))).all()) == ["ntf_edge", "ntf_pending"]
 
 
-async def test_retention__platform_log_and_organisations_with_one_kind_of_old_history__all_trimmed(
-    client: httpx.AsyncClient, db: Database, tenant: Tenant, other_tenant: Tenant, alert_settings: Settings
+async def test_retention__platform_log_and_organisations_with_old_history__all_trimmed_no_other_visited(
+    client: httpx.AsyncClient,
+    db: Database,
+    tenant: Tenant,
+    other_tenant: Tenant,
+    alert_settings: Settings,
+    clock: FrozenClock,
 ) -> None:
     """The platform's delivery log (notifications of no organisation) is trimmed like an
     organisation's, pending ones kept; an organisation whose only old history is alert events
     has them deleted, and one whose only old history is a delivered notification has it deleted
-    (its recent event stays)."""
+    (its recent event stays). A third organisation, with only a recent event, is neither
+    previewed nor visited: the old history of the others is not its own."""
+    third = await make_tenant(db, "initech", clock.now)
     connections = {}
-    for owner in (tenant, other_tenant):
+    for owner in (tenant, other_tenant, third):
         body = {"name": "Warehouse", "type": "postgres", "state": "connected"}
         made = await client.post(owner.connections_url(), json=body, headers=owner.write)
         assert made.status_code == 201, made.text
@@ -271,7 +278,11 @@ async def test_retention__platform_log_and_organisations_with_one_kind_of_old_hi
                     delivered_at=created_at if state == "delivered" else None,
                 )
             )  # fmt: skip
-        for organisation_id, name, at in ((other_tenant.id, "old", old), (tenant.id, "recent", recent)):
+        for organisation_id, name, at in (
+            (other_tenant.id, "old", old),
+            (tenant.id, "recent", recent),
+            (third.id, "third_recent", recent),
+        ):
             session.add(
                 AlertEvent(
                     id=f"aev_{name}", organisation_id=organisation_id,
@@ -284,9 +295,14 @@ async def test_retention__platform_log_and_organisations_with_one_kind_of_old_hi
     deleted = await retention.apply(db, alert_settings.thresholds, now)
     assert (deleted.notifications, deleted.alert_events) == (2, 1)
     assert preview.counts() == deleted.counts()
+    # The organisations `pipepulse retention` reports, previewed and visited alike.
+    assert preview.organisations == deleted.organisations == {tenant.id, other_tenant.id}
     async with db.session() as session:
         assert sorted((await session.scalars(select(Notification.id))).all()) == [
             "ntf_platform_new",
             "ntf_platform_stuck",
         ]
-        assert (await session.scalars(select(AlertEvent.id))).all() == ["aev_recent"]
+        assert sorted((await session.scalars(select(AlertEvent.id))).all()) == [
+            "aev_recent",
+            "aev_third_recent",
+        ]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -178,3 +179,202 @@ async def test_health__clock_inside_a_second__counted_from_now_minus_days_to_the
     clock.now = clock.now.replace(microsecond=999_999)
     body = (await client.get(f"/api/v1/spaces/{tenant.slug}/integration-health", headers=tenant.read)).json()
     assert (body["precision"], body["counted_from"]) == ("exact", "2026-03-21T12:00:00Z")
+
+
+async def test_health__clock_ahead_connection_with_runs_in_the_window__latest_times_from_those_runs(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    other_tenant: Tenant,
+    service_key: dict[str, str],
+    clock: FrozenClock,
+) -> None:
+    # A loader whose clock runs ahead reports a run completed a microsecond after now, so its
+    # connection's kept latest times are not before the window's end: its latest times are read
+    # from its runs completed in the window [now - days + 1 µs, now + 1 µs) instead, each kind
+    # its own — a failure exactly at the window's start counts, the run at its end does not.
+    now = clock.now
+    start = now - timedelta(days=1) + timedelta(microseconds=1)
+    minute = timedelta(minutes=1)
+    sync = (await make_connection(client, tenant, "sync", integration_type="metadata_sync"))["id"]
+    hook = (await make_connection(client, tenant, "hook", integration_type="webhook"))["id"]
+    theirs = (await make_connection(client, other_tenant, "sync", integration_type="metadata_sync"))["id"]
+    await push(
+        client, tenant, sync, service_key, started_at=start - minute, completed_at=start, error="refused"
+    )
+    hour_ago = now - timedelta(hours=1)
+    await push(client, tenant, sync, service_key, started_at=hour_ago - minute, completed_at=hour_ago)
+    ahead = now + timedelta(microseconds=1)
+    await push(client, tenant, sync, service_key, started_at=now - minute, completed_at=ahead)
+    # A connection whose kept times are not ahead: its latest time exactly at the window's start.
+    await push(client, tenant, hook, service_key, started_at=start - minute, completed_at=start)
+    # Another organisation's later runs of the same type are not this one's; it has a connection
+    # ahead too, beside one that is not, both of that type.
+    their_ahead = (await make_connection(client, other_tenant, "ahead", integration_type="metadata_sync"))[
+        "id"
+    ]
+    four_ahead = now + timedelta(minutes=4)
+    await push(
+        client, other_tenant, their_ahead, service_key, started_at=now - minute, completed_at=four_ahead
+    )
+    for at, error in ((now - timedelta(minutes=30), None), (now - timedelta(minutes=40), "x")):
+        await push(
+            client, other_tenant, theirs, service_key, started_at=at - minute, completed_at=at, error=error
+        )
+    url = f"/api/v1/spaces/{tenant.slug}/integration-health"
+
+    def seen(body: dict[str, Any]) -> tuple[Any, ...]:
+        types = [
+            (t["integration_type"], t["total"], t["errors"], t["last_event_at"])
+            for t in body["by_integration_type"]
+        ]
+        counts = (body["total_events"], body["success_count"], body["error_count"])
+        return (counts, body["last_success_at"], body["last_error_at"], types)
+
+    first = (await client.get(url, params={"days": 1}, headers=tenant.read)).json()
+    assert seen(first) == (
+        (3, 2, 1),
+        "2026-04-20T11:00:00Z",
+        "2026-04-19T12:00:00Z",
+        [("metadata_sync", 2, 1, "2026-04-20T11:00:00Z"), ("webhook", 1, 0, "2026-04-19T12:00:00Z")],
+    )
+
+    theirs_now = (
+        await client.get(
+            f"/api/v1/spaces/{other_tenant.slug}/integration-health",
+            params={"days": 1},
+            headers=other_tenant.read,
+        )
+    ).json()
+    assert seen(theirs_now) == (
+        (2, 1, 1),
+        "2026-04-20T11:30:00Z",
+        "2026-04-20T11:20:00Z",
+        [("metadata_sync", 2, 1, "2026-04-20T11:30:00Z")],
+    )
+
+    # The loader reports again, four minutes ahead; a microsecond later the window has moved
+    # past the failure and the first run of the hook, and takes in the run a microsecond ahead.
+    await push(client, tenant, sync, service_key, started_at=now - minute, completed_at=four_ahead)
+    clock.now = now + timedelta(microseconds=1)
+    second = (await client.get(url, params={"days": 1}, headers=tenant.read)).json()
+    assert seen(second) == (
+        (2, 2, 0),
+        "2026-04-20T12:00:00Z",
+        None,
+        [("metadata_sync", 2, 0, "2026-04-20T12:00:00Z"), ("webhook", 0, 0, None)],
+    )
+
+
+async def test_health__two_organisations_runs_on_each_part_of_the_window__each_counts_its_own(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    other_tenant: Tenant,
+    service_key: dict[str, str],
+    clock: FrozenClock,
+) -> None:
+    # At 12:30 the 30 days (Mar 21 12:30, Apr 20 12:30] are read in five parts: raw runs up to
+    # 13:00, hours to midnight, whole days, hours from midnight to 12:00, raw runs to now. Runs
+    # sit on the start of each rollup part and in both raw parts, with an organisation beside
+    # them that has runs in every part too.
+    clock.now = clock.now.replace(minute=30)
+    minute = timedelta(minutes=1)
+    sync = (await make_connection(client, tenant, "sync", integration_type="metadata_sync"))["id"]
+    hook = (await make_connection(client, tenant, "hook", integration_type="webhook"))["id"]
+    theirs = (await make_connection(client, other_tenant, "sync", integration_type="metadata_sync"))["id"]
+
+    async def run(owner: Tenant, connection_id: str, at: str, **report: Any) -> None:
+        t = datetime.fromisoformat(at).replace(tzinfo=UTC)
+        await push(client, owner, connection_id, service_key, started_at=t - minute, completed_at=t, **report)
+
+    await run(tenant, hook, "2026-03-21T12:45", error="refused")  # the first raw part: only a failure
+    await run(tenant, sync, "2026-03-21T12:50")
+    await run(tenant, sync, "2026-03-21T13:00")  # the first whole hour's start
+    await run(tenant, sync, "2026-03-22T00:00", error="refused")  # the first whole day's start
+    await run(tenant, hook, "2026-04-20T00:00")  # the start of the hours after the days
+    await run(tenant, sync, "2026-04-20T12:10", batches_dlq=1)  # the last raw part: partial
+    await run(tenant, sync, "2026-04-20T12:20")
+    orphan = datetime(2026, 4, 20, 10, 0, tzinfo=UTC)
+    await push(client, tenant, sync, service_key, started_at=orphan)  # orphaned at 10:15
+    for at in ("2026-03-21T12:40", "2026-03-21T13:00", "2026-03-23T00:00", "2026-04-20T12:15"):
+        await run(other_tenant, theirs, at)
+        await run(other_tenant, theirs, at, error="theirs")
+    await push(client, other_tenant, theirs, service_key, started_at=orphan - timedelta(hours=1))
+
+    body = (await client.get(f"/api/v1/spaces/{tenant.slug}/integration-health", headers=tenant.read)).json()
+
+    assert body["precision"] == "exact"
+    assert (body["total_events"], body["success_count"], body["error_count"]) == (8, 4, 4)
+    assert (body["last_success_at"], body["last_error_at"]) == (
+        "2026-04-20T12:20:00Z",
+        "2026-04-20T12:10:00Z",
+    )
+    assert body["by_integration_type"] == [
+        {"integration_type": "metadata_sync", "total": 6, "success": 3, "errors": 3,
+         "last_event_at": "2026-04-20T12:20:00Z"},
+        {"integration_type": "webhook", "total": 2, "success": 1, "errors": 1,
+         "last_event_at": "2026-04-20T00:00:00Z"},
+    ]  # fmt: skip
+
+
+async def test_health__runs_and_an_orphan_past_raw_retention__counted_and_timed_from_hours_and_days(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    other_tenant: Tenant,
+    service_key: dict[str, str],
+    clock: FrozenClock,
+    db: Database,
+    settings: Settings,
+) -> None:
+    # Raw runs kept 3 days (from Apr 17 12:00), hourly rollups 8 (from Apr 13 00:00). Both
+    # connections report once from a clock 4 minutes ahead, so their latest times come from the
+    # rollups: the hours from Apr 13 00:00, the days before. An orphan that retention rolled up
+    # lands in the first of those hours; a success the evening before is left in the hourly
+    # rollups too, but its time is its day's, as the days' part ends where the hours' begins.
+    short = settings.model_copy(update={"run_retention_days": 3, "rollup_retention_days": 8})
+    minute = timedelta(minutes=1)
+    sync = (await make_connection(client, tenant, "sync", integration_type="metadata_sync", state="paused"))[
+        "id"
+    ]
+    hook = (await make_connection(client, tenant, "hook", integration_type="webhook", state="paused"))["id"]
+    theirs = (await make_connection(client, other_tenant, "sync", integration_type="metadata_sync"))["id"]
+    for connection_id, at, error in (
+        (sync, datetime(2026, 3, 21, 5, 0, tzinfo=UTC), None),  # on the window's first day
+        (sync, datetime(2026, 4, 12, 20, 0, tzinfo=UTC), None),
+        (hook, datetime(2026, 4, 10, 10, 0, tzinfo=UTC), "refused"),
+    ):
+        await push(
+            client, tenant, connection_id, service_key, started_at=at - minute, completed_at=at, error=error
+        )
+    await push(client, tenant, sync, service_key, started_at=datetime(2026, 4, 12, 23, 50, tzinfo=UTC))
+    for at, error in (
+        (datetime(2026, 4, 15, 10, 30, tzinfo=UTC), None),
+        (datetime(2026, 4, 16, 10, 30, tzinfo=UTC), "x"),
+    ):
+        await push(
+            client, other_tenant, theirs, service_key, started_at=at - minute, completed_at=at, error=error
+        )
+    result = await runner.tick(db, short, NoDispatcher(), clock.now)
+    assert result.deleted is not None
+    assert (result.deleted.runs, result.deleted.orphans) == (5, 1)
+    ahead = clock.now + timedelta(minutes=4)
+    for connection_id in (sync, hook):
+        await push(client, tenant, connection_id, service_key, started_at=ahead - minute, completed_at=ahead)
+
+    app = create_app(short, clock=clock, database=db)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://pipepulse.test"
+    ) as c:
+        body = (await c.get(f"/api/v1/spaces/{tenant.slug}/integration-health", headers=tenant.read)).json()
+
+    assert (body["precision"], body["counted_from"]) == ("day", "2026-03-21T00:00:00Z")
+    assert (body["total_events"], body["success_count"], body["error_count"]) == (4, 2, 2)
+    assert (body["last_success_at"], body["last_error_at"]) == (
+        "2026-04-12T00:00:00Z",
+        "2026-04-13T00:00:00Z",
+    )
+    assert body["by_integration_type"] == [
+        {"integration_type": "metadata_sync", "total": 3, "success": 2, "errors": 1,
+         "last_event_at": "2026-04-13T00:00:00Z"},
+        {"integration_type": "webhook", "total": 1, "success": 0, "errors": 1,
+         "last_event_at": "2026-04-10T00:00:00Z"},
+    ]  # fmt: skip

@@ -368,3 +368,71 @@ async def test_status_history__paused_connection__current_interval_says_paused(
     assert body["intervals"][-1]["status"] == "active"
     assert body["intervals"][-1]["reason"]["code"] == "paused"
     assert body["intervals"][-1]["reason"]["text"].startswith("Paused: no runs are scheduled.")
+
+
+async def test_status_history__streak_through_a_partial_run__read_back_to_its_first_run(
+    client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str]
+) -> None:
+    url = tenant.connection_url(await create_connection(client, tenant))
+    other = tenant.connection_url(await create_connection(client, tenant, name="Other warehouse"))
+    # A partial run (dead-lettered batches, no error) is failing too: the streak that leads into
+    # the incident is unbroken from the first failure, whatever another connection did meanwhile.
+    await push(client, url, service_key, ok(0, NOW - timedelta(days=5)))
+    await push(client, url, service_key, failed(1, NOW - timedelta(days=4), error="first refusal"))
+    partial = NOW - timedelta(days=3)
+    await push(
+        client,
+        url,
+        service_key,
+        Run(id="p", started_at=partial - timedelta(minutes=1), completed_at=partial, batches_dlq=1),
+    )
+    await push(client, url, service_key, failed(2, NOW - timedelta(hours=20), error="second refusal"))
+    await push(client, other, service_key, ok(9, NOW - timedelta(days=3, hours=12)))
+
+    params = {"from": iso(NOW - timedelta(hours=30)), "to": iso(NOW)}
+    body = (await client.get(url + "status-history/", params=params, headers=tenant.read)).json()
+
+    # The second failure opens the incident, after two days without runs: its streak goes back
+    # through the partial run, older than the runs read for the range, to the first failure.
+    incidents = [
+        (
+            i["started_at"],
+            i["ended_at"],
+            i["streak_started_at"],
+            i["first_error"],
+            i["first_error_run_id"],
+            i["failing_runs"],
+        )
+        for i in body["incidents"]
+    ]
+    assert incidents == [
+        ("2026-04-19T16:00:00Z", None, "2026-04-16T12:00:00Z", "first refusal", "f1", 3),
+    ]
+
+
+async def test_status_history__idle_after_older_deliveries__reason_names_the_last_delivery_before_the_range(
+    client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str]
+) -> None:
+    # Read for a range from a day ago: nothing finished in the day before it, so it starts idle,
+    # and the reason names this connection's last run that delivered events, at or before then.
+    start = NOW - DAY
+    before = start - DAY - TICK  # the last instant before the runs read for the range
+    url = tenant.connection_url(await create_connection(client, tenant))
+    other = tenant.connection_url(await create_connection(client, tenant, name="Other warehouse"))
+    edge = tenant.connection_url(await create_connection(client, tenant, name="Edge warehouse"))
+    await push(client, url, service_key, ok(0, NOW - timedelta(days=5), events=10))
+    await push(client, url, service_key, ok(1, NOW - timedelta(days=4), events=0))  # delivered nothing
+    await push(client, other, service_key, ok(9, NOW - timedelta(days=3), events=10))
+    await push(client, url, service_key, ok(2, NOW - timedelta(hours=2), events=5))  # in the range
+    await push(client, edge, service_key, ok(0, before, events=1))
+
+    reasons = {}
+    for name, connection_url in (("url", url), ("edge", edge)):
+        body = (
+            await client.get(
+                connection_url + "status-history/", params={"from": iso(start)}, headers=tenant.read
+            )
+        ).json()
+        reasons[name] = body["intervals"][0]["reason"]["text"]
+    said = "No run finished in the last 24 hours; the last delivery was at "
+    assert reasons == {"url": said + "2026-04-15 12:00:00 UTC.", "edge": said + "2026-04-18 11:59:59 UTC."}

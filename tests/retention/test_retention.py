@@ -3,13 +3,14 @@ scheduler tick with the default settings, and every read before and after it."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 
 from pipepulse import ids
 from pipepulse.config import Settings
@@ -19,6 +20,8 @@ from pipepulse.db.session import Database
 from pipepulse.retention import service as retention
 from pipepulse.rollups import rebuild
 from pipepulse.rollups.plan import kept
+from pipepulse.runs import service as runs_service
+from pipepulse.runs.schemas import RunReport
 from pipepulse.scheduler import runner
 from pipepulse.scheduler.dispatchers import NoDispatcher
 from tests.conftest import FrozenClock, Tenant, iso
@@ -427,3 +430,49 @@ async def test_status_history__from_beyond_raw_retention__422_naming_the_setting
         url, params={"from": iso(clock.now - 88 * DAY), "to": iso(clock.now)}, headers=tenant.read
     )
     assert kept_range.status_code == 200, kept_range.text
+
+
+async def _until_a_statement_waits_on_a_row_lock(db: Database) -> None:
+    for _ in range(200):
+        async with db.session() as session:
+            waiting = await session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            )
+        if waiting:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("no statement waited on the run's row lock within 10 s")
+
+
+@pytest.mark.only_on("postgres")
+async def test_retention__orphan_completed_by_a_late_report_while_retention_waits_on_it__report_kept(
+    db: Database,
+    settings: Settings,
+    clock: FrozenClock,
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    service_key: dict[str, str],
+) -> None:
+    """A late report completes an orphan past retention while retention's DELETE waits on the
+    run's row lock: PostgreSQL re-checks the DELETE's own age predicate against the completed
+    row and skips it, so the report is kept and the run is not rolled up as an orphan as well."""
+    cid = (await make_connection(client, tenant, "late", integration_type="webhook", state="paused"))["id"]
+    run_id = (await push(client, tenant, cid, service_key, started_at=clock.now - 91 * DAY))["id"]
+    report = RunReport(completed_at=clock.now, events_delivered=4)
+    late = runs_service.Report(0, tenant.id, cid, run_id, report)
+    async with db.session(write=True) as reporting:
+        await runs_service.report(reporting, late, clock.now)  # the row stays locked until commit
+        deleting = asyncio.create_task(retention.apply(db, settings.thresholds, clock.now))
+        await _until_a_statement_waits_on_a_row_lock(db)
+    deleted = await asyncio.wait_for(deleting, timeout=10)
+
+    assert deleted.counts() == dict.fromkeys(retention.TABLES, 0)
+    run = await client.get(tenant.connection_url(cid) + f"metrics/{run_id}/", headers=tenant.read)
+    assert run.status_code == 200, run.text
+    assert (run.json()["outcome"], run.json()["events_delivered"]) == ("succeeded", 4)
+    health = f"/api/v1/spaces/{tenant.slug}/integration-health"
+    body = (await client.get(health, params={"days": 120}, headers=tenant.read)).json()
+    assert (body["total_events"], body["success_count"], body["error_count"]) == (1, 1, 0)
