@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 from sqlalchemy import event, select, text
 
+from pipepulse.auth import scopes
+from pipepulse.auth import service as auth_service
 from pipepulse.db.models import StatusSnapshot
 from pipepulse.db.session import Database
 from pipepulse.rules import Thresholds
@@ -228,3 +230,34 @@ async def test_telemetry__more_concurrent_first_reads_than_pooled_connections__a
         asyncio.gather(*(client.get(url, headers=tenant.read) for url in urls)), timeout=60
     )
     assert [r.status_code for r in responses] == [200] * len(urls)
+
+
+async def test_telemetry__held_answer_read_by_a_burst_of_a_credential_never_seen__all_answered(
+    client: httpx.AsyncClient, tenant: Tenant, db: Database, clock: FrozenClock
+) -> None:
+    """A held answer is read on a connection of its own after authentication: the session
+    that looked the credential up (a cache miss, as for every request of this burst) must
+    have given its connection back first, or as many requests as the pool has connections
+    each hold one and wait for another."""
+    created = await client.post(
+        tenant.connections_url(), json={"name": "held", "type": "duckdb"}, headers=tenant.write
+    )
+    url = tenant.connection_url(created.json()["id"]) + "telemetry/"
+    first = await client.get(url, headers=tenant.read)
+    assert first.status_code == 200
+    async with db.session(write=True) as session:
+        fresh = await auth_service.create_token(
+            session,
+            organisation_id=tenant.id,
+            scopes=[scopes.READ_PIPELINE_METRICS],
+            name="burst",
+            now=clock.now,
+        )
+    headers = {"Authorization": f"Bearer {fresh.token}"}
+    size = db.engine.pool.size() if hasattr(db.engine.pool, "size") else 10
+    responses = await asyncio.wait_for(
+        asyncio.gather(*(client.get(url, headers=headers) for _ in range(3 * size))), timeout=60
+    )
+    assert [r.status_code for r in responses] == [200] * (3 * size)
+    assert {r.content for r in responses} == {first.content}
+    assert {r.headers["ETag"] for r in responses} == {first.headers["ETag"]}

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from pipepulse.db import dialect
 from pipepulse.db.models import Run, StatusSnapshot, WarehouseConnection
@@ -59,10 +59,12 @@ _CURRENT = (
 )
 
 
-async def current(session: AsyncSession, organisation_id: int, connection_id: str) -> Current | None:
+async def current(
+    reader: AsyncSession | AsyncConnection, organisation_id: int, connection_id: str
+) -> Current | None:
     """The connection of that organisation with its stored answer, by primary keys: the whole
     read of an unchanged connection."""
-    result = await session.execute(
+    result = await reader.execute(
         _CURRENT, {"organisation_id": organisation_id, "connection_id": connection_id}
     )
     row = result.one_or_none()

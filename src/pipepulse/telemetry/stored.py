@@ -32,8 +32,15 @@ async def telemetry(
     thresholds: Thresholds,
 ) -> Answer:
     """The connection's §3 answer at ``now``: one statement when its runs are unchanged and
-    ``now`` is before the next instant the answer can change at."""
-    found = await repository.current(session, organisation_id, connection_id)
+    ``now`` is before the next instant the answer can change at.
+
+    That statement runs on a plain connection, outside the ORM session (db/session.py
+    ``read_connection``); ``session`` is used only when the answer must be computed again."""
+    # Whatever the session read before (the credential, on a cache miss) is over: its
+    # connection goes back to the pool before the read below takes one.
+    await session.commit()
+    async with database.read_connection() as connection:
+        found = await repository.current(connection, organisation_id, connection_id)
     if found is None:
         raise NotFound("warehouse connection not found")
     basis = horizon.basis(thresholds, found.event_types)
