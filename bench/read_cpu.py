@@ -2,7 +2,7 @@
 ASGITransport, no server, no network) on a PostgreSQL database of its own.
 
     .venv/bin/python -m bench.read_cpu [--connections 100] [--days 3] [--requests 500]
-        [--admin-url postgresql://postgres@127.0.0.1:5432/postgres] [--only health]
+        [--admin-url postgresql://postgres@127.0.0.1:5432/postgres] [--only health] [--profile]
 
 One run every 15 minutes per connection for ``--days`` days (2 % failing) and their hourly
 rollups. The clock is frozen, so answers that are stored stay exact across the requests, as
@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import pstats
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -34,7 +36,7 @@ from pipepulse.db.engine import create_engine
 from pipepulse.db.session import Database
 
 
-def routes(cid: str, from3d: str) -> dict[str, str]:
+def routes(cid: str, from3d: str, from7d: str) -> dict[str, str]:
     conn = f"/api/v1/organisations/1/integrations/warehouse-connections/{cid}"
     return {
         "bulk latest (size=500)": "/api/v1/telemetry/metrics/?size=500",
@@ -43,6 +45,10 @@ def routes(cid: str, from3d: str) -> dict[str, str]:
         "timeseries (3 d, 15 min)": (
             f"{conn}/telemetry/metrics/?time_type=timeseries&time_unit=minute&time_interval=15"
             f"&timestamp_from={from3d}"
+        ),
+        # The shape of the wrk row (bench/driver.py): 169 hourly buckets; data for --days only.
+        "timeseries (7 d, hourly)": (
+            f"{conn}/telemetry/metrics/?time_type=timeseries&time_unit=hour&timestamp_from={from7d}"
         ),
         "organisation health (7 d)": "/api/v1/organisations/1/integration-health/?days=7",
         "status-history (3 d)": f"{conn}/status-history/?from={from3d}",
@@ -75,7 +81,9 @@ async def seed(raw: asyncpg.Connection, connections: int, days: int, now: dateti
     return len(runs)
 
 
-async def main(connections: int, days: int, requests: int, admin_url: str, only: str | None) -> None:
+async def main(
+    connections: int, days: int, requests: int, admin_url: str, only: str | None, profile: bool
+) -> None:
     admin = make_url(admin_url)
     name = f"pipepulse_bench_reads_{uuid.uuid4().hex[:8]}"
     server = {"host": admin.host, "port": admin.port or 5432, "user": admin.username}
@@ -99,20 +107,31 @@ async def main(connections: int, days: int, requests: int, admin_url: str, only:
         app = create_app(settings, clock=lambda: now, database=db)
         headers = {"Authorization": f"Bearer {issued.token}"}
         from3d = (now - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        from7d = (now - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-            for label, path in routes("wc_00000007", from3d).items():
+            for label, path in routes("wc_00000007", from3d, from7d).items():
                 if only is not None and only not in label:
                     continue
                 for _ in range(5):
                     response = await client.get(path, headers=headers)
                     assert response.status_code == 200, (path, response.status_code, response.text[:300])
+                profiler = cProfile.Profile(time.process_time) if profile else None
                 wall, cpu = time.perf_counter(), time.process_time()
+                if profiler is not None:
+                    profiler.enable()
                 for _ in range(requests):
                     await client.get(path, headers=headers)
+                if profiler is not None:
+                    profiler.disable()
                 cpu = (time.process_time() - cpu) / requests * 1000
                 wall = (time.perf_counter() - wall) / requests * 1000
                 print(f"{label:28} CPU {cpu:7.2f} ms/request   wall {wall:7.2f} ms/request")
+                if profiler is not None:
+                    # pipepulse's own functions by their own time: where the per-request Python is.
+                    stats = pstats.Stats(profiler).sort_stats("tottime")
+                    stats.print_stats("pipepulse", 20)
+                    stats.sort_stats("cumulative").print_stats(40)
     finally:
         await db.dispose()
         conn = await asyncpg.connect(**server, database=admin.database)
@@ -129,5 +148,8 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--only", default=None, help="Only the routes whose label contains this.")
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile each route; print pipepulse's top 20 by own time."
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.connections, args.days, args.requests, args.admin_url, args.only))
+    asyncio.run(main(args.connections, args.days, args.requests, args.admin_url, args.only, args.profile))

@@ -245,3 +245,30 @@ def test_split__buckets_beyond_raw_retention__edges_snapped_so_rollups_answer_th
     assert s.raw == []
     assert s.whole_hours == [(old - timedelta(minutes=30), old + timedelta(hours=1, minutes=30))]
     assert planner.split([(old, old + 2 * H)]).raw != []  # everything kept: the edges are read raw
+
+
+@given(
+    start=instants,
+    cuts=st.lists(st.integers(1, 6 * 3600 * 10**6), min_size=1, max_size=8),
+    raw_from=instants,
+)
+def test_split__any_buckets_and_retention__each_cut_as_plan_cuts_it_and_raw_merged_in_order(
+    start: datetime, cuts: list[int], raw_from: datetime
+) -> None:
+    """split cuts in one pass what plan cuts range by range: the same whole hours, and the
+    same raw intervals, touching ones merged, in order."""
+    store = planner.Kept(raw_from=planner.ceil_hour(raw_from), hours_from=datetime.min.replace(tzinfo=UTC))
+    bounds = [start]
+    for us in cuts:
+        bounds.append(bounds[-1] + us * US)
+    ranges = list(itertools.pairwise(bounds))
+    s = planner.split(ranges, store)
+    plans = [planner.plan(a, b, store=store) for a, b in ranges]
+    assert s.whole_hours == [p.whole_hours for p in plans]
+    merged: list[tuple[datetime, datetime]] = []
+    for a, b in itertools.chain.from_iterable(p.raw for p in plans):
+        if merged and merged[-1][1] == a:
+            merged[-1] = (merged[-1][0], b)
+        else:
+            merged.append((a, b))
+    assert s.raw == merged

@@ -152,22 +152,20 @@ def series_values(
     """Each scalar metric as ``[{"timestamp", "value"}]``; a breakdown as type → such a list."""
     per_bucket = [summary_values(a, event_types, s) for a, s in zip(accs, statuses, strict=True)]
     out: Series = {}
+    # Points are dict displays, not Point(...) calls: a long series makes thousands of them.
     for name, metric in METRICS.items():
+        values = [v[name] for v in per_bucket]  # type: ignore[literal-required]
         if metric.kind == "scalar":
-            out[name] = [
-                Point(timestamp=t, value=v[name])  # type: ignore[literal-required]
-                for t, v in zip(labels, per_bucket, strict=True)
-            ]
+            out[name] = [{"timestamp": t, "value": v} for t, v in zip(labels, values, strict=True)]
             continue
         # Every type that appears in any bucket, so each list has one point per bucket.
-        keys: list[str] = []
-        for v in per_bucket:
-            breakdown: dict[str, int] = v[name]  # type: ignore[literal-required]
-            keys += [key for key in breakdown if key != TOTAL and key not in keys]
+        keys: dict[str, None] = {}
+        for breakdown in values:
+            keys.update((key, None) for key in breakdown if key != TOTAL)
         out[name] = {
             key: [
-                Point(timestamp=t, value=int(v[name].get(key, 0)))  # type: ignore[literal-required]
-                for t, v in zip(labels, per_bucket, strict=True)
+                {"timestamp": t, "value": int(breakdown.get(key, 0))}
+                for t, breakdown in zip(labels, values, strict=True)
             ]
             for key in keys
         }
