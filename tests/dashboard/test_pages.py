@@ -264,6 +264,50 @@ async def test_connection_page__runs_sharing_a_start_across_page_edges__each_run
         assert (NEWER.search(html) is not None) is (k > 0), k
 
 
+RUNS_COUNT = re.compile(r'<h2 id="runs-title">Runs <span class="count">([\d,]+)</span>')
+
+
+async def test_connection_page__runs_count__this_connections_runs_and_with_the_filter_its_failing_ones(
+    reader_client: httpx.AsyncClient,
+    tenant: Tenant,
+    scenario: Scenario,
+    service_key: dict[str, str],
+    clock: FrozenClock,
+) -> None:
+    # "Events lake" holds two good runs, a failed and a partial one; add a pending run still
+    # inside its orphan window and one past it (orphaned).
+    for minutes in (5, 120):
+        seeded = await reader_client.post(
+            tenant.connection_url(scenario.degraded) + "metrics/",
+            json={"started_at": iso(clock.now - timedelta(minutes=minutes))},
+            headers=service_key,
+        )
+        assert seeded.status_code == 201, seeded.text
+
+    async def count(connection_id: str, **params: str) -> str:
+        html = (
+            await reader_client.get(f"/orgs/{tenant.id}/connections/{connection_id}/", params=params)
+        ).text
+        found = RUNS_COUNT.search(html)
+        assert found is not None
+        return found.group(1)
+
+    listed = {
+        cid: len(
+            (await reader_client.get(tenant.connection_url(cid) + "metrics/", headers=tenant.read)).json()[
+                "items"
+            ]
+        )
+        for cid in (scenario.degraded, scenario.active, scenario.idle)
+    }
+    assert listed == {scenario.degraded: 6, scenario.active: 8, scenario.idle: 0}
+    assert await count(scenario.degraded) == "6"
+    assert await count(scenario.degraded, runs="failing") == "3"  # partial, failed, orphaned
+    assert await count(scenario.active) == "8"
+    assert await count(scenario.idle) == "0"
+    assert await count(scenario.idle, runs="failing") == "0"
+
+
 async def test_connection_page__failing_runs_only__partial_failed_and_orphaned(
     reader_client: httpx.AsyncClient,
     tenant: Tenant,
