@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
-from tests.conftest import FrozenClock, Tenant
+from tests.conftest import FrozenClock, Tenant, iso
 from tests.dashboard.conftest import metrics, sign_in, telemetry_metrics
 from tests.dashboard.seed import Scenario, push
 
@@ -193,6 +195,117 @@ async def test_connection_page__runs_past_the_first_page__new_runs_do_not_shift_
 
     assert RUN_ROW.findall(refreshed) == before
     assert len(before) == 29 + 8 - 25  # the second page of this connection's runs
+
+
+NEWER = re.compile(r'href="(\?[^"]*runs_after=[^"#]*)#runs" rel="prev"')
+
+
+async def test_connection_page__runs_sharing_a_start_across_page_edges__each_run_once_in_order(
+    reader_client: httpx.AsyncClient,
+    tenant: Tenant,
+    connection: dict[str, Any],
+    service_key: dict[str, str],
+    clock: FrozenClock,
+) -> None:
+    # 60 runs; six share a start across the first page's edge (rows 23-28) and six across the
+    # second's (rows 48-53). Ids are out of step with the starts, and the runs arrive in yet
+    # another order, so neither the ids nor the arrival can stand in for the list's order.
+    def slot(i: int) -> int:
+        return 22 if 22 <= i <= 27 else i - 5 if i < 47 else 42 if i <= 52 else i - 10
+
+    starts = {
+        f"run-{(i * 37) % 60:02d}": clock.now - timedelta(minutes=10 + slot(i), microseconds=250_001)
+        for i in range(60)
+    }
+    for run_id in sorted(starts, key=lambda r: (int(r[4:]) * 7) % 60):
+        body = {
+            "run_id": run_id,
+            "started_at": iso(starts[run_id]),
+            "completed_at": iso(starts[run_id] + timedelta(seconds=30)),
+            "events_delivered": 1,
+            "batches_dlq": 0,
+        }
+        response = await reader_client.post(
+            tenant.connection_url(connection["id"]) + "metrics/", json=body, headers=service_key
+        )
+        assert response.status_code == 201, response.text
+    expected = sorted(starts, key=lambda r: (starts[r], r), reverse=True)  # newest first, then id
+    url = f"/orgs/{tenant.id}/connections/{connection['id']}/"
+
+    async def page(query: str) -> tuple[list[str], str]:
+        html = (await reader_client.get(url + query.replace("&amp;", "&"))).text
+        return [run_id for run_id, _ in RUN_ROW.findall(html)], html
+
+    def link(pattern: re.Pattern[str], html: str) -> str:
+        found = pattern.search(html)
+        assert found is not None
+        return found.group(1)
+
+    first, html_1 = await page("")
+    second, html_2 = await page(link(OLDER, html_1))
+    third, html_3 = await page(link(OLDER, html_2))
+    assert (first, second, third) == (expected[:25], expected[25:50], expected[50:])
+    assert NEWER.search(html_1) is None
+    assert OLDER.search(html_3) is None
+
+    # Back with the Newer links: the page before each, and from the second the newest page.
+    back_2, html_back_2 = await page(link(NEWER, html_3))
+    back_1, html_back_1 = await page(link(NEWER, html_2))
+    assert back_2 == expected[25:50]
+    assert NEWER.search(html_back_2) is not None
+    assert OLDER.search(html_back_2) is not None
+    assert back_1 == expected[:25]
+    assert NEWER.search(html_back_1) is None
+
+    # A page from a run (a run's "Back to the runs" link) starts at that run, even inside a tie.
+    for k in (0, 23, 24, 25, 27, 48, 50, 52):
+        rows, html = await page("?" + urlencode({"runs_from": f"{iso(starts[expected[k]])}~{expected[k]}"}))
+        assert rows == expected[k : k + 25], k
+        assert (NEWER.search(html) is not None) is (k > 0), k
+
+
+RUNS_COUNT = re.compile(r'<h2 id="runs-title">Runs <span class="count">([\d,]+)</span>')
+
+
+async def test_connection_page__runs_count__this_connections_runs_and_with_the_filter_its_failing_ones(
+    reader_client: httpx.AsyncClient,
+    tenant: Tenant,
+    scenario: Scenario,
+    service_key: dict[str, str],
+    clock: FrozenClock,
+) -> None:
+    # "Events lake" holds two good runs, a failed and a partial one; add a pending run still
+    # inside its orphan window and one past it (orphaned).
+    for minutes in (5, 120):
+        seeded = await reader_client.post(
+            tenant.connection_url(scenario.degraded) + "metrics/",
+            json={"started_at": iso(clock.now - timedelta(minutes=minutes))},
+            headers=service_key,
+        )
+        assert seeded.status_code == 201, seeded.text
+
+    async def count(connection_id: str, **params: str) -> str:
+        html = (
+            await reader_client.get(f"/orgs/{tenant.id}/connections/{connection_id}/", params=params)
+        ).text
+        found = RUNS_COUNT.search(html)
+        assert found is not None
+        return found.group(1)
+
+    listed = {
+        cid: len(
+            (await reader_client.get(tenant.connection_url(cid) + "metrics/", headers=tenant.read)).json()[
+                "items"
+            ]
+        )
+        for cid in (scenario.degraded, scenario.active, scenario.idle)
+    }
+    assert listed == {scenario.degraded: 6, scenario.active: 8, scenario.idle: 0}
+    assert await count(scenario.degraded) == "6"
+    assert await count(scenario.degraded, runs="failing") == "3"  # partial, failed, orphaned
+    assert await count(scenario.active) == "8"
+    assert await count(scenario.idle) == "0"
+    assert await count(scenario.idle, runs="failing") == "0"
 
 
 async def test_connection_page__failing_runs_only__partial_failed_and_orphaned(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -317,3 +317,74 @@ async def test_runs__failing_runs__error_fingerprint_and_template(
     assert items["a"]["error_fingerprint"] == items["b"]["error_fingerprint"]
     assert items["c"]["error_fingerprint"] not in (None, items["a"]["error_fingerprint"])
     assert (items["d"]["error_fingerprint"], items["d"]["error_template"]) == (None, None)
+
+
+async def test_runs__same_run_id_on_two_connections__each_connection_reads_and_repeats_its_own(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    connection: dict[str, Any],
+    runs_url: str,
+    service_key: dict[str, str],
+    clock: FrozenClock,
+) -> None:
+    # Run ids are the loader's own keys: two connections may well use the same one.
+    others = []
+    for name in ("second", "third"):
+        created = await client.post(
+            tenant.connections_url(), json={"name": name, "type": "bigquery"}, headers=tenant.write
+        )
+        assert created.status_code == 201, created.text
+        others.append(tenant.connection_url(created.json()["id"]) + "metrics/")
+    second_runs, third_runs = others
+    pushed = {"run_id": "nightly", "started_at": iso(clock.now - timedelta(minutes=3)), **report(clock)}
+    assert (await client.post(runs_url, json=pushed, headers=service_key)).status_code == 201
+    seed_body = {"run_id": "nightly", "started_at": iso(clock.now - timedelta(minutes=9))}
+
+    seeded = await client.post(second_runs, json=seed_body, headers=service_key)
+    repeated = await client.post(second_runs, json=seed_body, headers=service_key)
+
+    assert seeded.status_code == 201, seeded.text
+    assert (seeded.json()["connection_id"], seeded.json()["outcome"]) == (
+        second_runs.split("/")[-3],
+        "pending",
+    )
+    assert datetime.fromisoformat(seeded.json()["started_at"]) == clock.now - timedelta(minutes=9)
+    assert repeated.status_code == 200
+    assert repeated.json() == seeded.json()
+    first = (await client.get(f"{runs_url}nightly/", headers=tenant.read)).json()
+    assert (first["connection_id"], first["outcome"]) == (connection["id"], "succeeded")
+    assert (await client.get(f"{second_runs}nightly/", headers=tenant.read)).json() == seeded.json()
+    missing = await client.get(f"{third_runs}nightly/", headers=tenant.read)
+    assert missing.status_code == 404
+    assert "not found" in missing.json()["detail"]
+
+
+async def test_list_runs__runs_sharing_a_start__newest_first_then_by_id_on_every_page(
+    client: httpx.AsyncClient, tenant: Tenant, runs_url: str, service_key: dict[str, str], clock: FrozenClock
+) -> None:
+    same = clock.now - timedelta(hours=1)
+    starts = {
+        "b": same,
+        "d": same,
+        "a": same,
+        "newest": clock.now - timedelta(minutes=30),
+        "c": same,
+        "e": same,
+    }
+    starts["oldest"] = same - timedelta(microseconds=1)
+    for run_id, started in starts.items():  # arriving in neither the list's order nor the ids'
+        body = {"run_id": run_id, "started_at": iso(started), **report(clock)}
+        assert (await client.post(runs_url, json=body, headers=service_key)).status_code == 201
+
+    pages = [
+        (await client.get(runs_url, params={"size": 2, "page": n}, headers=tenant.read)).json()
+        for n in (1, 2, 3, 4)
+    ]
+
+    assert [[r["id"] for r in p["items"]] for p in pages] == [
+        ["newest", "e"],
+        ["d", "c"],
+        ["b", "a"],
+        ["oldest"],
+    ]
+    assert [p["total"] for p in pages] == [7, 7, 7, 7]
