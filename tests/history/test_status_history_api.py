@@ -416,18 +416,23 @@ async def test_status_history__idle_after_older_deliveries__reason_names_the_las
     # Read for a range from a day ago: nothing finished in the day before it, so it starts idle,
     # and the reason names this connection's last run that delivered events, at or before then.
     start = NOW - DAY
-    before = start - DAY - TICK  # the last instant before the runs read for the range
+    # The first interval is judged a microsecond before the range (to tell whether it began
+    # before it), so the runs read finish after start - 24 h - 2 µs: a delivery on that instant
+    # is known only from the last-delivery probe, one a microsecond later from the runs read.
+    before = start - DAY - 2 * TICK
     url = tenant.connection_url(await create_connection(client, tenant))
     other = tenant.connection_url(await create_connection(client, tenant, name="Other warehouse"))
     edge = tenant.connection_url(await create_connection(client, tenant, name="Edge warehouse"))
+    read = tenant.connection_url(await create_connection(client, tenant, name="Read warehouse"))
     await push(client, url, service_key, ok(0, NOW - timedelta(days=5), events=10))
     await push(client, url, service_key, ok(1, NOW - timedelta(days=4), events=0))  # delivered nothing
     await push(client, other, service_key, ok(9, NOW - timedelta(days=3), events=10))
     await push(client, url, service_key, ok(2, NOW - timedelta(hours=2), events=5))  # in the range
     await push(client, edge, service_key, ok(0, before, events=1))
+    await push(client, read, service_key, ok(0, before + TICK, events=1))
 
     reasons = {}
-    for name, connection_url in (("url", url), ("edge", edge)):
+    for name, connection_url in (("url", url), ("edge", edge), ("read", read)):
         body = (
             await client.get(
                 connection_url + "status-history/", params={"from": iso(start)}, headers=tenant.read
@@ -435,4 +440,8 @@ async def test_status_history__idle_after_older_deliveries__reason_names_the_las
         ).json()
         reasons[name] = body["intervals"][0]["reason"]["text"]
     said = "No run finished in the last 24 hours; the last delivery was at "
-    assert reasons == {"url": said + "2026-04-15 12:00:00 UTC.", "edge": said + "2026-04-18 11:59:59 UTC."}
+    assert reasons == {
+        "url": said + "2026-04-15 12:00:00 UTC.",
+        "edge": said + "2026-04-18 11:59:59 UTC.",
+        "read": said + "2026-04-18 11:59:59 UTC.",
+    }
