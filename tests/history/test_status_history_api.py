@@ -445,3 +445,41 @@ async def test_status_history__idle_after_older_deliveries__reason_names_the_las
         "edge": said + "2026-04-18 11:59:59 UTC.",
         "read": said + "2026-04-18 11:59:59 UTC.",
     }
+
+
+async def test_status_history__streak_reaching_the_first_run_read__read_back_only_as_far_as_it_goes(
+    client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str]
+) -> None:
+    # Each connection's failure at 16:00 yesterday opens an incident in the range; the runs read
+    # for the range begin with it, so what came before is read back: a success before it ends
+    # the streak there, a failure a microsecond after that success begins it, and with no
+    # success ever the streak begins with the connection's first finished run (an orphan too).
+    long_ago = NOW - timedelta(days=3)
+    failure = NOW - timedelta(hours=20)
+    urls = {}
+    for name in ("after_success", "micro", "no_success", "orphan_first"):
+        urls[name] = tenant.connection_url(await create_connection(client, tenant, name=name))
+    await push(client, urls["after_success"], service_key, ok(0, long_ago))
+    await push(client, urls["micro"], service_key, ok(0, long_ago))
+    await push(client, urls["micro"], service_key, failed(0, long_ago + TICK, error="refused just after"))
+    await push(client, urls["no_success"], service_key, failed(0, long_ago, error="refused from the start"))
+    await push(client, urls["orphan_first"], service_key, Run(id="o0", started_at=long_ago - WINDOW))
+    for url in urls.values():
+        await push(client, url, service_key, failed(1, failure, error="refused"))
+
+    params = {"from": iso(NOW - timedelta(hours=30)), "to": iso(NOW)}
+    found = {}
+    for name, url in urls.items():
+        body = (await client.get(url + "status-history/", params=params, headers=tenant.read)).json()
+        found[name] = [
+            (i["started_at"], i["streak_started_at"], i["first_error_run_id"], i["failing_runs"])
+            for i in body["incidents"]
+        ]
+
+    yesterday, three_days_ago = "2026-04-19T16:00:00Z", "2026-04-17T12:00:00Z"
+    assert found == {
+        "after_success": [(yesterday, yesterday, "f1", 1)],
+        "micro": [(yesterday, three_days_ago, "f0", 2)],
+        "no_success": [(yesterday, three_days_ago, "f0", 2)],
+        "orphan_first": [(yesterday, three_days_ago, "o0", 2)],
+    }
