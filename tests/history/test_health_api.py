@@ -366,3 +366,30 @@ async def test_health__degraded_for_days_after_a_spell_without_failures__since_t
 
     assert body["status"] == "degraded"
     assert body["since"] == "2026-04-16T15:50:00Z"
+
+
+async def test_health__error_opened_now_and_a_success_a_microsecond_ahead__streak_from_the_first_failure(
+    client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str]
+) -> None:
+    # The third failure finishes exactly now, and a reporter whose clock runs a microsecond
+    # ahead reports a success finishing after now: not finished yet, so the status now is
+    # error, and the incident's streak goes back to the first failure, past that success.
+    url = tenant.connection_url(await create_connection(client, tenant))
+    await push(client, url, service_key, ok(0, NOW - 4 * HOUR))
+    for i in (1, 2, 3):
+        await push(client, url, service_key, failed(i, NOW - (3 - i) * HOUR, f"denied {i}"))
+    await push(client, url, service_key, ok(4, NOW + timedelta(microseconds=1)))
+
+    body = (await client.get(url + "health/", headers=tenant.read)).json()
+
+    assert body["status"] == "error"
+    assert body["since"] == "2026-04-20T12:00:00Z"
+    assert body["open_incident"] == {
+        "started_at": "2026-04-20T12:00:00Z",
+        "ended_at": None,
+        "streak_started_at": "2026-04-20T10:00:00Z",
+        "duration_seconds": 0.0,
+        "first_error": "denied 1",
+        "first_error_run_id": "f1",
+        "failing_runs": 3,
+    }
