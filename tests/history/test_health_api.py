@@ -393,3 +393,25 @@ async def test_health__error_opened_now_and_a_success_a_microsecond_ahead__strea
         "first_error_run_id": "f1",
         "failing_runs": 3,
     }
+
+
+async def test_health__baseline_hour_of_an_orphan_started_the_hour_before__counted_in_the_hour_it_finished(
+    client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str]
+) -> None:
+    url = tenant.connection_url(await create_connection(client, tenant))
+    neighbour = tenant.connection_url(await create_connection(client, tenant, name="Neighbour"))
+    hour = NOW - HOUR
+    for day in range(1, 5):
+        await push(client, url, service_key, ok(day, hour - timedelta(days=day) + timedelta(minutes=10), 50))
+    # Orphaned at 11:05 five days ago: started at 10:50, the hour before, with no events.
+    await push(client, url, service_key, _orphan("lost", hour - timedelta(days=5) + timedelta(minutes=5)))
+    # Another connection's orphan, in the sixth day's hour: not a run of this one.
+    await push(
+        client, neighbour, service_key, _orphan("lost", hour - timedelta(days=6) + timedelta(minutes=5))
+    )
+
+    volume = (await client.get(url + "health/", headers=tenant.read)).json()["volume"]
+
+    assert volume["baseline"] == "ok"
+    assert volume["baseline_hours"] == 5
+    assert volume["expected"] == 50.0
