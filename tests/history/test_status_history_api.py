@@ -483,3 +483,31 @@ async def test_status_history__streak_reaching_the_first_run_read__read_back_onl
         "no_success": [(yesterday, three_days_ago, "f0", 2)],
         "orphan_first": [(yesterday, three_days_ago, "o0", 2)],
     }
+
+
+async def test_status_history__first_run_finished_in_the_range__starts_saying_no_run_has_finished(
+    client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str]
+) -> None:
+    # Neither connection had a run finished before the range: one's first run, a two-day
+    # backfill, started long before it; the other's organisation has an old orphan elsewhere.
+    start = NOW - DAY
+    backfill = tenant.connection_url(await create_connection(client, tenant, name="Backfill"))
+    fresh = tenant.connection_url(await create_connection(client, tenant, name="Fresh"))
+    elsewhere = tenant.connection_url(await create_connection(client, tenant, name="Elsewhere"))
+    await push(client, elsewhere, service_key, Run(id="lost", started_at=NOW - timedelta(days=3)))
+    long_run = Run(
+        id="b0", started_at=NOW - timedelta(days=3), completed_at=NOW - timedelta(hours=2), events_delivered=5
+    )
+    await push(client, backfill, service_key, long_run)
+    await push(client, fresh, service_key, ok(0, NOW - timedelta(hours=2)))
+
+    firsts = {}
+    for name, url in (("backfill", backfill), ("fresh", fresh)):
+        body = (
+            await client.get(url + "status-history/", params={"from": iso(start)}, headers=tenant.read)
+        ).json()
+        first = body["intervals"][0]
+        firsts[name] = (first["status"], first["end"], first["reason"]["text"])
+
+    said = ("idle", "2026-04-20T10:00:00Z", "Nothing delivered yet: no run has finished.")
+    assert firsts == {"backfill": said, "fresh": said}
