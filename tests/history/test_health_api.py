@@ -415,3 +415,20 @@ async def test_health__baseline_hour_of_an_orphan_started_the_hour_before__count
     assert volume["baseline"] == "ok"
     assert volume["baseline_hours"] == 5
     assert volume["expected"] == 50.0
+
+
+async def test_health__latest_hour_with_only_an_orphan_or_a_run_without_events__actual_zero(
+    client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str]
+) -> None:
+    hour = NOW - HOUR
+    orphaned = tenant.connection_url(await create_connection(client, tenant, name="Orphaned"))
+    await push(client, orphaned, service_key, _orphan("lost", hour + timedelta(minutes=20)))
+    empty = tenant.connection_url(await create_connection(client, tenant, name="Empty"))
+    await push(client, empty, service_key, ok(0, hour + timedelta(minutes=20), events=0))
+
+    actual = {}
+    for name, url in (("orphaned", orphaned), ("empty", empty)):
+        volume = (await client.get(url + "health/", headers=tenant.read)).json()["volume"]
+        actual[name] = (volume["hour"], volume["actual"])
+
+    assert actual == {"orphaned": ("2026-04-20T11:00:00Z", 0), "empty": ("2026-04-20T11:00:00Z", 0)}
