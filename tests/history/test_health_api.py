@@ -403,8 +403,9 @@ async def test_health__baseline_hour_of_an_orphan_started_the_hour_before__count
     hour = NOW - HOUR
     for day in range(1, 5):
         await push(client, url, service_key, ok(day, hour - timedelta(days=day) + timedelta(minutes=10), 50))
-    # Orphaned at 11:05 five days ago: started at 10:50, the hour before, with no events.
-    await push(client, url, service_key, _orphan("lost", hour - timedelta(days=5) + timedelta(minutes=5)))
+    # Orphaned at 11:05 seven days ago, in the oldest baseline hour: started at 10:50, the
+    # hour before, with no events.
+    await push(client, url, service_key, _orphan("lost", hour - timedelta(days=7) + timedelta(minutes=5)))
     # Another connection's orphan, in the sixth day's hour: not a run of this one.
     await push(
         client, neighbour, service_key, _orphan("lost", hour - timedelta(days=6) + timedelta(minutes=5))
