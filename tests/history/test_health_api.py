@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import FrozenClock, Tenant, iso
 from tests.history.oracle import Run
@@ -211,3 +213,223 @@ async def test_health__flaky_for_six_days__degraded_since_its_first_failure(
     assert body["reason"]["code"] == "failing_runs_24h"
     assert parse(body["since"]) == first_failure
     assert body["open_incident"] is None
+
+
+# A status that has held for days is found by skipping back over the hours the hourly rollups
+# prove steady (history/service.py's steady skip), then reading the runs around where it began.
+# Each history below changes status once, days ago, at an instant only the runs tell exactly;
+# hours that the rollups misread would move the skip past that instant and "since" with it.
+BROKE = NOW - timedelta(days=4)  # 2026-04-16 12:00, the hour the status last changed in
+FIRST = NOW - timedelta(days=6, minutes=30)
+
+
+def _hourly(prefix: str, first: datetime, until: datetime, skip: range = range(0)) -> list[Run]:
+    """A delivering run at every hour's half past from ``first`` to before ``until`` (hours
+    numbered from ``first`` in ``skip`` left out)."""
+    count = int((until - first) / HOUR)
+    return [
+        Run(id=f"{prefix}{i:04d}", started_at=at - timedelta(minutes=1), completed_at=at, events_delivered=10)
+        for i in range(count)
+        if i not in skip
+        for at in [first + i * HOUR]
+    ]
+
+
+def _orphan(run_id: str, finishes: datetime) -> Run:
+    # Never reported: it finishes (as an orphan) 15 minutes after it started, in the next hour.
+    return Run(id=run_id, started_at=finishes - timedelta(minutes=15))
+
+
+def _partial(run_id: str, at: datetime) -> Run:
+    return Run(
+        id=run_id, started_at=at - timedelta(minutes=1), completed_at=at, events_delivered=4, batches_dlq=2
+    )
+
+
+async def _health_with_a_neighbour(
+    client: httpx.AsyncClient, tenant: Tenant, key: dict[str, str], runs: list[Run]
+) -> dict[str, Any]:
+    """The health of a connection with ``runs``, beside a connection of the same organisation
+    that delivered every six hours all along (hours of its own that must not be read)."""
+    neighbour = tenant.connection_url(await create_connection(client, tenant, name="Neighbour"))
+    for run in _hourly("n", FIRST, NOW)[::6]:
+        await push(client, neighbour, key, run)
+    url = tenant.connection_url(await create_connection(client, tenant))
+    for run in runs:
+        await push(client, url, key, run)
+    body: dict[str, Any] = (await client.get(url + "health/", headers=tenant.read)).json()
+    return body
+
+
+@pytest.mark.parametrize(
+    "failing",
+    [
+        pytest.param([_orphan("lost", BROKE + timedelta(minutes=10))], id="orphan"),
+        pytest.param(
+            [_partial("p", BROKE + timedelta(minutes=5)), failed(0, BROKE + timedelta(minutes=10))],
+            id="partial_and_failed",
+        ),
+        pytest.param(
+            [failed(0, BROKE + timedelta(minutes=5)), _orphan("lost", BROKE + timedelta(minutes=10))],
+            id="failed_and_orphan",
+        ),
+    ],
+)
+async def test_health__active_for_days_since_failing_runs_left_the_window__since_exactly_24h_after_the_last(
+    client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str], failing: list[Run]
+) -> None:
+    # Delivering every hour for six days; in one hour four days ago, failing runs (an orphan
+    # finishing 15 minutes after it started, a partial run, a failed one) among them.
+    runs = _hourly("ok", FIRST, NOW) + failing
+
+    body = await _health_with_a_neighbour(client, tenant, service_key, runs)
+
+    assert body["status"] == "active"
+    assert body["reason"]["code"] == "delivering"
+    # Degraded while the last failing run (12:10) was in the window: active from 24 h later.
+    assert body["since"] == "2026-04-17T12:10:00Z"
+    assert body["open_incident"] is None
+
+
+async def test_health__active_again_after_a_day_of_runs_that_delivered_nothing__since_the_first_delivery(
+    client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str]
+) -> None:
+    runs = _hourly("ok", FIRST, NOW)
+    # From 2026-04-15 13:30 to 2026-04-16 14:30 every run delivered nothing: idle from 24 h after
+    # the last delivery (2026-04-15 12:30) until the next one (2026-04-16 15:30).
+    quiet = (BROKE - timedelta(hours=23), BROKE + 3 * HOUR)
+    runs = [
+        Run(id=r.id, started_at=r.started_at, completed_at=r.completed_at, events_delivered=0)
+        if r.completed_at is not None and quiet[0] <= r.completed_at <= quiet[1]
+        else r
+        for r in runs
+    ]
+
+    body = await _health_with_a_neighbour(client, tenant, service_key, runs)
+
+    assert body["status"] == "active"
+    assert body["since"] == "2026-04-16T15:30:00Z"
+
+
+async def test_health__degraded_for_days_after_an_error_of_three_orphans__since_the_run_that_ended_it(
+    client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str]
+) -> None:
+    # Flaky for six days: a delivering run every hour and a failed one every six hours (03:50,
+    # 09:50, …). Four days ago no run was reported for three hours, and each hour's run was
+    # orphaned (12:10, 13:10, 14:10): error from the third, degraded again from 15:30.
+    first_hour = FIRST.replace(minute=0)
+    gap = range(int((BROKE - FIRST) / HOUR) + 1, int((BROKE - FIRST) / HOUR) + 4)
+    runs = _hourly("ok", FIRST, NOW, skip=gap)
+    runs += [
+        failed(i, at)
+        for i in range(6 * 24)
+        for at in [first_hour + i * HOUR + timedelta(minutes=50)]
+        if at.hour % 6 == 3 and at < NOW
+    ]
+    runs += [_orphan(f"lost{i}", BROKE + i * HOUR + timedelta(minutes=10)) for i in range(3)]
+
+    body = await _health_with_a_neighbour(client, tenant, service_key, runs)
+
+    assert body["status"] == "degraded"
+    assert body["reason"]["code"] == "failing_runs_24h"
+    assert body["since"] == "2026-04-16T15:30:00Z"
+    assert body["open_incident"] is None
+
+
+async def test_health__degraded_for_days_after_a_spell_without_failures__since_the_first_failure(
+    client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str]
+) -> None:
+    # Delivering every hour for six days, and from four days ago a failed run every six hours
+    # (15:50, 21:50, …): active, then degraded from the first failure. The neighbour's runs are
+    # orphaned every six hours all along: failing runs of another connection, not of this one.
+    first_hour = FIRST.replace(minute=0)
+    runs = _hourly("ok", FIRST, NOW)
+    runs += [
+        failed(i, at)
+        for i in range(6 * 24)
+        for at in [first_hour + i * HOUR + timedelta(minutes=50)]
+        if at.hour % 6 == 3 and BROKE <= at < NOW
+    ]
+    neighbour = tenant.connection_url(await create_connection(client, tenant, name="Neighbour"))
+    for i in range(6 * 4):
+        await push(
+            client,
+            neighbour,
+            service_key,
+            _orphan(f"lost{i}", first_hour + i * 6 * HOUR + timedelta(minutes=10)),
+        )
+    url = tenant.connection_url(await create_connection(client, tenant))
+    for run in runs:
+        await push(client, url, service_key, run)
+
+    body = (await client.get(url + "health/", headers=tenant.read)).json()
+
+    assert body["status"] == "degraded"
+    assert body["since"] == "2026-04-16T15:50:00Z"
+
+
+async def test_health__error_opened_now_and_a_success_a_microsecond_ahead__streak_from_the_first_failure(
+    client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str]
+) -> None:
+    # The third failure finishes exactly now, and a reporter whose clock runs a microsecond
+    # ahead reports a success finishing after now: not finished yet, so the status now is
+    # error, and the incident's streak goes back to the first failure, past that success.
+    url = tenant.connection_url(await create_connection(client, tenant))
+    await push(client, url, service_key, ok(0, NOW - 4 * HOUR))
+    for i in (1, 2, 3):
+        await push(client, url, service_key, failed(i, NOW - (3 - i) * HOUR, f"denied {i}"))
+    await push(client, url, service_key, ok(4, NOW + timedelta(microseconds=1)))
+
+    body = (await client.get(url + "health/", headers=tenant.read)).json()
+
+    assert body["status"] == "error"
+    assert body["since"] == "2026-04-20T12:00:00Z"
+    assert body["open_incident"] == {
+        "started_at": "2026-04-20T12:00:00Z",
+        "ended_at": None,
+        "streak_started_at": "2026-04-20T10:00:00Z",
+        "duration_seconds": 0.0,
+        "first_error": "denied 1",
+        "first_error_run_id": "f1",
+        "failing_runs": 3,
+    }
+
+
+async def test_health__baseline_hour_of_an_orphan_started_the_hour_before__counted_in_the_hour_it_finished(
+    client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str]
+) -> None:
+    url = tenant.connection_url(await create_connection(client, tenant))
+    neighbour = tenant.connection_url(await create_connection(client, tenant, name="Neighbour"))
+    hour = NOW - HOUR
+    for day in range(1, 5):
+        await push(client, url, service_key, ok(day, hour - timedelta(days=day) + timedelta(minutes=10), 50))
+    # Orphaned at 11:05 seven days ago, in the oldest baseline hour: started at 10:50, the
+    # hour before, with no events.
+    await push(client, url, service_key, _orphan("lost", hour - timedelta(days=7) + timedelta(minutes=5)))
+    # Another connection's orphan, in the sixth day's hour: not a run of this one.
+    await push(
+        client, neighbour, service_key, _orphan("lost", hour - timedelta(days=6) + timedelta(minutes=5))
+    )
+
+    volume = (await client.get(url + "health/", headers=tenant.read)).json()["volume"]
+
+    assert volume["baseline"] == "ok"
+    assert volume["baseline_hours"] == 5
+    assert volume["expected"] == 50.0
+
+
+async def test_health__latest_hour_with_only_an_orphan_or_a_run_without_events__actual_zero(
+    client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str]
+) -> None:
+    hour = NOW - HOUR
+    orphaned = tenant.connection_url(await create_connection(client, tenant, name="Orphaned"))
+    await push(client, orphaned, service_key, _orphan("lost", hour + timedelta(minutes=20)))
+    empty = tenant.connection_url(await create_connection(client, tenant, name="Empty"))
+    await push(client, empty, service_key, ok(0, hour + timedelta(minutes=20), events=0))
+
+    actual = {}
+    for name, url in (("orphaned", orphaned), ("empty", empty)):
+        volume = (await client.get(url + "health/", headers=tenant.read)).json()["volume"]
+        actual[name] = (volume["hour"], volume["actual"])
+
+    assert actual == {"orphaned": ("2026-04-20T11:00:00Z", 0), "empty": ("2026-04-20T11:00:00Z", 0)}

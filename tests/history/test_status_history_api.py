@@ -416,18 +416,23 @@ async def test_status_history__idle_after_older_deliveries__reason_names_the_las
     # Read for a range from a day ago: nothing finished in the day before it, so it starts idle,
     # and the reason names this connection's last run that delivered events, at or before then.
     start = NOW - DAY
-    before = start - DAY - TICK  # the last instant before the runs read for the range
+    # The first interval is judged a microsecond before the range (to tell whether it began
+    # before it), so the runs read finish after start - 24 h - 2 µs: a delivery on that instant
+    # is known only from the last-delivery probe, one a microsecond later from the runs read.
+    before = start - DAY - 2 * TICK
     url = tenant.connection_url(await create_connection(client, tenant))
     other = tenant.connection_url(await create_connection(client, tenant, name="Other warehouse"))
     edge = tenant.connection_url(await create_connection(client, tenant, name="Edge warehouse"))
+    read = tenant.connection_url(await create_connection(client, tenant, name="Read warehouse"))
     await push(client, url, service_key, ok(0, NOW - timedelta(days=5), events=10))
     await push(client, url, service_key, ok(1, NOW - timedelta(days=4), events=0))  # delivered nothing
     await push(client, other, service_key, ok(9, NOW - timedelta(days=3), events=10))
     await push(client, url, service_key, ok(2, NOW - timedelta(hours=2), events=5))  # in the range
     await push(client, edge, service_key, ok(0, before, events=1))
+    await push(client, read, service_key, ok(0, before + TICK, events=1))
 
     reasons = {}
-    for name, connection_url in (("url", url), ("edge", edge)):
+    for name, connection_url in (("url", url), ("edge", edge), ("read", read)):
         body = (
             await client.get(
                 connection_url + "status-history/", params={"from": iso(start)}, headers=tenant.read
@@ -435,4 +440,74 @@ async def test_status_history__idle_after_older_deliveries__reason_names_the_las
         ).json()
         reasons[name] = body["intervals"][0]["reason"]["text"]
     said = "No run finished in the last 24 hours; the last delivery was at "
-    assert reasons == {"url": said + "2026-04-15 12:00:00 UTC.", "edge": said + "2026-04-18 11:59:59 UTC."}
+    assert reasons == {
+        "url": said + "2026-04-15 12:00:00 UTC.",
+        "edge": said + "2026-04-18 11:59:59 UTC.",
+        "read": said + "2026-04-18 11:59:59 UTC.",
+    }
+
+
+async def test_status_history__streak_reaching_the_first_run_read__read_back_only_as_far_as_it_goes(
+    client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str]
+) -> None:
+    # Each connection's failure at 16:00 yesterday opens an incident in the range; the runs read
+    # for the range begin with it, so what came before is read back: a success before it ends
+    # the streak there, a failure a microsecond after that success begins it, and with no
+    # success ever the streak begins with the connection's first finished run (an orphan too).
+    long_ago = NOW - timedelta(days=3)
+    failure = NOW - timedelta(hours=20)
+    urls = {}
+    for name in ("after_success", "micro", "no_success", "orphan_first"):
+        urls[name] = tenant.connection_url(await create_connection(client, tenant, name=name))
+    await push(client, urls["after_success"], service_key, ok(0, long_ago))
+    await push(client, urls["micro"], service_key, ok(0, long_ago))
+    await push(client, urls["micro"], service_key, failed(0, long_ago + TICK, error="refused just after"))
+    await push(client, urls["no_success"], service_key, failed(0, long_ago, error="refused from the start"))
+    await push(client, urls["orphan_first"], service_key, Run(id="o0", started_at=long_ago - WINDOW))
+    for url in urls.values():
+        await push(client, url, service_key, failed(1, failure, error="refused"))
+
+    params = {"from": iso(NOW - timedelta(hours=30)), "to": iso(NOW)}
+    found = {}
+    for name, url in urls.items():
+        body = (await client.get(url + "status-history/", params=params, headers=tenant.read)).json()
+        found[name] = [
+            (i["started_at"], i["streak_started_at"], i["first_error_run_id"], i["failing_runs"])
+            for i in body["incidents"]
+        ]
+
+    yesterday, three_days_ago = "2026-04-19T16:00:00Z", "2026-04-17T12:00:00Z"
+    assert found == {
+        "after_success": [(yesterday, yesterday, "f1", 1)],
+        "micro": [(yesterday, three_days_ago, "f0", 2)],
+        "no_success": [(yesterday, three_days_ago, "f0", 2)],
+        "orphan_first": [(yesterday, three_days_ago, "o0", 2)],
+    }
+
+
+async def test_status_history__first_run_finished_in_the_range__starts_saying_no_run_has_finished(
+    client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str]
+) -> None:
+    # Neither connection had a run finished before the range: one's first run, a two-day
+    # backfill, started long before it; the other's organisation has an old orphan elsewhere.
+    start = NOW - DAY
+    backfill = tenant.connection_url(await create_connection(client, tenant, name="Backfill"))
+    fresh = tenant.connection_url(await create_connection(client, tenant, name="Fresh"))
+    elsewhere = tenant.connection_url(await create_connection(client, tenant, name="Elsewhere"))
+    await push(client, elsewhere, service_key, Run(id="lost", started_at=NOW - timedelta(days=3)))
+    long_run = Run(
+        id="b0", started_at=NOW - timedelta(days=3), completed_at=NOW - timedelta(hours=2), events_delivered=5
+    )
+    await push(client, backfill, service_key, long_run)
+    await push(client, fresh, service_key, ok(0, NOW - timedelta(hours=2)))
+
+    firsts = {}
+    for name, url in (("backfill", backfill), ("fresh", fresh)):
+        body = (
+            await client.get(url + "status-history/", params={"from": iso(start)}, headers=tenant.read)
+        ).json()
+        first = body["intervals"][0]
+        firsts[name] = (first["status"], first["end"], first["reason"]["text"])
+
+    said = ("idle", "2026-04-20T10:00:00Z", "Nothing delivered yet: no run has finished.")
+    assert firsts == {"backfill": said, "fresh": said}
