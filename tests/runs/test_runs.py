@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 
+from pipepulse.auth import service as auth_service
 from pipepulse.config import Settings
 from pipepulse.db.session import Database
 from pipepulse.scheduler import runner
@@ -388,3 +390,36 @@ async def test_list_runs__runs_sharing_a_start__newest_first_then_by_id_on_every
         ["oldest"],
     ]
     assert [p["total"] for p in pages] == [7, 7, 7, 7]
+
+
+async def test_report__burst_by_a_key_never_seen__every_run_completed_once(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    connection: dict[str, Any],
+    runs_url: str,
+    service_key: dict[str, str],
+    clock: FrozenClock,
+    db: Database,
+) -> None:
+    """Three times the pool of reports at once by a service key not yet cached: where a report
+    is written on a plain connection (PostgreSQL), the session that looked the key up has given
+    its connection back first, or the burst waits on itself; each report is counted once."""
+    size = db.engine.pool.size() if hasattr(db.engine.pool, "size") else 10
+    run_ids = [await seed(client, runs_url, service_key, clock) for _ in range(3 * size)]
+    async with db.session(write=True) as session:
+        issued = await auth_service.create_service_key(session, name="burst", now=clock.now)
+    fresh = {"Authorization": f"Bearer {issued.key}"}
+
+    responses = await asyncio.wait_for(
+        asyncio.gather(
+            *(client.patch(f"{runs_url}{r}/", json=report(clock), headers=fresh) for r in run_ids)
+        ),
+        timeout=60,
+    )
+
+    assert [r.status_code for r in responses] == [204] * len(run_ids)
+    body = await totals(client, tenant, connection)
+    assert body["events_last_24h"]["total"] == 150 * len(run_ids)
+    again = await client.patch(f"{runs_url}{run_ids[0]}/", json=report(clock), headers=fresh)
+    assert again.status_code == 204  # the identical report repeated: still counted once
+    assert (await totals(client, tenant, connection))["events_last_24h"]["total"] == 150 * len(run_ids)
