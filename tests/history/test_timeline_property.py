@@ -418,3 +418,36 @@ def test_timeline__failing_intervals__reasons_name_the_failing_runs_newest_first
             Reason("latest_runs_failing", "The last 3 finished runs were all failing.", ("f3", "f2", "f1")),
         ),
     ]
+
+
+def test_timeline__failing_run_after_one_left_the_window__reason_counts_only_the_window() -> None:
+    hour = timedelta(hours=1)
+    runs = [
+        Run(id="f0", started_at=BASE, completed_at=BASE, error="old"),
+        Run(id="ok", started_at=BASE, completed_at=BASE + DAY + hour, events_delivered=2),
+        Run(id="f1", started_at=BASE, completed_at=BASE + DAY + 2 * hour, error="new"),
+    ]
+    history = timeline(finished_runs(runs, WINDOW), BASE + DAY, BASE + DAY + 3 * hour, THRESHOLDS)
+
+    assert [(i.status, i.start, i.reason) for i in history.intervals] == [
+        (
+            "idle",
+            BASE + DAY,
+            Reason("no_events_24h", "Nothing delivered yet: no run has finished with events."),
+        ),
+        (
+            "active",
+            BASE + DAY + hour,
+            Reason("delivering", "2 events delivered in the last 24 hours by 1 run, none failing."),
+        ),
+        (
+            "degraded",
+            BASE + DAY + 2 * hour,
+            Reason(
+                "failing_runs_24h",
+                "1 run of 2 that finished in the last 24 hours was failing; the latest run failed,"
+                " but 1 of the last 2 succeeded.",
+                ("f1",),
+            ),
+        ),
+    ]
