@@ -451,3 +451,25 @@ def test_timeline__failing_run_after_one_left_the_window__reason_counts_only_the
             ),
         ),
     ]
+
+
+def test_incident__streak_after_a_success_handed_in__not_cut_though_earlier_runs_finished() -> None:
+    hour = timedelta(hours=1)
+    runs = [
+        Run(id="ok", started_at=BASE, completed_at=BASE + hour, events_delivered=1),
+        *(
+            Run(id=f"f{i}", started_at=BASE, completed_at=BASE + (1 + i) * hour, error="boom")
+            for i in (1, 2, 3)
+        ),
+    ]
+    history = timeline(
+        finished_runs(runs, WINDOW), BASE, BASE + 6 * hour, THRESHOLDS, Prior(any_finished=True)
+    )
+    [found] = incidents(history, open_at_end=True)
+    assert (found.started_at, found.ended_at, found.first_error_run_id, found.failing_runs) == (
+        BASE + 4 * hour,
+        None,
+        "f1",
+        3,
+    )
+    assert found.streak_cut is False  # the success handed in is where the streak began
