@@ -473,3 +473,33 @@ def test_incident__streak_after_a_success_handed_in__not_cut_though_earlier_runs
         3,
     )
     assert found.streak_cut is False  # the success handed in is where the streak began
+
+
+def test_timeline__two_runs_finishing_together__the_later_started_is_the_latest() -> None:
+    # §3's order of "latest": finished time, then start, then id; ids here run the other way.
+    done = BASE + timedelta(hours=1)
+    runs = [
+        Run(id="a", started_at=BASE + timedelta(minutes=30), completed_at=done, error="boom"),
+        Run(id="b", started_at=BASE, completed_at=done, events_delivered=2),
+    ]
+    thresholds = Thresholds(orphan_window=WINDOW, error_status_runs=1)
+    history = timeline(finished_runs(runs, WINDOW), BASE, BASE + timedelta(hours=2), thresholds)
+    assert [(i.status, i.start) for i in history.intervals] == [("idle", BASE), ("error", done)]
+    assert history.intervals[-1].reason.runs == ("a",)
+
+
+def test_timeline__orphan_that_reported_events__the_last_delivery_is_the_completed_run() -> None:
+    runs = [
+        Run(id="ok", started_at=BASE, completed_at=BASE + timedelta(minutes=5), events_delivered=3),
+        Run(id="lost", started_at=BASE + timedelta(hours=1), events_delivered=5),
+    ]
+    history = timeline(finished_runs(runs, WINDOW), BASE + 3 * DAY, BASE + 4 * DAY, THRESHOLDS)
+    assert [(i.status, i.reason) for i in history.intervals] == [
+        (
+            "idle",
+            Reason(
+                "no_events_24h",
+                "No run finished in the last 24 hours; the last delivery was at 2026-04-01 00:05:00 UTC.",
+            ),
+        )
+    ]
