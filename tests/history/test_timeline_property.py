@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipepulse.rules import Thresholds
+from pipepulse.status.reasons import Reason
 from pipepulse.status.timeline import (
     TICK,
     Incident,
@@ -348,3 +349,157 @@ def test_timeline__run_leaving_the_window_at_its_end__no_interval_begins_at_the_
     runs = [Run(id="f0", started_at=BASE, completed_at=BASE, error="boom")]
     history = timeline(finished_runs(runs, WINDOW), BASE, BASE + DAY, THRESHOLDS)
     assert [(i.status, i.start, i.end) for i in history.intervals] == [("error", BASE, BASE + DAY)]
+
+
+def test_timeline__run_finishing_a_microsecond_after_the_start__held_before_only_when_it_is_after() -> None:
+    run = Run(id="r1", started_at=BASE, completed_at=BASE + TICK, events_delivered=3)
+    finished = finished_runs([run], WINDOW)
+
+    before_the_run = timeline(finished, BASE, BASE + DAY, THRESHOLDS)
+    assert [(i.status, i.start, i.end) for i in before_the_run.intervals] == [
+        ("idle", BASE, BASE + TICK),
+        ("active", BASE + TICK, BASE + DAY),
+    ]
+    assert before_the_run.held_before  # idle just before BASE too
+
+    at_the_run = timeline(finished, BASE + TICK, BASE + DAY, THRESHOLDS)
+    assert [(i.status, i.start, i.end) for i in at_the_run.intervals] == [("active", BASE + TICK, BASE + DAY)]
+    assert not at_the_run.held_before  # idle one microsecond before: active began at the start
+
+
+def test_state__reason_of_the_present__says_how_long_ago_the_last_delivery_was() -> None:
+    delivered = Run(id="r1", started_at=BASE, completed_at=BASE + timedelta(minutes=5), events_delivered=9)
+    now = BASE + 3 * DAY
+    state = state_at(finished_runs([delivered], WINDOW), now, THRESHOLDS)
+
+    assert state.reason(now=now) == Reason(
+        "no_events_24h", "No run finished in the last 24 hours; the last delivery was 2 days ago."
+    )
+    assert state.reason() == Reason(
+        "no_events_24h",
+        "No run finished in the last 24 hours; the last delivery was at 2026-04-01 00:05:00 UTC.",
+    )
+
+
+def test_timeline__failing_intervals__reasons_name_the_failing_runs_newest_first() -> None:
+    hour = timedelta(hours=1)
+    runs = [
+        Run(id="ok", started_at=BASE, completed_at=BASE + hour, events_delivered=4),
+        *(
+            Run(id=f"f{i}", started_at=BASE, completed_at=BASE + (1 + i) * hour, error=f"boom {i}")
+            for i in (1, 2, 3)
+        ),
+    ]
+    history = timeline(finished_runs(runs, WINDOW), BASE, BASE + 6 * hour, THRESHOLDS)
+
+    assert [(i.status, i.start, i.end, i.reason) for i in history.intervals] == [
+        ("idle", BASE, BASE + hour, Reason("no_runs_yet", "Nothing delivered yet: no run has finished.")),
+        (
+            "active",
+            BASE + hour,
+            BASE + 2 * hour,
+            Reason("delivering", "4 events delivered in the last 24 hours by 1 run, none failing."),
+        ),
+        (
+            "degraded",
+            BASE + 2 * hour,
+            BASE + 4 * hour,
+            Reason(
+                "failing_runs_24h",
+                "1 run of 2 that finished in the last 24 hours was failing; the latest run failed,"
+                " but 1 of the last 2 succeeded.",
+                ("f1",),
+            ),
+        ),
+        (
+            "error",
+            BASE + 4 * hour,
+            BASE + 6 * hour,
+            Reason("latest_runs_failing", "The last 3 finished runs were all failing.", ("f3", "f2", "f1")),
+        ),
+    ]
+
+
+def test_timeline__failing_run_after_one_left_the_window__reason_counts_only_the_window() -> None:
+    hour = timedelta(hours=1)
+    runs = [
+        Run(id="f0", started_at=BASE, completed_at=BASE, error="old"),
+        Run(id="ok", started_at=BASE, completed_at=BASE + DAY + hour, events_delivered=2),
+        Run(id="f1", started_at=BASE, completed_at=BASE + DAY + 2 * hour, error="new"),
+    ]
+    history = timeline(finished_runs(runs, WINDOW), BASE + DAY, BASE + DAY + 3 * hour, THRESHOLDS)
+
+    assert [(i.status, i.start, i.reason) for i in history.intervals] == [
+        (
+            "idle",
+            BASE + DAY,
+            Reason("no_events_24h", "Nothing delivered yet: no run has finished with events."),
+        ),
+        (
+            "active",
+            BASE + DAY + hour,
+            Reason("delivering", "2 events delivered in the last 24 hours by 1 run, none failing."),
+        ),
+        (
+            "degraded",
+            BASE + DAY + 2 * hour,
+            Reason(
+                "failing_runs_24h",
+                "1 run of 2 that finished in the last 24 hours was failing; the latest run failed,"
+                " but 1 of the last 2 succeeded.",
+                ("f1",),
+            ),
+        ),
+    ]
+
+
+def test_incident__streak_after_a_success_handed_in__not_cut_though_earlier_runs_finished() -> None:
+    hour = timedelta(hours=1)
+    runs = [
+        Run(id="ok", started_at=BASE, completed_at=BASE + hour, events_delivered=1),
+        *(
+            Run(id=f"f{i}", started_at=BASE, completed_at=BASE + (1 + i) * hour, error="boom")
+            for i in (1, 2, 3)
+        ),
+    ]
+    history = timeline(
+        finished_runs(runs, WINDOW), BASE, BASE + 6 * hour, THRESHOLDS, Prior(any_finished=True)
+    )
+    [found] = incidents(history, open_at_end=True)
+    assert (found.started_at, found.ended_at, found.first_error_run_id, found.failing_runs) == (
+        BASE + 4 * hour,
+        None,
+        "f1",
+        3,
+    )
+    assert found.streak_cut is False  # the success handed in is where the streak began
+
+
+def test_timeline__two_runs_finishing_together__the_later_started_is_the_latest() -> None:
+    # §3's order of "latest": finished time, then start, then id; ids here run the other way.
+    done = BASE + timedelta(hours=1)
+    runs = [
+        Run(id="a", started_at=BASE + timedelta(minutes=30), completed_at=done, error="boom"),
+        Run(id="b", started_at=BASE, completed_at=done, events_delivered=2),
+    ]
+    thresholds = Thresholds(orphan_window=WINDOW, error_status_runs=1)
+    history = timeline(finished_runs(runs, WINDOW), BASE, BASE + timedelta(hours=2), thresholds)
+    assert [(i.status, i.start) for i in history.intervals] == [("idle", BASE), ("error", done)]
+    assert history.intervals[-1].reason.runs == ("a",)
+
+
+def test_timeline__orphan_that_reported_events__the_last_delivery_is_the_completed_run() -> None:
+    runs = [
+        Run(id="ok", started_at=BASE, completed_at=BASE + timedelta(minutes=5), events_delivered=3),
+        Run(id="lost", started_at=BASE + timedelta(hours=1), events_delivered=5),
+    ]
+    history = timeline(finished_runs(runs, WINDOW), BASE + 3 * DAY, BASE + 4 * DAY, THRESHOLDS)
+    assert [(i.status, i.reason) for i in history.intervals] == [
+        (
+            "idle",
+            Reason(
+                "no_events_24h",
+                "No run finished in the last 24 hours; the last delivery was at 2026-04-01 00:05:00 UTC.",
+            ),
+        )
+    ]
