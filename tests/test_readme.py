@@ -3,12 +3,14 @@ answers the README shows (the repeated report really is a no-op 204)."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,34 +37,40 @@ def test_readme_walkthrough__names_its_tools() -> None:
 def test_readme_walkthrough__runs_verbatim__answers_as_shown(tmp_path: Path) -> None:
     for tool in ("jq", "curl", "date"):
         assert shutil.which(tool), f"the walk-through needs {tool}"
-    # The walk-through serves on a fixed port (it is what the README says); another run of this
-    # test (the other database's suite on the same machine) may hold it for a minute.
-    deadline = time.monotonic() + 90
-    while _port_taken():
-        if time.monotonic() > deadline:
-            pytest.fail(f"port {PORT} is taken; the walk-through serves there")
-        time.sleep(1)
-    blocks = walkthrough_blocks()
-    assert len(blocks) >= 6
-    patch = next(i for i, b in enumerate(blocks) if "-X PATCH" in b)
-    marker = "echo '=== {} ==='"
-    script = ["set -euo pipefail"]
-    for i, block in enumerate(blocks):
-        # The README asks to run the report block twice: the repeat must be a no-op too.
-        for _ in range(2 if i == patch else 1):
-            script += [marker.format(i), block]
-    script += ["kill %1"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPEPULSE_")}
-    env["HOME"] = str(tmp_path)
-    done = subprocess.run(
-        ["bash", "-c", "\n".join(script)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=150,
-        check=False,
-    )
+    # The SQLite and PostgreSQL suites run side by side on one machine, and both walk through
+    # on the same port: one at a time, or both see the port free, both serve, and one's curls
+    # reach the other's server.
+    lock_path = Path(tempfile.gettempdir()) / f"pipepulse-walkthrough-{PORT}.lock"
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        # The walk-through serves on a fixed port (it is what the README says); another run of this
+        # test (the other database's suite on the same machine) may hold it for a minute.
+        deadline = time.monotonic() + 90
+        while _port_taken():
+            if time.monotonic() > deadline:
+                pytest.fail(f"port {PORT} is taken; the walk-through serves there")
+            time.sleep(1)
+        blocks = walkthrough_blocks()
+        assert len(blocks) >= 6
+        patch = next(i for i, b in enumerate(blocks) if "-X PATCH" in b)
+        marker = "echo '=== {} ==='"
+        script = ["set -euo pipefail"]
+        for i, block in enumerate(blocks):
+            # The README asks to run the report block twice: the repeat must be a no-op too.
+            for _ in range(2 if i == patch else 1):
+                script += [marker.format(i), block]
+        script += ["kill %1"]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PIPEPULSE_")}
+        env["HOME"] = str(tmp_path)
+        done = subprocess.run(
+            ["bash", "-c", "\n".join(script)],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=150,
+            check=False,
+        )
     assert done.returncode == 0, done.stdout + done.stderr
     outputs: dict[str, list[str]] = {}
     current = ""
