@@ -401,9 +401,9 @@ async def test_report__burst_by_a_key_never_seen__every_run_completed_once(
     clock: FrozenClock,
     db: Database,
 ) -> None:
-    """Three times the pool of reports at once by a service key not yet cached: where a report
-    is written on a plain connection (PostgreSQL), the session that looked the key up has given
-    its connection back first, or the burst waits on itself; each report is counted once."""
+    """Three times the pool of reports at once by a service key not yet cached: no request may
+    hold one pooled connection while it waits for another, or the burst waits on itself; each
+    report is counted once, and its repeat is a no-op."""
     size = db.engine.pool.size() if hasattr(db.engine.pool, "size") else 10
     run_ids = [await seed(client, runs_url, service_key, clock) for _ in range(3 * size)]
     async with db.session(write=True) as session:

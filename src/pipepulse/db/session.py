@@ -38,7 +38,6 @@ class Database:
         # transaction too, so BEGIN and COMMIT would be two round trips that change nothing.
         self._read_statements = self._statements if one_statement else self._read
         self._read_engine = autocommit if one_statement else engine
-        self._autocommit = autocommit if one_statement else None
 
     @property
     def dialect(self) -> str:
@@ -80,22 +79,6 @@ class Database:
         as large as the pool, wait on itself.
         """
         async with self._read_engine.connect() as connection:
-            yield connection
-
-    @property
-    def writes_alone(self) -> bool:
-        """Whether a write of one statement commits on its own, without a transaction around
-        it (PostgreSQL; see ``statements``)."""
-        return self._autocommit is not None
-
-    @asynccontextmanager
-    async def statement_connection(self) -> AsyncIterator[AsyncConnection]:
-        """A plain connection whose every statement commits on its own: for a write of one
-        Core statement without an ORM session, where ``writes_alone`` (else a ValueError).
-        The same rule as ``read_connection``: a session gives its connection back first."""
-        if self._autocommit is None:
-            raise ValueError(f"{self.dialect} writes in transactions: use session(statements=True)")
-        async with self._autocommit.connect() as connection:
             yield connection
 
     async def dispose(self) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic_core import to_json
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.rollups.plan import floor_day, floor_hour
 from pipepulse.rules import typed_events
@@ -206,11 +206,6 @@ async def complete(session: AsyncSession, completions: Sequence[Completion]) -> 
     """
     if not completions:
         return {}
-    return await complete_on(await session.connection(), completions)
-
-
-async def complete_on(connection: AsyncConnection, completions: Sequence[Completion]) -> dict[int, datetime]:
-    """``complete`` on a plain connection (its one statement commits with it, or with the
-    connection's transaction)."""
+    connection = await session.connection()
     rows = await connection.execute(statement(), parameters(completions))
     return {row.idx: row.started_at for row in rows}

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, and_, bindparam, func, or_, select, text, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db import dialect
 from pipepulse.db.models import Run, WarehouseConnection
@@ -127,16 +127,6 @@ async def complete(session: AsyncSession, completions: Sequence[Completion]) -> 
     if not completions:
         return {}
     return await _COMPLETE.of(session)(session, completions)
-
-
-async def complete_alone(
-    connection: AsyncConnection, completions: Sequence[Completion]
-) -> dict[int, datetime]:
-    """``complete`` on a plain connection whose every statement commits on its own
-    (PostgreSQL, ``Database.statement_connection``): there one statement does it all."""
-    if not completions:
-        return {}
-    return await set_based.complete_on(connection, completions)
 
 
 async def connections_by_key(

@@ -109,20 +109,10 @@ async def lean_report_run(call: LeanCall) -> Response | None:
         return None  # the declared route's 422 (after its 401 or 403, if any)
     state = call.request.app.state
     database: Database = state.database
-    now = state.clock()
     async with database.session(statements=True) as session:
         key = service_principal(await authenticate(call.request, session, call.secret))
         report = runs_service.Report(0, organisation_pk, connection_id, run_id, body)
-        _check_writes(key, report.organisation_id)
-        if database.writes_alone:
-            # The common case, a pending run completed, on a plain connection: the session's
-            # transaction costs more CPU than its one statement. The session first gives back
-            # the connection authentication may have used (db/session.py).
-            await session.commit()
-            async with database.statement_connection() as connection:
-                if await runs_service.applied_alone(connection, report, now):
-                    return Response(status_code=204)
-        return await _report_one(session, key, report, now)
+        return await _report_one(session, key, report, state.clock())
 
 
 async def _report_one(

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse import ids
 from pipepulse.alerts import fingerprints
@@ -132,23 +132,6 @@ class Verdict:
     error: AppError | None = None
 
 
-def completion(one: Report) -> Completion:
-    """What applying the report writes to its run."""
-    values = stored_values(report_values(one.body))
-    return Completion(one.index, one.organisation_id, one.connection_id, one.run_id, values)
-
-
-async def applied_alone(connection: AsyncConnection, one: Report, now: datetime) -> bool:
-    """The common case of :func:`report` without a session, where a write of one statement
-    commits on its own (PostgreSQL): a valid report of a pending run applied by the one
-    statement that completes it and adds it to the rollups. False when that statement
-    changed nothing; :func:`report` then gives the verdict (and applies the report if the
-    run was only held by another writer)."""
-    if not in_clock(one.body, now):
-        return False
-    return bool(await repository.complete_alone(connection, [completion(one)]))
-
-
 async def report(session: AsyncSession, one: Report, now: datetime) -> None:
     """Complete one run (``PATCH …/metrics/{run_id}/``, the local loader, a lineage event):
     raises the error its verdict carries. Identical repeats are no-ops; a different report
@@ -182,7 +165,17 @@ async def report_all(session: AsyncSession, reports: Sequence[Report], now: date
         for one in waiting:
             (later if one.run_key in seen else now_tried).append(one)
             seen.add(one.run_key)
-        completions = [completion(r) for r in now_tried if in_clock(r.body, now)]
+        completions = [
+            Completion(
+                r.index,
+                r.organisation_id,
+                r.connection_id,
+                r.run_id,
+                stored_values(report_values(r.body)),
+            )
+            for r in now_tried
+            if in_clock(r.body, now)
+        ]
         completed = await repository.complete(session, completions)
         verdicts.update((i, Verdict(i)) for i in completed)
         unchanged = [r for r in now_tried if r.index not in completed]
