@@ -511,3 +511,66 @@ async def test_status_history__first_run_finished_in_the_range__starts_saying_no
 
     said = ("idle", "2026-04-20T10:00:00Z", "Nothing delivered yet: no run has finished.")
     assert firsts == {"backfill": said, "fresh": said}
+
+
+async def incident_counts(client: httpx.AsyncClient, tenant: Tenant, url: str, start: datetime) -> list[Any]:
+    """Each incident of the history from ``start`` to now: (started_at, its failing runs)."""
+    response = await client.get(url + "status-history/", params={"from": iso(start)}, headers=tenant.read)
+    assert response.status_code == 200, response.text
+    return [(i["started_at"], i["failing_runs"]) for i in response.json()["incidents"]]
+
+
+async def test_status_history__incident_ending_with_an_orphan__failing_runs_count_every_run_of_its_streak(
+    client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str]
+) -> None:
+    # Five failures a minute apart, then a run that never reported back, orphaned three minutes
+    # after the incident opened: the fourth and fifth failures are of the same kind as both
+    # neighbours and are not read one by one, and the runs read around the incident's opening
+    # must not take in the orphan (finished after them) and count it without them.
+    url = tenant.connection_url(await create_connection(client, tenant))
+    t0 = NOW - timedelta(hours=2)
+    await push(client, url, service_key, ok(0, t0 - timedelta(hours=1)))
+    for i in range(1, 6):
+        await push(client, url, service_key, failed(i, t0 + timedelta(minutes=i)))
+    await push(client, url, service_key, Run(id="lost", started_at=t0 + timedelta(minutes=6) - WINDOW))
+
+    found = await incident_counts(client, tenant, url, NOW - timedelta(days=2))
+
+    assert found == [(whole(t0 + timedelta(minutes=3)), 6)]
+
+
+async def test_status_history__failing_run_just_over_a_day_before_from__not_counted_in_a_later_incident(
+    client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str]
+) -> None:
+    # The history from `from` rests on the runs finished in the day before it (and a microsecond
+    # more): a failure two microseconds beyond that is not among them, and counting it in some
+    # runs read and not in others would miscount an incident of the range.
+    url = tenant.connection_url(await create_connection(client, tenant))
+    start = NOW - timedelta(days=2)
+    await push(client, url, service_key, failed(0, start - DAY - 2 * TICK, error="long ago"))
+    t0 = NOW - timedelta(hours=2)
+    await push(client, url, service_key, ok(0, t0 - timedelta(hours=1)))
+    for i in range(1, 6):
+        await push(client, url, service_key, failed(i, t0 + timedelta(minutes=i)))
+
+    found = await incident_counts(client, tenant, url, start)
+
+    assert found == [(whole(t0 + timedelta(minutes=3)), 5)]
+
+
+async def test_status_history__orphan_finished_days_before_from__not_counted_in_a_later_incident(
+    client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str]
+) -> None:
+    # An orphan is read by its finished time like any run: one that finished days before the
+    # range is not among the runs the range's history rests on, however long ago it started.
+    url = tenant.connection_url(await create_connection(client, tenant))
+    start = NOW - timedelta(days=2)
+    await push(client, url, service_key, Run(id="lost", started_at=start - timedelta(days=3)))
+    t0 = NOW - timedelta(hours=2)
+    await push(client, url, service_key, ok(0, t0 - timedelta(hours=1)))
+    for i in range(1, 6):
+        await push(client, url, service_key, failed(i, t0 + timedelta(minutes=i)))
+
+    found = await incident_counts(client, tenant, url, start)
+
+    assert found == [(whole(t0 + timedelta(minutes=3)), 5)]
