@@ -158,8 +158,11 @@ async def test_status_history__change_points__the_answer_of_every_run_byte_for_b
         connection = await connections_repository.get(session, tenant.id, connection_id)
         assert connection is not None
         lo, until = start - DAY - 2 * TICK, NOW
+        # Read around the runs that are not healthy (the default when they are few), or
+        # every run of the range (when they are not): the same runs either way.
+        sparse_up_to = data.draw(st.sampled_from([0, 1, 5, repository.SPARSE_UP_TO]), label="sparse_up_to")
         read = await repository.change_point_runs(
-            session, connection_id, lo, until, WINDOW, THRESHOLDS.error_status_runs
+            session, connection_id, lo, until, WINDOW, THRESHOLDS.error_status_runs, sparse_up_to=sparse_up_to
         )
         every = sorted(
             await repository.finished_runs_of(session, connection_id, lo, until, WINDOW),

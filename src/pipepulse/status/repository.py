@@ -25,10 +25,13 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    tuple_,
     type_coerce,
+    union,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from pipepulse.db import dialect
 from pipepulse.db.dialect import as_utc
@@ -96,14 +99,106 @@ async def finished_runs_of(
     return (await finished_between(session, [connection_id], after, until, orphan_window))[connection_id]
 
 
+# With fewer runs than this in a range that are not of a healthy run's kind (failing, or
+# delivering nothing: timeline.run_kind), the change points are found among those runs, their
+# neighbours and each UTC day's first and last run, each an index probe; with more, among every
+# run of the range (a pipeline failing for weeks). Either way the same runs (the property test
+# of tests/history/test_change_points_property.py runs both).
+SPARSE_UP_TO = 1_000
+
+# Literal, so PostgreSQL matches the partial indexes ix_runs_failing and ix_runs_quiet.
+FAILING_OUTCOME = text("runs.outcome IN ('partial', 'failed')")
+QUIET = text("runs.events_delivered = 0 AND runs.completed_at IS NOT NULL")
+
+
+def _odd_runs(database: str) -> Any:
+    """The range's runs of another kind than a healthy run's, as (finished time, start, id):
+    the failing and the quiet ones (each on its small partial index) and the orphans."""
+    completed = select(Run.completed_at.label("t"), Run.started_at.label("s"), Run.id.label("i")).where(
+        Run.connection_id == bindparam("cid"), run_filters.completed_in(_t("lo"), _t("hi"))
+    )
+    orphans = select(
+        dialect.plus_seconds(database, Run.started_at, bindparam("window_seconds", type_=Integer)).label("t"),
+        Run.started_at.label("s"),
+        Run.id.label("i"),
+    ).where(
+        Run.connection_id == bindparam("cid"),
+        run_filters.unreported_started_in(_t("orphans_lo"), _t("orphans_hi")),
+    )
+    return union(completed.where(FAILING_OUTCOME), completed.where(QUIET), orphans).cte("odd")
+
+
+def _next_completed(
+    database: str, at: tuple[Any, Any, Any] | None, *, before: bool, within: Any = None
+) -> Any:
+    """The id of the completed run of the range just before (or after) ``at`` = (finished time,
+    start, id) in §3's order of "latest", or of the first (last) one in ``within`` = (from, to)
+    when given: one probe down ``ix_runs_connection_completed``, ties on the time sorted."""
+    r = aliased(Run)
+    key = (r.completed_at, r.started_at, dialect.bytewise(database, r.id))
+    where = [r.connection_id == bindparam("cid"), r.completed_at >= _t("lo"), r.completed_at < _t("hi")]
+    if within is not None:
+        where += [r.completed_at >= within[0], r.completed_at < within[1]]
+    if at is not None:
+        # The time alone too, so that both databases bound the index scan by it.
+        mark = tuple_(at[0], at[1], dialect.bytewise(database, at[2]))
+        where += (
+            [r.completed_at <= at[0], tuple_(*key) < mark]
+            if before
+            else [
+                r.completed_at >= at[0],
+                tuple_(*key) > mark,
+            ]
+        )
+    return (
+        select(r.id)
+        .where(*where)
+        .order_by(*(c.desc() for c in key) if before else key)
+        .limit(1)
+        .correlate_except(r)
+        .scalar_subquery()
+    )
+
+
+def _sparse_ids(database: str, odd: Any) -> Any:
+    """The ids among which the change points are, when the odd runs are few: the odd runs,
+    each one's neighbours among the completed runs, and each UTC day's first and last run."""
+    at = (odd.c.t, odd.c.s, odd.c.i)
+    day = bindparam("day_seconds", type_=Integer)
+    days = select(_t("first_day").label("d")).cte("days", recursive=True)
+    days = days.union_all(
+        select(dialect.plus_seconds(database, days.c.d, day)).where(
+            dialect.plus_seconds(database, days.c.d, day) < _t("hi")
+        )
+    )
+    within = (days.c.d, dialect.plus_seconds(database, days.c.d, day))
+    return union(
+        select(odd.c.i.label("i")),
+        select(_next_completed(database, at, before=True)).select_from(odd),
+        select(_next_completed(database, at, before=False)).select_from(odd),
+        select(_next_completed(database, None, before=False, within=within)).select_from(days),
+        select(_next_completed(database, None, before=True, within=within)).select_from(days),
+    ).subquery("wanted")
+
+
 @functools.cache
 def _change_points(database: str) -> Any:
     # Built once per database. The runs finished in the range with their finished time, kind
-    # (timeline.run_kind) and UTC day; then each with its neighbours' kind and day, the
+    # (timeline.run_kind) and UTC day — every run, or when the odd runs are few only those
+    # among which the change points are; then each with its neighbours' kind and day, the
     # failing runs up to it and its place in its failing streak; kept: timeline.change_points.
+    cid: Any = bindparam("cid")
+    lo, hi = _t("lo"), _t("hi")
+    odd = _odd_runs(database)
+    limit = bindparam("sparse_up_to", type_=Integer)
+    few = select(func.count()).select_from(select(odd.c.i).limit(limit).subquery()).scalar_subquery() < limit
+    wanted = _sparse_ids(database, odd)
     finished = union_all(
+        select(*TIMELINE_COLUMNS, Run.completed_at.label("time"))
+        .select_from(wanted.join(Run, and_(Run.connection_id == cid, Run.id == wanted.c.i)))
+        .where(run_filters.completed_in(lo, hi), few),
         select(*TIMELINE_COLUMNS, Run.completed_at.label("time")).where(
-            Run.connection_id == bindparam("cid"), run_filters.completed_in(_t("lo"), _t("hi"))
+            Run.connection_id == cid, run_filters.completed_in(lo, hi), ~few
         ),
         select(
             *TIMELINE_COLUMNS,
@@ -111,7 +206,7 @@ def _change_points(database: str) -> Any:
                 "time"
             ),
         ).where(
-            Run.connection_id == bindparam("cid"),
+            Run.connection_id == cid,
             run_filters.unreported_started_in(_t("orphans_lo"), _t("orphans_hi")),
         ),
     ).subquery("finished")
@@ -186,10 +281,14 @@ async def change_point_runs(
     until: datetime,
     orphan_window: timedelta,
     error_runs: int,
+    *,
+    sparse_up_to: int = SPARSE_UP_TO,
 ) -> list[Counted]:
     """Of one connection's runs finished in ``(after, until]``, only those a status timeline
     needs (``timeline.change_points``, found by the database with window functions over the
-    range), oldest first, each with the failing runs finished up to it in the range."""
+    runs that are not healthy, their neighbours and each day's edges — or, with ``sparse_up_to``
+    or more of the first, over every run of the range), oldest first, each with the failing runs
+    finished up to it in the range."""
     lo, hi = after + TICK, until + TICK
     window = orphan_window.total_seconds()
     if window != int(window):
@@ -202,6 +301,9 @@ async def change_point_runs(
         "orphans_hi": hi - orphan_window,
         "window_seconds": int(window),
         "error_runs": error_runs,
+        "first_day": datetime(lo.year, lo.month, lo.day, tzinfo=UTC),
+        "day_seconds": 86_400,
+        "sparse_up_to": sparse_up_to,
     }
     rows = await session.execute(_change_points(dialect.name_of(session)), params)
     return [

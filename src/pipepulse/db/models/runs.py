@@ -48,6 +48,15 @@ class Run(Base):
             sqlite_where=text("events_delivered > 0"),
             postgresql_where=text("events_delivered > 0"),
         ),
+        # The completed runs that delivered nothing: with the failing ones, the runs a status
+        # history reads around (status.repository.change_point_runs) when they are few.
+        Index(
+            "ix_runs_quiet",
+            "connection_id",
+            "completed_at",
+            sqlite_where=text("events_delivered = 0 AND completed_at IS NOT NULL"),
+            postgresql_where=text("events_delivered = 0 AND completed_at IS NOT NULL"),
+        ),
     )
 
     connection_id: Mapped[str] = mapped_column(
