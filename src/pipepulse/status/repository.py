@@ -196,7 +196,9 @@ def _change_points(database: str) -> Any:
     finished = union_all(
         select(*TIMELINE_COLUMNS, Run.completed_at.label("time"))
         .select_from(wanted.join(Run, and_(Run.connection_id == cid, Run.id == wanted.c.i)))
-        .where(run_filters.completed_in(lo, hi), few),
+        # Every wanted run finished in the range (the orphans come below); no range here, so
+        # that no plan, generic ones included, reads the range's runs to join them.
+        .where(Run.completed_at.is_not(None), few),
         select(*TIMELINE_COLUMNS, Run.completed_at.label("time")).where(
             Run.connection_id == cid, run_filters.completed_in(lo, hi), ~few
         ),
