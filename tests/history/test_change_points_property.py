@@ -360,3 +360,28 @@ async def test_change_point_runs__runs_on_the_edges_of_the_range_and_its_days__t
     connection_id = await create_connection(client, tenant)
     await _store(db, tenant, connection_id, runs)
     await _read_is_the_rule(db, connection_id, after, until, sparse_up_to)
+
+
+async def test_change_point_runs__orphans_and_a_partial_run_among_deliveries__their_neighbours_read(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FrozenClock, db: Database
+) -> None:
+    # Among runs every five minutes that deliver, the runs that are not healthy are read by
+    # index probes and their neighbours around them: an orphan around the instant it finished
+    # (its start plus the window, not its start), tied there with runs of the same start that
+    # only their ids order ('B' < 'o' < 'z'); a partial run that delivered events (failing,
+    # not quiet). None of those neighbours is a day's first or last run.
+    clock.now = NOW
+    connection_id = await create_connection(client, tenant)
+    at = [D2 + HOUR + i * 5 * timedelta(minutes=1) for i in range(25)]
+    orphan, tied = at[8] + timedelta(minutes=2), at[12] + timedelta(minutes=2)
+    runs = [_run(f"a{i:02d}", "ok", t, 3) for i, t in enumerate(at)] + [
+        _run("o1", "orphan", orphan, 0),
+        _edge_run("B", "ok", tied, WINDOW),
+        _run("o2", "orphan", tied, 0),
+        _edge_run("z", "ok", tied, WINDOW),
+        _run("p", "partial", at[16] + timedelta(minutes=2), 3),
+    ]
+    await _store(db, tenant, connection_id, runs)
+
+    read = await _read_is_the_rule(db, connection_id, D2, D2 + 4 * HOUR, repository.SPARSE_UP_TO)
+    assert read == ["a00", "a08", "o1", "a09", "B", "o2", "z", "a16", "p", "a17", "a24"]
