@@ -326,7 +326,9 @@ def edge_histories(draw: st.DrawFn) -> tuple[datetime, datetime, list[Run], int]
 # would be read from the wrong side of it. The last: an orphan started in the last half
 # millisecond of a second, tied on its finish with a run that started later (SQLite's
 # datetime() read the fraction to the millisecond and finished the orphan a second late).
-# Before it: a day's last run a microsecond before a run on the next midnight.
+# Before it: a day's last run a microsecond before a run on the next midnight. First: an
+# orphan finished on the range's first instant (read by its start, a window earlier).
+@example((D1 - TICK, D3, [_edge_run("a0", "orphan", D1, HOUR), _edge_run("a1", "ok", D1 + HOUR, HOUR)], 3))
 @example((D1 - TICK, D3 - TICK, [_edge_run("a0", "ok", D1, HOUR), _edge_run("a1", "ok", D1 + TICK, HOUR)], 3))
 @example(
     (D1 - TICK, D3, [_edge_run("a0", "failed", D2 - HOUR, HOUR), _edge_run("a1", "ok", D2 - TICK, HOUR)], 3)
