@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert
 
@@ -26,7 +26,7 @@ from pipepulse.rollups.rebuild import rebuild
 from pipepulse.rules import Thresholds
 from pipepulse.status import repository
 from pipepulse.status.timeline import TICK, change_points, finished_runs, timeline
-from tests.conftest import FrozenClock, Tenant, property_timeout
+from tests.conftest import EXAMPLES, FrozenClock, Tenant, property_timeout
 from tests.history.oracle import DAY, WINDOW, Run
 from tests.history.test_status_history_api import create_connection
 
@@ -240,3 +240,163 @@ def test_change_points__one_event_between_runs_that_delivered_none__active_while
     full, sparse = _both(runs, at + 5 * TEN_MINUTES, NOW)
     assert full == [("active", at + 5 * TEN_MINUTES)]
     assert sparse == full
+
+
+async def _read_is_the_rule(
+    db: Database, connection_id: str, after: datetime, until: datetime, sparse_up_to: int
+) -> list[str]:
+    """The change-point read of ``(after, until]`` against the pure rule over every run of it
+    (runs, then the failing runs up to each); the ids read, for the test to say what it shows."""
+    async with db.session() as session:
+        read = await repository.change_point_runs(
+            session,
+            connection_id,
+            after,
+            until,
+            WINDOW,
+            THRESHOLDS.error_status_runs,
+            sparse_up_to=sparse_up_to,
+        )
+        every = sorted(
+            await repository.finished_runs_of(session, connection_id, after, until, WINDOW),
+            key=lambda r: (r.time, r.started_at, r.id),
+        )
+    assert [c.run for c in read] == change_points(every, THRESHOLDS.error_status_runs)
+    assert [c.failing_upto for c in read] == [
+        sum(
+            1
+            for r in every
+            if r.failing and (r.time, r.started_at, r.id) <= (c.run.time, c.run.started_at, c.run.id)
+        )
+        for c in read
+    ]
+    return [c.run.id for c in read]
+
+
+# Two UTC midnights inside the ranges below, and the instants on and beside every edge the
+# read draws: the range's (after, until], each UTC day's first and last instant.
+D1 = datetime(2026, 4, 18, tzinfo=UTC)
+D2 = D1 + DAY
+D3 = D2 + DAY
+AFTERS = [D1 - TICK, D1 - 2 * TICK, D1 + 6 * HOUR]
+UNTILS = [D3 - TICK, D3, D3 + 6 * HOUR]
+EDGE_KINDS = ["ok", "empty", "partial", "failed", "orphan", "late"]
+
+
+def _edge_run(run_id: str, kind: str, at: datetime, start: timedelta) -> Run:
+    """A run of ``kind`` finished at ``at``, started ``start`` before it (an orphan too, so that
+    a completed run and an orphan can tie on time and start and be ordered by id)."""
+    if kind == "orphan":
+        return Run(id=run_id, started_at=at - WINDOW)
+    if kind == "late":
+        return Run(id=run_id, started_at=at - start, completed_at=at, events_delivered=3)
+    run = _run(run_id, kind, at, 3)
+    return Run(
+        id=run.id,
+        started_at=at - start,
+        completed_at=at,
+        events_delivered=run.events_delivered,
+        batches_dlq=run.batches_dlq,
+        error=run.error,
+    )
+
+
+@st.composite
+def edge_histories(draw: st.DrawFn) -> tuple[datetime, datetime, list[Run], int]:
+    """A range and a few runs finished on and beside its edges and the UTC midnights in it,
+    tied on time, on start, or on both (then ordered by id bytes: 'B' < '_' < 'a')."""
+    after, until = draw(st.sampled_from(AFTERS)), draw(st.sampled_from(UNTILS))
+    instants = [e + d for e in (after, until, D1, D2, D3) for d in (-TICK, timedelta(0), TICK)] + [
+        D2 - 6 * HOUR,
+        D2 + 6 * HOUR,
+    ]
+    runs = [
+        _edge_run(
+            f"{draw(st.sampled_from(['a', 'B', '_']))}{i}",
+            draw(st.sampled_from(EDGE_KINDS)),
+            draw(st.sampled_from(instants)),
+            draw(st.sampled_from([timedelta(minutes=1), WINDOW])),
+        )
+        for i in range(draw(st.integers(1, 10)))
+    ]
+    return after, until, runs, draw(st.sampled_from([0, 1, 3, repository.SPARSE_UP_TO]))
+
+
+# Each example's run at an edge, the others where a neighbour or a day's first or last run
+# would be read from the wrong side of it. The last: an orphan started in the last half
+# millisecond of a second, tied on its finish with a run that started later (SQLite's
+# datetime() read the fraction to the millisecond and finished the orphan a second late).
+# Before it: a day's last run a microsecond before a run on the next midnight. First: an
+# orphan finished on the range's first instant (read by its start, a window earlier).
+@example((D1 - TICK, D3, [_edge_run("a0", "orphan", D1, HOUR), _edge_run("a1", "ok", D1 + HOUR, HOUR)], 3))
+@example((D1 - TICK, D3 - TICK, [_edge_run("a0", "ok", D1, HOUR), _edge_run("a1", "ok", D1 + TICK, HOUR)], 3))
+@example(
+    (D1 - TICK, D3, [_edge_run("a0", "failed", D2 - HOUR, HOUR), _edge_run("a1", "ok", D2 - TICK, HOUR)], 3)
+)
+@example(
+    (
+        D1 - TICK,
+        D3,
+        [
+            _edge_run("a0", "ok", D2 - 6 * HOUR, HOUR),
+            _edge_run("a1", "ok", D2 - TICK, HOUR),
+            _edge_run("a2", "ok", D2, HOUR),
+        ],
+        3,
+    )
+)
+@example(
+    (
+        D1 - TICK,
+        D3 - TICK,
+        [_edge_run("a0", "ok", D3 - 2 * TICK, HOUR), _edge_run("a1", "orphan", D3 - 2 * TICK, HOUR)],
+        0,
+    )
+)
+@property_timeout(1)
+@settings(
+    max_examples=min(EXAMPLES, 100),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(history=edge_histories())
+async def test_change_point_runs__runs_on_the_edges_of_the_range_and_its_days__the_runs_of_the_rule(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    clock: FrozenClock,
+    db: Database,
+    history: tuple[datetime, datetime, list[Run], int],
+) -> None:
+    # The read bounds each index probe by the range and by a UTC day, and finds an odd run's
+    # neighbours by (finished time, start, id): a run exactly on a bound, or tied with its
+    # neighbour, is read from the right side of it or the read and the rule part.
+    after, until, runs, sparse_up_to = history
+    clock.now = NOW
+    connection_id = await create_connection(client, tenant)
+    await _store(db, tenant, connection_id, runs)
+    await _read_is_the_rule(db, connection_id, after, until, sparse_up_to)
+
+
+async def test_change_point_runs__orphans_and_a_partial_run_among_deliveries__their_neighbours_read(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FrozenClock, db: Database
+) -> None:
+    # Among runs every five minutes that deliver, the runs that are not healthy are read by
+    # index probes and their neighbours around them: an orphan around the instant it finished
+    # (its start plus the window, not its start), tied there with runs of the same start that
+    # only their ids order ('B' < 'o' < 'z'); a partial run that delivered events (failing,
+    # not quiet). None of those neighbours is a day's first or last run.
+    clock.now = NOW
+    connection_id = await create_connection(client, tenant)
+    at = [D2 + HOUR + i * 5 * timedelta(minutes=1) for i in range(25)]
+    orphan, tied = at[8] + timedelta(minutes=2), at[12] + timedelta(minutes=2)
+    runs = [_run(f"a{i:02d}", "ok", t, 3) for i, t in enumerate(at)] + [
+        _run("o1", "orphan", orphan, 0),
+        _edge_run("B", "ok", tied, WINDOW),
+        _run("o2", "orphan", tied, 0),
+        _edge_run("z", "ok", tied, WINDOW),
+        _run("p", "partial", at[16] + timedelta(minutes=2), 3),
+    ]
+    await _store(db, tenant, connection_id, runs)
+
+    read = await _read_is_the_rule(db, connection_id, D2, D2 + 4 * HOUR, repository.SPARSE_UP_TO)
+    assert read == ["a00", "a08", "o1", "a09", "B", "o2", "z", "a16", "p", "a17", "a24"]

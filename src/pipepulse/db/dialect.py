@@ -118,10 +118,14 @@ def in_param(dialect: str, column: Any, name: str) -> ColumnElement[bool]:
 
 def plus_seconds(dialect: str, instant: Any, seconds: Any) -> Any:
     """``instant`` plus a bound number of whole ``seconds``, to the microsecond. SQLite keeps
-    instants as fixed-width text: its ``datetime()`` drops the fraction, which is put back."""
+    instants as fixed-width text: its ``datetime()`` is given the whole seconds alone (it reads a
+    fraction to the millisecond, so from .9995 s on it would carry a second) and the fraction is
+    put back."""
     if dialect == POSTGRESQL:
         return instant + seconds * literal_column("interval '1 second'")
-    return func.datetime(instant, func.printf("+%d seconds", seconds)).op("||")(func.substr(instant, 20))
+    return func.datetime(func.substr(instant, 1, 19), func.printf("+%d seconds", seconds)).op("||")(
+        func.substr(instant, 20)
+    )
 
 
 def utc_day(dialect: str, instant: Any) -> Any:
