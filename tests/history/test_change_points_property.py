@@ -9,6 +9,7 @@ and run ids that sort differently by bytes and by a locale.
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -383,8 +384,9 @@ async def test_change_point_runs__orphans_and_a_partial_run_among_deliveries__th
     # Among runs every five minutes that deliver, the runs that are not healthy are read by
     # index probes and their neighbours around them: an orphan around the instant it finished
     # (its start plus the window, not its start), tied there with runs of the same start that
-    # only their ids order ('B' < 'o' < 'z'); a partial run that delivered events (failing,
-    # not quiet). None of those neighbours is a day's first or last run.
+    # only their ids order ('B' < 'o' < 'z'); a partial run that delivered events, with a
+    # single dead-lettered batch (failing, not quiet). None of those neighbours is a day's
+    # first or last run.
     clock.now = NOW
     connection_id = await create_connection(client, tenant)
     at = [D2 + HOUR + i * 5 * timedelta(minutes=1) for i in range(25)]
@@ -394,7 +396,7 @@ async def test_change_point_runs__orphans_and_a_partial_run_among_deliveries__th
         _edge_run("B", "ok", tied, WINDOW),
         _run("o2", "orphan", tied, 0),
         _edge_run("z", "ok", tied, WINDOW),
-        _run("p", "partial", at[16] + timedelta(minutes=2), 3),
+        replace(_run("p", "partial", at[16] + timedelta(minutes=2), 3), batches_dlq=1),
     ]
     await _store(db, tenant, connection_id, runs)
 
