@@ -402,3 +402,19 @@ async def test_change_point_runs__orphans_and_a_partial_run_among_deliveries__th
 
     read = await _read_is_the_rule(db, connection_id, D2, D2 + 4 * HOUR, repository.SPARSE_UP_TO)
     assert read == ["a00", "a08", "o1", "a09", "B", "o2", "z", "a16", "p", "a17", "a24"]
+
+
+@pytest.mark.parametrize("sparse_up_to", [0, repository.SPARSE_UP_TO])
+async def test_change_point_runs__a_run_delivering_one_event_among_deliveries__healthy_like_them(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FrozenClock, db: Database, sparse_up_to: int
+) -> None:
+    # A run that delivered a single event is of a delivering run's kind: among runs every five
+    # minutes that deliver more, it is no change point, read over every run or by probes.
+    clock.now = NOW
+    connection_id = await create_connection(client, tenant)
+    at = [D2 + HOUR + i * 5 * timedelta(minutes=1) for i in range(9)]
+    runs = [_run(f"a{i:02d}", "ok", t, 1 if i == 4 else 3) for i, t in enumerate(at)]
+    await _store(db, tenant, connection_id, runs)
+
+    read = await _read_is_the_rule(db, connection_id, D2, D2 + 4 * HOUR, sparse_up_to)
+    assert read == ["a00", "a08"]
