@@ -418,3 +418,20 @@ async def test_change_point_runs__a_run_delivering_one_event_among_deliveries__h
 
     read = await _read_is_the_rule(db, connection_id, D2, D2 + 4 * HOUR, sparse_up_to)
     assert read == ["a00", "a08"]
+
+
+@pytest.mark.parametrize("sparse_up_to", [0, repository.SPARSE_UP_TO])
+async def test_change_point_runs__one_success_then_a_failing_streak__its_first_runs_kept(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FrozenClock, db: Database, sparse_up_to: int
+) -> None:
+    # The range opens with a single succeeding run, then fails every five minutes: the streak
+    # after that one run is its first, and its first failing runs are kept as a streak's are
+    # (the place in a streak counts from the run after the success that opens it).
+    clock.now = NOW
+    connection_id = await create_connection(client, tenant)
+    at = [D2 + HOUR + i * 5 * timedelta(minutes=1) for i in range(7)]
+    runs = [_run(f"a{i:02d}", "ok" if i == 0 else "failed", t, 3) for i, t in enumerate(at)]
+    await _store(db, tenant, connection_id, runs)
+
+    read = await _read_is_the_rule(db, connection_id, D2, D2 + 4 * HOUR, sparse_up_to)
+    assert read == ["a00", "a01", "a02", "a03", "a06"]
