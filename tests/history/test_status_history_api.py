@@ -520,6 +520,18 @@ async def incident_counts(client: httpx.AsyncClient, tenant: Tenant, url: str, s
     return [(i["started_at"], i["failing_runs"]) for i in response.json()["incidents"]]
 
 
+async def five_failures_after_a_success(
+    client: httpx.AsyncClient, url: str, service_key: dict[str, str]
+) -> datetime:
+    """A success, then failures a minute apart from two hours before now (an incident opening
+    with the third at t0 + 3 min); returns t0."""
+    t0 = NOW - timedelta(hours=2)
+    await push(client, url, service_key, ok(0, t0 - timedelta(hours=1)))
+    for i in range(1, 6):
+        await push(client, url, service_key, failed(i, t0 + timedelta(minutes=i)))
+    return t0
+
+
 async def test_status_history__incident_ending_with_an_orphan__failing_runs_count_every_run_of_its_streak(
     client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str]
 ) -> None:
@@ -528,10 +540,7 @@ async def test_status_history__incident_ending_with_an_orphan__failing_runs_coun
     # neighbours and are not read one by one, and the runs read around the incident's opening
     # must not take in the orphan (finished after them) and count it without them.
     url = tenant.connection_url(await create_connection(client, tenant))
-    t0 = NOW - timedelta(hours=2)
-    await push(client, url, service_key, ok(0, t0 - timedelta(hours=1)))
-    for i in range(1, 6):
-        await push(client, url, service_key, failed(i, t0 + timedelta(minutes=i)))
+    t0 = await five_failures_after_a_success(client, url, service_key)
     await push(client, url, service_key, Run(id="lost", started_at=t0 + timedelta(minutes=6) - WINDOW))
 
     found = await incident_counts(client, tenant, url, NOW - timedelta(days=2))
@@ -548,10 +557,7 @@ async def test_status_history__failing_run_just_over_a_day_before_from__not_coun
     url = tenant.connection_url(await create_connection(client, tenant))
     start = NOW - timedelta(days=2)
     await push(client, url, service_key, failed(0, start - DAY - 2 * TICK, error="long ago"))
-    t0 = NOW - timedelta(hours=2)
-    await push(client, url, service_key, ok(0, t0 - timedelta(hours=1)))
-    for i in range(1, 6):
-        await push(client, url, service_key, failed(i, t0 + timedelta(minutes=i)))
+    t0 = await five_failures_after_a_success(client, url, service_key)
 
     found = await incident_counts(client, tenant, url, start)
 
@@ -566,10 +572,7 @@ async def test_status_history__orphan_finished_days_before_from__not_counted_in_
     url = tenant.connection_url(await create_connection(client, tenant))
     start = NOW - timedelta(days=2)
     await push(client, url, service_key, Run(id="lost", started_at=start - timedelta(days=3)))
-    t0 = NOW - timedelta(hours=2)
-    await push(client, url, service_key, ok(0, t0 - timedelta(hours=1)))
-    for i in range(1, 6):
-        await push(client, url, service_key, failed(i, t0 + timedelta(minutes=i)))
+    t0 = await five_failures_after_a_success(client, url, service_key)
 
     found = await incident_counts(client, tenant, url, start)
 
