@@ -30,6 +30,7 @@ from pipepulse.delivery.channels import keys as channel_keys
 from pipepulse.deps import Clock
 from pipepulse.errors import install_handlers
 from pipepulse.health import router as health_router
+from pipepulse.health.closed_hours import ClosedHours
 from pipepulse.history import router as watch_router
 from pipepulse.lineage import router as lineage_router
 from pipepulse.metrics import router as metrics_router
@@ -97,6 +98,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.principals = PrincipalCache(timedelta(seconds=settings.auth_cache_seconds))
+    app.state.closed_hours = ClosedHours()
     app.state.clock = clock
     app.state.metrics = metrics
     app.state.require_scheduler = require_scheduler

@@ -15,6 +15,7 @@ from pipepulse.db.models import WarehouseConnection
 from pipepulse.errors import Conflict, Invalid, NotFound
 from pipepulse.kit.lookup import found_or_404
 from pipepulse.organisations import service as organisations_service
+from pipepulse.rollups import settled
 
 
 async def get_visible(
@@ -69,6 +70,9 @@ async def update(
             f"type cannot change (it is {connection.type!r}); create a new connection instead",
             loc=("body", "type"),
         )
+    if changes.get("integration_type") not in (None, connection.integration_type):
+        # Organisation health keeps its settled hours' sums per integration type.
+        await settled.bump(session, [connection.organisation_id])
     for field in (
         "name",
         "integration_type",
@@ -114,6 +118,8 @@ async def _check_lineage_job_free(
 
 async def remove(session: AsyncSession, connection: WarehouseConnection) -> None:
     await repository.delete_one(session, connection)
+    # Its rollups went with it, settled hours too.
+    await settled.bump(session, [connection.organisation_id])
 
 
 async def list_page(

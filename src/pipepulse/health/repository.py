@@ -64,6 +64,34 @@ async def rollup_counts(
     return [(t, int(n or 0), int(s or 0), int(f or 0)) for t, n, s, f in rows]
 
 
+async def counts_by_hour(
+    session: AsyncSession, organisation_id: int, ranges: Ranges
+) -> list[tuple[datetime, tuple[str, int, int, int]]]:
+    """Per hour and integration type of the hourly rollups in ``ranges``: (hour, (type, runs,
+    succeeded, partial + failed + orphaned)) — what organisation health keeps of settled hours."""
+    if not ranges:
+        return []
+    h = RunHourlyRollup
+    rows = await session.execute(
+        select(
+            h.hour,
+            C.integration_type,
+            func.sum(h.runs),
+            func.sum(h.succeeded),
+            func.sum(h.partial + h.failed + h.orphaned),
+        )
+        .join(C, C.id == h.connection_id)
+        .where(h.organisation_id == organisation_id, or_(*(and_(h.hour >= a, h.hour < b) for a, b in ranges)))
+        .group_by(h.hour, C.integration_type)
+    )
+    out = []
+    for hour, t, n, s, f in rows:
+        at = as_utc(hour)
+        assert at is not None
+        out.append((at, (t, int(n or 0), int(s or 0), int(f or 0))))
+    return out
+
+
 def _raw_count_select(organisation_id: int, a: datetime, b: datetime) -> Any:
     succeeded = Run.outcome == "succeeded"
     return (
@@ -109,16 +137,54 @@ async def rollup_latest(
     return [(t, as_utc(x), as_utc(y), as_utc(z)) for t, x, y, z in rows]
 
 
-async def raw_counts(
-    session: AsyncSession, organisation_id: int, ranges: Ranges
-) -> list[tuple[str, int, int, int]]:
-    """(integration_type, runs, succeeded, failing) of the completed runs in the raw edges.
+def _ahead(organisation_id: int, b: datetime) -> Any:
+    """The organisation's connections with a run completed at or after ``b``."""
+    t = ConnectionRunTimes
+    return select(t.connection_id).where(t.organisation_id == organisation_id, t.last_completed_at >= b)
 
-    One SELECT per range in one statement: a single range lets PostgreSQL probe
+
+def _hour_edge_selects(organisation_id: int, a: datetime, b: datetime) -> list[Any]:
+    """``[a, b)`` within one hour from ``a`` on, the current hour's edge: its hourly rollup row
+    for every connection with no run completed at or after ``b`` (the row holds exactly the
+    runs of ``[a, b)`` then), raw runs for the others (a loader's clock ahead)."""
+    h, t = RunHourlyRollup, ConnectionRunTimes
+    rollup = (
+        select(
+            C.integration_type,
+            func.sum(h.runs),
+            func.sum(h.succeeded),
+            func.sum(h.partial + h.failed + h.orphaned),
+        )
+        .join(C, C.id == h.connection_id)
+        .outerjoin(t, t.connection_id == h.connection_id)
+        .where(
+            h.organisation_id == organisation_id,
+            h.hour == a,
+            or_(t.last_completed_at.is_(None), t.last_completed_at < b),
+        )
+        .group_by(C.integration_type)
+    )
+    raw = _raw_count_select(organisation_id, a, b).where(Run.connection_id.in_(_ahead(organisation_id, b)))
+    return [rollup, raw]
+
+
+async def raw_counts(
+    session: AsyncSession,
+    organisation_id: int,
+    ranges: Ranges,
+    hour_edge: tuple[datetime, datetime] | None = None,
+) -> list[tuple[str, int, int, int]]:
+    """(integration_type, runs, succeeded, failing) of the completed runs in the raw edges,
+    and in ``hour_edge`` (see :func:`_hour_edge_selects`).
+
+    One SELECT per range in one statement (one snapshot, so a report between two of them
+    cannot be counted twice): a single range lets PostgreSQL probe
     ix_runs_connection_completed per connection, where an OR of ranges makes it scan the
     whole table.
     """
     parts = [_raw_count_select(organisation_id, a, b) for a, b in ranges if a < b]
+    if hour_edge is not None:
+        parts += _hour_edge_selects(organisation_id, *hour_edge)
     if not parts:
         return []
     statement: Any = parts[0] if len(parts) == 1 else union_all(*parts)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
 from pipepulse.auth.dependencies import Reader
 from pipepulse.deps import AppSettings, Now, ReadSession
@@ -20,6 +20,7 @@ Slug = Annotated[str, Path(pattern=r"^[a-z0-9-]{1,64}$", description="The organi
 
 @router.get("/organisations/{organisation_pk}/integration-health/", response_model=OrganisationHealth)
 async def get_organisation_health(
+    request: Request,
     organisation_pk: OrganisationPk,
     session: ReadSession,
     principal: Reader,
@@ -29,11 +30,14 @@ async def get_organisation_health(
 ) -> OrganisationHealth:
     """Health of all of an organisation's integrations over the last `days` days."""
     organisation = await organisations_service.get_visible(session, principal, organisation_pk)
-    return await health.organisation_health(session, organisation, now, days, settings.thresholds)
+    return await health.organisation_health(
+        session, organisation, now, days, settings.thresholds, request.app.state.closed_hours
+    )
 
 
 @router.get("/spaces/{slug}/integration-health", response_model=OrganisationHealth)
 async def get_space_health(
+    request: Request,
     slug: Slug,
     session: ReadSession,
     principal: Reader,
@@ -43,4 +47,6 @@ async def get_space_health(
 ) -> OrganisationHealth:
     """The same health summary, addressed by the organisation's slug (the space id)."""
     organisation = await organisations_service.get_visible_by_slug(session, principal, slug)
-    return await health.organisation_health(session, organisation, now, days, settings.thresholds)
+    return await health.organisation_health(
+        session, organisation, now, days, settings.thresholds, request.app.state.closed_hours
+    )

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.db.models import EventHourlyRollup, Run, RunDailyRollup, RunHourlyRollup, WarehouseConnection
 from pipepulse.db.run_rows import RUN_COLUMNS, RunRow
+from pipepulse.rollups import settled
 from pipepulse.rollups.plan import KEEP_ALL, Kept, ceil_day
 from pipepulse.rollups.writer import HOURLY_ADDITIVE, RUN_COUNTS, contribution
 
@@ -119,6 +120,11 @@ async def rebuild(
         totals[0] += len(runs)
         totals[1] += len(hourly)
         totals[2] += len(daily)
+    # Every rebuilt hour may be one that organisation health keeps.
+    organisations = select(WarehouseConnection.organisation_id).distinct()
+    if connection_id is not None:
+        organisations = organisations.where(WarehouseConnection.id == connection_id)
+    await settled.bump(session, await session.scalars(organisations))
     await session.flush()
     return RebuildCounts(
         connections=len(ids),

@@ -5,7 +5,8 @@ does per run: the conditional ``UPDATE`` of the runs (pending, started by ``comp
 the named organisation, every breakdown key, zero counts too, among the connection's event
 types) and, through
 data-modifying CTEs over exactly the rows it updated, the hourly, daily, event and
-latest-time upserts. A run that another statement completed first fails the ``UPDATE``'s
+latest-time upserts, and the organisation's version bump when a run lies in an hour a reader
+may have kept (rollups/settled.py). A run that another statement completed first fails the ``UPDATE``'s
 re-check under its row lock and adds nothing, so each completion is counted once.
 
 Every per-run value is computed in Python by the same rules as the other path
@@ -28,6 +29,7 @@ from pydantic_core import to_json
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pipepulse.rollups import settled
 from pipepulse.rollups.plan import floor_day, floor_hour
 from pipepulse.rules import typed_events
 
@@ -164,6 +166,11 @@ def statement() -> Any:
             FROM done GROUP BY connection_id ORDER BY connection_id
             ON CONFLICT (connection_id) DO UPDATE SET {_later("last_completed_at")},
                 {_later("last_succeeded_at")}, {_later("last_failing_at")}, {_later("last_delivery_at")}
+        ),
+        late AS (
+            UPDATE organisations AS o SET rollups_version = o.rollups_version + 1
+            WHERE o.id IN (SELECT organisation_id FROM done
+                           WHERE extract(epoch FROM hour) < {settled.LATE_HOUR_SECONDS_SQL})
         )
         SELECT idx, started_at FROM done
         """

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pipepulse.db import dialect
 from pipepulse.db.models import ConnectionRunTimes, EventHourlyRollup, RunDailyRollup, RunHourlyRollup
 from pipepulse.db.run_rows import RunRow
+from pipepulse.rollups import settled
 from pipepulse.rollups.plan import floor_day, floor_hour
 from pipepulse.rules import run_latency_ms, typed_events
 
@@ -148,6 +149,7 @@ async def add_completed_run(session: AsyncSession, run: RunRow) -> None:
     if rows.events:
         await connection.execute(_event_upsert(name), rows.events)
     await connection.execute(_times_upsert(name), rows.times)
+    await settled.bump_if_late(session, run.organisation_id, rows.hourly["hour"])
 
 
 def orphan_contributions(
@@ -196,6 +198,7 @@ async def add_orphans(session: AsyncSession, orphans: Iterable[tuple[str, int, d
     connection = await session.connection()
     await connection.execute(_hourly_upsert(name), hourly)
     await connection.execute(_daily_upsert(name), daily)
+    await settled.bump(session, (row["organisation_id"] for row in hourly))
 
 
 def _gauge_updates(t: Any, new: Any) -> dict[str, Any]:
