@@ -22,6 +22,7 @@ from pipepulse.dashboard import repository as dashboard_repository
 from pipepulse.dashboard.format import STATUS_ORDER, STATUS_WORDS, status_rank
 from pipepulse.db.models import Organisation, WarehouseConnection
 from pipepulse.health import service as health_service
+from pipepulse.health.closed_hours import ClosedHours
 from pipepulse.health.schemas import OrganisationHealth
 from pipepulse.history import service as watch_service
 from pipepulse.organisations import service as organisations_service
@@ -108,6 +109,7 @@ async def organisation_page(
     status_filter: str | None,
     health_days: int,
     cards_page: int = 1,
+    closed: ClosedHours | None = None,
 ) -> OrganisationPage:
     """Counts and order come from every connection's status (batched, as the bulk API computes
     them); full telemetry, reasons and sparklines only for the page of cards shown."""
@@ -167,7 +169,9 @@ async def organisation_page(
         cards_page=cards_page,
         cards_pages=pages,
         status_filter=status_filter,
-        health=await health_service.organisation_health(session, organisation, now, health_days, thresholds),
+        health=await health_service.organisation_health(
+            session, organisation, now, health_days, thresholds, closed
+        ),
         health_days=health_days,
     )
 

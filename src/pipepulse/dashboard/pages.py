@@ -76,6 +76,7 @@ async def organisation(
         status_filter=status_filter,
         health_days=int(health_days),
         cards_page=page,
+        closed=request.app.state.closed_hours,
     )
     budgets = {
         card.connection.id: await objectives_view.views(session, card.connection, now, settings.thresholds)
