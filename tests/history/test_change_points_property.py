@@ -9,6 +9,7 @@ and run ids that sort differently by bytes and by a locale.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.elements import Over
 
 from pipepulse.connections import repository as connections_repository
 from pipepulse.db.models import Run as RunModel
@@ -491,3 +495,45 @@ async def test_change_point_runs__ids_in_a_language_collation__tied_runs_ordered
 
     read = await _read_is_the_rule(db, connection_id, D2, D2 + 4 * HOUR, sparse_up_to)
     assert read == ["B0", "a4", "B5", "_5", "c7", "f8", "B9", "_9", "f10", "c11", "a12"]
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_change_points_statement__every_window_and_the_answer__ordered_by_time_start_and_id_bytes(
+    database: str,
+) -> None:
+    # SQL orders a window's rows, or the answer's, only as its ORDER BY says. Both databases
+    # hand the windows of this read their rows already sorted (an unordered window runs over
+    # the ordered ones' output; a sort keeps rows that tie in the order they came), so a window
+    # that lost its order, or the id from it, reads the same there whatever the runs: the order
+    # is checked on the statement, every window and the answer by (finished time, start, id
+    # bytes), a streak's place within its streak; and so are the index probes, for the
+    # language-collated database above (SQLite's ids are bytes whatever the statement says).
+    engine_dialect = postgresql.dialect() if database == "postgresql" else sqlite.dialect()
+    statement = repository._change_points(database)
+    by_id = ' COLLATE "C"' if database == "postgresql" else ""
+
+    def key(of: str) -> str:
+        return f"ORDER BY {of}.time, {of}.started_at, {of}.id{by_id}"
+
+    windows = sorted(
+        str(e.compile(dialect=engine_dialect)).split(" OVER ", 1)[1]
+        for e in visitors.iterate(statement)
+        if isinstance(e, Over)
+    )
+    upto = " ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
+    assert windows == sorted(
+        [f"({key('kinds')})"] * 4
+        + [f"({key('kinds')}{upto})"] * 2
+        + [f"(PARTITION BY marked.streak {key('marked')})"]
+    )
+    sql = str(statement.compile(dialect=engine_dialect))
+    assert sql.endswith(f" {key('placed')}")
+    # And the index probes (an odd run's neighbours, a day's first and last run), down or up.
+    probes = [
+        re.sub(r"runs_\d+", "r", o) for o in re.findall(r"ORDER BY (runs_.*?)\s*LIMIT", sql, flags=re.S)
+    ]
+    down, up = (
+        f"r.completed_at DESC, r.started_at DESC, r.id{by_id} DESC",
+        f"r.completed_at, r.started_at, r.id{by_id}",
+    )
+    assert sorted(probes) == sorted([down, down, up, up])
