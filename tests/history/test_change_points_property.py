@@ -9,6 +9,8 @@ and run ids that sort differently by bytes and by a locale.
 from __future__ import annotations
 
 import itertools
+import re
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +18,10 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import insert
+from sqlalchemy import insert, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.elements import Over
 
 from pipepulse.connections import repository as connections_repository
 from pipepulse.db.models import Run as RunModel
@@ -435,3 +440,100 @@ async def test_change_point_runs__one_success_then_a_failing_streak__its_first_r
 
     read = await _read_is_the_rule(db, connection_id, D2, D2 + 4 * HOUR, sparse_up_to)
     assert read == ["a00", "a01", "a02", "a03", "a06"]
+
+
+@pytest.fixture
+async def ids_in_a_language_collation(db: Database) -> AsyncIterator[None]:
+    """``runs.id`` collated by a language (ICU English), as on a server whose databases default
+    to a language locale: ids then sort '_' < 'a' < 'B', not by their bytes ('B' < '_' < 'a')."""
+    alter = "ALTER TABLE runs ALTER COLUMN id TYPE varchar(64) COLLATE {}"
+
+    async def collate(name: str) -> None:
+        async with db.session(write=True) as session:
+            await session.execute(text(alter.format(name)))
+        # The pooled connections' prepared statements were planned for the table as it was.
+        await db.dispose()
+
+    await collate('"en-x-icu"')
+    try:
+        yield
+    finally:
+        await collate('"default"')
+
+
+@pytest.mark.only_on("postgres")
+@pytest.mark.usefixtures("ids_in_a_language_collation")
+@pytest.mark.parametrize("sparse_up_to", [0, repository.SPARSE_UP_TO])
+async def test_change_point_runs__ids_in_a_language_collation__tied_runs_ordered_by_their_bytes(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FrozenClock, db: Database, sparse_up_to: int
+) -> None:
+    # Runs every five minutes, some instants shared by three runs of one start whose ids a
+    # language orders otherwise than their bytes: the day's first and last runs, an odd run's
+    # neighbours, the windows over the runs, a streak's first runs and the answer's order are
+    # all by (finished time, start, id bytes), whatever the column's collation.
+    clock.now = NOW
+    connection_id = await create_connection(client, tenant)
+    at = [D2 + HOUR + i * 5 * timedelta(minutes=1) for i in range(13)]
+
+    def tied(i: int, *kinds: str) -> list[Run]:
+        return [_run(f"{prefix}{i}", kind, at[i], 3) for prefix, kind in zip("B_a", kinds, strict=True)]
+
+    runs = [
+        *tied(0, "ok", "ok", "ok"),  # the day's first run: B0, not _0
+        *(_run(f"c{i}", "ok", at[i], 3) for i in (1, 2, 3, 6, 7, 11)),
+        *tied(4, "ok", "ok", "ok"),  # a4 just before the failing B5, not B4
+        *tied(5, "failed", "ok", "ok"),  # B5's neighbours: a4 and _5, not a5 and c6
+        _run("f8", "failed", at[8], 3),
+        *tied(9, "failed", "failed", "failed"),  # the streak's 2nd and 3rd: B9, _9, not a9
+        _run("f10", "failed", at[10], 3),
+        *tied(12, "ok", "ok", "ok"),  # the day's last run: a12, not B12
+    ]
+    await _store(db, tenant, connection_id, runs[::-1])
+    async with db.session() as session:
+        by_the_column = text("SELECT id FROM runs WHERE id IN ('B0', '_0', 'a0') ORDER BY id")
+        assert list((await session.execute(by_the_column)).scalars()) == ["_0", "a0", "B0"]
+
+    read = await _read_is_the_rule(db, connection_id, D2, D2 + 4 * HOUR, sparse_up_to)
+    assert read == ["B0", "a4", "B5", "_5", "c7", "f8", "B9", "_9", "f10", "c11", "a12"]
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_change_points_statement__every_window_and_the_answer__ordered_by_time_start_and_id_bytes(
+    database: str,
+) -> None:
+    # SQL orders a window's rows, or the answer's, only as its ORDER BY says. Both databases
+    # hand the windows of this read their rows already sorted (an unordered window runs over
+    # the ordered ones' output; a sort keeps rows that tie in the order they came), so a window
+    # that lost its order, or the id from it, reads the same there whatever the runs: the order
+    # is checked on the statement, every window and the answer by (finished time, start, id
+    # bytes), a streak's place within its streak; and so are the index probes, for the
+    # language-collated database above (SQLite's ids are bytes whatever the statement says).
+    engine_dialect = postgresql.dialect() if database == "postgresql" else sqlite.dialect()
+    statement = repository._change_points(database)
+    by_id = ' COLLATE "C"' if database == "postgresql" else ""
+
+    def key(of: str) -> str:
+        return f"ORDER BY {of}.time, {of}.started_at, {of}.id{by_id}"
+
+    windows = sorted(
+        str(e.compile(dialect=engine_dialect)).split(" OVER ", 1)[1]
+        for e in visitors.iterate(statement)
+        if isinstance(e, Over)
+    )
+    upto = " ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
+    assert windows == sorted(
+        [f"({key('kinds')})"] * 4
+        + [f"({key('kinds')}{upto})"] * 2
+        + [f"(PARTITION BY marked.streak {key('marked')})"]
+    )
+    sql = str(statement.compile(dialect=engine_dialect))
+    assert sql.endswith(f" {key('placed')}")
+    # And the index probes (an odd run's neighbours, a day's first and last run), down or up.
+    probes = [
+        re.sub(r"runs_\d+", "r", o) for o in re.findall(r"ORDER BY (runs_.*?)\s*LIMIT", sql, flags=re.S)
+    ]
+    down, up = (
+        f"r.completed_at DESC, r.started_at DESC, r.id{by_id} DESC",
+        f"r.completed_at, r.started_at, r.id{by_id}",
+    )
+    assert sorted(probes) == sorted([down, down, up, up])
