@@ -22,9 +22,11 @@ from pipepulse.status.timeline import (
     Interval,
     Prior,
     Timeline,
+    change_points,
     finished_runs,
     incidents,
     mttr,
+    reasoned,
     state_at,
     time_in_status,
     timeline,
@@ -187,6 +189,29 @@ def test_state_at__random_instant__matches_the_oracle(runs: list[Run], offset: t
     ]
     assert state.last_delivery_at == max(deliveries, default=None)
     assert state.reason().code == oracle.reason_code_at(runs, at)
+
+
+@given(runs=histories(), data=st.data())
+def test_reasoned__timeline_of_the_change_points_with_every_run__the_timeline_of_every_run(
+    runs: list[Run], data: st.DataObject
+) -> None:
+    # The status history sweeps the change points alone for the statuses, then words each
+    # interval from the runs in hand: the same intervals, reasons and opening runs as a sweep
+    # of every run, the same state at any instant of the range.
+    every = finished_runs(runs, WINDOW)
+    start, end = _range(data)
+    prior = data.draw(st.sampled_from([Prior(), Prior(BASE - DAY, any_finished=True)]))
+    rough = timeline(change_points(every, THRESHOLDS.error_status_runs), start, end, THRESHOLDS, prior)
+    upto = list(itertools.accumulate(int(r.failing) for r in every))
+
+    exact = reasoned(rough, every, THRESHOLDS, upto)
+    full = timeline(every, start, end, THRESHOLDS, prior)
+
+    assert exact == full
+    assert exact.failing_upto == full.failing_upto
+    span = int((end - start) / TICK)
+    for t in [start - TICK, start, end - TICK, start + TICK * data.draw(st.integers(0, span - 1))]:
+        assert exact.state(t) == full.state(t)
 
 
 def test_timeline__late_report__the_orphan_never_was() -> None:

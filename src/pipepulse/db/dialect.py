@@ -27,7 +27,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.types import TypeEngine
 
 POSTGRESQL = "postgresql"
@@ -35,8 +35,10 @@ POSTGRESQL = "postgresql"
 SQLITE_KEYS_PER_STATEMENT = 100
 
 
-def name_of(session: AsyncSession) -> str:
+def name_of(session: AsyncSession | AsyncConnection) -> str:
     """The dialect's name, for keying statements that are built once per dialect."""
+    if isinstance(session, AsyncConnection):
+        return session.dialect.name
     return session.get_bind().dialect.name
 
 
@@ -155,7 +157,7 @@ def keys_per_statement(dialect: str) -> int:
     return 5_000 if dialect == POSTGRESQL else SQLITE_KEYS_PER_STATEMENT
 
 
-def chunks(session: AsyncSession, ids: Sequence[T]) -> list[Sequence[T]]:
+def chunks(session: AsyncSession | AsyncConnection, ids: Sequence[T]) -> list[Sequence[T]]:
     """``ids`` cut into the pieces one statement of this session's database may carry."""
     size = keys_per_statement(name_of(session))
     return [ids[i : i + size] for i in range(0, len(ids), size)]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from pipepulse.db.models import WarehouseConnection
 from pipepulse.errors import Invalid
@@ -34,6 +34,7 @@ from pipepulse.status.timeline import (
     in_order,
     incidents,
     mttr,
+    reasoned,
     time_in_status,
     timeline,
     uptime_percent,
@@ -58,10 +59,15 @@ class _Runs:
         self._earliest: datetime | None = None
         self._bounds_read = False
 
+    async def plain(self) -> AsyncConnection:
+        """The session's connection, for statements of columns only: their rows come back as
+        tuples, without the ORM's work per row (hundreds of runs a status history)."""
+        return await self.session.connection()
+
     async def earliest(self) -> datetime | None:
         """When the connection's first run finished (None: no run has a finished time)."""
         if not self._bounds_read:
-            found = await repository.bounds(self.session, self.connection_id)
+            found = await repository.bounds(await self.plain(), self.connection_id)
             self._earliest = found.earliest_finished(self.window)
             self._bounds_read = True
         return self._earliest
@@ -70,7 +76,9 @@ class _Runs:
         """The runs finished in ``(after, until]``."""
         if after >= until:
             return []
-        return await repository.finished_runs_of(self.session, self.connection_id, after, until, self.window)
+        return await repository.finished_runs_of(
+            await self.plain(), self.connection_id, after, until, self.window
+        )
 
     async def timeline(
         self, start: datetime, end: datetime, rows: list[FinishedRun] | None = None
@@ -86,7 +94,7 @@ class _Runs:
         earliest = await self.earliest()
         any_before = earliest is not None and earliest <= lo
         return Prior(
-            last_delivery_at=await repository.last_delivery(self.session, self.connection_id, lo)
+            last_delivery_at=await repository.last_delivery(await self.plain(), self.connection_id, lo)
             if any_before
             else None,
             any_finished=any_before,
@@ -96,34 +104,48 @@ class _Runs:
         """The timeline over ``[start, end)``, exact at every instant, its reasons and counts
         included, and its state exact at ``at`` too.
 
-        Reads the change points of the range (``repository.change_point_runs``), then every
-        run only in the 24 hours before each interval's start and before ``at``, where the
-        reasons count them (SPEC §7.1: only a change of kind moves the status). With
-        ``every_run``, reads every run instead: the two give the same timeline.
+        Reads the change points of the range (``repository.change_point_runs``) and sweeps
+        them for the statuses, then reads every run only in the 24 hours before each
+        interval's start and before ``at``, where the reasons count them (SPEC §7.1: only a
+        change of kind moves the status; ``timeline.reasoned``). With ``every_run``, reads
+        every run instead: the two give the same timeline.
         """
         if self.every_run:
             return (await self.timeline(start, end))[0]
         lo = start - DAY - TICK
         points = await repository.change_point_runs(
-            self.session, self.connection_id, lo, end - TICK, self.window, self.thresholds.error_status_runs
+            await self.plain(),
+            self.connection_id,
+            lo,
+            end - TICK,
+            self.window,
+            self.thresholds.error_status_runs,
         )
         prior = await self.prior(lo)
-        rough = timeline(
-            [p.run for p in points], start, end, self.thresholds, prior, [p.failing_upto for p in points]
-        )
-        counted = {p.run.id: p for p in points}
+        point_runs, point_upto = [p.run for p in points], [p.failing_upto for p in points]
+        rough = timeline(point_runs, start, end, self.thresholds, prior, point_upto)
         instants = sorted({i.start for i in rough.intervals} | {at})
-        for base, until in _stretches(points, instants):
+        times = [r.time for r in point_runs]
+        # The points in order, each stretch's points replaced by every run of the stretch.
+        runs: list[FinishedRun] = []
+        upto: list[int] = []
+        taken = 0
+        for first, until in _stretches(times, instants):
+            runs += point_runs[taken : first + 1]
+            upto += point_upto[taken : first + 1]
+            base = points[first] if first >= 0 else None
             after = lo if base is None else base.run.time - TICK
-            upto = 0 if base is None else base.failing_upto
+            failing = 0 if base is None else base.failing_upto
             for run in in_order(await self.read(after, until)):
                 if base is not None and _order(run) <= _order(base.run):
                     continue
-                upto += run.failing
-                counted[run.id] = repository.Counted(run, upto)
-        every = sorted(counted.values(), key=lambda c: _order(c.run))
-        runs = [c.run for c in every]
-        return timeline(runs, start, end, self.thresholds, prior, [c.failing_upto for c in every])
+                failing += run.failing
+                runs.append(run)
+                upto.append(failing)
+            taken = bisect_right(times, until)
+        runs += point_runs[taken:]
+        upto += point_upto[taken:]
+        return reasoned(rough, runs, self.thresholds, upto)
 
     async def whole_streak(self, history: Timeline, found: Incident) -> Incident:
         """The incident with its failing streak read back beyond the runs of ``history``."""
@@ -203,23 +225,20 @@ def _order(run: FinishedRun) -> tuple[datetime, datetime, str]:
     return run.time, run.started_at, run.id
 
 
-def _stretches(
-    points: Sequence[repository.Counted], instants: Sequence[datetime]
-) -> list[tuple[repository.Counted | None, datetime]]:
+def _stretches(times: Sequence[datetime], instants: Sequence[datetime]) -> list[tuple[int, datetime]]:
     """What to read so that every run of the 24 hours before each of ``instants`` (in order)
-    is in hand: (the change point after which to read, None: from the range's start; until when).
-    Each read starts at a change point, so its runs' failing counts continue the point's."""
-    times = [p.run.time for p in points]
-    out: list[tuple[repository.Counted | None, datetime]] = []
+    is in hand, of the change points finished at ``times``: (the change point after which to
+    read, -1: from the range's start; until when). Each read starts at a change point, so its
+    runs' failing counts continue the point's; the stretches follow each other in time."""
+    out: list[tuple[int, datetime]] = []
     for t in instants:
         i = bisect_right(times, t - DAY - TICK) - 1
-        base = points[i] if i >= 0 else None
         if out:
-            last_base, last_until = out[-1]
-            if base is None or base.run.time - TICK <= last_until:
-                out[-1] = (last_base, max(last_until, t))
+            last, last_until = out[-1]
+            if i < 0 or times[i] - TICK <= last_until:
+                out[-1] = (last, max(last_until, t))
                 continue
-        out.append((base, t))
+        out.append((i, t))
     return out
 
 

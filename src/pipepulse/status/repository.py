@@ -30,7 +30,7 @@ from sqlalchemy import (
     union,
     union_all,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
 from pipepulse.db import dialect
@@ -76,7 +76,11 @@ def _finished_between(database: str) -> Any:
 
 
 async def finished_between(
-    session: AsyncSession, ids: Sequence[str], after: datetime, until: datetime, orphan_window: timedelta
+    session: AsyncSession | AsyncConnection,
+    ids: Sequence[str],
+    after: datetime,
+    until: datetime,
+    orphan_window: timedelta,
 ) -> dict[str, list[FinishedRun]]:
     """Per connection (each of ``ids`` a key), its runs whose finished time is in ``(after, until]``,
     as they finish (unordered: see timeline.in_order). The one reader of "runs finished in a
@@ -93,7 +97,11 @@ async def finished_between(
 
 
 async def finished_runs_of(
-    session: AsyncSession, connection_id: str, after: datetime, until: datetime, orphan_window: timedelta
+    session: AsyncSession | AsyncConnection,
+    connection_id: str,
+    after: datetime,
+    until: datetime,
+    orphan_window: timedelta,
 ) -> list[FinishedRun]:
     """One connection's runs finished in ``(after, until]`` (see :func:`finished_between`)."""
     return (await finished_between(session, [connection_id], after, until, orphan_window))[connection_id]
@@ -277,7 +285,7 @@ class Counted:
 
 
 async def change_point_runs(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     connection_id: str,
     after: datetime,
     until: datetime,
@@ -346,7 +354,7 @@ def _bounds() -> Any:
     return select(completed.label("completed"), pending.label("pending"))
 
 
-async def bounds(session: AsyncSession, connection_id: str) -> Bounds:
+async def bounds(session: AsyncSession | AsyncConnection, connection_id: str) -> Bounds:
     row = (await session.execute(_bounds(), {"cid": connection_id})).one()
     return Bounds(as_utc(row.completed), as_utc(row.pending))
 
@@ -358,7 +366,9 @@ def _last_delivery() -> Any:
     )
 
 
-async def last_delivery(session: AsyncSession, connection_id: str, until: datetime) -> datetime | None:
+async def last_delivery(
+    session: AsyncSession | AsyncConnection, connection_id: str, until: datetime
+) -> datetime | None:
     """The latest ``completed_at`` at or before ``until`` of a run that delivered events."""
     return as_utc(await session.scalar(_last_delivery(), {"cid": connection_id, "until": until}))
 

@@ -440,6 +440,33 @@ def timeline(
     )
 
 
+def reasoned(
+    rough: Timeline, runs: Sequence[FinishedRun], thresholds: Thresholds, failing_upto: Sequence[int]
+) -> Timeline:
+    """The timeline of ``rough`` (made by :func:`timeline` from :func:`change_points` alone),
+    its reasons and opening runs read at each interval's start from ``runs``: those change
+    points with every run of the 24 hours before each interval's start (and before any other
+    instant whose state is asked), ``failing_upto`` as :func:`timeline` takes it.
+
+    The same as :func:`timeline` of ``runs``, without a second sweep: the change points
+    already give every status and where it changes, and only the reasons count the runs."""
+    history = _History(runs, thresholds, rough.prior)
+    intervals = []
+    for i in rough.intervals:
+        state = history.state(i.start)
+        intervals.append(Interval(i.status, i.start, i.end, state.reason(), state.newest))
+    return Timeline(
+        rough.start,
+        rough.end,
+        tuple(intervals),
+        rough.held_before,
+        tuple(runs),
+        rough.prior,
+        history,
+        tuple(failing_upto),
+    )
+
+
 @dataclass(frozen=True)
 class Incident:
     """A maximal interval in which the status is ``error``, with the failing streak that led
