@@ -286,9 +286,7 @@ async def test_migrations__0020_rules_without_group_by__group_by_connection(empt
         column("created_at", Organisation.__table__.c.created_at.type),
     )  # fmt: skip
     async with empty_db.session(write=True) as session:
-        await session.execute(
-            insert(ORGANISATIONS).values(id=1, slug="acme", name="Acme", created_at=NOW)
-        )
+        await session.execute(insert(ORGANISATIONS).values(id=1, slug="acme", name="Acme", created_at=NOW))
         await session.execute(
             insert(channels).values(
                 id="ach_1", name="On-call", kind="webhook", url="https://hooks.example.com/x",
@@ -364,9 +362,7 @@ async def test_migrations__0021_with_alerting_rows__kept_and_platform_rows_dropp
             ]
 
     async with empty_db.session(write=True) as session:
-        await session.execute(
-            insert(ORGANISATIONS).values(id=1, slug="acme", name="Acme", created_at=NOW)
-        )
+        await session.execute(insert(ORGANISATIONS).values(id=1, slug="acme", name="Acme", created_at=NOW))
     await add(1, "org")
 
     assert await migrate.upgrade(empty_db.engine) == ("0020_group_by_default", migrate.head_revision())
