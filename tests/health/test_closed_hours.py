@@ -13,6 +13,7 @@ from pipepulse.health.closed_hours import ClosedHours, Kept
 from pipepulse.rollups.plan import Range
 
 HOUR = timedelta(hours=1)
+TYPES = ["webhook", "metadata_sync"]
 FIRST = datetime(2026, 4, 1, tzinfo=UTC)
 DAYS = 4
 # An hour's sums: one of a few shapes (no type, one, both), drawn as a small number (fast).
@@ -76,3 +77,33 @@ def test_closed_hours__newer_version__what_was_kept_dropped_and_older_readers_ke
     store.kept(4, version=0)
     assert store.kept(2, version=0).hours == {FIRST: ()}
     assert store.kept(1, version=4).hours == {}
+
+
+@given(
+    runs=st.lists(
+        st.tuples(st.sampled_from(["webhook", "metadata_sync"]), st.integers(0, 3599), st.booleans())
+    ),
+    start=st.integers(0, 3600),
+    earlier=st.lists(st.integers(1, 30), max_size=6),
+)
+def test_closed_hours__runs_of_a_first_hour__counted_from_any_instant_in_it(
+    runs: list[tuple[str, int, bool]], start: int, earlier: list[int]
+) -> None:
+    kept = Kept(version=0)
+    # Other first hours kept before it (a window read over different days) never crowd it out.
+    for hours_before in earlier:
+        closed_hours.keep_runs(kept, FIRST - hours_before * HOUR, [])
+    closed_hours.keep_runs(kept, FIRST, [(t, FIRST + timedelta(seconds=s), ok) for t, s, ok in runs])
+    at = FIRST + timedelta(seconds=start)
+
+    counted = closed_hours.counts_from(kept, FIRST, at)
+
+    expected: dict[str, list[int]] = {}
+    for t, s, ok in runs:
+        e = expected.setdefault(t, [0, 0, 0])
+        if FIRST + timedelta(seconds=s) >= at:
+            e[0] += 1
+            e[1 if ok else 2] += 1
+    assert counted is not None
+    assert sorted(counted) == sorted((t, *e) for t, e in expected.items())
+    assert closed_hours.counts_from(kept, FIRST + HOUR, at) is None

@@ -77,7 +77,9 @@ def runs() -> list[Done]:
 REPORT = st.tuples(
     st.just("report"),
     st.integers(0, 1),  # the connection
-    st.integers(-8 * 60, 90),  # minutes from the database's current hour
+    # Minutes from the database's current hour: its last hours, and the first hours of windows
+    # of one and two days read from up to four hours before it to three after.
+    st.one_of(st.integers(-8 * 60, 90), st.integers(-28 * 60, -20 * 60), st.integers(-52 * 60, -44 * 60)),
     st.booleans(),  # failed
 )
 READ = st.tuples(st.just("read"), st.integers(-4 * 60, 3 * 60), st.sampled_from([1, 2]))

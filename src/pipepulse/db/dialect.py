@@ -130,6 +130,13 @@ def plus_seconds(dialect: str, instant: Any, seconds: Any) -> Any:
     )
 
 
+def clock_seconds(dialect: str) -> Any:
+    """The database's own clock, as seconds since the epoch (SQL)."""
+    if dialect == POSTGRESQL:
+        return func.extract("epoch", func.now())
+    return (func.julianday("now") - 2440587.5) * 86400.0
+
+
 def utc_day(dialect: str, instant: Any) -> Any:
     """The UTC calendar day of an instant (a value to compare, not to read back)."""
     if dialect == POSTGRESQL:

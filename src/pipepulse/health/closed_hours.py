@@ -13,6 +13,7 @@ recently (``ORGANISATIONS``); a month of one organisation with five types is ≈
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -36,6 +37,12 @@ class Kept:
     version: int = -1
     hours: dict[datetime, tuple[TypeCounts, ...]] = field(default_factory=dict)
     days: dict[datetime, Totals] = field(default_factory=dict)
+    # A window's first hour, whose start is part-way through: its runs' completion times per
+    # type, successes and failing runs apart, sorted (a few recent such hours).
+    runs: dict[datetime, dict[str, tuple[list[datetime], list[datetime]]]] = field(default_factory=dict)
+
+
+EDGE_HOURS = 4
 
 
 class ClosedHours:
@@ -132,3 +139,29 @@ def sums(kept: Kept, wanted: Range) -> list[TypeCounts]:
         for name, (runs, succeeded, failing) in day.items():
             _add(totals, name, runs, succeeded, failing)
     return [(name, t[0], t[1], t[2]) for name, t in totals.items()]
+
+
+def keep_runs(kept: Kept, hour: datetime, rows: Iterable[tuple[str, datetime, bool]]) -> None:
+    """Keep the runs completed in ``hour`` (type, time, succeeded), for :func:`counts_from`."""
+    by_type: dict[str, tuple[list[datetime], list[datetime]]] = {}
+    for name, at, succeeded in rows:
+        by_type.setdefault(name, ([], []))[0 if succeeded else 1].append(at)
+    for successes, failing in by_type.values():
+        successes.sort()
+        failing.sort()
+    kept.runs[hour] = by_type
+    while len(kept.runs) > EDGE_HOURS:  # the hour kept first goes first
+        del kept.runs[next(iter(kept.runs))]
+
+
+def counts_from(kept: Kept, hour: datetime, start: datetime) -> list[TypeCounts] | None:
+    """Per type, the runs of ``hour`` completed at ``start`` or later; None if not kept."""
+    by_type = kept.runs.get(hour)
+    if by_type is None:
+        return None
+    out = []
+    for name, (successes, failing) in by_type.items():
+        s = len(successes) - bisect_left(successes, start)
+        f = len(failing) - bisect_left(failing, start)
+        out.append((name, s + f, s, f))
+    return out

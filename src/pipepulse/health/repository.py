@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pipepulse.db.dialect import as_utc, one_of
 from pipepulse.db.models import ConnectionRunTimes, Run, RunDailyRollup, RunHourlyRollup, WarehouseConnection
 from pipepulse.kit import run_filters
+from pipepulse.rollups.plan import HOUR
 
 Ranges = Sequence[tuple[datetime, datetime]]
 C = WarehouseConnection
@@ -105,6 +106,24 @@ def _raw_count_select(organisation_id: int, a: datetime, b: datetime) -> Any:
         .where(C.organisation_id == organisation_id, run_filters.completed_in(a, b))
         .group_by(C.integration_type)
     )
+
+
+async def completed_in_hour(
+    session: AsyncSession, organisation_id: int, hour: datetime
+) -> list[tuple[str, datetime, bool]]:
+    """(integration_type, completed_at, succeeded) of the organisation's runs completed in the
+    hour from ``hour``: the window's first partial hour, kept once it is settled."""
+    rows = await session.execute(
+        select(C.integration_type, Run.completed_at, Run.outcome == "succeeded")
+        .join(C, C.id == Run.connection_id)
+        .where(C.organisation_id == organisation_id, run_filters.completed_in(hour, hour + HOUR))
+    )
+    out = []
+    for t, completed_at, succeeded in rows:
+        at = as_utc(completed_at)
+        assert at is not None
+        out.append((t, at, bool(succeeded)))
+    return out
 
 
 async def rollup_latest(

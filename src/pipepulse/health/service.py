@@ -105,6 +105,20 @@ async def organisation_health(
         for t, runs, succeeded, failing in await repo.rollup_counts(session, org, table, ranges):
             tallies[t].add(runs, succeeded, failing)
     raw, hour_edge = edges(plan, store)
+    if whole.kept is not None and raw and raw[0][0] == plan.start and raw[0][1] <= whole.kept[0]:
+        # The window's first partial hour lies before the settled hours' end: its runs are kept.
+        assert closed is not None
+        first_hour = floor_hour(plan.start)
+        counts = closed_hours.counts_from(kept_hours, first_hour, plan.start)
+        if counts is None:
+            closed_hours.keep_runs(
+                kept_hours, first_hour, await repo.completed_in_hour(session, org, first_hour)
+            )
+            counts = closed_hours.counts_from(kept_hours, first_hour, plan.start)
+            assert counts is not None
+        for t, runs, succeeded, failing in counts:
+            tallies[t].add(runs, succeeded, failing)
+        raw = raw[1:]
     for t, runs, succeeded, failing in await repo.raw_counts(session, org, raw, hour_edge):
         tallies[t].add(runs, succeeded, failing)
     for t, last, last_success, last_failure in await repo.latest_times(session, org, a, b):

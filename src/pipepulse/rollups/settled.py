@@ -50,16 +50,9 @@ def settled_before(clock: datetime) -> datetime:
     return floor_hour(clock) - SETTLED_HOURS * HOUR
 
 
-def clock_seconds(name: str) -> Any:
-    """The database's clock as seconds since the epoch (SQL)."""
-    if name == dialect.POSTGRESQL:
-        return func.extract("epoch", func.now())
-    return (func.julianday("now") - 2440587.5) * 86400.0
-
-
 def late_hour_seconds(name: str) -> Any:
     """``late_before`` of the database's clock, as seconds since the epoch (SQL)."""
-    return func.floor(clock_seconds(name) / 3600) * 3600 - LATE_HOURS * 3600
+    return func.floor(dialect.clock_seconds(name) / 3600) * 3600 - LATE_HOURS * 3600
 
 
 def from_seconds(seconds: float) -> datetime:
@@ -68,7 +61,7 @@ def from_seconds(seconds: float) -> datetime:
 
 async def version_and_clock(session: AsyncSession, organisation_id: int) -> tuple[int, datetime]:
     """The organisation's rollups version and the database's clock, read together."""
-    clock = clock_seconds(dialect.name_of(session))
+    clock = dialect.clock_seconds(dialect.name_of(session))
     query = select(Organisation.rollups_version, clock).where(Organisation.id == organisation_id)
     row = (await session.execute(query)).one()
     return int(row[0]), from_seconds(row[1])
