@@ -7,9 +7,10 @@ kept, reports an hour or more late say so, and everything else is read from the 
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ from pipepulse.clock import utc_now
 from pipepulse.config import Settings
 from pipepulse.db.models import Run as RunModel
 from pipepulse.db.session import Database
+from pipepulse.rollups import settled
 from pipepulse.rollups.plan import floor_hour
 from pipepulse.rollups.rebuild import rebuild
 from pipepulse.scheduler import runner
@@ -220,3 +222,46 @@ async def test_health__retention_rolls_up_an_orphan_of_a_kept_hour__still_counte
         1,
         before["last_error_at"][:13] + ":00:00Z",  # past raw retention, timed to its hour
     )
+
+
+def test_settled__any_instant_of_an_hour__late_one_and_settled_two_whole_hours_before_it() -> None:
+    hour = datetime(2026, 4, 1, 10, tzinfo=UTC)
+    for clock in (hour, hour + HOUR - timedelta(microseconds=1)):
+        assert settled.late_before(clock) == hour - HOUR
+        assert settled.settled_before(clock) == hour - 2 * HOUR
+
+
+async def test_settled__bumps_around_the_database_clock__only_hours_before_the_last_one_and_only_its_own(
+    db: Database, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    # In the writing transaction, as the report paths, retention, a rebuild and the connection
+    # changes call them; the database's own clock decides what is late.
+    async with db.session(write=True) as session:
+        version, clock = await settled.version_and_clock(session, tenant.id)
+        if floor_hour(clock) + HOUR - clock < timedelta(seconds=10):  # not across an hour
+            await asyncio.sleep(11)
+            version, clock = await settled.version_and_clock(session, tenant.id)
+        others, _ = await settled.version_and_clock(session, other_tenant.id)
+        assert clock.tzinfo is UTC
+        assert abs(clock - utc_now()) < MINUTE
+        hour = floor_hour(clock)
+
+        async def versions() -> tuple[int, int]:
+            ours, _ = await settled.version_and_clock(session, tenant.id)
+            theirs, _ = await settled.version_and_clock(session, other_tenant.id)
+            return ours, theirs
+
+        # A report for the current or the last hour leaves what is kept as it is …
+        await settled.bump_if_late(session, tenant.id, hour)
+        await settled.bump_if_late(session, tenant.id, hour - HOUR)
+        assert await versions() == (version, others)
+        # … one for an hour before them may change a kept hour.
+        await settled.bump_if_late(session, tenant.id, hour - 2 * HOUR)
+        late, theirs = await versions()
+        assert (late > version, theirs) == (True, others)
+
+        await settled.bump(session, [])
+        assert await versions() == (late, others)
+        await settled.bump(session, [tenant.id, tenant.id])
+        bumped, theirs = await versions()
+        assert (bumped > late, theirs) == (True, others)
