@@ -65,6 +65,15 @@ async def authenticate(
     return principal
 
 
+def cached_principal(request: Request, secret: str) -> UserPrincipal | ServicePrincipal | None:
+    """``authenticate`` without a session, for a secret the cache holds; None when only the
+    database can tell (then call ``authenticate``). The throttle is checked first, as there."""
+    throttle: AuthThrottle = request.app.state.auth_throttle
+    now = request.app.state.clock()
+    throttle.check(client_address(request), now)
+    return auth_service.cached(secret, getattr(request.app.state, "principals", None), now)
+
+
 def user(scope: str, *, write: bool = False) -> Callable[..., Awaitable[UserPrincipal]]:
     """Dependency: a user token carrying ``scope`` (service keys are refused)."""
     session_dependency = write_session if write else read_session

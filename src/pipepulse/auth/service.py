@@ -93,6 +93,17 @@ async def create_service_key(
     )
 
 
+def cached(
+    bearer: str, cache: PrincipalCache | None, now: datetime
+) -> UserPrincipal | ServicePrincipal | None:
+    """The principal of a secret verified within the cache's time to live, else None — which
+    is not a refusal: only ``authenticate``, with the database, can refuse."""
+    parsed = tokens.parse(bearer)
+    if parsed is None or cache is None:
+        return None
+    return cache.get(parsed, now)
+
+
 async def authenticate(
     session: AsyncSession,
     bearer: str,
@@ -109,9 +120,9 @@ async def authenticate(
     if parsed is None:
         return None
     if cache is not None and now is not None:
-        cached = cache.get(parsed, now)
-        if cached is not None:
-            return cached
+        known = cache.get(parsed, now)
+        if known is not None:
+            return known
     found = await _lookup(session, parsed)
     if found is None:
         return None

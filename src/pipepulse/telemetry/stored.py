@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from pipepulse.connections.repository import ConnectionRef
 from pipepulse.db.session import Database
 from pipepulse.errors import NotFound
@@ -24,7 +22,6 @@ class Answer:
 
 
 async def telemetry(
-    session: AsyncSession,
     database: Database,
     organisation_id: int,
     connection_id: str,
@@ -34,11 +31,10 @@ async def telemetry(
     """The connection's §3 answer at ``now``: one statement when its runs are unchanged and
     ``now`` is before the next instant the answer can change at.
 
-    That statement runs on a plain connection, outside the ORM session (db/session.py
-    ``read_connection``); ``session`` is used only when the answer must be computed again."""
-    # Whatever the session read before (the credential, on a cache miss) is over: its
-    # connection goes back to the pool before the read below takes one.
-    await session.commit()
+    That statement runs on a plain connection, without an ORM session (db/session.py
+    ``read_connection``): a session is opened only when the answer must be computed again.
+    The caller holds no pooled connection while this runs (a request holding one while it
+    waits for a second would, under as many concurrent reads as the pool has, wait on itself)."""
     async with database.read_connection() as connection:
         found = await repository.current(connection, organisation_id, connection_id)
     if found is None:
@@ -54,14 +50,13 @@ async def telemetry(
         return Answer(found.body, found.etag)
     # The version was read first, so the answer computed now is at least as new as it.
     ref = ConnectionRef(found.id, found.organisation_id, found.name, list(found.event_types))
-    answer = (await telemetry_service.snapshots(session, [ref], now, thresholds))[ref.id].telemetry
-    first = await repository.first_after(session, ref.id, now, thresholds.orphan_window)
+    # One read transaction: the answer and its horizon from one snapshot. It ends (its
+    # connection back in the pool) before the store takes one.
+    async with database.session() as session:
+        answer = (await telemetry_service.snapshots(session, [ref], now, thresholds))[ref.id].telemetry
+        first = await repository.first_after(session, ref.id, now, thresholds.orphan_window)
     body = answer.model_dump_json()
     etag = horizon.etag(body)
-    # The read is over: end its transaction so its connection goes back to the pool before the
-    # store takes one. A request holding one connection while waiting for a second would,
-    # under as many concurrent first reads as the pool has connections, wait on itself.
-    await session.commit()
     await repository.store(
         database,
         found,
