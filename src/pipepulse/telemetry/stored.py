@@ -50,9 +50,10 @@ async def telemetry(
         return Answer(found.body, found.etag)
     # The version was read first, so the answer computed now is at least as new as it.
     ref = ConnectionRef(found.id, found.organisation_id, found.name, list(found.event_types))
-    # One read transaction: the answer and its horizon from one snapshot. It ends (its
-    # connection back in the pool) before the store takes one.
-    async with database.session() as session:
+    # Without BEGIN and COMMIT on PostgreSQL (at READ COMMITTED a transaction would give its
+    # statements no common snapshot either); the session ends, its connection back in the
+    # pool, before the store takes one.
+    async with database.session(read_statements=True) as session:
         answer = (await telemetry_service.snapshots(session, [ref], now, thresholds))[ref.id].telemetry
         first = await repository.first_after(session, ref.id, now, thresholds.orphan_window)
     body = answer.model_dump_json()
