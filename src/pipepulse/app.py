@@ -132,6 +132,15 @@ def create_app(
         runs_router.router,
         {"report_run": runs_router.lean_report_run, "report_runs": runs_router.lean_report_runs},
     )
+    lean.install(
+        app,
+        watch_router.router,
+        {
+            "get_status_history": lean.Operation(
+                watch_router.lean_get_status_history, query=frozenset({"from", "to"})
+            )
+        },
+    )
     install_handlers(app)
     conventions.install(app, settings)
     # Outermost, so it counts every answer, the conventions' 401/413 included.

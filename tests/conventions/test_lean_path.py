@@ -9,6 +9,7 @@ byte, for ordinary requests and for every kind of malformed one.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -19,9 +20,13 @@ from hypothesis import strategies as st
 from starlette.responses import Response
 
 from pipepulse.app import create_app
+from pipepulse.auth import scopes
+from pipepulse.auth import service as auth_service
 from pipepulse.config import Settings
+from pipepulse.conventions import lean
 from pipepulse.conventions.lean import LeanCall, LeanRoute
 from pipepulse.db.session import Database
+from pipepulse.history import router as history_router
 from tests.conftest import SITE, FrozenClock, Tenant, iso, property_timeout
 
 PENDING = [f"run{i}" for i in range(8)]
@@ -62,6 +67,21 @@ async def world(
             tenant.connection_url(connection_id) + "metrics/", json=body, headers=service_key
         )
         assert seeded.status_code == 201, seeded.text
+    # Finished runs of the days before: a status history with an incident and several intervals.
+    for day in range(1, 4):
+        for hour in range(0, 24, 3):
+            at = clock.now - timedelta(days=day, hours=hour)
+            body = {
+                "run_id": f"done{day}_{hour}",
+                "started_at": iso(at - timedelta(minutes=5)),
+                "completed_at": iso(at),
+                "events_delivered": 5,
+                **({"error": "warehouse unreachable"} if day == 2 and hour < 12 else {}),
+            }
+            pushed = await client.post(
+                tenant.connection_url(connection_id) + "metrics/", json=body, headers=service_key
+            )
+            assert pushed.status_code == 201, pushed.text
     return {"tenant": tenant, "other": other_tenant, "key": service_key, "connection_id": connection_id}
 
 
@@ -114,6 +134,42 @@ def encode(body: Any) -> bytes | None:
     return json.dumps(body).encode()
 
 
+def history_queries(clock: FrozenClock) -> list[str]:
+    """Status-history query strings (``from``, ``to``), good and bad, as sent."""
+    day = iso(clock.now - timedelta(days=1))
+    week = iso(clock.now - timedelta(days=7))
+    now = iso(clock.now)
+    long_ago = iso(clock.now - timedelta(days=95))
+    return [
+        "",
+        f"?from={week}&to={now}",
+        f"?from={day}",
+        f"?to={day}",
+        f"?to={now}&from={week}",
+        "?from=2026-04-19T14:00:00.5%2B02:00",  # an offset, its "+" encoded
+        "?from=2026-04-19T14:00:00+02:00",  # "+" unencoded: a space, 422
+        "?from=2026-04-19t12:00:00z",
+        "?%66rom=2026-04-19T12:00:00Z",  # the name percent-encoded
+        f"?from={week}&to={now}&",
+        "?from=yesterday",
+        "?from=2026-04-19T12:00:00",  # no zone
+        "?from=2026-02-30T00:00:00Z",  # no such day
+        "?from=1969-12-31T00:00:00Z",  # outside the calendar's range
+        "?from=2026-04-19T12:00:00Z%0A",
+        "?from=",
+        "?from",
+        "?to=2026-04-21T12:00:00Z",  # in the future
+        f"?from={now}&to={day}",  # from after to
+        "?from=2026-01-01T00:00:00Z",  # over 90 days, before the runs kept
+        f"?from={long_ago}&to={iso(clock.now - timedelta(days=10))}",  # before the runs kept
+        f"?from={day}&from={day}",  # repeated
+        f"?from={day}&to={now}&to={now}",
+        f"?from={day}&x=1",  # unknown
+        "?From=2026-04-19T12:00:00Z",
+        "?size=5",
+    ]
+
+
 async def both(
     client: httpx.AsyncClient,
     declared: httpx.AsyncClient,
@@ -121,13 +177,14 @@ async def both(
     url: str,
     headers: dict[str, str],
     body: Any,
-) -> None:
+) -> httpx.Response:
     content = None if body is None else encode(body)
     lean = await client.request(method, url, headers=headers, content=content)
     plain = await declared.request(method, url, headers=headers, content=content)
     assert (lean.status_code, lean.content) == (plain.status_code, plain.content)
     assert sorted(lean.headers.multi_items()) == sorted(plain.headers.multi_items())
     assert lean.status_code != 500, lean.text
+    return lean
 
 
 @property_timeout(seconds_per_example=2.0)
@@ -146,11 +203,12 @@ async def test_lean_path__any_request__answers_as_the_declared_route(
     )
     connection_id = data.draw(st.sampled_from([world["connection_id"], "wc_unknown", "a.b"]))
     prefix = f"/api/v1/organisations/{org}/integrations/warehouse-connections/{connection_id}/"
-    operation = data.draw(st.sampled_from(["telemetry", "patch", "batch"]))
-    query = data.draw(st.sampled_from(["", "", "?x=1"]))
+    operation = data.draw(st.sampled_from(["telemetry", "patch", "batch", "history"]))
+    query = data.draw(st.sampled_from(history_queries(clock) if operation == "history" else ["", "", "?x=1"]))
     slash = data.draw(st.sampled_from(["/", "/", ""]))
     bearer = {
         "telemetry": [tenant.read["Authorization"], tenant.write["Authorization"]],
+        "history": [tenant.read["Authorization"], tenant.write["Authorization"]],
         "patch": [world["key"]["Authorization"]],
         "batch": [world["key"]["Authorization"]],
     }[operation]
@@ -173,6 +231,9 @@ async def test_lean_path__any_request__answers_as_the_declared_route(
         body = data.draw(st.sampled_from([None, None, b"{}"]))
         url = (prefix + "telemetry" + slash + query).replace("//", "/")
         await both(client, declared, "GET", url, headers, body)
+    elif operation == "history":
+        body = data.draw(st.sampled_from([None, None, b"{}"]))
+        await both(client, declared, "GET", prefix + "status-history" + slash + query, headers, body)
     elif operation == "patch":
         run_id = data.draw(st.sampled_from([*PENDING, "nope", "x.y"]))
         body = data.draw(st.sampled_from(bodies(clock)))
@@ -209,15 +270,110 @@ async def test_lean_path__ordinary_requests__answered_by_the_lean_handlers(
     item = {"organisation_id": tenant.id, "connection_id": world["connection_id"], "run_id": PENDING[1]}
     batch = await client.post("/api/v1/runs/reports/", json=[{**item, **report(clock)}], headers=key)
     assert batch.json() == {"results": [{"index": 0, "status": 204}]}
+    history = url + "status-history/"
+    week = {"from": iso(clock.now - timedelta(days=7)), "to": iso(clock.now)}
+    assert (await client.get(history, params=week, headers=tenant.read)).status_code == 200
+    assert (await client.get(history, headers=tenant.read)).status_code == 200
     # A request the lean handler declines is still answered, by the declared route.
     refused = await client.patch(url + f"metrics/{PENDING[2]}/", json={"events_delivered": 1}, headers=key)
+    assert refused.status_code == 422
+    refused = await client.get(history, params={"from": "yesterday"}, headers=tenant.read)
+    assert refused.status_code == 422
+    # One the lean route refuses never reaches its handler.
+    refused = await client.get(history, params={**week, "x": "1"}, headers=tenant.read)
     assert refused.status_code == 422
     assert answered == [
         ("get_telemetry", 200),
         ("report_run", 204),
         ("report_runs", 200),
+        ("get_status_history", 200),
+        ("get_status_history", 200),
         ("report_run", None),
+        ("get_status_history", None),
     ]
+
+
+async def test_lean_path__status_history__every_answer_and_refusal_as_the_declared_route(
+    client: httpx.AsyncClient,
+    declared: httpx.AsyncClient,
+    world: dict[str, Any],
+    db: Database,
+    clock: FrozenClock,
+) -> None:
+    tenant: Tenant = world["tenant"]
+    other: Tenant = world["other"]
+    connection_id = world["connection_id"]
+    async with db.session(write=True) as session:
+        no_read = await auth_service.create_token(
+            session, organisation_id=tenant.id, scopes=[scopes.WRITE_CONNECTIONS], name="nr", now=clock.now
+        )
+    made = await client.post(
+        other.connections_url(), json={"name": "O", "type": "duckdb", "state": "paused"}, headers=other.write
+    )
+    assert made.status_code == 201, made.text
+    others_connection = made.json()["id"]
+    queries = history_queries(clock)
+    url = tenant.connection_url(connection_id) + "status-history"
+    seen = set()
+    for query in queries:
+        for slash in ("/", ""):
+            for headers in (tenant.read, tenant.write):
+                seen.add(
+                    (await both(client, declared, "GET", url + slash + query, headers, None)).status_code
+                )
+    assert seen == {200, 422}
+    # The paused connection's last interval says so, on either path.
+    paused = other.connection_url(others_connection) + "status-history/"
+    answer = await both(client, declared, "GET", paused, other.read, None)
+    assert answer.json()["intervals"][-1]["reason"]["code"] == "paused"
+    # Each refusal before the query's: credential, scope, connection, path.
+    good, bad = queries[1], "?from=yesterday"
+    credentials: list[dict[str, str] | None] = [
+        {"Authorization": f"Bearer {no_read.token}"},  # 403: no read scope
+        world["key"],  # 403: a service key
+        None,  # 401
+        {"Authorization": "Bearer pps_0123456789ab_nope"},  # 401
+        {"Authorization": "Basic abc"},  # 401
+    ]
+    paths = [
+        tenant.connection_url(connection_id),
+        other.connection_url(connection_id),  # another organisation's path: 404
+        tenant.connection_url("wc_unknown"),  # 404
+        tenant.connection_url(others_connection),  # another organisation's connection: 404
+        f"/api/v1/organisations/0/integrations/warehouse-connections/{connection_id}/",  # 422
+        tenant.connection_url("a.b"),  # 422
+    ]
+    codes = {}
+    for path in paths:
+        for query in (good, bad, f"?from={iso(clock.now)}"):
+            for headers in (tenant.read, credentials[0], credentials[1]):
+                answer = await both(
+                    client, declared, "GET", path + "status-history/" + query, headers or {}, None
+                )
+                codes[(path, query, headers and headers["Authorization"])] = answer.status_code
+    for headers in credentials[2:]:
+        for query in (good, bad):
+            await both(client, declared, "GET", paths[0] + "status-history/" + query, headers or {}, None)
+    assert set(codes.values()) == {200, 403, 404, 422}
+    # Sent with a body, and as HEAD: the declared route's answers.
+    await both(client, declared, "GET", paths[0] + "status-history/" + good, tenant.read, b"{}")
+    await both(client, declared, "HEAD", paths[0] + "status-history/" + good, tenant.read, None)
+
+
+def test_lean_path__a_query_parameter_the_route_does_not_declare__refused_at_install(
+    settings: Settings, db: Database
+) -> None:
+    app = create_app(settings, database=db)
+    with pytest.raises(ValueError, match="declares no query parameter named"):
+        lean.install(
+            app,
+            history_router.router,
+            {
+                "get_status_history": lean.Operation(
+                    history_router.lean_get_status_history, query=frozenset({"since"})
+                )
+            },
+        )
 
 
 async def test_lean_path__openapi__same_document_as_without_it(

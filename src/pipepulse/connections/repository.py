@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from pipepulse.db import notification_tallies
 from pipepulse.db.dialect import one_of
@@ -28,6 +28,30 @@ class ConnectionRef:
     @classmethod
     def of(cls, connection: WarehouseConnection) -> ConnectionRef:
         return cls(connection.id, connection.organisation_id, connection.name, list(connection.event_types))
+
+
+@dataclass(frozen=True)
+class ConnectionState:
+    """A connection's id and state (connected, paused, …), read without an ORM object."""
+
+    id: str
+    state: str
+
+
+_STATE = select(WarehouseConnection.state).where(
+    WarehouseConnection.organisation_id == bindparam("organisation_id"),
+    WarehouseConnection.id == bindparam("connection_id"),
+)
+
+
+async def state_of(
+    connection: AsyncConnection, organisation_id: int, connection_id: str
+) -> ConnectionState | None:
+    """The organisation's connection by primary keys, on a plain connection (one column)."""
+    state = (
+        await connection.execute(_STATE, {"organisation_id": organisation_id, "connection_id": connection_id})
+    ).scalar_one_or_none()
+    return None if state is None else ConnectionState(connection_id, state)
 
 
 async def get(session: AsyncSession, organisation_id: int, connection_id: str) -> WarehouseConnection | None:

@@ -3,11 +3,12 @@ per-request work.
 
 A declared operation (its ``APIRoute``: OpenAPI entry, validation, errors) may get a lean
 handler beside it. A :class:`LeanRoute` sits first in the router and takes the operation's
-ordinary requests — no query string, a well-formed bearer, no body on a GET, a body labelled
-``application/json`` that parses — so they pay no dependency resolution and no search through
-every route. The handler validates with a validator compiled once, opens its one session and
-answers with bytes. Every other request, and every request the handler declines (a path
-parameter or body that would not validate), goes to the declared route untouched, the body it
+ordinary requests — no query string but the parameters its handler reads (:class:`Operation`),
+each given once, a well-formed bearer, no body on a GET, a body labelled ``application/json``
+that parses — so they pay no dependency resolution and no search through every route. The
+handler validates with a validator compiled once, opens its one session and answers with
+bytes. Every other request, and every request the handler declines (a path parameter, query
+value or body that would not validate), goes to the declared route untouched, the body it
 read replayed: so each refusal (415, 422, 401 before the body, …) is the declared route's own,
 word for word. A handler declines only before it has done anything; errors it raises after
 that are the same ``AppError``s the declared route raises, answered by the same handlers.
@@ -23,6 +24,7 @@ from typing import Any, Final
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, NoMatchFound, Router
@@ -30,6 +32,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from pipepulse.auth.dependencies import secret_from_header
 from pipepulse.conventions.query import CANONICAL_INT
+from pipepulse.conventions.routes import query_names
 from pipepulse.errors import NotAuthenticated
 from pipepulse.schemas import ID_PATTERN, MAX_INT_ID
 
@@ -48,9 +51,19 @@ class LeanCall:
     params: Mapping[str, str]
     secret: str
     body: Any  # the parsed JSON body; None when the operation takes none
+    query: Mapping[str, str]  # the query parameters given, of those the operation reads
 
 
 Handler = Callable[[LeanCall], Awaitable[Response | None]]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A lean handler and the query parameters it reads (by the name a client sends): a request
+    with any other, or with one of them given twice, goes the declared way."""
+
+    handler: Handler
+    query: frozenset[str] = frozenset()
 
 
 def whole_id(text: str) -> int | None:
@@ -67,22 +80,29 @@ def resource_id(text: str) -> str | None:
 
 
 class LeanRoute(BaseRoute):
-    def __init__(self, route: APIRoute, handler: Handler, router: Router) -> None:
+    def __init__(
+        self, route: APIRoute, handler: Handler, router: Router, query: frozenset[str] = frozenset()
+    ) -> None:
         methods = sorted(route.methods or ())
         if len(methods) != 1:
             raise ValueError(f"a lean route serves one method; {route.path} has {methods}")
+        undeclared = sorted(query - query_names(route))
+        if undeclared:
+            raise ValueError(f"{route.name} declares no query parameter named {undeclared}")
         self.route = route
         self.handler = handler
         self.router = router
+        self.query = query
         self.method = methods[0]
         self.takes_body = route.body_field is not None
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        # A query string always goes the declared way: unknown or misspelt parameters are its 422s.
+        # A query string goes the declared way unless the handler reads one (handle() checks
+        # its parameters): unknown or misspelt parameters are the declared route's 422s.
         if (
             scope["type"] != "http"
             or scope["method"] != self.method
-            or scope.get("query_string")
+            or (scope.get("query_string") and not self.query)
             or _DECLINED in scope
         ):
             return Match.NONE, {}
@@ -106,13 +126,14 @@ class LeanRoute(BaseRoute):
                 has_body = True
         read: list[Message] = []
         call = None
-        if authorization is not None and has_body == self.takes_body:
+        query = self._query(scope)
+        if query is not None and authorization is not None and has_body == self.takes_body:
             if not self.takes_body:
-                call = self._call(scope, receive, authorization, None)
+                call = self._call(scope, receive, authorization, None, query)
             elif content_type is not None and content_type.lower() in JSON_LABELS:
                 raw = await _read_body(receive, read)
                 if raw is not None:
-                    call = self._call(scope, receive, authorization, raw)
+                    call = self._call(scope, receive, authorization, raw, query)
         answer = await self.handler(call) if call is not None else None
         if answer is None:
             # Routed again, past the lean routes: the declared route answers with the app's
@@ -122,15 +143,33 @@ class LeanRoute(BaseRoute):
             return
         await answer(scope, receive, send)
 
+    def _query(self, scope: Scope) -> dict[str, str] | None:
+        """The query's parameters, each given once and read by the handler; else None."""
+        raw: bytes = scope.get("query_string", b"")
+        if not raw:
+            return {}
+        found: dict[str, str] = {}
+        # Parsed as the declared route's request parses it (Starlette's QueryParams).
+        for name, value in QueryParams(raw).multi_items():
+            if name not in self.query or name in found:
+                return None
+            found[name] = value
+        return found
+
     def _call(
-        self, scope: Scope, receive: Receive, authorization: bytes, raw: bytes | None
+        self,
+        scope: Scope,
+        receive: Receive,
+        authorization: bytes,
+        raw: bytes | None,
+        query: Mapping[str, str],
     ) -> LeanCall | None:
         try:
             secret = secret_from_header(authorization.decode("latin-1"))
             body = json.loads(raw) if raw is not None else None
         except (NotAuthenticated, ValueError, RecursionError):
             return None  # the declared route says what is wrong, in its order
-        return LeanCall(Request(scope, receive), scope["path_params"], secret, body)
+        return LeanCall(Request(scope, receive), scope["path_params"], secret, body, query)
 
 
 async def _read_body(receive: Receive, read: list[Message]) -> bytes | None:
@@ -156,13 +195,15 @@ def _replaying(read: list[Message], receive: Receive) -> Receive:
     return replay
 
 
-def install(app: FastAPI, router: APIRouter, handlers: Mapping[str, Handler]) -> None:
+def install(app: FastAPI, router: APIRouter, handlers: Mapping[str, Handler | Operation]) -> None:
     """Put a lean route first in the app for each of ``router``'s operations named (by its
-    operation id) in ``handlers``; call once ``router`` is included."""
+    operation id) in ``handlers``; call once ``router`` is included. A bare handler reads no
+    query parameters."""
     declared = {route.name: route for route in router.routes if isinstance(route, APIRoute)}
     missing = sorted(set(handlers) - set(declared))
     if missing:
         raise ValueError(f"no declared operation named {missing}")
+    operations = {name: op if isinstance(op, Operation) else Operation(op) for name, op in handlers.items()}
     app.router.routes[:0] = [
-        LeanRoute(declared[name], handler, app.router) for name, handler in handlers.items()
+        LeanRoute(declared[name], op.handler, app.router, op.query) for name, op in operations.items()
     ]

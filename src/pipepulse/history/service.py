@@ -12,6 +12,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -291,9 +292,19 @@ def resolve_range(
     return start, end
 
 
+class Watched(Protocol):
+    """What the status history reads of a connection: an ORM object or a plain row."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def state(self) -> str: ...
+
+
 async def status_history(
     session: AsyncSession,
-    connection: WarehouseConnection,
+    connection: Watched,
     start: datetime,
     end: datetime,
     now: datetime,
