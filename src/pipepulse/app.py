@@ -141,6 +141,15 @@ def create_app(
             )
         },
     )
+    lean.install(
+        app,
+        metrics_router.router,
+        {
+            "get_connection_metrics": lean.Operation(
+                metrics_router.lean_get_connection_metrics, query=metrics_router.LEAN_QUERY
+            )
+        },
+    )
     install_handlers(app)
     conventions.install(app, settings)
     # Outermost, so it counts every answer, the conventions' 401/413 included.

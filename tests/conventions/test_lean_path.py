@@ -170,6 +170,42 @@ def history_queries(clock: FrozenClock) -> list[str]:
     ]
 
 
+def metrics_queries(clock: FrozenClock) -> list[str]:
+    """Connection-metrics query strings (time type, unit, interval, range), good and bad, as sent."""
+    day = iso(clock.now - timedelta(days=1))
+    week = iso(clock.now - timedelta(days=7))
+    now = iso(clock.now)
+    return [
+        "",
+        "?time_type=latest",
+        "?time_type=timeseries",
+        f"?time_type=timeseries&time_unit=hour&timestamp_from={week}",
+        f"?time_unit=minute&time_interval=15&time_type=timeseries&timestamp_from={day}",
+        f"?time_type=timeseries&time_unit=day&timestamp_from={week}&timestamp_to={now}",
+        f"?time_type=timesummary&timestamp_from={week}&timestamp_to={day}",
+        "?time_type=timeseries&time_interval=2&time_unit=hour&timestamp_from=2026-04-19T14:00:00.5%2B02:00",
+        "?time_type=timeseries&time_interval=%2B3",  # "+3"
+        "?time_type=timeseries&time_interval=03",
+        "?time_type=timeseries&time_interval= 3",
+        "?time_type=timeseries&time_interval=3.0",
+        "?time_interval=0",
+        "?time_interval=10001",
+        "?time_interval=",
+        "?time_type=Timeseries",
+        "?time_type=",
+        "?time_unit=fortnight",
+        f"?time_type=timeseries&time_unit=minute&timestamp_from={iso(clock.now - timedelta(days=30))}",
+        "?timestamp_from=yesterday",
+        "?timestamp_from=2026-04-19T12:00:00",  # no zone
+        "?timestamp_to=2026-04-21T12:00:00Z",  # in the future
+        f"?timestamp_from={now}&timestamp_to={day}",  # from after to
+        "?timestamp_from=2026-01-01T00:00:00Z&time_type=timesummary",  # before the rollups kept
+        "?time_type=latest&time_type=latest",  # repeated
+        "?time_type=timeseries&x=1",  # unknown
+        "?Time_type=timeseries",
+    ]
+
+
 async def both(
     client: httpx.AsyncClient,
     declared: httpx.AsyncClient,
@@ -203,12 +239,14 @@ async def test_lean_path__any_request__answers_as_the_declared_route(
     )
     connection_id = data.draw(st.sampled_from([world["connection_id"], "wc_unknown", "a.b"]))
     prefix = f"/api/v1/organisations/{org}/integrations/warehouse-connections/{connection_id}/"
-    operation = data.draw(st.sampled_from(["telemetry", "patch", "batch", "history"]))
-    query = data.draw(st.sampled_from(history_queries(clock) if operation == "history" else ["", "", "?x=1"]))
+    operation = data.draw(st.sampled_from(["telemetry", "patch", "batch", "history", "metrics"]))
+    queries = {"history": history_queries(clock), "metrics": metrics_queries(clock)}
+    query = data.draw(st.sampled_from(queries.get(operation, ["", "", "?x=1"])))
     slash = data.draw(st.sampled_from(["/", "/", ""]))
     bearer = {
         "telemetry": [tenant.read["Authorization"], tenant.write["Authorization"]],
         "history": [tenant.read["Authorization"], tenant.write["Authorization"]],
+        "metrics": [tenant.read["Authorization"], tenant.write["Authorization"]],
         "patch": [world["key"]["Authorization"]],
         "batch": [world["key"]["Authorization"]],
     }[operation]
@@ -234,6 +272,10 @@ async def test_lean_path__any_request__answers_as_the_declared_route(
     elif operation == "history":
         body = data.draw(st.sampled_from([None, None, b"{}"]))
         await both(client, declared, "GET", prefix + "status-history" + slash + query, headers, body)
+    elif operation == "metrics":
+        body = data.draw(st.sampled_from([None, None, b"{}"]))
+        url = prefix + "telemetry/metrics" + slash + query
+        await both(client, declared, "GET", url, headers, body)
     elif operation == "patch":
         run_id = data.draw(st.sampled_from([*PENDING, "nope", "x.y"]))
         body = data.draw(st.sampled_from(bodies(clock)))
@@ -274,6 +316,9 @@ async def test_lean_path__ordinary_requests__answered_by_the_lean_handlers(
     week = {"from": iso(clock.now - timedelta(days=7)), "to": iso(clock.now)}
     assert (await client.get(history, params=week, headers=tenant.read)).status_code == 200
     assert (await client.get(history, headers=tenant.read)).status_code == 200
+    series = {"time_type": "timeseries", "timestamp_from": iso(clock.now - timedelta(days=2))}
+    answer = await client.get(url + "telemetry/metrics/", params=series, headers=tenant.read)
+    assert answer.status_code == 200
     # A request the lean handler declines is still answered, by the declared route.
     refused = await client.patch(url + f"metrics/{PENDING[2]}/", json={"events_delivered": 1}, headers=key)
     assert refused.status_code == 422
@@ -282,14 +327,18 @@ async def test_lean_path__ordinary_requests__answered_by_the_lean_handlers(
     # One the lean route refuses never reaches its handler.
     refused = await client.get(history, params={**week, "x": "1"}, headers=tenant.read)
     assert refused.status_code == 422
+    refused = await client.get(url + "telemetry/metrics/", params={"time_interval": "0"}, headers=tenant.read)
+    assert refused.status_code == 422
     assert answered == [
         ("get_telemetry", 200),
         ("report_run", 204),
         ("report_runs", 200),
         ("get_status_history", 200),
         ("get_status_history", 200),
+        ("get_connection_metrics", 200),
         ("report_run", None),
         ("get_status_history", None),
+        ("get_connection_metrics", None),
     ]
 
 
@@ -358,6 +407,69 @@ async def test_lean_path__status_history__every_answer_and_refusal_as_the_declar
     # Sent with a body, and as HEAD: the declared route's answers.
     await both(client, declared, "GET", paths[0] + "status-history/" + good, tenant.read, b"{}")
     await both(client, declared, "HEAD", paths[0] + "status-history/" + good, tenant.read, None)
+
+
+async def test_lean_path__connection_metrics__every_answer_and_refusal_as_the_declared_route(
+    client: httpx.AsyncClient,
+    declared: httpx.AsyncClient,
+    world: dict[str, Any],
+    db: Database,
+    clock: FrozenClock,
+) -> None:
+    tenant: Tenant = world["tenant"]
+    other: Tenant = world["other"]
+    connection_id = world["connection_id"]
+    async with db.session(write=True) as session:
+        no_read = await auth_service.create_token(
+            session, organisation_id=tenant.id, scopes=[scopes.WRITE_CONNECTIONS], name="nr", now=clock.now
+        )
+    made = await client.post(
+        other.connections_url(), json={"name": "O", "type": "duckdb", "state": "paused"}, headers=other.write
+    )
+    assert made.status_code == 201, made.text
+    others_connection = made.json()["id"]
+    queries = metrics_queries(clock)
+    url = tenant.connection_url(connection_id) + "telemetry/metrics"
+    seen = set()
+    for query in queries:
+        for slash in ("/", ""):
+            answer = await both(client, declared, "GET", url + slash + query, tenant.read, None)
+            seen.add(answer.status_code)
+    assert seen == {200, 422}
+    # A series answers with its hourly buckets and every finished run's events.
+    series = await both(client, declared, "GET", url + "/" + queries[3], tenant.read, None)
+    delivered = series.json()["data"]["events_delivered"]
+    assert len(delivered) >= 7 * 24
+    assert sum(point["value"] for point in delivered) == 3 * 8 * 5  # every finished run, 5 events each
+    # Each refusal before the query's: credential, scope, connection, path.
+    good, bad = queries[3], "?time_interval=0"
+    credentials: list[dict[str, str] | None] = [
+        {"Authorization": f"Bearer {no_read.token}"},  # 403: no read scope
+        world["key"],  # 403: a service key
+        None,  # 401
+        {"Authorization": "Bearer pps_0123456789ab_nope"},  # 401
+    ]
+    paths = [
+        tenant.connection_url(connection_id),
+        other.connection_url(connection_id),  # another organisation's path: 404
+        tenant.connection_url("wc_unknown"),  # 404
+        tenant.connection_url(others_connection),  # another organisation's connection: 404
+        f"/api/v1/organisations/0/integrations/warehouse-connections/{connection_id}/",  # 422
+    ]
+    codes = set()
+    for path in paths:
+        for query in (good, bad, "?timestamp_from=2026-01-01T00:00:00Z&time_type=timesummary"):
+            for headers in (tenant.read, credentials[0], credentials[1]):
+                answer = await both(
+                    client, declared, "GET", path + "telemetry/metrics/" + query, headers or {}, None
+                )
+                codes.add(answer.status_code)
+    for headers in credentials[2:]:
+        for query in (good, bad):
+            await both(client, declared, "GET", paths[0] + "telemetry/metrics/" + query, headers or {}, None)
+    assert codes == {200, 403, 404, 422}
+    await both(client, declared, "GET", paths[0] + "telemetry/metrics/" + good, tenant.read, b"{}")
+    await both(client, declared, "HEAD", paths[0] + "telemetry/metrics/" + good, tenant.read, None)
 
 
 def test_lean_path__a_query_parameter_the_route_does_not_declare__refused_at_install(

@@ -54,6 +54,23 @@ async def state_of(
     return None if state is None else ConnectionState(connection_id, state)
 
 
+_REF = select(WarehouseConnection.name, WarehouseConnection.event_types).where(
+    WarehouseConnection.organisation_id == bindparam("organisation_id"),
+    WarehouseConnection.id == bindparam("connection_id"),
+)
+
+
+async def ref_of(
+    connection: AsyncConnection, organisation_id: int, connection_id: str
+) -> ConnectionRef | None:
+    """The organisation's connection by primary keys as a :class:`ConnectionRef`, on a plain
+    connection (one row, no ORM object)."""
+    row = (
+        await connection.execute(_REF, {"organisation_id": organisation_id, "connection_id": connection_id})
+    ).one_or_none()
+    return None if row is None else ConnectionRef(connection_id, organisation_id, row[0], list(row[1] or []))
+
+
 async def get(session: AsyncSession, organisation_id: int, connection_id: str) -> WarehouseConnection | None:
     return await session.scalar(
         select(WarehouseConnection).where(

@@ -38,6 +38,17 @@ async def get_visible_state(
     return found_or_404(found, "warehouse connection not found")
 
 
+async def get_visible_ref(
+    session: AsyncSession, principal: UserPrincipal, organisation_id: int, connection_id: str
+) -> repository.ConnectionRef:
+    """``get_visible`` for a reader of its runs (id, organisation, name, event types): one row
+    on the session's plain connection, no ORM object; the same 404."""
+    if not principal.can_see(organisation_id):
+        raise NotFound("warehouse connection not found")
+    found = await repository.ref_of(await session.connection(), organisation_id, connection_id)
+    return found_or_404(found, "warehouse connection not found")
+
+
 async def get(session: AsyncSession, organisation_id: int, connection_id: str) -> WarehouseConnection:
     connection = await repository.get(session, organisation_id, connection_id)
     return found_or_404(connection, "warehouse connection not found")

@@ -31,8 +31,8 @@ from starlette.routing import BaseRoute, Match, NoMatchFound, Router
 from starlette.types import Message, Receive, Scope, Send
 
 from pipepulse.auth.dependencies import secret_from_header
-from pipepulse.conventions.query import CANONICAL_INT
-from pipepulse.conventions.routes import query_names
+from pipepulse.conventions.query import CANONICAL_INT, spelling_problem
+from pipepulse.conventions.routes import declared_params, query_names
 from pipepulse.errors import NotAuthenticated
 from pipepulse.schemas import ID_PATTERN, MAX_INT_ID
 
@@ -92,7 +92,9 @@ class LeanRoute(BaseRoute):
         self.route = route
         self.handler = handler
         self.router = router
-        self.query = query
+        # The declared parameters the handler reads, to hold their values to the one spelling
+        # the declared route accepts (conventions/query.py: canonical whole numbers, flags).
+        self.query = {p.name: p for p in declared_params(route) if p.where == "query" and p.name in query}
         self.method = methods[0]
         self.takes_body = route.body_field is not None
 
@@ -151,7 +153,8 @@ class LeanRoute(BaseRoute):
         found: dict[str, str] = {}
         # Parsed as the declared route's request parses it (Starlette's QueryParams).
         for name, value in QueryParams(raw).multi_items():
-            if name not in self.query or name in found:
+            param = self.query.get(name)
+            if param is None or name in found or spelling_problem(param, value) is not None:
                 return None
             found[name] = value
         return found
