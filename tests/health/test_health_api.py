@@ -378,3 +378,72 @@ async def test_health__runs_and_an_orphan_past_raw_retention__counted_and_timed_
         {"integration_type": "webhook", "total": 1, "success": 0, "errors": 1,
          "last_event_at": "2026-04-10T00:00:00Z"},
     ]  # fmt: skip
+
+
+async def test_health__window_starting_on_an_hour__its_first_hour_counted_once(
+    client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str], clock: FrozenClock
+) -> None:
+    # A microsecond before 13:00 the day (Apr 19 12:59:59.999999, Apr 20 12:59:59.999999] is
+    # counted from 13:00 exactly: whole hours only, no partial hour at either edge.
+    clock.now = clock.now.replace(minute=59, second=59, microsecond=999_999)
+    sync = (await make_connection(client, tenant, "sync", integration_type="metadata_sync"))["id"]
+    first_hour = datetime(2026, 4, 19, 13, 0, tzinfo=UTC)
+    for at, error in (
+        (first_hour - timedelta(microseconds=1), None),  # now - 1 day: not counted
+        (first_hour, None),
+        (first_hour + timedelta(minutes=30), "refused"),
+        (first_hour + timedelta(hours=23, minutes=59), None),
+    ):
+        await push(
+            client,
+            tenant,
+            sync,
+            service_key,
+            started_at=at - timedelta(minutes=1),
+            completed_at=at,
+            error=error,
+        )
+    url = f"/api/v1/spaces/{tenant.slug}/integration-health"
+
+    for _ in range(2):  # the second read from the hours kept by the first
+        body = (await client.get(url, params={"days": 1}, headers=tenant.read)).json()
+        assert (body["total_events"], body["success_count"], body["error_count"]) == (3, 2, 1)
+        assert (body["last_success_at"], body["last_error_at"]) == (
+            "2026-04-20T12:59:00Z",
+            "2026-04-19T13:30:00Z",
+        )
+        assert (body["precision"], body["counted_from"]) == ("exact", "2026-04-19T12:59:59Z")
+
+
+async def test_health__two_organisations_read_in_turn__each_answered_from_its_own_kept_hours(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    other_tenant: Tenant,
+    service_key: dict[str, str],
+    clock: FrozenClock,
+) -> None:
+    # One report each, so both organisations' kept hours carry the same version: what one
+    # organisation's read kept is never another's answer.
+    ours = (await make_connection(client, tenant, "sync", integration_type="metadata_sync"))["id"]
+    theirs = (await make_connection(client, other_tenant, "hook", integration_type="webhook"))["id"]
+    ours_at = datetime(2026, 4, 18, 10, 0, tzinfo=UTC)
+    theirs_at = datetime(2026, 4, 19, 10, 0, tzinfo=UTC)
+    await push(client, tenant, ours, service_key, started_at=ours_at, completed_at=ours_at)
+    await push(
+        client, other_tenant, theirs, service_key, started_at=theirs_at, completed_at=theirs_at, error="x"
+    )
+
+    def seen(body: dict[str, Any]) -> tuple[Any, ...]:
+        types = [
+            (t["integration_type"], t["total"], t["success"], t["errors"])
+            for t in body["by_integration_type"]
+        ]
+        return (body["total_events"], body["last_success_at"], body["last_error_at"], types)
+
+    for _ in range(2):
+        for owner, expected in (
+            (tenant, (1, "2026-04-18T10:00:00Z", None, [("metadata_sync", 1, 1, 0)])),
+            (other_tenant, (1, None, "2026-04-19T10:00:00Z", [("webhook", 1, 0, 1)])),
+        ):
+            url = f"/api/v1/spaces/{owner.slug}/integration-health"
+            assert seen((await client.get(url, headers=owner.read)).json()) == expected
