@@ -230,6 +230,7 @@ async def test_health__retention_rolls_up_an_orphan_of_a_kept_hour__still_counte
 async def test_organisation_health__without_kept_hours__the_same_answer_as_with_them(
     client: httpx.AsyncClient,
     tenant: Tenant,
+    other_tenant: Tenant,
     service_key: dict[str, str],
     clock: FrozenClock,
     db: Database,
@@ -238,21 +239,26 @@ async def test_organisation_health__without_kept_hours__the_same_answer_as_with_
     # The service keeps settled hours only when handed a ClosedHours (the API and the
     # dashboard hand theirs); without one it reads every part of the window from the rollups
     # and the raw runs. At 12:30 the 30 days are five parts, with a run on each and one on the
-    # window's open start.
+    # window's open start; another organisation has the same runs, of the same types.
     clock.now = clock.now.replace(minute=30)
     sync = (await make_connection(client, tenant, "sync", integration_type="metadata_sync"))["id"]
     hook = (await make_connection(client, tenant, "hook", integration_type="webhook"))["id"]
+    their_sync = (await make_connection(client, other_tenant, "sync", integration_type="metadata_sync"))["id"]
+    their_hook = (await make_connection(client, other_tenant, "hook", integration_type="webhook"))["id"]
+    theirs = {sync: their_sync, hook: their_hook}
     for connection_id, at, error in (
         (sync, datetime(2026, 3, 21, 12, 30, tzinfo=UTC), None),  # now - 30 days: not counted
         (hook, datetime(2026, 3, 21, 12, 45, tzinfo=UTC), "refused"),  # the first partial hour
+        (sync, datetime(2026, 3, 21, 12, 50, tzinfo=UTC), None),
         (sync, datetime(2026, 3, 21, 13, 0, tzinfo=UTC), None),  # the first whole hour
         (sync, datetime(2026, 3, 22, 0, 0, tzinfo=UTC), "refused"),  # the first whole day
         (hook, datetime(2026, 4, 20, 0, 0, tzinfo=UTC), None),  # the hours after the days
         (sync, datetime(2026, 4, 20, 12, 10, tzinfo=UTC), None),  # the last partial hour
     ):
-        await push(
-            client, tenant, connection_id, service_key, started_at=at - MINUTE, completed_at=at, error=error
-        )
+        for owner, connection in ((tenant, connection_id), (other_tenant, theirs[connection_id])):
+            await push(
+                client, owner, connection, service_key, started_at=at - MINUTE, completed_at=at, error=error
+            )
 
     closed = ClosedHours()
     answers = []
@@ -267,7 +273,7 @@ async def test_organisation_health__without_kept_hours__the_same_answer_as_with_
 
     assert answers == [answers[0]] * 4
     body = answers[0]
-    assert (body["total_events"], body["success_count"], body["error_count"]) == (5, 3, 2)
+    assert (body["total_events"], body["success_count"], body["error_count"]) == (6, 4, 2)
     assert (body["last_success_at"], body["last_error_at"]) == (
         "2026-04-20T12:10:00Z",
         "2026-03-22T00:00:00Z",
@@ -276,7 +282,7 @@ async def test_organisation_health__without_kept_hours__the_same_answer_as_with_
         (t["integration_type"], t["total"], t["success"], t["last_event_at"])
         for t in body["by_integration_type"]
     ] == [
-        ("metadata_sync", 3, 2, "2026-04-20T12:10:00Z"),
+        ("metadata_sync", 4, 3, "2026-04-20T12:10:00Z"),
         ("webhook", 2, 1, "2026-04-20T00:00:00Z"),
     ]
     assert (body["precision"], body["counted_from"]) == ("exact", "2026-03-21T12:30:00Z")
