@@ -7,10 +7,13 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import insert
 
 from pipepulse.app import create_app
 from pipepulse.config import Settings
+from pipepulse.db.models import Run
 from pipepulse.db.session import Database
+from pipepulse.rollups.rebuild import rebuild
 from pipepulse.scheduler import runner
 from pipepulse.scheduler.dispatchers import NoDispatcher
 from tests.conftest import FrozenClock, Tenant
@@ -378,3 +381,174 @@ async def test_health__runs_and_an_orphan_past_raw_retention__counted_and_timed_
         {"integration_type": "webhook", "total": 1, "success": 0, "errors": 1,
          "last_event_at": "2026-04-10T00:00:00Z"},
     ]  # fmt: skip
+
+
+async def test_health__window_starting_on_an_hour__its_first_hour_counted_once(
+    client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str], clock: FrozenClock
+) -> None:
+    # A microsecond before 13:00 the day (Apr 19 12:59:59.999999, Apr 20 12:59:59.999999] is
+    # counted from 13:00 exactly: whole hours only, no partial hour at either edge.
+    clock.now = clock.now.replace(minute=59, second=59, microsecond=999_999)
+    sync = (await make_connection(client, tenant, "sync", integration_type="metadata_sync"))["id"]
+    first_hour = datetime(2026, 4, 19, 13, 0, tzinfo=UTC)
+    for at, error in (
+        (first_hour - timedelta(microseconds=1), None),  # now - 1 day: not counted
+        (first_hour, None),
+        (first_hour + timedelta(minutes=30), "refused"),
+        (first_hour + timedelta(hours=23, minutes=59), None),
+    ):
+        await push(
+            client,
+            tenant,
+            sync,
+            service_key,
+            started_at=at - timedelta(minutes=1),
+            completed_at=at,
+            error=error,
+        )
+    url = f"/api/v1/spaces/{tenant.slug}/integration-health"
+
+    for _ in range(2):  # the second read from the hours kept by the first
+        body = (await client.get(url, params={"days": 1}, headers=tenant.read)).json()
+        assert (body["total_events"], body["success_count"], body["error_count"]) == (3, 2, 1)
+        assert (body["last_success_at"], body["last_error_at"]) == (
+            "2026-04-20T12:59:00Z",
+            "2026-04-19T13:30:00Z",
+        )
+        assert (body["precision"], body["counted_from"]) == ("exact", "2026-04-19T12:59:59Z")
+
+
+async def test_health__two_organisations_read_in_turn__each_answered_from_its_own_kept_hours(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    other_tenant: Tenant,
+    service_key: dict[str, str],
+    clock: FrozenClock,
+) -> None:
+    # One report each, so both organisations' kept hours carry the same version: what one
+    # organisation's read kept is never another's answer.
+    ours = (await make_connection(client, tenant, "sync", integration_type="metadata_sync"))["id"]
+    theirs = (await make_connection(client, other_tenant, "hook", integration_type="webhook"))["id"]
+    ours_at = datetime(2026, 4, 18, 10, 0, tzinfo=UTC)
+    theirs_at = datetime(2026, 4, 19, 10, 0, tzinfo=UTC)
+    await push(client, tenant, ours, service_key, started_at=ours_at, completed_at=ours_at)
+    await push(
+        client, other_tenant, theirs, service_key, started_at=theirs_at, completed_at=theirs_at, error="x"
+    )
+
+    def seen(body: dict[str, Any]) -> tuple[Any, ...]:
+        types = [
+            (t["integration_type"], t["total"], t["success"], t["errors"])
+            for t in body["by_integration_type"]
+        ]
+        return (body["total_events"], body["last_success_at"], body["last_error_at"], types)
+
+    for _ in range(2):
+        for owner, expected in (
+            (tenant, (1, "2026-04-18T10:00:00Z", None, [("metadata_sync", 1, 1, 0)])),
+            (other_tenant, (1, None, "2026-04-19T10:00:00Z", [("webhook", 1, 0, 1)])),
+        ):
+            url = f"/api/v1/spaces/{owner.slug}/integration-health"
+            assert seen((await client.get(url, headers=owner.read)).json()) == expected
+
+
+async def test_health__orphan_past_run_and_hourly_retention__a_failing_run_of_its_days_rollup(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    service_key: dict[str, str],
+    clock: FrozenClock,
+    db: Database,
+    settings: Settings,
+) -> None:
+    # Raw runs and hourly rollups kept 8 days: retention deletes an orphan's pending row and
+    # counts it in its day's rollup as orphaned, which a year's health reads as a failing run.
+    short = settings.model_copy(update={"run_retention_days": 8, "rollup_retention_days": 8})
+    sync = await make_connection(client, tenant, "sync", integration_type="metadata_sync", state="paused")
+    old = clock.now - timedelta(days=100)
+    await push(client, tenant, sync["id"], service_key, started_at=old, completed_at=old)
+    await push(client, tenant, sync["id"], service_key, started_at=old - timedelta(hours=1))
+    result = await runner.tick(db, short, NoDispatcher(), clock.now)
+    assert result.deleted is not None
+    assert (result.deleted.runs, result.deleted.orphans) == (1, 1)
+
+    app = create_app(short, clock=clock, database=db)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://pipepulse.test"
+    ) as c:
+        body = (
+            await c.get(f"/api/v1/spaces/{tenant.slug}/integration-health?days=365", headers=tenant.read)
+        ).json()
+
+    assert (body["precision"], body["total_events"], body["success_count"], body["error_count"]) == (
+        "day",
+        2,
+        1,
+        1,
+    )
+    assert body["last_error_at"] == "2026-01-10T00:00:00Z"  # the orphan's day
+    [sync_type] = body["by_integration_type"]
+    assert (sync_type["total"], sync_type["success"], sync_type["errors"]) == (2, 1, 1)
+
+
+async def test_health__connection_that_last_completed_just_after_now__its_runs_of_the_last_hour_counted(
+    client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str], clock: FrozenClock
+) -> None:
+    # At 12:30 the window's last hour [12:00, 12:30 + 1 µs) comes from its rollup row for the
+    # connections whose latest run completed before the window's end, and from the runs of the
+    # others: here one whose latest run completed a microsecond after now, on the window's end.
+    clock.now = clock.now.replace(minute=30)
+    minute = timedelta(minutes=1)
+    ahead = (await make_connection(client, tenant, "ahead", integration_type="metadata_sync"))["id"]
+    steady = (await make_connection(client, tenant, "steady", integration_type="webhook"))["id"]
+    for connection_id, at, error in (
+        (ahead, datetime(2026, 4, 20, 12, 10, tzinfo=UTC), None),
+        (ahead, datetime(2026, 4, 20, 12, 20, tzinfo=UTC), "refused"),
+        (ahead, clock.now + timedelta(microseconds=1), None),  # the window's end: not counted
+        (steady, datetime(2026, 4, 20, 12, 15, tzinfo=UTC), None),
+    ):
+        await push(
+            client, tenant, connection_id, service_key, started_at=at - minute, completed_at=at, error=error
+        )
+
+    body = (
+        await client.get(f"/api/v1/spaces/{tenant.slug}/integration-health?days=1", headers=tenant.read)
+    ).json()
+    assert (body["total_events"], body["success_count"], body["error_count"]) == (3, 2, 1)
+    assert [(t["integration_type"], t["total"], t["errors"]) for t in body["by_integration_type"]] == [
+        ("metadata_sync", 2, 1),
+        ("webhook", 1, 0),
+    ]
+
+
+async def test_health__runs_imported_into_the_last_hour_and_rolled_up__counted(
+    client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str], clock: FrozenClock, db: Database
+) -> None:
+    # Runs written as raw rows (an import) and then rolled up by a rebuild: their connection
+    # has never reported, so it keeps no latest times, and the window's last hour still
+    # counts them from its rollup row.
+    clock.now = clock.now.replace(minute=30)
+    imported = (await make_connection(client, tenant, "imported", integration_type="metadata_sync"))["id"]
+    reported = (await make_connection(client, tenant, "reported", integration_type="webhook"))["id"]
+    at = datetime(2026, 4, 20, 12, 15, tzinfo=UTC)
+    await push(client, tenant, reported, service_key, started_at=at - timedelta(minutes=1), completed_at=at)
+    async with db.session(write=True) as session:
+        for i, outcome in enumerate(("succeeded", "failed")):
+            done = at + timedelta(minutes=i)
+            await session.execute(
+                insert(Run).values(
+                    connection_id=imported, id=f"imported-{i}", organisation_id=tenant.id,
+                    started_at=done - timedelta(minutes=1), completed_at=done, outcome=outcome,
+                    events_delivered=0, batches_dlq=0, error=None if outcome == "succeeded" else "x",
+                    created_at=done,
+                )
+            )  # fmt: skip
+        await rebuild(session, imported)
+
+    body = (
+        await client.get(f"/api/v1/spaces/{tenant.slug}/integration-health?days=1", headers=tenant.read)
+    ).json()
+    assert (body["total_events"], body["success_count"], body["error_count"]) == (3, 2, 1)
+    assert [(t["integration_type"], t["total"], t["errors"]) for t in body["by_integration_type"]] == [
+        ("metadata_sync", 2, 1),
+        ("webhook", 1, 0),
+    ]

@@ -22,8 +22,11 @@ from sqlalchemy import insert
 from pipepulse.app import create_app
 from pipepulse.clock import utc_now
 from pipepulse.config import Settings
+from pipepulse.db.models import Organisation
 from pipepulse.db.models import Run as RunModel
 from pipepulse.db.session import Database
+from pipepulse.health.closed_hours import ClosedHours
+from pipepulse.health.service import organisation_health
 from pipepulse.rollups import settled
 from pipepulse.rollups.plan import floor_hour
 from pipepulse.rollups.rebuild import rebuild
@@ -222,6 +225,67 @@ async def test_health__retention_rolls_up_an_orphan_of_a_kept_hour__still_counte
         1,
         before["last_error_at"][:13] + ":00:00Z",  # past raw retention, timed to its hour
     )
+
+
+async def test_organisation_health__without_kept_hours__the_same_answer_as_with_them(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    other_tenant: Tenant,
+    service_key: dict[str, str],
+    clock: FrozenClock,
+    db: Database,
+    settings: Settings,
+) -> None:
+    # The service keeps settled hours only when handed a ClosedHours (the API and the
+    # dashboard hand theirs); without one it reads every part of the window from the rollups
+    # and the raw runs. At 12:30 the 30 days are five parts, with a run on each and one on the
+    # window's open start; another organisation has the same runs, of the same types.
+    clock.now = clock.now.replace(minute=30)
+    sync = (await make_connection(client, tenant, "sync", integration_type="metadata_sync"))["id"]
+    hook = (await make_connection(client, tenant, "hook", integration_type="webhook"))["id"]
+    their_sync = (await make_connection(client, other_tenant, "sync", integration_type="metadata_sync"))["id"]
+    their_hook = (await make_connection(client, other_tenant, "hook", integration_type="webhook"))["id"]
+    theirs = {sync: their_sync, hook: their_hook}
+    for connection_id, at, error in (
+        (sync, datetime(2026, 3, 21, 12, 30, tzinfo=UTC), None),  # now - 30 days: not counted
+        (hook, datetime(2026, 3, 21, 12, 45, tzinfo=UTC), "refused"),  # the first partial hour
+        (sync, datetime(2026, 3, 21, 12, 50, tzinfo=UTC), None),
+        (sync, datetime(2026, 3, 21, 13, 0, tzinfo=UTC), None),  # the first whole hour
+        (sync, datetime(2026, 3, 22, 0, 0, tzinfo=UTC), "refused"),  # the first whole day
+        (hook, datetime(2026, 4, 20, 0, 0, tzinfo=UTC), None),  # the hours after the days
+        (sync, datetime(2026, 4, 20, 12, 10, tzinfo=UTC), None),  # the last partial hour
+    ):
+        for owner, connection in ((tenant, connection_id), (other_tenant, theirs[connection_id])):
+            await push(
+                client, owner, connection, service_key, started_at=at - MINUTE, completed_at=at, error=error
+            )
+
+    closed = ClosedHours()
+    answers = []
+    async with db.session() as session:
+        organisation = await session.get(Organisation, tenant.id)
+        assert organisation is not None
+        for kept in (None, closed, closed, None):
+            answer = await organisation_health(
+                session, organisation, clock.now, 30, settings.thresholds, kept
+            )
+            answers.append(answer.model_dump(mode="json"))
+
+    assert answers == [answers[0]] * 4
+    body = answers[0]
+    assert (body["total_events"], body["success_count"], body["error_count"]) == (6, 4, 2)
+    assert (body["last_success_at"], body["last_error_at"]) == (
+        "2026-04-20T12:10:00Z",
+        "2026-03-22T00:00:00Z",
+    )
+    assert [
+        (t["integration_type"], t["total"], t["success"], t["last_event_at"])
+        for t in body["by_integration_type"]
+    ] == [
+        ("metadata_sync", 4, 3, "2026-04-20T12:10:00Z"),
+        ("webhook", 2, 1, "2026-04-20T00:00:00Z"),
+    ]
+    assert (body["precision"], body["counted_from"]) == ("exact", "2026-03-21T12:30:00Z")
 
 
 def test_settled__any_instant_of_an_hour__late_one_and_settled_two_whole_hours_before_it() -> None:
