@@ -322,9 +322,10 @@ async def test_lean_path__ordinary_requests__answered_by_the_lean_handlers(
     # A request the lean handler declines is still answered, by the declared route.
     refused = await client.patch(url + f"metrics/{PENDING[2]}/", json={"events_delivered": 1}, headers=key)
     assert refused.status_code == 422
+    # One the lean route refuses never reaches its handler: an unknown parameter, a value the
+    # declared field does not accept.
     refused = await client.get(history, params={"from": "yesterday"}, headers=tenant.read)
     assert refused.status_code == 422
-    # One the lean route refuses never reaches its handler.
     refused = await client.get(history, params={**week, "x": "1"}, headers=tenant.read)
     assert refused.status_code == 422
     refused = await client.get(url + "telemetry/metrics/", params={"time_interval": "0"}, headers=tenant.read)
@@ -337,8 +338,6 @@ async def test_lean_path__ordinary_requests__answered_by_the_lean_handlers(
         ("get_status_history", 200),
         ("get_connection_metrics", 200),
         ("report_run", None),
-        ("get_status_history", None),
-        ("get_connection_metrics", None),
     ]
 
 

@@ -6,9 +6,10 @@ handler beside it. A :class:`LeanRoute` sits first in the router and takes the o
 ordinary requests — no query string but the parameters its handler reads (:class:`Operation`),
 each given once, a well-formed bearer, no body on a GET, a body labelled ``application/json``
 that parses — so they pay no dependency resolution and no search through every route. The
-handler validates with a validator compiled once, opens its one session and answers with
-bytes. Every other request, and every request the handler declines (a path parameter, query
-value or body that would not validate), goes to the declared route untouched, the body it
+query's values reach the handler validated by the declared fields' own types and constraints;
+the handler validates the body with a validator compiled once, opens its one session and
+answers with bytes. Every other request (a query value that would not validate among them),
+and every request the handler declines (a path parameter or body that would not), goes to the declared route untouched, the body it
 read replayed: so each refusal (415, 422, 401 before the body, …) is the declared route's own,
 word for word. A handler declines only before it has done anything; errors it raises after
 that are the same ``AppError``s the declared route raises, answered by the same handlers.
@@ -20,10 +21,11 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
+from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
@@ -32,7 +34,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from pipepulse.auth.dependencies import secret_from_header
 from pipepulse.conventions.query import CANONICAL_INT, spelling_problem
-from pipepulse.conventions.routes import declared_params, query_names
+from pipepulse.conventions.routes import Param, declared_params, dependants, query_names
 from pipepulse.errors import NotAuthenticated
 from pipepulse.schemas import ID_PATTERN, MAX_INT_ID
 
@@ -51,7 +53,9 @@ class LeanCall:
     params: Mapping[str, str]
     secret: str
     body: Any  # the parsed JSON body; None when the operation takes none
-    query: Mapping[str, str]  # the query parameters given, of those the operation reads
+    # The query parameters given, of those the operation reads, validated as the declared
+    # route validates them (its types and constraints).
+    query: Mapping[str, Any]
 
 
 Handler = Callable[[LeanCall], Awaitable[Response | None]]
@@ -79,6 +83,25 @@ def resource_id(text: str) -> str | None:
     return text if _RESOURCE_ID.match(text) else None
 
 
+@dataclass(frozen=True)
+class _QueryReader:
+    param: Param  # its kind, for the one spelling conventions/query.py accepts
+    validator: TypeAdapter[Any]  # the declared field's type and constraints
+
+
+def _query_readers(route: APIRoute, names: frozenset[str]) -> dict[str, _QueryReader]:
+    """For each query parameter the handler reads, what the declared route checks of it: the
+    spelling of its kind (canonical whole numbers, flags) and its field's validator, built once."""
+    params = {p.name: p for p in declared_params(route) if p.where == "query"}
+    fields = {f.alias: f.field_info for d in dependants(route.dependant) for f in d.query_params}
+    readers = {}
+    for name in names:
+        field = fields[name]
+        declared: Any = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+        readers[name] = _QueryReader(params[name], TypeAdapter(declared))
+    return readers
+
+
 class LeanRoute(BaseRoute):
     def __init__(
         self, route: APIRoute, handler: Handler, router: Router, query: frozenset[str] = frozenset()
@@ -92,9 +115,7 @@ class LeanRoute(BaseRoute):
         self.route = route
         self.handler = handler
         self.router = router
-        # The declared parameters the handler reads, to hold their values to the one spelling
-        # the declared route accepts (conventions/query.py: canonical whole numbers, flags).
-        self.query = {p.name: p for p in declared_params(route) if p.where == "query" and p.name in query}
+        self.query = _query_readers(route, query)
         self.method = methods[0]
         self.takes_body = route.body_field is not None
 
@@ -145,18 +166,21 @@ class LeanRoute(BaseRoute):
             return
         await answer(scope, receive, send)
 
-    def _query(self, scope: Scope) -> dict[str, str] | None:
-        """The query's parameters, each given once and read by the handler; else None."""
+    def _query(self, scope: Scope) -> dict[str, Any] | None:
+        """The query's parameters, each given once, read by the handler and valid; else None."""
         raw: bytes = scope.get("query_string", b"")
         if not raw:
             return {}
-        found: dict[str, str] = {}
+        found: dict[str, Any] = {}
         # Parsed as the declared route's request parses it (Starlette's QueryParams).
         for name, value in QueryParams(raw).multi_items():
-            param = self.query.get(name)
-            if param is None or name in found or spelling_problem(param, value) is not None:
+            reader = self.query.get(name)
+            if reader is None or name in found or spelling_problem(reader.param, value) is not None:
                 return None
-            found[name] = value
+            try:
+                found[name] = reader.validator.validate_python(value)
+            except ValidationError:
+                return None  # the declared route's 422 (after its 401, 403 or 404, if any)
         return found
 
     def _call(
@@ -165,7 +189,7 @@ class LeanRoute(BaseRoute):
         receive: Receive,
         authorization: bytes,
         raw: bytes | None,
-        query: Mapping[str, str],
+        query: Mapping[str, Any],
     ) -> LeanCall | None:
         try:
             secret = secret_from_header(authorization.decode("latin-1"))

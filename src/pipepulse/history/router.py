@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipepulse.auth import scopes
@@ -44,24 +43,11 @@ async def get_status_history(
     return await _status_history(session, connection, start, to, now, settings)
 
 
-# Built once: the validator FastAPI runs on ``from`` and ``to`` (the same type, the same mode).
-_TIMESTAMP = TypeAdapter(Timestamp)
-
-
-def _instant(text: str | None) -> datetime | None:
-    return None if text is None else _TIMESTAMP.validate_python(text)
-
-
 async def lean_get_status_history(call: LeanCall) -> JSONResponse | None:
     """``get_status_history`` on the lean path (conventions/lean.py): one session, no
     dependencies, the connection's state read as one column."""
     organisation_pk = whole_id(call.params["organisation_pk"])
     connection_id = resource_id(call.params["connection_id"])
-    try:
-        start = _instant(call.query.get("from"))
-        to = _instant(call.query.get("to"))
-    except ValidationError:
-        return None  # the declared route's 422 (after its 401, 403 or 404, if any)
     if organisation_pk is None or connection_id is None:
         return None
     state = call.request.app.state
@@ -77,6 +63,7 @@ async def lean_get_status_history(call: LeanCall) -> JSONResponse | None:
         connection = await connections_service.get_visible_state(
             session, reader, organisation_pk, connection_id
         )
+        start, to = call.query.get("from"), call.query.get("to")  # validated by the lean route
         return await _status_history(session, connection, start, to, state.clock(), state.settings)
 
 
