@@ -341,16 +341,13 @@ async def test_lean_path__ordinary_requests__answered_by_the_lean_handlers(
     ]
 
 
-async def test_lean_path__status_history__every_answer_and_refusal_as_the_declared_route(
-    client: httpx.AsyncClient,
-    declared: httpx.AsyncClient,
-    world: dict[str, Any],
-    db: Database,
-    clock: FrozenClock,
-) -> None:
+@pytest.fixture
+async def strangers(
+    client: httpx.AsyncClient, world: dict[str, Any], db: Database, clock: FrozenClock
+) -> Any:
+    """A token of the tenant without the read scope, and a paused connection of the other tenant."""
     tenant: Tenant = world["tenant"]
     other: Tenant = world["other"]
-    connection_id = world["connection_id"]
     async with db.session(write=True) as session:
         no_read = await auth_service.create_token(
             session, organisation_id=tenant.id, scopes=[scopes.WRITE_CONNECTIONS], name="nr", now=clock.now
@@ -359,25 +356,26 @@ async def test_lean_path__status_history__every_answer_and_refusal_as_the_declar
         other.connections_url(), json={"name": "O", "type": "duckdb", "state": "paused"}, headers=other.write
     )
     assert made.status_code == 201, made.text
-    others_connection = made.json()["id"]
-    queries = history_queries(clock)
-    url = tenant.connection_url(connection_id) + "status-history"
-    seen = set()
-    for query in queries:
-        for slash in ("/", ""):
-            for headers in (tenant.read, tenant.write):
-                seen.add(
-                    (await both(client, declared, "GET", url + slash + query, headers, None)).status_code
-                )
-    assert seen == {200, 422}
-    # The paused connection's last interval says so, on either path.
-    paused = other.connection_url(others_connection) + "status-history/"
-    answer = await both(client, declared, "GET", paused, other.read, None)
-    assert answer.json()["intervals"][-1]["reason"]["code"] == "paused"
-    # Each refusal before the query's: credential, scope, connection, path.
-    good, bad = queries[1], "?from=yesterday"
+    return {"no_read": {"Authorization": f"Bearer {no_read.token}"}, "others_connection": made.json()["id"]}
+
+
+async def refusals_as_declared(
+    client: httpx.AsyncClient,
+    declared: httpx.AsyncClient,
+    world: dict[str, Any],
+    strangers: dict[str, Any],
+    operation: str,
+    queries: tuple[str, str, str],
+) -> None:
+    """Each refusal before the query's — credential, scope, connection, path — for a good query,
+    a bad one and one the operation refuses after the connection, on both apps alike; then the
+    good query sent with a body, and as HEAD."""
+    tenant: Tenant = world["tenant"]
+    other: Tenant = world["other"]
+    connection_id = world["connection_id"]
+    good, bad, _ = queries
     credentials: list[dict[str, str] | None] = [
-        {"Authorization": f"Bearer {no_read.token}"},  # 403: no read scope
+        strangers["no_read"],  # 403: no read scope
         world["key"],  # 403: a service key
         None,  # 401
         {"Authorization": "Bearer pps_0123456789ab_nope"},  # 401
@@ -387,48 +385,63 @@ async def test_lean_path__status_history__every_answer_and_refusal_as_the_declar
         tenant.connection_url(connection_id),
         other.connection_url(connection_id),  # another organisation's path: 404
         tenant.connection_url("wc_unknown"),  # 404
-        tenant.connection_url(others_connection),  # another organisation's connection: 404
+        tenant.connection_url(strangers["others_connection"]),  # another organisation's connection: 404
         f"/api/v1/organisations/0/integrations/warehouse-connections/{connection_id}/",  # 422
         tenant.connection_url("a.b"),  # 422
     ]
-    codes = {}
+    codes = set()
     for path in paths:
-        for query in (good, bad, f"?from={iso(clock.now)}"):
+        for query in queries:
             for headers in (tenant.read, credentials[0], credentials[1]):
-                answer = await both(
-                    client, declared, "GET", path + "status-history/" + query, headers or {}, None
-                )
-                codes[(path, query, headers and headers["Authorization"])] = answer.status_code
+                answer = await both(client, declared, "GET", path + operation + query, headers or {}, None)
+                codes.add(answer.status_code)
     for headers in credentials[2:]:
         for query in (good, bad):
-            await both(client, declared, "GET", paths[0] + "status-history/" + query, headers or {}, None)
-    assert set(codes.values()) == {200, 403, 404, 422}
-    # Sent with a body, and as HEAD: the declared route's answers.
-    await both(client, declared, "GET", paths[0] + "status-history/" + good, tenant.read, b"{}")
-    await both(client, declared, "HEAD", paths[0] + "status-history/" + good, tenant.read, None)
+            await both(client, declared, "GET", paths[0] + operation + query, headers or {}, None)
+    assert codes == {200, 403, 404, 422}
+    await both(client, declared, "GET", paths[0] + operation + good, tenant.read, b"{}")
+    await both(client, declared, "HEAD", paths[0] + operation + good, tenant.read, None)
+
+
+async def test_lean_path__status_history__every_answer_and_refusal_as_the_declared_route(
+    client: httpx.AsyncClient,
+    declared: httpx.AsyncClient,
+    world: dict[str, Any],
+    strangers: dict[str, Any],
+    clock: FrozenClock,
+) -> None:
+    tenant: Tenant = world["tenant"]
+    other: Tenant = world["other"]
+    queries = history_queries(clock)
+    url = tenant.connection_url(world["connection_id"]) + "status-history"
+    seen = set()
+    for query in queries:
+        for slash in ("/", ""):
+            for headers in (tenant.read, tenant.write):
+                seen.add(
+                    (await both(client, declared, "GET", url + slash + query, headers, None)).status_code
+                )
+    assert seen == {200, 422}
+    # The paused connection's last interval says so, on either path.
+    paused = other.connection_url(strangers["others_connection"]) + "status-history/"
+    answer = await both(client, declared, "GET", paused, other.read, None)
+    assert answer.json()["intervals"][-1]["reason"]["code"] == "paused"
+    late = f"?from={iso(clock.now)}"  # refused after the connection: an empty range
+    await refusals_as_declared(
+        client, declared, world, strangers, "status-history/", (queries[1], "?from=yesterday", late)
+    )
 
 
 async def test_lean_path__connection_metrics__every_answer_and_refusal_as_the_declared_route(
     client: httpx.AsyncClient,
     declared: httpx.AsyncClient,
     world: dict[str, Any],
-    db: Database,
+    strangers: dict[str, Any],
     clock: FrozenClock,
 ) -> None:
     tenant: Tenant = world["tenant"]
-    other: Tenant = world["other"]
-    connection_id = world["connection_id"]
-    async with db.session(write=True) as session:
-        no_read = await auth_service.create_token(
-            session, organisation_id=tenant.id, scopes=[scopes.WRITE_CONNECTIONS], name="nr", now=clock.now
-        )
-    made = await client.post(
-        other.connections_url(), json={"name": "O", "type": "duckdb", "state": "paused"}, headers=other.write
-    )
-    assert made.status_code == 201, made.text
-    others_connection = made.json()["id"]
     queries = metrics_queries(clock)
-    url = tenant.connection_url(connection_id) + "telemetry/metrics"
+    url = tenant.connection_url(world["connection_id"]) + "telemetry/metrics"
     seen = set()
     for query in queries:
         for slash in ("/", ""):
@@ -440,35 +453,10 @@ async def test_lean_path__connection_metrics__every_answer_and_refusal_as_the_de
     delivered = series.json()["data"]["events_delivered"]
     assert len(delivered) >= 7 * 24
     assert sum(point["value"] for point in delivered) == 3 * 8 * 5  # every finished run, 5 events each
-    # Each refusal before the query's: credential, scope, connection, path.
-    good, bad = queries[3], "?time_interval=0"
-    credentials: list[dict[str, str] | None] = [
-        {"Authorization": f"Bearer {no_read.token}"},  # 403: no read scope
-        world["key"],  # 403: a service key
-        None,  # 401
-        {"Authorization": "Bearer pps_0123456789ab_nope"},  # 401
-    ]
-    paths = [
-        tenant.connection_url(connection_id),
-        other.connection_url(connection_id),  # another organisation's path: 404
-        tenant.connection_url("wc_unknown"),  # 404
-        tenant.connection_url(others_connection),  # another organisation's connection: 404
-        f"/api/v1/organisations/0/integrations/warehouse-connections/{connection_id}/",  # 422
-    ]
-    codes = set()
-    for path in paths:
-        for query in (good, bad, "?timestamp_from=2026-01-01T00:00:00Z&time_type=timesummary"):
-            for headers in (tenant.read, credentials[0], credentials[1]):
-                answer = await both(
-                    client, declared, "GET", path + "telemetry/metrics/" + query, headers or {}, None
-                )
-                codes.add(answer.status_code)
-    for headers in credentials[2:]:
-        for query in (good, bad):
-            await both(client, declared, "GET", paths[0] + "telemetry/metrics/" + query, headers or {}, None)
-    assert codes == {200, 403, 404, 422}
-    await both(client, declared, "GET", paths[0] + "telemetry/metrics/" + good, tenant.read, b"{}")
-    await both(client, declared, "HEAD", paths[0] + "telemetry/metrics/" + good, tenant.read, None)
+    unkept = "?timestamp_from=2026-01-01T00:00:00Z&time_type=timesummary"  # refused after the connection
+    await refusals_as_declared(
+        client, declared, world, strangers, "telemetry/metrics/", (queries[3], "?time_interval=0", unkept)
+    )
 
 
 def test_lean_path__a_query_parameter_the_route_does_not_declare__refused_at_install(
