@@ -8,11 +8,12 @@ each given once, a well-formed bearer, no body on a GET, a body labelled ``appli
 that parses — so they pay no dependency resolution and no search through every route. The
 query's values reach the handler validated by the declared fields' own types and constraints;
 the handler validates the body with a validator compiled once, opens its one session and
-answers with bytes. Every other request (a query value that would not validate among them),
-and every request the handler declines (a path parameter or body that would not), goes to the declared route untouched, the body it
-read replayed: so each refusal (415, 422, 401 before the body, …) is the declared route's own,
-word for word. A handler declines only before it has done anything; errors it raises after
-that are the same ``AppError``s the declared route raises, answered by the same handlers.
+answers with bytes. Every other request (a query value that would not validate among them), and
+every request the handler declines (a path parameter or body that would not), goes to the
+declared route untouched, the body it read replayed: so each refusal (415, 422, 401 before the
+body, …) is the declared route's own, word for word. A handler declines only before it has done
+anything; errors it raises after that are the same ``AppError``s the declared route raises,
+answered by the same handlers.
 """
 
 from __future__ import annotations
