@@ -45,7 +45,17 @@ MIN_EXAMPLES = 200
 EXAMPLES = int(os.environ.get("PIPEPULSE_HYPOTHESIS_EXAMPLES", str(MIN_EXAMPLES)))
 if ON_CI and EXAMPLES < MIN_EXAMPLES:
     raise pytest.UsageError(f"PIPEPULSE_HYPOTHESIS_EXAMPLES={EXAMPLES}: CI runs at least {MIN_EXAMPLES}")
-hypothesis_settings.register_profile("pipepulse", max_examples=EXAMPLES, deadline=None, print_blob=True)
+# PIPEPULSE_HYPOTHESIS_DERANDOMIZE=1 (scripts/mutation's copies) draws the same examples on every
+# run and keeps no example database: a mutant's verdict is then the same whichever mutants ran
+# before it, at any example count.
+DERANDOMIZE = os.environ.get("PIPEPULSE_HYPOTHESIS_DERANDOMIZE") == "1"
+hypothesis_settings.register_profile(
+    "pipepulse",
+    max_examples=EXAMPLES,
+    deadline=None,
+    print_blob=True,
+    **({"derandomize": True, "database": None} if DERANDOMIZE else {}),
+)
 hypothesis_settings.load_profile("pipepulse")
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
@@ -53,7 +63,8 @@ BACKEND = os.environ.get("PIPEPULSE_TEST_DATABASE", "sqlite")
 
 
 def pytest_report_header() -> str:
-    return f"pipepulse test database: {BACKEND}; hypothesis examples per property: {EXAMPLES}"
+    drawn = "derandomized" if DERANDOMIZE else "random"
+    return f"pipepulse test database: {BACKEND}; hypothesis examples per property: {EXAMPLES} ({drawn})"
 
 
 def property_timeout(seconds_per_example: float) -> pytest.MarkDecorator:
