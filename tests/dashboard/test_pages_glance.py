@@ -154,6 +154,23 @@ async def test_recent_errors__orphans_on_the_weeks_edges__those_orphaned_in_the_
     assert list(zip(messages, counts, strict=True)) == [("loader did not report back within 15 minutes", 2)]
 
 
+async def test_recent_errors__failed_runs_on_the_weeks_edges__those_completed_in_the_week_only(
+    reader_client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str], clock: FrozenClock
+) -> None:
+    # The week is (now - 7 days, now]: a run failed exactly 7 days ago is before it, one a
+    # microsecond later and one exactly now are in it, one reported a microsecond ahead is not.
+    connection = await create_connection(reader_client, tenant, "Orders", "postgres")
+    tick, week_ago = timedelta(microseconds=1), clock.now - timedelta(days=7)
+    for completed in (week_ago, week_ago + tick, clock.now, clock.now + tick):
+        await push(reader_client, tenant, service_key, connection, completed, error="boom")
+
+    html = (await reader_client.get(f"/orgs/{tenant.id}/connections/{connection}/")).text
+
+    messages = re.findall(r'<p class="error-message">([^<]+)</p>', html)
+    counts = [int(n) for _, n in ERROR_ITEM.findall(html)]
+    assert list(zip(messages, counts, strict=True)) == [("boom", 2)]
+
+
 async def test_banner__failing_connection__latest_error_hint_and_failures_apart(
     reader_client: httpx.AsyncClient, tenant: Tenant, scenario: Scenario
 ) -> None:
