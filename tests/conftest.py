@@ -9,6 +9,7 @@ starts from empty tables.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -45,7 +46,17 @@ MIN_EXAMPLES = 200
 EXAMPLES = int(os.environ.get("PIPEPULSE_HYPOTHESIS_EXAMPLES", str(MIN_EXAMPLES)))
 if ON_CI and EXAMPLES < MIN_EXAMPLES:
     raise pytest.UsageError(f"PIPEPULSE_HYPOTHESIS_EXAMPLES={EXAMPLES}: CI runs at least {MIN_EXAMPLES}")
-hypothesis_settings.register_profile("pipepulse", max_examples=EXAMPLES, deadline=None, print_blob=True)
+# PIPEPULSE_HYPOTHESIS_DERANDOMIZE=1 (scripts/mutation's copies) draws the same examples on every
+# run and keeps no example database: a mutant's verdict is then the same whichever mutants ran
+# before it, at any example count.
+DERANDOMIZE = os.environ.get("PIPEPULSE_HYPOTHESIS_DERANDOMIZE") == "1"
+hypothesis_settings.register_profile(
+    "pipepulse",
+    max_examples=EXAMPLES,
+    deadline=None,
+    print_blob=True,
+    **({"derandomize": True, "database": None} if DERANDOMIZE else {}),
+)
 hypothesis_settings.load_profile("pipepulse")
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
@@ -53,7 +64,8 @@ BACKEND = os.environ.get("PIPEPULSE_TEST_DATABASE", "sqlite")
 
 
 def pytest_report_header() -> str:
-    return f"pipepulse test database: {BACKEND}; hypothesis examples per property: {EXAMPLES}"
+    drawn = "derandomized" if DERANDOMIZE else "random"
+    return f"pipepulse test database: {BACKEND}; hypothesis examples per property: {EXAMPLES} ({drawn})"
 
 
 def property_timeout(seconds_per_example: float) -> pytest.MarkDecorator:
@@ -158,11 +170,28 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
     )
 
 
+# PIPEPULSE_TEST_SQLITE_TEMPLATE=FILE (scripts/mutation's copies, where every mutant runs its own
+# pytest session): the first session keeps its freshly migrated SQLite database in FILE and
+# later sessions start from a copy of it instead of migrating again. No mutated module runs in
+# a migration, so the copy is the database a migration would make.
+SQLITE_TEMPLATE = os.environ.get("PIPEPULSE_TEST_SQLITE_TEMPLATE") if BACKEND == "sqlite" else None
+
+
 @pytest.fixture(scope="session")
 async def migrated_db(settings: Settings) -> AsyncIterator[Database]:
+    template = Path(SQLITE_TEMPLATE) if SQLITE_TEMPLATE else None
+    copied = template is not None and template.exists()
+    if copied:
+        shutil.copyfile(template, str(make_url(settings.database_url).database))
     db = Database(create_engine(settings.resolved_database_url))
     channel_keys.install(settings)
-    await migrate.upgrade(db.engine)
+    if not copied:
+        await migrate.upgrade(db.engine)
+        if template is not None:
+            await db.engine.dispose()  # the last connection closed folds the WAL into the file
+            partial = template.with_name(f"{template.name}.{os.getpid()}")
+            shutil.copyfile(str(make_url(settings.database_url).database), partial)
+            partial.replace(template)
     yield db
     await db.dispose()
 

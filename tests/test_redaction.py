@@ -32,6 +32,10 @@ from tests.throwaway_postgres import free_port
         ("postgresql://app:s3cret@db:5432/pp", f"postgresql://app:{MASK}@db:5432/pp"),
         ("https://example.com/plain?page=2", "https://example.com/plain?page=2"),
         ("https://ghp_0123456789abcdefghij@github.com/x", f"https://{MASK}@github.com/x"),
+        # An "@" in the password: the host is what follows the last "@", all before it is masked.
+        ("https://loader:hun@ter2@example.com/run", f"https://loader:{MASK}@example.com/run"),
+        # An "=" in a secret value: the name ends at the first "=", the whole value is masked.
+        ("https://example.com/run?token=abc=def&x=1", f"https://example.com/run?token={MASK}&x=1"),
     ],
 )
 def test_redact_url__credentials__masked_the_rest_kept(url: str, shown: str) -> None:

@@ -15,7 +15,7 @@ from pipepulse.rules import OUTCOMES
 from pipepulse.status.reasons import REASON_CODES
 from tests.conftest import FrozenClock, Tenant
 from tests.dashboard.conftest import metrics
-from tests.dashboard.seed import Scenario, push
+from tests.dashboard.seed import Scenario, create_connection, push
 
 ERROR_ITEM = re.compile(r'<li class="error-item" data-run-id="([^"]+)" data-count="(\d+)">')
 
@@ -123,6 +123,52 @@ async def test_recent_errors__repeated_messages__grouped_with_counts_newest_firs
     ]
     assert groups[0][0] == telemetry["recent_errors"][0]["run_id"]  # the newest "boom"
     assert "\N{MULTIPLICATION SIGN}26</strong> since" in html
+
+
+async def test_recent_errors__orphans_on_the_weeks_edges__those_orphaned_in_the_week_only(
+    reader_client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str], clock: FrozenClock
+) -> None:
+    # The week is (now - 7 days, now]; a run never reported is orphaned 15 minutes after it
+    # started. Orphaned exactly 7 days ago: before the week. A microsecond later, and exactly
+    # now: in it. Started 15 minutes ago less a microsecond: still pending, not an orphan yet.
+    connection = await create_connection(reader_client, tenant, "Orders", "postgres")
+    window, tick = timedelta(minutes=15), timedelta(microseconds=1)
+    week_ago = clock.now - timedelta(days=7)
+    for started in (
+        week_ago - window,
+        week_ago - window + tick,
+        clock.now - window,
+        clock.now - window + tick,
+    ):
+        response = await reader_client.post(
+            tenant.connection_url(connection) + "metrics/",
+            json={"started_at": started.isoformat()},
+            headers=service_key,
+        )
+        assert response.status_code == 201, response.text
+
+    html = (await reader_client.get(f"/orgs/{tenant.id}/connections/{connection}/")).text
+
+    messages = re.findall(r'<p class="error-message">([^<]+)</p>', html)
+    counts = [int(n) for _, n in ERROR_ITEM.findall(html)]
+    assert list(zip(messages, counts, strict=True)) == [("loader did not report back within 15 minutes", 2)]
+
+
+async def test_recent_errors__failed_runs_on_the_weeks_edges__those_completed_in_the_week_only(
+    reader_client: httpx.AsyncClient, tenant: Tenant, service_key: dict[str, str], clock: FrozenClock
+) -> None:
+    # The week is (now - 7 days, now]: a run failed exactly 7 days ago is before it, one a
+    # microsecond later and one exactly now are in it, one reported a microsecond ahead is not.
+    connection = await create_connection(reader_client, tenant, "Orders", "postgres")
+    tick, week_ago = timedelta(microseconds=1), clock.now - timedelta(days=7)
+    for completed in (week_ago, week_ago + tick, clock.now, clock.now + tick):
+        await push(reader_client, tenant, service_key, connection, completed, error="boom")
+
+    html = (await reader_client.get(f"/orgs/{tenant.id}/connections/{connection}/")).text
+
+    messages = re.findall(r'<p class="error-message">([^<]+)</p>', html)
+    counts = [int(n) for _, n in ERROR_ITEM.findall(html)]
+    assert list(zip(messages, counts, strict=True)) == [("boom", 2)]
 
 
 async def test_banner__failing_connection__latest_error_hint_and_failures_apart(

@@ -358,6 +358,17 @@ def test_mttr__incident_ended_exactly_at_the_range_start__not_in_the_range() -> 
     assert mttr([found], BASE + DAY - TICK, BASE + 2 * DAY) == DAY
 
 
+def test_mttr__two_incidents_ended_in_the_range__the_mean_of_their_durations() -> None:
+    # An hour's incident and a three hours' one: mean time to recovery two hours, not the sum
+    # times the count; an incident still open is not in the mean.
+    def ended(started: datetime, hours: int) -> Incident:
+        return Incident(started, started + timedelta(hours=hours), started, "boom", "f0", 3)
+
+    one, three = ended(BASE, 1), ended(BASE + DAY, 3)
+    still_open = Incident(BASE + 2 * DAY, None, BASE + 2 * DAY, "boom", "f1", 3)
+    assert mttr([one, three, still_open], BASE, BASE + SPAN) == timedelta(hours=2)
+
+
 def test_timeline__at_its_end__outside_the_half_open_range() -> None:
     history = timeline([], BASE, BASE + DAY, THRESHOLDS)
     assert history.at(BASE + DAY - TICK).status == "idle"

@@ -54,11 +54,6 @@ def completed_in(lo: Any, hi: Any) -> ColumnElement[bool]:
     return and_(Run.completed_at >= lo, Run.completed_at < hi)
 
 
-def finished_in(start: datetime, end: datetime, orphan_window: timedelta) -> ColumnElement[bool]:
-    """Runs that finished in ``[start, end)``: completed in it, or orphaned in it."""
-    return or_(completed_in(start, end), orphans_finished_in(start, end, orphan_window))
-
-
 def completed_as(outcome: str) -> ColumnElement[bool]:
     return and_(Run.completed_at.is_not(None), Run.outcome == outcome)
 
