@@ -359,6 +359,24 @@ async def strangers(
     return {"no_read": {"Authorization": f"Bearer {no_read.token}"}, "others_connection": made.json()["id"]}
 
 
+async def codes_as_declared(
+    client: httpx.AsyncClient,
+    declared: httpx.AsyncClient,
+    url: str,
+    queries: list[str],
+    *credentials: dict[str, str],
+) -> set[int]:
+    """Every query, with and without the trailing slash, under each credential, answered alike
+    on both paths (``both`` asserts it); the status codes seen."""
+    seen = set()
+    for query in queries:
+        for slash in ("/", ""):
+            for headers in credentials:
+                answer = await both(client, declared, "GET", url + slash + query, headers, None)
+                seen.add(answer.status_code)
+    return seen
+
+
 async def refusals_as_declared(
     client: httpx.AsyncClient,
     declared: httpx.AsyncClient,
@@ -414,13 +432,7 @@ async def test_lean_path__status_history__every_answer_and_refusal_as_the_declar
     other: Tenant = world["other"]
     queries = history_queries(clock)
     url = tenant.connection_url(world["connection_id"]) + "status-history"
-    seen = set()
-    for query in queries:
-        for slash in ("/", ""):
-            for headers in (tenant.read, tenant.write):
-                seen.add(
-                    (await both(client, declared, "GET", url + slash + query, headers, None)).status_code
-                )
+    seen = await codes_as_declared(client, declared, url, queries, tenant.read, tenant.write)
     assert seen == {200, 422}
     # The paused connection's last interval says so, on either path.
     paused = other.connection_url(strangers["others_connection"]) + "status-history/"
@@ -442,11 +454,7 @@ async def test_lean_path__connection_metrics__every_answer_and_refusal_as_the_de
     tenant: Tenant = world["tenant"]
     queries = metrics_queries(clock)
     url = tenant.connection_url(world["connection_id"]) + "telemetry/metrics"
-    seen = set()
-    for query in queries:
-        for slash in ("/", ""):
-            answer = await both(client, declared, "GET", url + slash + query, tenant.read, None)
-            seen.add(answer.status_code)
+    seen = await codes_as_declared(client, declared, url, queries, tenant.read)
     assert seen == {200, 422}
     # A series answers with its hourly buckets and every finished run's events.
     series = await both(client, declared, "GET", url + "/" + queries[3], tenant.read, None)
